@@ -1,0 +1,122 @@
+// Typed errors shared by every layer: one class per failure kind, each with a stable `code`
+// and a message that says what to do next. A leaf module: it imports nothing of ours.
+
+export type ErrorCode =
+  | 'ERR_FILE_NOT_FOUND'
+  | 'ERR_NOT_EXECUTABLE'
+  | 'ERR_NOT_ELF'
+  | 'ERR_WRONG_ARCH'
+  | 'ERR_ELF_CORRUPT'
+  | 'ERR_SPAWN_FAILED'
+  | 'ERR_PTRACE_DENIED'
+  | 'ERR_PTRACE'
+  | 'ERR_SYMBOL_NOT_FOUND'
+  | 'ERR_BAD_LOCATION'
+  | 'ERR_ADDRESS_UNMAPPED'
+  | 'ERR_MEMORY_ACCESS'
+  | 'ERR_UNKNOWN_REGISTER'
+  | 'ERR_TIMEOUT'
+  | 'ERR_PROCESS_EXITED'
+  | 'ERR_PROCESS_ENDED'
+  | 'ERR_PROCESS_RUNNING'
+  | 'ERR_UNSUPPORTED_ARCH'
+
+export class ProcsnapError extends Error {
+  readonly code: ErrorCode
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** The binary to launch is missing, not executable, not ELF, corrupt, or built for another machine. */
+export class BinaryError extends ProcsnapError {
+  readonly path: string
+
+  constructor(
+    code: 'ERR_FILE_NOT_FOUND' | 'ERR_NOT_EXECUTABLE' | 'ERR_NOT_ELF' | 'ERR_WRONG_ARCH' | 'ERR_ELF_CORRUPT',
+    path: string,
+    message: string,
+  ) {
+    super(code, message)
+    this.path = path
+  }
+}
+
+/** The kernel refused ptrace, or a ptrace/spawn call failed in a way the caller cannot fix by retrying. */
+export class PtraceError extends ProcsnapError {
+  readonly errno: number
+
+  constructor(code: 'ERR_PTRACE_DENIED' | 'ERR_PTRACE' | 'ERR_SPAWN_FAILED', errno: number, message: string) {
+    super(code, message)
+    this.errno = errno
+  }
+}
+
+/** A symbol name that no loaded module defines; `suggestions` holds near names. */
+export class SymbolNotFoundError extends ProcsnapError {
+  readonly symbol: string
+  readonly suggestions: readonly string[]
+
+  constructor(symbol: string, suggestions: readonly string[], where: string) {
+    const hint = suggestions.length > 0 ? ` Did you mean ${suggestions.map((s) => `'${s}'`).join(', ')}?` : ''
+    super(
+      'ERR_SYMBOL_NOT_FOUND',
+      `No symbol '${symbol}' in ${where}.${hint} Use 'module!symbol' for a library symbol, 'module+0xoffset', or an absolute bigint address.`,
+    )
+    this.symbol = symbol
+    this.suggestions = suggestions
+  }
+}
+
+/** A location string that does not parse, or names a module that is not loaded. */
+export class LocationError extends ProcsnapError {
+  constructor(message: string) {
+    super('ERR_BAD_LOCATION', message)
+  }
+}
+
+/** An address that no mapping contains, or memory the kernel would not let us read or write. */
+export class MemoryError extends ProcsnapError {
+  readonly address: bigint
+  readonly length: number
+
+  constructor(code: 'ERR_ADDRESS_UNMAPPED' | 'ERR_MEMORY_ACCESS', address: bigint, length: number, message: string) {
+    super(code, message)
+    this.address = address
+    this.length = length
+  }
+}
+
+export class RegisterError extends ProcsnapError {
+  constructor(message: string) {
+    super('ERR_UNKNOWN_REGISTER', message)
+  }
+}
+
+/** A wait passed its deadline; the process was interrupted and is stopped where `location` says. */
+export class TimeoutError extends ProcsnapError {
+  readonly pc: bigint | undefined
+  readonly location: string | undefined
+
+  constructor(message: string, pc?: bigint, location?: string) {
+    super('ERR_TIMEOUT', message)
+    this.pc = pc
+    this.location = location
+  }
+}
+
+/** The process ended (exited or was killed) before what the caller waited for, or was used after it ended. */
+export class ProcessStateError extends ProcsnapError {
+  constructor(code: 'ERR_PROCESS_EXITED' | 'ERR_PROCESS_ENDED' | 'ERR_PROCESS_RUNNING', message: string) {
+    super(code, message)
+  }
+}
+
+export class UnsupportedArchError extends ProcsnapError {
+  constructor(message: string) {
+    super('ERR_UNSUPPORTED_ARCH', message)
+  }
+}

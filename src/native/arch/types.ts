@@ -1,0 +1,32 @@
+// What the tracer needs to know about a CPU architecture: register layout, aliases, breakpoint encoding.
+
+/** A narrower view of a full register: `eax` is bits 0-31 of `rax`, `ah` bits 8-15. */
+export interface RegisterAlias {
+  readonly base: string
+  readonly bits: 8 | 16 | 32
+  readonly shift: 0 | 8
+}
+
+export interface Arch {
+  readonly name: 'x86_64' | 'aarch64' | 'i386'
+  /** e_machine of ELF files for this architecture. */
+  readonly elfMachine: number
+  /** Byte size of the general-purpose register block read by `readRegs`. */
+  readonly regsSize: number
+  /** General-purpose register names; register i lives at byte offset 8*i of the block. */
+  readonly registers: readonly string[]
+  readonly aliases: ReadonlyMap<string, RegisterAlias>
+  readonly pc: string
+  readonly sp: string
+  readonly fp: string
+  readonly returnValue: string
+  /** Argument registers of the C calling convention, in order. */
+  readonly args: readonly string[]
+  /** Software breakpoint instruction bytes. */
+  readonly breakpoint: Uint8Array
+  /** How far past the breakpoint address the pc is when the trap is reported (1 for int3, 0 for brk). */
+  readonly pcAfterTrap: bigint
+  /** Reads the register block of a stopped thread into `into`; returns 0 or an errno. */
+  readRegs(tid: number, into: Uint8Array): number
+  writeRegs(tid: number, from: Uint8Array): number
+}

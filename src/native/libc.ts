@@ -1,0 +1,104 @@
+// koffi bindings to the libc calls procsnap needs; the only file that loads libc.
+// Every wrapper returns the raw result and leaves errno to `lastErrno()`.
+import koffi from 'koffi'
+
+const libc = koffi.load('libc.so.6')
+
+/** errno of the last libc call made on this thread through koffi. */
+export function lastErrno(): number {
+  return koffi.errno()
+}
+
+type Int = number
+type Word = number | bigint
+
+interface Libc {
+  ptraceWord(request: Int, pid: Int, addr: Word, data: Word): Word
+  ptraceBuf(request: Int, pid: Int, addr: Word, data: Uint8Array): Word
+  waitpid(pid: Int, status: Int32Array, options: Int): Int
+  kill(pid: Int, sig: Int): Int
+  tgkill(tgid: Int, tid: Int, sig: Int): Int
+  sched_yield(): Int
+  sched_setaffinity(pid: Int, size: Int, mask: Uint8Array): Int
+  sched_getaffinity(pid: Int, size: Int, mask: Uint8Array): Int
+  personality(persona: Int): Int
+  pipe2(fds: Int32Array, flags: Int): Int
+  close(fd: Int): Int
+  write(fd: Int, buf: Uint8Array, n: Int): Int
+  open(path: string, flags: Int, mode: Int): Int
+  pread64(fd: Int, buf: Uint8Array, n: Word, off: Word): Word
+  pwrite64(fd: Int, buf: Uint8Array, n: Word, off: Word): Word
+  memfd_create(name: string, flags: Int): Int
+  posix_spawn(pid: Int32Array, path: string, fa: Uint8Array, attr: Uint8Array, argv: (string | null)[], envp: (string | null)[]): Int
+  posix_spawn_file_actions_init(fa: Uint8Array): Int
+  posix_spawn_file_actions_destroy(fa: Uint8Array): Int
+  posix_spawn_file_actions_adddup2(fa: Uint8Array, fd: Int, newfd: Int): Int
+  posix_spawn_file_actions_addopen(fa: Uint8Array, fd: Int, path: string, flags: Int, mode: Int): Int
+  posix_spawn_file_actions_addchdir_np(fa: Uint8Array, path: string): Int
+  posix_spawnattr_init(attr: Uint8Array): Int
+  posix_spawnattr_destroy(attr: Uint8Array): Int
+  posix_spawnattr_setflags(attr: Uint8Array, flags: Int): Int
+  posix_spawnattr_setpgroup(attr: Uint8Array, pgroup: Int): Int
+  posix_spawnattr_setsigdefault(attr: Uint8Array, set: Uint8Array): Int
+  posix_spawnattr_setsigmask(attr: Uint8Array, set: Uint8Array): Int
+  sigfillset(set: Uint8Array): Int
+  sigemptyset(set: Uint8Array): Int
+  process_vm_readv(pid: Int, local: Uint8Array, liovcnt: Int, remote: Uint8Array, riovcnt: Int, flags: Int): Word
+  strerror(errnum: Int): string
+}
+
+function bind<K extends keyof Libc>(name: K, decl: string): Libc[K] {
+  return libc.func(decl) as Libc[K]
+}
+
+// ptrace and process_vm_readv take raw pointers; iovecs are built by hand in Buffers (see memory.ts).
+export const sys: Libc = {
+  ptraceWord: libc.func('ptrace', 'long', ['int', 'int', 'uintptr_t', 'uintptr_t']) as Libc['ptraceWord'],
+  ptraceBuf: libc.func('ptrace', 'long', ['int', 'int', 'uintptr_t', 'void *']) as Libc['ptraceBuf'],
+  waitpid: bind('waitpid', 'int waitpid(int pid, int *status, int options)'),
+  kill: bind('kill', 'int kill(int pid, int sig)'),
+  tgkill: bind('tgkill', 'int tgkill(int tgid, int tid, int sig)'),
+  sched_yield: bind('sched_yield', 'int sched_yield()'),
+  sched_setaffinity: bind('sched_setaffinity', 'int sched_setaffinity(int pid, size_t size, void *mask)'),
+  sched_getaffinity: bind('sched_getaffinity', 'int sched_getaffinity(int pid, size_t size, void *mask)'),
+  personality: bind('personality', 'int personality(unsigned long persona)'),
+  pipe2: bind('pipe2', 'int pipe2(int *fds, int flags)'),
+  close: bind('close', 'int close(int fd)'),
+  write: bind('write', 'intptr_t write(int fd, void *buf, size_t n)'),
+  open: bind('open', 'int open(const char *path, int flags, int mode)'),
+  pread64: bind('pread64', 'intptr_t pread64(int fd, void *buf, size_t n, int64_t off)'),
+  pwrite64: bind('pwrite64', 'intptr_t pwrite64(int fd, void *buf, size_t n, int64_t off)'),
+  memfd_create: bind('memfd_create', 'int memfd_create(const char *name, unsigned int flags)'),
+  posix_spawn: bind('posix_spawn', 'int posix_spawn(int *pid, const char *path, void *fa, void *attr, const char **argv, const char **envp)'),
+  posix_spawn_file_actions_init: bind('posix_spawn_file_actions_init', 'int posix_spawn_file_actions_init(void *fa)'),
+  posix_spawn_file_actions_destroy: bind('posix_spawn_file_actions_destroy', 'int posix_spawn_file_actions_destroy(void *fa)'),
+  posix_spawn_file_actions_adddup2: bind('posix_spawn_file_actions_adddup2', 'int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)'),
+  posix_spawn_file_actions_addopen: bind('posix_spawn_file_actions_addopen', 'int posix_spawn_file_actions_addopen(void *fa, int fd, const char *path, int flags, int mode)'),
+  posix_spawn_file_actions_addchdir_np: bind('posix_spawn_file_actions_addchdir_np', 'int posix_spawn_file_actions_addchdir_np(void *fa, const char *path)'),
+  posix_spawnattr_init: bind('posix_spawnattr_init', 'int posix_spawnattr_init(void *attr)'),
+  posix_spawnattr_destroy: bind('posix_spawnattr_destroy', 'int posix_spawnattr_destroy(void *attr)'),
+  posix_spawnattr_setflags: bind('posix_spawnattr_setflags', 'int posix_spawnattr_setflags(void *attr, short flags)'),
+  posix_spawnattr_setpgroup: bind('posix_spawnattr_setpgroup', 'int posix_spawnattr_setpgroup(void *attr, int pgroup)'),
+  posix_spawnattr_setsigdefault: bind('posix_spawnattr_setsigdefault', 'int posix_spawnattr_setsigdefault(void *attr, void *set)'),
+  posix_spawnattr_setsigmask: bind('posix_spawnattr_setsigmask', 'int posix_spawnattr_setsigmask(void *attr, void *set)'),
+  sigfillset: bind('sigfillset', 'int sigfillset(void *set)'),
+  sigemptyset: bind('sigemptyset', 'int sigemptyset(void *set)'),
+  process_vm_readv: bind('process_vm_readv', 'intptr_t process_vm_readv(int pid, void *local, unsigned long liovcnt, void *remote, unsigned long riovcnt, unsigned long flags)'),
+  strerror: bind('strerror', 'const char *strerror(int errnum)'),
+}
+
+/** Asynchronous waitpid on libuv's thread pool: the event loop stays free while the tracee runs. */
+const waitpidOnPool = libc.func('int waitpid(int pid, int *status, int options)') as {
+  async: (pid: number, status: Int32Array, options: number, done: (err: unknown, r: number) => void) => void
+}
+
+export function waitpidAsync(pid: number, status: Int32Array, options: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    waitpidOnPool.async(pid, status, options, (err, r) => (err ? reject(err instanceof Error ? err : new Error('waitpid failed')) : resolve(r)))
+  })
+}
+
+/** Address of a Buffer's memory, for building iovecs by hand. */
+export function addressOf(buf: Uint8Array): bigint {
+  return koffi.address(buf)
+}

@@ -1,0 +1,41 @@
+// Tracee memory: process_vm_readv for bulk reads (fast, respects page permissions) and
+// /proc/PID/mem for reads the permissions refuse and for writes (it may write to read-only text).
+import { lastErrno, sys, addressOf } from './libc.js'
+
+const iovecs = Buffer.alloc(32) // one local and one remote struct iovec
+
+/** Reads `length` bytes at `address` into `into[offset..]`; returns bytes read (may be short) or -errno. */
+export function readProcessMemory(pid: number, address: bigint, into: Uint8Array, offset: number, length: number): number {
+  if (length === 0) return 0
+  iovecs.writeBigUInt64LE(addressOf(into) + BigInt(offset), 0) // address() includes the view's byteOffset
+  iovecs.writeBigUInt64LE(BigInt(length), 8)
+  iovecs.writeBigUInt64LE(address, 16)
+  iovecs.writeBigUInt64LE(BigInt(length), 24)
+  const r = Number(sys.process_vm_readv(pid, iovecs, 1, iovecs.subarray(16), 1, 0))
+  return r < 0 ? -lastErrno() : r
+}
+
+const O_RDWR = 2
+const O_CLOEXEC = 0o2000000
+
+/** Opens /proc/PID/mem for reading and writing; returns the fd or -errno. */
+export function openProcessMem(pid: number): number {
+  const fd = sys.open(`/proc/${pid}/mem`, O_RDWR | O_CLOEXEC, 0)
+  return fd < 0 ? -lastErrno() : fd
+}
+
+/** pread on /proc/PID/mem: reads even pages whose permissions refuse process_vm_readv. */
+export function preadMem(fd: number, address: bigint, into: Uint8Array): number {
+  const r = Number(sys.pread64(fd, into, into.length, BigInt.asIntN(64, address)))
+  return r < 0 ? -lastErrno() : r
+}
+
+/** pwrite on /proc/PID/mem: the kernel writes through read-only mappings for a tracer (FOLL_FORCE). */
+export function pwriteMem(fd: number, address: bigint, from: Uint8Array): number {
+  const r = Number(sys.pwrite64(fd, from, from.length, BigInt.asIntN(64, address)))
+  return r < 0 ? -lastErrno() : r
+}
+
+export function closeFd(fd: number): void {
+  sys.close(fd)
+}

@@ -1,0 +1,86 @@
+// ptrace requests and waitpid as small functions that return 0 or an errno; callers decide what a failure means.
+import { PTRACE, WAIT } from './constants.js'
+import { lastErrno, sys, waitpidAsync } from './libc.js'
+
+function check(result: number | bigint): number {
+  return Number(result) === -1 ? lastErrno() : 0
+}
+
+export function ptraceSeize(pid: number, options: number): number {
+  return check(sys.ptraceWord(PTRACE.SEIZE, pid, 0, options))
+}
+export function ptraceCont(tid: number, signal = 0): number {
+  return check(sys.ptraceWord(PTRACE.CONT, tid, 0, signal))
+}
+export function ptraceStep(tid: number, signal = 0): number {
+  return check(sys.ptraceWord(PTRACE.SINGLESTEP, tid, 0, signal))
+}
+export function ptraceInterrupt(tid: number): number {
+  return check(sys.ptraceWord(PTRACE.INTERRUPT, tid, 0, 0))
+}
+export function ptraceDetach(tid: number, signal = 0): number {
+  return check(sys.ptraceWord(PTRACE.DETACH, tid, 0, signal))
+}
+
+const eventMsg = new BigUint64Array(1)
+const eventMsgBytes = new Uint8Array(eventMsg.buffer)
+
+/** PTRACE_GETEVENTMSG: the new tid of a clone/fork event, the exit status of an exit event. */
+export function ptraceEventMsg(tid: number): bigint | undefined {
+  return check(sys.ptraceBuf(PTRACE.GETEVENTMSG, tid, 0, eventMsgBytes)) === 0 ? eventMsg[0] : undefined
+}
+
+/** The siginfo_t of the signal that stopped a thread: number, code, and fault address (si_addr). */
+export interface SigInfo {
+  signo: number
+  code: number
+  address: bigint
+}
+
+const siginfo = Buffer.alloc(128)
+
+export function ptraceSiginfo(tid: number): SigInfo | undefined {
+  if (check(sys.ptraceBuf(PTRACE.GETSIGINFO, tid, 0, siginfo)) !== 0) return undefined
+  // siginfo_t: int si_signo, si_errno, si_code; then (64-bit) padding and the union at offset 16.
+  return { signo: siginfo.readInt32LE(0), code: siginfo.readInt32LE(8), address: siginfo.readBigUInt64LE(16) }
+}
+
+export interface WaitResult {
+  pid: number
+  status: number
+}
+
+const statusSync = new Int32Array(1)
+
+/** Non-blocking waitpid(pid, __WALL|WNOHANG): undefined when nothing is ready, an errno number on failure. */
+export function waitNoHang(pid: number): WaitResult | undefined | number {
+  const r = sys.waitpid(pid, statusSync, WAIT.__WALL | WAIT.WNOHANG)
+  if (r === 0) return undefined
+  if (r < 0) return lastErrno()
+  return { pid: r, status: statusSync[0] ?? 0 }
+}
+
+/** Blocking waitpid on the thread pool; -1 result means the wait failed (ECHILD: nothing left to wait for). */
+export async function waitOnPool(pid: number): Promise<WaitResult | undefined> {
+  const status = new Int32Array(1)
+  const r = await waitpidAsync(pid, status, WAIT.__WALL)
+  return r > 0 ? { pid: r, status: status[0] ?? 0 } : undefined
+}
+
+/** Blocking waitpid on this thread, for cleanup paths where the event loop cannot run (process exit). */
+export function waitBlocking(pid: number): WaitResult | undefined {
+  const r = sys.waitpid(pid, statusSync, WAIT.__WALL)
+  return r > 0 ? { pid: r, status: statusSync[0] ?? 0 } : undefined
+}
+
+export function sendSignal(pid: number, signal: number): number {
+  return check(sys.kill(pid, signal))
+}
+
+export function sendThreadSignal(tgid: number, tid: number, signal: number): number {
+  return check(sys.tgkill(tgid, tid, signal))
+}
+
+export function yieldCpu(): void {
+  sys.sched_yield()
+}

@@ -1,0 +1,42 @@
+// Public shapes of stop events and exit results.
+import type { Registers } from './registers.js'
+import type { Breakpoint } from './breakpoints.js'
+
+/** A thread of the tracee. Its registers are readable whenever the process is stopped (all-stop). */
+export interface Thread {
+  readonly tid: number
+  /** 1 for the main thread, then 2, 3, ... in creation order. */
+  readonly index: number
+  readonly regs: Registers
+  readonly pc: bigint
+}
+
+interface StopAt {
+  readonly thread: Thread
+  readonly pc: bigint
+  /** Symbolized pc: 'counter!bump', 'libc.so.6!write+0x14', or a hex address outside any module. */
+  readonly location: string
+}
+
+export type StopEvent =
+  | (StopAt & { readonly kind: 'breakpoint'; readonly breakpoint: Breakpoint })
+  | (StopAt & {
+      readonly kind: 'step'
+      /** Set by finish(): the function's return value register (rax on x86_64). */
+      readonly returnValue?: bigint
+    })
+  | (StopAt & {
+      readonly kind: 'signal'
+      /** 'SIGSEGV', 'SIGABRT', ... The signal is delivered by the next cont(). */
+      readonly signal: string
+      readonly signo: number
+      /** si_code of the signal (SEGV_MAPERR = 1, SEGV_ACCERR = 2, SI_USER = 0, SI_TKILL = -6, ...). */
+      readonly code: number
+      /** si_addr, for SIGSEGV, SIGBUS, SIGILL, SIGFPE. */
+      readonly faultAddress?: bigint
+    })
+  | { readonly kind: 'exited'; readonly exitCode: number }
+  | { readonly kind: 'killed'; readonly signal: string }
+
+/** How a process ended. */
+export type ExitResult = { readonly exitCode: number; readonly signal?: undefined } | { readonly signal: string; readonly exitCode?: undefined }

@@ -1,0 +1,132 @@
+// launch(): check the binary, spawn the launcher with the tracee's stdio and environment,
+// seize it, let it exec the target, and stop at the program's entry point.
+import { existsSync, readFileSync, realpathSync } from 'node:fs'
+import { BinaryError, PtraceError } from '../errors.js'
+import { hostArch } from '../native/arch/index.js'
+import { ERRNO, PTRACE_O, SIG, errnoName } from '../native/constants.js'
+import { lastErrno, sys } from '../native/libc.js'
+import { ptraceSeize, sendSignal, waitBlocking } from '../native/ptrace.js'
+import { spawnLauncher } from '../native/spawn.js'
+import { checkBinary, resolveBinary } from './binary.js'
+import { Process } from './process.js'
+import { track } from './registry.js'
+import { Stdio } from './stdio.js'
+
+export interface LaunchOptions {
+  /** Arguments after argv[0]. */
+  args?: readonly string[]
+  /** argv[0]; default: the path as given. */
+  argv0?: string
+  /** Fed to the process's stdin, which is then closed. Default: /dev/null. */
+  stdin?: string | Uint8Array
+  /** Variables added to (or, with undefined, removed from) the base environment. */
+  env?: Readonly<Record<string, string | undefined>>
+  /**
+   * Base environment: false (default) is a small fixed one, the same on every machine, so that
+   * stack addresses do not move with the caller's environment; true is this process's env.
+   */
+  inheritEnv?: boolean
+  /** Working directory of the process; default: this process's cwd. */
+  cwd?: string
+  /** Address space randomization; default false: the same addresses on every run. */
+  aslr?: boolean
+  /** Milliseconds for every wait (launch, cont, step, ...); default 5000. */
+  timeout?: number
+  /** 'pipe' (default) captures into proc.stdout/stderr; 'inherit' shares this process's; 'ignore' discards. */
+  stdout?: 'pipe' | 'inherit' | 'ignore'
+  stderr?: 'pipe' | 'inherit' | 'ignore'
+}
+
+/** The default environment: fixed, so goldens do not depend on who runs the tests. */
+export const DEFAULT_ENV: Readonly<Record<string, string>> = {
+  PATH: '/usr/local/bin:/usr/bin:/bin',
+  LANG: 'C',
+  LC_ALL: 'C',
+  // Resolve every PLT slot at load time: lazy binding rewrites the GOT while the program runs.
+  LD_BIND_NOW: '1',
+}
+
+const SEIZE_OPTIONS =
+  PTRACE_O.TRACESYSGOOD | PTRACE_O.TRACECLONE | PTRACE_O.TRACEEXEC | PTRACE_O.TRACEFORK | PTRACE_O.EXITKILL
+
+function buildEnv(options: LaunchOptions): string[] {
+  const base: Record<string, string | undefined> = options.inheritEnv ? { ...process.env } : { ...DEFAULT_ENV }
+  for (const [k, v] of Object.entries(options.env ?? {})) base[k] = v
+  return Object.entries(base)
+    .filter((e): e is [string, string] => e[1] !== undefined)
+    .map(([k, v]) => `${k}=${v}`)
+}
+
+function pipe(): [number, number] {
+  const fds = new Int32Array(2)
+  if (sys.pipe2(fds, 0o2000000) !== 0) throw new PtraceError('ERR_SPAWN_FAILED', lastErrno(), `pipe2 failed (${errnoName(lastErrno())}).`)
+  return [fds[0] ?? -1, fds[1] ?? -1]
+}
+
+function deniedMessage(errno: number): string {
+  const scopeFile = '/proc/sys/kernel/yama/ptrace_scope'
+  const scope = existsSync(scopeFile) ? readFileSync(scopeFile, 'latin1').trim() : undefined
+  const scopeHint =
+    scope === undefined
+      ? 'Yama is not active here, so the refusal comes from elsewhere'
+      : `kernel.yama.ptrace_scope is ${scope}${scope === '3' ? ' (no process may trace: it cannot be lowered without a reboot)' : scope === '2' ? ' (only CAP_SYS_PTRACE may trace: run as root or grant the capability)' : ''}`
+  return (
+    `The kernel refused to trace the process (PTRACE_SEIZE: ${errnoName(errno)}). ${scopeHint}. ` +
+    'In a container, add the capability (docker run --cap-add=SYS_PTRACE) and make sure the seccomp profile allows ptrace; ' +
+    'on a host, set kernel.yama.ptrace_scope to 0 or 1 (sysctl -w kernel.yama.ptrace_scope=1).'
+  )
+}
+
+/** Launches a binary under ptrace, stopped at its entry point (before main, after the dynamic loader). */
+export async function launch(file: string, options: LaunchOptions = {}): Promise<Process> {
+  const arch = hostArch()
+  const resolved = resolveBinary(file)
+  checkBinary(resolved, arch)
+  const path = realpathSync(resolved)
+  const cwd = options.cwd ?? process.cwd()
+  if (!existsSync(cwd)) throw new BinaryError('ERR_FILE_NOT_FOUND', cwd, `The working directory ${cwd} does not exist. Create it or pass another { cwd }.`)
+  const argv = [options.argv0 ?? file, ...(options.args ?? [])]
+  const timeout = options.timeout ?? 5000
+  const stdio = new Stdio({ stdin: options.stdin, stdout: options.stdout ?? 'pipe', stderr: options.stderr ?? 'pipe' })
+  const [goRead, goWrite] = pipe()
+  const pid = spawnLauncher({
+    path,
+    argv,
+    env: buildEnv(options),
+    cwd: options.cwd,
+    stdin: stdio.childFds[0],
+    stdout: stdio.childFds[1],
+    stderr: stdio.childFds[2],
+    goFd: goRead,
+    aslr: options.aslr ?? false,
+    arch: arch.name,
+  })
+  sys.close(goRead)
+  if (pid < 0) {
+    sys.close(goWrite)
+    stdio.close()
+    throw new PtraceError('ERR_SPAWN_FAILED', -pid, `posix_spawn failed (${errnoName(-pid)}) for ${path}.`)
+  }
+  stdio.started()
+  const seized = ptraceSeize(pid, SEIZE_OPTIONS)
+  if (seized !== 0) {
+    sys.close(goWrite)
+    sendSignal(pid, SIG.KILL)
+    while (waitBlocking(pid)) {
+      // reap the launcher
+    }
+    stdio.close()
+    throw new PtraceError(seized === ERRNO.EPERM || seized === ERRNO.EACCES ? 'ERR_PTRACE_DENIED' : 'ERR_PTRACE', seized, deniedMessage(seized))
+  }
+  const proc = new Process({ pid, path, argv, arch, timeout, stdio })
+  track(pid, proc)
+  sys.write(goWrite, Uint8Array.of(1), 1)
+  sys.close(goWrite)
+  try {
+    await proc.start()
+  } catch (error) {
+    await proc.kill()
+    throw error
+  }
+  return proc
+}

@@ -1,0 +1,68 @@
+// /proc/PID/maps as data: one entry per mapping, addresses as bigint.
+import { readFileSync } from 'node:fs'
+
+export interface MemoryMap {
+  readonly start: bigint
+  readonly end: bigint
+  /** 'r-xp' style: read, write, execute, private or shared. */
+  readonly perms: string
+  /** Offset in the mapped file. */
+  readonly offset: bigint
+  /** File path, a pseudo-path such as '[heap]', '[stack]', '[vdso]', or '' for anonymous memory. */
+  readonly path: string
+  readonly inode: number
+}
+
+/** Parses the text of /proc/PID/maps. */
+export function parseMaps(text: string): MemoryMap[] {
+  const maps: MemoryMap[] = []
+  for (const line of text.split('\n')) {
+    if (line === '') continue
+    // start-end perms offset dev inode   path (the path may contain spaces and " (deleted)")
+    const m = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) \S+ (\d+)\s*(.*)$/.exec(line)
+    if (!m) continue
+    maps.push({
+      start: BigInt(`0x${m[1]}`),
+      end: BigInt(`0x${m[2]}`),
+      perms: m[3] ?? '----',
+      offset: BigInt(`0x${m[4]}`),
+      inode: Number(m[5]),
+      path: m[6] ?? '',
+    })
+  }
+  return maps
+}
+
+export function readMaps(pid: number): MemoryMap[] {
+  return parseMaps(readFileSync(`/proc/${pid}/maps`, 'latin1'))
+}
+
+/** The mapping that contains `address`, by binary search over sorted maps. */
+export function findMap(maps: readonly MemoryMap[], address: bigint): MemoryMap | undefined {
+  let lo = 0
+  let hi = maps.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1
+    const m = maps[mid]
+    if (!m) break
+    if (address < m.start) hi = mid - 1
+    else if (address >= m.end) lo = mid + 1
+    else return m
+  }
+  return undefined
+}
+
+/** Human description of where an address falls relative to the mappings, for error messages. */
+export function describeUnmapped(maps: readonly MemoryMap[], address: bigint): string {
+  const below = maps.filter((m) => m.end <= address).at(-1)
+  const above = maps.find((m) => m.start > address)
+  const name = (m: MemoryMap): string => `${hex(m.start)}-${hex(m.end)} ${m.path || '[anon]'}`
+  const parts: string[] = []
+  if (below) parts.push(`below it ends ${name(below)}`)
+  if (above) parts.push(`above it starts ${name(above)}`)
+  return parts.join('; ')
+}
+
+export function hex(value: bigint): string {
+  return `0x${value.toString(16)}`
+}

@@ -1,0 +1,91 @@
+// Reading and writing tracee memory by address, with errors that say which mapping is missing or refused.
+import { MemoryError } from '../errors.js'
+import { errnoName } from '../native/constants.js'
+import { closeFd, openProcessMem, preadMem, pwriteMem, readProcessMemory } from '../native/memory.js'
+import type { BreakpointTable } from './breakpoints.js'
+import { describeUnmapped, findMap, hex, type MemoryMap } from './maps.js'
+
+export class TraceeMemory {
+  private readonly pid: number
+  private readonly maps: () => readonly MemoryMap[]
+  private fd = -1
+  /** Set once the breakpoint table exists, so reads show original bytes, never int3. */
+  table: BreakpointTable | undefined
+
+  constructor(pid: number, maps: () => readonly MemoryMap[]) {
+    this.pid = pid
+    this.maps = maps
+  }
+
+  /** Reads `length` bytes at `address` into a new buffer; breakpoint bytes show as the original code. */
+  read(address: bigint, length: number): Uint8Array {
+    const out = new Uint8Array(length)
+    this.readInto(address, out)
+    return out
+  }
+
+  /** Reads `target.length` bytes at `address` into `target`, reusing the caller's buffer. */
+  readInto(address: bigint, target: Uint8Array): void {
+    this.readRaw(address, target)
+    this.table?.patchRead(address, target)
+  }
+
+  /** The bytes as they are in memory, int3 included: for the breakpoint table only. */
+  readRaw(address: bigint, target: Uint8Array): void {
+    let done = 0
+    while (done < target.length) {
+      const n = readProcessMemory(this.pid, address + BigInt(done), target, done, target.length - done)
+      if (n <= 0) break
+      done += n
+    }
+    if (done === target.length) return
+    // process_vm_readv honours page permissions; /proc/PID/mem reads what a debugger may read.
+    const rest = target.subarray(done)
+    const n = preadMem(this.memFd(), address + BigInt(done), rest)
+    if (n === rest.length) return
+    throw this.failure('read', address + BigInt(done + Math.max(n, 0)), target.length, n < 0 ? -n : 0)
+  }
+
+  /** Writes bytes, through read-only mappings too (as a debugger does); int3 sites keep their int3. */
+  write(address: bigint, bytes: Uint8Array): void {
+    this.writeRaw(address, this.table ? this.table.patchWrite(address, bytes) : bytes)
+  }
+
+  writeRaw(address: bigint, bytes: Uint8Array): void {
+    const n = pwriteMem(this.memFd(), address, bytes)
+    if (n !== bytes.length) throw this.failure('write', address, bytes.length, n < 0 ? -n : 0)
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeFd(this.fd)
+    this.fd = -1
+  }
+
+  private memFd(): number {
+    if (this.fd < 0) {
+      const fd = openProcessMem(this.pid)
+      if (fd < 0) throw new MemoryError('ERR_MEMORY_ACCESS', 0n, 0, `Cannot open /proc/${this.pid}/mem (${errnoName(-fd)}): the process is gone or not traced by us.`)
+      this.fd = fd
+    }
+    return this.fd
+  }
+
+  private failure(op: 'read' | 'write', at: bigint, length: number, errno: number): MemoryError {
+    const maps = this.maps()
+    const map = findMap(maps, at)
+    if (!map) {
+      return new MemoryError(
+        'ERR_ADDRESS_UNMAPPED',
+        at,
+        length,
+        `Cannot ${op} ${length} bytes at ${hex(at)}: no mapping contains ${hex(at)} (${describeUnmapped(maps, at) || 'the process has no mappings'}). Check the address, or name the location by symbol.`,
+      )
+    }
+    return new MemoryError(
+      'ERR_MEMORY_ACCESS',
+      at,
+      length,
+      `Cannot ${op} ${length} bytes at ${hex(at)} in ${hex(map.start)}-${hex(map.end)} ${map.perms} ${map.path || '[anon]'}: the kernel refused (${errnoName(errno)}).${map.path === '[vvar]' || map.path === '[vsyscall]' ? ` ${map.path} is not readable by ptrace.` : ''}`,
+    )
+  }
+}

@@ -1,0 +1,569 @@
+// The live tracee as users see it: breakpoints by symbol, cont/step/finish/runTo, registers,
+// memory, maps, threads and captured output. One operation at a time; every wait has a deadline.
+import { BinaryError, MemoryError, ProcessStateError, ProcsnapError, TimeoutError } from '../errors.js'
+import type { Arch } from '../native/arch/index.js'
+import { ERRNO, errnoName, signalName } from '../native/constants.js'
+import { Breakpoint, BreakpointTable } from './breakpoints.js'
+import type { ExitResult, StopEvent, Thread } from './events.js'
+import { x86ReturnSite, type ReturnSite } from './finish.js'
+import { describeUnmapped, findMap, hex, readMaps, type MemoryMap } from './maps.js'
+import { TraceeMemory } from './memory.js'
+import {
+  ModuleNotLoaded,
+  findModule,
+  moduleAt,
+  modulesFromMaps,
+  resolveLocation,
+  symbolizeAddress,
+  type Location,
+  type Module,
+  type ResolvedLocation,
+} from './modules.js'
+import type { Registers } from './registers.js'
+import { untrack } from './registry.js'
+import type { Stdio } from './stdio.js'
+import type { TracedThread } from './thread.js'
+import { Tracer, type Stop } from './tracer.js'
+import { openProcessMem, pwriteMem, closeFd } from '../native/memory.js'
+
+export interface WaitOptions {
+  /** Milliseconds before the wait gives up, interrupts the process and rejects; default: launch's timeout. */
+  timeout?: number
+}
+
+export interface ContOptions extends WaitOptions {
+  /** Deliver this signal instead of the pending one (0 or null suppresses it). */
+  signal?: number | null
+}
+
+export interface ProcessInit {
+  pid: number
+  path: string
+  argv: readonly string[]
+  arch: Arch
+  timeout: number
+  stdio: Stdio
+}
+
+const MAX_FINISH_STEPS = 1_000_000
+
+export class Process implements AsyncDisposable {
+  readonly pid: number
+  /** Absolute path of the executable. */
+  readonly path: string
+  readonly argv: readonly string[]
+  readonly arch: Arch
+  /** Default deadline of every wait, in milliseconds. */
+  readonly timeout: number
+  private readonly stdio: Stdio
+  private readonly table: BreakpointTable
+  private readonly memory: TraceeMemory
+  private readonly tracer: Tracer
+  private mapsCache: MemoryMap[] | undefined
+  private modulesCache: Module[] | undefined
+  private exitResult: ExitResult | undefined
+  private busy: string | undefined
+  private launching = true
+  private rendezvous: Breakpoint | undefined
+  private readonly pending = new Set<Breakpoint>()
+
+  /** @internal Use launch(). */
+  constructor(init: ProcessInit) {
+    this.pid = init.pid
+    this.path = init.path
+    this.argv = init.argv
+    this.arch = init.arch
+    this.timeout = init.timeout
+    this.stdio = init.stdio
+    this.memory = new TraceeMemory(this.pid, () => this.currentMaps())
+    this.table = new BreakpointTable(
+      this.arch.breakpoint,
+      (address, length) => {
+        const buf = new Uint8Array(length)
+        this.memory.readRaw(address, buf)
+        return buf
+      },
+      (address, bytes) => this.memory.writeRaw(address, bytes),
+    )
+    this.memory.table = this.table
+    this.tracer = new Tracer(
+      this.pid,
+      this.arch,
+      this.table,
+      {
+        onInternalHit: (bp) => this.internalHit(bp),
+        onExec: () => this.afterExec(),
+        cleanForkedChild: (pid) => this.cleanForkedChild(pid),
+      },
+      () => this.assertAlive('read registers'),
+    )
+  }
+
+  // ---- state -------------------------------------------------------------------------------
+
+  /** How the process ended, or undefined while it lives. */
+  get exit(): ExitResult | undefined {
+    return this.exitResult
+  }
+
+  /** Registers of the thread of the last stop (the main thread at launch). */
+  get regs(): Registers {
+    this.assertStopped('read registers')
+    return this.tracer.current.regs
+  }
+
+  /** Every thread, in creation order; all are stopped whenever the process is. */
+  get threads(): Thread[] {
+    this.assertStopped('list threads')
+    return [...this.tracer.threads.values()].sort((a, b) => a.index - b.index).map((t) => this.publicThread(t))
+  }
+
+  /** The thread of the last stop. */
+  get thread(): Thread {
+    this.assertStopped('read the current thread')
+    return this.publicThread(this.tracer.current)
+  }
+
+  /** The memory maps, read from /proc/PID/maps at this stop. */
+  get maps(): MemoryMap[] {
+    this.assertStopped('read the memory maps')
+    return [...this.currentMaps()]
+  }
+
+  /** Loaded ELF modules: the executable, ld.so, shared libraries. */
+  get modules(): Module[] {
+    this.assertStopped('list modules')
+    return [...this.currentModules()]
+  }
+
+  /** Breakpoints set with breakAt, still in place (pending ones included). */
+  get breakpoints(): Breakpoint[] {
+    return this.table.userBreakpoints()
+  }
+
+  /** Everything the process wrote to stdout so far (when stdout is 'pipe', the default). */
+  get stdout(): string {
+    return this.stdio.stdout
+  }
+
+  get stderr(): string {
+    return this.stdio.stderr
+  }
+
+  // ---- locations and memory ----------------------------------------------------------------
+
+  /** The address a location names: 'bump', 'libc.so.6!write', 'counter+0x1139', or a bigint. */
+  resolve(location: Location): bigint {
+    this.assertStopped('resolve a location')
+    return this.resolveFull(location).address
+  }
+
+  /** 'module!symbol+0xoff' for an address. */
+  symbolize(address: bigint): string {
+    this.assertStopped('symbolize')
+    return symbolizeAddress(this.currentModules(), address)
+  }
+
+  readMemory(location: Location, length: number): Uint8Array {
+    this.assertStopped('read memory')
+    checkLength(length)
+    return this.memory.read(this.resolveFull(location).address, length)
+  }
+
+  /** Reads into a buffer the caller owns and reuses: no allocation, for large or repeated reads. */
+  readMemoryInto(location: Location, target: Uint8Array): Uint8Array {
+    this.assertStopped('read memory')
+    this.memory.readInto(this.resolveFull(location).address, target)
+    return target
+  }
+
+  writeMemory(location: Location, bytes: Uint8Array): void {
+    this.assertStopped('write memory')
+    this.memory.write(this.resolveFull(location).address, bytes)
+  }
+
+  // ---- breakpoints -------------------------------------------------------------------------
+
+  /**
+   * A breakpoint at a location. A 'module!symbol' whose module is not loaded yet stays pending
+   * and is armed when the library loads (dlopen).
+   */
+  breakAt(location: Location): Breakpoint {
+    this.assertStopped('set a breakpoint')
+    const bp = this.table.create(location)
+    try {
+      this.arm(bp)
+    } catch (error) {
+      if (error instanceof ModuleNotLoaded) {
+        this.pending.add(bp)
+        this.ensureRendezvous()
+        return bp
+      }
+      bp.remove()
+      throw error
+    }
+    return bp
+  }
+
+  private arm(bp: Breakpoint): void {
+    const resolved = this.resolveFull(bp.location, true)
+    this.table.arm(bp, resolved.address, resolved.description)
+  }
+
+  // ---- running -----------------------------------------------------------------------------
+
+  /** Runs until a breakpoint, a signal, or the end of the process. */
+  async cont(options: ContOptions = {}): Promise<StopEvent> {
+    return this.operation('cont', async () => {
+      if (options.signal !== undefined) this.tracer.current.pendingSignal = options.signal ?? 0
+      return this.toEvent(await this.tracer.cont(this.deadline(options)))
+    })
+  }
+
+  /** Executes one instruction of the current thread; the other threads stay stopped. */
+  async step(options: WaitOptions = {}): Promise<StopEvent> {
+    return this.operation('step', async () => this.toEvent(await this.tracer.step(this.deadline(options))))
+  }
+
+  /** Runs to a location (a temporary breakpoint), stopping earlier at other breakpoints or signals. */
+  async runTo(location: Location, options: WaitOptions = {}): Promise<StopEvent> {
+    this.assertStopped('runTo')
+    const resolved = this.resolveFull(location)
+    const temp = this.table.create(location, { temporary: true, internal: true })
+    this.table.arm(temp, resolved.address, resolved.description)
+    try {
+      const event = await this.cont(options)
+      if (event.kind === 'exited' || event.kind === 'killed') {
+        throw new ProcessStateError(
+          'ERR_PROCESS_EXITED',
+          `The process ${event.kind === 'exited' ? `exited with code ${event.exitCode}` : `was killed by ${event.signal}`} before reaching ${resolved.description}. ${this.stdio.stderr ? `Its stderr: ${this.stdio.stderr.slice(-300)}` : 'Check that this run of the program reaches that code.'}`,
+        )
+      }
+      return event
+    } finally {
+      temp.remove()
+    }
+  }
+
+  /** Runs until the current function returns to its caller; the event carries the return value. */
+  async finish(options: WaitOptions = {}): Promise<StopEvent> {
+    this.assertStopped('finish')
+    const thread = this.tracer.current
+    const site = this.returnSite(thread)
+    if (!site) return this.finishByStepping(thread, options)
+    const sp = this.arch.sp as 'rsp'
+    const temp = this.table.create(site.returnAddress, {
+      temporary: true,
+      internal: true,
+      condition: (tid) => tid === thread.tid && thread.regs[sp] >= site.cfa,
+    })
+    this.table.arm(temp, site.returnAddress, symbolizeAddress(this.currentModules(), site.returnAddress))
+    try {
+      const event = await this.cont(options)
+      if (event.kind === 'breakpoint' && event.breakpoint === temp) return this.finished(event.thread)
+      return event
+    } finally {
+      temp.remove()
+    }
+  }
+
+  /** Removes every breakpoint and runs the process to its end. */
+  async wait(options: WaitOptions = {}): Promise<ExitResult> {
+    if (this.exitResult) return this.exitResult
+    for (const bp of [...this.table.all]) bp.remove()
+    this.pending.clear()
+    this.rendezvous = undefined
+    for (;;) {
+      const event = await this.cont(options)
+      if (event.kind === 'exited' || event.kind === 'killed') return this.exitResult ?? { exitCode: -1 }
+      // A signal stop: cont() delivers it; a fatal one ends the process.
+    }
+  }
+
+  /** Kills the process and reaps it; safe to call any time, any number of times. */
+  async kill(): Promise<ExitResult> {
+    if (this.exitResult) return this.exitResult
+    const stop = await this.tracer.kill()
+    return this.ended(stop)
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.kill()
+  }
+
+  /** @internal Called once by launch(): waits for the exec and the stop at the entry point. */
+  async start(): Promise<void> {
+    const stop = await this.operation('launch', () => this.tracer.start(this.deadline({})))
+    if (stop.kind === 'breakpoint') {
+      for (const bp of stop.hit) if (bp.internal) bp.remove()
+      return
+    }
+    if (stop.kind === 'exited' || stop.kind === 'killed') {
+      const neverRan = this.launching
+      this.ended(stop)
+      if (neverRan && stop.kind === 'exited') throw execFailure(this.path, stop.exitCode)
+      throw new ProcessStateError(
+        'ERR_PROCESS_EXITED',
+        `${this.path} ended before its entry point (${stop.kind === 'exited' ? `exit code ${stop.exitCode}` : signalName(stop.signal)}).${this.stdio.stderr ? ` Its stderr: ${this.stdio.stderr.slice(-500).trim()}` : ''}`,
+      )
+    }
+    this.toEvent(stop) // a timeout throws; a signal before the entry point leaves the process stopped there
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private deadline(options: WaitOptions): number {
+    return performance.now() + (options.timeout ?? this.timeout)
+  }
+
+  private async operation<T>(name: string, run: () => Promise<T>): Promise<T> {
+    this.assertStopped(name)
+    this.busy = name
+    this.mapsCache = undefined
+    this.modulesCache = undefined
+    try {
+      return await run()
+    } finally {
+      this.busy = undefined
+    }
+  }
+
+  private assertAlive(what: string): void {
+    if (this.exitResult) {
+      const how = this.exitResult.signal ? `was killed by ${this.exitResult.signal}` : `exited with code ${this.exitResult.exitCode}`
+      throw new ProcessStateError('ERR_PROCESS_ENDED', `Cannot ${what}: process ${this.pid} (${this.path}) ${how}. Launch it again, or inspect it before it ends.`)
+    }
+  }
+
+  private assertStopped(what: string): void {
+    this.assertAlive(what)
+    if (this.busy) {
+      throw new ProcessStateError('ERR_PROCESS_RUNNING', `Cannot ${what} while ${this.busy}() is running: await it first.`)
+    }
+  }
+
+  private currentMaps(): MemoryMap[] {
+    this.mapsCache ??= readMaps(this.pid)
+    return this.mapsCache
+  }
+
+  private currentModules(): Module[] {
+    this.modulesCache ??= modulesFromMaps(this.currentMaps())
+    return this.modulesCache
+  }
+
+  private exeModule(): Module | undefined {
+    return this.currentModules().find((m) => m.path === this.path) ?? this.currentModules()[0]
+  }
+
+  private resolveFull(location: Location, forBreakpoint = false): ResolvedLocation {
+    const resolved = resolveLocation(location, this.currentModules(), this.exeModule())
+    if (typeof location === 'bigint' || forBreakpoint) {
+      const maps = this.currentMaps()
+      if (!findMap(maps, resolved.address)) {
+        throw new MemoryError(
+          'ERR_ADDRESS_UNMAPPED',
+          resolved.address,
+          0,
+          `${hex(resolved.address)} is outside every mapping (${describeUnmapped(maps, resolved.address)}). Use a symbol, 'module+0xoffset', or an address from proc.maps.`,
+        )
+      }
+    }
+    return resolved
+  }
+
+  private publicThread(t: TracedThread): Thread {
+    return { tid: t.tid, index: t.index, regs: t.regs, pc: t.pc }
+  }
+
+  private toEvent(stop: Stop): StopEvent {
+    this.mapsCache = undefined
+    this.modulesCache = undefined
+    switch (stop.kind) {
+      case 'exited':
+      case 'killed': {
+        const result = this.ended(stop)
+        return result.signal !== undefined ? { kind: 'killed', signal: result.signal } : { kind: 'exited', exitCode: result.exitCode }
+      }
+      case 'timeout': {
+        const pc = stop.thread.pc
+        const location = symbolizeAddress(this.currentModules(), pc)
+        throw new TimeoutError(
+          `Timed out: the process did not stop within the deadline. It was interrupted in thread ${stop.thread.index} (tid ${stop.thread.tid}) at ${hex(pc)} ${location} and is stopped there. Raise { timeout } or check that the program reaches the breakpoint.`,
+          pc,
+          location,
+        )
+      }
+      case 'breakpoint': {
+        const bp = stop.hit.find((b) => !b.internal) ?? stop.hit[0]
+        const thread = this.publicThread(stop.thread)
+        if (!bp) return { kind: 'step', thread, pc: thread.pc, location: symbolizeAddress(this.currentModules(), thread.pc) }
+        if (bp.temporary && !bp.internal) bp.remove()
+        return { kind: 'breakpoint', thread, pc: stop.site.address, location: bp.description, breakpoint: bp }
+      }
+      case 'step': {
+        const pc = stop.thread.pc
+        return { kind: 'step', thread: this.publicThread(stop.thread), pc, location: symbolizeAddress(this.currentModules(), pc) }
+      }
+      case 'signal': {
+        const pc = stop.thread.pc
+        const info = stop.info
+        const faulting = stop.signal === 4 || stop.signal === 7 || stop.signal === 8 || stop.signal === 11
+        return {
+          kind: 'signal',
+          thread: this.publicThread(stop.thread),
+          pc,
+          location: symbolizeAddress(this.currentModules(), pc),
+          signal: signalName(stop.signal),
+          signo: stop.signal,
+          code: info?.code ?? 0,
+          ...(faulting && info ? { faultAddress: info.address } : {}),
+        }
+      }
+    }
+  }
+
+  private ended(stop: { kind: 'exited'; exitCode: number } | { kind: 'killed'; signal: number }): ExitResult {
+    if (!this.exitResult) {
+      this.exitResult = stop.kind === 'exited' ? { exitCode: stop.exitCode } : { signal: signalName(stop.signal) }
+      this.memory.close()
+      this.stdio.close()
+      untrack(this.pid, this)
+    }
+    return this.exitResult
+  }
+
+  private finished(thread: Thread): StopEvent {
+    const pc = thread.pc
+    return {
+      kind: 'step',
+      thread,
+      pc,
+      location: symbolizeAddress(this.currentModules(), pc),
+      returnValue: thread.regs[this.arch.returnValue as 'rax'],
+    }
+  }
+
+  private returnSite(thread: TracedThread): ReturnSite | undefined {
+    const modules = this.currentModules()
+    const pc = thread.pc
+    const mod = moduleAt(modules, pc)
+    const hit = mod?.elf.symbolize(pc - mod.bias)
+    const regs = thread.regs
+    const readWord = (address: bigint): bigint => Buffer.from(this.memory.read(address, 8)).readBigUInt64LE(0)
+    const atPc = this.memory.read(pc, 1)[0] ?? 0
+    if (!mod || !hit) return atPc === 0xc3 ? { returnAddress: readWord(regs.rsp), cfa: regs.rsp + 8n } : undefined
+    const start = mod.bias + hit.symbol.value
+    const code = this.memory.read(start, 8)
+    return x86ReturnSite(code, Number(hit.offset), atPc, { rsp: regs.rsp, rbp: regs.rbp }, readWord)
+  }
+
+  /** No frame to read the return address from: step until the stack pointer rises above this frame. */
+  private async finishByStepping(thread: TracedThread, options: WaitOptions): Promise<StopEvent> {
+    const sp = this.arch.sp as 'rsp'
+    const startSp = thread.regs[sp]
+    const mod = moduleAt(this.currentModules(), thread.pc)
+    const hit = mod?.elf.symbolize(thread.pc - mod.bias)
+    const deadline = options.timeout ?? this.timeout
+    const until = performance.now() + deadline
+    for (let i = 0; i < MAX_FINISH_STEPS; i++) {
+      const wasRet = this.memory.read(thread.pc, 1)[0] === 0xc3
+      const event = await this.step({ timeout: Math.max(1, until - performance.now()) })
+      if (event.kind !== 'step') return event
+      if (wasRet && thread.regs[sp] > startSp) return this.finished(event.thread)
+      if (performance.now() > until) break
+    }
+    throw new TimeoutError(
+      `finish() from ${hit ? hit.symbol.name : hex(thread.pc)} did not return within ${deadline} ms of single-stepping (this code has no frame pointer to find the return address). Set a breakpoint after the call instead.`,
+      thread.pc,
+      symbolizeAddress(this.currentModules(), thread.pc),
+    )
+  }
+
+  /** dlopen support: ld.so calls _dl_debug_state after each change to the link map. */
+  private ensureRendezvous(): void {
+    if (this.rendezvous) return
+    const modules = this.currentModules()
+    const exe = this.exeModule()
+    const interp = exe?.elf.interpreter
+    const ld = interp ? findModule(modules, interp) ?? modules.find((m) => m.path === interp) : modules.find((m) => m.name.startsWith('ld-'))
+    const sym = ld?.elf.findSymbol('_dl_debug_state')
+    if (!ld || !sym) return // static binary: no dynamic loader, pending breakpoints stay pending
+    const address = ld.bias + sym.value
+    this.rendezvous = this.table.create(address, { internal: true })
+    this.table.arm(this.rendezvous, address, `${ld.name}!_dl_debug_state`)
+  }
+
+  private internalHit(bp: Breakpoint): void {
+    if (bp !== this.rendezvous) return
+    this.mapsCache = undefined
+    this.modulesCache = undefined
+    for (const p of [...this.pending]) {
+      if (p.removed) {
+        this.pending.delete(p)
+        continue
+      }
+      try {
+        this.arm(p)
+        this.pending.delete(p)
+      } catch {
+        // still not loaded (or the library lacks the symbol): stays pending
+      }
+    }
+    if (this.pending.size === 0) {
+      this.rendezvous.remove()
+      this.rendezvous = undefined
+    }
+  }
+
+  private afterExec(): void {
+    this.mapsCache = undefined
+    this.modulesCache = undefined
+    if (this.launching) {
+      // First exec (the launcher became the target): stop at the program's entry point.
+      this.launching = false
+      const exe = this.exeModule()
+      if (!exe) throw new ProcsnapError('ERR_SPAWN_FAILED', `No executable mapping found in /proc/${this.pid}/maps after exec.`)
+      const entry = exe.bias + exe.elf.entry
+      const bp = this.table.create(entry, { temporary: true, internal: true })
+      this.table.arm(bp, entry, symbolizeAddress(this.currentModules(), entry))
+      return
+    }
+    // A later execve: the old address space and every int3 in it are gone. Re-arm by name.
+    this.table.dropAllSites()
+    this.rendezvous = undefined
+    for (const bp of this.table.userBreakpoints()) {
+      try {
+        this.arm(bp)
+      } catch {
+        this.pending.add(bp)
+      }
+    }
+    if (this.pending.size > 0) this.ensureRendezvous()
+  }
+
+  private cleanForkedChild(pid: number): void {
+    const fd = openProcessMem(pid)
+    if (fd < 0) return
+    try {
+      for (const site of this.table.sites.values()) if (site.inserted) pwriteMem(fd, site.address, site.original)
+    } finally {
+      closeFd(fd)
+    }
+  }
+}
+
+/** A launcher that exited before exec: its exit status is the execve errno. */
+function execFailure(path: string, errno: number): Error {
+  if (errno === ERRNO.ENOENT) {
+    return new BinaryError('ERR_NOT_EXECUTABLE', path, `execve(${path}) failed (ENOENT): its ELF interpreter (dynamic loader) is missing on this machine.`)
+  }
+  return new BinaryError('ERR_NOT_EXECUTABLE', path, `The kernel cannot execute ${path} (${errnoName(errno)}). Is it a complete, valid executable for this machine?`)
+}
+
+function checkLength(length: number): void {
+  if (!Number.isSafeInteger(length) || length < 0) {
+    throw new ProcsnapError('ERR_BAD_LOCATION', `A length is a non-negative integer; got ${String(length)}.`)
+  }
+}
+

@@ -1,0 +1,101 @@
+// Register access for one stopped thread: `regs.rax` reads, `regs.rax = 7n` writes through to the
+// thread, aliases (`eax`, `al`, `ah`, `r8d`) read and write the bits they name, as gdb does.
+import { RegisterError } from '../errors.js'
+import type { Arch } from '../native/arch/index.js'
+import type { X86_64RegisterName } from '../native/arch/x86_64.js'
+
+/** The operations a register view needs from its thread. */
+export interface RegisterSource {
+  readonly arch: Arch
+  /** The thread's register block, read on first use after each stop. */
+  block(): BigUint64Array
+  /** Writes the (modified) block back to the thread. */
+  commit(): void
+}
+
+type X86Alias =
+  | 'eax' | 'ax' | 'al' | 'ah' | 'ebx' | 'bx' | 'bl' | 'bh' | 'ecx' | 'cx' | 'cl' | 'ch' | 'edx' | 'dx' | 'dl' | 'dh'
+  | 'esi' | 'si' | 'sil' | 'edi' | 'di' | 'dil' | 'ebp' | 'bp' | 'bpl' | 'esp' | 'sp' | 'spl' | 'eip' | 'ip'
+  | `r${8 | 9 | 10 | 11 | 12 | 13 | 14 | 15}${'d' | 'w' | 'b' | 'l'}`
+
+/** Registers of a stopped thread by name, as bigint. Unknown names throw ERR_UNKNOWN_REGISTER. */
+export type Registers = { [K in X86_64RegisterName | X86Alias]: bigint } & {
+  /** Every full register as a plain object (a copy). */
+  toJSON(): Record<string, bigint>
+}
+
+function registerIndex(arch: Arch): Map<string, number> {
+  return new Map(arch.registers.map((name, i) => [name, i]))
+}
+
+const indexCache = new WeakMap<Arch, Map<string, number>>()
+
+function indexOf(arch: Arch): Map<string, number> {
+  let idx = indexCache.get(arch)
+  if (!idx) {
+    idx = registerIndex(arch)
+    indexCache.set(arch, idx)
+  }
+  return idx
+}
+
+function unknown(arch: Arch, name: string): RegisterError {
+  const names = [...arch.registers, ...arch.aliases.keys()]
+  const near = names.filter((n) => n[0] === name[0] && Math.abs(n.length - name.length) <= 1).slice(0, 4)
+  return new RegisterError(
+    `Unknown register '${name}' on ${arch.name}.${near.length ? ` Did you mean ${near.join(', ')}?` : ''} Known: ${arch.registers.join(' ')}.`,
+  )
+}
+
+/** A Proxy over the source so that `regs.rax` and `regs.eax = 1n` work and typos fail loudly. */
+export function createRegisters(source: RegisterSource): Registers {
+  const { arch } = source
+  const index = indexOf(arch)
+  const read = (name: string): bigint => {
+    const i = index.get(name)
+    if (i !== undefined) return source.block()[i] ?? 0n
+    const alias = arch.aliases.get(name)
+    if (!alias) throw unknown(arch, name)
+    const full = source.block()[index.get(alias.base) ?? -1] ?? 0n
+    return (full >> BigInt(alias.shift)) & ((1n << BigInt(alias.bits)) - 1n)
+  }
+  const write = (name: string, value: unknown): void => {
+    if (typeof value !== 'bigint') throw new RegisterError(`Register values are bigint: write regs.${name} = ${String(value)}n.`)
+    const block = source.block()
+    const i = index.get(name)
+    if (i !== undefined) {
+      block[i] = BigInt.asUintN(64, value)
+    } else {
+      const alias = arch.aliases.get(name)
+      if (!alias) throw unknown(arch, name)
+      const bi = index.get(alias.base) ?? 0
+      const mask = ((1n << BigInt(alias.bits)) - 1n) << BigInt(alias.shift)
+      block[bi] = ((block[bi] ?? 0n) & ~mask) | ((BigInt.asUintN(alias.bits, value) << BigInt(alias.shift)) & mask)
+    }
+    source.commit()
+  }
+  const toJSON = (): Record<string, bigint> => Object.fromEntries(arch.registers.map((n) => [n, read(n)]))
+  return new Proxy({} as Registers, {
+    get(_t, prop) {
+      if (prop === 'toJSON') return toJSON
+      if (typeof prop !== 'string') return undefined
+      if (prop === 'then') return undefined // not a thenable
+      return read(prop)
+    },
+    set(_t, prop, value) {
+      if (typeof prop !== 'string') return false
+      write(prop, value)
+      return true
+    },
+    has(_t, prop) {
+      return typeof prop === 'string' && (index.has(prop) || arch.aliases.has(prop))
+    },
+    ownKeys() {
+      return [...arch.registers]
+    },
+    getOwnPropertyDescriptor(_t, prop) {
+      if (typeof prop !== 'string' || !index.has(prop)) return undefined
+      return { enumerable: true, configurable: true, writable: true, value: read(prop) }
+    },
+  })
+}

@@ -1,0 +1,45 @@
+// Every live tracee of this thread, so that none outlives its test, its worker or a crash:
+// killed and reaped at exit, and killed if its handle is garbage-collected.
+import { SIG } from '../native/constants.js'
+import { sendSignal, waitBlocking } from '../native/ptrace.js'
+
+const live = new Set<number>()
+
+const finalizer = new FinalizationRegistry<number>((pid) => {
+  if (live.delete(pid)) reapNow(pid)
+})
+
+function reapNow(pid: number): void {
+  sendSignal(pid, SIG.KILL)
+  // Blocking is fine here: the process is exiting or the handle is unreachable; SIGKILL is quick.
+  while (waitBlocking(-pid)) {
+    // reap every thread until ECHILD
+  }
+}
+
+let hooked = false
+
+function killAll(): void {
+  for (const pid of live) reapNow(pid)
+  live.clear()
+}
+
+/** Tracks a tracee until `untrack`; `owner` is the handle whose collection kills it. */
+export function track(pid: number, owner: object): void {
+  live.add(pid)
+  finalizer.register(owner, pid, owner)
+  if (!hooked) {
+    hooked = true
+    process.on('exit', killAll)
+  }
+}
+
+export function untrack(pid: number, owner: object): void {
+  live.delete(pid)
+  finalizer.unregister(owner)
+}
+
+/** Pids of tracees still alive in this thread (for tests of the cleanup itself). */
+export function livePids(): number[] {
+  return [...live]
+}

@@ -1,0 +1,69 @@
+// One traced thread: its run state and a cached copy of its registers, read on first use after each stop.
+import { ProcessStateError, PtraceError } from '../errors.js'
+import type { Arch } from '../native/arch/index.js'
+import { errnoName } from '../native/constants.js'
+import { createRegisters, type Registers, type RegisterSource } from './registers.js'
+
+export type ThreadRunState = 'running' | 'stopped' | 'exited'
+
+export class TracedThread implements RegisterSource {
+  readonly tid: number
+  /** 1 for the main thread, then 2, 3, ... in creation order. */
+  readonly index: number
+  readonly arch: Arch
+  state: ThreadRunState = 'stopped'
+  /** Signal to deliver when the thread next runs (a stop at signal delivery keeps it here). */
+  pendingSignal = 0
+  /** We sent PTRACE_INTERRUPT and its PTRACE_EVENT_STOP has not been seen yet. */
+  interruptPending = false
+  /** The thread is single-stepping: its next SIGTRAP is a step. */
+  stepping = false
+  /** The thread stopped on a breakpoint that was not reported (its pc was rewound): let it hit again. */
+  rewound = false
+  readonly regs: Registers
+  private readonly bytes: Uint8Array
+  private readonly words: BigUint64Array
+  private valid = false
+  private readonly guard: () => void
+
+  constructor(tid: number, index: number, arch: Arch, guard: () => void) {
+    this.tid = tid
+    this.index = index
+    this.arch = arch
+    this.guard = guard
+    this.bytes = new Uint8Array(arch.regsSize)
+    this.words = new BigUint64Array(this.bytes.buffer)
+    this.regs = createRegisters(this)
+  }
+
+  block(): BigUint64Array {
+    this.guard()
+    if (!this.valid) {
+      const err = this.arch.readRegs(this.tid, this.bytes)
+      if (err !== 0 && this.state === 'running') {
+        throw new ProcessStateError('ERR_PROCESS_RUNNING', `Thread ${this.tid} is running: await the pending cont()/step() before reading registers.`)
+      }
+      if (err !== 0) throw new PtraceError('ERR_PTRACE', err, `Reading the registers of thread ${this.tid} failed (${errnoName(err)}): the thread is gone or not stopped.`)
+      this.valid = true
+    }
+    return this.words
+  }
+
+  commit(): void {
+    const err = this.arch.writeRegs(this.tid, this.bytes)
+    if (err !== 0) throw new PtraceError('ERR_PTRACE', err, `Writing the registers of thread ${this.tid} failed (${errnoName(err)}).`)
+  }
+
+  /** Forget cached registers: the thread is about to run. */
+  invalidate(): void {
+    this.valid = false
+  }
+
+  get pc(): bigint {
+    return this.regs[this.arch.pc as 'rip']
+  }
+
+  set pc(value: bigint) {
+    this.regs[this.arch.pc as 'rip'] = value
+  }
+}

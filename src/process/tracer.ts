@@ -1,0 +1,401 @@
+// The all-stop engine: resumes the tracee's threads, turns wait statuses into stops, handles
+// clone/fork/exec events and breakpoint step-over, and stops every thread before a stop is reported.
+import { PtraceError } from '../errors.js'
+import type { Arch } from '../native/arch/index.js'
+import {
+  PASS_THROUGH_SIGNALS,
+  PTRACE_EVENT,
+  SIG,
+  errnoName,
+  wExitStatus,
+  wPtraceEvent,
+  wStopSig,
+  wTermSig,
+  wifExited,
+  wifSignaled,
+} from '../native/constants.js'
+import {
+  ptraceCont,
+  ptraceDetach,
+  ptraceEventMsg,
+  ptraceInterrupt,
+  ptraceSiginfo,
+  ptraceStep,
+  sendSignal,
+  type SigInfo,
+  type WaitResult,
+} from '../native/ptrace.js'
+import type { Breakpoint, BreakpointTable, Site } from './breakpoints.js'
+import { TracedThread } from './thread.js'
+import { Waiter } from './waiter.js'
+import { readFileSync } from 'node:fs'
+
+/** Why the tracee stopped, before symbolization (the Process turns it into a StopEvent). */
+export type Stop =
+  | { kind: 'breakpoint'; thread: TracedThread; site: Site; hit: Breakpoint[] }
+  | { kind: 'step'; thread: TracedThread }
+  | { kind: 'signal'; thread: TracedThread; signal: number; info: SigInfo | undefined }
+  | { kind: 'exited'; exitCode: number }
+  | { kind: 'killed'; signal: number }
+  | { kind: 'timeout'; thread: TracedThread }
+
+export type ExitStop = Extract<Stop, { kind: 'exited' | 'killed' }>
+
+/** What the engine asks of its owner when the address space changes. */
+export interface TracerHooks {
+  /** An internal breakpoint was hit (library load, ...): handle it; the tracee then continues. */
+  onInternalHit(bp: Breakpoint, thread: TracedThread): void
+  /** The tracee called execve: every breakpoint site is gone with the old address space. */
+  onExec(): void
+  /** A forked child stopped: remove our breakpoints from its copy of memory before it is let go. */
+  cleanForkedChild(pid: number): void
+}
+
+export class Tracer {
+  readonly pid: number
+  readonly arch: Arch
+  readonly threads = new Map<number, TracedThread>()
+  /** The thread of the last reported stop. */
+  current: TracedThread
+  exit: ExitStop | undefined = undefined
+  /** Stops found while stopping the other threads, reported by the next resume instead of running. */
+  private readonly queued: Stop[] = []
+  private readonly waiter: Waiter
+  private readonly table: BreakpointTable
+  private readonly hooks: TracerHooks
+  private nextIndex = 1
+  private timedOut = false
+
+  private readonly guard: () => void
+
+  /** `guard` runs before any register access and throws if the process can no longer be used. */
+  constructor(pid: number, arch: Arch, table: BreakpointTable, hooks: TracerHooks, guard: () => void) {
+    this.pid = pid
+    this.arch = arch
+    this.table = table
+    this.hooks = hooks
+    this.guard = guard
+    this.waiter = new Waiter(-pid)
+    this.current = this.addThread(pid)
+  }
+
+  private addThread(tid: number): TracedThread {
+    const t = new TracedThread(tid, this.nextIndex++, this.arch, this.guard)
+    this.threads.set(tid, t)
+    return t
+  }
+
+  /** The launcher was let go: wait for its exec and the stop at the entry breakpoint. */
+  async start(deadline: number): Promise<Stop> {
+    this.current.state = 'running'
+    return this.report(await this.waitForStop(deadline))
+  }
+
+  /** Continue every thread until the next stop worth reporting. */
+  async cont(deadline: number): Promise<Stop> {
+    const queued = this.queued.shift()
+    if (queued) return this.report(queued)
+    const stepped = await this.stepOverAll(deadline)
+    if (stepped) return this.report(stepped)
+    this.resumeAll()
+    return this.report(await this.waitForStop(deadline))
+  }
+
+  /** Every stopped thread that reported a breakpoint steps over it before anything runs, current thread first. */
+  private async stepOverAll(deadline: number): Promise<Stop | undefined> {
+    const order = [this.current, ...[...this.threads.values()].filter((t) => t !== this.current)]
+    for (const t of order) {
+      if (t.state !== 'stopped') continue
+      const stop = await this.stepOverBreakpoint(t, deadline)
+      if (stop) return stop
+    }
+    return undefined
+  }
+
+  /** One instruction in the current thread; the other threads stay stopped. */
+  async step(deadline: number): Promise<Stop> {
+    const queued = this.queued.shift()
+    if (queued) return this.report(queued)
+    const t = this.current
+    const site = this.siteUnder(t)
+    if (site) this.table.lift(site)
+    try {
+      this.resume(t, true)
+      return this.report(await this.waitForStop(deadline))
+    } finally {
+      if (site && !this.exit) this.table.reinsert(site)
+    }
+  }
+
+  /** SIGKILL the tracee and reap every thread. */
+  async kill(): Promise<ExitStop> {
+    if (this.exit) return this.exit
+    sendSignal(this.pid, SIG.KILL)
+    while (!this.exit) {
+      const w = await this.waiter.next(Number.POSITIVE_INFINITY, () => undefined)
+      if (!w) return this.processGone()
+      try {
+        this.handle(w, true)
+      } catch {
+        // a stop that raced with SIGKILL: the thread is already dying
+      }
+    }
+    return this.exit
+  }
+
+  private report(stop: Stop): Stop {
+    if ('thread' in stop) this.current = stop.thread
+    return stop
+  }
+
+  /** The inserted site at a thread's pc, if the thread must step over it rather than hit it. */
+  private siteUnder(t: TracedThread): Site | undefined {
+    if (t.rewound) return undefined
+    if (this.table.sites.size === 0) return undefined
+    const site = this.table.siteAt(t.pc)
+    return site?.inserted ? site : undefined
+  }
+
+  /**
+   * A thread that reported a breakpoint sits on its int3: put the original bytes back, single-step
+   * it alone (the others stay stopped, so none can run through the lifted site), and re-insert.
+   * Returns a stop if the step itself stopped for another reason (a signal, an exit).
+   */
+  private async stepOverBreakpoint(t: TracedThread, deadline: number): Promise<Stop | undefined> {
+    const site = this.siteUnder(t)
+    if (!site) return undefined
+    this.table.lift(site)
+    try {
+      this.resume(t, true)
+      const stop = await this.waitForStop(deadline)
+      if (stop.kind === 'step' && stop.thread === t) return undefined
+      return stop
+    } finally {
+      if (!this.exit) this.table.reinsert(site)
+    }
+  }
+
+  private resume(t: TracedThread, step = false): void {
+    t.invalidate()
+    t.stepping = step
+    t.rewound = false
+    const signal = t.pendingSignal
+    t.pendingSignal = 0
+    const err = step ? ptraceStep(t.tid, signal) : ptraceCont(t.tid, signal)
+    if (err !== 0) {
+      throw new PtraceError('ERR_PTRACE', err, `Resuming thread ${t.tid} failed (${errnoName(err)}).`)
+    }
+    t.state = 'running'
+  }
+
+  private resumeAll(): void {
+    for (const t of this.threads.values()) if (t.state === 'stopped') this.resume(t)
+  }
+
+  private anyRunning(): boolean {
+    for (const t of this.threads.values()) if (t.state === 'running') return true
+    return false
+  }
+
+  private interruptAll(): void {
+    for (const t of this.threads.values()) {
+      if (t.state !== 'running' || t.interruptPending) continue
+      if (ptraceInterrupt(t.tid) === 0) t.interruptPending = true
+    }
+  }
+
+  /** Wait until a stop worth reporting, then stop every other thread. */
+  private async waitForStop(deadline: number): Promise<Stop> {
+    this.timedOut = false
+    const onDeadline = (): void => {
+      this.timedOut = true
+      this.interruptAll()
+    }
+    for (;;) {
+      if (this.timedOut && !this.anyRunning()) return { kind: 'timeout', thread: this.current }
+      const w = await this.waiter.next(deadline, onDeadline)
+      if (!w) return this.processGone()
+      const stop = this.handle(w)
+      if (!stop) continue
+      if (stop.kind === 'exited' || stop.kind === 'killed') return stop
+      if (stop.kind === 'breakpoint' && stop.hit.length === 0) {
+        // Internal breakpoints only: handled, now carry on over it with all threads.
+        await this.stopOthers(stop.thread)
+        this.current = stop.thread
+        const again = await this.stepOverBreakpoint(stop.thread, deadline)
+        if (again) return this.afterStop(again)
+        this.resumeAll()
+        continue
+      }
+      return this.afterStop(stop)
+    }
+  }
+
+  private async afterStop(stop: Stop): Promise<Stop> {
+    if (stop.kind === 'exited' || stop.kind === 'killed' || stop.kind === 'timeout') return stop
+    await this.stopOthers(stop.thread)
+    return this.exit ?? stop
+  }
+
+  /** All-stop: interrupt every running thread and wait until each has stopped. */
+  private async stopOthers(except: TracedThread): Promise<void> {
+    if (!this.anyRunning()) return
+    this.interruptAll()
+    while (this.anyRunning() && !this.exit) {
+      const w = await this.waiter.next(performance.now() + 5000, () => this.interruptAll())
+      if (!w) {
+        this.processGone()
+        return
+      }
+      const stop = this.handle(w, true)
+      if (!stop || stop.kind === 'timeout') continue
+      if (stop.kind === 'exited' || stop.kind === 'killed') return
+      if (stop.thread === except) continue
+      if (stop.kind === 'breakpoint') {
+        // Not reported: rewind so that the thread executes the int3 again when resumed.
+        stop.thread.pc = stop.site.address
+        stop.thread.rewound = true
+        for (const bp of stop.hit) bp.hits--
+        continue
+      }
+      this.queued.push(stop)
+    }
+  }
+
+  private processGone(): ExitStop {
+    this.exit ??= { kind: 'killed', signal: SIG.KILL }
+    for (const t of this.threads.values()) t.state = 'exited'
+    return this.exit
+  }
+
+  /**
+   * Turns one wait status into a Stop, or handles it internally (and resumes the thread unless
+   * `stopping`, when every thread is being brought to a halt) and returns undefined.
+   */
+  private handle(w: WaitResult, stopping = false): Stop | undefined {
+    const { pid: tid, status } = w
+    if (wifExited(status) || wifSignaled(status)) return this.threadEnded(tid, status)
+    let t = this.threads.get(tid)
+    if (!t) {
+      if (this.isForkedChild(tid)) {
+        this.releaseForkedChild(tid)
+        return undefined
+      }
+      t = this.addThread(tid) // a new thread whose first stop came before its parent's clone event
+    }
+    t.state = 'stopped'
+    t.invalidate()
+    const sig = wStopSig(status)
+    const event = wPtraceEvent(status)
+    if (event !== 0) return this.ptraceEvent(t, event, stopping)
+    if (sig === SIG.TRAP) {
+      if (t.stepping) {
+        t.stepping = false
+        return { kind: 'step', thread: t }
+      }
+      const site = this.table.siteAt(t.pc - this.arch.pcAfterTrap)
+      if (site?.inserted) return this.breakpointHit(t, site, stopping)
+      // An int3 compiled into the program, or a SIGTRAP sent to it: a signal like any other.
+      t.pendingSignal = sig
+      return { kind: 'signal', thread: t, signal: sig, info: ptraceSiginfo(t.tid) }
+    }
+    if (PASS_THROUGH_SIGNALS.has(sig)) {
+      // Delivered as the thread resumes, now or after the all-stop.
+      t.pendingSignal = sig
+      if (!stopping) this.resume(t)
+      return undefined
+    }
+    t.pendingSignal = sig
+    return { kind: 'signal', thread: t, signal: sig, info: ptraceSiginfo(t.tid) }
+  }
+
+  private threadEnded(tid: number, status: number): Stop | undefined {
+    const t = this.threads.get(tid)
+    if (t) t.state = 'exited'
+    if (tid !== this.pid) {
+      if (t) this.threads.delete(tid)
+      return undefined
+    }
+    this.exit = wifExited(status) ? { kind: 'exited', exitCode: wExitStatus(status) } : { kind: 'killed', signal: wTermSig(status) }
+    for (const other of this.threads.values()) other.state = 'exited'
+    return this.exit
+  }
+
+  private breakpointHit(t: TracedThread, site: Site, stopping: boolean): Stop | undefined {
+    t.pc = site.address
+    const hit: Breakpoint[] = []
+    let internal: Breakpoint | undefined
+    for (const bp of site.owners) {
+      if (!bp.enabled || bp.removed) continue
+      if (bp.condition && !bp.condition(t.tid)) continue
+      if (bp.internal && !bp.temporary) {
+        internal = bp
+        continue
+      }
+      bp.hits++
+      hit.push(bp)
+    }
+    if (internal && !stopping) this.hooks.onInternalHit(internal, t)
+    if (hit.length === 0 && stopping) {
+      // An internal or unconditional-miss site while halting: let it hit again later.
+      t.rewound = true
+      return undefined
+    }
+    return { kind: 'breakpoint', thread: t, site, hit }
+  }
+
+  private ptraceEvent(t: TracedThread, event: number, stopping: boolean): Stop | undefined {
+    switch (event) {
+      case PTRACE_EVENT.CLONE: {
+        const child = Number(ptraceEventMsg(t.tid) ?? 0n)
+        if (child > 0 && !this.threads.has(child)) {
+          const nt = this.addThread(child)
+          nt.state = 'running' // its first stop (PTRACE_EVENT_STOP) is on its way
+        }
+        break
+      }
+      case PTRACE_EVENT.FORK:
+      case PTRACE_EVENT.VFORK:
+        break // the child's own first stop is handled in handle()
+      case PTRACE_EVENT.EXEC:
+        this.afterExec(t)
+        break
+      case PTRACE_EVENT.STOP:
+        if (t.interruptPending) {
+          t.interruptPending = false
+          if (stopping || this.timedOut) return undefined
+        }
+        break
+      default:
+        break
+    }
+    if (stopping) return undefined
+    this.resume(t)
+    return undefined
+  }
+
+  private afterExec(t: TracedThread): void {
+    // The execing thread now has the leader's tid; every other thread is gone.
+    for (const [tid, other] of this.threads) if (other !== t) this.threads.delete(tid)
+    this.hooks.onExec()
+  }
+
+  private isForkedChild(tid: number): boolean {
+    try {
+      const status = readFileSync(`/proc/${tid}/status`, 'latin1')
+      const tgid = /^Tgid:\s+(\d+)/m.exec(status)?.[1]
+      return tgid !== undefined && Number(tgid) !== this.pid && Number(tgid) === tid
+    } catch {
+      return false
+    }
+  }
+
+  /** A child forked by the tracee: it got a copy of our int3s; restore the bytes and let it go. */
+  private releaseForkedChild(pid: number): void {
+    try {
+      this.hooks.cleanForkedChild(pid)
+    } finally {
+      ptraceDetach(pid, 0)
+    }
+  }
+}

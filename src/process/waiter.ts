@@ -1,0 +1,55 @@
+// Waiting for the next ptrace stop without blocking the event loop: a short spin on
+// waitpid(WNOHANG) catches the quick stops (breakpoint loops) at native speed, then a
+// waitpid on libuv's thread pool takes over, with a timer that fires the deadline.
+import { setImmediate as turn } from 'node:timers/promises'
+import { waitNoHang, waitOnPool, yieldCpu, type WaitResult } from '../native/ptrace.js'
+
+/** How long to poll before handing the wait to the thread pool. */
+const SPIN_MS = 0.2
+/** Let the event loop take a turn at least this often, even when every stop comes back at once. */
+const MAX_BUSY_MS = 20
+
+export class Waiter {
+  private readonly target: number
+  private lastTurn = performance.now()
+
+  /** `target` is -pgid: every thread of the tracee, and nothing of libuv's. */
+  constructor(target: number) {
+    this.target = target
+  }
+
+  /**
+   * The next status of any traced thread, or undefined when none is left (ECHILD).
+   * `onDeadline` runs once if `deadline` (a performance.now() time) passes first; it should
+   * interrupt the tracee, so that a status arrives soon after.
+   */
+  async next(deadline: number, onDeadline: () => void): Promise<WaitResult | undefined> {
+    if (performance.now() - this.lastTurn > MAX_BUSY_MS) {
+      await turn()
+      this.lastTurn = performance.now()
+    }
+    const spinUntil = performance.now() + SPIN_MS
+    for (;;) {
+      const r = waitNoHang(this.target)
+      if (typeof r === 'object') return r
+      if (typeof r === 'number') return undefined
+      if (performance.now() > spinUntil) break
+      yieldCpu()
+    }
+    let fired = false
+    const fire = (): void => {
+      if (fired) return
+      fired = true
+      onDeadline()
+    }
+    const delay = deadline - performance.now()
+    if (delay <= 0) fire()
+    const timer = delay > 0 && Number.isFinite(delay) ? setTimeout(fire, delay) : undefined
+    try {
+      return await waitOnPool(this.target)
+    } finally {
+      if (timer) clearTimeout(timer)
+      this.lastTurn = performance.now()
+    }
+  }
+}
