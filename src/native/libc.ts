@@ -45,6 +45,7 @@ interface Libc {
   sigemptyset(set: Uint8Array): Int
   process_vm_readv(pid: Int, local: Uint8Array, liovcnt: Int, remote: Uint8Array, riovcnt: Int, flags: Int): Word
   strerror(errnum: Int): string
+  sched_getcpu(): Int
 }
 
 function bind<K extends keyof Libc>(name: K, decl: string): Libc[K] {
@@ -85,6 +86,7 @@ export const sys: Libc = {
   sigemptyset: bind('sigemptyset', 'int sigemptyset(void *set)'),
   process_vm_readv: bind('process_vm_readv', 'intptr_t process_vm_readv(int pid, void *local, unsigned long liovcnt, void *remote, unsigned long riovcnt, unsigned long flags)'),
   strerror: bind('strerror', 'const char *strerror(int errnum)'),
+  sched_getcpu: bind('sched_getcpu', 'int sched_getcpu()'),
 }
 
 /** Asynchronous waitpid on libuv's thread pool: the event loop stays free while the tracee runs. */

@@ -20,11 +20,13 @@ import {
   type ResolvedLocation,
 } from './modules.js'
 import type { Registers } from './registers.js'
+import { unpinThread } from './pinning.js'
 import { untrack } from './registry.js'
 import type { Stdio } from './stdio.js'
 import type { TracedThread } from './thread.js'
 import { Tracer, type Stop } from './tracer.js'
 import { openProcessMem, pwriteMem, closeFd } from '../native/memory.js'
+import { readElf } from '../elf/index.js'
 
 export interface WaitOptions {
   /** Milliseconds before the wait gives up, interrupts the process and rejects; default: launch's timeout. */
@@ -43,6 +45,8 @@ export interface ProcessInit {
   arch: Arch
   timeout: number
   stdio: Stdio
+  /** The calling thread was pinned for this process (launch's `pin`): unpin when it ends. */
+  pinned: boolean
 }
 
 const MAX_FINISH_STEPS = 1_000_000
@@ -56,6 +60,7 @@ export class Process implements AsyncDisposable {
   /** Default deadline of every wait, in milliseconds. */
   readonly timeout: number
   private readonly stdio: Stdio
+  private readonly pinned: boolean
   private readonly table: BreakpointTable
   private readonly memory: TraceeMemory
   private readonly tracer: Tracer
@@ -75,6 +80,7 @@ export class Process implements AsyncDisposable {
     this.arch = init.arch
     this.timeout = init.timeout
     this.stdio = init.stdio
+    this.pinned = init.pinned
     this.memory = new TraceeMemory(this.pid, () => this.currentMaps())
     this.table = new BreakpointTable(
       this.arch.breakpoint,
@@ -83,7 +89,10 @@ export class Process implements AsyncDisposable {
         this.memory.readRaw(address, buf)
         return buf
       },
-      (address, bytes) => this.memory.writeRaw(address, bytes),
+      (address, bytes) => {
+        // Once the process has ended there is no memory to restore (a temporary breakpoint removed after the exit).
+        if (!this.exitResult) this.memory.writeRaw(address, bytes)
+      },
     )
     this.memory.table = this.table
     this.tracer = new Tracer(
@@ -294,6 +303,9 @@ export class Process implements AsyncDisposable {
   /** @internal Called once by launch(): waits for the exec and the stop at the entry point. */
   async start(): Promise<void> {
     const stop = await this.operation('launch', () => this.tracer.start(this.deadline({})))
+    // The maps were read at the exec, before ld.so mapped the libraries: read them again at this stop.
+    this.mapsCache = undefined
+    this.modulesCache = undefined
     if (stop.kind === 'breakpoint') {
       for (const bp of stop.hit) if (bp.internal) bp.remove()
       return
@@ -428,6 +440,7 @@ export class Process implements AsyncDisposable {
       this.exitResult = stop.kind === 'exited' ? { exitCode: stop.exitCode } : { signal: signalName(stop.signal) }
       this.memory.close()
       this.stdio.close()
+      if (this.pinned) unpinThread()
       untrack(this.pid, this)
     }
     return this.exitResult
@@ -556,7 +569,17 @@ export class Process implements AsyncDisposable {
 /** A launcher that exited before exec: its exit status is the execve errno. */
 function execFailure(path: string, errno: number): Error {
   if (errno === ERRNO.ENOENT) {
-    return new BinaryError('ERR_NOT_EXECUTABLE', path, `execve(${path}) failed (ENOENT): its ELF interpreter (dynamic loader) is missing on this machine.`)
+    let interp: string | undefined
+    try {
+      interp = readElf(path).interpreter
+    } catch {
+      // unreadable now: say it without the name
+    }
+    return new BinaryError(
+      'ERR_NOT_EXECUTABLE',
+      path,
+      `execve(${path}) failed (ENOENT): its ELF interpreter (dynamic loader)${interp ? ` ${interp}` : ''} is missing on this machine. Install it, or build the binary on this machine (or statically).`,
+    )
   }
   return new BinaryError('ERR_NOT_EXECUTABLE', path, `The kernel cannot execute ${path} (${errnoName(errno)}). Is it a complete, valid executable for this machine?`)
 }

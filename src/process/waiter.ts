@@ -5,7 +5,7 @@ import { setImmediate as turn } from 'node:timers/promises'
 import { waitNoHang, waitOnPool, yieldCpu, type WaitResult } from '../native/ptrace.js'
 
 /** How long to poll before handing the wait to the thread pool. */
-const SPIN_MS = 0.2
+const SPIN_MS = 1
 /** Let the event loop take a turn at least this often, even when every stop comes back at once. */
 const MAX_BUSY_MS = 20
 

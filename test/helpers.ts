@@ -1,0 +1,47 @@
+// Shared test helpers: fixture paths and a tracker that kills every process a test launched.
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { afterEach } from 'vitest'
+import { launch, type LaunchOptions, type Process } from '../src/index.js'
+
+export const FIXTURES = fileURLToPath(new URL('../fixtures/c/bin/', import.meta.url))
+
+/** Absolute path of a built fixture binary. */
+export function fixture(name: string): string {
+  return `${FIXTURES}${name}`
+}
+
+const launched: Process[] = []
+
+/** launch() that registers the process for killing after the test, whatever the test did. */
+export async function start(file: string, options?: LaunchOptions): Promise<Process> {
+  const proc = await launch(file, options)
+  launched.push(proc)
+  return proc
+}
+
+afterEach(async () => {
+  for (const proc of launched.splice(0)) await proc.kill()
+})
+
+/** Link-time value of a symbol, from nm (an oracle we did not write). */
+export function nmSymbol(binary: string, name: string): bigint {
+  const out = execFileSync('nm', [binary], { encoding: 'utf8' })
+  const line = out.split('\n').find((l) => l.endsWith(` ${name}`))
+  if (!line) throw new Error(`nm: no ${name} in ${binary}`)
+  return BigInt(`0x${line.split(' ')[0]}`)
+}
+
+/** Processes in state T (stopped) or Z (zombie) whose parent is this process. */
+export function strayChildren(): string[] {
+  const out = execFileSync('ps', ['-o', 'pid=,stat=,comm=', '--ppid', String(process.pid)], { encoding: 'utf8' }).trim()
+  return out === '' ? [] : out.split('\n').map((l) => l.trim()).filter((l) => !l.endsWith(' ps'))
+}
+
+export function le32(bytes: Uint8Array): number {
+  return Buffer.from(bytes).readInt32LE(0)
+}
+
+export function le64(bytes: Uint8Array): bigint {
+  return Buffer.from(bytes).readBigUInt64LE(0)
+}
