@@ -1,5 +1,6 @@
 // The live tracee as users see it: breakpoints by symbol, cont/step/finish/runTo, registers,
 // memory, maps, threads and captured output. One operation at a time; every wait has a deadline.
+import { basename } from 'node:path'
 import { BinaryError, MemoryError, ProcessStateError, ProcsnapError, TimeoutError } from '../errors.js'
 import type { Arch } from '../native/arch/index.js'
 import { ERRNO, errnoName, signalName } from '../native/constants.js'
@@ -499,7 +500,8 @@ export class Process implements AsyncDisposable {
     const modules = this.currentModules()
     const exe = this.exeModule()
     const interp = exe?.elf.interpreter
-    const ld = interp ? findModule(modules, interp) ?? modules.find((m) => m.path === interp) : modules.find((m) => m.name.startsWith('ld-'))
+    // PT_INTERP names a symlink (/lib64/ld-linux-x86-64.so.2); maps show the real path: match base names.
+    const ld = (interp && findModule(modules, basename(interp))) || modules.find((m) => m.name.startsWith('ld-'))
     const sym = ld?.elf.findSymbol('_dl_debug_state')
     if (!ld || !sym) return // static binary: no dynamic loader, pending breakpoints stay pending
     const address = ld.bias + sym.value
@@ -533,10 +535,16 @@ export class Process implements AsyncDisposable {
     this.mapsCache = undefined
     this.modulesCache = undefined
     if (this.launching) {
-      // First exec (the launcher became the target): stop at the program's entry point.
+      // The seize can land while the launcher's own execve is finishing (posix_spawn returns as
+      // soon as the vfork'ed child releases our memory): that exec is reported too. Skip it.
+      if (this.currentMaps().some((m) => m.path.startsWith('/memfd:procsnap-launcher'))) return
+      // The target's exec: stop at the program's entry point.
       this.launching = false
       const exe = this.exeModule()
-      if (!exe) throw new ProcsnapError('ERR_SPAWN_FAILED', `No executable mapping found in /proc/${this.pid}/maps after exec.`)
+      if (!exe) {
+        const files = [...new Set(this.currentMaps().map((m) => m.path).filter((p) => p.startsWith('/')))]
+        throw new ProcsnapError('ERR_SPAWN_FAILED', `After exec, no mapped file of process ${this.pid} is a readable ELF module (mapped: ${files.join(', ') || 'none'}).`)
+      }
       const entry = exe.bias + exe.elf.entry
       const bp = this.table.create(entry, { temporary: true, internal: true })
       this.table.arm(bp, entry, symbolizeAddress(this.currentModules(), entry))

@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest'
+import { fixture, le32, nmSymbol, start } from '../helpers.js'
+
+describe('breakpoints', () => {
+  it('never show their int3 in memory reads, and restore the code when removed', async () => {
+    const path = fixture('counter')
+    const proc = await start(path, { args: ['3'] })
+    const before = proc.readMemory('bump', 16)
+    const bp = proc.breakAt('bump')
+    expect(proc.readMemory('bump', 16)).toEqual(before)
+    // A read that starts before the breakpoint and ends after it, and one of the single byte.
+    expect(proc.readMemory('bump+0', 1)).toEqual(before.subarray(0, 1))
+    await proc.cont()
+    expect(proc.readMemory(proc.regs.rip - 4n, 8).subarray(4)).toEqual(before.subarray(0, 4))
+    bp.remove()
+    expect(proc.breakpoints).toEqual([])
+    expect(proc.readMemory('bump', 16)).toEqual(before)
+    expect(await proc.cont()).toEqual({ kind: 'exited', exitCode: 0 })
+    expect(bp.hits).toBe(1)
+  })
+
+  it('can be disabled and enabled; hit counts follow', async () => {
+    const proc = await start(fixture('counter'), { args: ['5'] })
+    const bp = proc.breakAt('bump')
+    await proc.cont()
+    bp.disable()
+    const compute = proc.breakAt('compute')
+    const ev = await proc.cont()
+    expect(ev.kind === 'breakpoint' && ev.breakpoint).toBe(compute)
+    expect(bp.hits).toBe(1)
+    expect(le32(proc.readMemory('g_counter', 4))).toBe(15)
+    bp.enable()
+    expect((await proc.cont()).kind).toBe('exited')
+  })
+
+  it('two breakpoints at one address share the site and both count', async () => {
+    const proc = await start(fixture('counter'), { args: ['2'] })
+    const a = proc.breakAt('bump')
+    const b = proc.breakAt(`counter+0x${nmSymbol(fixture('counter'), 'bump').toString(16)}`)
+    expect(b.address).toBe(a.address)
+    await proc.cont()
+    expect([a.hits, b.hits]).toEqual([1, 1])
+    a.remove()
+    await proc.cont()
+    expect([a.hits, b.hits]).toEqual([1, 2])
+  })
+
+  it('symbol+offset, module!symbol and absolute bigint locations', async () => {
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    const bump = proc.resolve('bump')
+    expect(proc.resolve('bump+4')).toBe(bump + 4n)
+    expect(proc.resolve('counter!bump+0x4')).toBe(bump + 4n)
+    expect(proc.symbolize(bump + 4n)).toBe('counter!bump+0x4')
+    const bp = proc.breakAt(bump + 4n)
+    const ev = await proc.cont()
+    expect(ev.kind === 'breakpoint' && ev.pc).toBe(bump + 4n)
+    expect(ev.kind === 'breakpoint' && ev.location).toBe('counter!bump+0x4')
+    expect(bp.hits).toBe(1)
+  })
+
+  it('break on libc.so.6!write in a program we did not write (sort)', async () => {
+    const proc = await start('/usr/bin/sort', { stdin: 'b\na\n' })
+    const bp = proc.breakAt('libc.so.6!write')
+    const ev = await proc.cont()
+    expect(ev.kind).toBe('breakpoint')
+    if (ev.kind !== 'breakpoint') return
+    expect(ev.location).toBe('libc.so.6!write')
+    expect(proc.regs.rdi).toBe(1n) // fd
+    const len = Number(proc.regs.rdx)
+    expect(Buffer.from(proc.readMemory(proc.regs.rsi, len)).toString()).toBe('a\nb\n')
+    expect(proc.stdout).toBe('') // not written yet
+    bp.remove()
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
+    expect(proc.stdout).toBe('a\nb\n')
+  })
+
+  it('a breakpoint in a library loaded later with dlopen stays pending, then hits', async () => {
+    const proc = await start(fixture('dlopen'), { args: [fixture('libplugin.so')] })
+    const bp = proc.breakAt('libplugin.so!plugin_fn')
+    expect(bp.pending).toBe(true)
+    expect(bp.address).toBeUndefined()
+    const ev = await proc.cont()
+    expect(ev.kind).toBe('breakpoint')
+    if (ev.kind !== 'breakpoint') return
+    expect(ev.breakpoint).toBe(bp)
+    expect(bp.pending).toBe(false)
+    expect(ev.location).toBe('libplugin.so!plugin_fn')
+    expect(proc.regs.edi).toBe(20n)
+    const fin = await proc.finish()
+    expect(fin.kind === 'step' && fin.returnValue).toBe(41n)
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
+    expect(proc.stdout).toBe('plugin 41\n')
+  })
+})
