@@ -11,9 +11,9 @@ export function getAffinity(): Uint8Array {
   return mask
 }
 
-/** Sets the calling thread's mask; returns true on success. */
-export function setAffinity(mask: Uint8Array): boolean {
-  return sys.sched_setaffinity(0, MASK_BYTES, mask) === 0
+/** Sets the mask of the calling thread (tid 0) or of another thread; returns true on success. */
+export function setAffinity(mask: Uint8Array, tid = 0): boolean {
+  return sys.sched_setaffinity(tid, MASK_BYTES, mask) === 0
 }
 
 /** A mask with only `cpu` set. */

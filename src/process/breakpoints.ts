@@ -1,5 +1,6 @@
 // Software breakpoints: sites in memory (one per address, shared by every breakpoint there), the
 // original bytes under each int3, and the user-facing Breakpoint handle with hit counts.
+import type { Emulation } from '../native/arch/index.js'
 import type { Location } from './modules.js'
 
 /** Writes bytes into the tracee; throws on failure. */
@@ -14,6 +15,8 @@ export interface Site {
   original: Uint8Array
   inserted: boolean
   readonly owners: Set<Breakpoint>
+  /** How to step over the site without running the thread: undefined until decoded, null if it cannot be. */
+  emulation?: Emulation | null
 }
 
 export interface BreakpointOptions {
@@ -127,8 +130,24 @@ export class BreakpointTable {
     this.all.delete(bp)
   }
 
+  /** The code at a site as the program sees it (original bytes, not the int3); undefined if unreadable. */
+  codeAt(site: Site, length: number): Uint8Array | undefined {
+    try {
+      const code = this.peek(site.address, length)
+      code.set(site.original.subarray(0, length))
+      return code
+    } catch {
+      return undefined
+    }
+  }
+
   siteAt(address: bigint): Site | undefined {
     return this.sites.get(address)
+  }
+
+  /** Writes plain data (a stack word of an emulated push) through the table's writer. */
+  store(address: bigint, bytes: Uint8Array): void {
+    this.poke(address, bytes)
   }
 
   /** Puts the original bytes back for a moment (to step over the site). */
@@ -174,6 +193,7 @@ export class BreakpointTable {
         site.original[i] = bytes[Number(at)] ?? 0
         out[Number(at)] = this.instruction[i] ?? 0
       }
+      site.emulation = undefined // the instruction may have changed
     }
     return out
   }

@@ -8,7 +8,7 @@ import { lastErrno, sys } from '../native/libc.js'
 import { ptraceSeize, sendSignal, waitBlocking } from '../native/ptrace.js'
 import { spawnLauncher } from '../native/spawn.js'
 import { checkBinary, resolveBinary } from './binary.js'
-import { pinThread, unpinThread } from './pinning.js'
+import { pinThread, spawnOnThisCpu, unpinThread } from './pinning.js'
 import { Process } from './process.js'
 import { track } from './registry.js'
 import { Stdio } from './stdio.js'
@@ -42,6 +42,12 @@ export interface LaunchOptions {
    * small VMs). Default false.
    */
   pin?: boolean
+  /**
+   * Step over a breakpoint on a simple instruction (push, endbr64, nop, mov rbp,rsp: most function
+   * entries) by executing it in the tracer instead of single-stepping the thread, as the kernel's
+   * uprobes do. Default true; false always single-steps (the classic restore-step-reinsert).
+   */
+  emulateStepOver?: boolean
 }
 
 /** The default environment: fixed, so goldens do not depend on who runs the tests. */
@@ -89,7 +95,7 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   const arch = hostArch()
   const resolved = resolveBinary(file)
   checkBinary(resolved, arch)
-  const path = realpathSync(resolved)
+  const path = realpathSync.native(resolved)
   const cwd = options.cwd ?? process.cwd()
   if (!existsSync(cwd)) throw new BinaryError('ERR_FILE_NOT_FOUND', cwd, `The working directory ${cwd} does not exist. Create it or pass another { cwd }.`)
   const argv = [options.argv0 ?? file, ...(options.args ?? [])]
@@ -97,7 +103,7 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   const stdio = new Stdio({ stdin: options.stdin, stdout: options.stdout ?? 'pipe', stderr: options.stderr ?? 'pipe' })
   const [goRead, goWrite] = pipe()
   const pinned = options.pin === true && pinThread()
-  const pid = spawnLauncher({
+  const pid = spawnOnThisCpu(() => spawnLauncher({
     path,
     argv,
     env: buildEnv(options),
@@ -108,7 +114,7 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     goFd: goRead,
     aslr: options.aslr ?? false,
     arch: arch.name,
-  })
+  }))
   sys.close(goRead)
   if (pid < 0) {
     sys.close(goWrite)
@@ -128,7 +134,7 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     if (pinned) unpinThread()
     throw new PtraceError(seized === ERRNO.EPERM || seized === ERRNO.EACCES ? 'ERR_PTRACE_DENIED' : 'ERR_PTRACE', seized, deniedMessage(seized))
   }
-  const proc = new Process({ pid, path, argv, arch, timeout, stdio, pinned })
+  const proc = new Process({ pid, path, argv, arch, timeout, stdio, pinned, emulateStepOver: options.emulateStepOver ?? true })
   track(pid, proc)
   sys.write(goWrite, Uint8Array.of(1), 1)
   sys.close(goWrite)

@@ -85,7 +85,7 @@ export class TraceeMemory {
       'ERR_MEMORY_ACCESS',
       at,
       length,
-      `Cannot ${op} ${length} bytes at ${hex(at)} in ${hex(map.start)}-${hex(map.end)} ${map.perms} ${map.path || '[anon]'}: the kernel refused (${errnoName(errno)}).${map.path === '[vvar]' || map.path === '[vsyscall]' ? ` ${map.path} is not readable by ptrace.` : ''}`,
+      `Cannot ${op} ${length} bytes at ${hex(at)} in ${hex(map.start)}-${hex(map.end)} ${map.perms} ${map.path || '[anon]'}: the kernel refused (${errnoName(errno)}).${map.path.startsWith('[vvar') || map.path === '[vsyscall]' ? ` ${map.path} is not readable by ptrace.` : ''}`,
     )
   }
 }

@@ -18,7 +18,7 @@ export interface Module {
 }
 
 /** Groups file-backed mappings by path into modules, in load order (ascending base). */
-export function modulesFromMaps(maps: readonly MemoryMap[]): Module[] {
+export function modulesFromMaps(maps: readonly MemoryMap[], elfFor: (path: string, inode: number) => ElfFile | undefined = readElfOrSkip): Module[] {
   const byPath = new Map<string, MemoryMap[]>()
   for (const m of maps) {
     if (!m.path.startsWith('/') || m.inode === 0) continue
@@ -28,19 +28,23 @@ export function modulesFromMaps(maps: readonly MemoryMap[]): Module[] {
   }
   const modules: Module[] = []
   for (const [path, list] of byPath) {
-    let elf: ElfFile
-    try {
-      elf = readElf(path.replace(/ \(deleted\)$/, ''))
-    } catch {
-      continue // not an ELF file (a mapped data file, a font): not a module
-    }
-    const first = list.reduce((a, b) => (a.start <= b.start ? a : b))
+    const first = list[0]
+    const elf = first && elfFor(path, first.inode)
+    if (!first || !elf) continue // not an ELF file (a mapped data file, a font): not a module
     const end = list.reduce((a, b) => (a.end >= b.end ? a : b)).end
     // The mapping at file offset 0 holds the first PT_LOAD, whose link-time address is minLoadVaddr.
     const atZero = list.find((m) => m.offset === 0n) ?? first
     modules.push({ name: basename(path), path, base: first.start, end, bias: atZero.start - elf.minLoadVaddr, elf })
   }
   return modules.sort((a, b) => (a.base < b.base ? -1 : a.base > b.base ? 1 : 0))
+}
+
+function readElfOrSkip(path: string): ElfFile | undefined {
+  try {
+    return readElf(path.replace(/ \(deleted\)$/, ''))
+  } catch {
+    return undefined
+  }
 }
 
 /** Finds a module by name: exact base name, then a prefix such as 'libc' for 'libc.so.6'. */

@@ -28,3 +28,20 @@ export function unpinThread(): void {
     saved = undefined
   }
 }
+
+/**
+ * Runs `spawn` with the calling thread briefly pinned to its CPU, so that the child starts on
+ * this CPU: the vfork'ed child otherwise wakes on an idle CPU, which costs ~0.8 ms on a VM.
+ * The child gets the thread's normal mask back right away. With `pin`, the thread is already pinned.
+ */
+export function spawnOnThisCpu(spawn: () => number): number {
+  if (users > 0) return spawn()
+  const mask = getAffinity()
+  const pinned = setAffinity(singleCpuMask(currentCpu()))
+  const pid = spawn()
+  if (pinned) {
+    setAffinity(mask)
+    if (pid > 0) setAffinity(mask, pid)
+  }
+  return pid
+}

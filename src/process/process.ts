@@ -1,5 +1,6 @@
 // The live tracee as users see it: breakpoints by symbol, cont/step/finish/runTo, registers,
 // memory, maps, threads and captured output. One operation at a time; every wait has a deadline.
+import { readFileSync, readlinkSync } from 'node:fs'
 import { basename } from 'node:path'
 import { BinaryError, MemoryError, ProcessStateError, ProcsnapError, TimeoutError } from '../errors.js'
 import type { Arch } from '../native/arch/index.js'
@@ -7,7 +8,7 @@ import { ERRNO, errnoName, signalName } from '../native/constants.js'
 import { Breakpoint, BreakpointTable } from './breakpoints.js'
 import type { ExitResult, StopEvent, Thread } from './events.js'
 import { x86ReturnSite, type ReturnSite } from './finish.js'
-import { describeUnmapped, findMap, hex, readMaps, type MemoryMap } from './maps.js'
+import { describeUnmapped, findMap, hex, MapsReader, type MemoryMap } from './maps.js'
 import { TraceeMemory } from './memory.js'
 import {
   ModuleNotLoaded,
@@ -27,7 +28,7 @@ import type { Stdio } from './stdio.js'
 import type { TracedThread } from './thread.js'
 import { Tracer, type Stop } from './tracer.js'
 import { openProcessMem, pwriteMem, closeFd } from '../native/memory.js'
-import { readElf } from '../elf/index.js'
+import { readElf, type ElfFile } from '../elf/index.js'
 
 export interface WaitOptions {
   /** Milliseconds before the wait gives up, interrupts the process and rejects; default: launch's timeout. */
@@ -48,6 +49,7 @@ export interface ProcessInit {
   stdio: Stdio
   /** The calling thread was pinned for this process (launch's `pin`): unpin when it ends. */
   pinned: boolean
+  emulateStepOver: boolean
 }
 
 const MAX_FINISH_STEPS = 1_000_000
@@ -67,6 +69,8 @@ export class Process implements AsyncDisposable {
   private readonly tracer: Tracer
   private mapsCache: MemoryMap[] | undefined
   private modulesCache: Module[] | undefined
+  private readonly elves = new Map<string, ElfFile | null>()
+  private readonly mapsReader: MapsReader
   private exitResult: ExitResult | undefined
   private busy: string | undefined
   private launching = true
@@ -82,6 +86,7 @@ export class Process implements AsyncDisposable {
     this.timeout = init.timeout
     this.stdio = init.stdio
     this.pinned = init.pinned
+    this.mapsReader = new MapsReader(this.pid)
     this.memory = new TraceeMemory(this.pid, () => this.currentMaps())
     this.table = new BreakpointTable(
       this.arch.breakpoint,
@@ -107,6 +112,7 @@ export class Process implements AsyncDisposable {
       },
       () => this.assertAlive('read registers'),
     )
+    this.tracer.emulate = init.emulateStepOver
   }
 
   // ---- state -------------------------------------------------------------------------------
@@ -332,8 +338,7 @@ export class Process implements AsyncDisposable {
   private async operation<T>(name: string, run: () => Promise<T>): Promise<T> {
     this.assertStopped(name)
     this.busy = name
-    this.mapsCache = undefined
-    this.modulesCache = undefined
+    this.mapsCache = undefined // maps change as the process runs; modules change only at exec and dlopen
     try {
       return await run()
     } finally {
@@ -356,13 +361,35 @@ export class Process implements AsyncDisposable {
   }
 
   private currentMaps(): MemoryMap[] {
-    this.mapsCache ??= readMaps(this.pid)
+    this.mapsCache ??= this.mapsReader.read()
     return this.mapsCache
   }
 
+  /**
+   * The loaded modules. Read once, then kept until an exec or a change of ld.so's link map
+   * (the _dl_debug_state breakpoint, armed here): a stop costs no /proc read.
+   */
   private currentModules(): Module[] {
-    this.modulesCache ??= modulesFromMaps(this.currentMaps())
+    if (!this.modulesCache) {
+      this.modulesCache = modulesFromMaps(this.currentMaps(), (path, inode) => this.elfFor(path, inode))
+      this.ensureRendezvous()
+    }
     return this.modulesCache
+  }
+
+  /** ELF files by inode: a mapped file cannot change under its inode, so no stat is needed. */
+  private elfFor(path: string, inode: number): ElfFile | undefined {
+    const key = `${inode}:${path}`
+    let elf = this.elves.get(key)
+    if (elf === undefined) {
+      try {
+        elf = readElf(path.replace(/ \(deleted\)$/, ''))
+      } catch {
+        elf = null // a mapped file that is not ELF (a locale archive, a font)
+      }
+      this.elves.set(key, elf)
+    }
+    return elf ?? undefined
   }
 
   private exeModule(): Module | undefined {
@@ -371,7 +398,8 @@ export class Process implements AsyncDisposable {
 
   private resolveFull(location: Location, forBreakpoint = false): ResolvedLocation {
     const resolved = resolveLocation(location, this.currentModules(), this.exeModule())
-    if (typeof location === 'bigint' || forBreakpoint) {
+    // Inside a module it is mapped; elsewhere (an absolute address) the maps must say so.
+    if ((typeof location === 'bigint' || forBreakpoint) && !resolved.module) {
       const maps = this.currentMaps()
       if (!findMap(maps, resolved.address)) {
         throw new MemoryError(
@@ -391,7 +419,6 @@ export class Process implements AsyncDisposable {
 
   private toEvent(stop: Stop): StopEvent {
     this.mapsCache = undefined
-    this.modulesCache = undefined
     switch (stop.kind) {
       case 'exited':
       case 'killed': {
@@ -440,6 +467,7 @@ export class Process implements AsyncDisposable {
     if (!this.exitResult) {
       this.exitResult = stop.kind === 'exited' ? { exitCode: stop.exitCode } : { signal: signalName(stop.signal) }
       this.memory.close()
+      this.mapsReader.close()
       this.stdio.close()
       if (this.pinned) unpinThread()
       untrack(this.pid, this)
@@ -513,6 +541,7 @@ export class Process implements AsyncDisposable {
     if (bp !== this.rendezvous) return
     this.mapsCache = undefined
     this.modulesCache = undefined
+    this.currentModules() // re-read now: the rendezvous stays armed through it
     for (const p of [...this.pending]) {
       if (p.removed) {
         this.pending.delete(p)
@@ -525,10 +554,6 @@ export class Process implements AsyncDisposable {
         // still not loaded (or the library lacks the symbol): stays pending
       }
     }
-    if (this.pending.size === 0) {
-      this.rendezvous.remove()
-      this.rendezvous = undefined
-    }
   }
 
   private afterExec(): void {
@@ -537,17 +562,12 @@ export class Process implements AsyncDisposable {
     if (this.launching) {
       // The seize can land while the launcher's own execve is finishing (posix_spawn returns as
       // soon as the vfork'ed child releases our memory): that exec is reported too. Skip it.
-      if (this.currentMaps().some((m) => m.path.startsWith('/memfd:procsnap-launcher'))) return
-      // The target's exec: stop at the program's entry point.
+      if (readlinkSync(`/proc/${this.pid}/exe`).startsWith('/memfd:procsnap-launcher')) return
+      // The target's exec: stop at the program's entry point, which the kernel put in the auxv.
       this.launching = false
-      const exe = this.exeModule()
-      if (!exe) {
-        const files = [...new Set(this.currentMaps().map((m) => m.path).filter((p) => p.startsWith('/')))]
-        throw new ProcsnapError('ERR_SPAWN_FAILED', `After exec, no mapped file of process ${this.pid} is a readable ELF module (mapped: ${files.join(', ') || 'none'}).`)
-      }
-      const entry = exe.bias + exe.elf.entry
+      const entry = readAuxvEntry(this.pid)
       const bp = this.table.create(entry, { temporary: true, internal: true })
-      this.table.arm(bp, entry, symbolizeAddress(this.currentModules(), entry))
+      this.table.arm(bp, entry, 'entry point')
       return
     }
     // A later execve: the old address space and every int3 in it are gone. Re-arm by name.
@@ -560,7 +580,7 @@ export class Process implements AsyncDisposable {
         this.pending.add(bp)
       }
     }
-    if (this.pending.size > 0) this.ensureRendezvous()
+    this.modulesCache = undefined
   }
 
   private cleanForkedChild(pid: number): void {
@@ -572,6 +592,17 @@ export class Process implements AsyncDisposable {
       closeFd(fd)
     }
   }
+}
+
+const AT_ENTRY = 9n
+
+/** AT_ENTRY of the auxiliary vector: the program's entry point, relocated. */
+function readAuxvEntry(pid: number): bigint {
+  const auxv = readFileSync(`/proc/${pid}/auxv`)
+  for (let i = 0; i + 16 <= auxv.length; i += 16) {
+    if (auxv.readBigUInt64LE(i) === AT_ENTRY) return auxv.readBigUInt64LE(i + 8)
+  }
+  throw new ProcsnapError('ERR_SPAWN_FAILED', `No AT_ENTRY in /proc/${pid}/auxv after exec: cannot find the entry point.`)
 }
 
 /** A launcher that exited before exec: its exit status is the execve errno. */

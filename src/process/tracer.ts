@@ -67,6 +67,8 @@ export class Tracer {
   private timedOut = false
 
   private readonly guard: () => void
+  /** Step over simple instructions at breakpoints by emulating them (launch's `emulateStepOver`). */
+  emulate = true
 
   /** `guard` runs before any register access and throws if the process can no longer be used. */
   constructor(pid: number, arch: Arch, table: BreakpointTable, hooks: TracerHooks, guard: () => void) {
@@ -164,6 +166,7 @@ export class Tracer {
   private async stepOverBreakpoint(t: TracedThread, deadline: number): Promise<Stop | undefined> {
     const site = this.siteUnder(t)
     if (!site) return undefined
+    if (this.emulate && this.emulateOver(t, site)) return undefined
     this.table.lift(site)
     try {
       this.resume(t, true)
@@ -175,10 +178,33 @@ export class Tracer {
     }
   }
 
+  /** Executes the instruction under the int3 in the tracer (push, endbr64, ...) when it is that simple. */
+  private emulateOver(t: TracedThread, site: Site): boolean {
+    const { decodeEmulation, applyEmulation } = this.arch
+    if (!decodeEmulation || !applyEmulation) return false
+    if (site.emulation === undefined) {
+      const code = this.table.codeAt(site, 4)
+      site.emulation = (code && decodeEmulation(code)) ?? null
+    }
+    if (!site.emulation) return false
+    const word = new Uint8Array(8)
+    const store = (address: bigint, value: bigint): boolean => {
+      new DataView(word.buffer).setBigUint64(0, value, true)
+      try {
+        this.table.store(address, word)
+        return true
+      } catch {
+        return false
+      }
+    }
+    if (!applyEmulation(site.emulation, t.block(), store)) return false
+    t.commit()
+    return true
+  }
+
   private resume(t: TracedThread, step = false): void {
     t.invalidate()
     t.stepping = step
-    t.rewound = false
     const signal = t.pendingSignal
     t.pendingSignal = 0
     const err = step ? ptraceStep(t.tid, signal) : ptraceCont(t.tid, signal)
@@ -285,8 +311,14 @@ export class Tracer {
     }
     t.state = 'stopped'
     t.invalidate()
+    // A rewound thread keeps its int3 to execute until its pc moves: a stop that came first
+    // (an interrupt, a signal) must not make the next resume step over the site and miss the hit.
+    if (t.rewound && this.table.siteAt(t.pc) === undefined) t.rewound = false
     const sig = wStopSig(status)
     const event = wPtraceEvent(status)
+    // Any other ptrace stop clears the kernel's pending PTRACE_INTERRUPT (ptrace_stop() in
+    // kernel/signal.c): no PTRACE_EVENT_STOP will follow, so the thread must be interruptible again.
+    if (event !== PTRACE_EVENT.STOP) t.interruptPending = false
     if (event !== 0) return this.ptraceEvent(t, event, stopping)
     if (sig === SIG.TRAP) {
       if (t.stepping) {
@@ -323,6 +355,7 @@ export class Tracer {
 
   private breakpointHit(t: TracedThread, site: Site, stopping: boolean): Stop | undefined {
     t.pc = site.address
+    t.rewound = false // it executed the int3: a new hit
     const hit: Breakpoint[] = []
     let internal: Breakpoint | undefined
     for (const bp of site.owners) {
@@ -370,7 +403,7 @@ export class Tracer {
         break
     }
     if (stopping) return undefined
-    this.resume(t)
+    this.resume(t, t.stepping) // an event during a step-over (a late interrupt, a clone) keeps stepping
     return undefined
   }
 

@@ -92,3 +92,25 @@ describe('breakpoints', () => {
     expect(proc.stdout).toBe('plugin 41\n')
   })
 })
+
+describe('stepping over a breakpoint by emulation', () => {
+  async function stops(emulateStepOver: boolean): Promise<Record<string, bigint>[]> {
+    const proc = await start(fixture('recursion'), { args: ['4'], emulateStepOver })
+    proc.breakAt('fact') // push %rbp: emulated
+    proc.breakAt('fact+1') // mov %rsp,%rbp: emulated
+    proc.breakAt('fact+4') // sub $0x20,%rsp: single-stepped
+    const seen: Record<string, bigint>[] = []
+    for (let ev = await proc.cont(); ev.kind === 'breakpoint'; ev = await proc.cont()) {
+      seen.push({ ...proc.regs.toJSON(), stackTop: Buffer.from(proc.readMemory(proc.regs.rsp, 8)).readBigUInt64LE(0) })
+    }
+    expect(proc.stdout).toBe('fact(4) = 24\n')
+    return seen
+  }
+
+  it('leaves every register and the stack exactly as single-stepping does', async () => {
+    const emulated = await stops(true)
+    const stepped = await stops(false)
+    expect(emulated.length).toBe(12) // 4 calls x 3 breakpoints
+    expect(emulated).toEqual(stepped)
+  })
+})

@@ -3,7 +3,7 @@ import { UnsupportedArchError } from '../../errors.js'
 import type { Arch } from './types.js'
 import { x86_64 } from './x86_64.js'
 
-export type { Arch, RegisterAlias } from './types.js'
+export type { Arch, Emulation, RegisterAlias } from './types.js'
 
 const BY_NODE_ARCH: Readonly<Record<string, Arch>> = { x64: x86_64 }
 

@@ -7,6 +7,15 @@ export interface RegisterAlias {
   readonly shift: 0 | 8
 }
 
+/** An instruction the tracer can execute itself to step over a breakpoint (see x86_64-emulate.ts). */
+export interface Emulation {
+  readonly length: number
+  /** Register index whose value is pushed on the stack. */
+  readonly push?: number | undefined
+  /** Register copy: block[to] = block[from]. */
+  readonly copy?: { readonly from: number; readonly to: number }
+}
+
 export interface Arch {
   readonly name: 'x86_64' | 'aarch64' | 'i386'
   /** e_machine of ELF files for this architecture. */
@@ -29,4 +38,8 @@ export interface Arch {
   /** Reads the register block of a stopped thread into `into`; returns 0 or an errno. */
   readRegs(tid: number, into: Uint8Array): number
   writeRegs(tid: number, from: Uint8Array): number
+  /** Recognizes an instruction that can be stepped over without running the thread. */
+  decodeEmulation?(code: Uint8Array): Emulation | undefined
+  /** Executes it on a register block; false (nothing changed) if the stack store failed. */
+  applyEmulation?(e: Emulation, regs: BigUint64Array, store: (address: bigint, value: bigint) => boolean): boolean
 }
