@@ -487,6 +487,7 @@ export class Process implements AsyncDisposable {
   }
 
   private returnSite(thread: TracedThread): ReturnSite | undefined {
+    if (this.arch.name !== 'x86_64') return undefined // prologue reading is x86_64's; others step
     const modules = this.currentModules()
     const pc = thread.pc
     const mod = moduleAt(modules, pc)
