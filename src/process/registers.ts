@@ -39,9 +39,27 @@ function indexOf(arch: Arch): Map<string, number> {
   return idx
 }
 
+/** Levenshtein distance, for 'did you mean' on register names (all short). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) {
+      row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)))
+    }
+    prev = row
+  }
+  return prev[b.length] ?? 0
+}
+
+/** Transposed letters ('rxa' for 'rax'). */
+function sameLetters(a: string, b: string): boolean {
+  return [...a].sort().join('') === [...b].sort().join('')
+}
+
 function unknown(arch: Arch, name: string): RegisterError {
   const names = [...arch.registers, ...arch.aliases.keys()]
-  const near = names.filter((n) => n[0] === name[0] && Math.abs(n.length - name.length) <= 1).slice(0, 4)
+  const near = names.filter((n) => editDistance(n, name) <= 1 || (n.length === name.length && sameLetters(n, name))).slice(0, 4)
   return new RegisterError(
     `Unknown register '${name}' on ${arch.name}.${near.length ? ` Did you mean ${near.join(', ')}?` : ''} Known: ${arch.registers.join(' ')}.`,
   )

@@ -41,6 +41,11 @@ export type Stop =
 
 export type ExitStop = Extract<Stop, { kind: 'exited' | 'killed' }>
 
+/** The only running thread exited without a stop, and every other thread is stopped. */
+interface Vanished {
+  kind: 'vanished'
+}
+
 /** What the engine asks of its owner when the address space changes. */
 export interface TracerHooks {
   /** An internal breakpoint was hit (library load, ...): handle it; the tracee then continues. */
@@ -90,7 +95,13 @@ export class Tracer {
   /** The launcher was let go: wait for its exec and the stop at the entry breakpoint. */
   async start(deadline: number): Promise<Stop> {
     this.current.state = 'running'
-    return this.report(await this.waitForStop(deadline))
+    return this.report(await this.waitRunning(deadline))
+  }
+
+  /** waitForStop, for callers that let every thread run: a vanished thread means nothing is left. */
+  private async waitRunning(deadline: number): Promise<Stop> {
+    const stop = await this.waitForStop(deadline)
+    return stop.kind === 'vanished' ? this.processGone() : stop
   }
 
   /** Continue every thread until the next stop worth reporting. */
@@ -100,7 +111,7 @@ export class Tracer {
     const stepped = await this.stepOverAll(deadline)
     if (stepped) return this.report(stepped)
     this.resumeAll()
-    return this.report(await this.waitForStop(deadline))
+    return this.report(await this.waitRunning(deadline))
   }
 
   /** Every stopped thread that reported a breakpoint steps over it before anything runs, current thread first. */
@@ -123,11 +134,17 @@ export class Tracer {
     if (site) this.table.lift(site)
     try {
       this.resume(t, true)
-      return this.report(await this.waitForStop(deadline))
+      const stop = await this.waitForStop(deadline)
+      if (stop.kind !== 'vanished') return this.report(stop)
     } finally {
       if (site && !this.exit) this.table.reinsert(site)
     }
+    // The stepped thread exited (its instruction ended it): the others carry on.
+    this.resumeAll()
+    return this.report(await this.waitRunning(deadline))
   }
+
+
 
   /** SIGKILL the tracee and reap every thread. */
   async kill(): Promise<ExitStop> {
@@ -171,7 +188,7 @@ export class Tracer {
     try {
       this.resume(t, true)
       const stop = await this.waitForStop(deadline)
-      if (stop.kind === 'step' && stop.thread === t) return undefined
+      if (stop.kind === 'vanished' || (stop.kind === 'step' && stop.thread === t)) return undefined
       return stop
     } finally {
       if (!this.exit) this.table.reinsert(site)
@@ -231,14 +248,17 @@ export class Tracer {
   }
 
   /** Wait until a stop worth reporting, then stop every other thread. */
-  private async waitForStop(deadline: number): Promise<Stop> {
+  private async waitForStop(deadline: number): Promise<Stop | Vanished> {
     this.timedOut = false
     const onDeadline = (): void => {
       this.timedOut = true
       this.interruptAll()
     }
     for (;;) {
-      if (this.timedOut && !this.anyRunning()) return { kind: 'timeout', thread: this.current }
+      if (!this.anyRunning() && !this.exit) {
+        // Every thread is stopped: after a timeout's interrupts, or because the one thread we ran is gone.
+        return this.timedOut ? { kind: 'timeout', thread: this.current } : { kind: 'vanished' }
+      }
       const w = await this.waiter.next(deadline, onDeadline)
       if (!w) return this.processGone()
       const stop = this.handle(w)
@@ -334,7 +354,7 @@ export class Tracer {
     if (PASS_THROUGH_SIGNALS.has(sig)) {
       // Delivered as the thread resumes, now or after the all-stop.
       t.pendingSignal = sig
-      if (!stopping) this.resume(t)
+      if (!stopping) this.resume(t, t.stepping) // a thread stepping over a lifted site keeps stepping
       return undefined
     }
     t.pendingSignal = sig

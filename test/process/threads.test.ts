@@ -1,6 +1,6 @@
 // Multi-threaded tracees: all-stop at every breakpoint, no hit lost while another thread steps
 // over a site, threads numbered by creation order.
-import { readdirSync } from 'node:fs'
+import { readFileSync, readdirSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import type { Process, StopEvent } from '../../src/index.js'
 import { fixture, start } from '../helpers.js'
@@ -13,8 +13,14 @@ function kernelTids(pid: number): number[] {
   return readdirSync(`/proc/${pid}/task`).map(Number).sort((a, b) => a - b)
 }
 
+/** The kernel's run state of a thread: 't' is a ptrace stop. */
+function kernelState(pid: number, tid: number): string {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1')
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+}
+
 /**
- * Every thread's registers can be read at this stop, and indexes follow creation order: the main
+ * Every thread is in a ptrace stop (the kernel says so) and its registers can be read at this stop, and indexes follow creation order: the main
  * thread is 1, then increasing, never above the number of threads created (an exited thread leaves
  * a gap: indexes are not reused, as in gdb).
  */
@@ -26,6 +32,7 @@ function expectAllStopped(proc: Process, created: number): void {
   for (let i = 1; i < indexes.length; i++) expect(indexes[i]).toBeGreaterThan(indexes[i - 1] ?? Infinity)
   expect(indexes.at(-1)).toBeLessThanOrEqual(created)
   for (const t of threads) {
+    expect(kernelState(proc.pid, t.tid), `thread ${t.index} (tid ${t.tid})`).toBe('t')
     expect(typeof t.regs.rsp).toBe('bigint')
     expect(t.regs.rip).toBe(t.pc)
     expect(t.pc).toBeGreaterThan(0n)
@@ -33,8 +40,13 @@ function expectAllStopped(proc: Process, created: number): void {
 }
 
 describe('threads fixture', () => {
-  it(`reports exactly N*K = ${N * K} hits of worker_tick, all-stop at each`, async () => {
-    const proc = await start(fixture('threads'), { args: [String(N), String(K)] })
+  // Stepping over the int3 is done by emulating worker_tick's first instruction (push rbp) by
+  // default, or by restore-single-step-reinsert: both must keep the other threads from missing a hit.
+  it.each([
+    { how: 'emulated', emulateStepOver: true },
+    { how: 'single-stepped', emulateStepOver: false },
+  ])(`reports exactly N*K = ${N * K} hits of worker_tick, all-stop at each (step-over $how)`, async ({ emulateStepOver }) => {
+    const proc = await start(fixture('threads'), { args: [String(N), String(K)], emulateStepOver })
     const main = proc.thread
     const bp = proc.breakAt('worker_tick')
     const seenTids = new Set<number>()

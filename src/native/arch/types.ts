@@ -39,7 +39,7 @@ export interface Arch {
   readRegs(tid: number, into: Uint8Array): number
   writeRegs(tid: number, from: Uint8Array): number
   /** Recognizes an instruction that can be stepped over without running the thread. */
-  decodeEmulation?(code: Uint8Array): Emulation | undefined
+  readonly decodeEmulation?: (code: Uint8Array) => Emulation | undefined
   /** Executes it on a register block; false (nothing changed) if the stack store failed. */
-  applyEmulation?(e: Emulation, regs: BigUint64Array, store: (address: bigint, value: bigint) => boolean): boolean
+  readonly applyEmulation?: (e: Emulation, regs: BigUint64Array, store: (address: bigint, value: bigint) => boolean) => boolean
 }

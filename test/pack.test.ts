@@ -1,0 +1,122 @@
+// The published package works: `npm pack` (which builds through prepack), install the tarball into
+// a fresh project from the registry, import 'procsnap' from plain Node, and trace a real binary.
+import { execFile } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ROOT } from './dist.js'
+import { fixture } from './helpers.js'
+
+const run = promisify(execFile)
+
+/** This process's environment without npm's per-script variables (set when run through `npm test`). */
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')))
+}
+
+describe('npm pack', () => {
+  let tmp = ''
+  let tarball = ''
+  let project = ''
+  let packStarted = 0
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'procsnap-pack-'))
+    packStarted = Date.now()
+    const packed = await run('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: ROOT, env: cleanEnv(), maxBuffer: 16 << 20 })
+    const [info] = JSON.parse(packed.stdout) as Array<{ filename: string }>
+    if (!info) throw new Error(`npm pack printed no result: ${packed.stdout}`)
+    tarball = join(tmp, info.filename)
+    project = join(tmp, 'consumer')
+    mkdirSync(project)
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'procsnap-consumer', private: true, type: 'module' }))
+    await run('npm', ['install', '--no-audit', '--no-fund', tarball], { cwd: project, env: cleanEnv(), maxBuffer: 16 << 20 })
+  }, 120_000)
+
+  afterAll(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true })
+  })
+
+  it('packing builds first (prepack): dist/ was just rewritten', () => {
+    expect(statSync(join(ROOT, 'dist/index.js')).mtimeMs).toBeGreaterThanOrEqual(packStarted - 5)
+  })
+
+  it('the tarball holds the build and its types, and no sources or tests', async () => {
+    const { stdout } = await run('tar', ['-tzf', tarball])
+    const files = stdout.trim().split('\n')
+    expect(files).toContain('package/package.json')
+    expect(files).toContain('package/dist/index.js')
+    expect(files).toContain('package/dist/index.d.ts')
+    expect(files).toContain('package/dist/process/launch.js')
+    expect(files.filter((f) => /^package\/(src|test|fixtures|bench|demo)\//.test(f))).toEqual([])
+    expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([])
+  })
+
+  it('installs with koffi from the registry and without vitest (an optional peer)', () => {
+    expect(existsSync(join(project, 'node_modules/procsnap/dist/index.js'))).toBe(true)
+    expect(existsSync(join(project, 'node_modules/koffi/package.json'))).toBe(true)
+    expect(existsSync(join(project, 'node_modules/vitest'))).toBe(false)
+  })
+
+  it("`import { launch } from 'procsnap'` in plain Node traces counter to two breakpoints and its exit", async () => {
+    writeFileSync(
+      join(project, 'smoke.js'),
+      `import { launch } from 'procsnap'
+const proc = await launch(${JSON.stringify(fixture('counter'))}, { args: ['2'] })
+const bp = proc.breakAt('bump')
+const rdi = []
+for (let i = 0; i < 2; i++) {
+  const ev = await proc.cont()
+  if (ev.kind !== 'breakpoint') throw new Error('expected a breakpoint, got ' + ev.kind)
+  rdi.push(proc.regs.rdi.toString())
+}
+const end = await proc.cont()
+console.log(JSON.stringify({ rdi, hits: bp.hits, end, exit: proc.exit, stdout: proc.stdout }))
+`,
+    )
+    const { stdout } = await run(process.execPath, ['smoke.js'], { cwd: project, timeout: 30_000 })
+    expect(JSON.parse(stdout)).toEqual({
+      rdi: ['1', '2'],
+      hits: 2,
+      end: { kind: 'exited', exitCode: 0 },
+      exit: { exitCode: 0 },
+      stdout: 'bump 1 -> 1\nbump 2 -> 3\ntotal 4\n',
+    })
+  })
+
+  it('its types resolve for a TypeScript consumer (NodeNext, strict)', async () => {
+    writeFileSync(
+      join(project, 'check.ts'),
+      `import { launch, ProcsnapError, type Process, type StopEvent } from 'procsnap'
+const proc: Process = await launch('/bin/true')
+const event: StopEvent = await proc.cont()
+const rdi: bigint = proc.regs.rdi
+export const checked: [StopEvent, bigint, boolean] = [event, rdi, new Error() instanceof ProcsnapError]
+`,
+    )
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          target: 'es2022',
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          noEmit: true,
+          typeRoots: [join(ROOT, 'node_modules/@types')],
+          types: ['node'],
+        },
+        files: ['check.ts'],
+      }),
+    )
+    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+    // tsc prints its diagnostics on stdout and exits non-zero: show them in the failure.
+    const result = await run(process.execPath, [tsc, '-p', project], { cwd: project }).catch((error: Error & { stdout?: string }) => ({
+      stdout: error.stdout || error.message,
+    }))
+    expect(result.stdout).toBe('')
+  }, 60_000)
+})

@@ -1,0 +1,434 @@
+// Bad input gets a typed error with a stable code and a message that says what to do next, and
+// the tracer stays usable afterwards: every case ends by launching counter and running it to exit.
+import { execFileSync } from 'node:child_process'
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ProcsnapError, launch, livePids, type Location, type Process } from '../../src/index.js'
+import { buildDist, type Dist } from '../dist.js'
+import { fixture, start, strayChildren } from '../helpers.js'
+
+let tmp = ''
+
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'procsnap-errors-'))
+})
+
+afterAll(() => {
+  rmSync(tmp, { recursive: true, force: true })
+})
+
+function caught(fn: () => unknown): ProcsnapError {
+  try {
+    fn()
+  } catch (error) {
+    if (error instanceof ProcsnapError) return error
+    throw error
+  }
+  throw new Error('expected a ProcsnapError, nothing was thrown')
+}
+
+async function rejected(promise: Promise<unknown>): Promise<ProcsnapError> {
+  try {
+    await promise
+  } catch (error) {
+    if (error instanceof ProcsnapError) return error
+    throw error
+  }
+  throw new Error('expected a ProcsnapError, the promise resolved')
+}
+
+/** The tracer still works: a fresh counter runs to a breakpoint and to its exit, and nothing is left over. */
+async function expectTracerUsable(): Promise<void> {
+  const proc = await start(fixture('counter'), { args: ['1'] })
+  proc.breakAt('bump')
+  const hit = await proc.cont()
+  expect(hit.kind).toBe('breakpoint')
+  expect(await proc.wait()).toEqual({ exitCode: 0 })
+  expect(proc.stdout).toBe('bump 1 -> 1\ntotal 1\n')
+  expect(livePids()).toEqual([])
+  expect(strayChildren()).toEqual([])
+}
+
+/** A 64-byte ELF64 header (little endian, ET_EXEC) for `machine`, and nothing else. */
+function elf64Header(machine: number): Buffer {
+  const b = Buffer.alloc(64)
+  b.write('\x7fELF', 0, 'latin1')
+  b[4] = 2 // ELFCLASS64
+  b[5] = 1 // ELFDATA2LSB
+  b[6] = 1 // EV_CURRENT
+  b.writeUInt16LE(2, 16) // ET_EXEC
+  b.writeUInt16LE(machine, 18)
+  b.writeUInt32LE(1, 20)
+  b.writeUInt16LE(64, 52) // e_ehsize
+  return b
+}
+
+/** A 52-byte ELF32 header (little endian, ET_EXEC) for `machine`. */
+function elf32Header(machine: number): Buffer {
+  const b = Buffer.alloc(52)
+  b.write('\x7fELF', 0, 'latin1')
+  b[4] = 1 // ELFCLASS32
+  b[5] = 1
+  b[6] = 1
+  b.writeUInt16LE(2, 16)
+  b.writeUInt16LE(machine, 18)
+  b.writeUInt32LE(1, 20)
+  b.writeUInt16LE(52, 40) // e_ehsize
+  return b
+}
+
+function writeExecutable(name: string, content: string | Uint8Array, mode = 0o755): string {
+  const path = join(tmp, name)
+  writeFileSync(path, content)
+  chmodSync(path, mode)
+  return path
+}
+
+describe('a binary that cannot be launched', () => {
+  it('a missing file is ERR_FILE_NOT_FOUND, with a hint to check the path or build it', async () => {
+    const missing = join(tmp, 'no-such-binary')
+    const err = await rejected(launch(missing))
+    expect(err.code).toBe('ERR_FILE_NOT_FOUND')
+    expect(err.message).toContain(missing)
+    expect(err.message).toMatch(/Check the path, or build the binary/)
+    await expectTracerUsable()
+  })
+
+  it('a directory is ERR_NOT_EXECUTABLE, saying it is a directory', async () => {
+    const err = await rejected(launch(tmp))
+    expect(err.code).toBe('ERR_NOT_EXECUTABLE')
+    expect(err.message).toMatch(/is not a regular file but a directory/)
+    expect(err.message).toMatch(/Give the path of an executable/)
+    await expectTracerUsable()
+  })
+
+  it('a file without execute permission is ERR_NOT_EXECUTABLE, with the chmod to run', async () => {
+    const copy = join(tmp, 'counter-644')
+    copyFileSync(fixture('counter'), copy)
+    chmodSync(copy, 0o644)
+    const err = await rejected(launch(copy))
+    expect(err.code).toBe('ERR_NOT_EXECUTABLE')
+    expect(err.message).toContain(`chmod +x ${copy}`)
+    await expectTracerUsable()
+  })
+
+  it('an executable text file is ERR_NOT_ELF', async () => {
+    const script = writeExecutable('script.txt', 'just some text, not a program\n')
+    const err = await rejected(launch(script))
+    expect(err.code).toBe('ERR_NOT_ELF')
+    expect(err.message).toMatch(/is not an ELF file/)
+    expect(err.message).toMatch(/Point at a compiled binary/)
+    await expectTracerUsable()
+  })
+
+  it('an aarch64 ELF is ERR_WRONG_ARCH naming aarch64', async () => {
+    const arm = writeExecutable('arm64-prog', elf64Header(183))
+    const err = await rejected(launch(arm))
+    expect(err.code).toBe('ERR_WRONG_ARCH')
+    expect(err.message).toMatch(/64-bit aarch64 binary/)
+    expect(err.message).toMatch(/Build it for x86_64/)
+    await expectTracerUsable()
+  })
+
+  it('a 32-bit ELF is ERR_WRONG_ARCH naming the class and arch', async () => {
+    const i386 = writeExecutable('i386-prog', elf32Header(3))
+    const err = await rejected(launch(i386))
+    expect(err.code).toBe('ERR_WRONG_ARCH')
+    expect(err.message).toMatch(/32-bit i386 binary/)
+    await expectTracerUsable()
+  })
+
+  it('a name without a slash that is not in PATH is ERR_FILE_NOT_FOUND, with the ./name hint', async () => {
+    const err = await rejected(launch('procsnap-no-such-tool'))
+    expect(err.code).toBe('ERR_FILE_NOT_FOUND')
+    expect(err.message).toMatch(/No executable 'procsnap-no-such-tool' in PATH/)
+    expect(err.message).toContain("'./procsnap-no-such-tool'")
+    await expectTracerUsable()
+  })
+
+  it('a name found in PATH (true) launches and exits 0', async () => {
+    const proc = await start('true')
+    expect(proc.path).toMatch(/\/true$/)
+    expect(proc.argv).toEqual(['true'])
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
+    await expectTracerUsable()
+  })
+
+  it('a binary whose ELF interpreter is missing is ERR_NOT_EXECUTABLE naming the interpreter, and leaves no process', async () => {
+    const bytes = readFileSync(fixture('counter'))
+    const interp = Buffer.from('/lib64/ld-linux-x86-64.so.2\0', 'latin1')
+    const at = bytes.indexOf(interp)
+    expect(at).toBeGreaterThan(0)
+    expect(bytes.indexOf(interp, at + 1)).toBe(-1) // only the PT_INTERP string
+    const patched = Buffer.from(bytes)
+    patched.fill(0, at, at + interp.length)
+    patched.write('/lib64/ld-nothere.so.2', at, 'latin1')
+    const path = writeExecutable('counter-badinterp', patched)
+    const err = await rejected(launch(path))
+    expect(err.code).toBe('ERR_NOT_EXECUTABLE')
+    expect(err.message).toMatch(/ELF interpreter/)
+    expect(err.message).toContain('/lib64/ld-nothere.so.2')
+    expect(livePids()).toEqual([])
+    expect(strayChildren()).toEqual([])
+    await expectTracerUsable()
+  })
+
+  it('a shared library missing at load time is ERR_PROCESS_EXITED carrying ld.so’s message', async () => {
+    const dir = join(tmp, 'gone')
+    execFileSync('mkdir', ['-p', dir])
+    writeFileSync(join(dir, 'gone.c'), 'int gone(int x) { return x + 1; }\n')
+    writeFileSync(join(dir, 'usegone.c'), 'int gone(int);\nint main(void) { return gone(41) == 42 ? 0 : 1; }\n')
+    execFileSync('gcc', ['-shared', '-fPIC', '-o', join(dir, 'libgone.so'), join(dir, 'gone.c')])
+    execFileSync('gcc', ['-o', join(dir, 'usegone'), join(dir, 'usegone.c'), `-L${dir}`, '-lgone', `-Wl,-rpath,${dir}`])
+    // Linked and loadable: it runs to exit 0 while the library is there.
+    const ok = await start(join(dir, 'usegone'))
+    expect(await ok.wait()).toEqual({ exitCode: 0 })
+    rmSync(join(dir, 'libgone.so'))
+    const err = await rejected(launch(join(dir, 'usegone')))
+    expect(err.code).toBe('ERR_PROCESS_EXITED')
+    expect(err.message).toMatch(/exit code 127/)
+    expect(err.message).toMatch(/error while loading shared libraries: libgone\.so/)
+    expect(livePids()).toEqual([])
+    expect(strayChildren()).toEqual([])
+    await expectTracerUsable()
+  })
+})
+
+describe('bad locations, addresses and registers', () => {
+  it('an unknown symbol is ERR_SYMBOL_NOT_FOUND with the near name as a suggestion', async () => {
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    const err = caught(() => proc.breakAt('bumb'))
+    expect(err.code).toBe('ERR_SYMBOL_NOT_FOUND')
+    expect(err).toHaveProperty('suggestions')
+    expect((err as ProcsnapError & { suggestions: string[] }).suggestions).toContain('bump')
+    expect(err.message).toMatch(/No symbol 'bumb'/)
+    expect(err.message).toContain("Did you mean 'bump'")
+    expect(proc.breakpoints).toEqual([])
+    // The process is unharmed: it still runs to exit.
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
+    await expectTracerUsable()
+  })
+
+  it('a module that is not loaded (nosuchlib.so!f) keeps the breakpoint pending instead of throwing', async () => {
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    const bp = proc.breakAt('nosuchlib.so!f')
+    expect(bp.pending).toBe(true)
+    expect(bp.address).toBeUndefined()
+    expect(proc.breakpoints).toEqual([bp])
+    // Never loaded, so never armed: the program runs to its end.
+    expect(await proc.cont()).toEqual({ kind: 'exited', exitCode: 0 })
+    expect(bp.hits).toBe(0)
+    expect(proc.stdout).toBe('bump 1 -> 1\ntotal 1\n')
+    await expectTracerUsable()
+  })
+
+  it('an address outside every mapping is ERR_ADDRESS_UNMAPPED, naming the neighbouring mappings', async () => {
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    const first = proc.maps[0]
+    if (!first) throw new Error('no maps')
+    const hexStart = `0x${first.start.toString(16)}`
+
+    const bpErr = caught(() => proc.breakAt(0x10n))
+    expect(bpErr.code).toBe('ERR_ADDRESS_UNMAPPED')
+    expect(bpErr.message).toMatch(/^0x10 is outside every mapping/)
+    expect(bpErr.message).toContain(`above it starts ${hexStart}-`)
+    expect(bpErr.message).toContain(first.path)
+    expect(proc.breakpoints).toEqual([])
+
+    const readErr = caught(() => proc.readMemory(0x10n, 4))
+    expect(readErr.code).toBe('ERR_ADDRESS_UNMAPPED')
+    expect(readErr.message).toContain(`above it starts ${hexStart}-`)
+
+    // In a gap between two mappings the message shows both sides.
+    const maps = proc.maps
+    const i = maps.findIndex((m, k) => k + 1 < maps.length && m.end < (maps[k + 1]?.start ?? 0n))
+    const below = maps[i]
+    const above = maps[i + 1]
+    if (!below || !above) throw new Error('no gap in the maps')
+    const gapErr = caught(() => proc.readMemory(below.end + 0x10n, 4))
+    expect(gapErr.code).toBe('ERR_ADDRESS_UNMAPPED')
+    expect(gapErr.message).toContain(`below it ends 0x${below.start.toString(16)}-0x${below.end.toString(16)}`)
+    expect(gapErr.message).toContain(`above it starts 0x${above.start.toString(16)}-0x${above.end.toString(16)}`)
+
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
+    await expectTracerUsable()
+  })
+
+  it('[vvar] is mapped but the kernel refuses ptrace reads of it: ERR_MEMORY_ACCESS (EIO); [vdso] next to it reads fine', async () => {
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    const vvar = proc.maps.find((m) => m.path === '[vvar]')
+    if (!vvar) throw new Error('no [vvar] mapping in this process')
+    const err = caught(() => proc.readMemory(vvar.start, 8))
+    expect(err.code).toBe('ERR_MEMORY_ACCESS')
+    expect(err.message).toContain('[vvar]')
+    expect(err.message).toMatch(/the kernel refused \(EIO\)/)
+    expect(err.message).toMatch(/not readable by ptrace/)
+    const vdso = proc.maps.find((m) => m.path === '[vdso]')
+    if (!vdso) throw new Error('no [vdso] mapping in this process')
+    expect([...proc.readMemory(vdso.start, 4)]).toEqual([0x7f, 0x45, 0x4c, 0x46])
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
+    await expectTracerUsable()
+  })
+
+  it('a JS number as a location is ERR_BAD_LOCATION, saying addresses are bigint', async () => {
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    const asNumber = 4096 as unknown as Location
+    for (const err of [caught(() => proc.readMemory(asNumber, 4)), caught(() => proc.breakAt(asNumber))]) {
+      expect(err.code).toBe('ERR_BAD_LOCATION')
+      expect(err.message).toMatch(/bigint/)
+      expect(err.message).toContain('write 4096n')
+    }
+    expect(proc.breakpoints).toEqual([])
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
+    await expectTracerUsable()
+  })
+
+  it('an unknown register name is ERR_UNKNOWN_REGISTER, for reads and writes', async () => {
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    const regs = proc.regs
+    const read = caught(() => regs['rxa' as 'rax'])
+    expect(read.code).toBe('ERR_UNKNOWN_REGISTER')
+    expect(read.message).toMatch(/Unknown register 'rxa' on x86_64/)
+    expect(read.message).toMatch(/Known: .*\brax\b/)
+    const write = caught(() => {
+      regs['rxa' as 'rax'] = 1n
+    })
+    expect(write.code).toBe('ERR_UNKNOWN_REGISTER')
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
+    await expectTracerUsable()
+  })
+})
+
+describe('a process in the wrong state', () => {
+  it('runTo a function this run never calls is ERR_PROCESS_EXITED (counter 0 never calls bump)', async () => {
+    const proc = await start(fixture('counter'), { args: ['0'] })
+    const err = await rejected(proc.runTo('bump'))
+    expect(err.code).toBe('ERR_PROCESS_EXITED')
+    expect(err.message).toMatch(/exited with code 0 before reaching counter!bump/)
+    expect(err.message).toMatch(/Check that this run of the program reaches that code/)
+    expect(proc.exit).toEqual({ exitCode: 0 })
+    expect(proc.stdout).toBe('total 0\n')
+    await expectTracerUsable()
+  })
+
+  it('runTo a libc function the program never calls is ERR_PROCESS_EXITED, quoting its stderr', async () => {
+    const proc = await start(fixture('echo'), { stdin: 'hi\n' })
+    // At the entry stop ld.so has mapped libc already, so the location resolves.
+    expect(proc.modules.map((m) => m.name)).toContain('libc.so.6')
+    const err = await rejected(proc.runTo('libc.so.6!abort'))
+    expect(err.code).toBe('ERR_PROCESS_EXITED')
+    expect(err.message).toMatch(/exited with code 0 before reaching libc\.so\.6!abort/)
+    expect(err.message).toMatch(/Its stderr: done/)
+    expect(proc.exit).toEqual({ exitCode: 0 })
+    expect(proc.stdout).toBe('hi\n')
+    await expectTracerUsable()
+  })
+
+  it('using a process after it exited is ERR_PROCESS_ENDED; kill() and wait() return the same result again', async () => {
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    const result = await proc.wait()
+    expect(result).toEqual({ exitCode: 0 })
+    const uses: Array<[string, () => unknown]> = [
+      ['read registers', () => proc.regs.rip],
+      ['read memory', () => proc.readMemory('g_counter', 4)],
+      ['set a breakpoint', () => proc.breakAt('bump')],
+      ['read the memory maps', () => proc.maps],
+      ['resolve a location', () => proc.resolve('main')],
+    ]
+    for (const [what, use] of uses) {
+      const err = caught(use)
+      expect(err.code).toBe('ERR_PROCESS_ENDED')
+      expect(err.message).toContain(`Cannot ${what}: process ${proc.pid}`)
+      expect(err.message).toMatch(/exited with code 0\. Launch it again/)
+    }
+    for (const run of [() => proc.cont(), () => proc.step(), () => proc.runTo('bump'), () => proc.finish()]) {
+      expect((await rejected(run())).code).toBe('ERR_PROCESS_ENDED')
+    }
+    expect(await proc.kill()).toBe(result)
+    expect(await proc.kill()).toBe(result)
+    expect(await proc.wait()).toBe(result)
+    expect(proc.exit).toBe(result)
+    await expectTracerUsable()
+  })
+
+  it('kill() twice is fine, and a killed process is ERR_PROCESS_ENDED saying it was killed', async () => {
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    const first = await proc.kill()
+    expect(first).toEqual({ signal: 'SIGKILL' })
+    expect(await proc.kill()).toBe(first)
+    expect(await proc.wait()).toBe(first)
+    const err = caught(() => proc.regs.rax)
+    expect(err.code).toBe('ERR_PROCESS_ENDED')
+    expect(err.message).toMatch(/was killed by SIGKILL/)
+    expect((await rejected(proc.cont())).code).toBe('ERR_PROCESS_ENDED')
+    await expectTracerUsable()
+  })
+
+  it('cont() while another cont() is pending is ERR_PROCESS_RUNNING, and the first one still completes', async () => {
+    const proc: Process = await start(fixture('forever'))
+    const first = proc.cont({ timeout: 300 })
+    const err = await rejected(proc.cont())
+    expect(err.code).toBe('ERR_PROCESS_RUNNING')
+    expect(err.message).toMatch(/Cannot cont while cont\(\) is running: await it first/)
+    expect(caught(() => proc.regs.rip).code).toBe('ERR_PROCESS_RUNNING')
+    expect(caught(() => proc.readMemory('g_spins', 8)).code).toBe('ERR_PROCESS_RUNNING')
+    expect(caught(() => proc.breakAt('spin')).code).toBe('ERR_PROCESS_RUNNING')
+    // forever never stops by itself: the first cont times out and leaves it stopped in spin().
+    const timeout = await rejected(first)
+    expect(timeout.code).toBe('ERR_TIMEOUT')
+    expect(proc.symbolize(proc.regs.rip)).toMatch(/^forever!spin\+0x/)
+    expect(await proc.kill()).toEqual({ signal: 'SIGKILL' })
+    await expectTracerUsable()
+  })
+})
+
+describe('ptrace refused by the kernel', () => {
+  let dist: Dist
+
+  beforeAll(() => {
+    dist = buildDist()
+  }, 60_000)
+
+  afterAll(() => {
+    dist?.remove()
+  })
+
+  it('a seccomp filter that fails ptrace with EPERM gives ERR_PTRACE_DENIED with what to change, and leaves no process', () => {
+    const script = `
+import { readdirSync, readFileSync } from 'node:fs'
+import { launch, livePids } from './index.js'
+const children = () => readdirSync('/proc/self/task').flatMap((t) => readFileSync('/proc/self/task/' + t + '/children', 'latin1').trim().split(' ').filter(Boolean))
+try {
+  const proc = await launch(${JSON.stringify(fixture('counter'))})
+  await proc.kill()
+  console.log(JSON.stringify({ launched: true }))
+} catch (error) {
+  console.log(JSON.stringify({ name: error.name, code: error.code, errno: error.errno, message: error.message, live: livePids(), children: children() }))
+}
+`
+    const child = dist.run(script, { prefix: [fixture('noptrace')] })
+    expect(child.error).toBeUndefined()
+    expect(child.stderr).toBe('')
+    expect(child.status).toBe(0)
+    const out = JSON.parse(child.stdout) as Record<string, unknown>
+    expect(out).toMatchObject({ name: 'PtraceError', code: 'ERR_PTRACE_DENIED', errno: 1, live: [], children: [] })
+    expect(out.message).toMatch(/PTRACE_SEIZE: EPERM/)
+    expect(out.message).toMatch(/SYS_PTRACE/)
+    expect(out.message).toMatch(/seccomp profile allows ptrace/)
+    expect(out.message).toMatch(/ptrace_scope/)
+    expect(strayChildren()).toEqual([])
+  })
+
+  it('the same script without the filter launches (the refusal came from the filter)', () => {
+    const child = dist.run(`
+import { launch } from './index.js'
+const proc = await launch(${JSON.stringify(fixture('counter'))}, { args: ['1'] })
+console.log(JSON.stringify(await proc.wait()))
+`)
+    expect(child.stderr).toBe('')
+    expect(child.status).toBe(0)
+    expect(JSON.parse(child.stdout)).toEqual({ exitCode: 0 })
+  })
+})
