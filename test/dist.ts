@@ -6,6 +6,7 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll } from 'vitest'
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))
 
@@ -46,5 +47,20 @@ export function buildDist(): Dist {
     remove() {
       rmSync(dir, { recursive: true, force: true })
     },
+  }
+}
+
+/** Builds the dist once for the enclosing describe block and removes it after; call the result inside tests. */
+export function useDist(): () => Dist {
+  let dist: Dist | undefined
+  beforeAll(() => {
+    dist = buildDist()
+  }, 60_000)
+  afterAll(() => {
+    dist?.remove()
+  })
+  return () => {
+    if (!dist) throw new Error('the dist is built in beforeAll')
+    return dist
   }
 }

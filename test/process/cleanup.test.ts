@@ -3,9 +3,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { launch, livePids } from '../../src/index.js'
-import { buildDist, type Dist } from '../dist.js'
+import { useDist } from '../dist.js'
 import { fixture, start, strayChildren } from '../helpers.js'
 
 function openFds(): number {
@@ -95,15 +95,7 @@ describe('disposal', () => {
 })
 
 describe('the tracer process ends', () => {
-  let dist: Dist
-
-  beforeAll(() => {
-    dist = buildDist()
-  }, 60_000)
-
-  afterAll(() => {
-    dist?.remove()
-  })
+  const distBuild = useDist()
 
   // A failed test must not leave its tracer node running (it would count as a stray child later).
   const tracers: ChildProcess[] = []
@@ -113,7 +105,7 @@ describe('the tracer process ends', () => {
 
   /** Starts a child node running `script`, resolves with its first stdout line parsed as JSON. */
   async function runTracer(script: string): Promise<{ child: ReturnType<typeof spawn>; first: unknown; exited: Promise<[number | null, string | null]> }> {
-    const child = spawn(process.execPath, [dist.write(script)], { cwd: dist.dir, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [distBuild().write(script)], { cwd: distBuild().dir, stdio: ['ignore', 'pipe', 'pipe'] })
     tracers.push(child)
     const exited = new Promise<[number | null, string | null]>((resolve) => child.on('exit', (code, signal) => resolve([code, signal])))
     let out = ''
@@ -176,7 +168,7 @@ let state = 'gone'
 try { state = /State:\\s+(\\S)/.exec((await import('node:fs')).readFileSync('/proc/' + pid + '/status', 'latin1'))[1] } catch {}
 console.log(JSON.stringify({ pid, state }))
 `
-    const child = spawn(process.execPath, ['--expose-gc', dist.write(script)], { cwd: dist.dir, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['--expose-gc', distBuild().write(script)], { cwd: distBuild().dir, stdio: ['ignore', 'pipe', 'pipe'] })
     tracers.push(child)
     let out = ''
     let err = ''

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ProcsnapError, launch, livePids, type Location, type Process } from '../../src/index.js'
-import { buildDist, type Dist } from '../dist.js'
+import { useDist } from '../dist.js'
 import { fixture, start, strayChildren } from '../helpers.js'
 
 let tmp = ''
@@ -385,15 +385,7 @@ describe('a process in the wrong state', () => {
 })
 
 describe('ptrace refused by the kernel', () => {
-  let dist: Dist
-
-  beforeAll(() => {
-    dist = buildDist()
-  }, 60_000)
-
-  afterAll(() => {
-    dist?.remove()
-  })
+  const distBuild = useDist()
 
   it('a seccomp filter that fails ptrace with EPERM gives ERR_PTRACE_DENIED with what to change, and leaves no process', () => {
     const script = `
@@ -408,7 +400,7 @@ try {
   console.log(JSON.stringify({ name: error.name, code: error.code, errno: error.errno, message: error.message, live: livePids(), children: children() }))
 }
 `
-    const child = dist.run(script, { prefix: [fixture('noptrace')] })
+    const child = distBuild().run(script, { prefix: [fixture('noptrace')] })
     expect(child.error).toBeUndefined()
     expect(child.stderr).toBe('')
     expect(child.status).toBe(0)
@@ -422,7 +414,7 @@ try {
   })
 
   it('the same script without the filter launches (the refusal came from the filter)', () => {
-    const child = dist.run(`
+    const child = distBuild().run(`
 import { launch } from './index.js'
 const proc = await launch(${JSON.stringify(fixture('counter'))}, { args: ['1'] })
 console.log(JSON.stringify(await proc.wait()))
