@@ -32,7 +32,7 @@ export function nmSymbol(binary: string, name: string): bigint {
   return BigInt(`0x${line.split(' ')[0]}`)
 }
 
-/** Processes in state T (stopped) or Z (zombie) whose parent is this process. */
+/** Every child process of this test worker except ps itself: after cleanup there should be none (no tracee, stopped or zombie). */
 export function strayChildren(): string[] {
   const out = execFileSync('ps', ['-o', 'pid=,stat=,comm=', '--ppid', String(process.pid)], { encoding: 'utf8' }).trim()
   return out === '' ? [] : out.split('\n').map((l) => l.trim()).filter((l) => !l.endsWith(' ps'))
