@@ -1,34 +1,25 @@
 // The live tracee as users see it: breakpoints by symbol, cont/step/finish/runTo, registers,
 // memory, maps, threads and captured output. One operation at a time; every wait has a deadline.
-import { readFileSync, readlinkSync } from 'node:fs'
+import { readlinkSync } from 'node:fs'
 import { basename } from 'node:path'
-import { BinaryError, MemoryError, ProcessStateError, ProcsnapError, TimeoutError } from '../errors.js'
+import { readElf } from '../elf/index.js'
+import { BinaryError, ProcessStateError, ProcsnapError, TimeoutError } from '../errors.js'
 import type { Arch } from '../native/arch/index.js'
 import { ERRNO, errnoName, signalName } from '../native/constants.js'
+import { closeFd, openProcessMem, pwriteMem } from '../native/memory.js'
+import { AddressSpace } from './address-space.js'
 import { Breakpoint, BreakpointTable } from './breakpoints.js'
 import type { ExitResult, StopEvent, Thread } from './events.js'
 import { x86ReturnSite, type ReturnSite } from './finish.js'
-import { describeUnmapped, findMap, hex, MapsReader, type MemoryMap } from './maps.js'
+import { hex, type MemoryMap } from './maps.js'
 import { TraceeMemory } from './memory.js'
-import {
-  ModuleNotLoaded,
-  findModule,
-  moduleAt,
-  modulesFromMaps,
-  resolveLocation,
-  symbolizeAddress,
-  type Location,
-  type Module,
-  type ResolvedLocation,
-} from './modules.js'
-import type { Registers } from './registers.js'
+import { ModuleNotLoaded, findModule, moduleAt, type Location, type Module } from './modules.js'
 import { unpinThread } from './pinning.js'
+import type { Registers } from './registers.js'
 import { untrack } from './registry.js'
 import type { Stdio } from './stdio.js'
 import type { TracedThread } from './thread.js'
 import { Tracer, type Stop } from './tracer.js'
-import { openProcessMem, pwriteMem, closeFd } from '../native/memory.js'
-import { readElf, type ElfFile } from '../elf/index.js'
 
 export interface WaitOptions {
   /** Milliseconds before the wait gives up, interrupts the process and rejects; default: launch's timeout. */
@@ -67,10 +58,7 @@ export class Process implements AsyncDisposable {
   private readonly table: BreakpointTable
   private readonly memory: TraceeMemory
   private readonly tracer: Tracer
-  private mapsCache: MemoryMap[] | undefined
-  private modulesCache: Module[] | undefined
-  private readonly elves = new Map<string, ElfFile | null>()
-  private readonly mapsReader: MapsReader
+  private readonly space: AddressSpace
   private exitResult: ExitResult | undefined
   private busy: string | undefined
   private launching = true
@@ -86,8 +74,8 @@ export class Process implements AsyncDisposable {
     this.timeout = init.timeout
     this.stdio = init.stdio
     this.pinned = init.pinned
-    this.mapsReader = new MapsReader(this.pid)
-    this.memory = new TraceeMemory(this.pid, () => this.currentMaps())
+    this.space = new AddressSpace(this.pid, this.path, () => this.ensureRendezvous())
+    this.memory = new TraceeMemory(this.pid, () => this.space.maps())
     this.table = new BreakpointTable(
       this.arch.breakpoint,
       (address, length) => {
@@ -143,13 +131,13 @@ export class Process implements AsyncDisposable {
   /** The memory maps, read from /proc/PID/maps at this stop. */
   get maps(): MemoryMap[] {
     this.assertStopped('read the memory maps')
-    return [...this.currentMaps()]
+    return [...this.space.maps()]
   }
 
   /** Loaded ELF modules: the executable, ld.so, shared libraries. */
   get modules(): Module[] {
     this.assertStopped('list modules')
-    return [...this.currentModules()]
+    return [...this.space.modules()]
   }
 
   /** Breakpoints set with breakAt, still in place (pending ones included). */
@@ -171,31 +159,31 @@ export class Process implements AsyncDisposable {
   /** The address a location names: 'bump', 'libc.so.6!write', 'counter+0x1139', or a bigint. */
   resolve(location: Location): bigint {
     this.assertStopped('resolve a location')
-    return this.resolveFull(location).address
+    return this.space.resolve(location).address
   }
 
   /** 'module!symbol+0xoff' for an address. */
   symbolize(address: bigint): string {
     this.assertStopped('symbolize')
-    return symbolizeAddress(this.currentModules(), address)
+    return this.space.symbolize(address)
   }
 
   readMemory(location: Location, length: number): Uint8Array {
     this.assertStopped('read memory')
     checkLength(length)
-    return this.memory.read(this.resolveFull(location).address, length)
+    return this.memory.read(this.space.resolve(location).address, length)
   }
 
   /** Reads into a buffer the caller owns and reuses: no allocation, for large or repeated reads. */
   readMemoryInto(location: Location, target: Uint8Array): Uint8Array {
     this.assertStopped('read memory')
-    this.memory.readInto(this.resolveFull(location).address, target)
+    this.memory.readInto(this.space.resolve(location).address, target)
     return target
   }
 
   writeMemory(location: Location, bytes: Uint8Array): void {
     this.assertStopped('write memory')
-    this.memory.write(this.resolveFull(location).address, bytes)
+    this.memory.write(this.space.resolve(location).address, bytes)
   }
 
   // ---- breakpoints -------------------------------------------------------------------------
@@ -222,7 +210,7 @@ export class Process implements AsyncDisposable {
   }
 
   private arm(bp: Breakpoint): void {
-    const resolved = this.resolveFull(bp.location, true)
+    const resolved = this.space.resolve(bp.location, true)
     this.table.arm(bp, resolved.address, resolved.description)
   }
 
@@ -244,7 +232,7 @@ export class Process implements AsyncDisposable {
   /** Runs to a location (a temporary breakpoint), stopping earlier at other breakpoints or signals. */
   async runTo(location: Location, options: WaitOptions = {}): Promise<StopEvent> {
     this.assertStopped('runTo')
-    const resolved = this.resolveFull(location)
+    const resolved = this.space.resolve(location)
     const temp = this.table.create(location, { temporary: true, internal: true })
     this.table.arm(temp, resolved.address, resolved.description)
     try {
@@ -273,7 +261,7 @@ export class Process implements AsyncDisposable {
       internal: true,
       condition: (tid) => tid === thread.tid && thread.regs[sp] >= site.cfa,
     })
-    this.table.arm(temp, site.returnAddress, symbolizeAddress(this.currentModules(), site.returnAddress))
+    this.table.arm(temp, site.returnAddress, this.space.symbolize(site.returnAddress))
     try {
       const event = await this.cont(options)
       if (event.kind === 'breakpoint' && event.breakpoint === temp) return this.finished(event.thread)
@@ -311,8 +299,7 @@ export class Process implements AsyncDisposable {
   async start(): Promise<void> {
     const stop = await this.operation('launch', () => this.tracer.start(this.deadline({})))
     // The maps were read at the exec, before ld.so mapped the libraries: read them again at this stop.
-    this.mapsCache = undefined
-    this.modulesCache = undefined
+    this.space.reload()
     if (stop.kind === 'breakpoint') {
       for (const bp of stop.hit) if (bp.internal) bp.remove()
       return
@@ -338,7 +325,7 @@ export class Process implements AsyncDisposable {
   private async operation<T>(name: string, run: () => Promise<T>): Promise<T> {
     this.assertStopped(name)
     this.busy = name
-    this.mapsCache = undefined // maps change as the process runs; modules change only at exec and dlopen
+    this.space.ran()
     try {
       return await run()
     } finally {
@@ -360,65 +347,12 @@ export class Process implements AsyncDisposable {
     }
   }
 
-  private currentMaps(): MemoryMap[] {
-    this.mapsCache ??= this.mapsReader.read()
-    return this.mapsCache
-  }
-
-  /**
-   * The loaded modules. Read once, then kept until an exec or a change of ld.so's link map
-   * (the _dl_debug_state breakpoint, armed here): a stop costs no /proc read.
-   */
-  private currentModules(): Module[] {
-    if (!this.modulesCache) {
-      this.modulesCache = modulesFromMaps(this.currentMaps(), (path, inode) => this.elfFor(path, inode))
-      this.ensureRendezvous()
-    }
-    return this.modulesCache
-  }
-
-  /** ELF files by inode: a mapped file cannot change under its inode, so no stat is needed. */
-  private elfFor(path: string, inode: number): ElfFile | undefined {
-    const key = `${inode}:${path}`
-    let elf = this.elves.get(key)
-    if (elf === undefined) {
-      try {
-        elf = readElf(path.replace(/ \(deleted\)$/, ''))
-      } catch {
-        elf = null // a mapped file that is not ELF (a locale archive, a font)
-      }
-      this.elves.set(key, elf)
-    }
-    return elf ?? undefined
-  }
-
-  private exeModule(): Module | undefined {
-    return this.currentModules().find((m) => m.path === this.path) ?? this.currentModules()[0]
-  }
-
-  private resolveFull(location: Location, forBreakpoint = false): ResolvedLocation {
-    const resolved = resolveLocation(location, this.currentModules(), this.exeModule())
-    // Inside a module it is mapped; elsewhere (an absolute address) the maps must say so.
-    if ((typeof location === 'bigint' || forBreakpoint) && !resolved.module) {
-      const maps = this.currentMaps()
-      if (!findMap(maps, resolved.address)) {
-        throw new MemoryError(
-          'ERR_ADDRESS_UNMAPPED',
-          resolved.address,
-          0,
-          `${hex(resolved.address)} is outside every mapping (${describeUnmapped(maps, resolved.address)}). Use a symbol, 'module+0xoffset', or an address from proc.maps.`,
-        )
-      }
-    }
-    return resolved
-  }
-
   private publicThread(t: TracedThread): Thread {
     return { tid: t.tid, index: t.index, regs: t.regs, pc: t.pc }
   }
 
   private toEvent(stop: Stop): StopEvent {
-    this.mapsCache = undefined
+    this.space.ran()
     switch (stop.kind) {
       case 'exited':
       case 'killed': {
@@ -427,7 +361,7 @@ export class Process implements AsyncDisposable {
       }
       case 'timeout': {
         const pc = stop.thread.pc
-        const location = symbolizeAddress(this.currentModules(), pc)
+        const location = this.space.symbolize(pc)
         throw new TimeoutError(
           `Timed out: the process did not stop within the deadline. It was interrupted in thread ${stop.thread.index} (tid ${stop.thread.tid}) at ${hex(pc)} ${location} and is stopped there. Raise { timeout } or check that the program reaches the breakpoint.`,
           pc,
@@ -437,13 +371,13 @@ export class Process implements AsyncDisposable {
       case 'breakpoint': {
         const bp = stop.hit.find((b) => !b.internal) ?? stop.hit[0]
         const thread = this.publicThread(stop.thread)
-        if (!bp) return { kind: 'step', thread, pc: thread.pc, location: symbolizeAddress(this.currentModules(), thread.pc) }
+        if (!bp) return { kind: 'step', thread, pc: thread.pc, location: this.space.symbolize(thread.pc) }
         if (bp.temporary && !bp.internal) bp.remove()
         return { kind: 'breakpoint', thread, pc: stop.site.address, location: bp.description, breakpoint: bp }
       }
       case 'step': {
         const pc = stop.thread.pc
-        return { kind: 'step', thread: this.publicThread(stop.thread), pc, location: symbolizeAddress(this.currentModules(), pc) }
+        return { kind: 'step', thread: this.publicThread(stop.thread), pc, location: this.space.symbolize(pc) }
       }
       case 'signal': {
         const pc = stop.thread.pc
@@ -453,7 +387,7 @@ export class Process implements AsyncDisposable {
           kind: 'signal',
           thread: this.publicThread(stop.thread),
           pc,
-          location: symbolizeAddress(this.currentModules(), pc),
+          location: this.space.symbolize(pc),
           signal: signalName(stop.signal),
           signo: stop.signal,
           code: info?.code ?? 0,
@@ -467,7 +401,7 @@ export class Process implements AsyncDisposable {
     if (!this.exitResult) {
       this.exitResult = stop.kind === 'exited' ? { exitCode: stop.exitCode } : { signal: signalName(stop.signal) }
       this.memory.close()
-      this.mapsReader.close()
+      this.space.close()
       this.stdio.close()
       if (this.pinned) unpinThread()
       untrack(this.pid, this)
@@ -481,14 +415,14 @@ export class Process implements AsyncDisposable {
       kind: 'step',
       thread,
       pc,
-      location: symbolizeAddress(this.currentModules(), pc),
+      location: this.space.symbolize(pc),
       returnValue: thread.regs[this.arch.returnValue as 'rax'],
     }
   }
 
   private returnSite(thread: TracedThread): ReturnSite | undefined {
     if (this.arch.name !== 'x86_64') return undefined // prologue reading is x86_64's; others step
-    const modules = this.currentModules()
+    const modules = this.space.modules()
     const pc = thread.pc
     const mod = moduleAt(modules, pc)
     const hit = mod?.elf.symbolize(pc - mod.bias)
@@ -505,7 +439,7 @@ export class Process implements AsyncDisposable {
   private async finishByStepping(thread: TracedThread, options: WaitOptions): Promise<StopEvent> {
     const sp = this.arch.sp as 'rsp'
     const startSp = thread.regs[sp]
-    const mod = moduleAt(this.currentModules(), thread.pc)
+    const mod = moduleAt(this.space.modules(), thread.pc)
     const hit = mod?.elf.symbolize(thread.pc - mod.bias)
     const deadline = options.timeout ?? this.timeout
     const until = performance.now() + deadline
@@ -519,15 +453,15 @@ export class Process implements AsyncDisposable {
     throw new TimeoutError(
       `finish() from ${hit ? hit.symbol.name : hex(thread.pc)} did not return within ${deadline} ms of single-stepping (this code has no frame pointer to find the return address). Set a breakpoint after the call instead.`,
       thread.pc,
-      symbolizeAddress(this.currentModules(), thread.pc),
+      this.space.symbolize(thread.pc),
     )
   }
 
   /** dlopen support: ld.so calls _dl_debug_state after each change to the link map. */
   private ensureRendezvous(): void {
     if (this.rendezvous) return
-    const modules = this.currentModules()
-    const exe = this.exeModule()
+    const modules = this.space.modules()
+    const exe = this.space.exe()
     const interp = exe?.elf.interpreter
     // PT_INTERP names a symlink (/lib64/ld-linux-x86-64.so.2); maps show the real path: match base names.
     const ld = (interp && findModule(modules, basename(interp))) || modules.find((m) => m.name.startsWith('ld-'))
@@ -540,9 +474,8 @@ export class Process implements AsyncDisposable {
 
   private internalHit(bp: Breakpoint): void {
     if (bp !== this.rendezvous) return
-    this.mapsCache = undefined
-    this.modulesCache = undefined
-    this.currentModules() // re-read now: the rendezvous stays armed through it
+    this.space.reload()
+    this.space.modules() // re-read now: the rendezvous stays armed through it
     for (const p of [...this.pending]) {
       if (p.removed) {
         this.pending.delete(p)
@@ -558,15 +491,14 @@ export class Process implements AsyncDisposable {
   }
 
   private afterExec(): void {
-    this.mapsCache = undefined
-    this.modulesCache = undefined
+    this.space.reload()
     if (this.launching) {
       // The seize can land while the launcher's own execve is finishing (posix_spawn returns as
       // soon as the vfork'ed child releases our memory): that exec is reported too. Skip it.
       if (readlinkSync(`/proc/${this.pid}/exe`).startsWith('/memfd:procsnap-launcher')) return
       // The target's exec: stop at the program's entry point, which the kernel put in the auxv.
       this.launching = false
-      const entry = readAuxvEntry(this.pid)
+      const entry = this.space.entryPoint()
       const bp = this.table.create(entry, { temporary: true, internal: true })
       this.table.arm(bp, entry, 'entry point')
       return
@@ -581,7 +513,7 @@ export class Process implements AsyncDisposable {
         this.pending.add(bp)
       }
     }
-    this.modulesCache = undefined
+    this.space.reload()
   }
 
   private cleanForkedChild(pid: number): void {
@@ -593,17 +525,6 @@ export class Process implements AsyncDisposable {
       closeFd(fd)
     }
   }
-}
-
-const AT_ENTRY = 9n
-
-/** AT_ENTRY of the auxiliary vector: the program's entry point, relocated. */
-function readAuxvEntry(pid: number): bigint {
-  const auxv = readFileSync(`/proc/${pid}/auxv`)
-  for (let i = 0; i + 16 <= auxv.length; i += 16) {
-    if (auxv.readBigUInt64LE(i) === AT_ENTRY) return auxv.readBigUInt64LE(i + 8)
-  }
-  throw new ProcsnapError('ERR_SPAWN_FAILED', `No AT_ENTRY in /proc/${pid}/auxv after exec: cannot find the entry point.`)
 }
 
 /** A launcher that exited before exec: its exit status is the execve errno. */

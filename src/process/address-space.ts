@@ -1,0 +1,106 @@
+// What is mapped where in a tracee: the maps (re-read after every run) and the loaded modules
+// (kept until an exec or a change of ld.so's link map), and locations resolved against them.
+import { readFileSync } from 'node:fs'
+import { MemoryError, ProcsnapError } from '../errors.js'
+import { readElf, type ElfFile } from '../elf/index.js'
+import { describeUnmapped, findMap, hex, MapsReader, type MemoryMap } from './maps.js'
+import { modulesFromMaps, resolveLocation, symbolizeAddress, type Location, type Module, type ResolvedLocation } from './modules.js'
+
+export class AddressSpace {
+  private readonly pid: number
+  private readonly exePath: string
+  private readonly onModulesRead: () => void
+  private readonly reader: MapsReader
+  private mapsCache: MemoryMap[] | undefined
+  private modulesCache: Module[] | undefined
+  private readonly elves = new Map<string, ElfFile | null>()
+
+  /** `onModulesRead` runs each time the module list is read afresh (the Process arms its rendezvous). */
+  constructor(pid: number, exePath: string, onModulesRead: () => void) {
+    this.pid = pid
+    this.exePath = exePath
+    this.onModulesRead = onModulesRead
+    this.reader = new MapsReader(pid)
+  }
+
+  /** The process ran: its maps may have changed (heap, mmap), its modules only through ld.so. */
+  ran(): void {
+    this.mapsCache = undefined
+  }
+
+  /** An exec or a link-map change: read everything again. */
+  reload(): void {
+    this.mapsCache = undefined
+    this.modulesCache = undefined
+  }
+
+  maps(): MemoryMap[] {
+    this.mapsCache ??= this.reader.read()
+    return this.mapsCache
+  }
+
+  modules(): Module[] {
+    if (!this.modulesCache) {
+      this.modulesCache = modulesFromMaps(this.maps(), (path, inode) => this.elfFor(path, inode))
+      this.onModulesRead()
+    }
+    return this.modulesCache
+  }
+
+  exe(): Module | undefined {
+    const modules = this.modules()
+    return modules.find((m) => m.path === this.exePath) ?? modules[0]
+  }
+
+  /** A location as an address; for a breakpoint or an absolute address, it must be mapped. */
+  resolve(location: Location, forBreakpoint = false): ResolvedLocation {
+    const resolved = resolveLocation(location, this.modules(), this.exe())
+    // Inside a module it is mapped; elsewhere (an absolute address) the maps must say so.
+    if ((typeof location === 'bigint' || forBreakpoint) && !resolved.module) {
+      const maps = this.maps()
+      if (!findMap(maps, resolved.address)) {
+        throw new MemoryError(
+          'ERR_ADDRESS_UNMAPPED',
+          resolved.address,
+          0,
+          `${hex(resolved.address)} is outside every mapping (${describeUnmapped(maps, resolved.address)}). Use a symbol, 'module+0xoffset', or an address from proc.maps.`,
+        )
+      }
+    }
+    return resolved
+  }
+
+  symbolize(address: bigint): string {
+    return symbolizeAddress(this.modules(), address)
+  }
+
+  /** AT_ENTRY of the auxiliary vector: the program's entry point, relocated. */
+  entryPoint(): bigint {
+    const auxv = readFileSync(`/proc/${this.pid}/auxv`)
+    for (let i = 0; i + 16 <= auxv.length; i += 16) {
+      if (auxv.readBigUInt64LE(i) === AT_ENTRY) return auxv.readBigUInt64LE(i + 8)
+    }
+    throw new ProcsnapError('ERR_SPAWN_FAILED', `No AT_ENTRY in /proc/${this.pid}/auxv after exec: cannot find the entry point.`)
+  }
+
+  close(): void {
+    this.reader.close()
+  }
+
+  /** ELF files by inode: a mapped file cannot change under its inode, so no stat is needed. */
+  private elfFor(path: string, inode: number): ElfFile | undefined {
+    const key = `${inode}:${path}`
+    let elf = this.elves.get(key)
+    if (elf === undefined) {
+      try {
+        elf = readElf(path.replace(/ \(deleted\)$/, ''))
+      } catch {
+        elf = null // a mapped file that is not ELF (a locale archive, a font)
+      }
+      this.elves.set(key, elf)
+    }
+    return elf ?? undefined
+  }
+}
+
+const AT_ENTRY = 9n
