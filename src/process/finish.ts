@@ -1,6 +1,7 @@
 // Where the current function returns to, found from its prologue: at the entry the return
 // address is at [sp]; after `push rbp` at [sp+8]; once `mov rbp, rsp` ran, at [rbp+8].
 // Code without a frame pointer past its prologue needs CFI (the unwinder): we report unknown.
+import { moduleAt, type Module } from './modules.js'
 
 export interface ReturnSite {
   /** Where the caller resumes. */
@@ -38,4 +39,20 @@ export function x86ReturnSite(
     return { returnAddress: readWord(regs.rbp + 8n), cfa: regs.rbp + 16n }
   }
   return undefined
+}
+
+/** The return site of the function containing `pc`, reading its code and stack through `read`. */
+export function x86ReturnSiteAt(
+  pc: bigint,
+  regs: { rsp: bigint; rbp: bigint },
+  modules: readonly Module[],
+  read: (address: bigint, length: number) => Uint8Array,
+): ReturnSite | undefined {
+  const readWord = (address: bigint): bigint => Buffer.from(read(address, 8)).readBigUInt64LE(0)
+  const atPc = read(pc, 1)[0] ?? 0
+  const mod = moduleAt(modules, pc)
+  const hit = mod?.elf.symbolize(pc - mod.bias)
+  if (!mod || !hit) return atPc === RET ? { returnAddress: readWord(regs.rsp), cfa: regs.rsp + 8n } : undefined
+  const code = read(mod.bias + hit.symbol.value, 8)
+  return x86ReturnSite(code, Number(hit.offset), atPc, regs, readWord)
 }

@@ -10,7 +10,7 @@ import { closeFd, openProcessMem, pwriteMem } from '../native/memory.js'
 import { AddressSpace } from './address-space.js'
 import { Breakpoint, BreakpointTable } from './breakpoints.js'
 import type { ExitResult, StopEvent, Thread } from './events.js'
-import { x86ReturnSite, type ReturnSite } from './finish.js'
+import { x86ReturnSiteAt, type ReturnSite } from './finish.js'
 import { hex, type MemoryMap } from './maps.js'
 import { TraceeMemory } from './memory.js'
 import { ModuleNotLoaded, findModule, moduleAt, type Location, type Module } from './modules.js'
@@ -422,17 +422,8 @@ export class Process implements AsyncDisposable {
 
   private returnSite(thread: TracedThread): ReturnSite | undefined {
     if (this.arch.name !== 'x86_64') return undefined // prologue reading is x86_64's; others step
-    const modules = this.space.modules()
-    const pc = thread.pc
-    const mod = moduleAt(modules, pc)
-    const hit = mod?.elf.symbolize(pc - mod.bias)
-    const regs = thread.regs
-    const readWord = (address: bigint): bigint => Buffer.from(this.memory.read(address, 8)).readBigUInt64LE(0)
-    const atPc = this.memory.read(pc, 1)[0] ?? 0
-    if (!mod || !hit) return atPc === 0xc3 ? { returnAddress: readWord(regs.rsp), cfa: regs.rsp + 8n } : undefined
-    const start = mod.bias + hit.symbol.value
-    const code = this.memory.read(start, 8)
-    return x86ReturnSite(code, Number(hit.offset), atPc, { rsp: regs.rsp, rbp: regs.rbp }, readWord)
+    const { rsp, rbp } = thread.regs
+    return x86ReturnSiteAt(thread.pc, { rsp, rbp }, this.space.modules(), (address, length) => this.memory.read(address, length))
   }
 
   /** No frame to read the return address from: step until the stack pointer rises above this frame. */
