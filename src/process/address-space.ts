@@ -74,12 +74,19 @@ export class AddressSpace {
     return symbolizeAddress(this.modules(), address)
   }
 
-  /** AT_ENTRY of the auxiliary vector: the program's entry point, relocated. */
-  entryPoint(): bigint {
+  /** A value of the auxiliary vector (AT_ENTRY, AT_RANDOM, ...), or undefined when absent. */
+  auxvValue(type: bigint): bigint | undefined {
     const auxv = readFileSync(`/proc/${this.pid}/auxv`)
     for (let i = 0; i + 16 <= auxv.length; i += 16) {
-      if (auxv.readBigUInt64LE(i) === AT_ENTRY) return auxv.readBigUInt64LE(i + 8)
+      if (auxv.readBigUInt64LE(i) === type) return auxv.readBigUInt64LE(i + 8)
     }
+    return undefined
+  }
+
+  /** AT_ENTRY of the auxiliary vector: the program's entry point, relocated. */
+  entryPoint(): bigint {
+    const entry = this.auxvValue(AT_ENTRY)
+    if (entry !== undefined) return entry
     throw new ProcsnapError('ERR_SPAWN_FAILED', `No AT_ENTRY in /proc/${this.pid}/auxv after exec: cannot find the entry point.`)
   }
 

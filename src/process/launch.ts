@@ -31,6 +31,11 @@ export interface LaunchOptions {
   cwd?: string
   /** Address space randomization; default false: the same addresses on every run. */
   aslr?: boolean
+  /**
+   * Overwrite the 16 random bytes the kernel gives the program (AT_RANDOM) with a fixed pattern at
+   * exec, so the stack canary and pointer guard are the same on every run; default true.
+   */
+  fixedAtRandom?: boolean
   /** Milliseconds for every wait (launch, cont, step, ...); default 5000. */
   timeout?: number
   /** 'pipe' (default) captures into proc.stdout/stderr; 'inherit' shares this process's; 'ignore' discards. */
@@ -134,7 +139,7 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     if (pinned) unpinThread()
     throw new PtraceError(seized === ERRNO.EPERM || seized === ERRNO.EACCES ? 'ERR_PTRACE_DENIED' : 'ERR_PTRACE', seized, deniedMessage(seized))
   }
-  const proc = new Process({ pid, path, argv, arch, timeout, stdio, pinned, emulateStepOver: options.emulateStepOver ?? true })
+  const proc = new Process({ pid, path, argv, arch, timeout, stdio, pinned, emulateStepOver: options.emulateStepOver ?? true, aslr: options.aslr ?? false, fixedAtRandom: options.fixedAtRandom ?? true })
   track(pid, proc)
   sys.write(goWrite, Uint8Array.of(1), 1)
   sys.close(goWrite)

@@ -41,9 +41,16 @@ export interface ProcessInit {
   /** The calling thread was pinned for this process (launch's `pin`): unpin when it ends. */
   pinned: boolean
   emulateStepOver: boolean
+  /** Launched with address-space randomization on. */
+  aslr: boolean
+  /** Overwrite the 16 AT_RANDOM bytes at exec with a fixed pattern (deterministic canary, pointer guard). */
+  fixedAtRandom: boolean
 }
 
 const MAX_FINISH_STEPS = 1_000_000
+const AT_RANDOM = 25n
+/** What AT_RANDOM points to after exec when fixedAtRandom is on: 16 recognisable, non-zero bytes. */
+const FIXED_AT_RANDOM = new TextEncoder().encode('procsnap-random!')
 
 export class Process implements AsyncDisposable {
   readonly pid: number
@@ -53,6 +60,9 @@ export class Process implements AsyncDisposable {
   readonly arch: Arch
   /** Default deadline of every wait, in milliseconds. */
   readonly timeout: number
+  /** Address-space layout randomization was on for this process (launch's `aslr`). */
+  readonly aslr: boolean
+  private readonly fixedAtRandom: boolean
   private readonly stdio: Stdio
   private readonly pinned: boolean
   private readonly table: BreakpointTable
@@ -60,6 +70,7 @@ export class Process implements AsyncDisposable {
   private readonly tracer: Tracer
   private readonly space: AddressSpace
   private exitResult: ExitResult | undefined
+  private last: StopEvent | undefined
   private busy: string | undefined
   private launching = true
   private rendezvous: Breakpoint | undefined
@@ -72,6 +83,8 @@ export class Process implements AsyncDisposable {
     this.argv = init.argv
     this.arch = init.arch
     this.timeout = init.timeout
+    this.aslr = init.aslr
+    this.fixedAtRandom = init.fixedAtRandom
     this.stdio = init.stdio
     this.pinned = init.pinned
     this.space = new AddressSpace(this.pid, this.path, () => this.ensureRendezvous())
@@ -108,6 +121,11 @@ export class Process implements AsyncDisposable {
   /** How the process ended, or undefined while it lives. */
   get exit(): ExitResult | undefined {
     return this.exitResult
+  }
+
+  /** The event of the last cont/step/finish/runTo: why the process is stopped (undefined right after launch). */
+  get lastStop(): StopEvent | undefined {
+    return this.last
   }
 
   /** Registers of the thread of the last stop (the main thread at launch). */
@@ -348,10 +366,15 @@ export class Process implements AsyncDisposable {
   }
 
   private publicThread(t: TracedThread): Thread {
-    return { tid: t.tid, index: t.index, regs: t.regs, pc: t.pc }
+    return new ProcessThread(this, t)
   }
 
   private toEvent(stop: Stop): StopEvent {
+    this.last = this.eventOf(stop)
+    return this.last
+  }
+
+  private eventOf(stop: Stop): StopEvent {
     this.space.ran()
     switch (stop.kind) {
       case 'exited':
@@ -489,12 +512,14 @@ export class Process implements AsyncDisposable {
       if (readlinkSync(`/proc/${this.pid}/exe`).startsWith('/memfd:procsnap-launcher')) return
       // The target's exec: stop at the program's entry point, which the kernel put in the auxv.
       this.launching = false
+      this.fixAtRandom()
       const entry = this.space.entryPoint()
       const bp = this.table.create(entry, { temporary: true, internal: true })
       this.table.arm(bp, entry, 'entry point')
       return
     }
     // A later execve: the old address space and every int3 in it are gone. Re-arm by name.
+    this.fixAtRandom()
     this.table.dropAllSites()
     this.rendezvous = undefined
     for (const bp of this.table.userBreakpoints()) {
@@ -505,6 +530,13 @@ export class Process implements AsyncDisposable {
       }
     }
     this.space.reload()
+  }
+
+  /** AT_RANDOM seeds the stack canary and pointer guard: fixed bytes make two runs' memory comparable. */
+  private fixAtRandom(): void {
+    if (!this.fixedAtRandom) return
+    const at = this.space.auxvValue(AT_RANDOM)
+    if (at !== undefined) this.memory.writeRaw(at, FIXED_AT_RANDOM)
   }
 
   private cleanForkedChild(pid: number): void {
@@ -542,3 +574,33 @@ function checkLength(length: number): void {
   }
 }
 
+
+/** A thread as users see it: live registers and pc, valid while the process is stopped. */
+export class ProcessThread implements Thread {
+  /** @internal */
+  readonly process: Process
+  /** @internal */
+  readonly traced: TracedThread
+
+  /** @internal */
+  constructor(process: Process, traced: TracedThread) {
+    this.process = process
+    this.traced = traced
+  }
+
+  get tid(): number {
+    return this.traced.tid
+  }
+
+  get index(): number {
+    return this.traced.index
+  }
+
+  get regs(): Registers {
+    return this.traced.regs
+  }
+
+  get pc(): bigint {
+    return this.traced.pc
+  }
+}

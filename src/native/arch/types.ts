@@ -16,6 +16,12 @@ export interface Emulation {
   readonly copy?: { readonly from: number; readonly to: number }
 }
 
+export interface RegisterFeatures {
+  readonly xcr0: bigint
+  readonly components: readonly string[]
+  readonly xsaveSize: number
+}
+
 export interface Arch {
   readonly name: 'x86_64' | 'aarch64' | 'i386'
   /** e_machine of ELF files for this architecture. */
@@ -38,6 +44,10 @@ export interface Arch {
   /** Reads the register block of a stopped thread into `into`; returns 0 or an errno. */
   readRegs(tid: number, into: Uint8Array): number
   writeRegs(tid: number, from: Uint8Array): number
+  /** Registers beyond the general-purpose block (x87, SSE/AVX/AVX-512, ...) of a stopped thread, by name. */
+  readonly readExtendedRegs?: (tid: number) => Record<string, bigint>
+  /** Which register sets this CPU and kernel provide (x86_64: XCR0 and the xsave components). */
+  readonly registerFeatures?: () => RegisterFeatures
   /** Recognizes an instruction that can be stepped over without running the thread. */
   readonly decodeEmulation?: (code: Uint8Array) => Emulation | undefined
   /** Executes it on a register block; false (nothing changed) if the stack store failed. */

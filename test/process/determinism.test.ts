@@ -1,0 +1,65 @@
+// What makes two runs of the same program comparable: fixed AT_RANDOM (stack canary, pointer guard),
+// the ASLR flag, and the stop a process remembers.
+import { readFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { fixture, le64, start } from '../helpers.js'
+
+const AT_RANDOM = 25n
+
+function atRandom(pid: number): bigint {
+  const auxv = readFileSync(`/proc/${pid}/auxv`)
+  for (let i = 0; i + 16 <= auxv.length; i += 16) {
+    if (auxv.readBigUInt64LE(i) === AT_RANDOM) return auxv.readBigUInt64LE(i + 8)
+  }
+  throw new Error('no AT_RANDOM')
+}
+
+/** The stack canary glibc derived from AT_RANDOM, at fs:0x28. */
+async function canaryAtBump(fixedAtRandom: boolean): Promise<bigint> {
+  const proc = await start(fixture('counter'), { args: ['1'], fixedAtRandom })
+  proc.breakAt('bump')
+  await proc.cont()
+  return le64(proc.readMemory(proc.regs.fs_base + 0x28n, 8))
+}
+
+describe('fixedAtRandom', () => {
+  it('puts the fixed pattern at AT_RANDOM before the program runs', async () => {
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    expect(Buffer.from(proc.readMemory(atRandom(proc.pid), 16)).toString('latin1')).toBe('procsnap-random!')
+  })
+
+  it('makes the stack canary the same on every run, and leaves it random when off', async () => {
+    const fixed = [await canaryAtBump(true), await canaryAtBump(true)]
+    expect(fixed[0]).toBe(fixed[1])
+    const random = [await canaryAtBump(false), await canaryAtBump(false)]
+    expect(random[0]).not.toBe(random[1])
+    expect(random[0]).not.toBe(fixed[0])
+  })
+})
+
+describe('process facts', () => {
+  it('remembers whether ASLR was on', async () => {
+    expect((await start(fixture('counter'), { args: ['1'] })).aslr).toBe(false)
+    expect((await start(fixture('counter'), { args: ['1'], aslr: true })).aslr).toBe(true)
+  })
+
+  it('remembers the last stop: none after launch, then the breakpoint', async () => {
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    expect(proc.lastStop).toBeUndefined()
+    proc.breakAt('bump')
+    const event = await proc.cont()
+    expect(proc.lastStop).toBe(event)
+    expect(proc.lastStop?.kind).toBe('breakpoint')
+  })
+
+  it('gives threads that read live registers', async () => {
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    proc.breakAt('bump')
+    await proc.cont()
+    const [main] = proc.threads
+    expect(main?.tid).toBe(proc.pid)
+    expect(main?.index).toBe(1)
+    expect(main?.pc).toBe(proc.regs.rip)
+    expect(main?.regs.rdi).toBe(1n)
+  })
+})
