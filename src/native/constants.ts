@@ -27,6 +27,7 @@ export const PTRACE_O = {
   TRACEEXEC: 0x10,
   TRACEVFORKDONE: 0x20,
   TRACEEXIT: 0x40,
+  TRACESECCOMP: 0x80,
   EXITKILL: 0x100000,
 } as const
 
@@ -37,6 +38,7 @@ export const PTRACE_EVENT = {
   EXEC: 4,
   VFORK_DONE: 5,
   EXIT: 6,
+  SECCOMP: 7,
   STOP: 128,
 } as const
 
@@ -54,7 +56,7 @@ export const SIGNALS: Readonly<Record<number, string>> = {
   26: 'SIGVTALRM', 27: 'SIGPROF', 28: 'SIGWINCH', 29: 'SIGIO', 30: 'SIGPWR', 31: 'SIGSYS',
 }
 
-export const SIG = { TRAP: 5, KILL: 9, STOP: 19, CONT: 18, CHLD: 17 } as const
+export const SIG = { TRAP: 5, KILL: 9, SEGV: 11, STOP: 19, CONT: 18, CHLD: 17 } as const
 
 /** Signal name for a number: 'SIGSEGV', or 'SIGRT3' for real-time signals. */
 export function signalName(signo: number): string {

@@ -32,10 +32,12 @@ export interface LaunchOptions {
   /** Address space randomization; default false: the same addresses on every run. */
   aslr?: boolean
   /**
-   * Overwrite the 16 random bytes the kernel gives the program (AT_RANDOM) with a fixed pattern at
-   * exec, so the stack canary and pointer guard are the same on every run; default true.
+   * Give the program the same randomness on every run, so that two runs' memory compares equal:
+   * the 16 AT_RANDOM bytes (stack canary, pointer guard) are a fixed pattern, getrandom() returns a
+   * fixed stream, and the time-stamp counter the dynamic loader reads before the entry point counts
+   * from 0. Default true; false leaves the kernel's randomness alone.
    */
-  fixedAtRandom?: boolean
+  fixedRandom?: boolean
   /** Milliseconds for every wait (launch, cont, step, ...); default 5000. */
   timeout?: number
   /** 'pipe' (default) captures into proc.stdout/stderr; 'inherit' shares this process's; 'ignore' discards. */
@@ -62,10 +64,12 @@ export const DEFAULT_ENV: Readonly<Record<string, string>> = {
   LC_ALL: 'C',
   // Resolve every PLT slot at load time: lazy binding rewrites the GOT while the program runs.
   LD_BIND_NOW: '1',
+  // No restartable sequences: the kernel writes the current CPU number into every thread's rseq area.
+  GLIBC_TUNABLES: 'glibc.pthread.rseq=0',
 }
 
 const SEIZE_OPTIONS =
-  PTRACE_O.TRACESYSGOOD | PTRACE_O.TRACECLONE | PTRACE_O.TRACEEXEC | PTRACE_O.TRACEFORK | PTRACE_O.EXITKILL
+  PTRACE_O.TRACESYSGOOD | PTRACE_O.TRACECLONE | PTRACE_O.TRACEEXEC | PTRACE_O.TRACEFORK | PTRACE_O.TRACESECCOMP | PTRACE_O.EXITKILL
 
 function buildEnv(options: LaunchOptions): string[] {
   const base: Record<string, string | undefined> = options.inheritEnv ? { ...process.env } : { ...DEFAULT_ENV }
@@ -100,6 +104,7 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   const arch = hostArch()
   const resolved = resolveBinary(file)
   checkBinary(resolved, arch)
+  const fixedRandom = options.fixedRandom ?? true
   const path = realpathSync.native(resolved)
   const cwd = options.cwd ?? process.cwd()
   if (!existsSync(cwd)) throw new BinaryError('ERR_FILE_NOT_FOUND', cwd, `The working directory ${cwd} does not exist. Create it or pass another { cwd }.`)
@@ -139,9 +144,10 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     if (pinned) unpinThread()
     throw new PtraceError(seized === ERRNO.EPERM || seized === ERRNO.EACCES ? 'ERR_PTRACE_DENIED' : 'ERR_PTRACE', seized, deniedMessage(seized))
   }
-  const proc = new Process({ pid, path, argv, arch, timeout, stdio, pinned, emulateStepOver: options.emulateStepOver ?? true, aslr: options.aslr ?? false, fixedAtRandom: options.fixedAtRandom ?? true })
+  const proc = new Process({ pid, path, argv, arch, timeout, stdio, pinned, emulateStepOver: options.emulateStepOver ?? true, aslr: options.aslr ?? false, fixedRandom })
   track(pid, proc)
-  sys.write(goWrite, Uint8Array.of(1), 1)
+  // The launcher's go byte: 2 also installs the seccomp filter and rdtsc faulting (see launcher.ts).
+  sys.write(goWrite, Uint8Array.of(fixedRandom ? 2 : 1), 1)
   sys.close(goWrite)
   try {
     await proc.start()

@@ -8,6 +8,7 @@ import type { Arch } from '../native/arch/index.js'
 import { ERRNO, errnoName, signalName } from '../native/constants.js'
 import { closeFd, openProcessMem, pwriteMem } from '../native/memory.js'
 import { AddressSpace } from './address-space.js'
+import { FIXED_AT_RANDOM, FixedRandom } from './entropy.js'
 import { Breakpoint, BreakpointTable } from './breakpoints.js'
 import type { ExitResult, StopEvent, Thread } from './events.js'
 import { x86ReturnSiteAt, type ReturnSite } from './finish.js'
@@ -43,14 +44,12 @@ export interface ProcessInit {
   emulateStepOver: boolean
   /** Launched with address-space randomization on. */
   aslr: boolean
-  /** Overwrite the 16 AT_RANDOM bytes at exec with a fixed pattern (deterministic canary, pointer guard). */
-  fixedAtRandom: boolean
+  /** The same randomness on every run (AT_RANDOM, getrandom, rdtsc before the entry point): see entropy.ts. */
+  fixedRandom: boolean
 }
 
 const MAX_FINISH_STEPS = 1_000_000
 const AT_RANDOM = 25n
-/** What AT_RANDOM points to after exec when fixedAtRandom is on: 16 recognisable, non-zero bytes. */
-const FIXED_AT_RANDOM = new TextEncoder().encode('procsnap-random!')
 
 export class Process implements AsyncDisposable {
   readonly pid: number
@@ -62,7 +61,8 @@ export class Process implements AsyncDisposable {
   readonly timeout: number
   /** Address-space layout randomization was on for this process (launch's `aslr`). */
   readonly aslr: boolean
-  private readonly fixedAtRandom: boolean
+  /** Set when launched with fixedRandom. */
+  private readonly entropy: FixedRandom | undefined
   private readonly stdio: Stdio
   private readonly pinned: boolean
   private readonly table: BreakpointTable
@@ -84,7 +84,7 @@ export class Process implements AsyncDisposable {
     this.arch = init.arch
     this.timeout = init.timeout
     this.aslr = init.aslr
-    this.fixedAtRandom = init.fixedAtRandom
+    this.entropy = init.fixedRandom ? new FixedRandom() : undefined
     this.stdio = init.stdio
     this.pinned = init.pinned
     this.space = new AddressSpace(this.pid, this.path, () => this.ensureRendezvous())
@@ -110,6 +110,8 @@ export class Process implements AsyncDisposable {
         onInternalHit: (bp) => this.internalHit(bp),
         onExec: () => this.afterExec(),
         cleanForkedChild: (pid) => this.cleanForkedChild(pid),
+        onSeccomp: (t) => this.entropy?.answerGetrandom(t, this.memory),
+        onFault: (t) => this.entropy?.emulateRdtsc(t, this.memory) ?? false,
       },
       () => this.assertAlive('read registers'),
     )
@@ -320,6 +322,7 @@ export class Process implements AsyncDisposable {
     this.space.reload()
     if (stop.kind === 'breakpoint') {
       for (const bp of stop.hit) if (bp.internal) bp.remove()
+      this.entropy?.restoreTsc(stop.thread, this.memory)
       return
     }
     if (stop.kind === 'exited' || stop.kind === 'killed') {
@@ -534,7 +537,7 @@ export class Process implements AsyncDisposable {
 
   /** AT_RANDOM seeds the stack canary and pointer guard: fixed bytes make two runs' memory comparable. */
   private fixAtRandom(): void {
-    if (!this.fixedAtRandom) return
+    if (!this.entropy) return
     const at = this.space.auxvValue(AT_RANDOM)
     if (at !== undefined) this.memory.writeRaw(at, FIXED_AT_RANDOM)
   }

@@ -54,6 +54,10 @@ export interface TracerHooks {
   onExec(): void
   /** A forked child stopped: remove our breakpoints from its copy of memory before it is let go. */
   cleanForkedChild(pid: number): void
+  /** A seccomp filter stopped the thread at a syscall (launch's fixedRandom: getrandom). */
+  onSeccomp(thread: TracedThread): void
+  /** A SIGSEGV the owner may handle (an rdtsc while TSC faulting is on): true when it did, and the thread goes on. */
+  onFault(thread: TracedThread): boolean
 }
 
 export class Tracer {
@@ -351,6 +355,10 @@ export class Tracer {
       t.pendingSignal = sig
       return { kind: 'signal', thread: t, signal: sig, info: ptraceSiginfo(t.tid) }
     }
+    if (sig === SIG.SEGV && this.hooks.onFault(t)) {
+      if (!stopping) this.resume(t, t.stepping)
+      return undefined
+    }
     if (PASS_THROUGH_SIGNALS.has(sig)) {
       // Delivered as the thread resumes, now or after the all-stop.
       t.pendingSignal = sig
@@ -412,6 +420,9 @@ export class Tracer {
         break // the child's own first stop is handled in handle()
       case PTRACE_EVENT.EXEC:
         this.afterExec(t)
+        break
+      case PTRACE_EVENT.SECCOMP:
+        this.hooks.onSeccomp(t)
         break
       case PTRACE_EVENT.STOP:
         if (t.interruptPending) {

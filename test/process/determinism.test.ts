@@ -15,14 +15,14 @@ function atRandom(pid: number): bigint {
 }
 
 /** The stack canary glibc derived from AT_RANDOM, at fs:0x28. */
-async function canaryAtBump(fixedAtRandom: boolean): Promise<bigint> {
-  const proc = await start(fixture('counter'), { args: ['1'], fixedAtRandom })
+async function canaryAtBump(fixedRandom: boolean): Promise<bigint> {
+  const proc = await start(fixture('counter'), { args: ['1'], fixedRandom })
   proc.breakAt('bump')
   await proc.cont()
   return le64(proc.readMemory(proc.regs.fs_base + 0x28n, 8))
 }
 
-describe('fixedAtRandom', () => {
+describe('fixedRandom', () => {
   it('puts the fixed pattern at AT_RANDOM before the program runs', async () => {
     const proc = await start(fixture('counter'), { args: ['1'] })
     expect(Buffer.from(proc.readMemory(atRandom(proc.pid), 16)).toString('latin1')).toBe('procsnap-random!')
@@ -61,5 +61,30 @@ describe('process facts', () => {
     expect(main?.index).toBe(1)
     expect(main?.pc).toBe(proc.regs.rip)
     expect(main?.regs.rdi).toBe(1n)
+  })
+})
+
+describe('fixedRandom: getrandom and the time-stamp counter', () => {
+  async function run(file: string, args: string[], fixedRandom: boolean, stdin?: string): Promise<string> {
+    const proc = await start(file, { args, fixedRandom, ...(stdin !== undefined ? { stdin } : {}) })
+    await proc.wait()
+    return proc.stdout
+  }
+
+  it('gives sort -R (getrandom for its hash key) the same order on every run, and a random one when off', async () => {
+    const input = Array.from({ length: 40 }, (_, i) => `line ${i}`).join('\n') + '\n'
+    const fixed = [await run('/usr/bin/sort', ['-R'], true, input), await run('/usr/bin/sort', ['-R'], true, input)]
+    expect(fixed[0]).toBe(fixed[1])
+    expect(fixed[0]?.split('\n').sort()).toEqual(input.split('\n').sort())
+    const random = [await run('/usr/bin/sort', ['-R'], false, input), await run('/usr/bin/sort', ['-R'], false, input)]
+    expect(random[0]).not.toBe(random[1])
+  })
+
+  it('leaves the clock alone after the entry point: date (vDSO, rdtsc) tells the real time', async () => {
+    const before = Date.now()
+    const out = await run('/bin/date', ['+%s%N'], true)
+    const ns = BigInt(out.trim())
+    expect(ns / 1_000_000n).toBeGreaterThanOrEqual(BigInt(before - 5))
+    expect(ns / 1_000_000n).toBeLessThanOrEqual(BigInt(Date.now() + 5))
   })
 })

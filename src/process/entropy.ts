@@ -1,0 +1,109 @@
+// launch's fixedRandom: the program gets the same randomness on every run. AT_RANDOM is overwritten
+// at exec, getrandom() is answered by the tracer at its seccomp stop, and rdtsc (which faults, see
+// launcher.ts) is emulated with a counter until the entry point, where the real counter comes back.
+import { ptraceStep, waitBlocking } from '../native/ptrace.js'
+import { SIG, wifStopped, wStopSig } from '../native/constants.js'
+import type { TraceeMemory } from './memory.js'
+import type { TracedThread } from './thread.js'
+
+/** What AT_RANDOM points to after exec: 16 recognisable, non-zero bytes. */
+export const FIXED_AT_RANDOM = new TextEncoder().encode('procsnap-random!')
+
+const SYS_GETRANDOM = 318n
+const SYS_PRCTL = 157n
+const PR_SET_TSC = 26n
+const PR_TSC_ENABLE = 1n
+const EFAULT = 14n
+const MASK64 = (1n << 64n) - 1n
+/** Skip the syscall: at a seccomp stop, a syscall number of -1 is not executed. */
+const NO_SYSCALL = MASK64
+/** Largest getrandom() answered in one stop; the kernel caps a call at 32 MiB too, callers loop. */
+const MAX_GETRANDOM = 1 << 20
+/** Fake time-stamp counter ticks per rdtsc. */
+const TSC_STEP = 1000n
+
+export class FixedRandom {
+  private state = 0x9e3779b97f4a7c15n
+  private tsc = 0n
+
+  /** At a seccomp stop for getrandom(buf, len, flags): fills buf from a fixed stream and skips the call. */
+  answerGetrandom(t: TracedThread, memory: TraceeMemory): void {
+    const regs = t.regs
+    if (regs.orig_rax !== SYS_GETRANDOM) return
+    const length = Number(regs.rsi < BigInt(MAX_GETRANDOM) ? regs.rsi : BigInt(MAX_GETRANDOM))
+    let result = BigInt(length)
+    try {
+      memory.writeRaw(regs.rdi, this.bytes(length))
+    } catch {
+      result = -EFAULT & MASK64
+    }
+    regs.orig_rax = NO_SYSCALL
+    regs.rax = result
+  }
+
+  /** A SIGSEGV at rdtsc or rdtscp (TSC faulting is on until the entry point): emulates it. False for any other fault. */
+  emulateRdtsc(t: TracedThread, memory: TraceeMemory): boolean {
+    const code = new Uint8Array(3)
+    try {
+      memory.readRaw(t.pc, code)
+    } catch {
+      return false
+    }
+    const rdtsc = code[0] === 0x0f && code[1] === 0x31
+    const rdtscp = code[0] === 0x0f && code[1] === 0x01 && code[2] === 0xf9
+    if (!rdtsc && !rdtscp) return false
+    this.tsc += TSC_STEP
+    const regs = t.regs
+    regs.rax = this.tsc & 0xffffffffn
+    regs.rdx = this.tsc >> 32n
+    if (rdtscp) regs.rcx = 0n // IA32_TSC_AUX: CPU 0
+    regs.rip = regs.rip + (rdtscp ? 3n : 2n)
+    return true
+  }
+
+  /**
+   * Turns TSC faulting off again: injects prctl(PR_SET_TSC, PR_TSC_ENABLE) into the stopped thread
+   * (a syscall instruction written at its pc, one step, bytes and registers put back). The program
+   * then reads the real counter, as clocks in the vDSO need.
+   */
+  restoreTsc(t: TracedThread, memory: TraceeMemory): void {
+    const saved = t.block().slice()
+    const pc = t.pc
+    const original = new Uint8Array(2)
+    memory.readRaw(pc, original)
+    memory.writeRaw(pc, Uint8Array.of(0x0f, 0x05))
+    try {
+      const regs = t.regs
+      regs.rax = SYS_PRCTL
+      regs.rdi = PR_SET_TSC
+      regs.rsi = PR_TSC_ENABLE
+      t.invalidate()
+      if (ptraceStep(t.tid) !== 0) return
+      for (;;) {
+        const w = waitBlocking(t.tid)
+        if (!w || !wifStopped(w.status) || wStopSig(w.status) === SIG.TRAP) break
+      }
+    } finally {
+      memory.writeRaw(pc, original)
+      t.invalidate()
+      t.block().set(saved)
+      t.commit()
+    }
+  }
+
+  /** The next `length` bytes of the fixed stream (xorshift64*). */
+  private bytes(length: number): Uint8Array {
+    const out = new Uint8Array(length)
+    for (let i = 0; i < length; i += 8) {
+      this.state ^= this.state >> 12n
+      this.state ^= (this.state << 25n) & MASK64
+      this.state ^= this.state >> 27n
+      let word = (this.state * 0x2545f4914f6cdd1dn) & MASK64
+      for (let k = i; k < Math.min(i + 8, length); k++) {
+        out[k] = Number(word & 0xffn)
+        word >>= 8n
+      }
+    }
+    return out
+  }
+}
