@@ -46,6 +46,11 @@ interface Libc {
   process_vm_readv(pid: Int, local: Uint8Array, liovcnt: Int, remote: Uint8Array, riovcnt: Int, flags: Int): Word
   strerror(errnum: Int): string
   sched_getcpu(): Int
+  madvise(addr: Word, length: Word, advice: Int): Int
+  /** Returns an opaque koffi pointer (MAP_FAILED is address ~0). */
+  mmap(addr: null, length: Word, prot: Int, flags: Int, fd: Int, offset: Word): unknown
+  mprotect(addr: unknown, length: Word, prot: Int): Int
+  memcpy(dst: unknown, src: Uint8Array, n: Word): unknown
 }
 
 function bind<K extends keyof Libc>(name: K, decl: string): Libc[K] {
@@ -87,6 +92,10 @@ export const sys: Libc = {
   process_vm_readv: bind('process_vm_readv', 'intptr_t process_vm_readv(int pid, void *local, unsigned long liovcnt, void *remote, unsigned long riovcnt, unsigned long flags)'),
   strerror: bind('strerror', 'const char *strerror(int errnum)'),
   sched_getcpu: bind('sched_getcpu', 'int sched_getcpu()'),
+  madvise: bind('madvise', 'int madvise(uintptr_t addr, size_t length, int advice)'),
+  mmap: bind('mmap', 'void *mmap(void *addr, size_t length, int prot, int flags, int fd, intptr_t offset)'),
+  mprotect: bind('mprotect', 'int mprotect(void *addr, size_t length, int prot)'),
+  memcpy: bind('memcpy', 'void *memcpy(void *dst, void *src, size_t n)'),
 }
 
 /** Asynchronous waitpid on libuv's thread pool: the event loop stays free while the tracee runs. */
@@ -98,6 +107,22 @@ export function waitpidAsync(pid: number, status: Int32Array, options: number): 
   return new Promise((resolve, reject) => {
     waitpidOnPool.async(pid, status, options, (err, r) => (err ? reject(err instanceof Error ? err : new Error('waitpid failed')) : resolve(r)))
   })
+}
+
+/** Calls a function pointer of ours (see cpuid.ts) with a koffi prototype. */
+export function callPointer(pointer: unknown, prototype: string, ...args: unknown[]): unknown {
+  let type = prototypes.get(prototype)
+  if (!type) {
+    type = koffi.proto(prototype)
+    prototypes.set(prototype, type)
+  }
+  return koffi.call(pointer, type, ...args) as unknown
+}
+const prototypes = new Map<string, ReturnType<typeof koffi.proto>>()
+
+/** Address a koffi pointer holds. */
+export function pointerAddress(pointer: unknown): bigint {
+  return koffi.address(pointer)
 }
 
 /** Address of a Buffer's memory, for building iovecs by hand. */

@@ -3,6 +3,7 @@ import { PTRACE } from '../constants.js'
 import { lastErrno, sys } from '../libc.js'
 import type { Arch, RegisterAlias } from './types.js'
 import { applyX86_64, decodeX86_64 } from './x86_64-emulate.js'
+import { readXState, xsaveFeatures } from './x86_64-xstate.js'
 
 const REGISTERS = [
   'r15', 'r14', 'r13', 'r12', 'rbp', 'rbx', 'r11', 'r10', 'r9', 'r8', 'rax', 'rcx', 'rdx', 'rsi',
@@ -57,6 +58,8 @@ export const x86_64: Arch = {
   writeRegs(tid, from) {
     return Number(sys.ptraceBuf(PTRACE.SETREGS, tid, 0, from)) === 0 ? 0 : lastErrno()
   },
+  readExtendedRegs: readXState,
+  registerFeatures: xsaveFeatures,
   decodeEmulation: decodeX86_64,
   applyEmulation: applyX86_64,
 }
