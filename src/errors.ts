@@ -14,6 +14,13 @@ export type ErrorCode =
   | 'ERR_BAD_LOCATION'
   | 'ERR_ADDRESS_UNMAPPED'
   | 'ERR_MEMORY_ACCESS'
+  | 'ERR_NOT_CAPTURED'
+  | 'ERR_SNAPSHOT_MISMATCH'
+  | 'ERR_SNAPSHOT_NOT_FOUND'
+  | 'ERR_SNAPSHOT_CORRUPT'
+  | 'ERR_SNAPSHOT_FOREIGN'
+  | 'ERR_SNAPSHOT_VERSION'
+  | 'ERR_SNAPSHOT_ARCH'
   | 'ERR_UNKNOWN_REGISTER'
   | 'ERR_TIMEOUT'
   | 'ERR_PROCESS_EXITED'
@@ -83,7 +90,8 @@ export class MemoryError extends ProcsnapError {
   readonly address: bigint
   readonly length: number
 
-  constructor(code: 'ERR_ADDRESS_UNMAPPED' | 'ERR_MEMORY_ACCESS', address: bigint, length: number, message: string) {
+  /** ERR_NOT_CAPTURED: mapped in the snapshot's process, but the snapshot's level does not hold those bytes. */
+  constructor(code: 'ERR_ADDRESS_UNMAPPED' | 'ERR_MEMORY_ACCESS' | 'ERR_NOT_CAPTURED', address: bigint, length: number, message: string) {
     super(code, message)
     this.address = address
     this.length = length
@@ -118,5 +126,20 @@ export class ProcessStateError extends ProcsnapError {
 export class UnsupportedArchError extends ProcsnapError {
   constructor(message: string) {
     super('ERR_UNSUPPORTED_ARCH', message)
+  }
+}
+
+/** A snapshot file that is missing, damaged or truncated, not ours, from a newer procsnap, or of an unknown architecture. */
+export class SnapshotFormatError extends ProcsnapError {
+  /** The file (or 'buffer'). */
+  readonly source: string
+
+  constructor(
+    code: 'ERR_SNAPSHOT_NOT_FOUND' | 'ERR_SNAPSHOT_CORRUPT' | 'ERR_SNAPSHOT_FOREIGN' | 'ERR_SNAPSHOT_VERSION' | 'ERR_SNAPSHOT_ARCH',
+    source: string,
+    message: string,
+  ) {
+    super(code, message)
+    this.source = source
   }
 }

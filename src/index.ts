@@ -2,3 +2,4 @@
 export * from './process/index.js'
 export * from './errors.js'
 export { readElf, parseElf, type ElfFile, type ElfSymbol } from './elf/index.js'
+export * from './snapshot/index.js'

@@ -25,6 +25,8 @@ export interface UnwindInput {
   readonly read: (address: bigint, length: number) => Uint8Array | undefined
   /** Default 256. */
   readonly maxFrames?: number
+  /** Whether an address is in executable memory: a frame-pointer chain ends at a return address that is not. */
+  readonly isCode?: (address: bigint) => boolean
 }
 
 export interface RawFrame {
@@ -174,6 +176,8 @@ function stepFramePointer(input: UnwindInput, rules: ArchRules, state: FrameStat
   const savedFp = readValue(input, fp + rules.fpRecord.savedFp, 8)
   const returnAddress = readValue(input, fp + rules.fpRecord.returnAddress, 8)
   if (savedFp === undefined || returnAddress === undefined) return undefined
+  // A return address outside executable memory is not one: the register was not a frame pointer.
+  if (input.isCode && !input.isCode(returnAddress - 1n)) return undefined
   const cfa = fp + rules.fpRecord.cfa
   // Only the pc, stack pointer and frame pointer are known in the caller; the other registers could be anywhere.
   const regs = rules.dwarf.map((_, n) => (n === rules.sp ? cfa : n === rules.fp ? savedFp : n === rules.pc ? returnAddress : undefined))

@@ -1,0 +1,188 @@
+// Capture: the one place where the snapshot layer touches a live process. Reads registers (with the
+// xsave area), maps, memory per level, backtraces, fds and auxv of a stopped process into SnapshotData.
+import { randomUUID } from 'node:crypto'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { ProcsnapError } from '../errors.js'
+import { allocateCapture } from '../native/memory.js'
+import { Process, ProcessThread } from '../process/process.js'
+import type { MemoryMap } from '../process/maps.js'
+import type { StopEvent, Thread } from '../process/events.js'
+import { auxvName } from './auxv.js'
+import type { AuxvEntry, CpuInfo, FdState, Frame, MapState, SnapshotArch, SnapshotData, SnapshotKind, SnapshotLevel, SnapshotStop, ThreadState } from './model.js'
+import { hex, mapAt, type SnapshotModule } from './regions.js'
+import { snapshotFromData, type ProcessSnapshot, type ThreadSnapshot } from './snapshot.js'
+import { unwind, type UnwindModule } from './unwind.js'
+import { levelHolding, levelRank } from './memory-view.js'
+
+export interface SnapshotOptions {
+  /** 'base' (default): registers, maps, backtraces; 'writable': + writable memory; 'full': + all readable memory. */
+  level?: SnapshotLevel
+  name?: string
+}
+
+declare module '../process/process.js' {
+  interface Process {
+    /** A snapshot of the stopped process: every thread, maps, and memory per level. */
+    createSnapshot(options?: SnapshotOptions): ProcessSnapshot
+  }
+  interface ProcessThread {
+    /** A snapshot of this thread: its registers and backtrace, and the process's memory per level. */
+    createSnapshot(options?: SnapshotOptions): ThreadSnapshot
+  }
+}
+
+declare module '../process/events.js' {
+  interface Thread {
+    createSnapshot(options?: SnapshotOptions): ThreadSnapshot
+  }
+}
+
+Process.prototype.createSnapshot = function createSnapshot(this: Process, options: SnapshotOptions = {}): ProcessSnapshot {
+  return capture(this, 'process', this.threads, this.thread.index, options) as ProcessSnapshot
+}
+
+ProcessThread.prototype.createSnapshot = function createSnapshot(this: ProcessThread, options: SnapshotOptions = {}): ThreadSnapshot {
+  const live = this.process.threads.find((t) => t.tid === this.tid)
+  if (!live) throw new ProcsnapError('ERR_PROCESS_EXITED', `Thread ${this.index} (tid ${this.tid}) has exited: it cannot be snapshotted.`)
+  return capture(this.process, 'thread', [live], this.index, options) as ThreadSnapshot
+}
+
+function capture(proc: Process, kind: SnapshotKind, threads: readonly Thread[], current: number, options: SnapshotOptions): ProcessSnapshot | ThreadSnapshot {
+  const level = options.level ?? 'base'
+  if (levelRank(level) === undefined) throw new ProcsnapError('ERR_BAD_LOCATION', `Unknown snapshot level '${String(level)}': use 'base', 'writable' or 'full'.`)
+  const arch = proc.arch.name as SnapshotArch
+  const liveModules = proc.modules
+  const buildIds = new Map(liveModules.map((m) => [m.path, m.elf.buildId]))
+  const maps = proc.maps.map((m) => captureMap(proc, m, level, buildIds.get(m.path)))
+  const modules: SnapshotModule[] = liveModules.map((m) => ({ name: m.name, path: m.path, start: m.base, end: m.end, bias: m.bias, elf: m.elf }))
+  const read = reader(proc, maps)
+  const threadStates: ThreadState[] = threads.map((t) => captureThread(proc, t, modules, maps, read))
+  const data: SnapshotData = {
+    kind,
+    level,
+    name: options.name,
+    snapshotId: randomUUID(),
+    arch,
+    pid: proc.pid,
+    aslrEnabled: proc.aslr,
+    exe: proc.path,
+    argv: [...proc.argv],
+    cwd: readlinkSync(`/proc/${proc.pid}/cwd`),
+    createdAt: new Date().toISOString(),
+    stop: stopOf(proc.lastStop, proc, modules, maps),
+    threads: threadStates,
+    current,
+    maps,
+    fds: readFds(proc.pid),
+    auxv: readAuxv(proc.pid),
+    cpu: cpuOf(proc, arch),
+  }
+  return snapshotFromData(data, modules)
+}
+
+/** One map, with its contents when the level holds them; what cannot be read is recorded, not thrown. */
+function captureMap(proc: Process, m: MemoryMap, level: SnapshotLevel, buildId: string | undefined): MapState {
+  const base: MapState = { start: m.start, end: m.end, perms: m.perms, offset: m.offset, path: m.path, inode: m.inode, ...(buildId ? { buildId } : {}) }
+  const wanted = level === 'full' || (level === 'writable' && m.perms[1] === 'w')
+  if (!wanted || levelRank(levelHolding(m)) > levelRank(level)) return base
+  if (m.path.startsWith('[vvar')) return { ...base, unreadable: `${m.path} is kernel data that ptrace cannot read` }
+  if (m.perms[0] !== 'r') return { ...base, unreadable: `not readable (${m.perms})` }
+  const content = allocateCapture(Number(m.end - m.start))
+  try {
+    proc.readMemoryInto(m.start, content)
+  } catch (error) {
+    return { ...base, unreadable: error instanceof Error ? error.message.replace(/^.*the kernel refused \(([A-Z]+)\).*$/s, '$1') : String(error) }
+  }
+  return { ...base, content }
+}
+
+/** Reads for the unwinder: captured contents first, else the live process; undefined when unreadable. */
+function reader(proc: Process, maps: readonly MapState[]): (address: bigint, length: number) => Uint8Array | undefined {
+  return (address, length) => {
+    const map = mapAt(maps, address)
+    if (!map) return undefined
+    if (map.content && address + BigInt(length) <= map.end) {
+      const from = Number(address - map.start)
+      return map.content.subarray(from, from + length)
+    }
+    try {
+      return proc.readMemory(address, length)
+    } catch {
+      return undefined
+    }
+  }
+}
+
+function captureThread(proc: Process, t: Thread, modules: readonly SnapshotModule[], maps: readonly MapState[], read: (a: bigint, n: number) => Uint8Array | undefined): ThreadState {
+  const regs: Record<string, bigint> = { ...t.regs.toJSON(), ...(proc.arch.readExtendedRegs?.(t.tid) ?? {}) }
+  const unwindModules: UnwindModule[] = modules.flatMap((m) => (m.elf ? [{ name: m.name, start: m.start, end: m.end, bias: m.bias, elf: m.elf }] : []))
+  const isCode = (address: bigint): boolean => mapAt(maps, address)?.perms[2] === 'x'
+  const raw = unwind({ arch: proc.arch.name as SnapshotArch, regs, modules: unwindModules, read, isCode })
+  const backtrace = raw.map((f, i) => frameOf(f.pc, i, f.via, f.cfa, modules, maps))
+  return { tid: t.tid, index: t.index, regs, backtrace }
+}
+
+/** Symbolizes a frame; a caller's symbol is looked up at pc - 1, inside its call instruction. */
+export function frameOf(pc: bigint, depth: number, via: Frame['via'], cfa: bigint | undefined, modules: readonly SnapshotModule[], maps: readonly MapState[]): Frame {
+  const mod = modules.find((m) => pc >= m.start && pc < m.end)
+  const lookup = depth > 0 ? pc - 1n : pc
+  const hit = mod?.elf?.symbolize(lookup - mod.bias)
+  const extra = cfa !== undefined ? { cfa } : {}
+  if (mod && hit) {
+    const offset = pc - mod.bias - hit.symbol.value
+    return { pc, module: mod.name, symbol: hit.symbol.name, offset, location: `${mod.name}!${hit.symbol.name}${offset ? `+${hex(offset)}` : ''}`, via, ...extra }
+  }
+  if (mod) return { pc, module: mod.name, offset: pc - mod.start, location: `${mod.name}+${hex(pc - mod.start)}`, via, ...extra }
+  const map = mapAt(maps, pc)
+  return { pc, offset: 0n, location: map?.path.startsWith('[') ? `${map.path}+${hex(pc - map.start)}` : hex(pc), via, ...extra }
+}
+
+function stopOf(event: StopEvent | undefined, proc: Process, modules: readonly SnapshotModule[], maps: readonly MapState[]): SnapshotStop {
+  if (event === undefined || event.kind === 'exited' || event.kind === 'killed') {
+    const t = proc.thread
+    return { kind: 'launch', thread: t.index, pc: t.pc, location: frameOf(t.pc, 0, 'pc', undefined, modules, maps).location }
+  }
+  const base = { thread: event.thread.index, pc: event.pc, location: event.location }
+  if (event.kind === 'signal') {
+    return { kind: 'signal', ...base, signal: event.signal, signo: event.signo, code: event.code, ...(event.faultAddress !== undefined ? { faultAddress: event.faultAddress } : {}) }
+  }
+  return { kind: event.kind, ...base }
+}
+
+function readFds(pid: number): FdState[] {
+  const fds: FdState[] = []
+  let names: string[]
+  try {
+    names = readdirSync(`/proc/${pid}/fd`)
+  } catch {
+    return fds
+  }
+  for (const name of names.map(Number).sort((a, b) => a - b)) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${name}`)
+      const info = readFileSync(`/proc/${pid}/fdinfo/${name}`, 'latin1')
+      const pos = /^pos:\s+(\d+)/m.exec(info)?.[1] ?? '0'
+      const flags = /^flags:\s+([0-7]+)/m.exec(info)?.[1] ?? '0'
+      fds.push({ fd: name, target, flags: parseInt(flags, 8), offset: BigInt(pos) })
+    } catch {
+      // closed between readdir and readlink
+    }
+  }
+  return fds
+}
+
+function readAuxv(pid: number): AuxvEntry[] {
+  const buf = readFileSync(`/proc/${pid}/auxv`)
+  const entries: AuxvEntry[] = []
+  for (let i = 0; i + 16 <= buf.length; i += 16) {
+    const type = Number(buf.readBigUInt64LE(i))
+    if (type === 0) break
+    entries.push({ type, name: auxvName(type), value: buf.readBigUInt64LE(i + 8) })
+  }
+  return entries
+}
+
+function cpuOf(proc: Process, arch: SnapshotArch): CpuInfo {
+  const features = proc.arch.registerFeatures?.()
+  return features ? { arch, xcr0: features.xcr0, components: features.components, xsaveSize: features.xsaveSize } : { arch, components: [] }
+}

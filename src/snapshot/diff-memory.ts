@@ -1,0 +1,216 @@
+// Memory half of a snapshot diff: which bytes of two paired maps differ once ASLR, dead stack,
+// thread ids and mangled pointers are accounted for. A pointer that moved with its map is no change.
+import { levelHolding, levelRank } from './memory-view.js'
+import type { MapState, MemoryChange, SnapshotData, SnapshotLevel } from './model.js'
+import { mapAt, symbolizeIn, type SnapshotModule } from './regions.js'
+
+/** Equal bytes between two changed runs up to which they are reported as one range. */
+const MERGE_GAP = 4
+const PAGE = 4096
+/** glibc's PTR_MANGLE on x86_64: rol(pointer ^ guard, 0x11), the guard at fs:0x30. */
+const MANGLE_ROTATE = 0x11n
+const POINTER_GUARD_OFFSET = 0x30n
+const MASK64 = (1n << 64n) - 1n
+
+export interface MapPair {
+  readonly identity: string
+  readonly a: MapState
+  readonly b: MapState
+}
+
+/** Whether a value of `a` and a value of `b` name the same place: equal, or a pointer that moved with its map. */
+export type SamePlace = (before: bigint, after: bigint) => boolean
+
+export interface Places {
+  readonly same: SamePlace
+  /** How far b's main-thread stack pointer is from a's (0 without ASLR). */
+  readonly stackShift: bigint
+}
+
+export function archSp(data: SnapshotData): string {
+  return data.arch === 'aarch64' ? 'sp' : 'rsp'
+}
+
+/**
+ * Under ASLR, maps move by whole pages, except the initial stack: below the argument strings (which
+ * stay aligned to its top) the kernel shifts it by a random sub-page amount, which the main thread's
+ * stack pointer reveals. A pointer of `a` into a map equals the same offset in that map's partner in
+ * `b`; so does a pointer glibc mangled with the pointer guard.
+ */
+export function placeMatcher(a: SnapshotData, b: SnapshotData, pairs: readonly MapPair[]): Places {
+  const moved = pairs.some((p) => p.a.start !== p.b.start)
+  const stack = pairs.find((p) => p.identity === '[stack]')
+  const spA = mainThreadSp(a)
+  const spB = mainThreadSp(b)
+  const stackShift = stack && spA !== undefined && spB !== undefined && moved ? spB - spA : stack ? stack.b.end - stack.a.end : 0n
+  if (!moved) return { same: (x, y) => x === y, stackShift }
+  const partner = new Map(pairs.map((p) => [p.a, p.b]))
+  const pointerSame: SamePlace = (before, after) => {
+    if (before === after) return true
+    // A pointer one past a map's end (brk, a buffer's end) moves with that map too.
+    const m = mapAt(a.maps, before) ?? mapAt(a.maps, before - 1n)
+    const other = m && partner.get(m)
+    if (!m || !other) return false
+    if (other.start + (before - m.start) === after) return true
+    // Into the initial stack: below its strings the stack moved with sp, the strings with its top.
+    return m.path === '[stack]' && (before + stackShift === after || before + (other.end - m.end) === after)
+  }
+  const guardA = pointerGuard(a)
+  const guardB = pointerGuard(b)
+  if (guardA === undefined || guardB === undefined) return { same: pointerSame, stackShift }
+  const same: SamePlace = (before, after) => pointerSame(before, after) || pointerSame(demangle(before, guardA), demangle(after, guardB))
+  return { same, stackShift }
+}
+
+function mainThreadSp(data: SnapshotData): bigint | undefined {
+  return data.threads.find((t) => t.index === 1)?.regs[archSp(data)]
+}
+
+function demangle(value: bigint, guard: bigint): bigint {
+  const rotated = ((value >> MANGLE_ROTATE) | (value << (64n - MANGLE_ROTATE))) & MASK64
+  return rotated ^ guard
+}
+
+/** glibc's pointer guard of an x86_64 snapshot, when the level holds the thread control block. */
+function pointerGuard(data: SnapshotData): bigint | undefined {
+  const fsBase = data.threads.find((t) => t.index === 1)?.regs.fs_base
+  if (data.arch !== 'x86_64' || fsBase === undefined) return undefined
+  const at = fsBase + POINTER_GUARD_OFFSET
+  const m = mapAt(data.maps, at)
+  if (!m?.content || at + 8n > m.end) return undefined
+  return Buffer.from(m.content.buffer, m.content.byteOffset, m.content.length).readBigUInt64LE(Number(at - m.start))
+}
+
+/** A range of a's map compared with b's at i + shift (see changedRuns). */
+interface Alignment {
+  readonly shift: number
+  /** [from, to) of a's map. */
+  readonly from: number
+  readonly to: number
+  readonly same: SamePlace
+  /** 32-bit values that are the same thread's id on both sides (struct pthread's tid, a saved pid). */
+  readonly sameId: (before: number, after: number) => boolean
+}
+
+export function diffMemory(pairs: readonly MapPair[], level: SnapshotLevel, places: Places, a: SnapshotData, b: SnapshotData, modulesB: readonly SnapshotModule[]): MemoryChange[] {
+  const changes: MemoryChange[] = []
+  const sameId = idMatcher(a, b)
+  for (const p of pairs) {
+    const ca = p.a.content
+    const cb = p.b.content
+    if (!ca || !cb || levelRank(levelHolding(p.a)) > levelRank(level)) continue
+    for (const range of rangesOf(p, places.stackShift, a, b)) {
+      for (const [start, end] of changedRuns(ca, cb, { ...range, same: places.same, sameId })) {
+        const address = p.b.start + BigInt(start + range.shift)
+        changes.push({
+          identity: p.identity,
+          mapOffset: BigInt(start + range.shift),
+          addressBefore: p.a.start + BigInt(start),
+          addressAfter: address,
+          before: ca.slice(start, end),
+          after: cb.slice(start + range.shift, end + range.shift),
+          location: symbolizeIn(b.maps, modulesB, address) ?? p.identity,
+        })
+      }
+    }
+  }
+  return changes
+}
+
+/**
+ * The parts of a map pair worth comparing, each with its alignment. Only [sp, top) of a stack is
+ * live. The initial stack under ASLR has two parts: from sp up to the platform string, which moved
+ * with sp, and the argument and environment strings, which stay at the top; between them lies a
+ * random-sized gap of zeros.
+ */
+function rangesOf(p: MapPair, stackShift: bigint, a: SnapshotData, b: SnapshotData): Array<{ shift: number; from: number; to: number }> {
+  const sizeA = Number(p.a.end - p.a.start)
+  const shift = p.identity === '[stack]' ? Number(p.a.start + stackShift - p.b.start) : 0
+  const from = Math.max(liveFrom(p.a, a), liveFrom(p.b, b) - shift)
+  if (p.identity !== '[stack]') return [{ shift, from, to: sizeA }]
+  const topShift = Number(p.b.end - p.b.start) - sizeA
+  if (shift === topShift) return [{ shift, from, to: sizeA }]
+  const gap = stringsGap(p.a, a)
+  if (!gap) return [{ shift, from, to: sizeA }]
+  return [
+    { shift, from, to: gap.start },
+    { shift: topShift, from: gap.end, to: sizeA },
+  ]
+}
+
+/** Offsets [start, end) in the initial stack of the zeros between the platform string and the argument strings. */
+function stringsGap(stack: MapState, data: SnapshotData): { start: number; end: number } | undefined {
+  const platform = data.auxv.find((e) => e.name === 'AT_PLATFORM')?.value
+  const content = stack.content
+  if (platform === undefined || !content || platform < stack.start || platform >= stack.end) return undefined
+  let i = Number(platform - stack.start)
+  while (i < content.length && content[i] !== 0) i++
+  const start = i
+  while (i < content.length && content[i] === 0) i++
+  return { start, end: i }
+}
+
+/** Offset in `map` of the lowest stack pointer of a thread whose stack it is, else 0: below sp lies dead stack. */
+function liveFrom(map: MapState, data: SnapshotData): number {
+  let from: number | undefined
+  for (const t of data.threads) {
+    const sp = t.regs[archSp(data)]
+    if (sp === undefined || sp < map.start || sp >= map.end) continue
+    const offset = Number(sp - map.start)
+    from = from === undefined ? offset : Math.min(from, offset)
+  }
+  return from ?? 0
+}
+
+/** Thread ids of a paired with b's by thread index (the pid is thread 1's tid). */
+function idMatcher(a: SnapshotData, b: SnapshotData): (before: number, after: number) => boolean {
+  const pairs = new Map<number, number>([[a.pid, b.pid]])
+  for (const t of a.threads) {
+    const other = b.threads.find((x) => x.index === t.index)
+    if (other) pairs.set(t.tid, other.tid)
+  }
+  return (before, after) => pairs.get(before) === after
+}
+
+/**
+ * [from, to) ranges of `a` whose bytes differ from b's at i + shift; pages compared natively first.
+ * A word holding a pointer that moved with its map, or a thread id of the same thread, is no change.
+ */
+function changedRuns(a: Uint8Array, b: Uint8Array, align: Alignment): Array<[number, number]> {
+  const { shift } = align
+  const bufA = Buffer.from(a.buffer, a.byteOffset, a.length)
+  const bufB = Buffer.from(b.buffer, b.byteOffset, b.length)
+  const start = Math.max(0, -shift, align.from)
+  const end = Math.min(align.to, a.length, b.length - shift)
+  const runs: Array<[number, number]> = []
+  const mark = (from: number, to: number): void => {
+    const last = runs[runs.length - 1]
+    if (last && from - last[1] <= MERGE_GAP) last[1] = to
+    else runs.push([from, to])
+  }
+  const equalAt = (i: number, j: number): boolean => bufA.compare(bufB, i + shift, j + shift, i, j) === 0
+  const sameWord = (i: number): boolean => {
+    if (align.same(bufA.readBigUInt64LE(i), bufB.readBigUInt64LE(i + shift))) return true
+    const half = (k: number): boolean => {
+      const x = bufA.readUInt32LE(i + k)
+      const y = bufB.readUInt32LE(i + shift + k)
+      return x === y || align.sameId(x, y)
+    }
+    return half(0) && half(4)
+  }
+  // Pages and words count from the first compared byte (a stack pointer is 8-byte aligned).
+  for (let page = start; page < end; page += PAGE) {
+    const pageEnd = Math.min(page + PAGE, end)
+    if (equalAt(page, pageEnd)) continue
+    for (let w = page; w < pageEnd; w += 8) {
+      const wEnd = Math.min(w + 8, pageEnd)
+      if (equalAt(w, wEnd) || (wEnd - w === 8 && sameWord(w))) continue
+      let from = w
+      while (from < wEnd && bufA[from] === bufB[from + shift]) from++
+      let to = wEnd
+      while (to > from && bufA[to - 1] === bufB[to - 1 + shift]) to--
+      mark(from, to)
+    }
+  }
+  return runs
+}

@@ -1,0 +1,80 @@
+// Memory contents on disk: 4 KiB pages, each stored once by the SHA-256 of its bytes and
+// deflate-compressed; all-zero pages are not stored at all (null in a map's page list).
+import { createHash } from 'node:crypto'
+import { deflateRawSync, inflateRawSync } from 'node:zlib'
+
+export const PAGE_SIZE = 4096
+const ZERO_PAGE = Buffer.alloc(PAGE_SIZE)
+/** Fast and still small: a level-1 deflate of a page of code or data. */
+const DEFLATE = { level: 1 }
+
+/** A map's contents as written: its size and one entry per page (a hash, or null for zeros). */
+export interface ContentRef {
+  readonly size: number
+  readonly pages: readonly (string | null)[]
+}
+
+/** Collects the distinct pages of every map of a snapshot, in first-seen order. */
+export class PageWriter {
+  /** hash -> base64 of the compressed page */
+  readonly pages = new Map<string, string>()
+
+  add(content: Uint8Array): ContentRef {
+    const buf = Buffer.from(content.buffer, content.byteOffset, content.length)
+    const refs: (string | null)[] = []
+    for (let at = 0; at < buf.length; at += PAGE_SIZE) {
+      const page = buf.subarray(at, Math.min(at + PAGE_SIZE, buf.length))
+      if (page.length === PAGE_SIZE ? page.equals(ZERO_PAGE) : page.equals(ZERO_PAGE.subarray(0, page.length))) {
+        refs.push(null)
+        continue
+      }
+      const hash = createHash('sha256').update(page).digest('hex')
+      if (!this.pages.has(hash)) this.pages.set(hash, deflateRawSync(page, DEFLATE).toString('base64'))
+      refs.push(hash)
+    }
+    return { size: buf.length, pages: refs }
+  }
+}
+
+/** Why a page list cannot be turned back into bytes; the caller adds the file and JSON path. */
+export class PageError extends Error {}
+
+/** Rebuilds a map's contents, checking every page against its hash; inflated pages are cached by hash. */
+export class PageReader {
+  private readonly stored: Readonly<Record<string, unknown>>
+  private readonly inflated = new Map<string, Buffer>()
+
+  constructor(stored: Readonly<Record<string, unknown>>) {
+    this.stored = stored
+  }
+
+  read(ref: ContentRef): Uint8Array {
+    const expected = Math.ceil(ref.size / PAGE_SIZE)
+    if (ref.pages.length !== expected) throw new PageError(`${ref.pages.length} pages listed for ${ref.size} bytes (expected ${expected})`)
+    const out = new Uint8Array(ref.size)
+    ref.pages.forEach((hash, i) => {
+      if (hash === null) return
+      const length = Math.min(PAGE_SIZE, ref.size - i * PAGE_SIZE)
+      const page = this.page(hash)
+      if (page.length !== length) throw new PageError(`page ${i} (${hash.slice(0, 12)}…) holds ${page.length} bytes, expected ${length}`)
+      out.set(page, i * PAGE_SIZE)
+    })
+    return out
+  }
+
+  private page(hash: string): Buffer {
+    const cached = this.inflated.get(hash)
+    if (cached) return cached
+    const data = this.stored[hash]
+    if (typeof data !== 'string') throw new PageError(`page ${hash.slice(0, 12)}… is not in the file's page table`)
+    let page: Buffer
+    try {
+      page = inflateRawSync(Buffer.from(data, 'base64'))
+    } catch {
+      throw new PageError(`page ${hash.slice(0, 12)}… does not decompress`)
+    }
+    if (createHash('sha256').update(page).digest('hex') !== hash) throw new PageError(`page ${hash.slice(0, 12)}… does not match its hash: the file was altered`)
+    this.inflated.set(hash, page)
+    return page
+  }
+}

@@ -1,0 +1,220 @@
+// The snapshot file, format 'procsnap/1' (docs/snapshot-format.md): versioned JSON, every 64-bit or
+// wider value a hex string, memory in deduplicated compressed pages. Loading validates every field.
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname } from 'node:path'
+import { SnapshotFormatError } from '../errors.js'
+import { FieldError, Fields, hexValue, toHex, type Json } from './format-fields.js'
+import { PageError, PageReader, PageWriter, type ContentRef } from './format-pages.js'
+import type { AuxvEntry, CpuInfo, FdState, Frame, MapState, SnapshotArch, SnapshotData, SnapshotStop, ThreadState } from './model.js'
+
+export const SNAPSHOT_FORMAT = 'procsnap/1'
+const FORMAT_VERSION = 1
+const ARCHES: readonly SnapshotArch[] = ['x86_64', 'aarch64']
+
+/** The file's bytes: UTF-8 JSON, keys in a fixed order, so equal snapshots give equal files. */
+export function encodeSnapshot(data: SnapshotData): Buffer {
+  const pages = new PageWriter()
+  const snapshot = {
+    kind: data.kind,
+    level: data.level,
+    ...(data.name !== undefined ? { name: data.name } : {}),
+    snapshotId: data.snapshotId,
+    arch: data.arch,
+    pid: data.pid,
+    aslrEnabled: data.aslrEnabled,
+    exe: data.exe,
+    argv: data.argv,
+    cwd: data.cwd,
+    createdAt: data.createdAt,
+    ...(data.stop ? { stop: encodeStop(data.stop) } : {}),
+    current: data.current,
+    threads: data.threads.map((t) => ({ tid: t.tid, index: t.index, regs: hexRecord(t.regs), backtrace: t.backtrace.map(encodeFrame) })),
+    maps: data.maps.map((m) => encodeMap(m, pages)),
+    fds: data.fds.map((f) => ({ fd: f.fd, target: f.target, flags: f.flags, offset: toHex(f.offset) })),
+    auxv: data.auxv.map((a) => ({ type: a.type, name: a.name, value: toHex(a.value) })),
+    cpu: { arch: data.cpu.arch, ...(data.cpu.xcr0 !== undefined ? { xcr0: toHex(data.cpu.xcr0) } : {}), components: data.cpu.components, ...(data.cpu.xsaveSize !== undefined ? { xsaveSize: data.cpu.xsaveSize } : {}) },
+  }
+  return Buffer.from(JSON.stringify({ format: SNAPSHOT_FORMAT, snapshot, pages: Object.fromEntries(pages.pages) }))
+}
+
+/** Writes atomically: a temporary file in the same directory, renamed over the target. */
+export function saveSnapshotData(path: string, data: SnapshotData): void {
+  mkdirSync(dirname(path), { recursive: true })
+  const temp = `${path}.${process.pid}.tmp`
+  try {
+    writeFileSync(temp, encodeSnapshot(data))
+    renameSync(temp, path)
+  } finally {
+    rmSync(temp, { force: true })
+  }
+}
+
+export function readSnapshotData(path: string): SnapshotData {
+  let bytes: Buffer
+  try {
+    bytes = readFileSync(path)
+  } catch (error) {
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT'
+    throw new SnapshotFormatError(missing ? 'ERR_SNAPSHOT_NOT_FOUND' : 'ERR_SNAPSHOT_CORRUPT', path, missing ? `No snapshot file at ${path}: save one with snapshot.save(path) first, or fix the path.` : `Cannot read the snapshot file ${path}: ${(error as Error).message}`)
+  }
+  return decodeSnapshot(bytes, path)
+}
+
+/** Parses and validates a snapshot file's bytes; never evaluates anything from them. */
+export function decodeSnapshot(bytes: Uint8Array, source = 'buffer'): SnapshotData {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8')
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (error) {
+    // A damaged file of ours still starts like one; anything else is not ours at all.
+    const ours = /^\s*\{\s*"format"\s*:\s*"procsnap\//.test(text.slice(0, 64))
+    throw new SnapshotFormatError(ours ? 'ERR_SNAPSHOT_CORRUPT' : 'ERR_SNAPSHOT_FOREIGN', source, ours ? `${source} is a damaged or truncated procsnap snapshot (${(error as Error).message}): save it again.` : `${source} is not a procsnap snapshot (not JSON).`)
+  }
+  const format = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Json).format : undefined
+  const version = typeof format === 'string' ? /^procsnap\/(\d+)$/.exec(format)?.[1] : undefined
+  if (version === undefined) throw new SnapshotFormatError('ERR_SNAPSHOT_FOREIGN', source, `${source} is not a procsnap snapshot: no "format": "${SNAPSHOT_FORMAT}" field.`)
+  if (Number(version) > FORMAT_VERSION) throw new SnapshotFormatError('ERR_SNAPSHOT_VERSION', source, `${source} is in format ${String(format)}, written by a newer procsnap; this one reads ${SNAPSHOT_FORMAT}. Upgrade procsnap to load it.`)
+  if (Number(version) !== FORMAT_VERSION) throw new SnapshotFormatError('ERR_SNAPSHOT_FOREIGN', source, `${source} is in format ${String(format)}, which no procsnap writes.`)
+  try {
+    const root = new Fields(parsed, '$')
+    const arch = root.object('snapshot').string('arch')
+    if (!(ARCHES as readonly string[]).includes(arch)) throw new SnapshotFormatError('ERR_SNAPSHOT_ARCH', source, `${source} holds a snapshot of architecture '${arch}'; procsnap knows ${ARCHES.join(' and ')}.`)
+    return decodeData(root.object('snapshot'), new PageReader(root.object('pages').value))
+  } catch (error) {
+    if (error instanceof FieldError || error instanceof PageError) throw new SnapshotFormatError('ERR_SNAPSHOT_CORRUPT', source, `${source} is not a valid snapshot: ${error.message}.`)
+    throw error
+  }
+}
+
+function hexRecord(values: Readonly<Record<string, bigint>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, toHex(v)]))
+}
+
+function encodeStop(stop: SnapshotStop): Json {
+  const base = { kind: stop.kind, thread: stop.thread, pc: toHex(stop.pc), location: stop.location }
+  if (stop.kind !== 'signal') return base
+  return { ...base, signal: stop.signal, signo: stop.signo, code: stop.code, ...(stop.faultAddress !== undefined ? { faultAddress: toHex(stop.faultAddress) } : {}) }
+}
+
+function encodeFrame(f: Frame): Json {
+  return {
+    pc: toHex(f.pc),
+    ...(f.module !== undefined ? { module: f.module } : {}),
+    ...(f.symbol !== undefined ? { symbol: f.symbol } : {}),
+    offset: toHex(f.offset),
+    location: f.location,
+    via: f.via,
+    ...(f.cfa !== undefined ? { cfa: toHex(f.cfa) } : {}),
+  }
+}
+
+function encodeMap(m: MapState, pages: PageWriter): Json {
+  return {
+    start: toHex(m.start),
+    end: toHex(m.end),
+    perms: m.perms,
+    offset: toHex(m.offset),
+    path: m.path,
+    inode: m.inode,
+    ...(m.buildId !== undefined ? { buildId: m.buildId } : {}),
+    ...(m.content ? { content: pages.add(m.content) } : {}),
+    ...(m.unreadable !== undefined ? { unreadable: m.unreadable } : {}),
+  }
+}
+
+function decodeData(s: Fields, pages: PageReader): SnapshotData {
+  return {
+    kind: s.oneOf('kind', ['process', 'thread']),
+    level: s.oneOf('level', ['base', 'writable', 'full']),
+    name: s.has('name') ? s.string('name') : undefined,
+    snapshotId: s.string('snapshotId'),
+    arch: s.oneOf('arch', ARCHES),
+    pid: s.int('pid'),
+    aslrEnabled: s.bool('aslrEnabled'),
+    exe: s.string('exe'),
+    argv: s.strings('argv'),
+    cwd: s.string('cwd'),
+    createdAt: s.string('createdAt'),
+    stop: s.has('stop') ? decodeStop(s.object('stop')) : undefined,
+    current: s.int('current'),
+    threads: s.objects('threads').map(decodeThread),
+    maps: s.objects('maps').map((m) => decodeMap(m, pages)),
+    fds: s.objects('fds').map((f): FdState => ({ fd: f.int('fd'), target: f.string('target'), flags: f.int('flags'), offset: f.hex('offset') })),
+    auxv: s.objects('auxv').map((a): AuxvEntry => ({ type: a.int('type'), name: a.string('name'), value: a.hex('value') })),
+    cpu: decodeCpu(s.object('cpu')),
+  }
+}
+
+function decodeStop(f: Fields): SnapshotStop {
+  const base = { thread: f.int('thread'), pc: f.hex('pc'), location: f.string('location') }
+  const kind = f.oneOf('kind', ['breakpoint', 'step', 'launch', 'signal'])
+  if (kind !== 'signal') return { kind, ...base }
+  return { kind, ...base, signal: f.string('signal'), signo: f.int('signo'), code: f.int('code'), ...(f.has('faultAddress') ? { faultAddress: f.hex('faultAddress') } : {}) }
+}
+
+function decodeThread(t: Fields): ThreadState {
+  const regs = t.object('regs')
+  return {
+    tid: t.int('tid'),
+    index: t.int('index'),
+    regs: Object.fromEntries(Object.entries(regs.value).map(([name, v]) => [name, hexValue(v, `${regs.path}.${name}`)])),
+    backtrace: t.objects('backtrace').map(decodeFrame),
+  }
+}
+
+function decodeFrame(f: Fields): Frame {
+  return {
+    pc: f.hex('pc'),
+    ...(f.has('module') ? { module: f.string('module') } : {}),
+    ...(f.has('symbol') ? { symbol: f.string('symbol') } : {}),
+    offset: f.hex('offset'),
+    location: f.string('location'),
+    via: f.oneOf('via', ['pc', 'cfi', 'fp']),
+    ...(f.has('cfa') ? { cfa: f.hex('cfa') } : {}),
+  }
+}
+
+function decodeMap(m: Fields, pages: PageReader): MapState {
+  const start = m.hex('start')
+  const end = m.hex('end')
+  if (end < start) throw new FieldError(`${m.path}.end`, 'the map ends before it starts')
+  let content: Uint8Array | undefined
+  if (m.has('content')) {
+    const c = m.object('content')
+    const ref: ContentRef = {
+      size: c.int('size'),
+      pages: c.array('pages').map((p) => {
+        if (p.value !== null && typeof p.value !== 'string') throw new FieldError(p.path, 'expected a page hash or null')
+        return p.value
+      }),
+    }
+    if (BigInt(ref.size) !== end - start) throw new FieldError(`${c.path}.size`, `${ref.size} bytes for a map of ${end - start}`)
+    try {
+      content = pages.read(ref)
+    } catch (error) {
+      if (error instanceof PageError) throw new FieldError(`${c.path}.pages`, error.message)
+      throw error
+    }
+  }
+  return {
+    start,
+    end,
+    perms: m.string('perms'),
+    offset: m.hex('offset'),
+    path: m.string('path'),
+    inode: m.int('inode'),
+    ...(m.has('buildId') ? { buildId: m.string('buildId') } : {}),
+    ...(content ? { content } : {}),
+    ...(m.has('unreadable') ? { unreadable: m.string('unreadable') } : {}),
+  }
+}
+
+function decodeCpu(c: Fields): CpuInfo {
+  return {
+    arch: c.oneOf('arch', ARCHES),
+    ...(c.has('xcr0') ? { xcr0: c.hex('xcr0') } : {}),
+    components: c.strings('components'),
+    ...(c.has('xsaveSize') ? { xsaveSize: c.int('xsaveSize') } : {}),
+  }
+}

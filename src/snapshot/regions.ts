@@ -1,0 +1,128 @@
+// Where an address is in a snapshot's maps: modules rebuilt offline from the maps (ELF files read
+// again when they are still on disk with the same build-id), symbolization, and ASLR-proof map identities.
+import { basename } from 'node:path'
+import { readElf, type ElfFile } from '../elf/index.js'
+import { findMap } from '../process/maps.js'
+import type { MapIdentity, MapState } from './model.js'
+
+export interface SnapshotModule {
+  /** Base name: 'counter', 'libc.so.6'. */
+  readonly name: string
+  readonly path: string
+  readonly start: bigint
+  readonly end: bigint
+  /** Run-time address minus link-time address. */
+  readonly bias: bigint
+  /** The ELF file, when it is readable here and matches the snapshot's build-id. */
+  readonly elf: ElfFile | undefined
+}
+
+/** An address's place: the module or region containing it and the offset there. */
+export interface Place {
+  readonly map: MapState
+  /** 'counter!g_counter+0x4', 'counter+0x4010', '[heap]+0x40', '[stack]-0x2f8', 'anon@libc.so.6+0x3000'. */
+  readonly text: string
+}
+
+export function hex(value: bigint): string {
+  return value < 0n ? `-0x${(-value).toString(16)}` : `0x${value.toString(16)}`
+}
+
+/** ELF files by path and build-id, shared by every snapshot of this process (null: unreadable or changed). */
+const elfCache = new Map<string, ElfFile | null>()
+
+function elfFor(path: string, buildId: string | undefined): ElfFile | undefined {
+  const key = `${path}\0${buildId ?? ''}`
+  let elf = elfCache.get(key)
+  if (elf === undefined) {
+    try {
+      elf = readElf(path.replace(/ \(deleted\)$/, ''))
+      if (buildId !== undefined && elf.buildId !== buildId) elf = null // the file changed since the capture
+    } catch {
+      elf = null
+    }
+    elfCache.set(key, elf)
+  }
+  return elf ?? undefined
+}
+
+/** Groups file-backed maps by path into modules, as the live process does (see process/modules.ts). */
+export function modulesOf(maps: readonly MapState[]): SnapshotModule[] {
+  const byPath = new Map<string, MapState[]>()
+  for (const m of maps) {
+    if (!m.path.startsWith('/') || m.inode === 0) continue
+    const list = byPath.get(m.path)
+    if (list) list.push(m)
+    else byPath.set(m.path, [m])
+  }
+  const modules: SnapshotModule[] = []
+  for (const [path, list] of byPath) {
+    const first = list[0]
+    if (!first) continue
+    const elf = elfFor(path, first.buildId)
+    if (!elf && first.buildId === undefined) continue // not ELF (a locale archive): no module
+    const end = list.reduce((a, b) => (a.end >= b.end ? a : b)).end
+    const atZero = list.find((m) => m.offset === 0n) ?? first
+    modules.push({ name: basename(path), path, start: first.start, end, bias: elf ? atZero.start - elf.minLoadVaddr : atZero.start, elf })
+  }
+  return modules.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0))
+}
+
+/** The map holding an address, by binary search of sorted maps. */
+export const mapAt: (maps: readonly MapState[], address: bigint) => MapState | undefined = findMap
+
+export function moduleAt(modules: readonly SnapshotModule[], address: bigint): SnapshotModule | undefined {
+  return modules.find((m) => address >= m.start && address < m.end)
+}
+
+/** 'module!symbol+0xoff', 'module+0xoff', a region-relative name, or undefined outside every map. */
+export function symbolizeIn(maps: readonly MapState[], modules: readonly SnapshotModule[], address: bigint): string | undefined {
+  const mod = moduleAt(modules, address)
+  if (mod) {
+    const hit = mod.elf?.symbolize(address - mod.bias)
+    if (hit) return `${mod.name}!${hit.symbol.name}${hit.offset ? `+${hex(hit.offset)}` : ''}`
+    return `${mod.name}+${hex(address - mod.start)}`
+  }
+  const map = mapAt(maps, address)
+  if (!map) return undefined
+  if (map.path === '') {
+    // .bss past the file's last page is anonymous memory right after the module: its symbols still apply
+    const owner = modules.find((m) => m.end === map.start)
+    const hit = owner?.elf?.symbolize(address - owner.bias)
+    if (owner && hit) return `${owner.name}!${hit.symbol.name}${hit.offset ? `+${hex(hit.offset)}` : ''}`
+  }
+  if (map.path === '[stack]') return `[stack]-${hex(map.end - address)}`
+  if (map.path.startsWith('[')) return `${map.path}+${hex(address - map.start)}`
+  return `${identities(maps).get(map) ?? 'anon'}+${hex(address - map.start)}`
+}
+
+const identityCache = new WeakMap<readonly MapState[], Map<MapState, MapIdentity>>()
+
+/**
+ * Names for maps that do not depend on where ASLR put them: 'path@0xoffset' for files, the pseudo-path
+ * for '[heap]', '[stack]', '[vdso]'..., and 'anon#k@<previous named map>' for anonymous memory.
+ */
+export function identities(maps: readonly MapState[]): Map<MapState, MapIdentity> {
+  let ids = identityCache.get(maps)
+  if (ids) return ids
+  ids = new Map()
+  const seen = new Map<string, number>()
+  let anchor = 'start'
+  let anonCount = 0
+  for (const m of maps) {
+    let id: string
+    if (m.path === '') {
+      anonCount++
+      id = `anon#${anonCount}@${anchor}`
+    } else {
+      id = m.path.startsWith('[') ? m.path : `${m.path}@${hex(m.offset)}`
+      anchor = m.path.startsWith('[') ? m.path : basename(m.path)
+      anonCount = 0
+    }
+    const n = (seen.get(id) ?? 0) + 1
+    seen.set(id, n)
+    ids.set(m, n > 1 ? `${id}#${n}` : id)
+  }
+  identityCache.set(maps, ids)
+  return ids
+}

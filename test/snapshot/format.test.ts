@@ -1,0 +1,190 @@
+// The snapshot file: exact round trips, pages stored once, a committed aarch64 snapshot that loads
+// on this machine, and every kind of bad file refused with its own code and the path of the problem.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { loadSnapshot, ProcessSnapshot, type SnapshotData } from '../../src/index.js'
+import { decodeSnapshot, encodeSnapshot, readSnapshotData, saveSnapshotData } from '../../src/snapshot/format.js'
+import { AARCH64_COUNTER_ADDRESS, AARCH64_MESSAGE_ADDRESS, aarch64CounterData } from './aarch64-data.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'procsnap-format-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+const FIXTURE = new URL('fixtures/aarch64-counter.procsnap.json', import.meta.url)
+const MAX64 = (1n << 64n) - 1n
+const MAX512 = (1n << 512n) - 1n
+
+/** An x86_64 snapshot with the awkward cases: huge values, repeated pages, zero pages, an odd size. */
+function syntheticData(): SnapshotData {
+  const base = aarch64CounterData()
+  const repeated = new Uint8Array(8 * 4096)
+  for (let i = 0; i < repeated.length; i++) repeated[i] = (i * 131 + 7) & 0xff // every page the same
+  const mixed = new Uint8Array(3 * 4096 + 100) // zero page, data page, zero page, 100-byte tail
+  mixed.set([1, 2, 3], 4096)
+  mixed.set([9, 9], 3 * 4096 + 98)
+  return {
+    ...base,
+    arch: 'x86_64',
+    name: undefined,
+    stop: { kind: 'signal', thread: 1, pc: 0x401000n, location: 'a.out!crash+0x4', signal: 'SIGSEGV', signo: 11, code: 1, faultAddress: 0n },
+    threads: [{ tid: 7, index: 1, regs: { rax: MAX64, rip: 0x401000n, st0: (1n << 80n) - 1n, zmm31: MAX512, k7: 1n << 63n }, backtrace: [] }],
+    maps: [
+      { start: 0x10000n, end: 0x18000n, perms: 'rw-p', offset: 0n, path: '', inode: 0, content: repeated },
+      { start: 0x20000n, end: 0x20000n + BigInt(mixed.length), perms: 'rw-p', offset: 0x1000n, path: '/x', inode: 3, content: mixed },
+      { start: 0x30000n, end: 0x31000n, perms: '---p', offset: 0n, path: '', inode: 0, unreadable: 'not readable (---p)' },
+    ],
+    cpu: { arch: 'x86_64', xcr0: 0x2e7n, components: ['x87', 'sse', 'avx'], xsaveSize: 2696 },
+  }
+}
+
+function codeOf(run: () => unknown): string | undefined {
+  try {
+    run()
+  } catch (error) {
+    return (error as { code?: string }).code
+  }
+  return undefined
+}
+
+describe('round trip', () => {
+  it('gives back exactly the data: bigints of 64 and 512 bits, contents, optional fields absent as they were', () => {
+    const data = syntheticData()
+    const back = decodeSnapshot(encodeSnapshot(data))
+    expect(back).toEqual(data)
+    expect('name' in back && back.name !== undefined).toBe(false)
+    expect(back.threads[0]?.regs.zmm31).toBe(MAX512)
+    expect(Object.keys(back.maps[2] ?? {})).not.toContain('content')
+  })
+
+  it('stores a page once however often it occurs, and zero pages not at all', () => {
+    const file = JSON.parse(encodeSnapshot(syntheticData()).toString()) as { pages: Record<string, string>; snapshot: { maps: { content?: { pages: (string | null)[] } }[] } }
+    const [repeated, mixed] = file.snapshot.maps
+    expect(new Set(repeated?.content?.pages).size).toBe(1)
+    expect(mixed?.content?.pages.map((p) => p === null)).toEqual([true, false, true, false])
+    expect(Object.keys(file.pages)).toHaveLength(3) // the repeated page, the data page, the tail
+  })
+
+  it('writes every 64-bit value as a hex string, never a JSON number', () => {
+    const text = encodeSnapshot(syntheticData()).toString()
+    expect(text).toContain(`"rax":"0x${MAX64.toString(16)}"`)
+    expect(text).not.toMatch(/"(start|end|pc|rax|value|offset)":\d/)
+  })
+
+  it('is deterministic: the same data gives the same bytes', () => {
+    expect(encodeSnapshot(syntheticData()).equals(encodeSnapshot(syntheticData()))).toBe(true)
+  })
+
+  it('saves atomically into a new directory and reads back', () => {
+    const path = join(dir, 'deep', 'er', 'snap.json')
+    saveSnapshotData(path, syntheticData())
+    expect(readSnapshotData(path)).toEqual(syntheticData())
+  })
+})
+
+describe('an aarch64 snapshot, committed under test/', () => {
+  it('loads on this x86_64 machine with every register exact', () => {
+    const snap = loadSnapshot(FIXTURE.pathname)
+    const expected = aarch64CounterData()
+    expect(snap).toBeInstanceOf(ProcessSnapshot)
+    expect(snap.arch).toBe('aarch64')
+    expect(snap.data).toEqual(expected)
+    const names = Object.keys(snap.threads[0]?.regs ?? {})
+    for (const name of [...Array.from({ length: 31 }, (_, i) => `x${i}`), 'sp', 'pc', 'pstate', ...Array.from({ length: 32 }, (_, i) => `v${i}`), 'fpsr', 'fpcr']) {
+      expect(names, name).toContain(name)
+      expect(snap.regs[name], name).toBe(expected.threads[0]?.regs[name])
+    }
+    expect(snap.regs.v31).toBe((1n << 128n) - 1n)
+    expect(snap.regs.w1).toBe(0x1111n) // alias: the low 32 bits of x1
+  })
+
+  it('reads its memory and symbolizes without the arm64 binaries at hand', () => {
+    const snap = loadSnapshot(FIXTURE.pathname)
+    expect(Buffer.from(snap.memory.read(AARCH64_COUNTER_ADDRESS, 4)).readUInt32LE(0)).toBe(3)
+    expect(snap.memory.find('hello, arm64')).toEqual([AARCH64_MESSAGE_ADDRESS])
+    expect(snap.symbolize(0xaaaaaaaa0754n)).toBe('counter+0x754')
+    expect(snap.symbolize(AARCH64_MESSAGE_ADDRESS)).toBe('[heap]+0x40')
+    expect(snap.backtrace().map((f) => f.location)).toEqual(['counter!bump', 'counter!main+0x3c'])
+  })
+
+  it('is the file the data encodes to (regenerate it with encodeSnapshot(aarch64CounterData()) if the format changes)', () => {
+    expect(readFileSync(FIXTURE).equals(encodeSnapshot(aarch64CounterData()))).toBe(true)
+  })
+})
+
+describe('bad files', () => {
+  const good = encodeSnapshot(syntheticData())
+  const edit = (change: (file: { format: string; snapshot: Record<string, unknown>; pages: Record<string, string> }) => void): Buffer => {
+    const file = JSON.parse(good.toString()) as { format: string; snapshot: Record<string, unknown>; pages: Record<string, string> }
+    change(file)
+    return Buffer.from(JSON.stringify(file))
+  }
+
+  it('a missing file: ERR_SNAPSHOT_NOT_FOUND', () => {
+    expect(codeOf(() => loadSnapshot(join(dir, 'nope.json')))).toBe('ERR_SNAPSHOT_NOT_FOUND')
+  })
+
+  it('a truncated file: ERR_SNAPSHOT_CORRUPT', () => {
+    expect(() => decodeSnapshot(good.subarray(0, good.length >> 1), 'half.json')).toThrow(/half\.json is a damaged or truncated procsnap snapshot/)
+    expect(codeOf(() => decodeSnapshot(good.subarray(0, good.length - 1)))).toBe('ERR_SNAPSHOT_CORRUPT')
+  })
+
+  it('something else entirely: ERR_SNAPSHOT_FOREIGN', () => {
+    expect(codeOf(() => decodeSnapshot(Buffer.from('{"hello":1}')))).toBe('ERR_SNAPSHOT_FOREIGN')
+    expect(codeOf(() => decodeSnapshot(readFileSync(new URL('../../package.json', import.meta.url))))).toBe('ERR_SNAPSHOT_FOREIGN')
+    expect(codeOf(() => decodeSnapshot(readFileSync('/bin/true')))).toBe('ERR_SNAPSHOT_FOREIGN')
+    expect(codeOf(() => decodeSnapshot(Buffer.from('[1,2]')))).toBe('ERR_SNAPSHOT_FOREIGN')
+  })
+
+  it('a newer format: ERR_SNAPSHOT_VERSION, saying to upgrade', () => {
+    const newer = edit((f) => (f.format = 'procsnap/2'))
+    expect(codeOf(() => decodeSnapshot(newer))).toBe('ERR_SNAPSHOT_VERSION')
+    expect(() => decodeSnapshot(newer)).toThrow(/newer procsnap.*Upgrade/)
+  })
+
+  it('an unknown architecture: ERR_SNAPSHOT_ARCH', () => {
+    expect(codeOf(() => decodeSnapshot(edit((f) => (f.snapshot.arch = 'riscv64'))))).toBe('ERR_SNAPSHOT_ARCH')
+  })
+
+  it('a field of the wrong type: ERR_SNAPSHOT_CORRUPT naming its path', () => {
+    const wrong = edit((f) => {
+      const threads = f.snapshot.threads as { regs: Record<string, unknown> }[]
+      if (threads[0]) threads[0].regs.rax = 12345
+    })
+    expect(codeOf(() => decodeSnapshot(wrong))).toBe('ERR_SNAPSHOT_CORRUPT')
+    expect(() => decodeSnapshot(wrong)).toThrow('$.snapshot.threads[0].regs.rax: expected a hex string')
+    expect(() => decodeSnapshot(edit((f) => delete f.snapshot.maps))).toThrow('$.snapshot.maps: expected an array, found nothing')
+    expect(() => decodeSnapshot(edit((f) => (f.snapshot.level = 'everything')))).toThrow("$.snapshot.level: expected one of base, writable, full, found 'everything'")
+  })
+
+  it('a page altered, missing or of the wrong size: ERR_SNAPSHOT_CORRUPT', () => {
+    const [hash] = Object.keys((JSON.parse(good.toString()) as { pages: Record<string, string> }).pages)
+    if (!hash) throw new Error('no page')
+    const tampered = edit((f) => (f.pages[hash] = Buffer.from('not the page').toString('base64')))
+    expect(() => decodeSnapshot(tampered)).toThrow(/\$\.snapshot\.maps\[0\]\.content\.pages: page [0-9a-f]{12}… does not (decompress|match its hash)/)
+    expect(codeOf(() => decodeSnapshot(edit((f) => delete f.pages[hash])))).toBe('ERR_SNAPSHOT_CORRUPT')
+    const resized = edit((f) => {
+      const maps = f.snapshot.maps as { content?: { size: number } }[]
+      if (maps[0]?.content) maps[0].content.size = 5
+    })
+    expect(() => decodeSnapshot(resized)).toThrow('$.snapshot.maps[0].content.size: 5 bytes for a map of 32768')
+  })
+
+  it('never evaluates the file: a __proto__ key stays data', () => {
+    const sneaky = Buffer.from(good.toString().replace('"regs":{', '"regs":{"__proto__":{"polluted":"0x1"},'))
+    expect(() => decodeSnapshot(sneaky)).toThrow('$.snapshot.threads[0].regs.__proto__: expected a hex string')
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined()
+    const named = decodeSnapshot(Buffer.from(good.toString().replace('"regs":{', '"regs":{"__proto__":"0x1",')))
+    expect(Object.getPrototypeOf(named.threads[0]?.regs)).toBe(Object.prototype)
+    expect(named.threads[0]?.regs.rax).toBe(MAX64)
+  })
+
+  it('a file written by hand with a bad byte count in a page list: ERR_SNAPSHOT_CORRUPT', () => {
+    const path = join(dir, 'short.json')
+    writeFileSync(path, edit((f) => {
+      const maps = f.snapshot.maps as { content?: { pages: unknown[] } }[]
+      maps[0]?.content?.pages.pop()
+    }))
+    expect(() => loadSnapshot(path)).toThrow(/7 pages listed for 32768 bytes \(expected 8\)/)
+  })
+})
