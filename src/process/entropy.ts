@@ -53,11 +53,14 @@ export class FixedRandom {
     const rdtscp = code[0] === 0x0f && code[1] === 0x01 && code[2] === 0xf9
     if (!rdtsc && !rdtscp) return false
     this.tsc += TSC_STEP
-    const regs = t.regs
-    regs.rax = this.tsc & 0xffffffffn
-    regs.rdx = this.tsc >> 32n
-    if (rdtscp) regs.rcx = 0n // IA32_TSC_AUX: CPU 0
-    regs.rip = regs.rip + (rdtscp ? 3n : 2n)
+    // One PTRACE_SETREGS for the four registers: this runs a few times at every launch.
+    const words = t.block()
+    const at = (name: string): number => t.arch.registers.indexOf(name)
+    words[at('rax')] = this.tsc & 0xffffffffn
+    words[at('rdx')] = this.tsc >> 32n
+    if (rdtscp) words[at('rcx')] = 0n // IA32_TSC_AUX: CPU 0
+    words[at('rip')] = (words[at('rip')] ?? 0n) + (rdtscp ? 3n : 2n)
+    t.commit()
     return true
   }
 
@@ -107,3 +110,4 @@ export class FixedRandom {
     return out
   }
 }
+
