@@ -2,6 +2,7 @@
 // xsave area), maps, memory per level, backtraces, fds and auxv of a stopped process into SnapshotData.
 import { randomUUID } from 'node:crypto'
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { parseElf } from '../elf/index.js'
 import { ProcsnapError } from '../errors.js'
 import { allocateCapture } from '../native/memory.js'
 import { Process, ProcessThread } from '../process/process.js'
@@ -56,7 +57,9 @@ function capture(proc: Process, kind: SnapshotKind, threads: readonly Thread[], 
   const maps = proc.maps.map((m) => captureMap(proc, m, level, buildIds.get(m.path)))
   const modules: SnapshotModule[] = liveModules.map((m) => ({ name: m.name, path: m.path, start: m.base, end: m.end, bias: m.bias, elf: m.elf }))
   const read = reader(proc, maps)
-  const threadStates: ThreadState[] = threads.map((t) => captureThread(proc, t, modules, maps, read))
+  const vdso = vdsoModule(maps, read)
+  const unwinding = { modules: vdso ? [...modules, vdso] : modules, unwindModules: unwindModulesOf(modules, vdso), maps, read }
+  const threadStates: ThreadState[] = threads.map((t) => captureThread(proc, t, unwinding))
   const data: SnapshotData = {
     kind,
     level,
@@ -113,12 +116,43 @@ function reader(proc: Process, maps: readonly MapState[]): (address: bigint, len
   }
 }
 
-function captureThread(proc: Process, t: Thread, modules: readonly SnapshotModule[], maps: readonly MapState[], read: (a: bigint, n: number) => Uint8Array | undefined): ThreadState {
+/** What unwinding a thread needs, built once per snapshot. */
+interface Unwinding {
+  /** Modules that name frames: the process's, and the vDSO's. */
+  readonly modules: readonly SnapshotModule[]
+  readonly unwindModules: readonly UnwindModule[]
+  readonly maps: readonly MapState[]
+  readonly read: (address: bigint, length: number) => Uint8Array | undefined
+}
+
+interface VdsoModule extends SnapshotModule {
+  readonly bytes: Uint8Array
+}
+
+/** The vDSO has no file: its ELF image (symbols, CFI) is read from memory, to unwind and name its frames. */
+function vdsoModule(maps: readonly MapState[], read: Unwinding['read']): VdsoModule | undefined {
+  const map = maps.find((m) => m.path === '[vdso]')
+  const bytes = map && read(map.start, Number(map.end - map.start))
+  if (!map || !bytes) return undefined
+  try {
+    const elf = parseElf(bytes, '[vdso]')
+    return { name: '[vdso]', path: '[vdso]', start: map.start, end: map.end, bias: map.start - elf.minLoadVaddr, elf, bytes }
+  } catch {
+    return undefined
+  }
+}
+
+function unwindModulesOf(modules: readonly SnapshotModule[], vdso: VdsoModule | undefined): UnwindModule[] {
+  const list: UnwindModule[] = modules.flatMap((m) => (m.elf ? [{ name: m.name, start: m.start, end: m.end, bias: m.bias, elf: m.elf }] : []))
+  if (vdso?.elf) list.push({ name: vdso.name, start: vdso.start, end: vdso.end, bias: vdso.bias, elf: vdso.elf, bytes: vdso.bytes })
+  return list
+}
+
+function captureThread(proc: Process, t: Thread, u: Unwinding): ThreadState {
   const regs: Record<string, bigint> = { ...t.regs.toJSON(), ...(proc.arch.readExtendedRegs?.(t.tid) ?? {}) }
-  const unwindModules: UnwindModule[] = modules.flatMap((m) => (m.elf ? [{ name: m.name, start: m.start, end: m.end, bias: m.bias, elf: m.elf }] : []))
-  const isCode = (address: bigint): boolean => mapAt(maps, address)?.perms[2] === 'x'
-  const raw = unwind({ arch: proc.arch.name as SnapshotArch, regs, modules: unwindModules, read, isCode })
-  const backtrace = raw.map((f, i) => frameOf(f.pc, i, f.via, f.cfa, modules, maps))
+  const isCode = (address: bigint): boolean => mapAt(u.maps, address)?.perms[2] === 'x'
+  const raw = unwind({ arch: proc.arch.name as SnapshotArch, regs, modules: u.unwindModules, read: u.read, isCode })
+  const backtrace = raw.map((f, i) => frameOf(f.pc, i, f.via, f.cfa, u.modules, u.maps))
   return { tid: t.tid, index: t.index, regs, backtrace }
 }
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { loadSnapshot, ProcessSnapshot, ThreadSnapshot, type Process, type Snapshot } from '../../src/index.js'
+import { loadSnapshot, parseElf, ProcessSnapshot, ThreadSnapshot, type Process, type Snapshot } from '../../src/index.js'
 import { fixture, le32, nmSymbol, start } from '../helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-capture-'))
@@ -189,6 +189,25 @@ describe('backtraces in snapshots', () => {
     const path = join(dir, 'deep.json')
     snap.save(path)
     expect(loadSnapshot(path).backtrace()).toEqual(snap.backtrace())
+  })
+})
+
+describe('backtraces through the vDSO', () => {
+  it('unwind date (a program we did not write) from inside the vDSO\'s clock_gettime, by the vDSO\'s own CFI', async () => {
+    const proc = await start('/bin/date')
+    const vdso = proc.maps.find((m) => m.path === '[vdso]')
+    if (!vdso) throw new Error('no [vdso]')
+    const image = parseElf(proc.readMemory(vdso.start, Number(vdso.end - vdso.start)), '[vdso]')
+    const entry = image.findSymbol('__vdso_clock_gettime')?.value
+    if (entry === undefined) throw new Error('no __vdso_clock_gettime')
+    proc.breakAt(vdso.start - image.minLoadVaddr + entry)
+    expect((await proc.cont()).kind).toBe('breakpoint')
+    const frames = proc.createSnapshot().backtrace()
+    expect(frames[0]?.location).toMatch(/^\[vdso\]!(__vdso_)?clock_gettime$/)
+    expect(frames[1]?.module).toBe('libc.so.6')
+    expect(frames.slice(1).every((f) => f.via === 'cfi')).toBe(true)
+    expect(frames.at(-1)?.module).toBe('date') // stripped: date+0x..., down to its _start
+    expect(frames.length).toBeGreaterThanOrEqual(4)
   })
 })
 
