@@ -1,4 +1,5 @@
-// `npm run demo`: launch the counter fixture, stop at a breakpoint, print what a debugger would show.
+// `npm run demo`: launch the counter fixture, stop at a breakpoint, print what a debugger would show,
+// then snapshot two stops and print their diff.
 import { fileURLToPath } from 'node:url'
 import { launch } from '../src/index.js'
 
@@ -29,6 +30,15 @@ console.log('\nmemory maps:')
 for (const m of proc.maps) {
   console.log(`${hex(m.start, 12)}-${hex(m.end, 12)} ${m.perms} ${hex(m.offset, 8)} ${m.path}`)
 }
+
+// Snapshots: the state at this stop and at the next, compared; a is old, b is new.
+const a = proc.createSnapshot({ level: 'writable', name: 'second bump' })
+console.log('\nbacktrace (CFI):')
+a.pprintBacktrace()
+await proc.cont()
+const b = proc.createSnapshot({ level: 'writable', name: 'third bump' })
+console.log('\nwhat changed between the second and the third call of bump:')
+a.diff(b).pprint()
 
 const end = await proc.wait()
 console.log(`\nstdout of the program:\n${proc.stdout.trimEnd()}\nexit: ${JSON.stringify(end)}`)

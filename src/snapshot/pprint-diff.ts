@@ -48,7 +48,7 @@ function mapLine(c: MapChange, style: RenderStyle): string {
 }
 
 function memoryLine(m: MemoryChange, style: RenderStyle): string {
-  return `  ${paint(style, 'yellow', m.location)} (${m.identity}+0x${m.mapOffset.toString(16)}): ${paint(style, 'red', bytesHex(m.before))} -> ${paint(style, 'green', bytesHex(m.after))}`
+  return `  ${paint(style, 'yellow', m.location)} ${paint(style, 'dim', `@ 0x${m.addressAfter.toString(16)}`)}: ${paint(style, 'red', bytesHex(m.before))} -> ${paint(style, 'green', bytesHex(m.after))}`
 }
 
 export function renderDiff(d: SnapshotDiffData, arch: SnapshotArch, style: RenderStyle): string {
