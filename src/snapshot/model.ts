@@ -94,7 +94,7 @@ export interface CpuInfo {
   readonly xcr0?: bigint
   /** x86_64: names of the xsave components present: 'x87', 'sse', 'avx', 'opmask', 'zmm_hi256', 'hi16_zmm', 'pkru'. */
   readonly components: readonly string[]
-  /** Size in bytes of the xsave area the kernel hands out (x86_64). */
+  /** x86_64: size in bytes of the xsave area for the enabled components (CPUID 0xD.0 EBX). */
   readonly xsaveSize?: number
 }
 
