@@ -113,6 +113,9 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   const stdio = new Stdio({ stdin: options.stdin, stdout: options.stdout ?? 'pipe', stderr: options.stderr ?? 'pipe' })
   const [goRead, goWrite] = pipe()
   const pinned = options.pin === true && pinThread()
+  // fixedRandom stops the program at every rdtsc the loader runs before main: round trips that cost
+  // far less on one CPU, so tracer and tracee share one until the entry point (see Process.start).
+  const startupPinned = !pinned && fixedRandom && pinThread()
   const pid = spawnOnThisCpu(() => spawnLauncher({
     path,
     argv,
@@ -129,7 +132,7 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   if (pid < 0) {
     sys.close(goWrite)
     stdio.close()
-    if (pinned) unpinThread()
+    if (pinned || startupPinned) unpinThread()
     throw new PtraceError('ERR_SPAWN_FAILED', -pid, `posix_spawn failed (${errnoName(-pid)}) for ${path}.`)
   }
   stdio.started()
@@ -141,10 +144,10 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
       // reap the launcher
     }
     stdio.close()
-    if (pinned) unpinThread()
+    if (pinned || startupPinned) unpinThread()
     throw new PtraceError(seized === ERRNO.EPERM || seized === ERRNO.EACCES ? 'ERR_PTRACE_DENIED' : 'ERR_PTRACE', seized, deniedMessage(seized))
   }
-  const proc = new Process({ pid, path, argv, arch, timeout, stdio, pinned, emulateStepOver: options.emulateStepOver ?? true, aslr: options.aslr ?? false, fixedRandom })
+  const proc = new Process({ pid, path, argv, arch, timeout, stdio, pinned, emulateStepOver: options.emulateStepOver ?? true, aslr: options.aslr ?? false, fixedRandom, startupPinned })
   track(pid, proc)
   // The launcher's go byte: 2 also installs the seccomp filter and rdtsc faulting (see launcher.ts).
   sys.write(goWrite, Uint8Array.of(fixedRandom ? 2 : 1), 1)

@@ -19,6 +19,11 @@ export function pinThread(): boolean {
   return true
 }
 
+/** The thread's mask as it was before any pinning: what an unpinned tracee should run with. */
+export function normalAffinity(): Uint8Array {
+  return saved ?? getAffinity()
+}
+
 /** One pinned tracee ended; restores the thread's mask after the last. */
 export function unpinThread(): void {
   if (users === 0) return

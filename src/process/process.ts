@@ -15,7 +15,8 @@ import { x86ReturnSiteAt, type ReturnSite } from './finish.js'
 import { hex, type MemoryMap } from './maps.js'
 import { TraceeMemory } from './memory.js'
 import { ModuleNotLoaded, findModule, moduleAt, type Location, type Module } from './modules.js'
-import { unpinThread } from './pinning.js'
+import { normalAffinity, unpinThread } from './pinning.js'
+import { setAffinity } from '../native/affinity.js'
 import type { Registers } from './registers.js'
 import { untrack } from './registry.js'
 import type { Stdio } from './stdio.js'
@@ -46,6 +47,8 @@ export interface ProcessInit {
   aslr: boolean
   /** The same randomness on every run (AT_RANDOM, getrandom, rdtsc before the entry point): see entropy.ts. */
   fixedRandom: boolean
+  /** The calling thread was pinned for this process until its entry point (launch): unpin there. */
+  startupPinned: boolean
 }
 
 const MAX_FINISH_STEPS = 1_000_000
@@ -65,6 +68,7 @@ export class Process implements AsyncDisposable {
   private readonly entropy: FixedRandom | undefined
   private readonly stdio: Stdio
   private readonly pinned: boolean
+  private startupPinned: boolean
   private readonly table: BreakpointTable
   private readonly memory: TraceeMemory
   private readonly tracer: Tracer
@@ -87,6 +91,7 @@ export class Process implements AsyncDisposable {
     this.entropy = init.fixedRandom ? new FixedRandom() : undefined
     this.stdio = init.stdio
     this.pinned = init.pinned
+    this.startupPinned = init.startupPinned
     this.space = new AddressSpace(this.pid, this.path, () => this.ensureRendezvous())
     this.memory = new TraceeMemory(this.pid, () => this.space.maps())
     this.table = new BreakpointTable(
@@ -317,7 +322,12 @@ export class Process implements AsyncDisposable {
 
   /** @internal Called once by launch(): waits for the exec and the stop at the entry point. */
   async start(): Promise<void> {
-    const stop = await this.operation('launch', () => this.tracer.start(this.deadline({})))
+    let stop: Stop
+    try {
+      stop = await this.operation('launch', () => this.tracer.start(this.deadline({})))
+    } finally {
+      this.endStartupPin()
+    }
     // The maps were read at the exec, before ld.so mapped the libraries: read them again at this stop.
     this.space.reload()
     if (stop.kind === 'breakpoint') {
@@ -338,6 +348,14 @@ export class Process implements AsyncDisposable {
   }
 
   // ---- internals ---------------------------------------------------------------------------
+
+  /** The program reached its entry point (or never will): it and this thread may run anywhere again. */
+  private endStartupPin(): void {
+    if (!this.startupPinned) return
+    this.startupPinned = false
+    setAffinity(normalAffinity(), this.pid)
+    unpinThread()
+  }
 
   private deadline(options: WaitOptions): number {
     return performance.now() + (options.timeout ?? this.timeout)

@@ -88,3 +88,16 @@ describe('fixedRandom: getrandom and the time-stamp counter', () => {
     expect(ns / 1_000_000n).toBeLessThanOrEqual(BigInt(Date.now() + 5))
   })
 })
+
+describe('fixedRandom: one CPU until the entry point', () => {
+  const allowed = (pid: number | 'thread-self'): string => /Cpus_allowed_list:\s*(.*)/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'))?.[1] ?? ''
+
+  it('gives the program and this thread their CPUs back once it reaches its entry point', async () => {
+    const before = allowed('thread-self')
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    expect(allowed(proc.pid)).toBe(before)
+    expect(allowed('thread-self')).toBe(before)
+    const early = await start(fixture('segfault'), { fixedRandom: false })
+    expect(allowed(early.pid)).toBe(before)
+  })
+})
