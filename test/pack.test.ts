@@ -51,6 +51,8 @@ describe('npm pack', () => {
     expect(files).toContain('package/dist/index.js')
     expect(files).toContain('package/dist/index.d.ts')
     expect(files).toContain('package/dist/process/launch.js')
+    expect(files).toContain('package/dist/matchers/index.js')
+    expect(files).toContain('package/dist/matchers/index.d.ts')
     expect(files.filter((f) => /^package\/(src|test|fixtures|bench|demo)\//.test(f))).toEqual([])
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([])
   })
@@ -65,6 +67,8 @@ describe('npm pack', () => {
     writeFileSync(
       join(project, 'smoke.js'),
       `import { launch } from 'procsnap'
+import { processMatchers } from 'procsnap/matchers'
+if (typeof processMatchers.toHaveRegister !== 'function') throw new Error('procsnap/matchers has no toHaveRegister')
 const proc = await launch(${JSON.stringify(fixture('counter'))}, { args: ['2'] })
 const bp = proc.breakAt('bump')
 const rdi = []

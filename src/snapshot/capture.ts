@@ -183,7 +183,8 @@ function stopOf(event: StopEvent | undefined, proc: Process, modules: readonly S
   return { kind: event.kind, ...base }
 }
 
-function readFds(pid: number): FdState[] {
+/** Open file descriptors from /proc/PID/fd and fdinfo. */
+export function readFds(pid: number): FdState[] {
   const fds: FdState[] = []
   let names: string[]
   try {

@@ -1,0 +1,46 @@
+// procsnap/matchers: the focused matchers for expect.extend(), typed on Vitest's expect().
+// Each takes a live Process or a snapshot; all support .not.
+import { toHaveBeenKilledBy, toHaveExited, toHaveOutput } from './exit-matchers.js'
+import { toHaveBacktrace, toHaveMapping, toHaveMemory, toHaveOpenFd, toHaveRegister, toHaveRegisters, toHaveStoppedAt } from './state-matchers.js'
+
+export const processMatchers = {
+  toHaveRegister,
+  toHaveRegisters,
+  toHaveMemory,
+  toHaveStoppedAt,
+  toHaveBacktrace,
+  toHaveMapping,
+  toHaveOpenFd,
+  toHaveExited,
+  toHaveBeenKilledBy,
+  toHaveOutput,
+}
+
+export { isSubject, type MatcherSubject } from './subject.js'
+
+/** What toHaveMemory compares with: bytes, UTF-8 text, a 32-bit (number) or 64-bit (bigint) little-endian integer. */
+export type ExpectedMemory = Uint8Array | readonly number[] | string | number | bigint
+
+/** Where a value is expected, an asymmetric matcher (expect.any(BigInt), expect.stringContaining()) also does. */
+export interface ProcessMatchers<R = unknown> {
+  /** A register or alias (rax, eax, al, xmm0) equals a number or bigint; negative numbers compare signed. */
+  toHaveRegister(name: string, value: unknown): R
+  toHaveRegisters(values: Readonly<Record<string, unknown>>): R
+  toHaveMemory(location: string | bigint, expected: ExpectedMemory): R
+  /** The stop (or current) pc is exactly this location: 'bump', 'counter!bump', 'counter+0x1139', an address. */
+  toHaveStoppedAt(location: string | bigint): R
+  /** The backtrace starts with these functions, newest first ('bump', 'counter!bump'). */
+  toHaveBacktrace(functions: readonly string[]): R
+  /** A map of this path, base name or region ('[heap]'), with perms starting with `perms` ('r-x'). */
+  toHaveMapping(pathOrRegion: string, perms?: string): R
+  /** fd is open, on `target` (a string or RegExp) if given. */
+  toHaveOpenFd(fd: number, target?: unknown): R
+  toHaveExited(code?: number): R
+  toHaveBeenKilledBy(signal: string | number): R
+  toHaveOutput(output: { stdout?: unknown; stderr?: unknown }): R
+}
+
+declare module 'vitest' {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any, @typescript-eslint/no-empty-object-type -- must repeat Vitest's own declaration
+  interface Matchers<T = any> extends ProcessMatchers<T> {}
+}

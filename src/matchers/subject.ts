@@ -1,0 +1,104 @@
+// What a matcher asserts on: a live Process or a snapshot (process or thread), seen through one
+// interface, so that every matcher works on both and words its failures the same way.
+import { Process } from '../process/process.js'
+import { archInfo } from '../snapshot/arch-info.js'
+import { readFds } from '../snapshot/capture.js'
+import type { FdState, Frame, SnapshotArch } from '../snapshot/model.js'
+import { ProcessSnapshot, ThreadSnapshot, type Snapshot } from '../snapshot/snapshot.js'
+
+export type MatcherSubject = Process | Snapshot
+
+export interface SubjectMap {
+  readonly start: bigint
+  readonly end: bigint
+  readonly perms: string
+  readonly path: string
+}
+
+/** A matcher's view of its subject. */
+export interface Subject {
+  /** 'process 1234' or 'snapshot "after bump"'. */
+  readonly label: string
+  readonly process: Process | undefined
+  /** A register by name (aliases and vector registers too), undefined when there is none of that name. */
+  register(name: string): bigint | undefined
+  /** Width in bits of a register or alias. */
+  registerBits(name: string): number
+  /** Where the current thread is: 'counter!bump+0x4 (thread 1)'. */
+  where(): string
+  /** The pc of the stop (or of the current thread). */
+  stopPc(): bigint
+  read(location: string | bigint, length: number): Uint8Array
+  resolve(location: string | bigint): bigint
+  symbolize(address: bigint): string
+  backtrace(): readonly Frame[]
+  maps(): readonly SubjectMap[]
+  fds(): readonly FdState[]
+}
+
+export function isSubject(value: unknown): value is MatcherSubject {
+  return value instanceof Process || value instanceof ProcessSnapshot || value instanceof ThreadSnapshot
+}
+
+/** The subject, or a TypeError that says what the matcher takes. */
+export function subjectOf(value: unknown, matcher: string): Subject {
+  if (value instanceof Process) return processSubject(value)
+  if (value instanceof ProcessSnapshot || value instanceof ThreadSnapshot) return snapshotSubject(value)
+  throw new TypeError(`${matcher} takes a Process (from launch()) or a snapshot (from createSnapshot() or loadSnapshot()), not ${describe(value)}.`)
+}
+
+function describe(value: unknown): string {
+  if (value === null || value === undefined) return String(value)
+  if (typeof value === 'object') return `an object (${value.constructor.name})`
+  return `a ${typeof value}`
+}
+
+function aliasBits(arch: SnapshotArch, name: string): number {
+  const info = archInfo(arch)
+  return info.aliases.get(name)?.bits ?? info.registerInfo(name)?.bits ?? 64
+}
+
+function processSubject(proc: Process): Subject {
+  const arch = proc.arch.name as SnapshotArch
+  const pc = (): bigint => proc.thread.pc
+  return {
+    label: `process ${proc.pid}`,
+    process: proc,
+    register(name) {
+      const regs = proc.regs as unknown as Record<string, bigint | undefined>
+      if (name in regs || proc.arch.aliases.has(name) || proc.arch.registers.includes(name)) return regs[name]
+      return proc.arch.readExtendedRegs?.(proc.thread.tid)[name]
+    },
+    registerBits: (name) => aliasBits(arch, name),
+    where: () => `${proc.symbolize(pc())} (thread ${proc.thread.index})`,
+    stopPc: () => {
+      const stop = proc.lastStop
+      return stop && 'pc' in stop ? stop.pc : pc()
+    },
+    read: (location, length) => proc.readMemory(location, length),
+    resolve: (location) => proc.resolve(location),
+    symbolize: (address) => proc.symbolize(address),
+    backtrace: () => proc.createSnapshot().backtrace(),
+    maps: () => proc.maps,
+    fds: () => readFds(proc.pid),
+  }
+}
+
+function snapshotSubject(snap: Snapshot): Subject {
+  const info = archInfo(snap.arch)
+  const pc = (): bigint => snap.regs[info.pc] ?? 0n
+  return {
+    label: snap.name !== undefined ? `snapshot "${snap.name}"` : `snapshot of process ${snap.pid}`,
+    process: undefined,
+    register: (name) => snap.regs[name],
+    registerBits: (name) => aliasBits(snap.arch, name),
+    where: () => `${snap.symbolize(pc())} (thread ${snap.data.current})`,
+    stopPc: () => snap.stop?.pc ?? pc(),
+    read: (location, length) => snap.memory.read(location, length),
+    resolve: (location) => snap.memory.resolve(location),
+    symbolize: (address) => snap.symbolize(address),
+    backtrace: () => snap.backtrace(),
+    maps: () => snap.maps,
+    fds: () => snap.fds,
+  }
+}
