@@ -11,7 +11,8 @@ export class FieldError extends Error {
   }
 }
 
-const HEX = /^0x[0-9a-f]+$/
+/** Lowercase hex with a 0x prefix; a leading '-' for the (rare) negative value, so nothing is lossy. */
+const HEX = /^-?0x[0-9a-f]+$/
 
 export type Json = Readonly<Record<string, unknown>>
 
@@ -87,11 +88,12 @@ export class Fields {
 
 export function hexValue(v: unknown, path: string): bigint {
   if (typeof v !== 'string' || !HEX.test(v)) throw new FieldError(path, `expected a hex string ('0x1f'), found ${describe(v)}`)
-  return BigInt(v)
+  // BigInt() parses '0x..' but not '-0x..'.
+  return v.startsWith('-') ? -BigInt(v.slice(1)) : BigInt(v)
 }
 
 export function toHex(value: bigint): string {
-  return `0x${value.toString(16)}`
+  return value < 0n ? `-0x${(-value).toString(16)}` : `0x${value.toString(16)}`
 }
 
 function describe(v: unknown): string {

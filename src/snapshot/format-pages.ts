@@ -7,6 +7,7 @@ export const PAGE_SIZE = 4096
 const ZERO_PAGE = Buffer.alloc(PAGE_SIZE)
 /** Fast and still small: a level-1 deflate of a page of code or data. */
 const DEFLATE = { level: 1 }
+const HASH = /^[0-9a-f]{64}$/
 
 /** A map's contents as written: its size and one entry per page (a hash, or null for zeros). */
 export interface ContentRef {
@@ -65,7 +66,8 @@ export class PageReader {
   private page(hash: string): Buffer {
     const cached = this.inflated.get(hash)
     if (cached) return cached
-    const data = this.stored[hash]
+    if (!HASH.test(hash)) throw new PageError(`'${hash.slice(0, 16)}' is not a page hash (64 hex digits)`)
+    const data = Object.hasOwn(this.stored, hash) ? this.stored[hash] : undefined
     if (typeof data !== 'string') throw new PageError(`page ${hash.slice(0, 12)}… is not in the file's page table`)
     let page: Buffer
     try {

@@ -2,6 +2,7 @@
 // wider value a hex string, memory in deduplicated compressed pages. Loading validates every field.
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { threadId } from 'node:worker_threads'
 import { SnapshotFormatError } from '../errors.js'
 import { FieldError, Fields, hexValue, toHex, type Json } from './format-fields.js'
 import { PageError, PageReader, PageWriter, type ContentRef } from './format-pages.js'
@@ -40,7 +41,7 @@ export function encodeSnapshot(data: SnapshotData): Buffer {
 /** Writes atomically: a temporary file in the same directory, renamed over the target. */
 export function saveSnapshotData(path: string, data: SnapshotData): void {
   mkdirSync(dirname(path), { recursive: true })
-  const temp = `${path}.${process.pid}.tmp`
+  const temp = `${path}.${process.pid}-${threadId}.tmp`
   try {
     writeFileSync(temp, encodeSnapshot(data))
     renameSync(temp, path)

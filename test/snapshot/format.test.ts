@@ -1,11 +1,12 @@
 // The snapshot file: exact round trips, pages stored once, a committed aarch64 snapshot that loads
 // on this machine, and every kind of bad file refused with its own code and the path of the problem.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadSnapshot, ProcessSnapshot, type SnapshotData } from '../../src/index.js'
 import { decodeSnapshot, encodeSnapshot, readSnapshotData, saveSnapshotData } from '../../src/snapshot/format.js'
+import { fixture, start } from '../helpers.js'
 import { AARCH64_COUNTER_ADDRESS, AARCH64_MESSAGE_ADDRESS, aarch64CounterData } from './aarch64-data.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-format-'))
@@ -71,6 +72,12 @@ describe('round trip', () => {
     expect(text).not.toMatch(/"(start|end|pc|rax|value|offset)":\d/)
   })
 
+  it('keeps a negative bigint (no field should hold one, but nothing is lossy)', () => {
+    const data = { ...syntheticData(), auxv: [{ type: 99, name: 'AT_99', value: -MAX64 }] }
+    expect(encodeSnapshot(data).toString()).toContain(`"value":"-0x${MAX64.toString(16)}"`)
+    expect(decodeSnapshot(encodeSnapshot(data)).auxv[0]?.value).toBe(-MAX64)
+  })
+
   it('is deterministic: the same data gives the same bytes', () => {
     expect(encodeSnapshot(syntheticData()).equals(encodeSnapshot(syntheticData()))).toBe(true)
   })
@@ -79,6 +86,35 @@ describe('round trip', () => {
     const path = join(dir, 'deep', 'er', 'snap.json')
     saveSnapshotData(path, syntheticData())
     expect(readSnapshotData(path)).toEqual(syntheticData())
+    saveSnapshotData(path, { ...syntheticData(), name: 'again' }) // over an existing file
+    expect(readSnapshotData(path).name).toBe('again')
+    expect(readdirSync(join(dir, 'deep', 'er'))).toEqual(['snap.json']) // no temporary file left
+  })
+})
+
+describe('a real process', () => {
+  it('a full snapshot of every thread round-trips exactly, re-encodes to the same bytes, and is a few MB', async () => {
+    const proc = await start(fixture('threads'), { args: ['3', '2'] })
+    proc.breakAt('worker_tick')
+    await proc.cont()
+    const snap = proc.createSnapshot({ level: 'full' })
+    expect(snap.threads.length).toBeGreaterThan(1)
+    const bytes = encodeSnapshot(snap.data)
+    const back = decodeSnapshot(bytes)
+    // toEqual walks a Uint8Array byte by byte (minutes for tens of MB): contents are compared with Buffer.equals.
+    const withoutContent = (d: SnapshotData): SnapshotData => ({ ...d, maps: d.maps.map(({ content, ...m }) => ({ ...m, content: content?.length })) as unknown as SnapshotData['maps'] })
+    expect(withoutContent(back)).toEqual(withoutContent(snap.data))
+    expect(Object.keys(back).sort()).toEqual(Object.keys(snap.data).sort())
+    for (const [i, m] of snap.data.maps.entries()) {
+      const b = back.maps[i]
+      expect(Object.keys(b ?? {}), m.path).toEqual(Object.keys(m))
+      if (m.content) expect(b?.content && Buffer.from(m.content).equals(Buffer.from(b.content)), `${m.path} ${m.perms}`).toBe(true)
+    }
+    expect(encodeSnapshot(back).equals(bytes)).toBe(true)
+    const path = join(dir, 'threads-full.json')
+    saveSnapshotData(path, snap.data)
+    expect(statSync(path).size).toBeLessThan(4 << 20)
+    expect(Buffer.from(snap.memory.read('g_ticks', 8)).equals(Buffer.from(loadSnapshot(path).memory.read('g_ticks', 8)))).toBe(true)
   })
 })
 
@@ -124,6 +160,11 @@ describe('bad files', () => {
     expect(codeOf(() => loadSnapshot(join(dir, 'nope.json')))).toBe('ERR_SNAPSHOT_NOT_FOUND')
   })
 
+  it('invalid JSON in a file of ours: ERR_SNAPSHOT_CORRUPT', () => {
+    const broken = Buffer.from(good.toString().replace('"kind":"process",', '"kind":"process",,'))
+    expect(codeOf(() => decodeSnapshot(broken))).toBe('ERR_SNAPSHOT_CORRUPT')
+  })
+
   it('a truncated file: ERR_SNAPSHOT_CORRUPT', () => {
     expect(() => decodeSnapshot(good.subarray(0, good.length >> 1), 'half.json')).toThrow(/half\.json is a damaged or truncated procsnap snapshot/)
     expect(codeOf(() => decodeSnapshot(good.subarray(0, good.length - 1)))).toBe('ERR_SNAPSHOT_CORRUPT')
@@ -163,6 +204,11 @@ describe('bad files', () => {
     const tampered = edit((f) => (f.pages[hash] = Buffer.from('not the page').toString('base64')))
     expect(() => decodeSnapshot(tampered)).toThrow(/\$\.snapshot\.maps\[0\]\.content\.pages: page [0-9a-f]{12}… does not (decompress|match its hash)/)
     expect(codeOf(() => decodeSnapshot(edit((f) => delete f.pages[hash])))).toBe('ERR_SNAPSHOT_CORRUPT')
+    const notAHash = edit((f) => {
+      const maps = f.snapshot.maps as { content?: { pages: unknown[] } }[]
+      if (maps[0]?.content) maps[0].content.pages[0] = 'constructor'
+    })
+    expect(() => decodeSnapshot(notAHash)).toThrow("$.snapshot.maps[0].content.pages: 'constructor' is not a page hash")
     const resized = edit((f) => {
       const maps = f.snapshot.maps as { content?: { size: number } }[]
       if (maps[0]?.content) maps[0].content.size = 5
