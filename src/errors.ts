@@ -21,6 +21,9 @@ export type ErrorCode =
   | 'ERR_SNAPSHOT_FOREIGN'
   | 'ERR_SNAPSHOT_VERSION'
   | 'ERR_SNAPSHOT_ARCH'
+  | 'ERR_GOLDEN_CORRUPT'
+  | 'ERR_GOLDEN_VERSION'
+  | 'ERR_GOLDEN_MISSING'
   | 'ERR_UNKNOWN_REGISTER'
   | 'ERR_TIMEOUT'
   | 'ERR_PROCESS_EXITED'
@@ -141,5 +144,18 @@ export class SnapshotFormatError extends ProcsnapError {
   ) {
     super(code, message)
     this.source = source
+  }
+}
+
+/** A golden file that cannot be read back (hand-edited badly, from a newer procsnap), or one CI may not write. */
+export class GoldenError extends ProcsnapError {
+  readonly path: string
+  /** 1-based line of the problem, when there is one. */
+  readonly line: number | undefined
+
+  constructor(code: 'ERR_GOLDEN_CORRUPT' | 'ERR_GOLDEN_VERSION' | 'ERR_GOLDEN_MISSING', path: string, line: number | undefined, message: string) {
+    super(code, message)
+    this.path = path
+    this.line = line
   }
 }

@@ -139,7 +139,7 @@ function rangesOf(p: MapPair, stackShift: bigint, a: SnapshotData, b: SnapshotDa
 }
 
 /** Offsets [start, end) in the initial stack of the zeros between the platform string and the argument strings. */
-function stringsGap(stack: MapState, data: SnapshotData): { start: number; end: number } | undefined {
+export function stringsGap(stack: MapState, data: SnapshotData): { start: number; end: number } | undefined {
   const platform = data.auxv.find((e) => e.name === 'AT_PLATFORM')?.value
   const content = stack.content
   if (platform === undefined || !content || platform < stack.start || platform >= stack.end) return undefined

@@ -1,0 +1,55 @@
+// A golden mismatch as structure first: which registers, memory ranges, maps and frames differ,
+// summed up in one line ('2 registers, 1 memory range (counter!g_counter: 03 00 00 00 -> 04 00 00 00),
+// backtrace unchanged') before the line diff of the file.
+import type { GoldenSection } from './render.js'
+
+export interface GoldenChange {
+  readonly section: string
+  readonly label: string
+  /** Absent when the entry is new. */
+  readonly before?: string
+  /** Absent when the entry is gone. */
+  readonly after?: string
+}
+
+/** Memory ranges spelled out in the summary; more are counted. */
+const SHOWN_MEMORY = 3
+
+export function compareGolden(expected: readonly GoldenSection[], actual: readonly GoldenSection[]): GoldenChange[] {
+  const changes: GoldenChange[] = []
+  const titles = [...new Set([...expected.map((s) => s.title), ...actual.map((s) => s.title)])]
+  for (const title of titles) {
+    const a = new Map((expected.find((s) => s.title === title)?.entries ?? []).map((e) => [e.label, e.value]))
+    const b = new Map((actual.find((s) => s.title === title)?.entries ?? []).map((e) => [e.label, e.value]))
+    for (const [label, before] of a) {
+      const after = b.get(label)
+      if (after === undefined) changes.push({ section: title, label, before })
+      else if (after !== before) changes.push({ section: title, label, before, after })
+    }
+    for (const [label, after] of b) if (!a.has(label)) changes.push({ section: title, label, after })
+  }
+  return changes
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
+}
+
+export function summarizeGolden(changes: readonly GoldenChange[]): string {
+  if (changes.length === 0) return 'no differences'
+  const parts: string[] = []
+  const stop = changes.filter((c) => c.section === 'stop')
+  if (stop.length) parts.push(`stop (${stop.map((c) => `${c.label}: ${c.before ?? '-'} -> ${c.after ?? '-'}`).join(', ')})`)
+  const regs = changes.filter((c) => c.section.endsWith(' registers'))
+  if (regs.length) parts.push(plural(regs.length, 'register'))
+  const memory = changes.filter((c) => c.section === 'memory')
+  if (memory.length) {
+    const shown = memory.slice(0, SHOWN_MEMORY).map((c) => `${c.label}: ${c.before ?? '(none)'} -> ${c.after ?? '(none)'}`)
+    parts.push(`${plural(memory.length, 'memory range')} (${shown.join('; ')}${memory.length > SHOWN_MEMORY ? '; …' : ''})`)
+  }
+  const maps = changes.filter((c) => c.section === 'maps')
+  if (maps.length) parts.push(plural(maps.length, 'map'))
+  const frames = new Set(changes.filter((c) => c.section.endsWith(' backtrace')).map((c) => c.section.replace(/ backtrace$/, '')))
+  parts.push(frames.size ? `backtrace of ${[...frames].join(', ')} changed` : 'backtrace unchanged')
+  return parts.join(', ')
+}

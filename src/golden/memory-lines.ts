@@ -1,0 +1,96 @@
+// The executable's writable data (.data, .bss) as golden lines: a line starts at every symbol and
+// at most every 16 bytes, is labelled by its address's stable name, shows pointers by what they
+// point to ('<counter!__dso_handle>') and runs of zeros as a count. A changed global is one line.
+import type { MapState, SnapshotData } from '../snapshot/model.js'
+import type { SnapshotModule } from '../snapshot/regions.js'
+import type { AddressNamer } from './names.js'
+
+const LINE = 16n
+
+export interface GoldenEntry {
+  readonly label: string
+  readonly value: string
+}
+
+/** The executable's writable maps and the anonymous .bss right after them, in address order. */
+export function executableDataMaps(data: SnapshotData): MapState[] {
+  const out: MapState[] = []
+  for (const [i, m] of data.maps.entries()) {
+    const previous = data.maps[i - 1]
+    const isExe = m.path === data.exe && m.perms.startsWith('rw')
+    const isBss = m.path === '' && previous !== undefined && previous.end === m.start && previous.path === data.exe && previous.perms.startsWith('rw')
+    if (isExe || isBss) out.push(m)
+  }
+  return out
+}
+
+/**
+ * Where lines must break inside [start, end): at every symbol's start and end (so that a 4-byte
+ * int and its padding are two lines), sorted; and the set of starts, which always get a line.
+ */
+function symbolBreaks(module: SnapshotModule | undefined, start: bigint, end: bigint): { breaks: bigint[]; starts: Set<bigint> } {
+  const elf = module?.elf
+  const breaks = new Set<bigint>()
+  const starts = new Set<bigint>()
+  if (!module || !elf) return { breaks: [], starts }
+  for (const s of elf.symbols) {
+    const at = s.value + module.bias
+    if (at < start || at >= end || s.type === 'tls') continue
+    starts.add(at)
+    breaks.add(at)
+    if (s.size > 0n && at + s.size < end) breaks.add(at + s.size)
+  }
+  return { breaks: [...breaks].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), starts }
+}
+
+export function memoryEntries(data: SnapshotData, modules: readonly SnapshotModule[], namer: AddressNamer): GoldenEntry[] {
+  const module = modules.find((m) => m.path === data.exe)
+  const entries: GoldenEntry[] = []
+  for (const map of executableDataMaps(data)) {
+    const content = map.content
+    if (!content) continue
+    const bytes = Buffer.from(content.buffer, content.byteOffset, content.length)
+    const { breaks: starts, starts: isStart } = symbolBreaks(module, map.start, map.end)
+    let next = 0
+    let pos = map.start
+    let zeros: { from: bigint; length: bigint } | undefined
+    const flushZeros = (): void => {
+      if (zeros) entries.push({ label: namer.value(zeros.from), value: `00 x ${zeros.length}` })
+      zeros = undefined
+    }
+    while (pos < map.end) {
+      while (next < starts.length && (starts[next] ?? 0n) <= pos) next++
+      const boundary = starts[next] ?? map.end
+      const end = [pos + LINE, boundary, map.end].reduce((a, b) => (a < b ? a : b))
+      const from = Number(pos - map.start)
+      const line = bytes.subarray(from, from + Number(end - pos))
+      if (line.every((b) => b === 0) && !isStart.has(pos)) {
+        zeros = zeros ? { from: zeros.from, length: zeros.length + BigInt(line.length) } : { from: pos, length: BigInt(line.length) }
+      } else {
+        flushZeros()
+        entries.push({ label: namer.value(pos), value: lineValue(line, pos, namer) })
+      }
+      pos = end
+    }
+    flushZeros()
+  }
+  return entries
+}
+
+/** Hex bytes, with each aligned 8-byte word that points into a map written as <its name>. */
+function lineValue(line: Buffer, address: bigint, namer: AddressNamer): string {
+  const tokens: string[] = []
+  for (let i = 0; i < line.length; ) {
+    if ((address + BigInt(i)) % 8n === 0n && i + 8 <= line.length) {
+      const name = namer.name(line.readBigUInt64LE(i))
+      if (name) {
+        tokens.push(`<${name}>`)
+        i += 8
+        continue
+      }
+    }
+    tokens.push((line[i] ?? 0).toString(16).padStart(2, '0'))
+    i++
+  }
+  return tokens.join(' ')
+}

@@ -1,0 +1,47 @@
+// Names for addresses that do not move with ASLR, for golden files: each address is written
+// relative to what contains it. Modules and named regions by offset ('counter!bump+0x4',
+// 'counter+0x4010', '[heap]+0x40'); the initial stack by its stack pointer below the argument
+// strings ('[stack]@sp+0x18') and by its top above them ('[stack]-0x2f8'), because the kernel
+// shifts the one by a random amount and not the other.
+import { stringsGap, archSp } from '../snapshot/diff-memory.js'
+import type { MapState, SnapshotData } from '../snapshot/model.js'
+import { hex, mapAt, symbolizeIn, type SnapshotModule } from '../snapshot/regions.js'
+
+/** Values below this are numbers, never addresses (no map starts below 64 KiB: vm.mmap_min_addr). */
+const LOWEST_ADDRESS = 0x10000n
+
+export class AddressNamer {
+  private readonly data: SnapshotData
+  private readonly modules: readonly SnapshotModule[]
+  /** Start of the argument strings in the initial stack, and the main thread's sp. */
+  private readonly stack: { map: MapState; stringsStart: bigint; sp: bigint } | undefined
+
+  constructor(data: SnapshotData, modules: readonly SnapshotModule[]) {
+    this.data = data
+    this.modules = modules
+    const map = data.maps.find((m) => m.path === '[stack]')
+    const sp = data.threads.find((t) => t.index === 1)?.regs[archSp(data)]
+    if (map && sp !== undefined) {
+      const gap = stringsGap(map, data)
+      this.stack = { map, sp, stringsStart: gap ? map.start + BigInt(gap.end) : map.end }
+    }
+  }
+
+  /** The stable name of an address, or undefined when it is in no map (a number, then). */
+  name(value: bigint): string | undefined {
+    if (value < LOWEST_ADDRESS) return undefined
+    const stack = this.stack
+    if (stack && value >= stack.map.start && value < stack.map.end) {
+      if (value >= stack.stringsStart) return `[stack]-${hex(stack.map.end - value)}`
+      const offset = value - stack.sp
+      return `[stack]@sp${offset < 0n ? '-' : '+'}${hex(offset < 0n ? -offset : offset)}`
+    }
+    if (!mapAt(this.data.maps, value)) return undefined
+    return symbolizeIn(this.data.maps, this.modules, value)
+  }
+
+  /** A register or pointer-sized value: its name when it points into a map, else hex. */
+  value(value: bigint): string {
+    return this.name(value) ?? hex(value)
+  }
+}

@@ -1,0 +1,93 @@
+// The golden file's text: the normalized, reviewable view of a snapshot. Line-oriented sections of
+// '  label  value' entries, every address written relative to what contains it, nothing that varies
+// between two runs of the same binary (pids, tids, absolute addresses, vector registers by default).
+import { basename } from 'node:path'
+import { archInfo } from '../snapshot/arch-info.js'
+import type { SnapshotData } from '../snapshot/model.js'
+import { hex, type SnapshotModule } from '../snapshot/regions.js'
+import { memoryEntries, type GoldenEntry } from './memory-lines.js'
+import { AddressNamer } from './names.js'
+
+export const GOLDEN_VERSION = 1
+
+export type GoldenPart = 'stop' | 'regs' | 'backtrace' | 'maps' | 'memory'
+
+export interface GoldenOptions {
+  /** Sections to write; default all of them. */
+  readonly include?: readonly GoldenPart[]
+  /** Also the x87, SSE, AVX and AVX-512 registers (off by default: they vary with the CPU). */
+  readonly vectorRegs?: boolean
+}
+
+export interface GoldenHeader {
+  /** Vitest's key: 'describe > test 1', or 'describe > test: name' for a named snapshot. */
+  readonly key: string
+  /** The test file, relative to the project root. */
+  readonly test: string
+}
+
+export interface GoldenSection {
+  readonly title: string
+  readonly entries: readonly GoldenEntry[]
+}
+
+export const ALL_PARTS: readonly GoldenPart[] = ['stop', 'regs', 'backtrace', 'maps', 'memory']
+
+/** The sections of a snapshot's golden view, in file order. */
+export function goldenSections(data: SnapshotData, modules: readonly SnapshotModule[], options: GoldenOptions = {}): GoldenSection[] {
+  const parts = new Set(options.include ?? ALL_PARTS)
+  const namer = new AddressNamer(data, modules)
+  const sections: GoldenSection[] = []
+  const stop = data.stop
+  if (parts.has('stop') && stop) {
+    const entries: GoldenEntry[] = [
+      { label: 'kind', value: stop.kind === 'signal' ? `signal ${stop.signal}` : stop.kind },
+      { label: 'at', value: stop.location },
+      { label: 'thread', value: String(stop.thread) },
+    ]
+    if (stop.kind === 'signal') {
+      entries.push({ label: 'code', value: String(stop.code) })
+      if (stop.faultAddress !== undefined) entries.push({ label: 'address', value: namer.value(stop.faultAddress) })
+    }
+    sections.push({ title: 'stop', entries })
+  }
+  const info = archInfo(data.arch)
+  for (const t of data.threads) {
+    if (parts.has('regs')) {
+      const names = options.vectorRegs ? [...info.general, ...Object.keys(t.regs).filter((n) => !info.general.includes(n))] : info.general
+      const entries = names.flatMap((name) => {
+        const value = t.regs[name]
+        return value === undefined ? [] : [{ label: name, value: info.registerInfo(name)?.group === 'general' || info.registerInfo(name)?.group === 'segment' ? namer.value(value) : hex(value) }]
+      })
+      sections.push({ title: `thread ${t.index} registers`, entries })
+    }
+    if (parts.has('backtrace')) sections.push({ title: `thread ${t.index} backtrace`, entries: t.backtrace.map((f, i) => ({ label: `#${i}`, value: f.location })) })
+  }
+  if (parts.has('maps')) sections.push({ title: 'maps', entries: mapEntries(data, modules) })
+  if (parts.has('memory')) sections.push({ title: 'memory', entries: memoryEntries(data, modules, namer) })
+  return sections
+}
+
+/** The maps of the executable and its libraries: file, offset, perms and size, never an address. */
+function mapEntries(data: SnapshotData, modules: readonly SnapshotModule[]): GoldenEntry[] {
+  const paths = new Set(modules.map((m) => m.path))
+  const seen = new Map<string, number>()
+  return data.maps.flatMap((m) => {
+    if (!paths.has(m.path)) return []
+    const base = `${basename(m.path)}@${hex(m.offset)}`
+    const n = (seen.get(base) ?? 0) + 1
+    seen.set(base, n)
+    return [{ label: n > 1 ? `${base}#${n}` : base, value: `${m.perms} ${hex(m.end - m.start)}` }]
+  })
+}
+
+/** The whole file: a header naming the key, the test file and the format version, then the sections. */
+export function renderGolden(header: GoldenHeader, sections: readonly GoldenSection[]): string {
+  const lines = [`# procsnap golden ${GOLDEN_VERSION}`, `# key: ${header.key}`, `# test: ${header.test}`]
+  for (const s of sections) {
+    lines.push('', `${s.title}:`)
+    const width = Math.max(0, ...s.entries.map((e) => e.label.length))
+    for (const e of s.entries) lines.push(`  ${e.label.padEnd(width)}  ${e.value}`.trimEnd())
+  }
+  return `${lines.join('\n')}\n`
+}
