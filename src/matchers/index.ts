@@ -1,9 +1,11 @@
 // procsnap/matchers: the focused matchers for expect.extend(), typed on Vitest's expect().
-// Each takes a live Process or a snapshot; all support .not.
+// Each takes a live Process or a snapshot; all but toMatchProcessSnapshot support .not.
+import { toMatchProcessSnapshot, type ProcessSnapshotOptions } from '../golden/matcher.js'
 import { toHaveBeenKilledBy, toHaveExited, toHaveOutput } from './exit-matchers.js'
 import { toHaveBacktrace, toHaveMapping, toHaveMemory, toHaveOpenFd, toHaveRegister, toHaveRegisters, toHaveStoppedAt } from './state-matchers.js'
 
 export const processMatchers = {
+  toMatchProcessSnapshot,
   toHaveRegister,
   toHaveRegisters,
   toHaveMemory,
@@ -17,12 +19,15 @@ export const processMatchers = {
 }
 
 export { isSubject, type MatcherSubject } from './subject.js'
+export type { ProcessSnapshotOptions } from '../golden/matcher.js'
 
 /** What toHaveMemory compares with: bytes, UTF-8 text, a 32-bit (number) or 64-bit (bigint) little-endian integer. */
 export type ExpectedMemory = Uint8Array | readonly number[] | string | number | bigint
 
 /** Where a value is expected, an asymmetric matcher (expect.any(BigInt), expect.stringContaining()) also does. */
 export interface ProcessMatchers<R = unknown> {
+  /** Compares with the golden file __process_snapshots__/<test file>/<key>.snap: written when missing (not in CI), rewritten with -u. */
+  toMatchProcessSnapshot(nameOrOptions?: string | ProcessSnapshotOptions): R
   /** A register or alias (rax, eax, al, xmm0) equals a number or bigint; negative numbers compare signed. */
   toHaveRegister(name: string, value: unknown): R
   toHaveRegisters(values: Readonly<Record<string, unknown>>): R

@@ -1,0 +1,121 @@
+// toMatchProcessSnapshot: compare a process (or snapshot) with its golden file, in Vitest's
+// snapshot workflow: write missing goldens locally, rewrite changed ones with -u, refuse to write
+// in CI, and count into Vitest's own summary through the file's snapshot state.
+import { basename, dirname, relative } from 'node:path'
+import type { MatcherResult, MatcherState } from 'vitest'
+import { GoldenError } from '../errors.js'
+import { Process } from '../process/process.js'
+import type { Snapshot } from '../snapshot/snapshot.js'
+import { isSubject } from '../matchers/subject.js'
+import type { SnapshotLevel } from '../snapshot/model.js'
+import { compareGolden, summarizeGolden } from './compare.js'
+import { goldenPath, headerKey, readText, writeAtomically } from './files.js'
+import { parseGolden } from './parse.js'
+import { goldenSections, renderGolden, type GoldenOptions } from './render.js'
+
+export interface ProcessSnapshotOptions extends GoldenOptions {
+  /** Names the snapshot: its key becomes '<test name> > <name> <n>'. */
+  readonly name?: string
+  /** Capture level when given a live process; default 'writable' (the executable's data needs it). */
+  readonly level?: SnapshotLevel
+}
+
+type UpdateMode = 'all' | 'new' | 'none'
+
+interface Counter {
+  increment(key: string): void
+}
+
+/** The parts of Vitest's SnapshotState used here (counters are public; the update mode since 4.1.4). */
+interface SnapshotStateLike {
+  readonly added: Counter
+  readonly updated: Counter
+  readonly matched: Counter
+  readonly unmatched: Counter
+  readonly snapshotUpdateState?: UpdateMode
+  readonly _updateSnapshot?: UpdateMode
+}
+
+interface TaskLike {
+  readonly id: string
+  readonly result?: { readonly retryCount?: number }
+}
+
+type Result = Exclude<MatcherResult, Promise<unknown>>
+
+/** Calls per test (and retry) and name, for Vitest's 'name 1', 'name 2' keys. */
+const callCounts = new Map<string, number>()
+/** Keys checked in this worker, by test file: what the obsolete check compares the files against. */
+export const checkedKeys = new Map<string, Set<string>>()
+
+function updateMode(state: SnapshotStateLike): UpdateMode {
+  return state.snapshotUpdateState ?? state._updateSnapshot ?? (process.env.CI ? 'none' : 'new')
+}
+
+function captured(received: unknown, level: SnapshotLevel): Snapshot {
+  if (!isSubject(received)) throw new TypeError('toMatchProcessSnapshot takes a Process (from launch()) or a snapshot (from createSnapshot() or loadSnapshot()).')
+  return received instanceof Process ? received.createSnapshot({ level }) : received
+}
+
+export function toMatchProcessSnapshot(this: MatcherState, received: unknown, nameOrOptions?: string | ProcessSnapshotOptions): Result {
+  if (this.isNot) throw new TypeError('toMatchProcessSnapshot cannot be used with .not: a golden either matches or is updated.')
+  const options: ProcessSnapshotOptions = typeof nameOrOptions === 'string' ? { name: nameOrOptions } : (nameOrOptions ?? {})
+  const state = (this as unknown as { snapshotState?: SnapshotStateLike }).snapshotState
+  const task = (this as unknown as { task?: TaskLike }).task
+  const testFile = this.testPath
+  if (!state || !task || !testFile) throw new Error('toMatchProcessSnapshot runs inside a Vitest test only.')
+  const testName = [this.currentTestName ?? '', ...(options.name !== undefined ? [options.name] : [])].join(' > ')
+  const countKey = `${task.id}:${task.result?.retryCount ?? 0}:${testName}`
+  const count = (callCounts.get(countKey) ?? 0) + 1
+  callCounts.set(countKey, count)
+  const key = `${testName} ${count}`
+  const keys = checkedKeys.get(testFile) ?? new Set<string>()
+  keys.add(key)
+  checkedKeys.set(testFile, keys)
+
+  const snap = captured(received, options.level ?? 'writable')
+  const sections = goldenSections(snap.data, snap.modules(), options)
+  const path = goldenPath(testFile, key, (p) => headerKey(readText(p) ?? ''))
+  // Paths in messages and headers are relative to the test file: the same on every machine.
+  const shown = relative(dirname(testFile), path)
+  const text = renderGolden({ key, test: basename(testFile) }, sections)
+  const existing = readText(path)
+  const mode = updateMode(state)
+
+  if (existing === undefined) {
+    if (mode === 'none') {
+      state.unmatched.increment(task.id)
+      return { pass: false, message: () => `Process snapshot \`${key}\` was not written: ${shown} does not exist, and this run may not write goldens (CI, or --update=none). Run vitest locally or with -u, then commit the file.` }
+    }
+    writeAtomically(path, text)
+    state.added.increment(task.id)
+    return { pass: true, message: () => `Process snapshot \`${key}\` was written to ${shown}` }
+  }
+  if (existing === text) {
+    state.matched.increment(task.id)
+    return { pass: true, message: () => `Process snapshot \`${key}\` matches ${shown}` }
+  }
+  let summary: string
+  try {
+    summary = summarizeGolden(compareGolden(parseGolden(existing, shown).sections, sections))
+  } catch (error) {
+    if (!(error instanceof GoldenError) || mode !== 'all') {
+      state.unmatched.increment(task.id)
+      if (error instanceof GoldenError) return { pass: false, message: () => `Process snapshot \`${key}\`: ${error.message}` }
+      throw error
+    }
+    summary = 'unreadable golden rewritten'
+  }
+  if (mode === 'all') {
+    writeAtomically(path, text)
+    state.updated.increment(task.id)
+    return { pass: true, message: () => `Process snapshot \`${key}\` was updated: ${summary}` }
+  }
+  state.unmatched.increment(task.id)
+  return {
+    pass: false,
+    message: () => `Process snapshot \`${key}\` mismatched (${shown}): ${summary}`,
+    actual: text,
+    expected: existing,
+  }
+}

@@ -1,0 +1,122 @@
+// toMatchProcessSnapshot end to end, through createVitest on a small project: the first run writes
+// the goldens, the next matches, a change fails with the structured summary, -u updates, CI refuses
+// to write, a corrupt golden fails only its own test; Vitest's summary counts all of it.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import { createVitest } from 'vitest/node'
+import { fixture } from '../helpers.js'
+
+const SRC = fileURLToPath(new URL('../../src/', import.meta.url))
+const project = mkdtempSync(join(tmpdir(), 'procsnap-e2e-'))
+afterAll(() => rmSync(project, { recursive: true, force: true }))
+
+const COUNTER_TEST = `import { describe, expect, test } from 'vitest'
+import { launch } from 'procsnap'
+import { processMatchers } from 'procsnap/matchers'
+expect.extend(processMatchers)
+
+describe('counter', () => {
+  test('bump', async () => {
+    const proc = await launch(${JSON.stringify(fixture('counter'))}, { args: ['3'] })
+    try {
+      proc.breakAt('bump')
+      await proc.cont()
+      if (process.env.PROCSNAP_E2E_POKE) proc.writeMemory('g_counter', Uint8Array.of(7, 0, 0, 0))
+      expect(proc).toMatchProcessSnapshot()
+      await proc.cont()
+      expect(proc).toMatchProcessSnapshot('second call')
+    } finally {
+      await proc.kill()
+    }
+  })
+})
+`
+
+const OTHER_TEST = `import { expect, test } from 'vitest'
+test('unrelated', () => { expect(1 + 1).toBe(2) })
+`
+
+interface RunResult {
+  states: Record<string, string | undefined>
+  errors: string[]
+  summary: { added: number; matched: number; unmatched: number; updated: number }
+}
+
+async function run(update: boolean | 'none', env: Record<string, string> = {}): Promise<RunResult> {
+  Object.assign(process.env, env)
+  const vitest = await createVitest('test', { root: project, watch: false, update, reporters: [{}], include: ['*.test.ts'] }, { resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } } })
+  try {
+    await vitest.start()
+    const states: Record<string, string | undefined> = {}
+    const errors: string[] = []
+    for (const file of vitest.state.getFiles()) {
+      for (const task of file.tasks.flatMap((t) => ('tasks' in t ? t.tasks : [t]))) {
+        states[task.name] = task.result?.state
+        for (const e of task.result?.errors ?? []) errors.push(e.message)
+      }
+    }
+    const { added, matched, unmatched, updated } = vitest.snapshot.summary
+    return { states, errors, summary: { added, matched, unmatched, updated } }
+  } finally {
+    await vitest.close()
+    for (const k of Object.keys(env)) Reflect.deleteProperty(process.env, k)
+  }
+}
+
+const GOLDENS = join(project, '__process_snapshots__', 'counter.test.ts')
+const FIRST = join(GOLDENS, 'counter-bump-1.snap')
+const SECOND = join(GOLDENS, 'counter-bump-second-call-1.snap')
+
+describe('toMatchProcessSnapshot through Vitest', () => {
+  it('writes, matches, reports a change as structure, updates with -u, refuses to write in CI, survives a corrupt golden', async () => {
+    writeFileSync(join(project, 'counter.test.ts'), COUNTER_TEST)
+    writeFileSync(join(project, 'other.test.ts'), OTHER_TEST)
+    mkdirSync(join(project, 'node_modules'), { recursive: true })
+
+    // 1. first run: both goldens written, counted as added
+    const first = await run(false)
+    expect(first.errors).toEqual([])
+    expect(first.states.bump).toBe('pass')
+    expect(first.summary).toMatchObject({ added: 2, matched: 0, unmatched: 0 })
+    expect(readdirSync(GOLDENS).sort()).toEqual(['counter-bump-1.snap', 'counter-bump-second-call-1.snap'])
+    const golden = readFileSync(FIRST, 'utf8')
+    expect(golden.startsWith('# procsnap golden 1\n# key: counter > bump 1\n# test: counter.test.ts\n')).toBe(true)
+    expect(golden).toMatch(/\n {2}counter!g_counter +00 00 00 00\n/)
+    expect(readFileSync(SECOND, 'utf8')).toMatch(/\n {2}counter!g_counter +01 00 00 00\n/)
+
+    // 2. second run: both match, nothing rewritten
+    const second = await run(false)
+    expect(second.summary).toMatchObject({ added: 0, matched: 2, unmatched: 0 })
+    expect(readFileSync(FIRST, 'utf8')).toBe(golden)
+
+    // 3. the process changed: the failure names the change first (and the second call sees 7 + 1)
+    const changed = await run(false, { PROCSNAP_E2E_POKE: '1' })
+    expect(changed.states.bump).toBe('fail')
+    expect(changed.errors[0]).toContain('Process snapshot `counter > bump 1` mismatched (__process_snapshots__/counter.test.ts/counter-bump-1.snap): 1 memory range (counter!g_counter: 00 00 00 00 -> 07 00 00 00), backtrace unchanged')
+    expect(changed.summary).toMatchObject({ unmatched: 1 })
+    expect(readFileSync(FIRST, 'utf8')).toBe(golden)
+
+    // 4. -u rewrites it
+    const updated = await run(true, { PROCSNAP_E2E_POKE: '1' })
+    expect(updated.states.bump).toBe('pass')
+    expect(updated.summary).toMatchObject({ updated: 2, matched: 0 }) // the poke shows at the second call too: 7 + 1
+    expect(readFileSync(FIRST, 'utf8')).toMatch(/\n {2}counter!g_counter +07 00 00 00\n/)
+
+    // 5. CI (--update=none): a missing golden fails and is not written
+    rmSync(SECOND)
+    const ci = await run('none', { PROCSNAP_E2E_POKE: '1' })
+    expect(ci.states.bump).toBe('fail')
+    expect(ci.errors[0]).toContain('Process snapshot `counter > bump > second call 1` was not written: __process_snapshots__/counter.test.ts/counter-bump-second-call-1.snap does not exist, and this run may not write goldens')
+    expect(existsSync(SECOND)).toBe(false)
+
+    // 6. a corrupt golden fails its own test with path and line; the other file's test passes
+    writeFileSync(FIRST, '# procsnap golden 1\n# key: counter > bump 1\n# test: counter.test.ts\n\nmemory:\n  counter!g_counter  07 00 00 00\n  counter!g_counter  again\n')
+    const corrupt = await run(false, { PROCSNAP_E2E_POKE: '1' })
+    expect(corrupt.states.bump).toBe('fail')
+    expect(corrupt.states.unrelated).toBe('pass')
+    expect(corrupt.errors[0]).toContain("__process_snapshots__/counter.test.ts/counter-bump-1.snap:7: 'counter!g_counter' appears twice in section 'memory'")
+  }, 120_000)
+})
