@@ -53,6 +53,8 @@ describe('npm pack', () => {
     expect(files).toContain('package/dist/process/launch.js')
     expect(files).toContain('package/dist/matchers/index.js')
     expect(files).toContain('package/dist/matchers/index.d.ts')
+    expect(files).toContain('package/dist/plugin/index.js')
+    expect(files).toContain('package/dist/plugin/setup.js')
     expect(files.filter((f) => /^package\/(src|test|fixtures|bench|demo)\//.test(f))).toEqual([])
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([])
   })

@@ -27,7 +27,7 @@ interface Counter {
 }
 
 /** The parts of Vitest's SnapshotState used here (counters are public; the update mode since 4.1.4). */
-interface SnapshotStateLike {
+export interface SnapshotStateLike {
   readonly added: Counter
   readonly updated: Counter
   readonly matched: Counter
@@ -48,8 +48,9 @@ const callCounts = new Map<string, number>()
 /** Keys checked in this worker, by test file: what the obsolete check compares the files against. */
 export const checkedKeys = new Map<string, Set<string>>()
 
-function updateMode(state: SnapshotStateLike): UpdateMode {
-  return state.snapshotUpdateState ?? state._updateSnapshot ?? (process.env.CI ? 'none' : 'new')
+/** Vitest's update mode: 'all' with -u, 'none' in CI or with --update=none, else 'new'. */
+export function updateMode(state: SnapshotStateLike | undefined): UpdateMode {
+  return state?.snapshotUpdateState ?? state?._updateSnapshot ?? (process.env.CI ? 'none' : 'new')
 }
 
 function captured(received: unknown, level: SnapshotLevel): Snapshot {

@@ -4,6 +4,8 @@ import { SIG } from '../native/constants.js'
 import { sendSignal, waitBlocking } from '../native/ptrace.js'
 
 const live = new Set<number>()
+/** The handle of each live tracee, to end it through its own kill() (state, stdio, pinning) when it is still reachable. */
+const owners = new Map<number, WeakRef<object>>()
 
 const finalizer = new FinalizationRegistry<number>((pid) => {
   if (live.delete(pid)) reapNow(pid)
@@ -27,6 +29,7 @@ function killAll(): void {
 /** Tracks a tracee until `untrack`; `owner` is the handle whose collection kills it. */
 export function track(pid: number, owner: object): void {
   live.add(pid)
+  owners.set(pid, new WeakRef(owner))
   finalizer.register(owner, pid, owner)
   if (!hooked) {
     hooked = true
@@ -36,10 +39,23 @@ export function track(pid: number, owner: object): void {
 
 export function untrack(pid: number, owner: object): void {
   live.delete(pid)
+  owners.delete(pid)
   finalizer.unregister(owner)
 }
 
 /** Pids of tracees still alive in this thread (for tests of the cleanup itself). */
 export function livePids(): number[] {
   return [...live]
+}
+
+/** Ends every live tracee of this thread (the plugin's afterEach); returns how many there were. */
+export async function killLiveTracees(): Promise<number> {
+  const pids = [...live]
+  for (const pid of pids) {
+    const owner = owners.get(pid)?.deref() as { kill?: () => Promise<unknown> } | undefined
+    if (owner?.kill) await owner.kill()
+    else if (live.delete(pid)) reapNow(pid)
+    owners.delete(pid)
+  }
+  return pids.length
 }

@@ -152,7 +152,7 @@ describe('toHaveExited, toHaveBeenKilledBy, toHaveOutput', () => {
   })
 })
 
-it('the README example holds', async () => {
+it('a typical test of the counter passes with every kind of matcher', async () => {
   await using proc = await start(fixture('counter'), { args: ['3'] })
   proc.breakAt('bump')
   await proc.cont()

@@ -1,0 +1,25 @@
+/// <reference types="vitest/config" />
+// procsnap/plugin: processSnapshots() for vitest.config's plugins. Through Vitest's configureVitest
+// hook it adds the setup file that registers the matchers, ends leftover tracees after each test
+// and handles obsolete goldens: nothing else for the user to wire.
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import type { Vite, VitestPluginContext } from 'vitest/node'
+// The matchers' types on expect(), for projects that only name the plugin.
+import type {} from '../matchers/index.js'
+
+/** The setup file next to this module: setup.js once built, setup.ts when run from the sources. */
+function setupFile(): string {
+  const built = fileURLToPath(new URL('./setup.js', import.meta.url))
+  return existsSync(built) ? built : fileURLToPath(new URL('./setup.ts', import.meta.url))
+}
+
+export function processSnapshots(): Vite.Plugin {
+  return {
+    name: 'procsnap',
+    configureVitest({ project }: VitestPluginContext): void {
+      const setup = setupFile()
+      if (!project.config.setupFiles.includes(setup)) project.config.setupFiles.push(setup)
+    },
+  }
+}

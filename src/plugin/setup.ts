@@ -1,0 +1,52 @@
+// The setup file processSnapshots() adds to every test file: registers the matchers, ends the
+// tracees a test left running, and after the file handles its obsolete goldens (-u deletes them,
+// CI fails the file, a local run lists them).
+import { rmSync } from 'node:fs'
+import { relative } from 'node:path'
+import { afterAll, afterEach, expect } from 'vitest'
+import { checkedKeys, updateMode, type SnapshotStateLike } from '../golden/matcher.js'
+import { obsoleteGoldens, type TestOutcome } from '../golden/obsolete.js'
+import { processMatchers } from '../matchers/index.js'
+import { killLiveTracees } from '../process/registry.js'
+
+expect.extend(processMatchers)
+
+afterEach(async () => {
+  await killLiveTracees()
+})
+
+interface TaskLike {
+  readonly type: string
+  readonly mode: string
+  readonly fullTestName?: string
+  readonly name: string
+  readonly result?: { readonly state?: string }
+  readonly tasks?: readonly TaskLike[]
+  readonly filepath?: string
+}
+
+function testsOf(task: TaskLike): TaskLike[] {
+  return task.type === 'test' ? [task] : (task.tasks ?? []).flatMap(testsOf)
+}
+
+// Vitest passes the hook's fixtures first (an object pattern is required there) and the file second.
+afterAll(({}, suite) => {
+  const file = suite as unknown as TaskLike
+  const testFile = file.filepath
+  if (!testFile) return
+  const tests = testsOf(file)
+  const outcomes: TestOutcome[] = tests.map((t) => ({ name: t.fullTestName ?? t.name, passed: t.mode === 'run' && t.result?.state === 'pass' }))
+  const complete = tests.length > 0 && outcomes.every((t) => t.passed)
+  const obsolete = obsoleteGoldens(testFile, checkedKeys.get(testFile) ?? new Set(), outcomes, complete)
+  if (obsolete.length === 0) return
+  const mode = updateMode((expect.getState() as unknown as { snapshotState?: SnapshotStateLike }).snapshotState)
+  const list = obsolete.map((p) => `  ${relative(process.cwd(), p)}`).join('\n')
+  if (mode === 'all') {
+    for (const path of obsolete) rmSync(path, { force: true })
+    console.warn(`procsnap: removed ${obsolete.length} obsolete process snapshot${obsolete.length === 1 ? '' : 's'}:\n${list}`)
+  } else if (mode === 'none') {
+    throw new Error(`${obsolete.length} obsolete process snapshot${obsolete.length === 1 ? '' : 's'} (no test takes them any more):\n${list}\nRun vitest -u to remove them, and commit the removal.`)
+  } else {
+    console.warn(`procsnap: ${obsolete.length} obsolete process snapshot${obsolete.length === 1 ? '' : 's'} (run vitest -u to remove):\n${list}`)
+  }
+})

@@ -1,0 +1,36 @@
+// examples/counter works as shipped: its test file, run through the plugin as its config says
+// (with 'procsnap' resolved to src/), writes its goldens and then matches them.
+import { cpSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, expect, it } from 'vitest'
+import { createVitest } from 'vitest/node'
+import { processSnapshots } from '../src/plugin/index.js'
+import { fixture } from './helpers.js'
+
+const SRC = fileURLToPath(new URL('../src/', import.meta.url))
+const copy = mkdtempSync(join(tmpdir(), 'procsnap-example-'))
+afterAll(() => rmSync(copy, { recursive: true, force: true }))
+
+async function runExample(): Promise<{ passed: boolean; summary: { added: number; matched: number } }> {
+  process.env.COUNTER = fixture('counter')
+  const vitest = await createVitest('test', { root: copy, config: false, watch: false, reporters: [{}], update: false }, { plugins: [processSnapshots()], resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } } })
+  try {
+    await vitest.start()
+    const passed = vitest.state.getFiles().every((f) => f.result?.state === 'pass')
+    return { passed, summary: vitest.snapshot.summary }
+  } finally {
+    await vitest.close()
+    delete process.env.COUNTER
+  }
+}
+
+it('examples/counter passes: the first run writes two goldens, the second matches them', async () => {
+  cpSync(fileURLToPath(new URL('../examples/counter/', import.meta.url)), copy, { recursive: true })
+  const first = await runExample()
+  expect(first).toMatchObject({ passed: true, summary: { added: 2, matched: 0 } })
+  expect(readdirSync(join(copy, '__process_snapshots__', 'counter.test.ts')).sort()).toEqual(['bump-increments-the-counter-1.snap', 'bump-increments-the-counter-second-call-1.snap'])
+  const second = await runExample()
+  expect(second).toMatchObject({ passed: true, summary: { added: 0, matched: 2 } })
+}, 60_000)

@@ -1,0 +1,89 @@
+// processSnapshots() end to end through createVitest: nothing to wire but the plugin; tracees a test
+// leaves running are ended; obsolete goldens are listed, removed by -u, never by a filtered run,
+// and fail the file in CI.
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import { createVitest } from 'vitest/node'
+import { processSnapshots } from '../../src/plugin/index.js'
+import { fixture } from '../helpers.js'
+
+const SRC = fileURLToPath(new URL('../../src/', import.meta.url))
+const project = mkdtempSync(join(tmpdir(), 'procsnap-plugin-'))
+afterAll(() => rmSync(project, { recursive: true, force: true }))
+
+function testFile(snapshotName: string): string {
+  return `import { describe, expect, test } from 'vitest'
+import { launch, livePids } from 'procsnap'
+
+describe('counter', () => {
+  test('bump', async () => {
+    const proc = await launch(${JSON.stringify(fixture('counter'))}, { args: ['3'] })
+    proc.breakAt('bump')
+    await proc.cont()
+    expect(proc).toHaveRegister('edi', 1)
+    expect(proc).toMatchProcessSnapshot(${JSON.stringify(snapshotName)})
+    // left running on purpose: the plugin ends it after the test
+  })
+
+  test('nothing is left running', () => {
+    expect(livePids()).toEqual([])
+  })
+})
+`
+}
+
+async function run(update: boolean | 'none', testNamePattern?: string): Promise<{ states: Record<string, string | undefined>; errors: string[] }> {
+  const vitest = await createVitest(
+    'test',
+    { root: project, watch: false, update, reporters: [{}], include: ['*.test.ts'], ...(testNamePattern ? { testNamePattern } : {}) },
+    { plugins: [processSnapshots()], resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } } },
+  )
+  try {
+    await vitest.start()
+    const states: Record<string, string | undefined> = {}
+    const errors: string[] = []
+    for (const file of vitest.state.getFiles()) {
+      for (const e of file.result?.errors ?? []) errors.push(e.message)
+      for (const task of file.tasks.flatMap((t) => ('tasks' in t ? t.tasks : [t]))) {
+        states[task.name] = task.result?.state
+        for (const e of task.result?.errors ?? []) errors.push(e.message)
+      }
+    }
+    return { states, errors }
+  } finally {
+    await vitest.close()
+  }
+}
+
+const GOLDENS = join(project, '__process_snapshots__', 'counter.test.ts')
+
+describe('processSnapshots()', () => {
+  it('registers the matchers, ends leftover tracees, and handles obsolete goldens as Vitest does', async () => {
+    writeFileSync(join(project, 'counter.test.ts'), testFile('old name'))
+    const first = await run(false)
+    expect(first.errors).toEqual([])
+    expect(first.states).toEqual({ bump: 'pass', 'nothing is left running': 'pass' })
+    expect(readdirSync(GOLDENS)).toEqual(['counter-bump-old-name-1.snap'])
+
+    // the test now takes another snapshot: the old golden is obsolete
+    writeFileSync(join(project, 'counter.test.ts'), testFile('new name'))
+    const local = await run(false)
+    expect(local.states.bump).toBe('pass')
+    expect(readdirSync(GOLDENS).sort()).toEqual(['counter-bump-new-name-1.snap', 'counter-bump-old-name-1.snap']) // listed, kept
+
+    const filtered = await run(true, 'nothing is left')
+    expect(filtered.states).toEqual({ bump: undefined, 'nothing is left running': 'pass' }) // bump filtered out: never ran
+    expect(existsSync(join(GOLDENS, 'counter-bump-old-name-1.snap'))).toBe(true) // a filtered run never removes
+
+    const ci = await run('none')
+    expect(ci.errors.join('\n')).toContain('1 obsolete process snapshot (no test takes them any more)')
+    expect(existsSync(join(GOLDENS, 'counter-bump-old-name-1.snap'))).toBe(true)
+
+    const updated = await run(true)
+    expect(updated.errors).toEqual([])
+    expect(readdirSync(GOLDENS)).toEqual(['counter-bump-new-name-1.snap']) // -u removes it
+  }, 120_000)
+})
