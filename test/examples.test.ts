@@ -15,7 +15,7 @@ afterAll(() => rmSync(copy, { recursive: true, force: true }))
 
 async function runExample(): Promise<{ passed: boolean; summary: { added: number; matched: number } }> {
   process.env.COUNTER = fixture('counter')
-  const vitest = await createVitest('test', { root: copy, config: false, watch: false, reporters: [{}], update: false }, { plugins: [processSnapshots()], resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } } })
+  const vitest = await createVitest('test', { root: copy, config: false, watch: false, reporters: [{}], update: 'new' }, { plugins: [processSnapshots()], resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } } })
   try {
     await vitest.start()
     const passed = vitest.state.getFiles().every((f) => f.result?.state === 'pass')

@@ -45,7 +45,8 @@ interface RunResult {
   summary: { added: number; matched: number; unmatched: number; updated: number }
 }
 
-async function run(update: boolean | 'none', env: Record<string, string> = {}): Promise<RunResult> {
+/** The update mode is always explicit: this suite itself runs with CI=true in CI, which would mean 'none'. */
+async function run(update: 'new' | 'all' | 'none', env: Record<string, string> = {}): Promise<RunResult> {
   Object.assign(process.env, env)
   const vitest = await createVitest('test', { root: project, watch: false, update, reporters: [{}], include: ['*.test.ts'] }, { resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } } })
   try {
@@ -77,7 +78,7 @@ describe('toMatchProcessSnapshot through Vitest', () => {
     mkdirSync(join(project, 'node_modules'), { recursive: true })
 
     // 1. first run: both goldens written, counted as added
-    const first = await run(false)
+    const first = await run('new')
     expect(first.errors).toEqual([])
     expect(first.states.bump).toBe('pass')
     expect(first.summary).toMatchObject({ added: 2, matched: 0, unmatched: 0 })
@@ -88,19 +89,19 @@ describe('toMatchProcessSnapshot through Vitest', () => {
     expect(readFileSync(SECOND, 'utf8')).toMatch(/\n {2}counter!g_counter +01 00 00 00\n/)
 
     // 2. second run: both match, nothing rewritten
-    const second = await run(false)
+    const second = await run('new')
     expect(second.summary).toMatchObject({ added: 0, matched: 2, unmatched: 0 })
     expect(readFileSync(FIRST, 'utf8')).toBe(golden)
 
     // 3. the process changed: the failure names the change first (and the second call sees 7 + 1)
-    const changed = await run(false, { PROCSNAP_E2E_POKE: '1' })
+    const changed = await run('new', { PROCSNAP_E2E_POKE: '1' })
     expect(changed.states.bump).toBe('fail')
     expect(changed.errors[0]).toContain('Process snapshot `counter > bump 1` mismatched (__process_snapshots__/counter.test.ts/counter-bump-1.snap): 1 memory range (counter!g_counter: 00 00 00 00 -> 07 00 00 00), backtrace unchanged')
     expect(changed.summary).toMatchObject({ unmatched: 1 })
     expect(readFileSync(FIRST, 'utf8')).toBe(golden)
 
     // 4. -u rewrites it
-    const updated = await run(true, { PROCSNAP_E2E_POKE: '1' })
+    const updated = await run('all', { PROCSNAP_E2E_POKE: '1' })
     expect(updated.states.bump).toBe('pass')
     expect(updated.summary).toMatchObject({ updated: 2, matched: 0 }) // the poke shows at the second call too: 7 + 1
     expect(readFileSync(FIRST, 'utf8')).toMatch(/\n {2}counter!g_counter +07 00 00 00\n/)
@@ -114,7 +115,7 @@ describe('toMatchProcessSnapshot through Vitest', () => {
 
     // 6. a corrupt golden fails its own test with path and line; the other file's test passes
     writeFileSync(FIRST, '# procsnap golden 1\n# key: counter > bump 1\n# test: counter.test.ts\n\nmemory:\n  counter!g_counter  07 00 00 00\n  counter!g_counter  again\n')
-    const corrupt = await run(false, { PROCSNAP_E2E_POKE: '1' })
+    const corrupt = await run('new', { PROCSNAP_E2E_POKE: '1' })
     expect(corrupt.states.bump).toBe('fail')
     expect(corrupt.states.unrelated).toBe('pass')
     expect(corrupt.errors[0]).toContain("__process_snapshots__/counter.test.ts/counter-bump-1.snap:7: 'counter!g_counter' appears twice in section 'memory'")

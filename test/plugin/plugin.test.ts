@@ -35,7 +35,8 @@ describe('counter', () => {
 `
 }
 
-async function run(update: boolean | 'none', testNamePattern?: string): Promise<{ states: Record<string, string | undefined>; errors: string[] }> {
+/** The update mode is always explicit: this suite itself runs with CI=true in CI, which would mean 'none'. */
+async function run(update: 'new' | 'all' | 'none', testNamePattern?: string): Promise<{ states: Record<string, string | undefined>; errors: string[] }> {
   const vitest = await createVitest(
     'test',
     { root: project, watch: false, update, reporters: [{}], include: ['*.test.ts'], ...(testNamePattern ? { testNamePattern } : {}) },
@@ -63,18 +64,18 @@ const GOLDENS = join(project, '__process_snapshots__', 'counter.test.ts')
 describe('processSnapshots()', () => {
   it('registers the matchers, ends leftover tracees, and handles obsolete goldens as Vitest does', async () => {
     writeFileSync(join(project, 'counter.test.ts'), testFile('old name'))
-    const first = await run(false)
+    const first = await run('new')
     expect(first.errors).toEqual([])
     expect(first.states).toEqual({ bump: 'pass', 'nothing is left running': 'pass' })
     expect(readdirSync(GOLDENS)).toEqual(['counter-bump-old-name-1.snap'])
 
     // the test now takes another snapshot: the old golden is obsolete
     writeFileSync(join(project, 'counter.test.ts'), testFile('new name'))
-    const local = await run(false)
+    const local = await run('new')
     expect(local.states.bump).toBe('pass')
     expect(readdirSync(GOLDENS).sort()).toEqual(['counter-bump-new-name-1.snap', 'counter-bump-old-name-1.snap']) // listed, kept
 
-    const filtered = await run(true, 'nothing is left')
+    const filtered = await run('all', 'nothing is left')
     expect(filtered.states).toEqual({ bump: undefined, 'nothing is left running': 'pass' }) // bump filtered out: never ran
     expect(existsSync(join(GOLDENS, 'counter-bump-old-name-1.snap'))).toBe(true) // a filtered run never removes
 
@@ -82,7 +83,7 @@ describe('processSnapshots()', () => {
     expect(ci.errors.join('\n')).toContain('1 obsolete process snapshot (no test takes them any more)')
     expect(existsSync(join(GOLDENS, 'counter-bump-old-name-1.snap'))).toBe(true)
 
-    const updated = await run(true)
+    const updated = await run('all')
     expect(updated.errors).toEqual([])
     expect(readdirSync(GOLDENS)).toEqual(['counter-bump-new-name-1.snap']) // -u removes it
   }, 120_000)
