@@ -42,7 +42,7 @@ export function summarizeGolden(changes: readonly GoldenChange[]): string {
   if (stop.length) parts.push(`stop (${stop.map((c) => `${c.label}: ${c.before ?? '-'} -> ${c.after ?? '-'}`).join(', ')})`)
   const regs = changes.filter((c) => c.section.endsWith(' registers'))
   if (regs.length) parts.push(plural(regs.length, 'register'))
-  const memory = changes.filter((c) => c.section === 'memory')
+  const memory = changes.filter((c) => c.section === 'memory' || c.section.startsWith('memory '))
   if (memory.length) {
     const shown = memory.slice(0, SHOWN_MEMORY).map((c) => `${c.label}: ${c.before ?? '(none)'} -> ${c.after ?? '(none)'}`)
     parts.push(`${plural(memory.length, 'memory range')} (${shown.join('; ')}${memory.length > SHOWN_MEMORY ? '; …' : ''})`)

@@ -11,6 +11,7 @@ import type { SnapshotLevel } from '../snapshot/model.js'
 import { compareGolden, summarizeGolden } from './compare.js'
 import { goldenPath, headerKey, readText, writeAtomically } from './files.js'
 import { parseGolden } from './parse.js'
+import { applyRedactions, type Redactions } from './redact.js'
 import { goldenSections, renderGolden, type GoldenOptions } from './render.js'
 
 export interface ProcessSnapshotOptions extends GoldenOptions {
@@ -18,6 +19,8 @@ export interface ProcessSnapshotOptions extends GoldenOptions {
   readonly name?: string
   /** Capture level when given a live process; default 'writable' (the executable's data needs it). */
   readonly level?: SnapshotLevel
+  /** { 'regs.rbx': expect.any(BigInt), 'memory.g_seed': '<seed>' }: see redact.ts. */
+  readonly redact?: Redactions
 }
 
 type UpdateMode = 'all' | 'new' | 'none'
@@ -75,7 +78,12 @@ export function toMatchProcessSnapshot(this: MatcherState, received: unknown, na
   checkedKeys.set(testFile, keys)
 
   const snap = captured(received, options.level ?? 'writable')
-  const sections = goldenSections(snap.data, snap.modules(), options)
+  const raw = goldenSections(snap.data, snap.modules(), options, { resolve: (l) => snap.memory.resolve(l), read: (a, n) => snap.memory.read(a, n) })
+  const { sections, failures } = options.redact ? applyRedactions(this, raw, snap, options.redact) : { sections: raw, failures: [] }
+  if (failures.length) {
+    state.unmatched.increment(task.id)
+    return { pass: false, message: () => `Process snapshot \`${key}\`: ${failures.join('; ')}` }
+  }
   const path = goldenPath(testFile, key, (p) => headerKey(readText(p) ?? ''))
   // Paths in messages and headers are relative to the test file: the same on every machine.
   const shown = relative(dirname(testFile), path)

@@ -1,6 +1,7 @@
 // The executable's writable data (.data, .bss) as golden lines: a line starts at every symbol and
 // at most every 16 bytes, is labelled by its address's stable name, shows pointers by what they
 // point to ('<counter!__dso_handle>') and runs of zeros as a count. A changed global is one line.
+import { LocationError } from '../errors.js'
 import type { MapState, SnapshotData } from '../snapshot/model.js'
 import type { SnapshotModule } from '../snapshot/regions.js'
 import type { AddressNamer } from './names.js'
@@ -45,35 +46,62 @@ function symbolBreaks(module: SnapshotModule | undefined, start: bigint, end: bi
 
 export function memoryEntries(data: SnapshotData, modules: readonly SnapshotModule[], namer: AddressNamer): GoldenEntry[] {
   const module = modules.find((m) => m.path === data.exe)
-  const entries: GoldenEntry[] = []
-  for (const map of executableDataMaps(data)) {
-    const content = map.content
-    if (!content) continue
-    const bytes = Buffer.from(content.buffer, content.byteOffset, content.length)
-    const { breaks: starts, starts: isStart } = symbolBreaks(module, map.start, map.end)
-    let next = 0
-    let pos = map.start
-    let zeros: { from: bigint; length: bigint } | undefined
-    const flushZeros = (): void => {
-      if (zeros) entries.push({ label: namer.value(zeros.from), value: `00 x ${zeros.length}` })
-      zeros = undefined
-    }
-    while (pos < map.end) {
-      while (next < starts.length && (starts[next] ?? 0n) <= pos) next++
-      const boundary = starts[next] ?? map.end
-      const end = [pos + LINE, boundary, map.end].reduce((a, b) => (a < b ? a : b))
-      const from = Number(pos - map.start)
-      const line = bytes.subarray(from, from + Number(end - pos))
-      if (line.every((b) => b === 0) && !isStart.has(pos)) {
-        zeros = zeros ? { from: zeros.from, length: zeros.length + BigInt(line.length) } : { from: pos, length: BigInt(line.length) }
-      } else {
-        flushZeros()
-        entries.push({ label: namer.value(pos), value: lineValue(line, pos, namer) })
-      }
-      pos = end
-    }
-    flushZeros()
+  return executableDataMaps(data).flatMap((map) => (map.content ? rangeEntries(map.start, map.content, symbolBreaks(module, map.start, map.end), namer) : []))
+}
+
+/**
+ * Lines for any range the user names (toMatchProcessSnapshot's `memory` option): a symbol with a
+ * size ('g_table'), or a region by its path ('[heap]'). `read` reads the snapshot (and says which
+ * level would hold bytes it does not).
+ */
+export function namedRangeEntries(location: string, data: SnapshotData, modules: readonly SnapshotModule[], namer: AddressNamer, resolve: (location: string) => bigint, read: (address: bigint, length: number) => Uint8Array): GoldenEntry[] {
+  let start: bigint
+  let end: bigint
+  const region = data.maps.filter((m) => m.path === location)
+  const first = region[0]
+  const last = region.at(-1)
+  if (location.startsWith('[') && first && last) {
+    start = first.start
+    end = last.end
+  } else {
+    start = resolve(location)
+    const module = modules.find((m) => start >= m.start && start < m.end)
+    const hit = module?.elf?.symbolize(start - module.bias)
+    if (!hit || hit.offset !== 0n || hit.symbol.size === 0n) throw new LocationError(`toMatchProcessSnapshot's memory option takes a symbol with a size or a region such as '[heap]'; '${location}' is neither.`)
+    end = start + hit.symbol.size
   }
+  const module = modules.find((m) => start >= m.start && start < m.end)
+  return rangeEntries(start, read(start, Number(end - start)), symbolBreaks(module, start, end), namer)
+}
+
+/** Lines of bytes starting at `start`: one per symbol start, at most 16 bytes each, zero runs counted. */
+function rangeEntries(start: bigint, content: Uint8Array, symbols: { breaks: bigint[]; starts: Set<bigint> }, namer: AddressNamer): GoldenEntry[] {
+  const entries: GoldenEntry[] = []
+  const bytes = Buffer.from(content.buffer, content.byteOffset, content.length)
+  const stop = start + BigInt(content.length)
+  const { breaks, starts } = symbols
+  let next = 0
+  let pos = start
+  let zeros: { from: bigint; length: bigint } | undefined
+  const flushZeros = (): void => {
+    if (zeros) entries.push({ label: namer.value(zeros.from), value: `00 x ${zeros.length}` })
+    zeros = undefined
+  }
+  while (pos < stop) {
+    while (next < breaks.length && (breaks[next] ?? 0n) <= pos) next++
+    const boundary = breaks[next] ?? stop
+    const end = [pos + LINE, boundary, stop].reduce((a, b) => (a < b ? a : b))
+    const from = Number(pos - start)
+    const line = bytes.subarray(from, from + Number(end - pos))
+    if (line.every((b) => b === 0) && !starts.has(pos)) {
+      zeros = zeros ? { from: zeros.from, length: zeros.length + BigInt(line.length) } : { from: pos, length: BigInt(line.length) }
+    } else {
+      flushZeros()
+      entries.push({ label: namer.value(pos), value: lineValue(line, pos, namer) })
+    }
+    pos = end
+  }
+  flushZeros()
   return entries
 }
 

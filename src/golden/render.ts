@@ -5,7 +5,7 @@ import { basename } from 'node:path'
 import { archInfo } from '../snapshot/arch-info.js'
 import type { SnapshotData } from '../snapshot/model.js'
 import { hex, type SnapshotModule } from '../snapshot/regions.js'
-import { memoryEntries, type GoldenEntry } from './memory-lines.js'
+import { memoryEntries, namedRangeEntries, type GoldenEntry } from './memory-lines.js'
 import { AddressNamer } from './names.js'
 
 export const GOLDEN_VERSION = 1
@@ -17,6 +17,14 @@ export interface GoldenOptions {
   readonly include?: readonly GoldenPart[]
   /** Also the x87, SSE, AVX and AVX-512 registers (off by default: they vary with the CPU). */
   readonly vectorRegs?: boolean
+  /** More memory, each in its own section: symbols with a size ('g_table') or regions ('[heap]'). */
+  readonly memory?: readonly string[]
+}
+
+/** How goldenSections reaches a snapshot's memory beyond the executable's data (the `memory` option). */
+export interface GoldenMemoryAccess {
+  resolve(location: string): bigint
+  read(address: bigint, length: number): Uint8Array
 }
 
 export interface GoldenHeader {
@@ -34,7 +42,7 @@ export interface GoldenSection {
 export const ALL_PARTS: readonly GoldenPart[] = ['stop', 'regs', 'backtrace', 'maps', 'memory']
 
 /** The sections of a snapshot's golden view, in file order. */
-export function goldenSections(data: SnapshotData, modules: readonly SnapshotModule[], options: GoldenOptions = {}): GoldenSection[] {
+export function goldenSections(data: SnapshotData, modules: readonly SnapshotModule[], options: GoldenOptions = {}, access?: GoldenMemoryAccess): GoldenSection[] {
   const parts = new Set(options.include ?? ALL_PARTS)
   const namer = new AddressNamer(data, modules)
   const sections: GoldenSection[] = []
@@ -65,6 +73,10 @@ export function goldenSections(data: SnapshotData, modules: readonly SnapshotMod
   }
   if (parts.has('maps')) sections.push({ title: 'maps', entries: mapEntries(data, modules) })
   if (parts.has('memory')) sections.push({ title: 'memory', entries: memoryEntries(data, modules, namer) })
+  for (const location of options.memory ?? []) {
+    if (!access) throw new TypeError("goldenSections needs the snapshot's memory for the memory option")
+    sections.push({ title: `memory ${location}`, entries: namedRangeEntries(location, data, modules, namer, (l) => access.resolve(l), (a, n) => access.read(a, n)) })
+  }
   return sections
 }
 
