@@ -46,6 +46,38 @@ interface TaskLike {
 
 type Result = Exclude<MatcherResult, Promise<unknown>>
 
+/**
+ * With the plugin, goldens are written after their file, as Vitest writes its snapshots: a retried
+ * test's earlier attempts leave nothing behind. Without it (expect.extend alone), at once.
+ */
+let deferred = false
+const pending = new Map<string, { attempt: number; writes: Map<string, string> }>()
+
+/** Called by the plugin's setup file. */
+export function deferGoldenWrites(): void {
+  deferred = true
+}
+
+/** Writes what the last attempt of every test asked for (the plugin's afterAll). */
+export function flushGoldenWrites(): void {
+  for (const { writes } of pending.values()) for (const [path, text] of writes) writeAtomically(path, text)
+  pending.clear()
+}
+
+function writeGolden(task: TaskLike, path: string, text: string): void {
+  if (!deferred) {
+    writeAtomically(path, text)
+    return
+  }
+  const attempt = task.result?.retryCount ?? 0
+  let entry = pending.get(task.id)
+  if (!entry || entry.attempt !== attempt) {
+    entry = { attempt, writes: new Map() }
+    pending.set(task.id, entry)
+  }
+  entry.writes.set(path, text)
+}
+
 /** Calls per test (and retry) and name, for Vitest's 'name 1', 'name 2' keys. */
 const callCounts = new Map<string, number>()
 /** Keys checked in this worker, by test file: what the obsolete check compares the files against. */
@@ -96,7 +128,7 @@ export function toMatchProcessSnapshot(this: MatcherState, received: unknown, na
       state.unmatched.increment(task.id)
       return { pass: false, message: () => `Process snapshot \`${key}\` was not written: ${shown} does not exist, and this run may not write goldens (CI, or --update=none). Run vitest locally or with -u, then commit the file.` }
     }
-    writeAtomically(path, text)
+    writeGolden(task, path, text)
     state.added.increment(task.id)
     return { pass: true, message: () => `Process snapshot \`${key}\` was written to ${shown}` }
   }
@@ -116,7 +148,7 @@ export function toMatchProcessSnapshot(this: MatcherState, received: unknown, na
     summary = 'unreadable golden rewritten'
   }
   if (mode === 'all') {
-    writeAtomically(path, text)
+    writeGolden(task, path, text)
     state.updated.increment(task.id)
     return { pass: true, message: () => `Process snapshot \`${key}\` was updated: ${summary}` }
   }

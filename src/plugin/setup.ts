@@ -1,18 +1,22 @@
-// The setup file processSnapshots() adds to every test file: registers the matchers, ends the
-// tracees a test left running, and after the file handles its obsolete goldens (-u deletes them,
-// CI fails the file, a local run lists them).
+// The setup file processSnapshots() adds to every test file: registers the matchers; ends the
+// tracees a test left running (after the test, or after the file for test.concurrent); writes the
+// goldens after the file, as Vitest writes its snapshots; then handles obsolete goldens (-u deletes
+// them, CI fails the file, a local run lists them).
 import { rmSync } from 'node:fs'
 import { relative } from 'node:path'
 import { afterAll, afterEach, expect } from 'vitest'
-import { checkedKeys, updateMode, type SnapshotStateLike } from '../golden/matcher.js'
+import { checkedKeys, deferGoldenWrites, flushGoldenWrites, updateMode, type SnapshotStateLike } from '../golden/matcher.js'
 import { obsoleteGoldens, type TestOutcome } from '../golden/obsolete.js'
 import { processMatchers } from '../matchers/index.js'
 import { killLiveTracees } from '../process/registry.js'
 
 expect.extend(processMatchers)
+deferGoldenWrites()
 
-afterEach(async () => {
-  await killLiveTracees()
+// A test.concurrent test's tracees may not be ended when it finishes: its neighbours run on, and
+// theirs are indistinguishable. Those are ended after the file; a sequential test never overlaps one.
+afterEach(async ({ task }) => {
+  if (!task.concurrent) await killLiveTracees()
 })
 
 interface TaskLike {
@@ -30,7 +34,9 @@ function testsOf(task: TaskLike): TaskLike[] {
 }
 
 // Vitest passes the hook's fixtures first (an object pattern is required there) and the file second.
-afterAll(({}, suite) => {
+afterAll(async ({}, suite) => {
+  await killLiveTracees()
+  flushGoldenWrites()
   const file = suite as unknown as TaskLike
   const testFile = file.filepath
   if (!testFile) return
