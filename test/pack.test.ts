@@ -1,7 +1,7 @@
 // The published package works: `npm pack` (which builds through prepack), install the tarball into
 // a fresh project from the registry, import 'procsnap' from plain Node, and trace a real binary.
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -12,9 +12,15 @@ import { fixture } from './helpers.js'
 
 const run = promisify(execFile)
 
+const [nodeMajor = 0, nodeMinor = 0] = process.versions.node.split('.').map(Number)
+/** Vitest 5 needs Node >= 22.12: its test runs in CI's Node 24 pass of the suite, and is skipped under Node 20. */
+const canRunVitest5 = nodeMajor > 22 || (nodeMajor === 22 && nodeMinor >= 12)
+
 /** This process's environment without npm's per-script variables (set when run through `npm test`). */
-function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_')))
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  // Nor Vitest's own variables: a Vitest started from here must not believe it runs inside a worker.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_') && k !== 'VITEST' && !k.startsWith('VITEST_')))
+  return { ...env, ...extra }
 }
 
 describe('npm pack', () => {
@@ -125,4 +131,45 @@ export const checked: [StopEvent, bigint, boolean] = [event, rdi, new Error() in
     }))
     expect(result.stdout).toBe('')
   }, 60_000)
+
+  // The plugin under Vitest 5, the peer range's newer major, installed from the registry next to the tarball.
+  it.skipIf(!canRunVitest5)('under Vitest 5, processSnapshots() writes the goldens, matches them in both pools, refuses to write in CI', async () => {
+    const v5 = join(tmp, 'vitest5')
+    mkdirSync(v5)
+    writeFileSync(join(v5, 'package.json'), JSON.stringify({ name: 'procsnap-vitest5', private: true, type: 'module' }))
+    await run('npm', ['install', '--no-audit', '--no-fund', 'vitest@5', tarball], { cwd: v5, env: cleanEnv(), maxBuffer: 16 << 20 })
+    writeFileSync(join(v5, 'vitest.config.ts'), "import { defineConfig } from 'vitest/config'\nimport { processSnapshots } from 'procsnap/plugin'\nexport default defineConfig({ plugins: [processSnapshots()] })\n")
+    writeFileSync(
+      join(v5, 'counter.test.ts'),
+      `import { expect, test } from 'vitest'
+import { launch } from 'procsnap'
+test('bump', async () => {
+  const proc = await launch(${JSON.stringify(fixture('counter'))}, { args: ['3'] })
+  proc.breakAt('bump')
+  await proc.cont()
+  expect(proc).toHaveRegister('edi', 1)
+  expect(proc).toMatchProcessSnapshot()
+})
+`,
+    )
+    const vitest = async (args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> => {
+      try {
+        const r = await run(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...args], { cwd: v5, env: cleanEnv({ NO_COLOR: '1', ...env }), maxBuffer: 16 << 20 })
+        return { code: 0, out: r.stdout + r.stderr }
+      } catch (error) {
+        const e = error as { code?: number; stdout?: string; stderr?: string }
+        return { code: e.code ?? 1, out: (e.stdout ?? '') + (e.stderr ?? '') }
+      }
+    }
+    const written = await vitest(['--update=new'])
+    expect(written.out).toMatch(/RUN\s+v5\./)
+    expect(written.out).toMatch(/Snapshots\s+1 written/)
+    expect(written.code).toBe(0)
+    expect(readdirSync(join(v5, '__process_snapshots__', 'counter.test.ts'))).toEqual(['bump-1.snap'])
+    for (const pool of ['forks', 'threads']) expect((await vitest(['--update=none', `--pool=${pool}`])).code).toBe(0)
+    rmSync(join(v5, '__process_snapshots__'), { recursive: true })
+    const ci = await vitest([], { CI: 'true' })
+    expect(ci.code).not.toBe(0)
+    expect(ci.out).toContain('was not written')
+  }, 240_000)
 })
