@@ -1,11 +1,12 @@
 // The setup file processSnapshots() adds to every test file: registers the matchers; ends the
 // tracees a test left running (after the test, or after the file for test.concurrent); writes the
-// goldens after the file, as Vitest writes its snapshots; then handles obsolete goldens (-u deletes
-// them, CI fails the file, a local run lists them).
+// goldens after the file, as Vitest writes its snapshots; then finds obsolete goldens (-u deletes
+// them, CI fails the file; the reporter counts them in Vitest's summary).
 import { rmSync } from 'node:fs'
 import { relative } from 'node:path'
 import { afterAll, afterEach, expect } from 'vitest'
 import { checkedKeys, deferGoldenWrites, flushGoldenWrites, updateMode, type SnapshotStateLike } from '../golden/matcher.js'
+import { headerKey, readText } from '../golden/files.js'
 import { obsoleteGoldens, type TestOutcome } from '../golden/obsolete.js'
 import { processMatchers } from '../matchers/index.js'
 import { killLiveTracees } from '../process/registry.js'
@@ -47,12 +48,11 @@ afterAll(async ({}, suite) => {
   if (obsolete.length === 0) return
   const mode = updateMode((expect.getState() as unknown as { snapshotState?: SnapshotStateLike }).snapshotState)
   const list = obsolete.map((p) => `  ${relative(process.cwd(), p)}`).join('\n')
+  // For the plugin's reporter, which counts them in Vitest's summary line (obsolete, or files removed).
+  ;(file as unknown as { meta: Record<string, unknown> }).meta.procsnap = { obsolete: obsolete.map((path) => ({ path, key: headerKey(readText(path) ?? '') ?? '' })), removed: mode === 'all' }
   if (mode === 'all') {
     for (const path of obsolete) rmSync(path, { force: true })
-    console.warn(`procsnap: removed ${obsolete.length} obsolete process snapshot${obsolete.length === 1 ? '' : 's'}:\n${list}`)
   } else if (mode === 'none') {
     throw new Error(`${obsolete.length} obsolete process snapshot${obsolete.length === 1 ? '' : 's'} (no test takes them any more):\n${list}\nRun vitest -u to remove them, and commit the removal.`)
-  } else {
-    console.warn(`procsnap: ${obsolete.length} obsolete process snapshot${obsolete.length === 1 ? '' : 's'} (run vitest -u to remove):\n${list}`)
   }
 })

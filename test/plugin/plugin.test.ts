@@ -36,7 +36,7 @@ describe('counter', () => {
 }
 
 /** The update mode is always explicit: this suite itself runs with CI=true in CI, which would mean 'none'. */
-async function run(update: 'new' | 'all' | 'none', testNamePattern?: string): Promise<{ states: Record<string, string | undefined>; errors: string[] }> {
+async function run(update: 'new' | 'all' | 'none', testNamePattern?: string): Promise<{ states: Record<string, string | undefined>; errors: string[]; obsolete: number; obsoleteKeys: string[]; removed: number }> {
   const vitest = await createVitest(
     'test',
     { root: project, watch: false, update, reporters: [{}], include: ['*.test.ts'], ...(testNamePattern ? { testNamePattern } : {}) },
@@ -53,7 +53,8 @@ async function run(update: 'new' | 'all' | 'none', testNamePattern?: string): Pr
         for (const e of task.result?.errors ?? []) errors.push(e.message)
       }
     }
-    return { states, errors }
+    const summary = vitest.snapshot.summary
+    return { states, errors, obsolete: summary.unchecked, obsoleteKeys: summary.uncheckedKeysByFile.flatMap((f) => f.keys), removed: summary.filesRemoved }
   } finally {
     await vitest.close()
   }
@@ -73,10 +74,13 @@ describe('processSnapshots()', () => {
     writeFileSync(join(project, 'counter.test.ts'), testFile('new name'))
     const local = await run('new')
     expect(local.states.bump).toBe('pass')
-    expect(readdirSync(GOLDENS).sort()).toEqual(['counter-bump-new-name-1.snap', 'counter-bump-old-name-1.snap']) // listed, kept
+    expect(readdirSync(GOLDENS).sort()).toEqual(['counter-bump-new-name-1.snap', 'counter-bump-old-name-1.snap']) // kept
+    // counted in Vitest's summary line, and listed as Vitest lists obsolete snapshots
+    expect(local).toMatchObject({ obsolete: 1, obsoleteKeys: ['counter > bump > old name 1 (__process_snapshots__/counter.test.ts/counter-bump-old-name-1.snap)'], removed: 0 })
 
     const filtered = await run('all', 'nothing is left')
     expect(filtered.states).toEqual({ bump: undefined, 'nothing is left running': 'pass' }) // bump filtered out: never ran
+    expect(filtered).toMatchObject({ obsolete: 0, removed: 0 })
     expect(existsSync(join(GOLDENS, 'counter-bump-old-name-1.snap'))).toBe(true) // a filtered run never removes
 
     const ci = await run('none')
@@ -85,6 +89,7 @@ describe('processSnapshots()', () => {
 
     const updated = await run('all')
     expect(updated.errors).toEqual([])
+    expect(updated).toMatchObject({ removed: 1, obsolete: 0 })
     expect(readdirSync(GOLDENS)).toEqual(['counter-bump-new-name-1.snap']) // -u removes it
   }, 120_000)
 })
