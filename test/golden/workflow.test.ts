@@ -20,7 +20,7 @@ expect.extend(processMatchers)
 
 describe('counter', () => {
   test('bump', async () => {
-    const proc = await launch(${JSON.stringify(fixture('counter'))}, { args: ['3'] })
+    const proc = await launch(process.env.PROCSNAP_E2E_BIN ?? ${JSON.stringify(fixture('counter'))}, { args: ['3'] })
     try {
       proc.breakAt('bump')
       await proc.cont()
@@ -91,6 +91,12 @@ describe('toMatchProcessSnapshot through Vitest', () => {
     // 2. second run: both match, nothing rewritten
     const second = await run('new')
     expect(second.summary).toMatchObject({ added: 0, matched: 2, unmatched: 0 })
+    expect(readFileSync(FIRST, 'utf8')).toBe(golden)
+
+    // 2b. the binary changed (the same source built with -O2): registers, maps and frames differ
+    const rebuilt = await run('new', { PROCSNAP_E2E_BIN: fixture('counter-O2') })
+    expect(rebuilt.states.bump).toBe('fail')
+    expect(rebuilt.errors[0]).toMatch(/^Process snapshot `counter > bump 1` mismatched \(__process_snapshots__\/counter\.test\.ts\/counter-bump-1\.snap\): stop \(at: counter!bump -> counter-O2!bump\), \d+ registers, \d+ memory ranges? \(.*\), \d+ maps, backtrace of thread 1 changed/)
     expect(readFileSync(FIRST, 'utf8')).toBe(golden)
 
     // 3. the process changed: the failure names the change first (and the second call sees 7 + 1)
