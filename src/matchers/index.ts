@@ -19,6 +19,7 @@ export const processMatchers = {
 }
 
 export { isSubject, type MatcherSubject } from './subject.js'
+export { processSerializer } from './serializer.js'
 export type { ProcessSnapshotOptions } from '../golden/matcher.js'
 
 /** What toHaveMemory compares with: bytes, UTF-8 text, a 32-bit (number) or 64-bit (bigint) little-endian integer. */

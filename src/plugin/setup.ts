@@ -8,10 +8,11 @@ import { afterAll, afterEach, expect } from 'vitest'
 import { checkedKeys, deferGoldenWrites, flushGoldenWrites, updateMode, type SnapshotStateLike } from '../golden/matcher.js'
 import { headerKey, readText } from '../golden/files.js'
 import { obsoleteGoldens, type TestOutcome } from '../golden/obsolete.js'
-import { processMatchers } from '../matchers/index.js'
+import { processMatchers, processSerializer } from '../matchers/index.js'
 import { killLiveTracees } from '../process/registry.js'
 
 expect.extend(processMatchers)
+expect.addSnapshotSerializer(processSerializer)
 deferGoldenWrites()
 
 // A test.concurrent test's tracees may not be ended when it finishes: its neighbours run on, and

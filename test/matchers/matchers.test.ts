@@ -1,12 +1,14 @@
 // The focused matchers on real processes and snapshots: each passes, fails with a symbolized message,
 // and works under .not; a snapshot answers as the live process did.
+import { fileURLToPath } from 'node:url'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { processMatchers } from '../../src/matchers/index.js'
-import type { Process } from '../../src/index.js'
+import { processMatchers, processSerializer } from '../../src/matchers/index.js'
+import { loadSnapshot, type Process } from '../../src/index.js'
 import { fixture, start } from '../helpers.js'
 
 beforeAll(() => {
   expect.extend(processMatchers)
+  expect.addSnapshotSerializer(processSerializer)
 })
 
 /** Asymmetric matchers are typed any: held as unknown, they can go in object literals. */
@@ -167,4 +169,13 @@ it('a typical test of the counter passes with every kind of matcher', async () =
   expect(snap).toHaveMemory('g_counter', 0)
   await proc.wait()
   expect(proc).toHaveExited(0)
+})
+
+it('prints a snapshot as one symbolized line in Vitest snapshots (processSerializer)', () => {
+  const snap = loadSnapshot(fileURLToPath(new URL('../snapshot/fixtures/aarch64-counter.procsnap.json', import.meta.url)))
+  expect({ snap }).toMatchInlineSnapshot(`
+    {
+      "snap": ProcessSnapshot "bump on arm64" (writable, aarch64, process 4242) at counter+0x754 (thread 1),
+    }
+  `)
 })
