@@ -94,6 +94,17 @@ export class FixedRandom {
     }
   }
 
+  /**
+   * Zeroes the stack below the entry point's stack pointer, as the kernel handed it out: the dynamic
+   * loader's dead frames hold addresses (random under ASLR) that the program's uninitialized locals
+   * would otherwise show. Nothing there is live at the entry point.
+   */
+  clearDeadStack(t: TracedThread, memory: TraceeMemory, stack: { start: bigint; end: bigint } | undefined): void {
+    const sp = t.regs.rsp
+    if (!stack || sp <= stack.start || sp > stack.end) return
+    memory.writeRaw(stack.start, new Uint8Array(Number(sp - stack.start)))
+  }
+
   /** The next `length` bytes of the fixed stream (xorshift64*). */
   private bytes(length: number): Uint8Array {
     const out = new Uint8Array(length)

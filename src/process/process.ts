@@ -333,6 +333,7 @@ export class Process implements AsyncDisposable {
     if (stop.kind === 'breakpoint') {
       for (const bp of stop.hit) if (bp.internal) bp.remove()
       this.entropy?.restoreTsc(stop.thread, this.memory)
+      this.entropy?.clearDeadStack(stop.thread, this.memory, this.space.maps().find((m) => m.path === '[stack]'))
       return
     }
     if (stop.kind === 'exited' || stop.kind === 'killed') {

@@ -101,3 +101,17 @@ describe('fixedRandom: one CPU until the entry point', () => {
     expect(allowed(early.pid)).toBe(before)
   })
 })
+
+describe('fixedRandom: a clean stack at the entry point', () => {
+  async function deadStack(fixedRandom: boolean): Promise<Uint8Array> {
+    const proc = await start(fixture('counter'), { args: ['1'], fixedRandom })
+    const stack = proc.maps.find((m) => m.path === '[stack]')
+    if (!stack) throw new Error('no [stack]')
+    return proc.readMemory(stack.start, Number(proc.regs.rsp - stack.start))
+  }
+
+  it('zeroes what the dynamic loader left below the stack pointer, and leaves it when off', async () => {
+    expect((await deadStack(true)).every((b) => b === 0)).toBe(true)
+    expect((await deadStack(false)).some((b) => b !== 0)).toBe(true)
+  })
+})
