@@ -19,6 +19,8 @@ const MASK64 = (1n << 64n) - 1n
 const NO_SYSCALL = MASK64
 /** Largest getrandom() answered in one stop; the kernel caps a call at 32 MiB too, callers loop. */
 const MAX_GETRANDOM = 1 << 20
+/** Granule of the dead-stack scan below the entry point's sp. */
+const DEAD_STACK_PAGE = 4096
 /** Fake time-stamp counter ticks per rdtsc. */
 const TSC_STEP = 1000n
 
@@ -102,7 +104,18 @@ export class FixedRandom {
   clearDeadStack(t: TracedThread, memory: TraceeMemory, stack: { start: bigint; end: bigint } | undefined): void {
     const sp = t.regs.rsp
     if (!stack || sp <= stack.start || sp > stack.end) return
-    memory.writeRaw(stack.start, new Uint8Array(Number(sp - stack.start)))
+    // Only what the loader dirtied, page by page down from sp to the first page still all zeros:
+    // touching the untouched pages below would allocate them.
+    const page = new Uint8Array(DEAD_STACK_PAGE)
+    let low = sp
+    while (low > stack.start) {
+      const from = low - BigInt(DEAD_STACK_PAGE) > stack.start ? low - BigInt(DEAD_STACK_PAGE) : stack.start
+      const chunk = page.subarray(0, Number(low - from))
+      memory.readRaw(from, chunk)
+      if (chunk.every((b) => b === 0)) break
+      low = from
+    }
+    if (low < sp) memory.writeRaw(low, new Uint8Array(Number(sp - low)))
   }
 
   /** The next `length` bytes of the fixed stream (xorshift64*). */
