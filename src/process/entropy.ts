@@ -78,10 +78,12 @@ export class FixedRandom {
     memory.readRaw(pc, original)
     memory.writeRaw(pc, Uint8Array.of(0x0f, 0x05))
     try {
-      const regs = t.regs
-      regs.rax = SYS_PRCTL
-      regs.rdi = PR_SET_TSC
-      regs.rsi = PR_TSC_ENABLE
+      const words = t.block()
+      const at = (name: string): number => t.arch.registers.indexOf(name)
+      words[at('rax')] = SYS_PRCTL
+      words[at('rdi')] = PR_SET_TSC
+      words[at('rsi')] = PR_TSC_ENABLE
+      t.commit()
       t.invalidate()
       if (ptraceStep(t.tid) !== 0) return
       for (;;) {
@@ -105,7 +107,7 @@ export class FixedRandom {
     const sp = t.regs.rsp
     if (!stack || sp <= stack.start || sp > stack.end) return
     // Only what the loader dirtied, page by page down from sp to the first page still all zeros:
-    // touching the untouched pages below would allocate them.
+    // touching the untouched pages below would allocate them (reading them too: ~10 µs each here).
     const page = new Uint8Array(DEAD_STACK_PAGE)
     let low = sp
     while (low > stack.start) {
