@@ -38,6 +38,8 @@ function plural(n: number, word: string): string {
 export function summarizeGolden(changes: readonly GoldenChange[]): string {
   if (changes.length === 0) return 'no differences'
   const parts: string[] = []
+  const rebuilt = changes.filter((c) => c.section === 'modules')
+  if (rebuilt.length) parts.push(`${rebuilt.map((c) => (c.before === undefined ? `${c.label} loaded` : c.after === undefined ? `${c.label} gone` : `${c.label} rebuilt (build-id ${c.before.slice(0, 8)} -> ${c.after.slice(0, 8)})`)).join(', ')}`)
   const stop = changes.filter((c) => c.section === 'stop')
   if (stop.length) parts.push(`stop (${stop.map((c) => `${c.label}: ${c.before ?? '-'} -> ${c.after ?? '-'}`).join(', ')})`)
   const regs = changes.filter((c) => c.section.endsWith(' registers'))

@@ -71,13 +71,24 @@ export function goldenSections(data: SnapshotData, modules: readonly SnapshotMod
     }
     if (parts.has('backtrace')) sections.push({ title: `thread ${t.index} backtrace`, entries: t.backtrace.map((f, i) => ({ label: `#${i}`, value: f.location })) })
   }
-  if (parts.has('maps')) sections.push({ title: 'maps', entries: mapEntries(data, modules) })
+  if (parts.has('maps')) {
+    sections.push({ title: 'modules', entries: moduleEntries(data, modules) })
+    sections.push({ title: 'maps', entries: mapEntries(data, modules) })
+  }
   if (parts.has('memory')) sections.push({ title: 'memory', entries: memoryEntries(data, modules, namer) })
   for (const location of options.memory ?? []) {
     if (!access) throw new TypeError("goldenSections needs the snapshot's memory for the memory option")
     sections.push({ title: `memory ${location}`, entries: namedRangeEntries(location, data, modules, namer, (l) => access.resolve(l), (a, n) => access.read(a, n)) })
   }
   return sections
+}
+
+/**
+ * The executable and its libraries by build-id: when a library is rebuilt (another machine's libc),
+ * the summary says so first, before the offsets and sizes that moved with it.
+ */
+function moduleEntries(data: SnapshotData, modules: readonly SnapshotModule[]): GoldenEntry[] {
+  return modules.map((m) => ({ label: m.name, value: data.maps.find((x) => x.path === m.path && x.buildId !== undefined)?.buildId ?? 'no build-id' }))
 }
 
 /** The maps of the executable and its libraries: file, offset, perms and size, never an address. */

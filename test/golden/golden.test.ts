@@ -77,6 +77,9 @@ describe('reading and comparing goldens', () => {
     expect(changes.find((c) => c.label === 'counter!g_counter')).toEqual({ section: 'memory', label: 'counter!g_counter', before: '01 00 00 00', after: '03 00 00 00' })
     expect(summarizeGolden(changes)).toBe('3 registers, 2 memory ranges (counter!g_counter: 01 00 00 00 -> 03 00 00 00; counter!g_total: 01 00 00 00 00 00 00 00 -> 04 00 00 00 00 00 00 00), backtrace unchanged')
     expect(summarizeGolden([])).toBe('no differences')
+    // a library rebuilt on another machine is named first, before what moved with it
+    const rebuilt = compareGolden([{ title: 'modules', entries: [{ label: 'libc.so.6', value: '0123456789abcdef' }] }], [{ title: 'modules', entries: [{ label: 'libc.so.6', value: 'fedcba9876543210' }] }])
+    expect(summarizeGolden(rebuilt)).toBe('libc.so.6 rebuilt (build-id 01234567 -> fedcba98), backtrace unchanged')
   })
 
   const good = '# procsnap golden 1\n# key: k 1\n# test: t.test.ts\n\nstop:\n  kind  breakpoint\n'

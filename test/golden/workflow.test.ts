@@ -93,10 +93,10 @@ describe('toMatchProcessSnapshot through Vitest', () => {
     expect(second.summary).toMatchObject({ added: 0, matched: 2, unmatched: 0 })
     expect(readFileSync(FIRST, 'utf8')).toBe(golden)
 
-    // 2b. the binary changed (the same source built with -O2): registers, maps and frames differ
+    // 2b. another binary (the same source built with -O2): the module first, then what moved with it
     const rebuilt = await run('new', { PROCSNAP_E2E_BIN: fixture('counter-O2') })
     expect(rebuilt.states.bump).toBe('fail')
-    expect(rebuilt.errors[0]).toMatch(/^Process snapshot `counter > bump 1` mismatched \(__process_snapshots__\/counter\.test\.ts\/counter-bump-1\.snap\): stop \(at: counter!bump -> counter-O2!bump\), \d+ registers, \d+ memory ranges? \(.*\), \d+ maps, backtrace of thread 1 changed/)
+    expect(rebuilt.errors[0]).toMatch(/^Process snapshot `counter > bump 1` mismatched \(__process_snapshots__\/counter\.test\.ts\/counter-bump-1\.snap\): counter gone, counter-O2 loaded, stop \(at: counter!bump -> counter-O2!bump\), \d+ registers, \d+ memory ranges? \(.*\), \d+ maps, backtrace of thread 1 changed/)
     expect(readFileSync(FIRST, 'utf8')).toBe(golden)
 
     // 3. the process changed: the failure names the change first (and the second call sees 7 + 1)
