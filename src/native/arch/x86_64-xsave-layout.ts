@@ -34,16 +34,20 @@ export function xsaveLayout(swReservedXcr0?: bigint): XsaveLayout | undefined {
   if (xcr0 !== undefined && leaf0) {
     const offsets = new Map<number, number>()
     for (let bit = 2; bit < 32; bit++) {
-      if ((xcr0 & (1n << BigInt(bit))) === 0n) continue
+      if (!hasComponent(xcr0, bit)) continue
       const sub = cpuid(0xd, bit)
       if (sub && sub[0] > 0) offsets.set(bit, sub[1])
     }
     cached = { xcr0, offsets, size: leaf0[1], source: 'cpuid' }
     return cached
   }
-  if (swReservedXcr0 === undefined) return undefined
-  const offsets = new Map([...STANDARD_OFFSETS].filter(([bit]) => (swReservedXcr0 & (1n << BigInt(bit))) !== 0n))
-  return { xcr0: swReservedXcr0, offsets, size: 0, source: 'fallback' }
+  return swReservedXcr0 === undefined ? undefined : standardLayout(swReservedXcr0)
+}
+
+/** The fallback: the standard offsets of the components set in `xcr0`, not read from this CPU. */
+export function standardLayout(xcr0: bigint): XsaveLayout {
+  const offsets = new Map([...STANDARD_OFFSETS].filter(([bit]) => hasComponent(xcr0, bit)))
+  return { xcr0, offsets, size: 0, source: 'fallback' }
 }
 
 /** Names of the components set in XCR0, in bit order ('x87', 'sse', 'avx', 'opmask', ...). */
