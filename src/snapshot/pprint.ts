@@ -1,80 +1,111 @@
 // Pretty printing of snapshots in the style of gdb (`info registers`, `info proc mappings`, `bt`,
-// `x/32xb`) and libdebug's pprint_*: aligned hex, symbolized pointers, colors only when asked.
-import { archInfo } from './arch-info.js'
-import type { Frame, SnapshotData, ThreadState } from './model.js'
-import { hexWidth, paint, type RenderStyle, type Symbolizer } from './pprint-style.js'
+// `x/32xb`) and libdebug's pprint_*: aligned hex, symbolized pointers, ANSI colors only when asked.
+import type { Frame, MapState, SnapshotData } from './model.js'
+import { columns, hexShort, hexWidth, paint, type Paint, type RenderStyle, type Symbolizer } from './pprint-style.js'
 
-export { renderDiff } from './pprint-diff.js'
-export { hexWidth, paint, shouldColor, type RenderStyle, type Symbolizer } from './pprint-style.js'
+export { renderDiff, diffSummary } from './pprint-diff.js'
+export { renderRegisters } from './pprint-registers.js'
+export { shouldColor, type RenderStyle, type Symbolizer } from './pprint-style.js'
 
-const HIGH_BIT = 1n << 63n
-
-function describeGeneral(value: bigint, symbolize: Symbolizer): string {
-  const symbol = value >= 0x1000n ? symbolize(value) : undefined
-  if (symbol) return symbol
-  return value >= HIGH_BIT ? String(value - (1n << 64n)) : String(value)
+function pathColor(m: MapState): Paint | undefined {
+  if (m.path === '[stack]') return 'yellow'
+  if (m.path === '[heap]') return 'blue'
+  if (m.perms[2] === 'x') return 'red'
+  if (m.perms[1] === 'w') return 'magenta'
+  return undefined
 }
 
-function stopLine(data: SnapshotData, thread: ThreadState): string {
-  const stop = data.stop
-  const where = stop && stop.thread === thread.index ? `, stopped at ${stop.location} (${stop.kind === 'signal' ? stop.signal : stop.kind})` : ''
-  return `thread ${thread.index} (tid ${thread.tid})${where}`
-}
-
-/** `info registers`: the general registers; with `all`, every other register the snapshot holds, by group. */
-export function renderRegisters(data: SnapshotData, thread: ThreadState, style: RenderStyle, symbolize: Symbolizer, all = false): string {
-  const info = archInfo(data.arch)
-  const general = info.general.filter((name) => thread.regs[name] !== undefined)
-  const rest = all ? Object.keys(thread.regs).filter((name) => !info.general.includes(name)) : []
-  const width = Math.max(...[...general, ...rest].map((n) => n.length))
-  const lines = [paint(style, 'bold', stopLine(data, thread))]
-  for (const name of general) {
-    const value = thread.regs[name] ?? 0n
-    lines.push(`${paint(style, 'cyan', name.padEnd(width))}  ${hexWidth(value, 64)}  ${describeGeneral(value, symbolize)}`)
-  }
-  let group: string | undefined
-  for (const name of rest) {
-    const reg = info.registerInfo(name)
-    const value = thread.regs[name] ?? 0n
-    if (reg?.group !== group) {
-      group = reg?.group
-      lines.push(paint(style, 'dim', `-- ${group ?? 'other'}`))
-    }
-    lines.push(`${paint(style, 'cyan', name.padEnd(width))}  ${value === 0n ? '0x0' : hexWidth(value, reg?.bits ?? 64)}`)
-  }
-  return `${lines.join('\n')}\n`
-}
-
-/** `info proc mappings`, with what the snapshot holds of each map. */
+/**
+ * `info proc mappings`: a title (pid, count, level), then start, end, perms, offset, size, what the
+ * snapshot holds of the map's contents ('held', 'unreadable' with the reason after the path, or
+ * nothing: this level does not keep them), and path. Numbers are right-aligned like gdb's.
+ */
 export function renderMaps(data: SnapshotData, style: RenderStyle): string {
+  const held = data.maps.filter((m) => m.content).length
+  const unreadable = data.maps.filter((m) => m.unreadable !== undefined).length
+  const counts = [`${held} held`, ...(unreadable ? [`${unreadable} unreadable`] : [])].join(', ')
+  const title = `process ${data.pid}: ${data.maps.length} map${data.maps.length === 1 ? '' : 's'}, ${data.level} snapshot (${counts})`
+  const header = ['start', 'end', 'perms', 'offset', 'size', 'contents', 'path']
   const rows = data.maps.map((m) => {
-    const held = m.content ? 'held' : m.unreadable ? `unreadable: ${m.unreadable}` : ''
-    return [hexWidth(m.start, 48), hexWidth(m.end, 48), m.perms, `0x${m.offset.toString(16)}`, `0x${(m.end - m.start).toString(16)}`, m.path, held]
+    const mark = m.content ? 'held' : m.unreadable !== undefined ? 'unreadable' : ''
+    return [hexShort(m.start), hexShort(m.end), m.perms, hexShort(m.offset), hexShort(m.end - m.start), mark, m.path]
   })
-  const header = ['start', 'end', 'perms', 'offset', 'size', 'path', `contents (${data.level})`]
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd()
-  return `${[paint(style, 'bold', line(header)), ...rows.map(line)].join('\n')}\n`
+  const laid = columns([header, ...rows], ['right', 'right', 'left', 'right', 'right', 'left', 'left'], (r, c, text) => {
+    if (r === 0) return paint(style, 'bold', text)
+    const m = data.maps[r - 1]
+    if (!m) return text
+    if (c === 6) {
+      const color = pathColor(m)
+      return color ? paint(style, color, text) : text
+    }
+    if (c === 5) return paint(style, m.content ? 'green' : 'red', text)
+    return text
+  })
+  const lines = laid.map((line, r) => {
+    const reason = r > 0 ? data.maps[r - 1]?.unreadable : undefined
+    return reason === undefined ? line : `${line}  ${paint(style, 'dim', `(${reason})`)}`
+  })
+  return `${[title, ...lines].join('\n')}\n`
 }
 
-/** `bt`: one line per frame, newest first. */
+/**
+ * `bt`: '#0  0x000055555555513d in counter!bump+0x4', newest first; frames found by the frame-pointer
+ * chain (not CFI) end with a dim '[fp]': they are a guess where CFI was missing.
+ */
 export function renderBacktrace(frames: readonly Frame[], style: RenderStyle): string {
-  const width = String(frames.length - 1).length
-  const lines = frames.map((f, i) => `#${String(i).padEnd(width)}  ${hexWidth(f.pc, 64)} in ${paint(style, 'yellow', f.location)}${f.via === 'fp' ? paint(style, 'dim', '  [frame pointer]') : ''}`)
+  if (frames.length === 0) return 'no frames\n'
+  const width = Math.max(3, `#${frames.length - 1}`.length)
+  const lines = frames.map((f, i) => {
+    const fp = f.via === 'fp' ? `  ${paint(style, 'dim', '[fp]')}` : ''
+    return `${`#${i}`.padEnd(width)} ${paint(style, 'cyan', hexWidth(f.pc, 64))} in ${paint(style, 'yellow', f.location)}${fp}`
+  })
   return `${lines.join('\n')}\n`
 }
 
-/** A hexdump: 16 bytes a line, address and symbolized start, ASCII column. */
+function byteColor(b: number): Paint | undefined {
+  if (b === 0) return 'dim'
+  if (b >= 0x20 && b < 0x7f) return 'green'
+  return undefined
+}
+
+/** Joins the texts of `bytes` with `separator`, each run of bytes of one color painted once. */
+function paintRuns(style: RenderStyle, bytes: Uint8Array, text: (b: number) => string, separator: string): string {
+  let out = ''
+  for (let i = 0; i < bytes.length; ) {
+    const color = byteColor(bytes[i] ?? 0)
+    let j = i + 1
+    while (j < bytes.length && byteColor(bytes[j] ?? 0) === color) j++
+    const run = Array.from(bytes.subarray(i, j), text).join(separator)
+    out += `${i > 0 ? separator : ''}${color ? paint(style, color, run) : run}`
+    i = j
+  }
+  return out
+}
+
+/**
+ * A hexdump like `xxd` or `hexdump -C`: a header ('16 bytes at 0x... (counter!g_counter)'), then
+ * 16 bytes a line in two groups of 8, and the ASCII column ('.' for what is not printable). Lines
+ * equal to the one before are folded into one '*' (as hexdump does); the last line always shows.
+ */
 export function renderMemory(address: bigint, bytes: Uint8Array, style: RenderStyle, symbolize: Symbolizer): string {
   const where = symbolize(address)
-  const lines = [paint(style, 'bold', `${bytes.length} bytes at ${hexWidth(address, 64)}${where ? ` (${where})` : ''}`)]
+  const lines = [paint(style, 'bold', `${bytes.length} byte${bytes.length === 1 ? '' : 's'} at ${hexWidth(address, 64)}${where ? ` (${where})` : ''}`)]
+  let folded = false
   for (let at = 0; at < bytes.length; at += 16) {
     const row = bytes.subarray(at, at + 16)
-    const hexes = Array.from(row, (b) => b.toString(16).padStart(2, '0'))
-    const left = hexes.slice(0, 8).join(' ')
-    const right = hexes.slice(8).join(' ')
-    const text = Array.from(row, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.')).join('')
-    lines.push(`${paint(style, 'cyan', hexWidth(address + BigInt(at), 64))}  ${left.padEnd(23)}  ${right.padEnd(23)}  ${paint(style, 'dim', `|${text}|`)}`)
+    const last = at + 16 >= bytes.length
+    if (at > 0 && !last && row.every((b, i) => b === bytes[at - 16 + i])) {
+      if (!folded) lines.push('*')
+      folded = true
+      continue
+    }
+    folded = false
+    const hex = (b: number): string => b.toString(16).padStart(2, '0')
+    const pad = '   '.repeat(16 - row.length) + (row.length <= 8 ? ' ' : '')
+    const left = paintRuns(style, row.subarray(0, 8), hex, ' ')
+    const right = paintRuns(style, row.subarray(8), hex, ' ')
+    const text = paintRuns(style, row, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.'), '')
+    lines.push(`${paint(style, 'cyan', hexWidth(address + BigInt(at), 64))}  ${left}${right ? `  ${right}` : ''}${pad}  |${text}|`)
   }
   return `${lines.join('\n')}\n`
 }
