@@ -5,25 +5,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, expect, it } from 'vitest'
-import { createVitest } from 'vitest/node'
-import { processSnapshots } from '../src/plugin/index.js'
 import { fixture } from './helpers.js'
+import { runProject } from './vitest-project.js'
 
-const SRC = fileURLToPath(new URL('../src/', import.meta.url))
 const copy = mkdtempSync(join(tmpdir(), 'procsnap-example-'))
 afterAll(() => rmSync(copy, { recursive: true, force: true }))
 
 async function runExample(): Promise<{ passed: boolean; summary: { added: number; matched: number } }> {
-  process.env.COUNTER = fixture('counter')
-  const vitest = await createVitest('test', { root: copy, config: false, watch: false, reporters: [{}], update: 'new' }, { plugins: [processSnapshots()], resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } } })
-  try {
-    await vitest.start()
-    const passed = vitest.state.getFiles().every((f) => f.result?.state === 'pass')
-    return { passed, summary: vitest.snapshot.summary }
-  } finally {
-    await vitest.close()
-    delete process.env.COUNTER
-  }
+  const { passed, summary } = await runProject(copy, { update: 'new', env: { COUNTER: fixture('counter') } })
+  return { passed, summary }
 }
 
 it('examples/counter passes: the first run writes two goldens, the second matches them', async () => {

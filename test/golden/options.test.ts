@@ -3,13 +3,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, expect, it } from 'vitest'
-import { createVitest } from 'vitest/node'
-import { processSnapshots } from '../../src/plugin/index.js'
 import { fixture } from '../helpers.js'
+import { runProject } from '../vitest-project.js'
 
-const SRC = fileURLToPath(new URL('../../src/', import.meta.url))
 const project = mkdtempSync(join(tmpdir(), 'procsnap-options-'))
 afterAll(() => rmSync(project, { recursive: true, force: true }))
 
@@ -44,18 +41,7 @@ test('a redaction that does not match', async () => {
 
 it('writes extra memory sections and redactions, and fails on a redaction that does not match', async () => {
   writeFileSync(join(project, 'opts.test.ts'), TEST)
-  const vitest = await createVitest('test', { root: project, config: false, watch: false, reporters: [{}], update: 'new', include: ['*.test.ts'] }, { plugins: [processSnapshots()], resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } } })
-  const states: Record<string, string | undefined> = {}
-  const errors: string[] = []
-  try {
-    await vitest.start()
-    for (const t of vitest.state.getFiles().flatMap((f) => f.tasks)) {
-      states[t.name] = t.result?.state
-      errors.push(...(t.result?.errors ?? []).map((e) => e.message))
-    }
-  } finally {
-    await vitest.close()
-  }
+  const { states, errors } = await runProject(project, { update: 'new' })
   expect(states).toEqual({ options: 'pass', 'a redaction that does not match': 'fail' })
   expect(errors).toEqual(['Process snapshot `a redaction that does not match 1`: redact regs.rdi: expected 99n, received 2n; redact regs.nosuch: no such register in this snapshot'])
   const golden = readFileSync(join(project, '__process_snapshots__', 'opts.test.ts', 'options-options-1.snap'), 'utf8')

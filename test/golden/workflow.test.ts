@@ -4,12 +4,10 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createVitest } from 'vitest/node'
 import { fixture } from '../helpers.js'
+import { runProject, type ProjectRun } from '../vitest-project.js'
 
-const SRC = fileURLToPath(new URL('../../src/', import.meta.url))
 const project = mkdtempSync(join(tmpdir(), 'procsnap-e2e-'))
 afterAll(() => rmSync(project, { recursive: true, force: true }))
 
@@ -39,32 +37,9 @@ const OTHER_TEST = `import { expect, test } from 'vitest'
 test('unrelated', () => { expect(1 + 1).toBe(2) })
 `
 
-interface RunResult {
-  states: Record<string, string | undefined>
-  errors: string[]
-  summary: { added: number; matched: number; unmatched: number; updated: number }
-}
-
-/** The update mode is always explicit: this suite itself runs with CI=true in CI, which would mean 'none'. */
-async function run(update: 'new' | 'all' | 'none', env: Record<string, string> = {}): Promise<RunResult> {
-  Object.assign(process.env, env)
-  const vitest = await createVitest('test', { root: project, watch: false, update, reporters: [{}], include: ['*.test.ts'] }, { resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } } })
-  try {
-    await vitest.start()
-    const states: Record<string, string | undefined> = {}
-    const errors: string[] = []
-    for (const file of vitest.state.getFiles()) {
-      for (const task of file.tasks.flatMap((t) => ('tasks' in t ? t.tasks : [t]))) {
-        states[task.name] = task.result?.state
-        for (const e of task.result?.errors ?? []) errors.push(e.message)
-      }
-    }
-    const { added, matched, unmatched, updated } = vitest.snapshot.summary
-    return { states, errors, summary: { added, matched, unmatched, updated } }
-  } finally {
-    await vitest.close()
-    for (const k of Object.keys(env)) Reflect.deleteProperty(process.env, k)
-  }
+/** Without the plugin: the project's test registers the matchers itself. */
+async function run(update: 'new' | 'all' | 'none', env: Record<string, string> = {}): Promise<ProjectRun> {
+  return runProject(project, { update, env, plugin: false })
 }
 
 const GOLDENS = join(project, '__process_snapshots__', 'counter.test.ts')

@@ -3,13 +3,10 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, expect, it } from 'vitest'
-import { createVitest } from 'vitest/node'
-import { processSnapshots } from '../../src/plugin/index.js'
 import { fixture } from '../helpers.js'
+import { runProject } from '../vitest-project.js'
 
-const SRC = fileURLToPath(new URL('../../src/', import.meta.url))
 const project = mkdtempSync(join(tmpdir(), 'procsnap-concurrency-'))
 afterAll(() => rmSync(project, { recursive: true, force: true }))
 const MARKER = join(project, 'attempted')
@@ -47,14 +44,8 @@ test('passes on its second attempt', { retry: 1 }, async () => {
 `
 
 async function run(): Promise<{ passed: boolean; added: number; matched: number; unmatched: number }> {
-  const vitest = await createVitest('test', { root: project, config: false, watch: false, reporters: [{}], update: 'new', include: ['*.test.ts'] }, { plugins: [processSnapshots()], resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } } })
-  try {
-    await vitest.start()
-    const { added, matched, unmatched } = vitest.snapshot.summary
-    return { passed: vitest.state.getFiles().every((f) => f.result?.state === 'pass'), added, matched, unmatched }
-  } finally {
-    await vitest.close()
-  }
+  const { passed, summary } = await runProject(project, { update: 'new' })
+  return { passed, added: summary.added, matched: summary.matched, unmatched: summary.unmatched }
 }
 
 it('keeps one key per concurrent test and per retried test, and counts only the final attempt', async () => {

@@ -4,13 +4,10 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createVitest } from 'vitest/node'
-import { processSnapshots } from '../../src/plugin/index.js'
 import { fixture } from '../helpers.js'
+import { runProject } from '../vitest-project.js'
 
-const SRC = fileURLToPath(new URL('../../src/', import.meta.url))
 const roots: string[] = []
 afterAll(() => roots.forEach((r) => rmSync(r, { recursive: true, force: true })))
 
@@ -28,14 +25,8 @@ test.each(Array.from({ length: 20 }, (_, i) => i))('run %i', async () => {
 `
 
 async function run(root: string, pool: 'forks' | 'threads'): Promise<{ passed: boolean; added: number; matched: number }> {
-  const vitest = await createVitest('test', { root, config: false, watch: false, reporters: [{}], update: 'new', pool, include: ['*.test.ts'] }, { plugins: [processSnapshots()], resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } } })
-  try {
-    await vitest.start()
-    const { added, matched } = vitest.snapshot.summary
-    return { passed: vitest.state.getFiles().every((f) => f.result?.state === 'pass'), added, matched }
-  } finally {
-    await vitest.close()
-  }
+  const { passed, summary } = await runProject(root, { update: 'new', pool })
+  return { passed, added: summary.added, matched: summary.matched }
 }
 
 describe('golden determinism', () => {

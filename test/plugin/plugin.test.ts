@@ -4,13 +4,10 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createVitest } from 'vitest/node'
-import { processSnapshots } from '../../src/plugin/index.js'
 import { fixture } from '../helpers.js'
+import { runProject, type ProjectRun } from '../vitest-project.js'
 
-const SRC = fileURLToPath(new URL('../../src/', import.meta.url))
 const project = mkdtempSync(join(tmpdir(), 'procsnap-plugin-'))
 afterAll(() => rmSync(project, { recursive: true, force: true }))
 
@@ -35,29 +32,9 @@ describe('counter', () => {
 `
 }
 
-/** The update mode is always explicit: this suite itself runs with CI=true in CI, which would mean 'none'. */
-async function run(update: 'new' | 'all' | 'none', testNamePattern?: string): Promise<{ states: Record<string, string | undefined>; errors: string[]; obsolete: number; obsoleteKeys: string[]; removed: number }> {
-  const vitest = await createVitest(
-    'test',
-    { root: project, watch: false, update, reporters: [{}], include: ['*.test.ts'], ...(testNamePattern ? { testNamePattern } : {}) },
-    { plugins: [processSnapshots()], resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } } },
-  )
-  try {
-    await vitest.start()
-    const states: Record<string, string | undefined> = {}
-    const errors: string[] = []
-    for (const file of vitest.state.getFiles()) {
-      for (const e of file.result?.errors ?? []) errors.push(e.message)
-      for (const task of file.tasks.flatMap((t) => ('tasks' in t ? t.tasks : [t]))) {
-        states[task.name] = task.result?.state
-        for (const e of task.result?.errors ?? []) errors.push(e.message)
-      }
-    }
-    const summary = vitest.snapshot.summary
-    return { states, errors, obsolete: summary.unchecked, obsoleteKeys: summary.uncheckedKeysByFile.flatMap((f) => f.keys), removed: summary.filesRemoved }
-  } finally {
-    await vitest.close()
-  }
+async function run(update: 'new' | 'all' | 'none', testNamePattern?: string): Promise<ProjectRun & { obsolete: number; obsoleteKeys: string[]; removed: number }> {
+  const r = await runProject(project, { update, ...(testNamePattern ? { testNamePattern } : {}) })
+  return { ...r, obsolete: r.summary.unchecked, obsoleteKeys: r.summary.obsoleteKeys, removed: r.summary.filesRemoved }
 }
 
 const GOLDENS = join(project, '__process_snapshots__', 'counter.test.ts')

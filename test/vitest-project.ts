@@ -1,0 +1,62 @@
+// Runs a throwaway Vitest project in-process (createVitest), with 'procsnap' resolved to src/: the
+// end-to-end tests of the matchers, the goldens and the plugin share it.
+import { fileURLToPath } from 'node:url'
+import { createVitest } from 'vitest/node'
+import { processSnapshots } from '../src/plugin/index.js'
+
+const SRC = fileURLToPath(new URL('../src/', import.meta.url))
+
+export interface ProjectOptions {
+  /** Always explicit: this suite itself runs with CI=true in CI, where an unset mode means 'none'. */
+  readonly update: 'new' | 'all' | 'none'
+  /** Add processSnapshots() (default true); without it the project's tests call expect.extend. */
+  readonly plugin?: boolean
+  readonly pool?: 'forks' | 'threads'
+  /** Vitest's -t. */
+  readonly testNamePattern?: string
+  /** Set for the run (the project's workers inherit them), removed after. */
+  readonly env?: Readonly<Record<string, string>>
+}
+
+export interface ProjectRun {
+  /** Test name -> 'pass' | 'fail' | undefined (never ran), for tests at most one describe deep. */
+  readonly states: Record<string, string | undefined>
+  /** Errors of the files (a failing afterAll), then of the tests. */
+  readonly errors: string[]
+  /** Every file passed. */
+  readonly passed: boolean
+  readonly summary: { added: number; matched: number; unmatched: number; updated: number; unchecked: number; filesRemoved: number; obsoleteKeys: string[] }
+}
+
+export async function runProject(root: string, options: ProjectOptions): Promise<ProjectRun> {
+  const env = options.env ?? {}
+  Object.assign(process.env, env)
+  const vitest = await createVitest(
+    'test',
+    { root, config: false, watch: false, reporters: [{}], update: options.update, include: ['*.test.ts'], ...(options.pool ? { pool: options.pool } : {}), ...(options.testNamePattern ? { testNamePattern: options.testNamePattern } : {}) },
+    { plugins: options.plugin === false ? [] : [processSnapshots()], resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } } },
+  )
+  try {
+    await vitest.start()
+    const states: Record<string, string | undefined> = {}
+    const fileErrors: string[] = []
+    const testErrors: string[] = []
+    for (const file of vitest.state.getFiles()) {
+      fileErrors.push(...(file.result?.errors ?? []).map((e) => e.message))
+      for (const task of file.tasks.flatMap((t) => ('tasks' in t ? t.tasks : [t]))) {
+        states[task.name] = task.result?.state
+        testErrors.push(...(task.result?.errors ?? []).map((e) => e.message))
+      }
+    }
+    const s = vitest.snapshot.summary
+    return {
+      states,
+      errors: [...fileErrors, ...testErrors],
+      passed: vitest.state.getFiles().every((f) => f.result?.state === 'pass'),
+      summary: { added: s.added, matched: s.matched, unmatched: s.unmatched, updated: s.updated, unchecked: s.unchecked, filesRemoved: s.filesRemoved, obsoleteKeys: s.uncheckedKeysByFile.flatMap((f) => f.keys) },
+    }
+  } finally {
+    await vitest.close()
+    for (const key of Object.keys(env)) Reflect.deleteProperty(process.env, key)
+  }
+}
