@@ -2,9 +2,9 @@
 // <test dir>/__process_snapshots__/<test file>/<slug>.snap, written atomically, never rewritten
 // with identical content.
 import { createHash } from 'node:crypto'
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
-import { threadId } from 'node:worker_threads'
+import { writeFileAtomically } from '../snapshot/format.js'
 
 export const GOLDEN_DIR = '__process_snapshots__'
 
@@ -43,14 +43,7 @@ export function readText(path: string): string | undefined {
 /** Writes through a temporary file and a rename; leaves a file with the same content untouched. Returns whether it wrote. */
 export function writeAtomically(path: string, text: string): boolean {
   if (readText(path) === text) return false
-  mkdirSync(dirname(path), { recursive: true })
-  const temp = `${path}.${process.pid}-${threadId}.tmp`
-  try {
-    writeFileSync(temp, text)
-    renameSync(temp, path)
-  } finally {
-    rmSync(temp, { force: true })
-  }
+  writeFileAtomically(path, text)
   return true
 }
 

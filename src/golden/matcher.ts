@@ -116,11 +116,14 @@ export function toMatchProcessSnapshot(this: MatcherState, received: unknown, na
     state.unmatched.increment(task.id)
     return { pass: false, message: () => `Process snapshot \`${key}\`: ${failures.join('; ')}` }
   }
-  const path = goldenPath(testFile, key, (p) => headerKey(readText(p) ?? ''))
+  // goldenPath reads the file its slug names; that is usually the golden itself: read it once.
+  const texts = new Map<string, string | undefined>()
+  const read = (p: string): string | undefined => (texts.has(p) ? texts.get(p) : texts.set(p, readText(p)).get(p))
+  const path = goldenPath(testFile, key, (p) => headerKey(read(p) ?? ''))
   // Paths in messages and headers are relative to the test file: the same on every machine.
   const shown = relative(dirname(testFile), path)
   const text = renderGolden({ key, test: basename(testFile) }, sections)
-  const existing = readText(path)
+  const existing = read(path)
   const mode = updateMode(state)
 
   if (existing === undefined) {

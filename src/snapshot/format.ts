@@ -40,10 +40,15 @@ export function encodeSnapshot(data: SnapshotData): Buffer {
 
 /** Writes atomically: a temporary file in the same directory, renamed over the target. */
 export function saveSnapshotData(path: string, data: SnapshotData): void {
+  writeFileAtomically(path, encodeSnapshot(data))
+}
+
+/** A temporary file in the target's directory (per process and thread), then a rename over the target. */
+export function writeFileAtomically(path: string, data: string | Uint8Array): void {
   mkdirSync(dirname(path), { recursive: true })
   const temp = `${path}.${process.pid}-${threadId}.tmp`
   try {
-    writeFileSync(temp, encodeSnapshot(data))
+    writeFileSync(temp, data)
     renameSync(temp, path)
   } finally {
     rmSync(temp, { force: true })
