@@ -8,6 +8,7 @@ import { createVitest } from 'vitest/node'
 import { goldenSections, renderGolden } from '../src/golden/render.js'
 import { launch } from '../src/index.js'
 import { processSnapshots } from '../src/plugin/index.js'
+import { median } from './median.js'
 
 const FILES = 4
 const TESTS_PER_FILE = 25
@@ -55,11 +56,6 @@ export async function suiteOf100(counter: string): Promise<{ golden: number; pla
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[sorted.length >> 1] ?? 0
 }
 
 /** ms of a 'writable' capture of counter at bump, and ms the golden view and its comparison add to it. */

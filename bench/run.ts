@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { launch } from '../src/index.js'
 import { goldenCost, suiteOf100 } from './golden.js'
+import { median } from './median.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const FIX = `${ROOT}fixtures/c/bin/`
@@ -34,12 +35,6 @@ function gdbBreakpoints(hits: number): number {
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2
 }
 
 function nm(binary: string, symbol: string): string {

@@ -39,8 +39,7 @@ export class FixedRandom {
     } catch {
       result = -EFAULT & MASK64
     }
-    regs.orig_rax = NO_SYSCALL
-    regs.rax = result
+    t.setRegisters({ orig_rax: NO_SYSCALL, rax: result })
   }
 
   /** A SIGSEGV at rdtsc or rdtscp (TSC faulting is on until the entry point): emulates it. False for any other fault. */
@@ -55,14 +54,8 @@ export class FixedRandom {
     const rdtscp = code[0] === 0x0f && code[1] === 0x01 && code[2] === 0xf9
     if (!rdtsc && !rdtscp) return false
     this.tsc += TSC_STEP
-    // One PTRACE_SETREGS for the four registers: this runs a few times at every launch.
-    const words = t.block()
-    const at = (name: string): number => t.arch.registers.indexOf(name)
-    words[at('rax')] = this.tsc & 0xffffffffn
-    words[at('rdx')] = this.tsc >> 32n
-    if (rdtscp) words[at('rcx')] = 0n // IA32_TSC_AUX: CPU 0
-    words[at('rip')] = (words[at('rip')] ?? 0n) + (rdtscp ? 3n : 2n)
-    t.commit()
+    // IA32_TSC_AUX (rcx after rdtscp): CPU 0
+    t.setRegisters({ rax: this.tsc & 0xffffffffn, rdx: this.tsc >> 32n, ...(rdtscp ? { rcx: 0n } : {}), rip: t.pc + (rdtscp ? 3n : 2n) })
     return true
   }
 
@@ -78,12 +71,7 @@ export class FixedRandom {
     memory.readRaw(pc, original)
     memory.writeRaw(pc, Uint8Array.of(0x0f, 0x05))
     try {
-      const words = t.block()
-      const at = (name: string): number => t.arch.registers.indexOf(name)
-      words[at('rax')] = SYS_PRCTL
-      words[at('rdi')] = PR_SET_TSC
-      words[at('rsi')] = PR_TSC_ENABLE
-      t.commit()
+      t.setRegisters({ rax: SYS_PRCTL, rdi: PR_SET_TSC, rsi: PR_TSC_ENABLE })
       t.invalidate()
       if (ptraceStep(t.tid) !== 0) return
       for (;;) {

@@ -1,5 +1,5 @@
 // One traced thread: its run state and a cached copy of its registers, read on first use after each stop.
-import { ProcessStateError, PtraceError } from '../errors.js'
+import { ProcessStateError, PtraceError, RegisterError } from '../errors.js'
 import type { Arch } from '../native/arch/index.js'
 import { errnoName } from '../native/constants.js'
 import { createRegisters, type Registers, type RegisterSource } from './registers.js'
@@ -52,6 +52,17 @@ export class TracedThread implements RegisterSource {
   commit(): void {
     const err = this.arch.writeRegs(this.tid, this.bytes)
     if (err !== 0) throw new PtraceError('ERR_PTRACE', err, `Writing the registers of thread ${this.tid} failed (${errnoName(err)}).`)
+  }
+
+  /** Sets several full registers with one PTRACE_SETREGS (each `regs.x = v` writes them all). */
+  setRegisters(values: Readonly<Record<string, bigint>>): void {
+    const words = this.block()
+    for (const [name, value] of Object.entries(values)) {
+      const i = this.arch.registers.indexOf(name)
+      if (i < 0) throw new RegisterError(`No register ${name} in the ${this.arch.name} general register block.`)
+      words[i] = BigInt.asUintN(64, value)
+    }
+    this.commit()
   }
 
   /** Forget cached registers: the thread is about to run. */
