@@ -30,12 +30,20 @@ test.each(Array.from({ length: ${TESTS_PER_FILE} }, (_, i) => i))('stop %i', asy
 }
 
 async function runSuite(root: string): Promise<number> {
-  const vitest = await createVitest('test', { root, config: false, watch: false, reporters: [{}], update: 'new', include: ['*.test.ts'] }, { plugins: [processSnapshots()], resolve: { alias: { 'procsnap/matchers': `${LIB}matchers/index.js`, procsnap: `${LIB}index.js` } } })
+  const vitest = await createVitest(
+    'test',
+    { root, config: false, watch: false, reporters: [{}], update: 'new', include: ['*.test.ts'] },
+    {
+      plugins: [processSnapshots()],
+      resolve: { alias: { 'procsnap/matchers': `${LIB}matchers/index.js`, procsnap: `${LIB}index.js` } },
+    },
+  )
   try {
     const t0 = performance.now()
     await vitest.start()
     const ms = performance.now() - t0
-    if (!vitest.state.getFiles().every((f) => f.result?.state === 'pass')) throw new Error(`the benchmark suite failed in ${root}`)
+    if (!vitest.state.getFiles().every((f) => f.result?.state === 'pass'))
+      throw new Error(`the benchmark suite failed in ${root}`)
     return ms
   } finally {
     await vitest.close()
@@ -49,7 +57,8 @@ export async function suiteOf100(counter: string): Promise<{ golden: number; pla
     const roots = { golden: join(dir, 'golden'), plain: join(dir, 'plain') }
     for (const [kind, root] of Object.entries(roots)) {
       mkdirSync(root)
-      for (let f = 0; f < FILES; f++) writeFileSync(join(root, `stop${f}.test.ts`), testFile(counter, kind === 'golden'))
+      for (let f = 0; f < FILES; f++)
+        writeFileSync(join(root, `stop${f}.test.ts`), testFile(counter, kind === 'golden'))
     }
     await runSuite(roots.golden) // writes the goldens
     return { golden: await runSuite(roots.golden), plain: await runSuite(roots.plain) }

@@ -23,7 +23,11 @@ function gdbBreakpoints(hits: number): number {
   const dir = mkdtempSync(join(tmpdir(), 'procsnap-bench-'))
   const run = (withBreak: boolean): number => {
     const script = join(dir, withBreak ? 'break.gdb' : 'plain.gdb')
-    const lines = ['set startup-with-shell off', ...(withBreak ? ['break hit', 'commands', 'silent', 'continue', 'end'] : []), 'run']
+    const lines = [
+      'set startup-with-shell off',
+      ...(withBreak ? ['break hit', 'commands', 'silent', 'continue', 'end'] : []),
+      'run',
+    ]
     writeFileSync(script, lines.join('\n') + '\n')
     const t0 = performance.now()
     execFileSync('gdb', ['-nx', '-batch', '-x', script, '--args', `${FIX}hot`, String(hits)], { stdio: 'ignore' })
@@ -192,8 +196,22 @@ async function main(): Promise<void> {
       classic.push(await oursBreakpoints(pin, false))
     }
     const how = pin ? ', pinned to one CPU' : ''
-    rows.push({ measure: `breakpoint round trips/s${how} (default: step-over emulated)`, ours: emulated, baseline: base, unit: 'hits/s', better: 'higher', target: '>= 80%' })
-    rows.push({ measure: `breakpoint round trips/s${how}, emulateStepOver: false (same work as C)`, ours: classic, baseline: base, unit: 'hits/s', better: 'higher', target: '>= 80%' })
+    rows.push({
+      measure: `breakpoint round trips/s${how} (default: step-over emulated)`,
+      ours: emulated,
+      baseline: base,
+      unit: 'hits/s',
+      better: 'higher',
+      target: '>= 80%',
+    })
+    rows.push({
+      measure: `breakpoint round trips/s${how}, emulateStepOver: false (same work as C)`,
+      ours: classic,
+      baseline: base,
+      unit: 'hits/s',
+      better: 'higher',
+      target: '>= 80%',
+    })
   }
   const gdb: number[] = []
   const gdbOurs: number[] = []
@@ -201,16 +219,45 @@ async function main(): Promise<void> {
     gdb.push(gdbBreakpoints(GDB_HITS))
     gdbOurs.push(await oursBreakpoints(false, true))
   }
-  rows.push({ measure: `breakpoint round trips/s against gdb (batch, ${GDB_HITS} hits, silent continue)`, ours: gdbOurs, baseline: gdb, unit: 'hits/s', better: 'higher', target: 'reference' })
+  rows.push({
+    measure: `breakpoint round trips/s against gdb (batch, ${GDB_HITS} hits, silent continue)`,
+    ours: gdbOurs,
+    baseline: gdb,
+    unit: 'hits/s',
+    better: 'higher',
+    target: 'reference',
+  })
   // fixedRandom (the default) costs a ptrace stop per rdtsc the loader runs before main: measured apart.
-  for (const [pin, fixedRandom] of [[false, true], [false, false], [true, true]] as const) {
+  for (const [pin, fixedRandom] of [
+    [false, true],
+    [false, false],
+    [true, true],
+  ] as const) {
     const ours: number[] = []
     const base: number[] = []
     for (let r = 0; r < RUNS; r++) {
-      base.push(Number(runC([`${BIN}launch_main`, ...(pin ? ['--pin'] : []), '--iterations', String(LAUNCHES), `${FIX}hot`, mainOffset]).median_ms))
+      base.push(
+        Number(
+          runC([
+            `${BIN}launch_main`,
+            ...(pin ? ['--pin'] : []),
+            '--iterations',
+            String(LAUNCHES),
+            `${FIX}hot`,
+            mainOffset,
+          ]).median_ms,
+        ),
+      )
       ours.push(await oursLaunch(pin, fixedRandom))
     }
-    rows.push({ measure: `launch to breakpoint at main${pin ? ', pinned' : ''}${fixedRandom ? '' : ', fixedRandom: false'}`, ours, baseline: base, unit: 'ms', better: 'lower', target: '<= 2x' })
+    rows.push({
+      measure: `launch to breakpoint at main${pin ? ', pinned' : ''}${fixedRandom ? '' : ', fixedRandom: false'}`,
+      ours,
+      baseline: base,
+      unit: 'ms',
+      better: 'lower',
+      target: '<= 2x',
+    })
   }
   const reused: number[] = []
   const fresh: number[] = []
@@ -221,8 +268,22 @@ async function main(): Promise<void> {
     reused.push(o.reused)
     fresh.push(o.fresh)
   }
-  rows.push({ measure: `read ${MIB} MiB, readMemoryInto (reused buffer)`, ours: reused, baseline: base, unit: 'GB/s', better: 'higher', target: '>= 90%' })
-  rows.push({ measure: `read ${MIB} MiB, readMemory (new buffer each time)`, ours: fresh, baseline: base, unit: 'GB/s', better: 'higher', target: 'for the record' })
+  rows.push({
+    measure: `read ${MIB} MiB, readMemoryInto (reused buffer)`,
+    ours: reused,
+    baseline: base,
+    unit: 'GB/s',
+    better: 'higher',
+    target: '>= 90%',
+  })
+  rows.push({
+    measure: `read ${MIB} MiB, readMemory (new buffer each time)`,
+    ours: fresh,
+    baseline: base,
+    unit: 'GB/s',
+    better: 'higher',
+    target: 'for the record',
+  })
   const snapWritable: number[] = []
   const snapRaw: number[] = []
   const snapFull: number[] = []
@@ -239,9 +300,30 @@ async function main(): Promise<void> {
     diffs.push(f.diffMs)
     compares.push(f.compareMs)
   }
-  rows.push({ measure: "snapshot 'writable' of counter at bump (baseline: reading the same maps, Node, reused buffers)", ours: snapWritable, baseline: snapRaw, unit: 'ms', better: 'lower', target: 'a few ms' })
-  rows.push({ measure: `snapshot 'full' of bigheap (${MIB} MiB heap), bytes captured per second`, ours: snapFull, baseline: fullBase, unit: 'GB/s', better: 'higher', target: '>= 50%' })
-  rows.push({ measure: `diff of two 'full' snapshots of bigheap (baseline: memcmp of all their bytes)`, ours: diffs, baseline: compares, unit: 'ms', better: 'lower', target: '< 1000 ms' })
+  rows.push({
+    measure: "snapshot 'writable' of counter at bump (baseline: reading the same maps, Node, reused buffers)",
+    ours: snapWritable,
+    baseline: snapRaw,
+    unit: 'ms',
+    better: 'lower',
+    target: 'a few ms',
+  })
+  rows.push({
+    measure: `snapshot 'full' of bigheap (${MIB} MiB heap), bytes captured per second`,
+    ours: snapFull,
+    baseline: fullBase,
+    unit: 'GB/s',
+    better: 'higher',
+    target: '>= 50%',
+  })
+  rows.push({
+    measure: `diff of two 'full' snapshots of bigheap (baseline: memcmp of all their bytes)`,
+    ours: diffs,
+    baseline: compares,
+    unit: 'ms',
+    better: 'lower',
+    target: '< 1000 ms',
+  })
   const suite: number[] = []
   const suitePlain: number[] = []
   const capture: number[] = []
@@ -254,8 +336,23 @@ async function main(): Promise<void> {
     capture.push(g.capture)
     golden.push(g.golden)
   }
-  rows.push({ measure: 'Vitest suite of 100 tests (launch, break, match a golden), wall time (baseline: the same suite asserting a register)', ours: suite, baseline: suitePlain, unit: 'ms', better: 'lower', target: '< 10000 ms' })
-  rows.push({ measure: "golden view of a 'writable' snapshot of counter at bump, ms (baseline: the capture it checks)", ours: golden, baseline: capture, unit: 'ms', better: 'lower', target: 'a few ms' })
+  rows.push({
+    measure:
+      'Vitest suite of 100 tests (launch, break, match a golden), wall time (baseline: the same suite asserting a register)',
+    ours: suite,
+    baseline: suitePlain,
+    unit: 'ms',
+    better: 'lower',
+    target: '< 10000 ms',
+  })
+  rows.push({
+    measure: "golden view of a 'writable' snapshot of counter at bump, ms (baseline: the capture it checks)",
+    ours: golden,
+    baseline: capture,
+    unit: 'ms',
+    better: 'lower',
+    target: 'a few ms',
+  })
   writeResults(rows)
 }
 

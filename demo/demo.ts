@@ -14,13 +14,20 @@ console.log(`breakpoint ${bp.id} at ${hex(bp.address ?? 0n)} ${bp.description}`)
 await proc.cont()
 const ev = await proc.cont() // the second call of bump
 if (ev.kind !== 'breakpoint') throw new Error(`expected a breakpoint, got ${ev.kind}`)
-console.log(`\nstopped: ${ev.kind} ${ev.breakpoint.id} in thread ${ev.thread.index} at ${hex(ev.pc)} ${ev.location} (hit ${bp.hits} times)`)
+console.log(
+  `\nstopped: ${ev.kind} ${ev.breakpoint.id} in thread ${ev.thread.index} at ${hex(ev.pc)} ${ev.location} (hit ${bp.hits} times)`,
+)
 
 console.log('\nregisters:')
 const regs = proc.regs.toJSON()
 const names = Object.keys(regs)
 for (let i = 0; i < names.length; i += 3) {
-  console.log(names.slice(i, i + 3).map((n) => `${n.padEnd(8)} ${hex(regs[n] ?? 0n)}`).join('   '))
+  console.log(
+    names
+      .slice(i, i + 3)
+      .map((n) => `${n.padEnd(8)} ${hex(regs[n] ?? 0n)}`)
+      .join('   '),
+  )
 }
 
 const counterValue = Buffer.from(proc.readMemory('g_counter', 4)).readInt32LE(0)

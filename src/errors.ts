@@ -94,7 +94,12 @@ export class MemoryError extends ProcsnapError {
   readonly length: number
 
   /** ERR_NOT_CAPTURED: mapped in the snapshot's process, but the snapshot's level does not hold those bytes. */
-  constructor(code: 'ERR_ADDRESS_UNMAPPED' | 'ERR_MEMORY_ACCESS' | 'ERR_NOT_CAPTURED', address: bigint, length: number, message: string) {
+  constructor(
+    code: 'ERR_ADDRESS_UNMAPPED' | 'ERR_MEMORY_ACCESS' | 'ERR_NOT_CAPTURED',
+    address: bigint,
+    length: number,
+    message: string,
+  ) {
     super(code, message)
     this.address = address
     this.length = length
@@ -138,7 +143,12 @@ export class SnapshotFormatError extends ProcsnapError {
   readonly source: string
 
   constructor(
-    code: 'ERR_SNAPSHOT_NOT_FOUND' | 'ERR_SNAPSHOT_CORRUPT' | 'ERR_SNAPSHOT_FOREIGN' | 'ERR_SNAPSHOT_VERSION' | 'ERR_SNAPSHOT_ARCH',
+    code:
+      | 'ERR_SNAPSHOT_NOT_FOUND'
+      | 'ERR_SNAPSHOT_CORRUPT'
+      | 'ERR_SNAPSHOT_FOREIGN'
+      | 'ERR_SNAPSHOT_VERSION'
+      | 'ERR_SNAPSHOT_ARCH',
     source: string,
     message: string,
   ) {
@@ -153,7 +163,12 @@ export class GoldenError extends ProcsnapError {
   /** 1-based line of the problem, when there is one. */
   readonly line: number | undefined
 
-  constructor(code: 'ERR_GOLDEN_CORRUPT' | 'ERR_GOLDEN_VERSION' | 'ERR_GOLDEN_MISSING', path: string, line: number | undefined, message: string) {
+  constructor(
+    code: 'ERR_GOLDEN_CORRUPT' | 'ERR_GOLDEN_VERSION' | 'ERR_GOLDEN_MISSING',
+    path: string,
+    line: number | undefined,
+    message: string,
+  ) {
     super(code, message)
     this.path = path
     this.line = line

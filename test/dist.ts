@@ -24,10 +24,14 @@ export interface Dist {
 export function buildDist(): Dist {
   const dir = mkdtempSync(join(tmpdir(), 'procsnap-dist-'))
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
-  execFileSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', dir, '--sourceMap', 'false', '--declaration', 'false'], {
-    cwd: ROOT,
-    stdio: 'pipe',
-  })
+  execFileSync(
+    process.execPath,
+    [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', dir, '--sourceMap', 'false', '--declaration', 'false'],
+    {
+      cwd: ROOT,
+      stdio: 'pipe',
+    },
+  )
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}\n')
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'))
   let scripts = 0

@@ -20,7 +20,10 @@ it('examples/counter passes: the first run writes two goldens, the second matche
   cpSync(fileURLToPath(new URL('../examples/counter/', import.meta.url)), copy, { recursive: true })
   const first = await runExample()
   expect(first).toMatchObject({ passed: true, summary: { added: 2, matched: 0 } })
-  expect(readdirSync(join(copy, '__process_snapshots__', 'counter.test.ts')).sort()).toEqual(['bump-increments-the-counter-1.snap', 'bump-increments-the-counter-second-call-1.snap'])
+  expect(readdirSync(join(copy, '__process_snapshots__', 'counter.test.ts')).sort()).toEqual([
+    'bump-increments-the-counter-1.snap',
+    'bump-increments-the-counter-second-call-1.snap',
+  ])
   const second = await runExample()
   expect(second).toMatchObject({ passed: true, summary: { added: 0, matched: 2 } })
 }, 60_000)

@@ -35,7 +35,12 @@ export function nmSymbol(binary: string, name: string): bigint {
 /** Every child process of this test worker except ps itself: after cleanup there should be none (no tracee, stopped or zombie). */
 export function strayChildren(): string[] {
   const out = execFileSync('ps', ['-o', 'pid=,stat=,comm=', '--ppid', String(process.pid)], { encoding: 'utf8' }).trim()
-  return out === '' ? [] : out.split('\n').map((l) => l.trim()).filter((l) => !l.endsWith(' ps'))
+  return out === ''
+    ? []
+    : out
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => !l.endsWith(' ps'))
 }
 
 export function le32(bytes: Uint8Array): number {

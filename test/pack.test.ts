@@ -19,7 +19,11 @@ const canRunVitest5 = nodeMajor > 22 || (nodeMajor === 22 && nodeMinor >= 12)
 /** This process's environment without npm's per-script variables (set when run through `npm test`). */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   // Nor Vitest's own variables: a Vitest started from here must not believe it runs inside a worker.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.toLowerCase().startsWith('npm_') && k !== 'VITEST' && !k.startsWith('VITEST_')))
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => !k.toLowerCase().startsWith('npm_') && k !== 'VITEST' && !k.startsWith('VITEST_'),
+    ),
+  )
   return { ...env, ...extra }
 }
 
@@ -32,14 +36,25 @@ describe('npm pack', () => {
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'procsnap-pack-'))
     packStarted = Date.now()
-    const packed = await run('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: ROOT, env: cleanEnv(), maxBuffer: 16 << 20 })
+    const packed = await run('npm', ['pack', '--json', '--pack-destination', tmp], {
+      cwd: ROOT,
+      env: cleanEnv(),
+      maxBuffer: 16 << 20,
+    })
     const [info] = JSON.parse(packed.stdout) as Array<{ filename: string }>
     if (!info) throw new Error(`npm pack printed no result: ${packed.stdout}`)
     tarball = join(tmp, info.filename)
     project = join(tmp, 'consumer')
     mkdirSync(project)
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'procsnap-consumer', private: true, type: 'module' }))
-    await run('npm', ['install', '--no-audit', '--no-fund', tarball], { cwd: project, env: cleanEnv(), maxBuffer: 16 << 20 })
+    writeFileSync(
+      join(project, 'package.json'),
+      JSON.stringify({ name: 'procsnap-consumer', private: true, type: 'module' }),
+    )
+    await run('npm', ['install', '--no-audit', '--no-fund', tarball], {
+      cwd: project,
+      env: cleanEnv(),
+      maxBuffer: 16 << 20,
+    })
   }, 120_000)
 
   afterAll(() => {
@@ -126,22 +141,36 @@ export const checked: [StopEvent, bigint, boolean] = [event, rdi, new Error() in
     )
     const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
     // tsc prints its diagnostics on stdout and exits non-zero: show them in the failure.
-    const result = await run(process.execPath, [tsc, '-p', project], { cwd: project }).catch((error: Error & { stdout?: string }) => ({
-      stdout: error.stdout || error.message,
-    }))
+    const result = await run(process.execPath, [tsc, '-p', project], { cwd: project }).catch(
+      (error: Error & { stdout?: string }) => ({
+        stdout: error.stdout || error.message,
+      }),
+    )
     expect(result.stdout).toBe('')
   }, 60_000)
 
   // The plugin under Vitest 5, the peer range's newer major, installed from the registry next to the tarball.
-  it.skipIf(!canRunVitest5)('under Vitest 5, processSnapshots() writes the goldens, matches them in both pools, refuses to write in CI', async () => {
-    const v5 = join(tmp, 'vitest5')
-    mkdirSync(v5)
-    writeFileSync(join(v5, 'package.json'), JSON.stringify({ name: 'procsnap-vitest5', private: true, type: 'module' }))
-    await run('npm', ['install', '--no-audit', '--no-fund', 'vitest@5', tarball], { cwd: v5, env: cleanEnv(), maxBuffer: 16 << 20 })
-    writeFileSync(join(v5, 'vitest.config.ts'), "import { defineConfig } from 'vitest/config'\nimport { processSnapshots } from 'procsnap/plugin'\nexport default defineConfig({ plugins: [processSnapshots()] })\n")
-    writeFileSync(
-      join(v5, 'counter.test.ts'),
-      `import { expect, test } from 'vitest'
+  it.skipIf(!canRunVitest5)(
+    'under Vitest 5, processSnapshots() writes the goldens, matches them in both pools, refuses to write in CI',
+    async () => {
+      const v5 = join(tmp, 'vitest5')
+      mkdirSync(v5)
+      writeFileSync(
+        join(v5, 'package.json'),
+        JSON.stringify({ name: 'procsnap-vitest5', private: true, type: 'module' }),
+      )
+      await run('npm', ['install', '--no-audit', '--no-fund', 'vitest@5', tarball], {
+        cwd: v5,
+        env: cleanEnv(),
+        maxBuffer: 16 << 20,
+      })
+      writeFileSync(
+        join(v5, 'vitest.config.ts'),
+        "import { defineConfig } from 'vitest/config'\nimport { processSnapshots } from 'procsnap/plugin'\nexport default defineConfig({ plugins: [processSnapshots()] })\n",
+      )
+      writeFileSync(
+        join(v5, 'counter.test.ts'),
+        `import { expect, test } from 'vitest'
 import { launch } from 'procsnap'
 test('bump', async () => {
   const proc = await launch(${JSON.stringify(fixture('counter'))}, { args: ['3'] })
@@ -151,25 +180,34 @@ test('bump', async () => {
   expect(proc).toMatchProcessSnapshot()
 })
 `,
-    )
-    const vitest = async (args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> => {
-      try {
-        const r = await run(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...args], { cwd: v5, env: cleanEnv({ NO_COLOR: '1', ...env }), maxBuffer: 16 << 20 })
-        return { code: 0, out: r.stdout + r.stderr }
-      } catch (error) {
-        const e = error as { code?: number; stdout?: string; stderr?: string }
-        return { code: e.code ?? 1, out: (e.stdout ?? '') + (e.stderr ?? '') }
+      )
+      const vitest = async (
+        args: string[],
+        env: Record<string, string> = {},
+      ): Promise<{ code: number; out: string }> => {
+        try {
+          const r = await run(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...args], {
+            cwd: v5,
+            env: cleanEnv({ NO_COLOR: '1', ...env }),
+            maxBuffer: 16 << 20,
+          })
+          return { code: 0, out: r.stdout + r.stderr }
+        } catch (error) {
+          const e = error as { code?: number; stdout?: string; stderr?: string }
+          return { code: e.code ?? 1, out: (e.stdout ?? '') + (e.stderr ?? '') }
+        }
       }
-    }
-    const written = await vitest(['--update=new'])
-    expect(written.out).toMatch(/RUN\s+v5\./)
-    expect(written.out).toMatch(/Snapshots\s+1 written/)
-    expect(written.code).toBe(0)
-    expect(readdirSync(join(v5, '__process_snapshots__', 'counter.test.ts'))).toEqual(['bump-1.snap'])
-    for (const pool of ['forks', 'threads']) expect((await vitest(['--update=none', `--pool=${pool}`])).code).toBe(0)
-    rmSync(join(v5, '__process_snapshots__'), { recursive: true })
-    const ci = await vitest([], { CI: 'true' })
-    expect(ci.code).not.toBe(0)
-    expect(ci.out).toContain('was not written')
-  }, 240_000)
+      const written = await vitest(['--update=new'])
+      expect(written.out).toMatch(/RUN\s+v5\./)
+      expect(written.out).toMatch(/Snapshots\s+1 written/)
+      expect(written.code).toBe(0)
+      expect(readdirSync(join(v5, '__process_snapshots__', 'counter.test.ts'))).toEqual(['bump-1.snap'])
+      for (const pool of ['forks', 'threads']) expect((await vitest(['--update=none', `--pool=${pool}`])).code).toBe(0)
+      rmSync(join(v5, '__process_snapshots__'), { recursive: true })
+      const ci = await vitest([], { CI: 'true' })
+      expect(ci.code).not.toBe(0)
+      expect(ci.out).toContain('was not written')
+    },
+    240_000,
+  )
 })

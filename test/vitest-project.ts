@@ -25,7 +25,15 @@ export interface ProjectRun {
   readonly errors: string[]
   /** Every file passed. */
   readonly passed: boolean
-  readonly summary: { added: number; matched: number; unmatched: number; updated: number; unchecked: number; filesRemoved: number; obsoleteKeys: string[] }
+  readonly summary: {
+    added: number
+    matched: number
+    unmatched: number
+    updated: number
+    unchecked: number
+    filesRemoved: number
+    obsoleteKeys: string[]
+  }
 }
 
 export async function runProject(root: string, options: ProjectOptions): Promise<ProjectRun> {
@@ -33,8 +41,20 @@ export async function runProject(root: string, options: ProjectOptions): Promise
   Object.assign(process.env, env)
   const vitest = await createVitest(
     'test',
-    { root, config: false, watch: false, reporters: [{}], update: options.update, include: ['*.test.ts'], ...(options.pool ? { pool: options.pool } : {}), ...(options.testNamePattern ? { testNamePattern: options.testNamePattern } : {}) },
-    { plugins: options.plugin === false ? [] : [processSnapshots()], resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } } },
+    {
+      root,
+      config: false,
+      watch: false,
+      reporters: [{}],
+      update: options.update,
+      include: ['*.test.ts'],
+      ...(options.pool ? { pool: options.pool } : {}),
+      ...(options.testNamePattern ? { testNamePattern: options.testNamePattern } : {}),
+    },
+    {
+      plugins: options.plugin === false ? [] : [processSnapshots()],
+      resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } },
+    },
   )
   try {
     await vitest.start()
@@ -53,7 +73,15 @@ export async function runProject(root: string, options: ProjectOptions): Promise
       states,
       errors: [...fileErrors, ...testErrors],
       passed: vitest.state.getFiles().every((f) => f.result?.state === 'pass'),
-      summary: { added: s.added, matched: s.matched, unmatched: s.unmatched, updated: s.updated, unchecked: s.unchecked, filesRemoved: s.filesRemoved, obsoleteKeys: s.uncheckedKeysByFile.flatMap((f) => f.keys) },
+      summary: {
+        added: s.added,
+        matched: s.matched,
+        unmatched: s.unmatched,
+        updated: s.updated,
+        unchecked: s.unchecked,
+        filesRemoved: s.filesRemoved,
+        obsoleteKeys: s.uncheckedKeysByFile.flatMap((f) => f.keys),
+      },
     }
   } finally {
     await vitest.close()

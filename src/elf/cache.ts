@@ -19,7 +19,10 @@ export function readElf(path: string): ElfFile {
     cache.set(path, hit)
     return hit.elf
   }
-  const elf = parseElf(readBytes(path, () => readFileSync(path)), path)
+  const elf = parseElf(
+    readBytes(path, () => readFileSync(path)),
+    path,
+  )
   cache.set(path, { key, elf })
   for (const oldest of cache.keys()) {
     if (cache.size <= MAX_ENTRIES) break
@@ -72,7 +75,11 @@ function readBytes(path: string, read: () => Uint8Array): Uint8Array {
 function toBinaryError(path: string, error: unknown): unknown {
   const code = (error as NodeJS.ErrnoException | undefined)?.code
   if (code === 'ENOENT' || code === 'ENOTDIR') {
-    return new BinaryError('ERR_FILE_NOT_FOUND', path, `${path} does not exist. Check the path, or build the binary first.`)
+    return new BinaryError(
+      'ERR_FILE_NOT_FOUND',
+      path,
+      `${path} does not exist. Check the path, or build the binary first.`,
+    )
   }
   if (code === 'EACCES' || code === 'EPERM') {
     return new BinaryError('ERR_NOT_EXECUTABLE', path, `${path} cannot be read (${code}). Check its permissions.`)

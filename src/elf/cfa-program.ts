@@ -54,7 +54,14 @@ export function copyState(s: CfaState): CfaState {
  * advance that would move past `target` (undefined: run everything, as for a CIE's initial instructions).
  * `initial` holds the CIE's rules for DW_CFA_restore (undefined while running the CIE itself).
  */
-export function runCfaProgram(cur: DwarfCursor, state: CfaState, initial: CfaState | undefined, loc: bigint, target: bigint | undefined, params: ProgramParams): ProgramResult {
+export function runCfaProgram(
+  cur: DwarfCursor,
+  state: CfaState,
+  initial: CfaState | undefined,
+  loc: bigint,
+  target: bigint | undefined,
+  params: ProgramParams,
+): ProgramResult {
   const stack: CfaState[] = []
   const { codeAlign, dataAlign } = params
   const setRule = (reg: number, rule: RegisterRule): void => void state.registers.set(reg, rule)
@@ -79,42 +86,96 @@ export function runCfaProgram(cur: DwarfCursor, state: CfaState, initial: CfaSta
       else if (high === 0xc0) restore(low)
       else {
         switch (op) {
-          case 0x00: break // nop
-          case 0x01: newLoc = cur.pointer(params.fdeEncoding & 0x7f) ?? loc; break // set_loc
-          case 0x02: advance = BigInt(cur.u8()); break
-          case 0x03: advance = BigInt(cur.u16()); break
-          case 0x04: advance = BigInt(cur.u32()); break
-          case 0x05: setRule(cur.ulebNumber(), { kind: 'offset', offset: cur.uleb() * dataAlign }); break
-          case 0x06: restore(cur.ulebNumber()); break
-          case 0x07: setRule(cur.ulebNumber(), { kind: 'undefined' }); break
-          case 0x08: setRule(cur.ulebNumber(), { kind: 'same-value' }); break
-          case 0x09: setRule(cur.ulebNumber(), { kind: 'register', register: cur.ulebNumber() }); break
-          case 0x0a: stack.push(copyState(state)); break // remember_state
-          case 0x0b: { // restore_state
+          case 0x00:
+            break // nop
+          case 0x01:
+            newLoc = cur.pointer(params.fdeEncoding & 0x7f) ?? loc
+            break // set_loc
+          case 0x02:
+            advance = BigInt(cur.u8())
+            break
+          case 0x03:
+            advance = BigInt(cur.u16())
+            break
+          case 0x04:
+            advance = BigInt(cur.u32())
+            break
+          case 0x05:
+            setRule(cur.ulebNumber(), { kind: 'offset', offset: cur.uleb() * dataAlign })
+            break
+          case 0x06:
+            restore(cur.ulebNumber())
+            break
+          case 0x07:
+            setRule(cur.ulebNumber(), { kind: 'undefined' })
+            break
+          case 0x08:
+            setRule(cur.ulebNumber(), { kind: 'same-value' })
+            break
+          case 0x09:
+            setRule(cur.ulebNumber(), { kind: 'register', register: cur.ulebNumber() })
+            break
+          case 0x0a:
+            stack.push(copyState(state))
+            break // remember_state
+          case 0x0b: {
+            // restore_state
             const saved = stack.pop()
             if (!saved) return { loc, next: undefined, problem: 'DW_CFA_restore_state without a remembered state' }
             Object.assign(state, saved)
             break
           }
-          case 0x0c: setCfa(cur.ulebNumber(), cur.uleb()); break
+          case 0x0c:
+            setCfa(cur.ulebNumber(), cur.uleb())
+            break
           case 0x0d: {
             const register = cur.ulebNumber()
             state.cfa = { kind: 'register', register, offset: state.cfa.kind === 'register' ? state.cfa.offset : 0n }
             break
           }
-          case 0x0e: cfaOffset(cur.uleb()); break
-          case 0x0f: state.cfa = { kind: 'expression', expression: cur.block(cur.ulebNumber()) }; break
-          case 0x10: { const reg = cur.ulebNumber(); setRule(reg, { kind: 'expression', expression: cur.block(cur.ulebNumber()) }); break }
-          case 0x11: setRule(cur.ulebNumber(), { kind: 'offset', offset: cur.sleb() * dataAlign }); break
-          case 0x12: setCfa(cur.ulebNumber(), cur.sleb() * dataAlign); break
-          case 0x13: cfaOffset(cur.sleb() * dataAlign); break
-          case 0x14: setRule(cur.ulebNumber(), { kind: 'val-offset', offset: cur.uleb() * dataAlign }); break
-          case 0x15: setRule(cur.ulebNumber(), { kind: 'val-offset', offset: cur.sleb() * dataAlign }); break
-          case 0x16: { const reg = cur.ulebNumber(); setRule(reg, { kind: 'val-expression', expression: cur.block(cur.ulebNumber()) }); break }
-          case 0x1d: advance = cur.u64(); break // MIPS_advance_loc8
-          case 0x2d: state.raSigned = !state.raSigned; break // GNU_window_save / AARCH64_negate_ra_state
-          case 0x2e: cur.uleb(); break // GNU_args_size
-          case 0x2f: setRule(cur.ulebNumber(), { kind: 'offset', offset: -cur.uleb() * dataAlign }); break
+          case 0x0e:
+            cfaOffset(cur.uleb())
+            break
+          case 0x0f:
+            state.cfa = { kind: 'expression', expression: cur.block(cur.ulebNumber()) }
+            break
+          case 0x10: {
+            const reg = cur.ulebNumber()
+            setRule(reg, { kind: 'expression', expression: cur.block(cur.ulebNumber()) })
+            break
+          }
+          case 0x11:
+            setRule(cur.ulebNumber(), { kind: 'offset', offset: cur.sleb() * dataAlign })
+            break
+          case 0x12:
+            setCfa(cur.ulebNumber(), cur.sleb() * dataAlign)
+            break
+          case 0x13:
+            cfaOffset(cur.sleb() * dataAlign)
+            break
+          case 0x14:
+            setRule(cur.ulebNumber(), { kind: 'val-offset', offset: cur.uleb() * dataAlign })
+            break
+          case 0x15:
+            setRule(cur.ulebNumber(), { kind: 'val-offset', offset: cur.sleb() * dataAlign })
+            break
+          case 0x16: {
+            const reg = cur.ulebNumber()
+            setRule(reg, { kind: 'val-expression', expression: cur.block(cur.ulebNumber()) })
+            break
+          }
+          case 0x1d:
+            advance = cur.u64()
+            break // MIPS_advance_loc8
+          case 0x2d:
+            state.raSigned = !state.raSigned
+            break // GNU_window_save / AARCH64_negate_ra_state
+          case 0x2e:
+            cur.uleb()
+            break // GNU_args_size
+          case 0x2f:
+            setRule(cur.ulebNumber(), { kind: 'offset', offset: -cur.uleb() * dataAlign })
+            break
           default:
             return { loc, next: undefined, problem: `unknown DW_CFA opcode 0x${op.toString(16)}` }
         }

@@ -20,7 +20,11 @@ const DT_SONAME = 14n
 const DT_FLAGS_1 = 0x6ffffffbn
 
 /** Reads PT_DYNAMIC (or the SHT_DYNAMIC section when there are no program headers). */
-export function readDynamic(r: ElfReader, segments: readonly ElfSegment[], sections: readonly SectionHeader[]): DynamicInfo {
+export function readDynamic(
+  r: ElfReader,
+  segments: readonly ElfSegment[],
+  sections: readonly SectionHeader[],
+): DynamicInfo {
   const segment = segments.find((s) => s.type === PT_DYNAMIC)
   const section = sections.find((s) => s.type === SHT_DYNAMIC)
   const span =
@@ -49,7 +53,8 @@ export function readDynamic(r: ElfReader, segments: readonly ElfSegment[], secti
   if (needed.length === 0 && soname === undefined) return info
   const strings = findStringTable(r, segments, sections, section, strtab, strsz)
   const name = (offset: bigint, what: string): string => {
-    if (offset > BigInt(r.length)) throw r.corrupt(`${what} string offset ${offset} is outside the dynamic string table`)
+    if (offset > BigInt(r.length))
+      throw r.corrupt(`${what} string offset ${offset} is outside the dynamic string table`)
     return r.string(strings, Number(offset), what)
   }
   info.needed = needed.map((offset) => name(offset, 'DT_NEEDED'))

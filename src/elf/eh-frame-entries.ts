@@ -73,7 +73,8 @@ export class EhFrame {
     if (wide) length = cur.u64()
     const body = cur.pos
     const end = body + Number(length)
-    if (length > BigInt(this.frame.bytes.length) || end > this.frame.bytes.length) throw new DwarfRangeError(`entry at ${offset} runs past .eh_frame`)
+    if (length > BigInt(this.frame.bytes.length) || end > this.frame.bytes.length)
+      throw new DwarfRangeError(`entry at ${offset} runs past .eh_frame`)
     const id = wide ? Number(cur.u64()) : cur.u32()
     return { end, body: cur.pos, cieOffset: id === 0 ? undefined : body - id }
   }
@@ -129,10 +130,24 @@ export class EhFrame {
       problem = `CIE augmentation "${augmentation}" is not understood`
     }
     if (fdeEncoding === DW_EH_PE_omit) problem ??= 'CIE omits its FDE addresses'
-    const initial: CfaState = { cfa: { kind: 'register', register: -1, offset: 0n }, registers: new Map(), raSigned: false }
+    const initial: CfaState = {
+      cfa: { kind: 'register', register: -1, offset: 0n },
+      registers: new Map(),
+      raSigned: false,
+    }
     const run = runCfaProgram(cur, initial, undefined, 0n, undefined, { codeAlign, dataAlign, fdeEncoding })
     problem ??= run.problem
-    return { offset, codeAlign, dataAlign, raRegister, fdeEncoding, hasAugmentationData, signalFrame, initial: copyState(initial), ...(problem ? { problem } : {}) }
+    return {
+      offset,
+      codeAlign,
+      dataAlign,
+      raRegister,
+      fdeEncoding,
+      hasAugmentationData,
+      signalFrame,
+      initial: copyState(initial),
+      ...(problem ? { problem } : {}),
+    }
   }
 }
 
@@ -156,8 +171,12 @@ export function loadEhFrame(elf: ElfFile, bytes?: Uint8Array): EhFrame | undefin
     const cur = new DwarfCursor(header.bytes, 4, header.addr, header.bytes.length, little, addressSize)
     const version = header.bytes[0]
     const addr = version === 1 ? cur.pointer(header.bytes[1] ?? DW_EH_PE_omit, { datarel: header.addr }) : undefined
-    const load = addr === undefined ? undefined : elf.segments.find((s) => s.type === PT_LOAD && addr >= s.vaddr && addr < s.vaddr + s.filesz)
-    if (addr !== undefined && load) frame = { bytes: read(load.offset + (addr - load.vaddr), load.vaddr + load.filesz - addr), addr }
+    const load =
+      addr === undefined
+        ? undefined
+        : elf.segments.find((s) => s.type === PT_LOAD && addr >= s.vaddr && addr < s.vaddr + s.filesz)
+    if (addr !== undefined && load)
+      frame = { bytes: read(load.offset + (addr - load.vaddr), load.vaddr + load.filesz - addr), addr }
   }
   return frame && new EhFrame(frame, header, little, addressSize)
 }
@@ -165,7 +184,8 @@ export function loadEhFrame(elf: ElfFile, bytes?: Uint8Array): EhFrame | undefin
 /** `size` bytes at file offset `offset`: from `bytes` (the whole file) when given, else read from `path`. */
 function readRange(path: string, bytes: Uint8Array | undefined, offset: bigint, size: bigint): Uint8Array {
   if (bytes) {
-    if (offset + size > BigInt(bytes.length)) throw new DwarfRangeError(`file range ${offset}+${size} is past the end of ${path}`)
+    if (offset + size > BigInt(bytes.length))
+      throw new DwarfRangeError(`file range ${offset}+${size} is past the end of ${path}`)
     return bytes.subarray(Number(offset), Number(offset + size))
   }
   const out = new Uint8Array(Number(size))

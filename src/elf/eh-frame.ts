@@ -96,7 +96,9 @@ function lookup(cfi: FileCfi, vaddr: bigint): Fde | undefined {
   let offset: number | undefined
   if (table) offset = searchHeader(cfi.eh, table, vaddr)
   else {
-    const index = (cfi.index ??= scan(cfi.eh).filter((f) => f.end > f.start).sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0)))
+    const index = (cfi.index ??= scan(cfi.eh)
+      .filter((f) => f.end > f.start)
+      .sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0)))
     offset = searchIndex(index, vaddr)?.offset
   }
   const fde = offset === undefined ? undefined : cfi.eh.fdeAt(offset)
@@ -126,8 +128,15 @@ function headerTable(eh: EhFrame): HeaderTable | undefined {
         const encoding = h.bytes[3] ?? DW_EH_PE_omit
         const size = pointerSize(encoding, eh.addressSize)
         // Trust the table only when it describes this .eh_frame and fits in the header.
-        if (framePtr === eh.frame.addr && count !== undefined && size !== undefined && encoding !== DW_EH_PE_omit && (encoding & 0x80) === 0) {
-          if (BigInt(cur.pos) + count * BigInt(2 * size) <= BigInt(h.bytes.length)) table = { start: cur.pos, count: Number(count), encoding, entrySize: 2 * size }
+        if (
+          framePtr === eh.frame.addr &&
+          count !== undefined &&
+          size !== undefined &&
+          encoding !== DW_EH_PE_omit &&
+          (encoding & 0x80) === 0
+        ) {
+          if (BigInt(cur.pos) + count * BigInt(2 * size) <= BigInt(h.bytes.length))
+            table = { start: cur.pos, count: Number(count), encoding, entrySize: 2 * size }
         }
       }
     } catch {
@@ -142,7 +151,8 @@ function headerTable(eh: EhFrame): HeaderTable | undefined {
 function searchHeader(eh: EhFrame, table: HeaderTable, vaddr: bigint): number | undefined {
   const h = eh.header
   if (!h) return undefined
-  const entry = (i: number): DwarfCursor => new DwarfCursor(h.bytes, table.start + i * table.entrySize, h.addr, h.bytes.length, eh.little, eh.addressSize)
+  const entry = (i: number): DwarfCursor =>
+    new DwarfCursor(h.bytes, table.start + i * table.entrySize, h.addr, h.bytes.length, eh.little, eh.addressSize)
   let lo = 0
   let hi = table.count - 1
   let found = -1

@@ -27,10 +27,12 @@ export function createElfReader(bytes: Uint8Array, path: string): ElfReader {
     )
   }
   const reader = (is64: boolean, little: boolean): ElfReader => new ElfReader(bytes, path, is64, little)
-  if (bytes.length < 16) throw reader(true, true).corrupt(`the ELF identification needs 16 bytes but the file has ${bytes.length}`)
+  if (bytes.length < 16)
+    throw reader(true, true).corrupt(`the ELF identification needs 16 bytes but the file has ${bytes.length}`)
   const elfClass = bytes[4]
   const data = bytes[5]
-  if (elfClass !== 1 && elfClass !== 2) throw reader(true, true).corrupt(`unknown ELF class ${elfClass} (expected 1 or 2)`)
+  if (elfClass !== 1 && elfClass !== 2)
+    throw reader(true, true).corrupt(`unknown ELF class ${elfClass} (expected 1 or 2)`)
   if (data !== 1 && data !== 2) throw reader(true, true).corrupt(`unknown ELF data encoding ${data} (expected 1 or 2)`)
   return reader(elfClass === 2, data === 1)
 }

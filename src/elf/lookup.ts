@@ -61,7 +61,12 @@ function splitQuery(query: string): [string, string | undefined] {
 const BIND_RANK = { global: 0, other: 0, weak: 1, local: 2 } as const
 
 /** Negative when `a` is the better answer for a name query. */
-function compareForName(a: ElfSymbol, b: ElfSymbol, version: string | undefined, hidden: ReadonlySet<ElfSymbol>): number {
+function compareForName(
+  a: ElfSymbol,
+  b: ElfSymbol,
+  version: string | undefined,
+  hidden: ReadonlySet<ElfSymbol>,
+): number {
   if (version !== undefined) {
     const d = Number(b.version === version) - Number(a.version === version)
     if (d !== 0) return d

@@ -25,7 +25,8 @@ export function findNearNames(list: NameList, query: string, max = 5): string[] 
     const name = list.names[i] as string
     const distance = Math.abs(lower.length - q.length) <= limit ? boundedDistance(q, lower, limit, row) : limit + 1
     if (distance <= limit) matches.push({ name, score: distance })
-    else if (q.length >= 2 && lower.includes(q)) matches.push({ name, score: limit + 1 + (lower.length - q.length) / 1e6 })
+    else if (q.length >= 2 && lower.includes(q))
+      matches.push({ name, score: limit + 1 + (lower.length - q.length) / 1e6 })
   }
   matches.sort((a, b) => a.score - b.score || compareNames(a.name, b.name, query))
   return matches.slice(0, max).map((m) => m.name)

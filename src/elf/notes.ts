@@ -7,14 +7,28 @@ import type { ElfSegment } from './types.js'
 const NT_GNU_BUILD_ID = 3
 
 /** The GNU build-id as lowercase hex, or undefined when the file has none. */
-export function readBuildId(r: ElfReader, segments: readonly ElfSegment[], sections: readonly SectionHeader[]): string | undefined {
+export function readBuildId(
+  r: ElfReader,
+  segments: readonly ElfSegment[],
+  sections: readonly SectionHeader[],
+): string | undefined {
   const areas: { span: ByteSpan; align: number; what: string }[] = []
   for (const [i, s] of segments.entries()) {
-    if (s.type === PT_NOTE) areas.push({ span: r.span(s.offset, s.filesz, `PT_NOTE segment ${i}`), align: s.align === 8n ? 8 : 4, what: `PT_NOTE segment ${i}` })
+    if (s.type === PT_NOTE)
+      areas.push({
+        span: r.span(s.offset, s.filesz, `PT_NOTE segment ${i}`),
+        align: s.align === 8n ? 8 : 4,
+        what: `PT_NOTE segment ${i}`,
+      })
   }
   if (areas.length === 0) {
     for (const s of sections) {
-      if (s.type === SHT_NOTE) areas.push({ span: sectionBytes(r, s, 'note section'), align: s.addralign === 8n ? 8 : 4, what: `note section ${s.name}` })
+      if (s.type === SHT_NOTE)
+        areas.push({
+          span: sectionBytes(r, s, 'note section'),
+          align: s.addralign === 8n ? 8 : 4,
+          what: `note section ${s.name}`,
+        })
     }
   }
   for (const area of areas) {
@@ -33,7 +47,8 @@ function findBuildIdNote(r: ElfReader, span: ByteSpan, align: number, what: stri
     const type = r.u32(at + 8)
     const descStart = at + roundUp(12 + namesz, align)
     const descEnd = descStart + descsz
-    if (descEnd > span.end) throw r.corrupt(`a note in ${what} (namesz ${namesz}, descsz ${descsz}) extends past its end`)
+    if (descEnd > span.end)
+      throw r.corrupt(`a note in ${what} (namesz ${namesz}, descsz ${descsz}) extends past its end`)
     if (type === NT_GNU_BUILD_ID && namesz === 4 && isGnuName(r.bytes, at + 12)) {
       return Buffer.from(r.bytes.subarray(descStart, descEnd)).toString('hex')
     }

@@ -7,7 +7,13 @@ import { createNameList, findNearNames, type NameList } from './near.js'
 import { readBuildId } from './notes.js'
 import { createCorruptError } from './reader.js'
 import { parseSections, toPublicSection } from './sections.js'
-import { findMinLoadVaddr, mapFileOffsetToVaddr, mapVaddrToFileOffset, parseSegments, readInterpreter } from './segments.js'
+import {
+  findMinLoadVaddr,
+  mapFileOffsetToVaddr,
+  mapVaddrToFileOffset,
+  parseSegments,
+  readInterpreter,
+} from './segments.js'
 import { readSymbols } from './symbols.js'
 import type { ElfFile } from './types.js'
 

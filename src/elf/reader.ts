@@ -83,7 +83,9 @@ export class ElfReader {
 
   private need(offset: number, size: number): void {
     if (offset < 0 || offset + size > this.length) {
-      throw this.corrupt(`a ${size}-byte field at offset ${hex(BigInt(offset))} is past the end of the file (${this.length} bytes)`)
+      throw this.corrupt(
+        `a ${size}-byte field at offset ${hex(BigInt(offset))} is past the end of the file (${this.length} bytes)`,
+      )
     }
   }
 }

@@ -25,7 +25,14 @@ interface Entry {
 const SHN_UNDEF = 0
 const SHN_XINDEX = 0xffff
 const TYPES: Partial<Record<number, SymbolType>> = {
-  0: 'notype', 1: 'object', 2: 'func', 3: 'section', 4: 'file', 5: 'common', 6: 'tls', 10: 'ifunc',
+  0: 'notype',
+  1: 'object',
+  2: 'func',
+  3: 'section',
+  4: 'file',
+  5: 'common',
+  6: 'tls',
+  10: 'ifunc',
 }
 const BINDS: Partial<Record<number, ElfSymbol['bind']>> = { 0: 'local', 1: 'global', 2: 'weak' }
 
@@ -33,7 +40,10 @@ const BINDS: Partial<Record<number, ElfSymbol['bind']>> = { 0: 'local', 1: 'glob
 export function readSymbols(r: ElfReader, sections: readonly SectionHeader[]): SymbolTable {
   const kept = new Map<string, ElfSymbol>()
   const hidden = new Set<ElfSymbol>()
-  for (const [source, type] of [['symtab', SHT_SYMTAB], ['dynsym', SHT_DYNSYM]] as const) {
+  for (const [source, type] of [
+    ['symtab', SHT_SYMTAB],
+    ['dynsym', SHT_DYNSYM],
+  ] as const) {
     for (const section of sections) {
       if (section.type !== type) continue
       for (const entry of readTable(r, sections, section, source)) {
@@ -54,7 +64,12 @@ export function readSymbols(r: ElfReader, sections: readonly SectionHeader[]): S
   return { symbols, hidden }
 }
 
-function readTable(r: ElfReader, sections: readonly SectionHeader[], s: SectionHeader, source: Entry['symbol']['source']): Entry[] {
+function readTable(
+  r: ElfReader,
+  sections: readonly SectionHeader[],
+  s: SectionHeader,
+  source: Entry['symbol']['source'],
+): Entry[] {
   const what = `.${source} (section ${s.index})`
   const minSize = r.is64 ? 24 : 16
   if (s.entsize !== 0n && (s.entsize < BigInt(minSize) || s.entsize > BigInt(r.length))) {

@@ -41,7 +41,12 @@ export function readSymbolVersions(
 }
 
 /** Elf_Verdef chain: vd_ndx -> the name of its first Elf_Verdaux. */
-function readVerdef(r: ElfReader, sections: readonly SectionHeader[], s: SectionHeader, names: Map<number, string>): void {
+function readVerdef(
+  r: ElfReader,
+  sections: readonly SectionHeader[],
+  s: SectionHeader,
+  names: Map<number, string>,
+): void {
   const span = sectionBytes(r, s, '.gnu.version_d')
   const strings = sectionBytes(r, linkedSection(r, sections, s), '.gnu.version_d string table')
   let at = span.start
@@ -58,7 +63,12 @@ function readVerdef(r: ElfReader, sections: readonly SectionHeader[], s: Section
 }
 
 /** Elf_Verneed chain: each Elf_Vernaux's vna_other -> its name. */
-function readVerneed(r: ElfReader, sections: readonly SectionHeader[], s: SectionHeader, names: Map<number, string>): void {
+function readVerneed(
+  r: ElfReader,
+  sections: readonly SectionHeader[],
+  s: SectionHeader,
+  names: Map<number, string>,
+): void {
   const span = sectionBytes(r, s, '.gnu.version_r')
   const strings = sectionBytes(r, linkedSection(r, sections, s), '.gnu.version_r string table')
   let at = span.start

@@ -39,19 +39,29 @@ export function summarizeGolden(changes: readonly GoldenChange[]): string {
   if (changes.length === 0) return 'no differences'
   const parts: string[] = []
   const rebuilt = changes.filter((c) => c.section === 'modules')
-  if (rebuilt.length) parts.push(`${rebuilt.map((c) => (c.before === undefined ? `${c.label} loaded` : c.after === undefined ? `${c.label} gone` : `${c.label} rebuilt (build-id ${c.before.slice(0, 8)} -> ${c.after.slice(0, 8)})`)).join(', ')}`)
+  if (rebuilt.length)
+    parts.push(
+      `${rebuilt.map((c) => (c.before === undefined ? `${c.label} loaded` : c.after === undefined ? `${c.label} gone` : `${c.label} rebuilt (build-id ${c.before.slice(0, 8)} -> ${c.after.slice(0, 8)})`)).join(', ')}`,
+    )
   const stop = changes.filter((c) => c.section === 'stop')
-  if (stop.length) parts.push(`stop (${stop.map((c) => `${c.label}: ${c.before ?? '-'} -> ${c.after ?? '-'}`).join(', ')})`)
+  if (stop.length)
+    parts.push(`stop (${stop.map((c) => `${c.label}: ${c.before ?? '-'} -> ${c.after ?? '-'}`).join(', ')})`)
   const regs = changes.filter((c) => c.section.endsWith(' registers'))
   if (regs.length) parts.push(plural(regs.length, 'register'))
   const memory = changes.filter((c) => c.section === 'memory' || c.section.startsWith('memory '))
   if (memory.length) {
-    const shown = memory.slice(0, SHOWN_MEMORY).map((c) => `${c.label}: ${c.before ?? '(none)'} -> ${c.after ?? '(none)'}`)
-    parts.push(`${plural(memory.length, 'memory range')} (${shown.join('; ')}${memory.length > SHOWN_MEMORY ? '; …' : ''})`)
+    const shown = memory
+      .slice(0, SHOWN_MEMORY)
+      .map((c) => `${c.label}: ${c.before ?? '(none)'} -> ${c.after ?? '(none)'}`)
+    parts.push(
+      `${plural(memory.length, 'memory range')} (${shown.join('; ')}${memory.length > SHOWN_MEMORY ? '; …' : ''})`,
+    )
   }
   const maps = changes.filter((c) => c.section === 'maps')
   if (maps.length) parts.push(plural(maps.length, 'map'))
-  const frames = new Set(changes.filter((c) => c.section.endsWith(' backtrace')).map((c) => c.section.replace(/ backtrace$/, '')))
+  const frames = new Set(
+    changes.filter((c) => c.section.endsWith(' backtrace')).map((c) => c.section.replace(/ backtrace$/, '')),
+  )
   parts.push(frames.size ? `backtrace of ${[...frames].join(', ')} changed` : 'backtrace unchanged')
   return parts.join(', ')
 }

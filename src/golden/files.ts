@@ -15,7 +15,11 @@ export function goldenDir(testFile: string): string {
 
 /** 'counter > bump increments the counter 1' -> 'counter-bump-increments-the-counter-1'. */
 export function slugOf(key: string): string {
-  const slug = key.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 100)
+  const slug = key
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 100)
   return slug === '' ? 'snapshot' : slug
 }
 

@@ -89,13 +89,22 @@ export function updateMode(state: SnapshotStateLike | undefined): UpdateMode {
 }
 
 function captured(received: unknown, level: SnapshotLevel): Snapshot {
-  if (!isSubject(received)) throw new TypeError('toMatchProcessSnapshot takes a Process (from launch()) or a snapshot (from createSnapshot() or loadSnapshot()).')
+  if (!isSubject(received))
+    throw new TypeError(
+      'toMatchProcessSnapshot takes a Process (from launch()) or a snapshot (from createSnapshot() or loadSnapshot()).',
+    )
   return received instanceof Process ? received.createSnapshot({ level }) : received
 }
 
-export function toMatchProcessSnapshot(this: MatcherState, received: unknown, nameOrOptions?: string | ProcessSnapshotOptions): Result {
-  if (this.isNot) throw new TypeError('toMatchProcessSnapshot cannot be used with .not: a golden either matches or is updated.')
-  const options: ProcessSnapshotOptions = typeof nameOrOptions === 'string' ? { name: nameOrOptions } : (nameOrOptions ?? {})
+export function toMatchProcessSnapshot(
+  this: MatcherState,
+  received: unknown,
+  nameOrOptions?: string | ProcessSnapshotOptions,
+): Result {
+  if (this.isNot)
+    throw new TypeError('toMatchProcessSnapshot cannot be used with .not: a golden either matches or is updated.')
+  const options: ProcessSnapshotOptions =
+    typeof nameOrOptions === 'string' ? { name: nameOrOptions } : (nameOrOptions ?? {})
   const state = (this as unknown as { snapshotState?: SnapshotStateLike }).snapshotState
   const task = (this as unknown as { task?: TaskLike }).task
   const testFile = this.testPath
@@ -110,8 +119,13 @@ export function toMatchProcessSnapshot(this: MatcherState, received: unknown, na
   checkedKeys.set(testFile, keys)
 
   const snap = captured(received, options.level ?? 'writable')
-  const raw = goldenSections(snap.data, snap.modules(), options, { resolve: (l) => snap.memory.resolve(l), read: (a, n) => snap.memory.read(a, n) })
-  const { sections, failures } = options.redact ? applyRedactions(this, raw, snap, options.redact) : { sections: raw, failures: [] }
+  const raw = goldenSections(snap.data, snap.modules(), options, {
+    resolve: (l) => snap.memory.resolve(l),
+    read: (a, n) => snap.memory.read(a, n),
+  })
+  const { sections, failures } = options.redact
+    ? applyRedactions(this, raw, snap, options.redact)
+    : { sections: raw, failures: [] }
   if (failures.length) {
     state.unmatched.increment(task.id)
     return { pass: false, message: () => `Process snapshot \`${key}\`: ${failures.join('; ')}` }
@@ -129,7 +143,11 @@ export function toMatchProcessSnapshot(this: MatcherState, received: unknown, na
   if (existing === undefined) {
     if (mode === 'none') {
       state.unmatched.increment(task.id)
-      return { pass: false, message: () => `Process snapshot \`${key}\` was not written: ${shown} does not exist, and this run may not write goldens (CI, or --update=none). Run vitest locally or with -u, then commit the file.` }
+      return {
+        pass: false,
+        message: () =>
+          `Process snapshot \`${key}\` was not written: ${shown} does not exist, and this run may not write goldens (CI, or --update=none). Run vitest locally or with -u, then commit the file.`,
+      }
     }
     writeGolden(task, path, text)
     state.added.increment(task.id)
@@ -145,7 +163,8 @@ export function toMatchProcessSnapshot(this: MatcherState, received: unknown, na
   } catch (error) {
     if (!(error instanceof GoldenError) || mode !== 'all') {
       state.unmatched.increment(task.id)
-      if (error instanceof GoldenError) return { pass: false, message: () => `Process snapshot \`${key}\`: ${error.message}` }
+      if (error instanceof GoldenError)
+        return { pass: false, message: () => `Process snapshot \`${key}\`: ${error.message}` }
       throw error
     }
     summary = 'unreadable golden rewritten'

@@ -19,7 +19,12 @@ export function executableDataMaps(data: SnapshotData): MapState[] {
   for (const [i, m] of data.maps.entries()) {
     const previous = data.maps[i - 1]
     const isExe = m.path === data.exe && m.perms.startsWith('rw')
-    const isBss = m.path === '' && previous !== undefined && previous.end === m.start && previous.path === data.exe && previous.perms.startsWith('rw')
+    const isBss =
+      m.path === '' &&
+      previous !== undefined &&
+      previous.end === m.start &&
+      previous.path === data.exe &&
+      previous.perms.startsWith('rw')
     if (isExe || isBss) out.push(m)
   }
   return out
@@ -29,7 +34,11 @@ export function executableDataMaps(data: SnapshotData): MapState[] {
  * Where lines must break inside [start, end): at every symbol's start and end (so that a 4-byte
  * int and its padding are two lines), sorted; and the set of starts, which always get a line.
  */
-function symbolBreaks(module: SnapshotModule | undefined, start: bigint, end: bigint): { breaks: bigint[]; starts: Set<bigint> } {
+function symbolBreaks(
+  module: SnapshotModule | undefined,
+  start: bigint,
+  end: bigint,
+): { breaks: bigint[]; starts: Set<bigint> } {
   const elf = module?.elf
   const breaks = new Set<bigint>()
   const starts = new Set<bigint>()
@@ -44,9 +53,15 @@ function symbolBreaks(module: SnapshotModule | undefined, start: bigint, end: bi
   return { breaks: [...breaks].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), starts }
 }
 
-export function memoryEntries(data: SnapshotData, modules: readonly SnapshotModule[], namer: AddressNamer): GoldenEntry[] {
+export function memoryEntries(
+  data: SnapshotData,
+  modules: readonly SnapshotModule[],
+  namer: AddressNamer,
+): GoldenEntry[] {
   const module = modules.find((m) => m.path === data.exe)
-  return executableDataMaps(data).flatMap((map) => (map.content ? rangeEntries(map.start, map.content, symbolBreaks(module, map.start, map.end), namer) : []))
+  return executableDataMaps(data).flatMap((map) =>
+    map.content ? rangeEntries(map.start, map.content, symbolBreaks(module, map.start, map.end), namer) : [],
+  )
 }
 
 /**
@@ -54,7 +69,14 @@ export function memoryEntries(data: SnapshotData, modules: readonly SnapshotModu
  * size ('g_table'), or a region by its path ('[heap]'). `read` reads the snapshot (and says which
  * level would hold bytes it does not).
  */
-export function namedRangeEntries(location: string, data: SnapshotData, modules: readonly SnapshotModule[], namer: AddressNamer, resolve: (location: string) => bigint, read: (address: bigint, length: number) => Uint8Array): GoldenEntry[] {
+export function namedRangeEntries(
+  location: string,
+  data: SnapshotData,
+  modules: readonly SnapshotModule[],
+  namer: AddressNamer,
+  resolve: (location: string) => bigint,
+  read: (address: bigint, length: number) => Uint8Array,
+): GoldenEntry[] {
   let start: bigint
   let end: bigint
   const region = data.maps.filter((m) => m.path === location)
@@ -67,7 +89,10 @@ export function namedRangeEntries(location: string, data: SnapshotData, modules:
     start = resolve(location)
     const module = modules.find((m) => start >= m.start && start < m.end)
     const hit = module?.elf?.symbolize(start - module.bias)
-    if (!hit || hit.offset !== 0n || hit.symbol.size === 0n) throw new LocationError(`toMatchProcessSnapshot's memory option takes a symbol with a size or a region such as '[heap]'; '${location}' is neither.`)
+    if (!hit || hit.offset !== 0n || hit.symbol.size === 0n)
+      throw new LocationError(
+        `toMatchProcessSnapshot's memory option takes a symbol with a size or a region such as '[heap]'; '${location}' is neither.`,
+      )
     end = start + hit.symbol.size
   }
   const module = modules.find((m) => start >= m.start && start < m.end)
@@ -75,7 +100,12 @@ export function namedRangeEntries(location: string, data: SnapshotData, modules:
 }
 
 /** Lines of bytes starting at `start`: one per symbol start, at most 16 bytes each, zero runs counted. */
-function rangeEntries(start: bigint, content: Uint8Array, symbols: { breaks: bigint[]; starts: Set<bigint> }, namer: AddressNamer): GoldenEntry[] {
+function rangeEntries(
+  start: bigint,
+  content: Uint8Array,
+  symbols: { breaks: bigint[]; starts: Set<bigint> },
+  namer: AddressNamer,
+): GoldenEntry[] {
   const entries: GoldenEntry[] = []
   const bytes = Buffer.from(content.buffer, content.byteOffset, content.length)
   const stop = start + BigInt(content.length)
@@ -94,7 +124,9 @@ function rangeEntries(start: bigint, content: Uint8Array, symbols: { breaks: big
     const from = Number(pos - start)
     const line = bytes.subarray(from, from + Number(end - pos))
     if (line.every((b) => b === 0) && !starts.has(pos)) {
-      zeros = zeros ? { from: zeros.from, length: zeros.length + BigInt(line.length) } : { from: pos, length: BigInt(line.length) }
+      zeros = zeros
+        ? { from: zeros.from, length: zeros.length + BigInt(line.length) }
+        : { from: pos, length: BigInt(line.length) }
     } else {
       flushZeros()
       entries.push({ label: namer.value(pos), value: lineValue(line, pos, namer) })
@@ -108,7 +140,7 @@ function rangeEntries(start: bigint, content: Uint8Array, symbols: { breaks: big
 /** Hex bytes, with each aligned 8-byte word that points into a map written as <its name>. */
 function lineValue(line: Buffer, address: bigint, namer: AddressNamer): string {
   const tokens: string[] = []
-  for (let i = 0; i < line.length; ) {
+  for (let i = 0; i < line.length;) {
     if ((address + BigInt(i)) % 8n === 0n && i + 8 <= line.length) {
       const name = namer.name(line.readBigUInt64LE(i))
       if (name) {

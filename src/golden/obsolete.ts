@@ -13,7 +13,12 @@ export interface TestOutcome {
 }
 
 /** The goldens of `testFile` that no test that ran still takes; `complete` when every test of the file ran and passed. */
-export function obsoleteGoldens(testFile: string, checked: ReadonlySet<string>, tests: readonly TestOutcome[], complete: boolean): string[] {
+export function obsoleteGoldens(
+  testFile: string,
+  checked: ReadonlySet<string>,
+  tests: readonly TestOutcome[],
+  complete: boolean,
+): string[] {
   const dir = goldenDir(testFile)
   let names: string[]
   try {

@@ -18,12 +18,22 @@ export function parseGolden(text: string, path: string): GoldenDocument {
   const lines = text.split('\n')
   if (lines.at(-1) === '') lines.pop()
   const fail = (line: number, message: string): never => {
-    throw new GoldenError('ERR_GOLDEN_CORRUPT', path, line, `${path}:${line}: ${message}. Fix the file or delete it and run vitest -u to write it again.`)
+    throw new GoldenError(
+      'ERR_GOLDEN_CORRUPT',
+      path,
+      line,
+      `${path}:${line}: ${message}. Fix the file or delete it and run vitest -u to write it again.`,
+    )
   }
   const version = HEADER.exec(lines[0] ?? '')?.[1]
   if (version === undefined) fail(1, "not a procsnap golden file (the first line must be '# procsnap golden 1')")
   if (Number(version) > GOLDEN_VERSION) {
-    throw new GoldenError('ERR_GOLDEN_VERSION', path, 1, `${path}:1: written by a newer procsnap (golden format ${version}; this one reads ${GOLDEN_VERSION}). Upgrade procsnap.`)
+    throw new GoldenError(
+      'ERR_GOLDEN_VERSION',
+      path,
+      1,
+      `${path}:1: written by a newer procsnap (golden format ${version}; this one reads ${GOLDEN_VERSION}). Upgrade procsnap.`,
+    )
   }
   const key = /^# key: (.+)$/.exec(lines[1] ?? '')?.[1] ?? fail(2, "expected '# key: <test name> <n>'")
   const test = /^# test: (.+)$/.exec(lines[2] ?? '')?.[1] ?? fail(3, "expected '# test: <test file>'")
@@ -43,9 +53,11 @@ export function parseGolden(text: string, path: string): GoldenDocument {
     const section = sections.at(-1)
     if (!section) fail(n, `expected a section title such as 'memory:', found '${line.slice(0, 40)}'`)
     const entry = ENTRY.exec(line)
-    if (!section || !entry) return fail(n, `expected '  <label>  <value>' in section '${section?.title ?? ''}', found '${line.slice(0, 40)}'`)
+    if (!section || !entry)
+      return fail(n, `expected '  <label>  <value>' in section '${section?.title ?? ''}', found '${line.slice(0, 40)}'`)
     const label = entry[1] ?? ''
-    if (section.entries.some((e) => e.label === label)) fail(n, `'${label}' appears twice in section '${section.title}'`)
+    if (section.entries.some((e) => e.label === label))
+      fail(n, `'${label}' appears twice in section '${section.title}'`)
     section.entries.push({ label, value: entry[2] ?? '' })
   }
   return { version: Number(version), key, test, sections }

@@ -17,7 +17,12 @@ function lineLength(value: string): number {
 }
 
 /** The sections with every redaction applied, and what failed to match. */
-export function applyRedactions(state: MatcherState, sections: readonly GoldenSection[], snap: Snapshot, redact: Redactions): { sections: GoldenSection[]; failures: string[] } {
+export function applyRedactions(
+  state: MatcherState,
+  sections: readonly GoldenSection[],
+  snap: Snapshot,
+  redact: Redactions,
+): { sections: GoldenSection[]; failures: string[] } {
   const failures: string[] = []
   const used = new Set<string>()
   const replace = (key: string, actual: () => unknown, entry: GoldenEntry): GoldenEntry => {
@@ -25,7 +30,10 @@ export function applyRedactions(state: MatcherState, sections: readonly GoldenSe
     const expected = redact[key]
     if (typeof expected === 'string') return { label: entry.label, value: expected }
     const value = actual()
-    if (!state.equals(value, expected)) failures.push(`redact ${key}: expected ${state.utils.stringify(expected)}, received ${state.utils.stringify(value)}`)
+    if (!state.equals(value, expected))
+      failures.push(
+        `redact ${key}: expected ${state.utils.stringify(expected)}, received ${state.utils.stringify(value)}`,
+      )
     return { label: entry.label, value: `<${state.utils.stringify(expected)}>` }
   }
   const out = sections.map((section) => {
@@ -33,18 +41,28 @@ export function applyRedactions(state: MatcherState, sections: readonly GoldenSe
     const isMemory = section.title === 'memory' || section.title.startsWith('memory ')
     const entries = section.entries.map((entry) => {
       if (thread !== undefined && `regs.${entry.label}` in redact) {
-        return replace(`regs.${entry.label}`, () => snap.threads.find((t) => t.index === Number(thread))?.regs[entry.label], entry)
+        return replace(
+          `regs.${entry.label}`,
+          () => snap.threads.find((t) => t.index === Number(thread))?.regs[entry.label],
+          entry,
+        )
       }
       if (isMemory) {
-        const key = Object.keys(redact).find((k) => k.startsWith('memory.') && (entry.label === k.slice(7) || entry.label.endsWith(`!${k.slice(7)}`)))
-        if (key) return replace(key, () => snap.memory.read(snap.memory.resolve(entry.label), lineLength(entry.value)), entry)
+        const key = Object.keys(redact).find(
+          (k) => k.startsWith('memory.') && (entry.label === k.slice(7) || entry.label.endsWith(`!${k.slice(7)}`)),
+        )
+        if (key)
+          return replace(key, () => snap.memory.read(snap.memory.resolve(entry.label), lineLength(entry.value)), entry)
       }
       return entry
     })
     return { title: section.title, entries }
   })
   for (const key of Object.keys(redact)) {
-    if (!used.has(key)) failures.push(`redact ${key}: no such ${key.startsWith('regs.') ? 'register' : key.startsWith('memory.') ? 'memory line' : "entry (use 'regs.<name>' or 'memory.<symbol>')"} in this snapshot`)
+    if (!used.has(key))
+      failures.push(
+        `redact ${key}: no such ${key.startsWith('regs.') ? 'register' : key.startsWith('memory.') ? 'memory line' : "entry (use 'regs.<name>' or 'memory.<symbol>')"} in this snapshot`,
+      )
   }
   return { sections: out, failures }
 }

@@ -42,7 +42,12 @@ export interface GoldenSection {
 export const ALL_PARTS: readonly GoldenPart[] = ['stop', 'regs', 'backtrace', 'maps', 'memory']
 
 /** The sections of a snapshot's golden view, in file order. */
-export function goldenSections(data: SnapshotData, modules: readonly SnapshotModule[], options: GoldenOptions = {}, access?: GoldenMemoryAccess): GoldenSection[] {
+export function goldenSections(
+  data: SnapshotData,
+  modules: readonly SnapshotModule[],
+  options: GoldenOptions = {},
+  access?: GoldenMemoryAccess,
+): GoldenSection[] {
   const parts = new Set(options.include ?? ALL_PARTS)
   const namer = new AddressNamer(data, modules)
   const sections: GoldenSection[] = []
@@ -62,14 +67,30 @@ export function goldenSections(data: SnapshotData, modules: readonly SnapshotMod
   const info = archInfo(data.arch)
   for (const t of data.threads) {
     if (parts.has('regs')) {
-      const names = options.vectorRegs ? [...info.general, ...Object.keys(t.regs).filter((n) => !info.general.includes(n))] : info.general
+      const names = options.vectorRegs
+        ? [...info.general, ...Object.keys(t.regs).filter((n) => !info.general.includes(n))]
+        : info.general
       const entries = names.flatMap((name) => {
         const value = t.regs[name]
-        return value === undefined ? [] : [{ label: name, value: info.registerInfo(name)?.group === 'general' || info.registerInfo(name)?.group === 'segment' ? namer.value(value) : hex(value) }]
+        return value === undefined
+          ? []
+          : [
+              {
+                label: name,
+                value:
+                  info.registerInfo(name)?.group === 'general' || info.registerInfo(name)?.group === 'segment'
+                    ? namer.value(value)
+                    : hex(value),
+              },
+            ]
       })
       sections.push({ title: `thread ${t.index} registers`, entries })
     }
-    if (parts.has('backtrace')) sections.push({ title: `thread ${t.index} backtrace`, entries: t.backtrace.map((f, i) => ({ label: `#${i}`, value: f.location })) })
+    if (parts.has('backtrace'))
+      sections.push({
+        title: `thread ${t.index} backtrace`,
+        entries: t.backtrace.map((f, i) => ({ label: `#${i}`, value: f.location })),
+      })
   }
   if (parts.has('maps')) {
     sections.push({ title: 'modules', entries: moduleEntries(data, modules) })
@@ -78,7 +99,17 @@ export function goldenSections(data: SnapshotData, modules: readonly SnapshotMod
   if (parts.has('memory')) sections.push({ title: 'memory', entries: memoryEntries(data, modules, namer) })
   for (const location of options.memory ?? []) {
     if (!access) throw new TypeError("goldenSections needs the snapshot's memory for the memory option")
-    sections.push({ title: `memory ${location}`, entries: namedRangeEntries(location, data, modules, namer, (l) => access.resolve(l), (a, n) => access.read(a, n)) })
+    sections.push({
+      title: `memory ${location}`,
+      entries: namedRangeEntries(
+        location,
+        data,
+        modules,
+        namer,
+        (l) => access.resolve(l),
+        (a, n) => access.read(a, n),
+      ),
+    })
   }
   return sections
 }
@@ -88,7 +119,10 @@ export function goldenSections(data: SnapshotData, modules: readonly SnapshotMod
  * the summary says so first, before the offsets and sizes that moved with it.
  */
 function moduleEntries(data: SnapshotData, modules: readonly SnapshotModule[]): GoldenEntry[] {
-  return modules.map((m) => ({ label: m.name, value: data.maps.find((x) => x.path === m.path && x.buildId !== undefined)?.buildId ?? 'no build-id' }))
+  return modules.map((m) => ({
+    label: m.name,
+    value: data.maps.find((x) => x.path === m.path && x.buildId !== undefined)?.buildId ?? 'no build-id',
+  }))
 }
 
 /** The maps of the executable and its libraries: file, offset, perms and size, never an address. */

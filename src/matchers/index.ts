@@ -2,7 +2,15 @@
 // Each takes a live Process or a snapshot; all but toMatchProcessSnapshot support .not.
 import { toMatchProcessSnapshot, type ProcessSnapshotOptions } from '../golden/matcher.js'
 import { toHaveBeenKilledBy, toHaveExited, toHaveOutput } from './exit-matchers.js'
-import { toHaveBacktrace, toHaveMapping, toHaveMemory, toHaveOpenFd, toHaveRegister, toHaveRegisters, toHaveStoppedAt } from './state-matchers.js'
+import {
+  toHaveBacktrace,
+  toHaveMapping,
+  toHaveMemory,
+  toHaveOpenFd,
+  toHaveRegister,
+  toHaveRegisters,
+  toHaveStoppedAt,
+} from './state-matchers.js'
 
 export const processMatchers = {
   toMatchProcessSnapshot,

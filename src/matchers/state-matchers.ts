@@ -7,14 +7,26 @@ import { expectedBytes, registerMatches, showBytes, showExpected, showValue } fr
 
 type Result = Exclude<MatcherResult, Promise<unknown>>
 
-function result(state: MatcherState, pass: boolean, positive: () => string, negative: () => string, extra: { actual?: unknown; expected?: unknown } = {}): Result {
+function result(
+  state: MatcherState,
+  pass: boolean,
+  positive: () => string,
+  negative: () => string,
+  extra: { actual?: unknown; expected?: unknown } = {},
+): Result {
   return { pass, message: () => (state.isNot ? negative() : positive()), ...extra }
 }
 
 export function toHaveRegister(this: MatcherState, received: unknown, name: string, expected: unknown): Result {
   const s = subjectOf(received, 'toHaveRegister')
   const actual = s.register(name)
-  if (actual === undefined) return result(this, false, () => `${s.label} has no register ${name} at ${s.where()}`, () => `${s.label} has no register ${name}`)
+  if (actual === undefined)
+    return result(
+      this,
+      false,
+      () => `${s.label} has no register ${name} at ${s.where()}`,
+      () => `${s.label} has no register ${name}`,
+    )
   const pass = registerMatches(this, actual, expected, s.registerBits(name))
   return result(
     this,
@@ -25,13 +37,18 @@ export function toHaveRegister(this: MatcherState, received: unknown, name: stri
   )
 }
 
-export function toHaveRegisters(this: MatcherState, received: unknown, expected: Readonly<Record<string, unknown>>): Result {
+export function toHaveRegisters(
+  this: MatcherState,
+  received: unknown,
+  expected: Readonly<Record<string, unknown>>,
+): Result {
   const s = subjectOf(received, 'toHaveRegisters')
   const wrong: string[] = []
   for (const [name, value] of Object.entries(expected)) {
     const actual = s.register(name)
     if (actual === undefined) wrong.push(`${name}: no such register`)
-    else if (!registerMatches(this, actual, value, s.registerBits(name))) wrong.push(`${name}: expected ${showExpected(this, value)}, received ${showValue(actual)}`)
+    else if (!registerMatches(this, actual, value, s.registerBits(name)))
+      wrong.push(`${name}: expected ${showExpected(this, value)}, received ${showValue(actual)}`)
   }
   const names = Object.keys(expected).join(', ')
   return result(
@@ -42,7 +59,12 @@ export function toHaveRegisters(this: MatcherState, received: unknown, expected:
   )
 }
 
-export function toHaveMemory(this: MatcherState, received: unknown, location: string | bigint, expected: unknown): Result {
+export function toHaveMemory(
+  this: MatcherState,
+  received: unknown,
+  location: string | bigint,
+  expected: unknown,
+): Result {
   const s = subjectOf(received, 'toHaveMemory')
   const want = expectedBytes(expected)
   const address = s.resolve(location)
@@ -66,7 +88,8 @@ export function toHaveStoppedAt(this: MatcherState, received: unknown, location:
   return result(
     this,
     pc === expected,
-    () => `expected ${s.label} to be stopped at ${name} (0x${expected.toString(16)}), it is stopped at ${s.symbolize(pc)} (0x${pc.toString(16)})`,
+    () =>
+      `expected ${s.label} to be stopped at ${name} (0x${expected.toString(16)}), it is stopped at ${s.symbolize(pc)} (0x${pc.toString(16)})`,
     () => `expected ${s.label} not to be stopped at ${name} (0x${expected.toString(16)})`,
   )
 }
@@ -76,7 +99,10 @@ export function toHaveBacktrace(this: MatcherState, received: unknown, expected:
   const frames = s.backtrace()
   const matches = (name: string, i: number): boolean => {
     const f = frames[i]
-    return f !== undefined && (name === f.symbol || name === f.location || (f.symbol !== undefined && name === `${f.module ?? ''}!${f.symbol}`))
+    return (
+      f !== undefined &&
+      (name === f.symbol || name === f.location || (f.symbol !== undefined && name === `${f.module ?? ''}!${f.symbol}`))
+    )
   }
   const pass = frames.length >= expected.length && expected.every(matches)
   const shown = frames.map((f) => f.location).join(' > ')
@@ -93,16 +119,35 @@ export function toHaveMapping(this: MatcherState, received: unknown, pathOrRegio
   const named = s.maps().filter((m) => m.path === pathOrRegion || (m.path !== '' && basename(m.path) === pathOrRegion))
   const pass = named.some((m) => perms === undefined || m.perms.startsWith(perms))
   const what = `${pathOrRegion}${perms !== undefined ? ` with perms ${perms}` : ''}`
-  const found = named.length ? `its maps: ${named.map((m) => `0x${m.start.toString(16)}-0x${m.end.toString(16)} ${m.perms}`).join(', ')}` : 'no map of that name'
-  return result(this, pass, () => `expected ${s.label} to map ${what}; ${found}`, () => `expected ${s.label} not to map ${what}; ${found}`)
+  const found = named.length
+    ? `its maps: ${named.map((m) => `0x${m.start.toString(16)}-0x${m.end.toString(16)} ${m.perms}`).join(', ')}`
+    : 'no map of that name'
+  return result(
+    this,
+    pass,
+    () => `expected ${s.label} to map ${what}; ${found}`,
+    () => `expected ${s.label} not to map ${what}; ${found}`,
+  )
 }
 
 export function toHaveOpenFd(this: MatcherState, received: unknown, fd: number, target?: unknown): Result {
   const s = subjectOf(received, 'toHaveOpenFd')
   const open = s.fds().find((f) => f.fd === fd)
-  const targetMatches = (t: string): boolean => target === undefined || (target instanceof RegExp ? target.test(t) : typeof target === 'string' ? t === target : this.equals(t, target))
+  const targetMatches = (t: string): boolean =>
+    target === undefined ||
+    (target instanceof RegExp ? target.test(t) : typeof target === 'string' ? t === target : this.equals(t, target))
   const pass = open !== undefined && targetMatches(open.target)
   const what = `fd ${fd}${target !== undefined ? ` open on ${target instanceof RegExp ? String(target) : showExpected(this, target)}` : ' open'}`
-  const found = open ? `fd ${fd} is ${open.target}` : `fd ${fd} is not open (open: ${s.fds().map((f) => f.fd).join(', ')})`
-  return result(this, pass, () => `expected ${s.label} to have ${what}; ${found}`, () => `expected ${s.label} not to have ${what}; ${found}`)
+  const found = open
+    ? `fd ${fd} is ${open.target}`
+    : `fd ${fd} is not open (open: ${s
+        .fds()
+        .map((f) => f.fd)
+        .join(', ')})`
+  return result(
+    this,
+    pass,
+    () => `expected ${s.label} to have ${what}; ${found}`,
+    () => `expected ${s.label} not to have ${what}; ${found}`,
+  )
 }

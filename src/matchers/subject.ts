@@ -44,7 +44,9 @@ export function isSubject(value: unknown): value is MatcherSubject {
 export function subjectOf(value: unknown, matcher: string): Subject {
   if (value instanceof Process) return processSubject(value)
   if (value instanceof ProcessSnapshot || value instanceof ThreadSnapshot) return snapshotSubject(value)
-  throw new TypeError(`${matcher} takes a Process (from launch()) or a snapshot (from createSnapshot() or loadSnapshot()), not ${describe(value)}.`)
+  throw new TypeError(
+    `${matcher} takes a Process (from launch()) or a snapshot (from createSnapshot() or loadSnapshot()), not ${describe(value)}.`,
+  )
 }
 
 function describe(value: unknown): string {

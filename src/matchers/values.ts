@@ -24,17 +24,23 @@ export function showExpected(state: MatcherState, expected: unknown): string {
  */
 export function registerMatches(state: MatcherState, actual: bigint, expected: unknown, bits: number): boolean {
   if (typeof expected === 'number') {
-    if (!Number.isSafeInteger(expected)) throw new TypeError(`A register value must be an integer (use a bigint beyond 2^53), not ${expected}.`)
+    if (!Number.isSafeInteger(expected))
+      throw new TypeError(`A register value must be an integer (use a bigint beyond 2^53), not ${expected}.`)
     return registerMatches(state, actual, BigInt(expected), bits)
   }
-  if (typeof expected === 'bigint') return expected < 0n ? BigInt.asIntN(bits, actual) === expected : actual === expected
+  if (typeof expected === 'bigint')
+    return expected < 0n ? BigInt.asIntN(bits, actual) === expected : actual === expected
   return state.equals(actual, expected)
 }
 
 /** The bytes a toHaveMemory expectation stands for: bytes, UTF-8 text, a 32-bit or (bigint) 64-bit little-endian integer. */
 export function expectedBytes(expected: unknown): Uint8Array {
   if (expected instanceof Uint8Array) return expected
-  if (Array.isArray(expected) && expected.every((b) => Number.isInteger(b) && (b as number) >= 0 && (b as number) < 256)) return Uint8Array.from(expected as number[])
+  if (
+    Array.isArray(expected) &&
+    expected.every((b) => Number.isInteger(b) && (b as number) >= 0 && (b as number) < 256)
+  )
+    return Uint8Array.from(expected as number[])
   if (typeof expected === 'string') return new TextEncoder().encode(expected)
   if (typeof expected === 'number' && Number.isInteger(expected)) {
     const out = Buffer.alloc(4)
@@ -47,5 +53,7 @@ export function expectedBytes(expected: unknown): Uint8Array {
     out.writeBigUInt64LE(BigInt.asUintN(64, expected))
     return new Uint8Array(out)
   }
-  throw new TypeError('toHaveMemory expects bytes (Uint8Array or number[]), a string (UTF-8), a number (32-bit little-endian) or a bigint (64-bit little-endian).')
+  throw new TypeError(
+    'toHaveMemory expects bytes (Uint8Array or number[]), a string (UTF-8), a number (32-bit little-endian) or a bigint (64-bit little-endian).',
+  )
 }

@@ -6,7 +6,10 @@ import { callPointer, pointerAddress, sys } from './libc.js'
 //   push rbx; mov r8,rdx; test ecx,ecx; jnz 1f
 //   mov eax,edi; mov ecx,esi; cpuid; mov [r8],eax; mov [r8+4],ebx; mov [r8+8],ecx; mov [r8+12],edx; pop rbx; ret
 // 1: mov ecx,edi; xgetbv; mov [r8],eax; mov [r8+4],edx; pop rbx; ret
-const CODE = Buffer.from('534989d085c9751789f889f10fa241890041895804418948084189500c5bc389f90f01d0418900418950045bc3', 'hex')
+const CODE = Buffer.from(
+  '534989d085c9751789f889f10fa241890041895804418948084189500c5bc389f90f01d0418900418950045bc3',
+  'hex',
+)
 const PROTOTYPE = 'void procsnap_cpuid(uint32_t leaf, uint32_t sub, uint32_t *out, int xgetbv)'
 const PAGE = 4096
 const PROT_READ = 1

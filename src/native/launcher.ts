@@ -80,7 +80,8 @@ export function launcherExecutable(arch: string): string {
   const MFD_CLOEXEC = 1
   const fd = sys.memfd_create('procsnap-launcher', MFD_CLOEXEC)
   if (fd < 0) throw new Error(`memfd_create failed: errno ${lastErrno()}`)
-  if (Number(sys.write(fd, elf, elf.length)) !== elf.length) throw new Error(`writing the launcher failed: errno ${lastErrno()}`)
+  if (Number(sys.write(fd, elf, elf.length)) !== elf.length)
+    throw new Error(`writing the launcher failed: errno ${lastErrno()}`)
   // The child execs /proc/self/fd/N: its copy of the fd table still holds the memfd until exec.
   launcherPath = `/proc/self/fd/${fd}`
   return launcherPath

@@ -29,7 +29,14 @@ interface Libc {
   pread64(fd: Int, buf: Uint8Array, n: Word, off: Word): Word
   pwrite64(fd: Int, buf: Uint8Array, n: Word, off: Word): Word
   memfd_create(name: string, flags: Int): Int
-  posix_spawn(pid: Int32Array, path: string, fa: Uint8Array, attr: Uint8Array, argv: (string | null)[], envp: (string | null)[]): Int
+  posix_spawn(
+    pid: Int32Array,
+    path: string,
+    fa: Uint8Array,
+    attr: Uint8Array,
+    argv: (string | null)[],
+    envp: (string | null)[],
+  ): Int
   posix_spawn_file_actions_init(fa: Uint8Array): Int
   posix_spawn_file_actions_destroy(fa: Uint8Array): Int
   posix_spawn_file_actions_adddup2(fa: Uint8Array, fd: Int, newfd: Int): Int
@@ -75,21 +82,45 @@ export const sys: Libc = {
   pread64: bind('pread64', 'intptr_t pread64(int fd, void *buf, size_t n, int64_t off)'),
   pwrite64: bind('pwrite64', 'intptr_t pwrite64(int fd, void *buf, size_t n, int64_t off)'),
   memfd_create: bind('memfd_create', 'int memfd_create(const char *name, unsigned int flags)'),
-  posix_spawn: bind('posix_spawn', 'int posix_spawn(int *pid, const char *path, void *fa, void *attr, const char **argv, const char **envp)'),
+  posix_spawn: bind(
+    'posix_spawn',
+    'int posix_spawn(int *pid, const char *path, void *fa, void *attr, const char **argv, const char **envp)',
+  ),
   posix_spawn_file_actions_init: bind('posix_spawn_file_actions_init', 'int posix_spawn_file_actions_init(void *fa)'),
-  posix_spawn_file_actions_destroy: bind('posix_spawn_file_actions_destroy', 'int posix_spawn_file_actions_destroy(void *fa)'),
-  posix_spawn_file_actions_adddup2: bind('posix_spawn_file_actions_adddup2', 'int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)'),
-  posix_spawn_file_actions_addopen: bind('posix_spawn_file_actions_addopen', 'int posix_spawn_file_actions_addopen(void *fa, int fd, const char *path, int flags, int mode)'),
-  posix_spawn_file_actions_addchdir_np: bind('posix_spawn_file_actions_addchdir_np', 'int posix_spawn_file_actions_addchdir_np(void *fa, const char *path)'),
+  posix_spawn_file_actions_destroy: bind(
+    'posix_spawn_file_actions_destroy',
+    'int posix_spawn_file_actions_destroy(void *fa)',
+  ),
+  posix_spawn_file_actions_adddup2: bind(
+    'posix_spawn_file_actions_adddup2',
+    'int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)',
+  ),
+  posix_spawn_file_actions_addopen: bind(
+    'posix_spawn_file_actions_addopen',
+    'int posix_spawn_file_actions_addopen(void *fa, int fd, const char *path, int flags, int mode)',
+  ),
+  posix_spawn_file_actions_addchdir_np: bind(
+    'posix_spawn_file_actions_addchdir_np',
+    'int posix_spawn_file_actions_addchdir_np(void *fa, const char *path)',
+  ),
   posix_spawnattr_init: bind('posix_spawnattr_init', 'int posix_spawnattr_init(void *attr)'),
   posix_spawnattr_destroy: bind('posix_spawnattr_destroy', 'int posix_spawnattr_destroy(void *attr)'),
   posix_spawnattr_setflags: bind('posix_spawnattr_setflags', 'int posix_spawnattr_setflags(void *attr, short flags)'),
   posix_spawnattr_setpgroup: bind('posix_spawnattr_setpgroup', 'int posix_spawnattr_setpgroup(void *attr, int pgroup)'),
-  posix_spawnattr_setsigdefault: bind('posix_spawnattr_setsigdefault', 'int posix_spawnattr_setsigdefault(void *attr, void *set)'),
-  posix_spawnattr_setsigmask: bind('posix_spawnattr_setsigmask', 'int posix_spawnattr_setsigmask(void *attr, void *set)'),
+  posix_spawnattr_setsigdefault: bind(
+    'posix_spawnattr_setsigdefault',
+    'int posix_spawnattr_setsigdefault(void *attr, void *set)',
+  ),
+  posix_spawnattr_setsigmask: bind(
+    'posix_spawnattr_setsigmask',
+    'int posix_spawnattr_setsigmask(void *attr, void *set)',
+  ),
   sigfillset: bind('sigfillset', 'int sigfillset(void *set)'),
   sigemptyset: bind('sigemptyset', 'int sigemptyset(void *set)'),
-  process_vm_readv: bind('process_vm_readv', 'intptr_t process_vm_readv(int pid, void *local, unsigned long liovcnt, void *remote, unsigned long riovcnt, unsigned long flags)'),
+  process_vm_readv: bind(
+    'process_vm_readv',
+    'intptr_t process_vm_readv(int pid, void *local, unsigned long liovcnt, void *remote, unsigned long riovcnt, unsigned long flags)',
+  ),
   strerror: bind('strerror', 'const char *strerror(int errnum)'),
   sched_getcpu: bind('sched_getcpu', 'int sched_getcpu()'),
   madvise: bind('madvise', 'int madvise(uintptr_t addr, size_t length, int advice)'),
@@ -105,7 +136,9 @@ const waitpidOnPool = libc.func('int waitpid(int pid, int *status, int options)'
 
 export function waitpidAsync(pid: number, status: Int32Array, options: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    waitpidOnPool.async(pid, status, options, (err, r) => (err ? reject(err instanceof Error ? err : new Error('waitpid failed')) : resolve(r)))
+    waitpidOnPool.async(pid, status, options, (err, r) =>
+      err ? reject(err instanceof Error ? err : new Error('waitpid failed')) : resolve(r),
+    )
   })
 }
 

@@ -5,7 +5,13 @@ import { lastErrno, sys, addressOf } from './libc.js'
 const iovecs = Buffer.alloc(32) // one local and one remote struct iovec
 
 /** Reads `length` bytes at `address` into `into[offset..]`; returns bytes read (may be short) or -errno. */
-export function readProcessMemory(pid: number, address: bigint, into: Uint8Array, offset: number, length: number): number {
+export function readProcessMemory(
+  pid: number,
+  address: bigint,
+  into: Uint8Array,
+  offset: number,
+  length: number,
+): number {
   if (length === 0) return 0
   iovecs.writeBigUInt64LE(addressOf(into) + BigInt(offset), 0) // address() includes the view's byteOffset
   iovecs.writeBigUInt64LE(BigInt(length), 8)

@@ -32,7 +32,8 @@ const sigset = Buffer.alloc(128)
 const pidOut = new Int32Array(1)
 
 function addStdio(fd: number | undefined, target: number): void {
-  if (fd === undefined) sys.posix_spawn_file_actions_addopen(fileActions, target, '/dev/null', target === 0 ? O_RDONLY : O_WRONLY, 0)
+  if (fd === undefined)
+    sys.posix_spawn_file_actions_addopen(fileActions, target, '/dev/null', target === 0 ? O_RDONLY : O_WRONLY, 0)
   else sys.posix_spawn_file_actions_adddup2(fileActions, fd, target)
 }
 

@@ -24,7 +24,8 @@ export function processSnapshots(): Vite.Plugin {
       if (!project.config.setupFiles.includes(setup)) project.config.setupFiles.push(setup)
       // Reporters are created from the config right after this hook; one per Vitest instance.
       const reporters = vitest.config.reporters as unknown[]
-      if (!reporters.some((r) => r instanceof ProcessSnapshotReporter)) reporters.push(new ProcessSnapshotReporter(vitest))
+      if (!reporters.some((r) => r instanceof ProcessSnapshotReporter))
+        reporters.push(new ProcessSnapshotReporter(vitest))
     },
   }
 }

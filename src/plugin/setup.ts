@@ -5,7 +5,13 @@
 import { rmSync } from 'node:fs'
 import { relative } from 'node:path'
 import { afterAll, afterEach, expect } from 'vitest'
-import { checkedKeys, deferGoldenWrites, flushGoldenWrites, updateMode, type SnapshotStateLike } from '../golden/matcher.js'
+import {
+  checkedKeys,
+  deferGoldenWrites,
+  flushGoldenWrites,
+  updateMode,
+  type SnapshotStateLike,
+} from '../golden/matcher.js'
 import { headerKey, readText } from '../golden/files.js'
 import { obsoleteGoldens, type TestOutcome } from '../golden/obsolete.js'
 import { processMatchers, processSerializer } from '../matchers/index.js'
@@ -43,17 +49,25 @@ afterAll(async ({}, suite) => {
   const testFile = file.filepath
   if (!testFile) return
   const tests = testsOf(file)
-  const outcomes: TestOutcome[] = tests.map((t) => ({ name: t.fullTestName ?? t.name, passed: t.mode === 'run' && t.result?.state === 'pass' }))
+  const outcomes: TestOutcome[] = tests.map((t) => ({
+    name: t.fullTestName ?? t.name,
+    passed: t.mode === 'run' && t.result?.state === 'pass',
+  }))
   const complete = tests.length > 0 && outcomes.every((t) => t.passed)
   const obsolete = obsoleteGoldens(testFile, checkedKeys.get(testFile) ?? new Set(), outcomes, complete)
   if (obsolete.length === 0) return
   const mode = updateMode((expect.getState() as unknown as { snapshotState?: SnapshotStateLike }).snapshotState)
   const list = obsolete.map((p) => `  ${relative(process.cwd(), p)}`).join('\n')
   // For the plugin's reporter, which counts them in Vitest's summary line (obsolete, or files removed).
-  ;(file as unknown as { meta: Record<string, unknown> }).meta.procsnap = { obsolete: obsolete.map((path) => ({ path, key: headerKey(readText(path) ?? '') ?? '' })), removed: mode === 'all' }
+  ;(file as unknown as { meta: Record<string, unknown> }).meta.procsnap = {
+    obsolete: obsolete.map((path) => ({ path, key: headerKey(readText(path) ?? '') ?? '' })),
+    removed: mode === 'all',
+  }
   if (mode === 'all') {
     for (const path of obsolete) rmSync(path, { force: true })
   } else if (mode === 'none') {
-    throw new Error(`${obsolete.length} obsolete process snapshot${obsolete.length === 1 ? '' : 's'} (no test takes them any more):\n${list}\nRun vitest -u to remove them, and commit the removal.`)
+    throw new Error(
+      `${obsolete.length} obsolete process snapshot${obsolete.length === 1 ? '' : 's'} (no test takes them any more):\n${list}\nRun vitest -u to remove them, and commit the removal.`,
+    )
   }
 })

@@ -4,7 +4,14 @@ import { readFileSync } from 'node:fs'
 import { MemoryError, ProcsnapError } from '../errors.js'
 import { readElf, type ElfFile } from '../elf/index.js'
 import { describeUnmapped, findMap, hex, MapsReader, type MemoryMap } from './maps.js'
-import { modulesFromMaps, resolveLocation, symbolizeAddress, type Location, type Module, type ResolvedLocation } from './modules.js'
+import {
+  modulesFromMaps,
+  resolveLocation,
+  symbolizeAddress,
+  type Location,
+  type Module,
+  type ResolvedLocation,
+} from './modules.js'
 
 export class AddressSpace {
   private readonly pid: number
@@ -87,7 +94,10 @@ export class AddressSpace {
   entryPoint(): bigint {
     const entry = this.auxvValue(AT_ENTRY)
     if (entry !== undefined) return entry
-    throw new ProcsnapError('ERR_SPAWN_FAILED', `No AT_ENTRY in /proc/${this.pid}/auxv after exec: cannot find the entry point.`)
+    throw new ProcsnapError(
+      'ERR_SPAWN_FAILED',
+      `No AT_ENTRY in /proc/${this.pid}/auxv after exec: cannot find the entry point.`,
+    )
   }
 
   close(): void {

@@ -19,10 +19,20 @@ export function resolveBinary(file: string, cwd: string = process.cwd()): string
       // not here
     }
   }
-  throw new BinaryError('ERR_FILE_NOT_FOUND', file, `No executable '${file}' in PATH. Give a path ('./${file}', '/usr/bin/${file}') or build it first.`)
+  throw new BinaryError(
+    'ERR_FILE_NOT_FOUND',
+    file,
+    `No executable '${file}' in PATH. Give a path ('./${file}', '/usr/bin/${file}') or build it first.`,
+  )
 }
 
-const ARCH_NAMES: Readonly<Record<number, string>> = { 3: 'i386', 40: 'arm', 62: 'x86_64', 183: 'aarch64', 243: 'riscv64' }
+const ARCH_NAMES: Readonly<Record<number, string>> = {
+  3: 'i386',
+  40: 'arm',
+  62: 'x86_64',
+  183: 'aarch64',
+  243: 'riscv64',
+}
 
 /** Throws a BinaryError unless `path` is an executable ELF file for `arch`. */
 export function checkBinary(path: string, arch: Arch): void {
@@ -30,9 +40,18 @@ export function checkBinary(path: string, arch: Arch): void {
   try {
     st = statSync(path)
   } catch {
-    throw new BinaryError('ERR_FILE_NOT_FOUND', path, `Binary not found: ${path}. Check the path, or build the binary first (fixtures: make -C fixtures/c).`)
+    throw new BinaryError(
+      'ERR_FILE_NOT_FOUND',
+      path,
+      `Binary not found: ${path}. Check the path, or build the binary first (fixtures: make -C fixtures/c).`,
+    )
   }
-  if (!st.isFile()) throw new BinaryError('ERR_NOT_EXECUTABLE', path, `${path} is not a regular file${st.isDirectory() ? ' but a directory' : ''}. Give the path of an executable.`)
+  if (!st.isFile())
+    throw new BinaryError(
+      'ERR_NOT_EXECUTABLE',
+      path,
+      `${path} is not a regular file${st.isDirectory() ? ' but a directory' : ''}. Give the path of an executable.`,
+    )
   try {
     accessSync(path, constants.X_OK)
   } catch {
@@ -48,6 +67,10 @@ export function checkBinary(path: string, arch: Arch): void {
     )
   }
   if (header.type !== 'exec' && header.type !== 'dyn') {
-    throw new BinaryError('ERR_NOT_EXECUTABLE', path, `${path} is an ELF ${header.type} file, not an executable. Link it into a program first.`)
+    throw new BinaryError(
+      'ERR_NOT_EXECUTABLE',
+      path,
+      `${path} is an ELF ${header.type} file, not an executable. Link it into a program first.`,
+    )
   }
 }

@@ -55,7 +55,12 @@ export class FixedRandom {
     if (!rdtsc && !rdtscp) return false
     this.tsc += TSC_STEP
     // IA32_TSC_AUX (rcx after rdtscp): CPU 0
-    t.setRegisters({ rax: this.tsc & 0xffffffffn, rdx: this.tsc >> 32n, ...(rdtscp ? { rcx: 0n } : {}), rip: t.pc + (rdtscp ? 3n : 2n) })
+    t.setRegisters({
+      rax: this.tsc & 0xffffffffn,
+      rdx: this.tsc >> 32n,
+      ...(rdtscp ? { rcx: 0n } : {}),
+      rip: t.pc + (rdtscp ? 3n : 2n),
+    })
     return true
   }
 
@@ -124,4 +129,3 @@ export class FixedRandom {
     return out
   }
 }
-

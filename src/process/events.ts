@@ -39,4 +39,6 @@ export type StopEvent =
   | { readonly kind: 'killed'; readonly signal: string }
 
 /** How a process ended. */
-export type ExitResult = { readonly exitCode: number; readonly signal?: undefined } | { readonly signal: string; readonly exitCode?: undefined }
+export type ExitResult =
+  | { readonly exitCode: number; readonly signal?: undefined }
+  | { readonly signal: string; readonly exitCode?: undefined }

@@ -69,7 +69,12 @@ export const DEFAULT_ENV: Readonly<Record<string, string>> = {
 }
 
 const SEIZE_OPTIONS =
-  PTRACE_O.TRACESYSGOOD | PTRACE_O.TRACECLONE | PTRACE_O.TRACEEXEC | PTRACE_O.TRACEFORK | PTRACE_O.TRACESECCOMP | PTRACE_O.EXITKILL
+  PTRACE_O.TRACESYSGOOD |
+  PTRACE_O.TRACECLONE |
+  PTRACE_O.TRACEEXEC |
+  PTRACE_O.TRACEFORK |
+  PTRACE_O.TRACESECCOMP |
+  PTRACE_O.EXITKILL
 
 function buildEnv(options: LaunchOptions): string[] {
   const base: Record<string, string | undefined> = options.inheritEnv ? { ...process.env } : { ...DEFAULT_ENV }
@@ -81,7 +86,8 @@ function buildEnv(options: LaunchOptions): string[] {
 
 function pipe(): [number, number] {
   const fds = new Int32Array(2)
-  if (sys.pipe2(fds, 0o2000000) !== 0) throw new PtraceError('ERR_SPAWN_FAILED', lastErrno(), `pipe2 failed (${errnoName(lastErrno())}).`)
+  if (sys.pipe2(fds, 0o2000000) !== 0)
+    throw new PtraceError('ERR_SPAWN_FAILED', lastErrno(), `pipe2 failed (${errnoName(lastErrno())}).`)
   return [fds[0] ?? -1, fds[1] ?? -1]
 }
 
@@ -107,7 +113,12 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   const fixedRandom = options.fixedRandom ?? true
   const path = realpathSync.native(resolved)
   const cwd = options.cwd ?? process.cwd()
-  if (!existsSync(cwd)) throw new BinaryError('ERR_FILE_NOT_FOUND', cwd, `The working directory ${cwd} does not exist. Create it or pass another { cwd }.`)
+  if (!existsSync(cwd))
+    throw new BinaryError(
+      'ERR_FILE_NOT_FOUND',
+      cwd,
+      `The working directory ${cwd} does not exist. Create it or pass another { cwd }.`,
+    )
   const argv = [options.argv0 ?? file, ...(options.args ?? [])]
   const timeout = options.timeout ?? 5000
   const stdio = new Stdio({ stdin: options.stdin, stdout: options.stdout ?? 'pipe', stderr: options.stderr ?? 'pipe' })
@@ -116,18 +127,20 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   // fixedRandom stops the program at every rdtsc the loader runs before main: round trips that cost
   // far less on one CPU, so tracer and tracee share one until the entry point (see Process.start).
   const startupPinned = !pinned && fixedRandom && pinThread()
-  const pid = spawnOnThisCpu(() => spawnLauncher({
-    path,
-    argv,
-    env: buildEnv(options),
-    cwd: options.cwd,
-    stdin: stdio.childFds[0],
-    stdout: stdio.childFds[1],
-    stderr: stdio.childFds[2],
-    goFd: goRead,
-    aslr: options.aslr ?? false,
-    arch: arch.name,
-  }))
+  const pid = spawnOnThisCpu(() =>
+    spawnLauncher({
+      path,
+      argv,
+      env: buildEnv(options),
+      cwd: options.cwd,
+      stdin: stdio.childFds[0],
+      stdout: stdio.childFds[1],
+      stderr: stdio.childFds[2],
+      goFd: goRead,
+      aslr: options.aslr ?? false,
+      arch: arch.name,
+    }),
+  )
   sys.close(goRead)
   if (pid < 0) {
     sys.close(goWrite)
@@ -145,9 +158,25 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     }
     stdio.close()
     if (pinned || startupPinned) unpinThread()
-    throw new PtraceError(seized === ERRNO.EPERM || seized === ERRNO.EACCES ? 'ERR_PTRACE_DENIED' : 'ERR_PTRACE', seized, deniedMessage(seized))
+    throw new PtraceError(
+      seized === ERRNO.EPERM || seized === ERRNO.EACCES ? 'ERR_PTRACE_DENIED' : 'ERR_PTRACE',
+      seized,
+      deniedMessage(seized),
+    )
   }
-  const proc = new Process({ pid, path, argv, arch, timeout, stdio, pinned, emulateStepOver: options.emulateStepOver ?? true, aslr: options.aslr ?? false, fixedRandom, startupPinned })
+  const proc = new Process({
+    pid,
+    path,
+    argv,
+    arch,
+    timeout,
+    stdio,
+    pinned,
+    emulateStepOver: options.emulateStepOver ?? true,
+    aslr: options.aslr ?? false,
+    fixedRandom,
+    startupPinned,
+  })
   track(pid, proc)
   // The launcher's go byte: 2 also installs the seccomp filter and rdtsc faulting (see launcher.ts).
   sys.write(goWrite, Uint8Array.of(fixedRandom ? 2 : 1), 1)

@@ -70,7 +70,10 @@ export class MapsReader {
 }
 
 /** The mapping that contains `address`, by binary search over sorted maps. */
-export function findMap<M extends { readonly start: bigint; readonly end: bigint }>(maps: readonly M[], address: bigint): M | undefined {
+export function findMap<M extends { readonly start: bigint; readonly end: bigint }>(
+  maps: readonly M[],
+  address: bigint,
+): M | undefined {
   let lo = 0
   let hi = maps.length - 1
   while (lo <= hi) {

@@ -64,7 +64,13 @@ export class TraceeMemory {
   private memFd(): number {
     if (this.fd < 0) {
       const fd = openProcessMem(this.pid)
-      if (fd < 0) throw new MemoryError('ERR_MEMORY_ACCESS', 0n, 0, `Cannot open /proc/${this.pid}/mem (${errnoName(-fd)}): the process is gone or not traced by us.`)
+      if (fd < 0)
+        throw new MemoryError(
+          'ERR_MEMORY_ACCESS',
+          0n,
+          0,
+          `Cannot open /proc/${this.pid}/mem (${errnoName(-fd)}): the process is gone or not traced by us.`,
+        )
       this.fd = fd
     }
     return this.fd

@@ -18,7 +18,10 @@ export interface Module {
 }
 
 /** Groups file-backed mappings by path into modules, in load order (ascending base). */
-export function modulesFromMaps(maps: readonly MemoryMap[], elfFor: (path: string, inode: number) => ElfFile | undefined = readElfOrSkip): Module[] {
+export function modulesFromMaps(
+  maps: readonly MemoryMap[],
+  elfFor: (path: string, inode: number) => ElfFile | undefined = readElfOrSkip,
+): Module[] {
   const byPath = new Map<string, MemoryMap[]>()
   for (const m of maps) {
     if (!m.path.startsWith('/') || m.inode === 0) continue
@@ -80,10 +83,12 @@ export function parseLocation(location: Location): ParsedLocation {
   const withOffset = OFFSET.exec(head)
   const name = withOffset ? (withOffset[1] ?? '') : head
   const offset = withOffset ? BigInt(withOffset[2] ?? '0') : 0n
-  if (/^0x[0-9a-f]+$/i.test(name) && module === undefined && !withOffset) return { kind: 'address', address: BigInt(name) }
+  if (/^0x[0-9a-f]+$/i.test(name) && module === undefined && !withOffset)
+    return { kind: 'address', address: BigInt(name) }
   // 'counter+0x1139' (module+offset) and 'bump+4' (symbol+offset) look alike: resolveLocation decides.
   if (module === undefined && withOffset) return { kind: 'offset', module: name, offset }
-  if (name === '') throw new LocationError(`Location '${text}' names no symbol. Write 'module!symbol' or 'module+0xoffset'.`)
+  if (name === '')
+    throw new LocationError(`Location '${text}' names no symbol. Write 'module!symbol' or 'module+0xoffset'.`)
   return { kind: 'symbol', module, symbol: name, offset }
 }
 
@@ -105,10 +110,18 @@ export class ModuleNotLoaded extends LocationError {
 }
 
 /** Resolves a location against the loaded modules; the executable is searched first, then libraries in load order. */
-export function resolveLocation(location: Location, modules: readonly Module[], exe: Module | undefined): ResolvedLocation {
+export function resolveLocation(
+  location: Location,
+  modules: readonly Module[],
+  exe: Module | undefined,
+): ResolvedLocation {
   const parsed = parseLocation(location)
   if (parsed.kind === 'address') {
-    return { address: parsed.address, module: moduleAt(modules, parsed.address), description: symbolizeAddress(modules, parsed.address) }
+    return {
+      address: parsed.address,
+      module: moduleAt(modules, parsed.address),
+      description: symbolizeAddress(modules, parsed.address),
+    }
   }
   if (parsed.kind === 'offset') {
     const mod = findModule(modules, parsed.module)
@@ -122,7 +135,13 @@ export function resolveLocation(location: Location, modules: readonly Module[], 
   return resolveSymbol(parsed.symbol, parsed.module, parsed.offset, modules, exe)
 }
 
-function resolveSymbol(symbol: string, moduleName: string | undefined, offset: bigint, modules: readonly Module[], exe: Module | undefined): ResolvedLocation {
+function resolveSymbol(
+  symbol: string,
+  moduleName: string | undefined,
+  offset: bigint,
+  modules: readonly Module[],
+  exe: Module | undefined,
+): ResolvedLocation {
   let search: Module[]
   if (moduleName !== undefined) {
     const mod = findModule(modules, moduleName)
@@ -138,10 +157,18 @@ function resolveSymbol(symbol: string, moduleName: string | undefined, offset: b
       return { address, module: mod, description: `${mod.name}!${sym.name}${offset ? `+${hex(offset)}` : ''}` }
     }
   }
-  const suggestions = [...new Set(search.flatMap((m) => m.elf.nearNames(symbol, 3).map((n) => (m === exe ? n : `${m.name}!${n}`))))].slice(0, 5)
-  const where = moduleName !== undefined ? `module '${search[0]?.name ?? moduleName}'` : `the executable or its ${search.length - 1} loaded libraries`
+  const suggestions = [
+    ...new Set(search.flatMap((m) => m.elf.nearNames(symbol, 3).map((n) => (m === exe ? n : `${m.name}!${n}`)))),
+  ].slice(0, 5)
+  const where =
+    moduleName !== undefined
+      ? `module '${search[0]?.name ?? moduleName}'`
+      : `the executable or its ${search.length - 1} loaded libraries`
   const stripped = search.some((m) => !m.elf.sections.some((s) => s.name === '.symtab'))
-  const hint = stripped && moduleName === undefined && exe && !exe.elf.sections.some((s) => s.name === '.symtab') ? ' (the executable is stripped: only its dynamic symbols are known)' : ''
+  const hint =
+    stripped && moduleName === undefined && exe && !exe.elf.sections.some((s) => s.name === '.symtab')
+      ? ' (the executable is stripped: only its dynamic symbols are known)'
+      : ''
   throw new SymbolNotFoundError(symbol, suggestions, where + hint)
 }
 

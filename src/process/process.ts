@@ -333,7 +333,11 @@ export class Process implements AsyncDisposable {
     if (stop.kind === 'breakpoint') {
       for (const bp of stop.hit) if (bp.internal) bp.remove()
       this.entropy?.restoreTsc(stop.thread, this.memory)
-      this.entropy?.clearDeadStack(stop.thread, this.memory, this.space.maps().find((m) => m.path === '[stack]'))
+      this.entropy?.clearDeadStack(
+        stop.thread,
+        this.memory,
+        this.space.maps().find((m) => m.path === '[stack]'),
+      )
       return
     }
     if (stop.kind === 'exited' || stop.kind === 'killed') {
@@ -375,15 +379,23 @@ export class Process implements AsyncDisposable {
 
   private assertAlive(what: string): void {
     if (this.exitResult) {
-      const how = this.exitResult.signal ? `was killed by ${this.exitResult.signal}` : `exited with code ${this.exitResult.exitCode}`
-      throw new ProcessStateError('ERR_PROCESS_ENDED', `Cannot ${what}: process ${this.pid} (${this.path}) ${how}. Launch it again, or inspect it before it ends.`)
+      const how = this.exitResult.signal
+        ? `was killed by ${this.exitResult.signal}`
+        : `exited with code ${this.exitResult.exitCode}`
+      throw new ProcessStateError(
+        'ERR_PROCESS_ENDED',
+        `Cannot ${what}: process ${this.pid} (${this.path}) ${how}. Launch it again, or inspect it before it ends.`,
+      )
     }
   }
 
   private assertStopped(what: string): void {
     this.assertAlive(what)
     if (this.busy) {
-      throw new ProcessStateError('ERR_PROCESS_RUNNING', `Cannot ${what} while ${this.busy}() is running: await it first.`)
+      throw new ProcessStateError(
+        'ERR_PROCESS_RUNNING',
+        `Cannot ${what} while ${this.busy}() is running: await it first.`,
+      )
     }
   }
 
@@ -402,7 +414,9 @@ export class Process implements AsyncDisposable {
       case 'exited':
       case 'killed': {
         const result = this.ended(stop)
-        return result.signal !== undefined ? { kind: 'killed', signal: result.signal } : { kind: 'exited', exitCode: result.exitCode }
+        return result.signal !== undefined
+          ? { kind: 'killed', signal: result.signal }
+          : { kind: 'exited', exitCode: result.exitCode }
       }
       case 'timeout': {
         const pc = stop.thread.pc
@@ -468,7 +482,9 @@ export class Process implements AsyncDisposable {
   private returnSite(thread: TracedThread): ReturnSite | undefined {
     if (this.arch.name !== 'x86_64') return undefined // prologue reading is x86_64's; others step
     const { rsp, rbp } = thread.regs
-    return x86ReturnSiteAt(thread.pc, { rsp, rbp }, this.space.modules(), (address, length) => this.memory.read(address, length))
+    return x86ReturnSiteAt(thread.pc, { rsp, rbp }, this.space.modules(), (address, length) =>
+      this.memory.read(address, length),
+    )
   }
 
   /** No frame to read the return address from: step until the stack pointer rises above this frame. */
@@ -587,7 +603,11 @@ function execFailure(path: string, errno: number): Error {
       `execve(${path}) failed (ENOENT): its ELF interpreter (dynamic loader)${interp ? ` ${interp}` : ''} is missing on this machine. Install it, or build the binary on this machine (or statically).`,
     )
   }
-  return new BinaryError('ERR_NOT_EXECUTABLE', path, `The kernel cannot execute ${path} (${errnoName(errno)}). Is it a complete, valid executable for this machine?`)
+  return new BinaryError(
+    'ERR_NOT_EXECUTABLE',
+    path,
+    `The kernel cannot execute ${path} (${errnoName(errno)}). Is it a complete, valid executable for this machine?`,
+  )
 }
 
 function checkLength(length: number): void {
@@ -595,7 +615,6 @@ function checkLength(length: number): void {
     throw new ProcsnapError('ERR_BAD_LOCATION', `A length is a non-negative integer; got ${String(length)}.`)
   }
 }
-
 
 /** A thread as users see it: live registers and pc, valid while the process is stopped. */
 export class ProcessThread implements Thread {

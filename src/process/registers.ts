@@ -14,8 +14,36 @@ export interface RegisterSource {
 }
 
 type X86Alias =
-  | 'eax' | 'ax' | 'al' | 'ah' | 'ebx' | 'bx' | 'bl' | 'bh' | 'ecx' | 'cx' | 'cl' | 'ch' | 'edx' | 'dx' | 'dl' | 'dh'
-  | 'esi' | 'si' | 'sil' | 'edi' | 'di' | 'dil' | 'ebp' | 'bp' | 'bpl' | 'esp' | 'sp' | 'spl' | 'eip' | 'ip'
+  | 'eax'
+  | 'ax'
+  | 'al'
+  | 'ah'
+  | 'ebx'
+  | 'bx'
+  | 'bl'
+  | 'bh'
+  | 'ecx'
+  | 'cx'
+  | 'cl'
+  | 'ch'
+  | 'edx'
+  | 'dx'
+  | 'dl'
+  | 'dh'
+  | 'esi'
+  | 'si'
+  | 'sil'
+  | 'edi'
+  | 'di'
+  | 'dil'
+  | 'ebp'
+  | 'bp'
+  | 'bpl'
+  | 'esp'
+  | 'sp'
+  | 'spl'
+  | 'eip'
+  | 'ip'
   | `r${8 | 9 | 10 | 11 | 12 | 13 | 14 | 15}${'d' | 'w' | 'b' | 'l'}`
 
 /** Registers of a stopped thread by name, as bigint. Unknown names throw ERR_UNKNOWN_REGISTER. */
@@ -45,7 +73,9 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const row = [i]
     for (let j = 1; j <= b.length; j++) {
-      row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)))
+      row.push(
+        Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1)),
+      )
     }
     prev = row
   }
@@ -59,7 +89,9 @@ function sameLetters(a: string, b: string): boolean {
 
 function unknown(arch: Arch, name: string): RegisterError {
   const names = [...arch.registers, ...arch.aliases.keys()]
-  const near = names.filter((n) => editDistance(n, name) <= 1 || (n.length === name.length && sameLetters(n, name))).slice(0, 4)
+  const near = names
+    .filter((n) => editDistance(n, name) <= 1 || (n.length === name.length && sameLetters(n, name)))
+    .slice(0, 4)
   return new RegisterError(
     `Unknown register '${name}' on ${arch.name}.${near.length ? ` Did you mean ${near.join(', ')}?` : ''} Known: ${arch.registers.join(' ')}.`,
   )
@@ -78,7 +110,8 @@ export function createRegisters(source: RegisterSource): Registers {
     return (full >> BigInt(alias.shift)) & ((1n << BigInt(alias.bits)) - 1n)
   }
   const write = (name: string, value: unknown): void => {
-    if (typeof value !== 'bigint') throw new RegisterError(`Register values are bigint: write regs.${name} = ${String(value)}n.`)
+    if (typeof value !== 'bigint')
+      throw new RegisterError(`Register values are bigint: write regs.${name} = ${String(value)}n.`)
     const block = source.block()
     const i = index.get(name)
     if (i !== undefined) {

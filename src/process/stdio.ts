@@ -9,7 +9,8 @@ const O_CLOEXEC = 0o2000000
 
 function pipe(): [number, number] {
   const fds = new Int32Array(2)
-  if (sys.pipe2(fds, O_CLOEXEC) !== 0) throw new ProcsnapError('ERR_SPAWN_FAILED', `pipe2 failed (errno ${lastErrno()}): too many open files?`)
+  if (sys.pipe2(fds, O_CLOEXEC) !== 0)
+    throw new ProcsnapError('ERR_SPAWN_FAILED', `pipe2 failed (errno ${lastErrno()}): too many open files?`)
   return [fds[0] ?? -1, fds[1] ?? -1]
 }
 

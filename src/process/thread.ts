@@ -41,9 +41,17 @@ export class TracedThread implements RegisterSource {
     if (!this.valid) {
       const err = this.arch.readRegs(this.tid, this.bytes)
       if (err !== 0 && this.state === 'running') {
-        throw new ProcessStateError('ERR_PROCESS_RUNNING', `Thread ${this.tid} is running: await the pending cont()/step() before reading registers.`)
+        throw new ProcessStateError(
+          'ERR_PROCESS_RUNNING',
+          `Thread ${this.tid} is running: await the pending cont()/step() before reading registers.`,
+        )
       }
-      if (err !== 0) throw new PtraceError('ERR_PTRACE', err, `Reading the registers of thread ${this.tid} failed (${errnoName(err)}): the thread is gone or not stopped.`)
+      if (err !== 0)
+        throw new PtraceError(
+          'ERR_PTRACE',
+          err,
+          `Reading the registers of thread ${this.tid} failed (${errnoName(err)}): the thread is gone or not stopped.`,
+        )
       this.valid = true
     }
     return this.words
@@ -51,7 +59,12 @@ export class TracedThread implements RegisterSource {
 
   commit(): void {
     const err = this.arch.writeRegs(this.tid, this.bytes)
-    if (err !== 0) throw new PtraceError('ERR_PTRACE', err, `Writing the registers of thread ${this.tid} failed (${errnoName(err)}).`)
+    if (err !== 0)
+      throw new PtraceError(
+        'ERR_PTRACE',
+        err,
+        `Writing the registers of thread ${this.tid} failed (${errnoName(err)}).`,
+      )
   }
 
   /** Sets several full registers with one PTRACE_SETREGS (each `regs.x = v` writes them all). */

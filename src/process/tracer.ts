@@ -148,8 +148,6 @@ export class Tracer {
     return this.report(await this.waitRunning(deadline))
   }
 
-
-
   /** SIGKILL the tracee and reap every thread. */
   async kill(): Promise<ExitStop> {
     if (this.exit) return this.exit
@@ -376,7 +374,9 @@ export class Tracer {
       if (t) this.threads.delete(tid)
       return undefined
     }
-    this.exit = wifExited(status) ? { kind: 'exited', exitCode: wExitStatus(status) } : { kind: 'killed', signal: wTermSig(status) }
+    this.exit = wifExited(status)
+      ? { kind: 'exited', exitCode: wExitStatus(status) }
+      : { kind: 'killed', signal: wTermSig(status) }
     for (const other of this.threads.values()) other.state = 'exited'
     return this.exit
   }

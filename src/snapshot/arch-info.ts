@@ -2,7 +2,8 @@
 // groups (for printing and for "compare only what both sides have"), aliases, and the key registers.
 import type { SnapshotArch } from './model.js'
 
-export type RegisterGroup = 'general' | 'segment' | 'x87' | 'sse' | 'avx' | 'avx512' | 'mask' | 'vector' | 'control' | 'other'
+export type RegisterGroup =
+  'general' | 'segment' | 'x87' | 'sse' | 'avx' | 'avx512' | 'mask' | 'vector' | 'control' | 'other'
 
 /** A narrower view of a full register: x86 `eax` is bits 0-31 of `rax`, `ah` bits 8-15; aarch64 `w0` of `x0`. */
 export interface AliasInfo {
@@ -48,8 +49,33 @@ function x86Aliases(): Map<string, AliasInfo> {
 }
 
 const X86_GENERAL = [
-  'rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15',
-  'rip', 'eflags', 'cs', 'ss', 'ds', 'es', 'fs', 'gs', 'fs_base', 'gs_base', 'orig_rax',
+  'rax',
+  'rbx',
+  'rcx',
+  'rdx',
+  'rsi',
+  'rdi',
+  'rbp',
+  'rsp',
+  'r8',
+  'r9',
+  'r10',
+  'r11',
+  'r12',
+  'r13',
+  'r14',
+  'r15',
+  'rip',
+  'eflags',
+  'cs',
+  'ss',
+  'ds',
+  'es',
+  'fs',
+  'gs',
+  'fs_base',
+  'gs_base',
+  'orig_rax',
 ]
 const X86_SEGMENT = new Set(['cs', 'ss', 'ds', 'es', 'fs', 'gs', 'fs_base', 'gs_base'])
 
@@ -89,8 +115,24 @@ function a64RegisterInfo(name: string): { bits: number; group: RegisterGroup } |
 }
 
 const ARCHES: Record<SnapshotArch, ArchInfo> = {
-  x86_64: { name: 'x86_64', pc: 'rip', sp: 'rsp', fp: 'rbp', general: X86_GENERAL, aliases: x86Aliases(), registerInfo: x86RegisterInfo },
-  aarch64: { name: 'aarch64', pc: 'pc', sp: 'sp', fp: 'x29', general: A64_GENERAL, aliases: a64Aliases(), registerInfo: a64RegisterInfo },
+  x86_64: {
+    name: 'x86_64',
+    pc: 'rip',
+    sp: 'rsp',
+    fp: 'rbp',
+    general: X86_GENERAL,
+    aliases: x86Aliases(),
+    registerInfo: x86RegisterInfo,
+  },
+  aarch64: {
+    name: 'aarch64',
+    pc: 'pc',
+    sp: 'sp',
+    fp: 'x29',
+    general: A64_GENERAL,
+    aliases: a64Aliases(),
+    registerInfo: a64RegisterInfo,
+  },
 }
 
 export function archInfo(arch: SnapshotArch): ArchInfo {

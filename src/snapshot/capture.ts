@@ -9,7 +9,19 @@ import { Process, ProcessThread } from '../process/process.js'
 import type { MemoryMap } from '../process/maps.js'
 import type { StopEvent, Thread } from '../process/events.js'
 import { auxvName } from './auxv.js'
-import type { AuxvEntry, CpuInfo, FdState, Frame, MapState, SnapshotArch, SnapshotData, SnapshotKind, SnapshotLevel, SnapshotStop, ThreadState } from './model.js'
+import type {
+  AuxvEntry,
+  CpuInfo,
+  FdState,
+  Frame,
+  MapState,
+  SnapshotArch,
+  SnapshotData,
+  SnapshotKind,
+  SnapshotLevel,
+  SnapshotStop,
+  ThreadState,
+} from './model.js'
 import { hex, mapAt, type SnapshotModule } from './regions.js'
 import { snapshotFromData, type ProcessSnapshot, type ThreadSnapshot } from './snapshot.js'
 import { unwind, type UnwindModule } from './unwind.js'
@@ -38,27 +50,59 @@ declare module '../process/events.js' {
   }
 }
 
-Process.prototype.createSnapshot = function createSnapshot(this: Process, options: SnapshotOptions = {}): ProcessSnapshot {
+Process.prototype.createSnapshot = function createSnapshot(
+  this: Process,
+  options: SnapshotOptions = {},
+): ProcessSnapshot {
   return capture(this, 'process', this.threads, this.thread.index, options) as ProcessSnapshot
 }
 
-ProcessThread.prototype.createSnapshot = function createSnapshot(this: ProcessThread, options: SnapshotOptions = {}): ThreadSnapshot {
+ProcessThread.prototype.createSnapshot = function createSnapshot(
+  this: ProcessThread,
+  options: SnapshotOptions = {},
+): ThreadSnapshot {
   const live = this.process.threads.find((t) => t.tid === this.tid)
-  if (!live) throw new ProcsnapError('ERR_PROCESS_EXITED', `Thread ${this.index} (tid ${this.tid}) has exited: it cannot be snapshotted.`)
+  if (!live)
+    throw new ProcsnapError(
+      'ERR_PROCESS_EXITED',
+      `Thread ${this.index} (tid ${this.tid}) has exited: it cannot be snapshotted.`,
+    )
   return capture(this.process, 'thread', [live], this.index, options) as ThreadSnapshot
 }
 
-function capture(proc: Process, kind: SnapshotKind, threads: readonly Thread[], current: number, options: SnapshotOptions): ProcessSnapshot | ThreadSnapshot {
+function capture(
+  proc: Process,
+  kind: SnapshotKind,
+  threads: readonly Thread[],
+  current: number,
+  options: SnapshotOptions,
+): ProcessSnapshot | ThreadSnapshot {
   const level = options.level ?? 'base'
-  if (levelRank(level) === undefined) throw new ProcsnapError('ERR_BAD_LOCATION', `Unknown snapshot level '${String(level)}': use 'base', 'writable' or 'full'.`)
+  if (levelRank(level) === undefined)
+    throw new ProcsnapError(
+      'ERR_BAD_LOCATION',
+      `Unknown snapshot level '${String(level)}': use 'base', 'writable' or 'full'.`,
+    )
   const arch = proc.arch.name as SnapshotArch
   const liveModules = proc.modules
   const buildIds = new Map(liveModules.map((m) => [m.path, m.elf.buildId]))
   const maps = proc.maps.map((m) => captureMap(proc, m, level, buildIds.get(m.path)))
-  const modules: SnapshotModule[] = liveModules.map((m) => ({ name: m.name, path: m.path, start: m.base, end: m.end, bias: m.bias, elf: m.elf }))
+  const modules: SnapshotModule[] = liveModules.map((m) => ({
+    name: m.name,
+    path: m.path,
+    start: m.base,
+    end: m.end,
+    bias: m.bias,
+    elf: m.elf,
+  }))
   const read = reader(proc, maps)
   const vdso = vdsoModule(maps, read)
-  const unwinding = { modules: vdso ? [...modules, vdso] : modules, unwindModules: unwindModulesOf(modules, vdso), maps, read }
+  const unwinding = {
+    modules: vdso ? [...modules, vdso] : modules,
+    unwindModules: unwindModulesOf(modules, vdso),
+    maps,
+    read,
+  }
   const threadStates: ThreadState[] = threads.map((t) => captureThread(proc, t, unwinding))
   const data: SnapshotData = {
     kind,
@@ -85,7 +129,15 @@ function capture(proc: Process, kind: SnapshotKind, threads: readonly Thread[], 
 
 /** One map, with its contents when the level holds them; what cannot be read is recorded, not thrown. */
 function captureMap(proc: Process, m: MemoryMap, level: SnapshotLevel, buildId: string | undefined): MapState {
-  const base: MapState = { start: m.start, end: m.end, perms: m.perms, offset: m.offset, path: m.path, inode: m.inode, ...(buildId ? { buildId } : {}) }
+  const base: MapState = {
+    start: m.start,
+    end: m.end,
+    perms: m.perms,
+    offset: m.offset,
+    path: m.path,
+    inode: m.inode,
+    ...(buildId ? { buildId } : {}),
+  }
   const wanted = level === 'full' || (level === 'writable' && m.perms[1] === 'w')
   if (!wanted || levelRank(levelHolding(m)) > levelRank(level)) return base
   if (m.path.startsWith('[vvar')) return { ...base, unreadable: `${m.path} is kernel data that ptrace cannot read` }
@@ -94,7 +146,11 @@ function captureMap(proc: Process, m: MemoryMap, level: SnapshotLevel, buildId: 
   try {
     proc.readMemoryInto(m.start, content)
   } catch (error) {
-    return { ...base, unreadable: error instanceof Error ? error.message.replace(/^.*the kernel refused \(([A-Z]+)\).*$/s, '$1') : String(error) }
+    return {
+      ...base,
+      unreadable:
+        error instanceof Error ? error.message.replace(/^.*the kernel refused \(([A-Z]+)\).*$/s, '$1') : String(error),
+    }
   }
   return { ...base, content }
 }
@@ -136,15 +192,26 @@ function vdsoModule(maps: readonly MapState[], read: Unwinding['read']): VdsoMod
   if (!map || !bytes) return undefined
   try {
     const elf = parseElf(bytes, '[vdso]')
-    return { name: '[vdso]', path: '[vdso]', start: map.start, end: map.end, bias: map.start - elf.minLoadVaddr, elf, bytes }
+    return {
+      name: '[vdso]',
+      path: '[vdso]',
+      start: map.start,
+      end: map.end,
+      bias: map.start - elf.minLoadVaddr,
+      elf,
+      bytes,
+    }
   } catch {
     return undefined
   }
 }
 
 function unwindModulesOf(modules: readonly SnapshotModule[], vdso: VdsoModule | undefined): UnwindModule[] {
-  const list: UnwindModule[] = modules.flatMap((m) => (m.elf ? [{ name: m.name, start: m.start, end: m.end, bias: m.bias, elf: m.elf }] : []))
-  if (vdso?.elf) list.push({ name: vdso.name, start: vdso.start, end: vdso.end, bias: vdso.bias, elf: vdso.elf, bytes: vdso.bytes })
+  const list: UnwindModule[] = modules.flatMap((m) =>
+    m.elf ? [{ name: m.name, start: m.start, end: m.end, bias: m.bias, elf: m.elf }] : [],
+  )
+  if (vdso?.elf)
+    list.push({ name: vdso.name, start: vdso.start, end: vdso.end, bias: vdso.bias, elf: vdso.elf, bytes: vdso.bytes })
   return list
 }
 
@@ -157,28 +224,74 @@ function captureThread(proc: Process, t: Thread, u: Unwinding): ThreadState {
 }
 
 /** Symbolizes a frame; a caller's symbol is looked up at pc - 1, inside its call instruction. */
-export function frameOf(pc: bigint, depth: number, via: Frame['via'], cfa: bigint | undefined, modules: readonly SnapshotModule[], maps: readonly MapState[]): Frame {
+export function frameOf(
+  pc: bigint,
+  depth: number,
+  via: Frame['via'],
+  cfa: bigint | undefined,
+  modules: readonly SnapshotModule[],
+  maps: readonly MapState[],
+): Frame {
   const mod = modules.find((m) => pc >= m.start && pc < m.end)
   const lookup = depth > 0 ? pc - 1n : pc
   const hit = mod?.elf?.symbolize(lookup - mod.bias)
   const extra = cfa !== undefined ? { cfa } : {}
   if (mod && hit) {
     const offset = pc - mod.bias - hit.symbol.value
-    return { pc, module: mod.name, symbol: hit.symbol.name, offset, location: `${mod.name}!${hit.symbol.name}${offset ? `+${hex(offset)}` : ''}`, via, ...extra }
+    return {
+      pc,
+      module: mod.name,
+      symbol: hit.symbol.name,
+      offset,
+      location: `${mod.name}!${hit.symbol.name}${offset ? `+${hex(offset)}` : ''}`,
+      via,
+      ...extra,
+    }
   }
-  if (mod) return { pc, module: mod.name, offset: pc - mod.start, location: `${mod.name}+${hex(pc - mod.start)}`, via, ...extra }
+  if (mod)
+    return {
+      pc,
+      module: mod.name,
+      offset: pc - mod.start,
+      location: `${mod.name}+${hex(pc - mod.start)}`,
+      via,
+      ...extra,
+    }
   const map = mapAt(maps, pc)
-  return { pc, offset: 0n, location: map?.path.startsWith('[') ? `${map.path}+${hex(pc - map.start)}` : hex(pc), via, ...extra }
+  return {
+    pc,
+    offset: 0n,
+    location: map?.path.startsWith('[') ? `${map.path}+${hex(pc - map.start)}` : hex(pc),
+    via,
+    ...extra,
+  }
 }
 
-function stopOf(event: StopEvent | undefined, proc: Process, modules: readonly SnapshotModule[], maps: readonly MapState[]): SnapshotStop {
+function stopOf(
+  event: StopEvent | undefined,
+  proc: Process,
+  modules: readonly SnapshotModule[],
+  maps: readonly MapState[],
+): SnapshotStop {
   if (event === undefined || event.kind === 'exited' || event.kind === 'killed') {
     const t = proc.thread
-    return { kind: 'launch', thread: t.index, pc: t.pc, location: frameOf(t.pc, 0, 'pc', undefined, modules, maps).location }
+    return {
+      kind: 'launch',
+      thread: t.index,
+      pc: t.pc,
+      location: frameOf(t.pc, 0, 'pc', undefined, modules, maps).location,
+    }
   }
   const base = { thread: event.thread.index, pc: event.pc, location: event.location }
   if (event.kind === 'signal') {
-    return { kind: 'signal', ...base, signal: event.signal, signo: event.signo, code: event.code, ...(event.faultAddress !== undefined ? { faultAddress: event.faultAddress } : {}) }
+    return {
+      kind: 'signal',
+      ...base,
+      signal: event.signal,
+      signo: event.signo,
+      code: event.code,
+      ...(event.faultAddress !== undefined ? { faultAddress: event.faultAddress } : {}),
+    }
   }
   return { kind: event.kind, ...base }
 }
@@ -219,5 +332,7 @@ function readAuxv(pid: number): AuxvEntry[] {
 
 function cpuOf(proc: Process, arch: SnapshotArch): CpuInfo {
   const features = proc.arch.registerFeatures?.()
-  return features ? { arch, xcr0: features.xcr0, components: features.components, xsaveSize: features.xsaveSize } : { arch, components: [] }
+  return features
+    ? { arch, xcr0: features.xcr0, components: features.components, xsaveSize: features.xsaveSize }
+    : { arch, components: [] }
 }

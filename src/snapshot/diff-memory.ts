@@ -42,7 +42,8 @@ export function placeMatcher(a: SnapshotData, b: SnapshotData, pairs: readonly M
   const stack = pairs.find((p) => p.identity === '[stack]')
   const spA = mainThreadSp(a)
   const spB = mainThreadSp(b)
-  const stackShift = stack && spA !== undefined && spB !== undefined && moved ? spB - spA : stack ? stack.b.end - stack.a.end : 0n
+  const stackShift =
+    stack && spA !== undefined && spB !== undefined && moved ? spB - spA : stack ? stack.b.end - stack.a.end : 0n
   if (!moved) return { same: (x, y) => x === y, stackShift }
   const partner = new Map(pairs.map((p) => [p.a, p.b]))
   const pointerSame: SamePlace = (before, after) => {
@@ -58,7 +59,8 @@ export function placeMatcher(a: SnapshotData, b: SnapshotData, pairs: readonly M
   const guardA = pointerGuard(a)
   const guardB = pointerGuard(b)
   if (guardA === undefined || guardB === undefined) return { same: pointerSame, stackShift }
-  const same: SamePlace = (before, after) => pointerSame(before, after) || pointerSame(demangle(before, guardA), demangle(after, guardB))
+  const same: SamePlace = (before, after) =>
+    pointerSame(before, after) || pointerSame(demangle(before, guardA), demangle(after, guardB))
   return { same, stackShift }
 }
 
@@ -92,7 +94,14 @@ interface Alignment {
   readonly sameId: (before: number, after: number) => boolean
 }
 
-export function diffMemory(pairs: readonly MapPair[], level: SnapshotLevel, places: Places, a: SnapshotData, b: SnapshotData, modulesB: readonly SnapshotModule[]): MemoryChange[] {
+export function diffMemory(
+  pairs: readonly MapPair[],
+  level: SnapshotLevel,
+  places: Places,
+  a: SnapshotData,
+  b: SnapshotData,
+  modulesB: readonly SnapshotModule[],
+): MemoryChange[] {
   const changes: MemoryChange[] = []
   const sameId = idMatcher(a, b)
   for (const p of pairs) {
@@ -123,7 +132,12 @@ export function diffMemory(pairs: readonly MapPair[], level: SnapshotLevel, plac
  * with sp, and the argument and environment strings, which stay at the top; between them lies a
  * random-sized gap of zeros.
  */
-function rangesOf(p: MapPair, stackShift: bigint, a: SnapshotData, b: SnapshotData): Array<{ shift: number; from: number; to: number }> {
+function rangesOf(
+  p: MapPair,
+  stackShift: bigint,
+  a: SnapshotData,
+  b: SnapshotData,
+): Array<{ shift: number; from: number; to: number }> {
   const sizeA = Number(p.a.end - p.a.start)
   const shift = p.identity === '[stack]' ? Number(p.a.start + stackShift - p.b.start) : 0
   const from = Math.max(liveFrom(p.a, a), liveFrom(p.b, b) - shift)

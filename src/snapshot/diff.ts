@@ -3,13 +3,25 @@
 import { ProcsnapError } from '../errors.js'
 import { diffMemory, placeMatcher, type MapPair, type SamePlace } from './diff-memory.js'
 import { levelRank } from './memory-view.js'
-import type { BacktraceChange, MapChange, MapState, RegisterChange, SnapshotData, SnapshotDiffData, SnapshotLevel, ThreadChange } from './model.js'
+import type {
+  BacktraceChange,
+  MapChange,
+  MapState,
+  RegisterChange,
+  SnapshotData,
+  SnapshotDiffData,
+  SnapshotLevel,
+  ThreadChange,
+} from './model.js'
 import { identities, type SnapshotModule } from './regions.js'
 
 /** `modulesB` symbolizes the changed ranges, at their addresses in b. */
 export function diffSnapshots(a: SnapshotData, b: SnapshotData, modulesB: readonly SnapshotModule[]): SnapshotDiffData {
   if (a.arch !== b.arch) {
-    throw new ProcsnapError('ERR_SNAPSHOT_MISMATCH', `Cannot diff a ${a.arch} snapshot with a ${b.arch} snapshot: registers and memory layouts differ. Compare snapshots of the same architecture.`)
+    throw new ProcsnapError(
+      'ERR_SNAPSHOT_MISMATCH',
+      `Cannot diff a ${a.arch} snapshot with a ${b.arch} snapshot: registers and memory layouts differ. Compare snapshots of the same architecture.`,
+    )
   }
   const level: SnapshotLevel = levelRank(a.level) <= levelRank(b.level) ? a.level : b.level
   const levelNote = a.level !== b.level ? `a is ${a.level}, b is ${b.level}: compared at ${level}` : undefined
@@ -22,7 +34,17 @@ export function diffSnapshots(a: SnapshotData, b: SnapshotData, modulesB: readon
   const backtrace = diffBacktraces(a, b)
   const stop = sameStop(a, b) ? undefined : { before: a.stop, after: b.stop }
   const isEmpty = !stop && regs.length + maps.length + memory.length + threads.length + backtrace.length === 0
-  return { level, ...(levelNote ? { levelNote } : {}), ...(stop ? { stop } : {}), regs, maps, memory, threads, backtrace, isEmpty }
+  return {
+    level,
+    ...(levelNote ? { levelNote } : {}),
+    ...(stop ? { stop } : {}),
+    regs,
+    maps,
+    memory,
+    threads,
+    backtrace,
+    isEmpty,
+  }
 }
 
 function pairMaps(mapsA: readonly MapState[], mapsB: readonly MapState[]): MapPair[] {
@@ -68,7 +90,8 @@ function diffMaps(mapsA: readonly MapState[], mapsB: readonly MapState[], pairs:
   const pairedB = new Set(pairs.map((p) => p.b))
   const idsA = identities(mapsA)
   const idsB = identities(mapsB)
-  for (const m of mapsA) if (!pairedA.has(m)) changes.push({ kind: 'removed', identity: idsA.get(m) ?? '', before: m, fields: [] })
+  for (const m of mapsA)
+    if (!pairedA.has(m)) changes.push({ kind: 'removed', identity: idsA.get(m) ?? '', before: m, fields: [] })
   for (const p of pairs) {
     const fields: string[] = []
     if (p.a.perms !== p.b.perms) fields.push('perms')
@@ -76,14 +99,17 @@ function diffMaps(mapsA: readonly MapState[], mapsB: readonly MapState[], pairs:
     if (p.a.buildId !== p.b.buildId) fields.push('buildId')
     if (fields.length) changes.push({ kind: 'changed', identity: p.identity, before: p.a, after: p.b, fields })
   }
-  for (const m of mapsB) if (!pairedB.has(m)) changes.push({ kind: 'added', identity: idsB.get(m) ?? '', after: m, fields: [] })
+  for (const m of mapsB)
+    if (!pairedB.has(m)) changes.push({ kind: 'added', identity: idsB.get(m) ?? '', after: m, fields: [] })
   return changes
 }
 
 function diffThreads(a: SnapshotData, b: SnapshotData): ThreadChange[] {
   const changes: ThreadChange[] = []
-  for (const t of a.threads) if (!b.threads.some((x) => x.index === t.index)) changes.push({ kind: 'removed', index: t.index, tid: t.tid })
-  for (const t of b.threads) if (!a.threads.some((x) => x.index === t.index)) changes.push({ kind: 'added', index: t.index, tid: t.tid })
+  for (const t of a.threads)
+    if (!b.threads.some((x) => x.index === t.index)) changes.push({ kind: 'removed', index: t.index, tid: t.tid })
+  for (const t of b.threads)
+    if (!a.threads.some((x) => x.index === t.index)) changes.push({ kind: 'added', index: t.index, tid: t.tid })
   return changes
 }
 
@@ -92,7 +118,9 @@ function diffBacktraces(a: SnapshotData, b: SnapshotData): BacktraceChange[] {
   for (const ta of a.threads) {
     const tb = b.threads.find((t) => t.index === ta.index)
     if (!tb) continue
-    const same = ta.backtrace.length === tb.backtrace.length && ta.backtrace.every((f, i) => f.location === tb.backtrace[i]?.location)
+    const same =
+      ta.backtrace.length === tb.backtrace.length &&
+      ta.backtrace.every((f, i) => f.location === tb.backtrace[i]?.location)
     if (!same) changes.push({ thread: ta.index, before: ta.backtrace, after: tb.backtrace })
   }
   return changes
@@ -102,5 +130,10 @@ function sameStop(a: SnapshotData, b: SnapshotData): boolean {
   const x = a.stop
   const y = b.stop
   if (!x || !y) return x === y
-  return x.kind === y.kind && x.location === y.location && x.thread === y.thread && (x.kind !== 'signal' || (y.kind === 'signal' && x.signal === y.signal && x.code === y.code))
+  return (
+    x.kind === y.kind &&
+    x.location === y.location &&
+    x.thread === y.thread &&
+    (x.kind !== 'signal' || (y.kind === 'signal' && x.signal === y.signal && x.code === y.code))
+  )
 }

@@ -22,7 +22,8 @@ export class Fields {
   readonly value: Json
 
   constructor(value: unknown, path: string) {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new FieldError(path, `expected an object, found ${describe(value)}`)
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      throw new FieldError(path, `expected an object, found ${describe(value)}`)
     this.value = value as Json
     this.path = path
   }
@@ -43,7 +44,8 @@ export class Fields {
 
   int(key: string): number {
     const v = this.value[key]
-    if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new FieldError(this.at(key), `expected an integer, found ${describe(v)}`)
+    if (typeof v !== 'number' || !Number.isSafeInteger(v))
+      throw new FieldError(this.at(key), `expected an integer, found ${describe(v)}`)
     return v
   }
 
@@ -59,7 +61,8 @@ export class Fields {
 
   oneOf<T extends string>(key: string, allowed: readonly T[]): T {
     const v = this.string(key)
-    if (!(allowed as readonly string[]).includes(v)) throw new FieldError(this.at(key), `expected one of ${allowed.join(', ')}, found '${v}'`)
+    if (!(allowed as readonly string[]).includes(v))
+      throw new FieldError(this.at(key), `expected one of ${allowed.join(', ')}, found '${v}'`)
     return v as T
   }
 
@@ -87,7 +90,8 @@ export class Fields {
 }
 
 export function hexValue(v: unknown, path: string): bigint {
-  if (typeof v !== 'string' || !HEX.test(v)) throw new FieldError(path, `expected a hex string ('0x1f'), found ${describe(v)}`)
+  if (typeof v !== 'string' || !HEX.test(v))
+    throw new FieldError(path, `expected a hex string ('0x1f'), found ${describe(v)}`)
   // BigInt() parses '0x..' but not '-0x..'.
   return v.startsWith('-') ? -BigInt(v.slice(1)) : BigInt(v)
 }

@@ -51,13 +51,15 @@ export class PageReader {
 
   read(ref: ContentRef): Uint8Array {
     const expected = Math.ceil(ref.size / PAGE_SIZE)
-    if (ref.pages.length !== expected) throw new PageError(`${ref.pages.length} pages listed for ${ref.size} bytes (expected ${expected})`)
+    if (ref.pages.length !== expected)
+      throw new PageError(`${ref.pages.length} pages listed for ${ref.size} bytes (expected ${expected})`)
     const out = new Uint8Array(ref.size)
     ref.pages.forEach((hash, i) => {
       if (hash === null) return
       const length = Math.min(PAGE_SIZE, ref.size - i * PAGE_SIZE)
       const page = this.page(hash)
-      if (page.length !== length) throw new PageError(`page ${i} (${hash.slice(0, 12)}…) holds ${page.length} bytes, expected ${length}`)
+      if (page.length !== length)
+        throw new PageError(`page ${i} (${hash.slice(0, 12)}…) holds ${page.length} bytes, expected ${length}`)
       out.set(page, i * PAGE_SIZE)
     })
     return out
@@ -75,7 +77,8 @@ export class PageReader {
     } catch {
       throw new PageError(`page ${hash.slice(0, 12)}… does not decompress`)
     }
-    if (createHash('sha256').update(page).digest('hex') !== hash) throw new PageError(`page ${hash.slice(0, 12)}… does not match its hash: the file was altered`)
+    if (createHash('sha256').update(page).digest('hex') !== hash)
+      throw new PageError(`page ${hash.slice(0, 12)}… does not match its hash: the file was altered`)
     this.inflated.set(hash, page)
     return page
   }

@@ -6,7 +6,17 @@ import { threadId } from 'node:worker_threads'
 import { SnapshotFormatError } from '../errors.js'
 import { FieldError, Fields, hexValue, toHex, type Json } from './format-fields.js'
 import { PageError, PageReader, PageWriter, type ContentRef } from './format-pages.js'
-import type { AuxvEntry, CpuInfo, FdState, Frame, MapState, SnapshotArch, SnapshotData, SnapshotStop, ThreadState } from './model.js'
+import type {
+  AuxvEntry,
+  CpuInfo,
+  FdState,
+  Frame,
+  MapState,
+  SnapshotArch,
+  SnapshotData,
+  SnapshotStop,
+  ThreadState,
+} from './model.js'
 
 export const SNAPSHOT_FORMAT = 'procsnap/1'
 const FORMAT_VERSION = 1
@@ -29,11 +39,21 @@ export function encodeSnapshot(data: SnapshotData): Buffer {
     createdAt: data.createdAt,
     ...(data.stop ? { stop: encodeStop(data.stop) } : {}),
     current: data.current,
-    threads: data.threads.map((t) => ({ tid: t.tid, index: t.index, regs: hexRecord(t.regs), backtrace: t.backtrace.map(encodeFrame) })),
+    threads: data.threads.map((t) => ({
+      tid: t.tid,
+      index: t.index,
+      regs: hexRecord(t.regs),
+      backtrace: t.backtrace.map(encodeFrame),
+    })),
     maps: data.maps.map((m) => encodeMap(m, pages)),
     fds: data.fds.map((f) => ({ fd: f.fd, target: f.target, flags: f.flags, offset: toHex(f.offset) })),
     auxv: data.auxv.map((a) => ({ type: a.type, name: a.name, value: toHex(a.value) })),
-    cpu: { arch: data.cpu.arch, ...(data.cpu.xcr0 !== undefined ? { xcr0: toHex(data.cpu.xcr0) } : {}), components: data.cpu.components, ...(data.cpu.xsaveSize !== undefined ? { xsaveSize: data.cpu.xsaveSize } : {}) },
+    cpu: {
+      arch: data.cpu.arch,
+      ...(data.cpu.xcr0 !== undefined ? { xcr0: toHex(data.cpu.xcr0) } : {}),
+      components: data.cpu.components,
+      ...(data.cpu.xsaveSize !== undefined ? { xsaveSize: data.cpu.xsaveSize } : {}),
+    },
   }
   return Buffer.from(JSON.stringify({ format: SNAPSHOT_FORMAT, snapshot, pages: Object.fromEntries(pages.pages) }))
 }
@@ -61,7 +81,13 @@ export function readSnapshotData(path: string): SnapshotData {
     bytes = readFileSync(path)
   } catch (error) {
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT'
-    throw new SnapshotFormatError(missing ? 'ERR_SNAPSHOT_NOT_FOUND' : 'ERR_SNAPSHOT_CORRUPT', path, missing ? `No snapshot file at ${path}: save one with snapshot.save(path) first, or fix the path.` : `Cannot read the snapshot file ${path}: ${(error as Error).message}`)
+    throw new SnapshotFormatError(
+      missing ? 'ERR_SNAPSHOT_NOT_FOUND' : 'ERR_SNAPSHOT_CORRUPT',
+      path,
+      missing
+        ? `No snapshot file at ${path}: save one with snapshot.save(path) first, or fix the path.`
+        : `Cannot read the snapshot file ${path}: ${(error as Error).message}`,
+    )
   }
   return decodeSnapshot(bytes, path)
 }
@@ -75,20 +101,52 @@ export function decodeSnapshot(bytes: Uint8Array, source = 'buffer'): SnapshotDa
   } catch (error) {
     // A damaged file of ours still starts like one; anything else is not ours at all.
     const ours = /^\s*\{\s*"format"\s*:\s*"procsnap\//.test(text.slice(0, 64))
-    throw new SnapshotFormatError(ours ? 'ERR_SNAPSHOT_CORRUPT' : 'ERR_SNAPSHOT_FOREIGN', source, ours ? `${source} is a damaged or truncated procsnap snapshot (${(error as Error).message}): save it again.` : `${source} is not a procsnap snapshot (not JSON).`)
+    throw new SnapshotFormatError(
+      ours ? 'ERR_SNAPSHOT_CORRUPT' : 'ERR_SNAPSHOT_FOREIGN',
+      source,
+      ours
+        ? `${source} is a damaged or truncated procsnap snapshot (${(error as Error).message}): save it again.`
+        : `${source} is not a procsnap snapshot (not JSON).`,
+    )
   }
-  const format = typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Json).format : undefined
+  const format =
+    typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Json).format : undefined
   const version = typeof format === 'string' ? /^procsnap\/(\d+)$/.exec(format)?.[1] : undefined
-  if (version === undefined) throw new SnapshotFormatError('ERR_SNAPSHOT_FOREIGN', source, `${source} is not a procsnap snapshot: no "format": "${SNAPSHOT_FORMAT}" field.`)
-  if (Number(version) > FORMAT_VERSION) throw new SnapshotFormatError('ERR_SNAPSHOT_VERSION', source, `${source} is in format ${String(format)}, written by a newer procsnap; this one reads ${SNAPSHOT_FORMAT}. Upgrade procsnap to load it.`)
-  if (Number(version) !== FORMAT_VERSION) throw new SnapshotFormatError('ERR_SNAPSHOT_FOREIGN', source, `${source} is in format ${String(format)}, which no procsnap writes.`)
+  if (version === undefined)
+    throw new SnapshotFormatError(
+      'ERR_SNAPSHOT_FOREIGN',
+      source,
+      `${source} is not a procsnap snapshot: no "format": "${SNAPSHOT_FORMAT}" field.`,
+    )
+  if (Number(version) > FORMAT_VERSION)
+    throw new SnapshotFormatError(
+      'ERR_SNAPSHOT_VERSION',
+      source,
+      `${source} is in format ${String(format)}, written by a newer procsnap; this one reads ${SNAPSHOT_FORMAT}. Upgrade procsnap to load it.`,
+    )
+  if (Number(version) !== FORMAT_VERSION)
+    throw new SnapshotFormatError(
+      'ERR_SNAPSHOT_FOREIGN',
+      source,
+      `${source} is in format ${String(format)}, which no procsnap writes.`,
+    )
   try {
     const root = new Fields(parsed, '$')
     const arch = root.object('snapshot').string('arch')
-    if (!(ARCHES as readonly string[]).includes(arch)) throw new SnapshotFormatError('ERR_SNAPSHOT_ARCH', source, `${source} holds a snapshot of architecture '${arch}'; procsnap knows ${ARCHES.join(' and ')}.`)
+    if (!(ARCHES as readonly string[]).includes(arch))
+      throw new SnapshotFormatError(
+        'ERR_SNAPSHOT_ARCH',
+        source,
+        `${source} holds a snapshot of architecture '${arch}'; procsnap knows ${ARCHES.join(' and ')}.`,
+      )
     return decodeData(root.object('snapshot'), new PageReader(root.object('pages').value))
   } catch (error) {
-    if (error instanceof FieldError || error instanceof PageError) throw new SnapshotFormatError('ERR_SNAPSHOT_CORRUPT', source, `${source} is not a valid snapshot: ${error.message}.`)
+    if (error instanceof FieldError || error instanceof PageError)
+      throw new SnapshotFormatError(
+        'ERR_SNAPSHOT_CORRUPT',
+        source,
+        `${source} is not a valid snapshot: ${error.message}.`,
+      )
     throw error
   }
 }
@@ -100,7 +158,13 @@ function hexRecord(values: Readonly<Record<string, bigint>>): Record<string, str
 function encodeStop(stop: SnapshotStop): Json {
   const base = { kind: stop.kind, thread: stop.thread, pc: toHex(stop.pc), location: stop.location }
   if (stop.kind !== 'signal') return base
-  return { ...base, signal: stop.signal, signo: stop.signo, code: stop.code, ...(stop.faultAddress !== undefined ? { faultAddress: toHex(stop.faultAddress) } : {}) }
+  return {
+    ...base,
+    signal: stop.signal,
+    signo: stop.signo,
+    code: stop.code,
+    ...(stop.faultAddress !== undefined ? { faultAddress: toHex(stop.faultAddress) } : {}),
+  }
 }
 
 function encodeFrame(f: Frame): Json {
@@ -146,8 +210,15 @@ function decodeData(s: Fields, pages: PageReader): SnapshotData {
     current: s.int('current'),
     threads: s.objects('threads').map(decodeThread),
     maps: s.objects('maps').map((m) => decodeMap(m, pages)),
-    fds: s.objects('fds').map((f): FdState => ({ fd: f.int('fd'), target: f.string('target'), flags: f.int('flags'), offset: f.hex('offset') })),
-    auxv: s.objects('auxv').map((a): AuxvEntry => ({ type: a.int('type'), name: a.string('name'), value: a.hex('value') })),
+    fds: s.objects('fds').map((f): FdState => ({
+      fd: f.int('fd'),
+      target: f.string('target'),
+      flags: f.int('flags'),
+      offset: f.hex('offset'),
+    })),
+    auxv: s
+      .objects('auxv')
+      .map((a): AuxvEntry => ({ type: a.int('type'), name: a.string('name'), value: a.hex('value') })),
     cpu: decodeCpu(s.object('cpu')),
   }
 }
@@ -156,7 +227,14 @@ function decodeStop(f: Fields): SnapshotStop {
   const base = { thread: f.int('thread'), pc: f.hex('pc'), location: f.string('location') }
   const kind = f.oneOf('kind', ['breakpoint', 'step', 'launch', 'signal'])
   if (kind !== 'signal') return { kind, ...base }
-  return { kind, ...base, signal: f.string('signal'), signo: f.int('signo'), code: f.int('code'), ...(f.has('faultAddress') ? { faultAddress: f.hex('faultAddress') } : {}) }
+  return {
+    kind,
+    ...base,
+    signal: f.string('signal'),
+    signo: f.int('signo'),
+    code: f.int('code'),
+    ...(f.has('faultAddress') ? { faultAddress: f.hex('faultAddress') } : {}),
+  }
 }
 
 function decodeThread(t: Fields): ThreadState {
@@ -164,7 +242,9 @@ function decodeThread(t: Fields): ThreadState {
   return {
     tid: t.int('tid'),
     index: t.int('index'),
-    regs: Object.fromEntries(Object.entries(regs.value).map(([name, v]) => [name, hexValue(v, `${regs.path}.${name}`)])),
+    regs: Object.fromEntries(
+      Object.entries(regs.value).map(([name, v]) => [name, hexValue(v, `${regs.path}.${name}`)]),
+    ),
     backtrace: t.objects('backtrace').map(decodeFrame),
   }
 }
@@ -191,11 +271,13 @@ function decodeMap(m: Fields, pages: PageReader): MapState {
     const ref: ContentRef = {
       size: c.int('size'),
       pages: c.array('pages').map((p) => {
-        if (p.value !== null && typeof p.value !== 'string') throw new FieldError(p.path, 'expected a page hash or null')
+        if (p.value !== null && typeof p.value !== 'string')
+          throw new FieldError(p.path, 'expected a page hash or null')
         return p.value
       }),
     }
-    if (BigInt(ref.size) !== end - start) throw new FieldError(`${c.path}.size`, `${ref.size} bytes for a map of ${end - start}`)
+    if (BigInt(ref.size) !== end - start)
+      throw new FieldError(`${c.path}.size`, `${ref.size} bytes for a map of ${end - start}`)
     try {
       content = pages.read(ref)
     } catch (error) {

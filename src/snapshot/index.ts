@@ -1,11 +1,36 @@
 // The snapshot layer's public surface. Importing it adds createSnapshot() to Process and its threads.
 import './capture.js'
 export type { SnapshotOptions } from './capture.js'
-export { ProcessSnapshot, ThreadSnapshot, SnapshotDiff, loadSnapshot, type Snapshot, type SnapshotThread, type PrintOptions } from './snapshot.js'
+export {
+  ProcessSnapshot,
+  ThreadSnapshot,
+  SnapshotDiff,
+  loadSnapshot,
+  type Snapshot,
+  type SnapshotThread,
+  type PrintOptions,
+} from './snapshot.js'
 export { SnapshotMemory, type SnapshotLocation } from './memory-view.js'
 export { SNAPSHOT_FORMAT, encodeSnapshot, decodeSnapshot } from './format.js'
 export type { SnapshotRegisters } from './registers.js'
 export type {
-  SnapshotLevel, SnapshotKind, SnapshotArch, SnapshotStop, Frame, MapState, FdState, AuxvEntry, CpuInfo, RegisterValues,
-  RegisterChange, MapChange, MemoryChange, ThreadChange, BacktraceChange, MapIdentity, SnapshotData, SnapshotDiffData, ThreadState,
+  SnapshotLevel,
+  SnapshotKind,
+  SnapshotArch,
+  SnapshotStop,
+  Frame,
+  MapState,
+  FdState,
+  AuxvEntry,
+  CpuInfo,
+  RegisterValues,
+  RegisterChange,
+  MapChange,
+  MemoryChange,
+  ThreadChange,
+  BacktraceChange,
+  MapIdentity,
+  SnapshotData,
+  SnapshotDiffData,
+  ThreadState,
 } from './model.js'

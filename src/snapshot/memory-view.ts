@@ -25,7 +25,12 @@ export class SnapshotMemory {
   private readonly exeName: string
 
   /** @internal */
-  constructor(maps: readonly MapState[], level: SnapshotLevel, modules: () => readonly SnapshotModule[], exeName: string) {
+  constructor(
+    maps: readonly MapState[],
+    level: SnapshotLevel,
+    modules: () => readonly SnapshotModule[],
+    exeName: string,
+  ) {
     this.maps = maps
     this.level = level
     this.modules = modules
@@ -35,10 +40,16 @@ export class SnapshotMemory {
   /** The address a location names in this snapshot. */
   resolve(location: SnapshotLocation): bigint {
     if (typeof location === 'bigint') return location
-    if (typeof location !== 'string') throw new LocationError(`A location is a symbol name, 'module+0xoffset' or a bigint address; got ${typeof location}.`)
+    if (typeof location !== 'string')
+      throw new LocationError(
+        `A location is a symbol name, 'module+0xoffset' or a bigint address; got ${typeof location}.`,
+      )
     if (/^0x[0-9a-f]+$/i.test(location)) return BigInt(location)
     const m = /^(?:(.+?)([!+]))?([^!+]*)(?:\+(0x[0-9a-f]+|\d+))?$/i.exec(location)
-    if (!m) throw new LocationError(`Cannot parse the location '${location}': use 'symbol', 'module!symbol+0x4' or 'module+0x1139'.`)
+    if (!m)
+      throw new LocationError(
+        `Cannot parse the location '${location}': use 'symbol', 'module!symbol+0x4' or 'module+0x1139'.`,
+      )
     const sep = m[2]
     let [moduleName, symbol, extra] = [m[1], m[3] ?? '', m[4]]
     const modules = this.modules()
@@ -50,7 +61,9 @@ export class SnapshotMemory {
     }
     const named = moduleName !== undefined ? findModule(modules, moduleName) : undefined
     if (moduleName !== undefined && !named) {
-      throw new LocationError(`No module '${moduleName}' in this snapshot. Modules: ${modules.map((x) => x.name).join(', ')}.`)
+      throw new LocationError(
+        `No module '${moduleName}' in this snapshot. Modules: ${modules.map((x) => x.name).join(', ')}.`,
+      )
     }
     const candidates = named ? [named] : orderExeFirst(modules, this.exeName)
     for (const mod of candidates) {
@@ -65,7 +78,8 @@ export class SnapshotMemory {
 
   /** `length` bytes at a location; they may span adjacent maps, all of which the snapshot must hold. */
   read(location: SnapshotLocation, length: number): Uint8Array {
-    if (!Number.isSafeInteger(length) || length < 0) throw new ProcsnapError('ERR_BAD_LOCATION', `A length is a non-negative integer; got ${String(length)}.`)
+    if (!Number.isSafeInteger(length) || length < 0)
+      throw new ProcsnapError('ERR_BAD_LOCATION', `A length is a non-negative integer; got ${String(length)}.`)
     const address = this.resolve(location)
     const out = new Uint8Array(length)
     let done = 0
@@ -73,7 +87,12 @@ export class SnapshotMemory {
       const at = address + BigInt(done)
       const map = mapAt(this.maps, at)
       if (!map) {
-        throw new MemoryError('ERR_ADDRESS_UNMAPPED', at, length, `${hex(at)} is outside every map of this snapshot${done ? ` (the read started at ${hex(address)})` : ''}. Check the address against snapshot.maps.`)
+        throw new MemoryError(
+          'ERR_ADDRESS_UNMAPPED',
+          at,
+          length,
+          `${hex(at)} is outside every map of this snapshot${done ? ` (the read started at ${hex(address)})` : ''}. Check the address against snapshot.maps.`,
+        )
       }
       if (!map.content) throw this.notCaptured(map, at, length)
       const from = Number(at - map.start)
@@ -100,10 +119,20 @@ export class SnapshotMemory {
   private notCaptured(map: MapState, at: bigint, length: number): MemoryError {
     const where = `${hex(map.start)}-${hex(map.end)} ${map.perms} ${map.path || '[anon]'}`
     if (map.unreadable) {
-      return new MemoryError('ERR_MEMORY_ACCESS', at, length, `${hex(at)} is in ${where}, which could not be read at capture (${map.unreadable}): no snapshot level holds it.`)
+      return new MemoryError(
+        'ERR_MEMORY_ACCESS',
+        at,
+        length,
+        `${hex(at)} is in ${where}, which could not be read at capture (${map.unreadable}): no snapshot level holds it.`,
+      )
     }
     if (map.perms[0] !== 'r') {
-      return new MemoryError('ERR_MEMORY_ACCESS', at, length, `${hex(at)} is in ${where}, which the process cannot read (no 'r' permission): no snapshot level holds it.`)
+      return new MemoryError(
+        'ERR_MEMORY_ACCESS',
+        at,
+        length,
+        `${hex(at)} is in ${where}, which the process cannot read (no 'r' permission): no snapshot level holds it.`,
+      )
     }
     const needed = levelHolding(map)
     return new MemoryError(
@@ -116,7 +145,10 @@ export class SnapshotMemory {
 }
 
 function findModule(modules: readonly SnapshotModule[], name: string): SnapshotModule | undefined {
-  return modules.find((m) => m.name === name || m.path === name) ?? modules.find((m) => m.name.startsWith(`${name}.so`) || m.name.startsWith(`${name}-`))
+  return (
+    modules.find((m) => m.name === name || m.path === name) ??
+    modules.find((m) => m.name.startsWith(`${name}.so`) || m.name.startsWith(`${name}-`))
+  )
 }
 
 function orderExeFirst(modules: readonly SnapshotModule[], exeName: string): SnapshotModule[] {

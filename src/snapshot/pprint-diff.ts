@@ -1,7 +1,17 @@
 // Pretty printing of a snapshot diff: a summary line first, then each change, old -> new, with the
 // old value in red and the new one in green when colors are on.
 import { archInfo } from './arch-info.js'
-import type { BacktraceChange, Frame, MapChange, MapState, MemoryChange, RegisterChange, SnapshotArch, SnapshotDiffData, SnapshotStop } from './model.js'
+import type {
+  BacktraceChange,
+  Frame,
+  MapChange,
+  MapState,
+  MemoryChange,
+  RegisterChange,
+  SnapshotArch,
+  SnapshotDiffData,
+  SnapshotStop,
+} from './model.js'
 import { describeStop, hexLanes, hexShort, paint, plural, type RenderStyle } from './pprint-style.js'
 
 /** Bytes shown per side of a memory change; the rest is counted. */
@@ -17,7 +27,11 @@ export function diffSummary(d: SnapshotDiffData): string {
   if (d.maps.length) parts.push(plural(d.maps.length, 'map'))
   if (d.threads.length) parts.push(plural(d.threads.length, 'thread'))
   const threads = d.backtrace.map((b) => b.thread)
-  parts.push(threads.length ? `backtrace of thread${threads.length === 1 ? '' : 's'} ${threads.join(', ')} changed` : 'backtrace unchanged')
+  parts.push(
+    threads.length
+      ? `backtrace of thread${threads.length === 1 ? '' : 's'} ${threads.join(', ')} changed`
+      : 'backtrace unchanged',
+  )
   return parts.join(', ')
 }
 
@@ -46,7 +60,11 @@ function registerLines(arch: SnapshotArch, regs: readonly RegisterChange[], styl
     const befores = mine.map((r) => registerValue(arch, r, r.before))
     const width = Math.max(...befores.map((b) => b.length))
     lines.push(paint(style, 'bold', labelled ? `registers of thread ${thread}:` : 'registers:'))
-    mine.forEach((r, i) => lines.push(`  ${r.name.padEnd(names)}  ${change(style, befores[i] ?? '', registerValue(arch, r, r.after), width)}`))
+    mine.forEach((r, i) =>
+      lines.push(
+        `  ${r.name.padEnd(names)}  ${change(style, befores[i] ?? '', registerValue(arch, r, r.after), width)}`,
+      ),
+    )
   }
   return lines
 }
@@ -57,7 +75,8 @@ function bytesText(style: RenderStyle, bytes: Uint8Array, other: Uint8Array, col
     const text = b.toString(16).padStart(2, '0')
     return b === other[i] ? text : paint(style, color, text)
   })
-  const more = bytes.length > MAX_BYTES_SHOWN ? ` … +${bytes.length - MAX_BYTES_SHOWN} more (${bytes.length} bytes)` : ''
+  const more =
+    bytes.length > MAX_BYTES_SHOWN ? ` … +${bytes.length - MAX_BYTES_SHOWN} more (${bytes.length} bytes)` : ''
   return `${shown.join(' ')}${more}`
 }
 
@@ -91,11 +110,17 @@ function mapLine(c: MapChange, style: RenderStyle): string {
  */
 function backtraceLines(b: BacktraceChange, style: RenderStyle): string[] {
   let common = 0
-  while (common < b.before.length && common < b.after.length && b.before[b.before.length - 1 - common]?.location === b.after[b.after.length - 1 - common]?.location) common++
+  while (
+    common < b.before.length &&
+    common < b.after.length &&
+    b.before[b.before.length - 1 - common]?.location === b.after[b.after.length - 1 - common]?.location
+  )
+    common++
   const gone = b.before.slice(0, b.before.length - common)
   const kept = b.after.slice(0, b.after.length - common)
   const width = Math.max(3, `#${Math.max(b.before.length, b.after.length) - 1}`.length)
-  const frame = (f: Frame, i: number): string => `${`#${i}`.padEnd(width)} ${f.location}${f.via === 'fp' ? ' [fp]' : ''}`
+  const frame = (f: Frame, i: number): string =>
+    `${`#${i}`.padEnd(width)} ${f.location}${f.via === 'fp' ? ' [fp]' : ''}`
   return [
     paint(style, 'bold', `backtrace of thread ${b.thread}:`),
     ...gone.map((f, i) => `  ${paint(style, 'red', `- ${frame(f, i)}`)}`),
@@ -112,13 +137,17 @@ function backtraceLines(b: BacktraceChange, style: RenderStyle): string[] {
 export function renderDiff(d: SnapshotDiffData, arch: SnapshotArch, style: RenderStyle): string {
   const lines = [paint(style, 'bold', diffSummary(d))]
   if (d.levelNote) lines.push(paint(style, 'dim', `(${d.levelNote})`))
-  if (d.stop) lines.push(`${paint(style, 'bold', 'stop:')} ${change(style, stopText(d.stop.before), stopText(d.stop.after))}`)
+  if (d.stop)
+    lines.push(`${paint(style, 'bold', 'stop:')} ${change(style, stopText(d.stop.before), stopText(d.stop.after))}`)
   if (d.regs.length) lines.push(...registerLines(arch, d.regs, style))
   if (d.memory.length) lines.push(paint(style, 'bold', 'memory:'), ...d.memory.map((m) => memoryLine(m, style)))
   if (d.maps.length) lines.push(paint(style, 'bold', 'maps:'), ...d.maps.map((c) => mapLine(c, style)))
   if (d.threads.length) {
     lines.push(paint(style, 'bold', 'threads:'))
-    for (const t of d.threads) lines.push(`  ${paint(style, t.kind === 'added' ? 'green' : 'red', `${t.kind === 'added' ? '+' : '-'} thread ${t.index}`)} (tid ${t.tid})`)
+    for (const t of d.threads)
+      lines.push(
+        `  ${paint(style, t.kind === 'added' ? 'green' : 'red', `${t.kind === 'added' ? '+' : '-'} thread ${t.index}`)} (tid ${t.tid})`,
+      )
   }
   for (const b of d.backtrace) lines.push(...backtraceLines(b, style))
   return `${lines.join('\n')}\n`

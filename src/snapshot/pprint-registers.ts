@@ -10,9 +10,58 @@ const TWO32 = 1n << 32n
 
 type Flags = readonly (readonly [bit: number, name: string])[]
 
-const EFLAGS: Flags = [[0, 'CF'], [2, 'PF'], [4, 'AF'], [6, 'ZF'], [7, 'SF'], [8, 'TF'], [9, 'IF'], [10, 'DF'], [11, 'OF'], [14, 'NT'], [16, 'RF'], [17, 'VM'], [18, 'AC'], [19, 'VIF'], [20, 'VIP'], [21, 'ID']]
-const MXCSR: Flags = [[0, 'IE'], [1, 'DE'], [2, 'ZE'], [3, 'OE'], [4, 'UE'], [5, 'PE'], [6, 'DAZ'], [7, 'IM'], [8, 'DM'], [9, 'ZM'], [10, 'OM'], [11, 'UM'], [12, 'PM'], [15, 'FZ']]
-const PSTATE: Flags = [[0, 'SP'], [6, 'F'], [7, 'I'], [8, 'A'], [9, 'D'], [12, 'SSBS'], [20, 'IL'], [21, 'SS'], [22, 'PAN'], [23, 'UAO'], [24, 'DIT'], [25, 'TCO'], [28, 'V'], [29, 'C'], [30, 'Z'], [31, 'N']]
+const EFLAGS: Flags = [
+  [0, 'CF'],
+  [2, 'PF'],
+  [4, 'AF'],
+  [6, 'ZF'],
+  [7, 'SF'],
+  [8, 'TF'],
+  [9, 'IF'],
+  [10, 'DF'],
+  [11, 'OF'],
+  [14, 'NT'],
+  [16, 'RF'],
+  [17, 'VM'],
+  [18, 'AC'],
+  [19, 'VIF'],
+  [20, 'VIP'],
+  [21, 'ID'],
+]
+const MXCSR: Flags = [
+  [0, 'IE'],
+  [1, 'DE'],
+  [2, 'ZE'],
+  [3, 'OE'],
+  [4, 'UE'],
+  [5, 'PE'],
+  [6, 'DAZ'],
+  [7, 'IM'],
+  [8, 'DM'],
+  [9, 'ZM'],
+  [10, 'OM'],
+  [11, 'UM'],
+  [12, 'PM'],
+  [15, 'FZ'],
+]
+const PSTATE: Flags = [
+  [0, 'SP'],
+  [6, 'F'],
+  [7, 'I'],
+  [8, 'A'],
+  [9, 'D'],
+  [12, 'SSBS'],
+  [20, 'IL'],
+  [21, 'SS'],
+  [22, 'PAN'],
+  [23, 'UAO'],
+  [24, 'DIT'],
+  [25, 'TCO'],
+  [28, 'V'],
+  [29, 'C'],
+  [30, 'Z'],
+  [31, 'N'],
+]
 
 /** gdb's flag view: '[ PF ZF IF ]'; `prefix` goes first (aarch64's 'EL=0'). */
 function flagsText(value: bigint, flags: Flags, prefix: string[] = []): string {
@@ -117,20 +166,40 @@ function otherSections(arch: SnapshotArch, regs: ThreadState['regs']): Section[]
     if (rows.length) sections.push({ title, rows })
   }
   if (arch === 'x86_64') {
-    add('x87', plainRows(take(X87), (n, v) => (n.startsWith('st') ? (float80(v) ?? '') : '')))
-    add('sse', plainRows(take(['mxcsr', 'mxcsr_mask']), (n, v) => (n === 'mxcsr' ? flagsText(v, MXCSR) : '')))
+    add(
+      'x87',
+      plainRows(take(X87), (n, v) => (n.startsWith('st') ? (float80(v) ?? '') : '')),
+    )
+    add(
+      'sse',
+      plainRows(take(['mxcsr', 'mxcsr_mask']), (n, v) => (n === 'mxcsr' ? flagsText(v, MXCSR) : '')),
+    )
     const vectors = widestVectors(regs)
     for (let i = 0; i < 32; i++) take([`xmm${i}`, `ymm${i}`, `zmm${i}`])
-    const widest = vectors.some((n) => n.startsWith('zmm')) ? 'zmm' : vectors.some((n) => n.startsWith('ymm')) ? 'ymm' : 'xmm'
-    const note = widest === 'zmm' ? ' (xmmN, ymmN are the low 128, 256 bits of zmmN)' : widest === 'ymm' ? ' (xmmN is the low 128 bits of ymmN)' : ''
+    const widest = vectors.some((n) => n.startsWith('zmm'))
+      ? 'zmm'
+      : vectors.some((n) => n.startsWith('ymm'))
+        ? 'ymm'
+        : 'xmm'
+    const note =
+      widest === 'zmm'
+        ? ' (xmmN, ymmN are the low 128, 256 bits of zmmN)'
+        : widest === 'ymm'
+          ? ' (xmmN is the low 128 bits of ymmN)'
+          : ''
     add(`vector${note}`, collapsedRows(vectors, regs, bits))
     add('mask', collapsedRows(take(Array.from({ length: 8 }, (_, i) => `k${i}`)), regs, bits))
     add('control', plainRows(take(['pkru'])))
   } else {
-    add('vector', [...collapsedRows(take(Array.from({ length: 32 }, (_, i) => `v${i}`)), regs, bits), ...plainRows(take(['fpsr', 'fpcr']))])
+    add('vector', [
+      ...collapsedRows(take(Array.from({ length: 32 }, (_, i) => `v${i}`)), regs, bits),
+      ...plainRows(take(['fpsr', 'fpcr'])),
+    ])
     add('system', plainRows(take(['tpidr_el0'])))
   }
-  const rest = Object.keys(regs).filter((n) => !used.has(n)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
+  const rest = Object.keys(regs)
+    .filter((n) => !used.has(n))
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))
   add('other', plainRows(rest))
   return sections
 }
@@ -143,7 +212,13 @@ function otherSections(arch: SnapshotArch, regs: ThreadState['regs']): Section[]
  * view held (zmmN, else ymmN, else xmmN); zero vector and mask registers show as '0', runs of them
  * collapsed ('zmm8-31  0'). x87 registers add their value as a number.
  */
-export function renderRegisters(data: SnapshotData, thread: ThreadState, style: RenderStyle, symbolize: Symbolizer, all = false): string {
+export function renderRegisters(
+  data: SnapshotData,
+  thread: ThreadState,
+  style: RenderStyle,
+  symbolize: Symbolizer,
+  all = false,
+): string {
   const info = archInfo(data.arch)
   const general = info.general.filter((name) => thread.regs[name] !== undefined)
   const generalRows = general.map((name) => generalRow(data.arch, name, thread.regs[name] ?? 0n, symbolize))

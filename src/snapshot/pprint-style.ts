@@ -59,7 +59,11 @@ export type Align = 'left' | 'right'
  * padding by `color(row, column, text)` so escape codes never count toward a width. The last column
  * is not padded and lines carry no trailing spaces.
  */
-export function columns(rows: readonly (readonly string[])[], align: readonly Align[], color: (row: number, column: number, text: string) => string = (_r, _c, t) => t): string[] {
+export function columns(
+  rows: readonly (readonly string[])[],
+  align: readonly Align[],
+  color: (row: number, column: number, text: string) => string = (_r, _c, t) => t,
+): string[] {
   const widths: number[] = []
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)))
   return rows.map((row, r) => {

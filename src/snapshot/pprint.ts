@@ -30,17 +30,21 @@ export function renderMaps(data: SnapshotData, style: RenderStyle): string {
     const mark = m.content ? 'held' : m.unreadable !== undefined ? 'unreadable' : ''
     return [hexShort(m.start), hexShort(m.end), m.perms, hexShort(m.offset), hexShort(m.end - m.start), mark, m.path]
   })
-  const laid = columns([header, ...rows], ['right', 'right', 'left', 'right', 'right', 'left', 'left'], (r, c, text) => {
-    if (r === 0) return paint(style, 'bold', text)
-    const m = data.maps[r - 1]
-    if (!m) return text
-    if (c === 6) {
-      const color = pathColor(m)
-      return color ? paint(style, color, text) : text
-    }
-    if (c === 5) return paint(style, m.content ? 'green' : 'red', text)
-    return text
-  })
+  const laid = columns(
+    [header, ...rows],
+    ['right', 'right', 'left', 'right', 'right', 'left', 'left'],
+    (r, c, text) => {
+      if (r === 0) return paint(style, 'bold', text)
+      const m = data.maps[r - 1]
+      if (!m) return text
+      if (c === 6) {
+        const color = pathColor(m)
+        return color ? paint(style, color, text) : text
+      }
+      if (c === 5) return paint(style, m.content ? 'green' : 'red', text)
+      return text
+    },
+  )
   const lines = laid.map((line, r) => {
     const reason = r > 0 ? data.maps[r - 1]?.unreadable : undefined
     return reason === undefined ? line : `${line}  ${paint(style, 'dim', `(${reason})`)}`
@@ -71,7 +75,7 @@ function byteColor(b: number): Paint | undefined {
 /** Joins the texts of `bytes` with `separator`, each run of bytes of one color painted once. */
 function paintRuns(style: RenderStyle, bytes: Uint8Array, text: (b: number) => string, separator: string): string {
   let out = ''
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const color = byteColor(bytes[i] ?? 0)
     let j = i + 1
     while (j < bytes.length && byteColor(bytes[j] ?? 0) === color) j++
@@ -89,7 +93,13 @@ function paintRuns(style: RenderStyle, bytes: Uint8Array, text: (b: number) => s
  */
 export function renderMemory(address: bigint, bytes: Uint8Array, style: RenderStyle, symbolize: Symbolizer): string {
   const where = symbolize(address)
-  const lines = [paint(style, 'bold', `${bytes.length} byte${bytes.length === 1 ? '' : 's'} at ${hexWidth(address, 64)}${where ? ` (${where})` : ''}`)]
+  const lines = [
+    paint(
+      style,
+      'bold',
+      `${bytes.length} byte${bytes.length === 1 ? '' : 's'} at ${hexWidth(address, 64)}${where ? ` (${where})` : ''}`,
+    ),
+  ]
   let folded = false
   for (let at = 0; at < bytes.length; at += 16) {
     const row = bytes.subarray(at, at + 16)
@@ -105,7 +115,9 @@ export function renderMemory(address: bigint, bytes: Uint8Array, style: RenderSt
     const left = paintRuns(style, row.subarray(0, 8), hex, ' ')
     const right = paintRuns(style, row.subarray(8), hex, ' ')
     const text = paintRuns(style, row, (b) => (b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : '.'), '')
-    lines.push(`${paint(style, 'cyan', hexWidth(address + BigInt(at), 64))}  ${left}${right ? `  ${right}` : ''}${pad}  |${text}|`)
+    lines.push(
+      `${paint(style, 'cyan', hexWidth(address + BigInt(at), 64))}  ${left}${right ? `  ${right}` : ''}${pad}  |${text}|`,
+    )
   }
   return `${lines.join('\n')}\n`
 }

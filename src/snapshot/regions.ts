@@ -63,7 +63,14 @@ export function modulesOf(maps: readonly MapState[]): SnapshotModule[] {
     if (!elf && first.buildId === undefined) continue // not ELF (a locale archive): no module
     const end = list.reduce((a, b) => (a.end >= b.end ? a : b)).end
     const atZero = list.find((m) => m.offset === 0n) ?? first
-    modules.push({ name: basename(path), path, start: first.start, end, bias: elf ? atZero.start - elf.minLoadVaddr : atZero.start, elf })
+    modules.push({
+      name: basename(path),
+      path,
+      start: first.start,
+      end,
+      bias: elf ? atZero.start - elf.minLoadVaddr : atZero.start,
+      elf,
+    })
   }
   return modules.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0))
 }
@@ -76,7 +83,11 @@ export function moduleAt(modules: readonly SnapshotModule[], address: bigint): S
 }
 
 /** 'module!symbol+0xoff', 'module+0xoff', a region-relative name, or undefined outside every map. */
-export function symbolizeIn(maps: readonly MapState[], modules: readonly SnapshotModule[], address: bigint): string | undefined {
+export function symbolizeIn(
+  maps: readonly MapState[],
+  modules: readonly SnapshotModule[],
+  address: bigint,
+): string | undefined {
   const mod = moduleAt(modules, address)
   if (mod) {
     const hit = mod.elf?.symbolize(address - mod.bias)

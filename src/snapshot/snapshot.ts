@@ -1,12 +1,32 @@
 // ProcessSnapshot and ThreadSnapshot: the user-facing view of SnapshotData, with memory reads,
 // symbolization, save, diff and pretty printing. No handle on a live process.
-import type { Frame, MapState, SnapshotData, SnapshotDiffData, SnapshotStop, FdState, AuxvEntry, CpuInfo, SnapshotArch, SnapshotKind, SnapshotLevel } from './model.js'
+import type {
+  Frame,
+  MapState,
+  SnapshotData,
+  SnapshotDiffData,
+  SnapshotStop,
+  FdState,
+  AuxvEntry,
+  CpuInfo,
+  SnapshotArch,
+  SnapshotKind,
+  SnapshotLevel,
+} from './model.js'
 import { SnapshotMemory } from './memory-view.js'
 import { hex, modulesOf, symbolizeIn, type SnapshotModule } from './regions.js'
 import { registerView, type SnapshotRegisters } from './registers.js'
 import { diffSnapshots } from './diff.js'
 import { readSnapshotData, saveSnapshotData } from './format.js'
-import { renderBacktrace, renderDiff, renderMaps, renderMemory, renderRegisters, shouldColor, type RenderStyle } from './pprint.js'
+import {
+  renderBacktrace,
+  renderDiff,
+  renderMaps,
+  renderMemory,
+  renderRegisters,
+  shouldColor,
+  type RenderStyle,
+} from './pprint.js'
 import { ProcsnapError } from '../errors.js'
 
 /** Where pretty printing goes: process.stdout by default; colors when it is a TTY or FORCE_COLOR says so. */
@@ -102,7 +122,9 @@ abstract class BaseSnapshot {
 
   /** The threads captured, in creation order. */
   get threads(): readonly SnapshotThread[] {
-    this.threadList ??= this.data.threads.map((t) => Object.freeze({ tid: t.tid, index: t.index, regs: registerView(this.data.arch, t.regs), backtrace: t.backtrace }))
+    this.threadList ??= this.data.threads.map((t) =>
+      Object.freeze({ tid: t.tid, index: t.index, regs: registerView(this.data.arch, t.regs), backtrace: t.backtrace }),
+    )
     return this.threadList
   }
 
@@ -132,11 +154,25 @@ abstract class BaseSnapshot {
   }
 
   pprintRegisters(options: PrintOptions & { thread?: number } = {}): void {
-    print(renderRegisters(this.data, this.threadData(options.thread), styleFor(options), (a) => symbolizeIn(this.data.maps, this.modules(), a)), options)
+    print(
+      renderRegisters(this.data, this.threadData(options.thread), styleFor(options), (a) =>
+        symbolizeIn(this.data.maps, this.modules(), a),
+      ),
+      options,
+    )
   }
 
   pprintRegistersAll(options: PrintOptions & { thread?: number } = {}): void {
-    print(renderRegisters(this.data, this.threadData(options.thread), styleFor(options), (a) => symbolizeIn(this.data.maps, this.modules(), a), true), options)
+    print(
+      renderRegisters(
+        this.data,
+        this.threadData(options.thread),
+        styleFor(options),
+        (a) => symbolizeIn(this.data.maps, this.modules(), a),
+        true,
+      ),
+      options,
+    )
   }
 
   pprintMaps(options: PrintOptions = {}): void {
@@ -149,7 +185,12 @@ abstract class BaseSnapshot {
 
   pprintMemory(location: string | bigint, length: number, options: PrintOptions = {}): void {
     const address = this.memory.resolve(location)
-    print(renderMemory(address, this.memory.read(address, length), styleFor(options), (a) => symbolizeIn(this.data.maps, this.modules(), a)), options)
+    print(
+      renderMemory(address, this.memory.read(address, length), styleFor(options), (a) =>
+        symbolizeIn(this.data.maps, this.modules(), a),
+      ),
+      options,
+    )
   }
 
   /** @internal Modules rebuilt from the maps (ELF files re-read when still on disk, same build-id). */
@@ -160,7 +201,11 @@ abstract class BaseSnapshot {
 
   private thread(index: number): SnapshotThread {
     const t = this.threads.find((x) => x.index === index)
-    if (!t) throw new ProcsnapError('ERR_BAD_LOCATION', `No thread ${index} in this snapshot: it holds thread${this.threads.length > 1 ? 's' : ''} ${this.threads.map((x) => x.index).join(', ')}.`)
+    if (!t)
+      throw new ProcsnapError(
+        'ERR_BAD_LOCATION',
+        `No thread ${index} in this snapshot: it holds thread${this.threads.length > 1 ? 's' : ''} ${this.threads.map((x) => x.index).join(', ')}.`,
+      )
     return t
   }
 

@@ -1,5 +1,11 @@
 // Backtraces of a stopped thread: .eh_frame CFI first, the frame-pointer chain where no CFI covers the pc.
-import { evaluateExpression, findUnwindRow, type ExpressionContext, type RegisterRule, type UnwindRow } from '../elf/eh-frame.js'
+import {
+  evaluateExpression,
+  findUnwindRow,
+  type ExpressionContext,
+  type RegisterRule,
+  type UnwindRow,
+} from '../elf/eh-frame.js'
 import type { ElfFile } from '../elf/index.js'
 import { archInfo } from './arch-info.js'
 import type { RegisterValues, SnapshotArch } from './model.js'
@@ -53,7 +59,25 @@ interface ArchRules {
 }
 
 const X86_64: ArchRules = {
-  dwarf: ['rax', 'rdx', 'rcx', 'rbx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip'],
+  dwarf: [
+    'rax',
+    'rdx',
+    'rcx',
+    'rbx',
+    'rsi',
+    'rdi',
+    'rbp',
+    'rsp',
+    'r8',
+    'r9',
+    'r10',
+    'r11',
+    'r12',
+    'r13',
+    'r14',
+    'r15',
+    'rip',
+  ],
   sp: 7,
   fp: 6,
   pc: 16,
@@ -131,7 +155,8 @@ function stepCfi(input: UnwindInput, rules: ArchRules, state: FrameState): Step 
   if (cfa === undefined) return undefined
   const recover = (n: number): bigint | undefined => recoverRegister(row.registers.get(n), n, cfa, rules, context)
   const signal = row.signalFrame
-  if (row.registers.get(row.returnAddressRegister)?.kind === 'undefined') return { cfa, via: 'cfi', caller: undefined, signal }
+  if (row.registers.get(row.returnAddressRegister)?.kind === 'undefined')
+    return { cfa, via: 'cfi', caller: undefined, signal }
   const returnAddress = recover(row.returnAddressRegister)
   if (returnAddress === undefined) return { cfa, via: 'cfi', caller: undefined, signal }
   const regs = rules.dwarf.map((_, n) => (n === rules.pc ? returnAddress : recover(n)))
@@ -145,7 +170,13 @@ function computeCfa(row: UnwindRow, context: ExpressionContext): bigint | undefi
 }
 
 /** The caller's value of register `n` under `rule`; no rule keeps the value (the stack pointer becomes the CFA). */
-function recoverRegister(rule: RegisterRule | undefined, n: number, cfa: bigint, rules: ArchRules, context: ExpressionContext): bigint | undefined {
+function recoverRegister(
+  rule: RegisterRule | undefined,
+  n: number,
+  cfa: bigint,
+  rules: ArchRules,
+  context: ExpressionContext,
+): bigint | undefined {
   switch (rule?.kind) {
     case undefined:
     case 'same-value':
@@ -180,7 +211,9 @@ function stepFramePointer(input: UnwindInput, rules: ArchRules, state: FrameStat
   if (input.isCode && !input.isCode(returnAddress - 1n)) return undefined
   const cfa = fp + rules.fpRecord.cfa
   // Only the pc, stack pointer and frame pointer are known in the caller; the other registers could be anywhere.
-  const regs = rules.dwarf.map((_, n) => (n === rules.sp ? cfa : n === rules.fp ? savedFp : n === rules.pc ? returnAddress : undefined))
+  const regs = rules.dwarf.map((_, n) =>
+    n === rules.sp ? cfa : n === rules.fp ? savedFp : n === rules.pc ? returnAddress : undefined,
+  )
   return { cfa, via: 'fp', caller: { pc: returnAddress, regs, exact: false }, signal: false }
 }
 

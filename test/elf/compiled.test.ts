@@ -3,7 +3,16 @@ import { copyFileSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { readElf, type ElfFile } from '../../src/elf/index.js'
-import { LDSO, compileC, definedSymbols, makeTempDir, readelfBuildId, readelfSegments, readelfSymbols, run } from './oracle.js'
+import {
+  LDSO,
+  compileC,
+  definedSymbols,
+  makeTempDir,
+  readelfBuildId,
+  readelfSegments,
+  readelfSymbols,
+  run,
+} from './oracle.js'
 
 const SOURCE = `#include <stdio.h>
 int counter = 7;
@@ -16,7 +25,11 @@ int main(void) { puts("hi"); return bump(1) == 0; }
 
 let dir = ''
 const bin: Record<'pie' | 'nopie' | 'static' | 'staticPie' | 'stripped', string> = {
-  pie: '', nopie: '', static: '', staticPie: '', stripped: '',
+  pie: '',
+  nopie: '',
+  static: '',
+  staticPie: '',
+  stripped: '',
 }
 
 beforeAll(() => {

@@ -4,13 +4,40 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import { parseElf, readElf, type ElfFile } from '../../src/elf/index.js'
-import { checkExpression, evaluateExpression, findFde, findUnwindRow, listFdes, type CfaRule, type RegisterRule, type UnwindRow } from '../../src/elf/eh-frame.js'
+import {
+  checkExpression,
+  evaluateExpression,
+  findFde,
+  findUnwindRow,
+  listFdes,
+  type CfaRule,
+  type RegisterRule,
+  type UnwindRow,
+} from '../../src/elf/eh-frame.js'
 import { compileC, LDSO, LIBC, makeTempDir } from './oracle.js'
 
 /** A built fixture (no import of the process layer: this suite is about the ELF reader alone). */
 const fixture = (name: string): string => fileURLToPath(new URL(`../../fixtures/c/bin/${name}`, import.meta.url))
 
-const X86_NAMES = ['rax', 'rdx', 'rcx', 'rbx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip']
+const X86_NAMES = [
+  'rax',
+  'rdx',
+  'rcx',
+  'rbx',
+  'rsi',
+  'rdi',
+  'rbp',
+  'rsp',
+  'r8',
+  'r9',
+  'r10',
+  'r11',
+  'r12',
+  'r13',
+  'r14',
+  'r15',
+  'rip',
+]
 
 interface ReadelfRow {
   loc: bigint
@@ -35,17 +62,41 @@ function readelfFrames(path: string): ReadelfEntry[] {
   const entries: ReadelfEntry[] = []
   let current: ReadelfEntry | undefined
   // readelf exits 1 on libc (it cannot follow .gnu_debuglink) after printing the whole table: read stdout regardless.
-  const out = spawnSync('readelf', ['-wF', path], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, env: { ...process.env, LC_ALL: 'C' } }).stdout
+  const out = spawnSync('readelf', ['-wF', path], {
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+    env: { ...process.env, LC_ALL: 'C' },
+  }).stdout
   for (const line of out.split('\n')) {
     const cie = /^([0-9a-f]{8}) [0-9a-f]+ [0-9a-f]+ CIE "([^"]*)" .* ra=(\d+)/.exec(line)
     const fde = /^([0-9a-f]{8}) [0-9a-f]+ [0-9a-f]+ FDE cie=([0-9a-f]+) pc=([0-9a-f]+)\.\.([0-9a-f]+)/.exec(line)
     if (cie) {
-      current = { kind: 'CIE', offset: parseInt(cie[1] ?? '', 16), cie: -1, start: 0n, end: 0n, ra: Number(cie[3]), augmentation: cie[2] ?? '', columns: [], rows: [] }
+      current = {
+        kind: 'CIE',
+        offset: parseInt(cie[1] ?? '', 16),
+        cie: -1,
+        start: 0n,
+        end: 0n,
+        ra: Number(cie[3]),
+        augmentation: cie[2] ?? '',
+        columns: [],
+        rows: [],
+      }
       entries.push(current)
     } else if (fde) {
       const offset = parseInt(fde[2] ?? '', 16)
       const ra = entries.find((e) => e.offset === offset)?.ra ?? 16
-      current = { kind: 'FDE', offset: parseInt(fde[1] ?? '', 16), cie: offset, start: BigInt(`0x${fde[3]}`), end: BigInt(`0x${fde[4]}`), ra, augmentation: '', columns: [], rows: [] }
+      current = {
+        kind: 'FDE',
+        offset: parseInt(fde[1] ?? '', 16),
+        cie: offset,
+        start: BigInt(`0x${fde[3]}`),
+        end: BigInt(`0x${fde[4]}`),
+        ra,
+        augmentation: '',
+        columns: [],
+        rows: [],
+      }
       entries.push(current)
     } else if (current && /^\s+LOC\s/.test(line)) {
       current.columns = line.trim().split(/\s+/).slice(1)
@@ -79,13 +130,20 @@ function showCfa(rule: CfaRule): string {
 function showRule(rule: RegisterRule | undefined): string {
   if (!rule) return 'u'
   switch (rule.kind) {
-    case 'undefined': return 'u'
-    case 'same-value': return 's'
-    case 'offset': return `c${signed(rule.offset)}`
-    case 'val-offset': return `v${signed(rule.offset)}`
-    case 'register': return `r${rule.register} (${regName(rule.register)})`
-    case 'expression': return 'exp'
-    case 'val-expression': return 'vexp'
+    case 'undefined':
+      return 'u'
+    case 'same-value':
+      return 's'
+    case 'offset':
+      return `c${signed(rule.offset)}`
+    case 'val-offset':
+      return `v${signed(rule.offset)}`
+    case 'register':
+      return `r${rule.register} (${regName(rule.register)})`
+    case 'expression':
+      return 'exp'
+    case 'val-expression':
+      return 'vexp'
   }
 }
 
@@ -104,7 +162,10 @@ function checkFile(elf: ElfFile, entries: readonly ReadelfEntry[], bytes?: Uint8
   for (const fde of entries.filter((e) => e.kind === 'FDE' && e.end > e.start)) {
     const cie = entries.find((e) => e.offset === fde.cie)
     // An FDE whose instructions are only nops has no table of its own: the CIE's row holds over it.
-    const table = fde.rows.length > 0 ? fde : { ...fde, columns: cie?.columns ?? [], rows: (cie?.rows ?? []).map((r) => ({ ...r, loc: fde.start })) }
+    const table =
+      fde.rows.length > 0
+        ? fde
+        : { ...fde, columns: cie?.columns ?? [], rows: (cie?.rows ?? []).map((r) => ({ ...r, loc: fde.start })) }
     // Keep the last row printed at each address (an advance of 0 prints two).
     const byLoc = new Map(table.rows.map((r) => [r.loc, r]))
     const locs = [...byLoc.keys()]
@@ -115,7 +176,12 @@ function checkFile(elf: ElfFile, entries: readonly ReadelfEntry[], bytes?: Uint8
         const where = `${elf.path} FDE ${fde.offset.toString(16)} at 0x${at.toString(16)}`
         expect(row, where).toBeDefined()
         if (!row) continue
-        expect({ where, start: row.start, end: row.end, fde: row.fde.offset }).toEqual({ where, start: loc, end: next, fde: fde.offset })
+        expect({ where, start: row.start, end: row.end, fde: row.fde.offset }).toEqual({
+          where,
+          start: loc,
+          end: next,
+          fde: fde.offset,
+        })
         expect({ where, cells: show(row, table.columns, fde.ra) }).toEqual({ where, cells: byLoc.get(loc)?.cells })
         expect(row.returnAddressRegister).toBe(fde.ra)
         // gcc's and glibc's expressions (PLT entries, __restore_rt) are all within the supported DW_OP subset.
@@ -127,16 +193,26 @@ function checkFile(elf: ElfFile, entries: readonly ReadelfEntry[], bytes?: Uint8
   return rows
 }
 
-const FILES = [fixture('counter'), fixture('counter-O2'), fixture('deep-O2'), fixture('counter-static'), LIBC, LDSO, '/usr/bin/sort']
+const FILES = [
+  fixture('counter'),
+  fixture('counter-O2'),
+  fixture('deep-O2'),
+  fixture('counter-static'),
+  LIBC,
+  LDSO,
+  '/usr/bin/sort',
+]
 
 describe('eh_frame against readelf -wF', () => {
-  it.each(FILES)('every FDE of %s has readelf\'s range, CIE and table rows', (path) => {
+  it.each(FILES)("every FDE of %s has readelf's range, CIE and table rows", (path) => {
     const elf = readElf(path)
     const entries = readelfFrames(path)
     const { fdes, usesHeaderTable } = listFdes(elf)
     // Static binaries are linked without .eh_frame_hdr here: they take the sorted-index path.
     expect(usesHeaderTable).toBe(elf.sections.some((s) => s.name === '.eh_frame_hdr'))
-    const expected = entries.filter((e) => e.kind === 'FDE').map((e) => ({ offset: e.offset, cieOffset: e.cie, start: e.start, end: e.end }))
+    const expected = entries
+      .filter((e) => e.kind === 'FDE')
+      .map((e) => ({ offset: e.offset, cieOffset: e.cie, start: e.start, end: e.end }))
     expect(fdes).toEqual(expected)
     expect(checkFile(elf, entries)).toBeGreaterThan(expected.length)
   })
@@ -187,7 +263,10 @@ describe('eh_frame against readelf -wF', () => {
     if (pltRow?.cfa.kind === 'expression') {
       // rsp + 8 + ((rip & 15) >= 11 ? 8 : 0): the push in the second half of a PLT entry moved rsp.
       const at = (rip: bigint): bigint | undefined =>
-        evaluateExpression((pltRow.cfa as { expression: Uint8Array }).expression, { register: (n) => (n === 7 ? 0x1000n : n === 16 ? rip : undefined), read: () => undefined })
+        evaluateExpression((pltRow.cfa as { expression: Uint8Array }).expression, {
+          register: (n) => (n === 7 ? 0x1000n : n === 16 ? rip : undefined),
+          read: () => undefined,
+        })
       expect(at(0x7000n)).toBe(0x1008n)
       expect(at(0x700bn)).toBe(0x1010n)
       expect(at(0x700fn)).toBe(0x1010n)
@@ -214,7 +293,8 @@ int main(void) { return odd(1) != 2; }
 
 describe('DWARF expressions', () => {
   const none = { register: (): undefined => undefined, read: (): undefined => undefined }
-  const eval0 = (bytes: number[], initial?: bigint): bigint | undefined => evaluateExpression(Uint8Array.from(bytes), none, initial)
+  const eval0 = (bytes: number[], initial?: bigint): bigint | undefined =>
+    evaluateExpression(Uint8Array.from(bytes), none, initial)
 
   it('computes constants, arithmetic, signed comparisons and branches', () => {
     expect(eval0([0x35, 0x09, 0xfd, 0x22])).toBe(2n) // lit5; const1s -3; plus
@@ -227,7 +307,10 @@ describe('DWARF expressions', () => {
   })
 
   it('reads registers and memory through its context', () => {
-    const context = { register: (n: number) => (n === 7 ? 0x1000n : undefined), read: (a: bigint, size: number) => (a === 0x1008n && size === 8 ? 0x1234n : undefined) }
+    const context = {
+      register: (n: number) => (n === 7 ? 0x1000n : undefined),
+      read: (a: bigint, size: number) => (a === 0x1008n && size === 8 ? 0x1234n : undefined),
+    }
     expect(evaluateExpression(Uint8Array.of(0x77, 0x08, 0x06), context)).toBe(0x1234n) // breg7 8; deref
     expect(evaluateExpression(Uint8Array.of(0x77, 0x10, 0x06), context)).toBeUndefined() // unreadable
     expect(evaluateExpression(Uint8Array.of(0x73, 0x00), context)).toBeUndefined() // rbx unknown

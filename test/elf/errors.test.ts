@@ -64,7 +64,11 @@ describe('truncated files', () => {
   it('the first 100 bytes of /bin/true: the program headers are cut', () => {
     const path = join(dir, 'true-100')
     writeFileSync(path, trueBytes.subarray(0, 100))
-    expectBinaryError(() => readElf(path), 'ERR_ELF_CORRUPT', /program header table .* past the end of the file \(100 bytes\)/)
+    expectBinaryError(
+      () => readElf(path),
+      'ERR_ELF_CORRUPT',
+      /program header table .* past the end of the file \(100 bytes\)/,
+    )
     expect(readElfHeader(path)).toMatchObject({ class: 64, arch: 'x86_64', type: 'dyn' })
   })
 

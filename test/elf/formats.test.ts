@@ -21,11 +21,18 @@ beforeAll(() => {
   for (const [format] of FORMATS) {
     objects[format] = join(dir, `${format}.o`)
     run('objcopy', [
-      '-I', 'binary', '-O', format,
-      '--add-symbol', 'entry_fn=.data:0x10,global,function',
-      '--add-symbol', 'table=.data:0x40,global,object',
-      '--add-symbol', 'local_label=.data:0x80,local',
-      payload, objects[format] ?? '',
+      '-I',
+      'binary',
+      '-O',
+      format,
+      '--add-symbol',
+      'entry_fn=.data:0x10,global,function',
+      '--add-symbol',
+      'table=.data:0x40,global,object',
+      '--add-symbol',
+      'local_label=.data:0x80,local',
+      payload,
+      objects[format] ?? '',
     ])
   }
   objects.exec32 = join(dir, 'exec32')
@@ -47,7 +54,10 @@ describe.each(FORMATS)('%s relocatable', (format, elfClass, endian) => {
     const expected = definedSymbols(readelfSymbols(path, '.symtab'))
     expect(expected.length).toBeGreaterThanOrEqual(5)
     for (const s of expected) {
-      expect(elf.symbols.find((x) => x.name === s.name), s.name).toMatchObject({ value: s.value, size: s.size })
+      expect(
+        elf.symbols.find((x) => x.name === s.name),
+        s.name,
+      ).toMatchObject({ value: s.value, size: s.size })
     }
     expect(elf.findSymbol('table')?.value).toBe(0x40n)
     expect(elf.findSymbol('local_label')).toMatchObject({ bind: 'local', value: 0x80n })

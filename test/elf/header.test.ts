@@ -4,7 +4,13 @@ import { parseElf, parseElfHeader, readElfHeader } from '../../src/elf/index.js'
 import { FILE_TYPES, LIBC, readelfHeader } from './oracle.js'
 
 /** A minimal ELF header with no program or section headers. */
-function fabricateHeader(opts: { is64: boolean; little: boolean; machine: number; type: number; entry: bigint }): Uint8Array {
+function fabricateHeader(opts: {
+  is64: boolean
+  little: boolean
+  machine: number
+  type: number
+  entry: bigint
+}): Uint8Array {
   const bytes = new Uint8Array(opts.is64 ? 64 : 52)
   const view = new DataView(bytes.buffer)
   bytes.set([0x7f, 0x45, 0x4c, 0x46, opts.is64 ? 2 : 1, opts.little ? 1 : 2, 1])
@@ -25,10 +31,22 @@ describe('fabricated headers', () => {
   it('an aarch64 executable', () => {
     const bytes = fabricateHeader({ is64: true, little: true, machine: 183, type: 2, entry: 0x4005d0n })
     expect(parseElfHeader(bytes, 'aarch64')).toEqual({
-      class: 64, endian: 'little', machine: 183, arch: 'aarch64', type: 'exec', entry: 0x4005d0n,
+      class: 64,
+      endian: 'little',
+      machine: 183,
+      arch: 'aarch64',
+      type: 'exec',
+      entry: 0x4005d0n,
     })
     const elf = parseElf(bytes, 'aarch64')
-    expect(elf).toMatchObject({ arch: 'aarch64', sections: [], segments: [], symbols: [], isStatic: true, minLoadVaddr: 0n })
+    expect(elf).toMatchObject({
+      arch: 'aarch64',
+      sections: [],
+      segments: [],
+      symbols: [],
+      isStatic: true,
+      minLoadVaddr: 0n,
+    })
     expect(elf.findSymbol('main')).toBeUndefined()
     expect(elf.symbolize(0x4005d0n)).toBeUndefined()
   })
@@ -42,11 +60,21 @@ describe('fabricated headers', () => {
   it('32-bit headers, both byte orders', () => {
     const le = fabricateHeader({ is64: false, little: true, machine: 3, type: 2, entry: 0x8049000n })
     expect(parseElfHeader(le, 'i386')).toEqual({
-      class: 32, endian: 'little', machine: 3, arch: 'i386', type: 'exec', entry: 0x8049000n,
+      class: 32,
+      endian: 'little',
+      machine: 3,
+      arch: 'i386',
+      type: 'exec',
+      entry: 0x8049000n,
     })
     const be = fabricateHeader({ is64: false, little: false, machine: 40, type: 4, entry: 0x10074n })
     expect(parseElfHeader(be, 'arm-be')).toEqual({
-      class: 32, endian: 'big', machine: 40, arch: 'arm', type: 'core', entry: 0x10074n,
+      class: 32,
+      endian: 'big',
+      machine: 40,
+      arch: 'arm',
+      type: 'core',
+      entry: 0x10074n,
     })
     expect(parseElf(be, 'arm-be')).toMatchObject({ class: 32, endian: 'big', arch: 'arm' })
   })
@@ -63,7 +91,12 @@ describe('readElfHeader', () => {
   it.each(['/bin/true', '/usr/bin/sort', LIBC])('%s matches readelf -h', (path) => {
     const expected = readelfHeader(path)
     expect(readElfHeader(path)).toEqual({
-      class: 64, endian: 'little', machine: 62, arch: 'x86_64', type: FILE_TYPES[expected.type], entry: expected.entry,
+      class: 64,
+      endian: 'little',
+      machine: 62,
+      arch: 'x86_64',
+      type: FILE_TYPES[expected.type],
+      entry: expected.entry,
     })
   })
 })

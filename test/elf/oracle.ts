@@ -8,7 +8,11 @@ export const LIBC = '/lib/x86_64-linux-gnu/libc.so.6'
 export const LDSO = '/lib64/ld-linux-x86-64.so.2'
 
 export function run(command: string, args: string[]): string {
-  return execFileSync(command, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: { ...process.env, LC_ALL: 'C' } })
+  return execFileSync(command, args, {
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+    env: { ...process.env, LC_ALL: 'C' },
+  })
 }
 
 export function makeTempDir(): string {
@@ -73,7 +77,10 @@ export interface ReadelfSegment {
 export function readelfSegments(path: string): ReadelfSegment[] {
   const out: ReadelfSegment[] = []
   for (const line of run('readelf', ['-lW', path]).split('\n')) {
-    const m = /^\s+([A-Z_]+|0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+([RWE ]+?)\s+(0x[0-9a-f]+)$/.exec(line)
+    const m =
+      /^\s+([A-Z_]+|0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+([RWE ]+?)\s+(0x[0-9a-f]+)$/.exec(
+        line,
+      )
     if (m === null) continue
     out.push({
       type: m[1] ?? '',
@@ -163,14 +170,38 @@ export const FILE_TYPES: Record<string, string> = { EXEC: 'exec', DYN: 'dyn', RE
 
 /** p_type names as readelf prints them -> numbers. */
 export const SEGMENT_TYPES: Record<string, number> = {
-  NULL: 0, LOAD: 1, DYNAMIC: 2, INTERP: 3, NOTE: 4, SHLIB: 5, PHDR: 6, TLS: 7,
-  GNU_EH_FRAME: 0x6474e550, GNU_STACK: 0x6474e551, GNU_RELRO: 0x6474e552, GNU_PROPERTY: 0x6474e553,
+  NULL: 0,
+  LOAD: 1,
+  DYNAMIC: 2,
+  INTERP: 3,
+  NOTE: 4,
+  SHLIB: 5,
+  PHDR: 6,
+  TLS: 7,
+  GNU_EH_FRAME: 0x6474e550,
+  GNU_STACK: 0x6474e551,
+  GNU_RELRO: 0x6474e552,
+  GNU_PROPERTY: 0x6474e553,
 }
 
 /** sh_type names as readelf prints them -> numbers (others are not compared). */
 export const SECTION_TYPES: Record<string, number> = {
-  PROGBITS: 1, SYMTAB: 2, STRTAB: 3, RELA: 4, HASH: 5, DYNAMIC: 6, NOTE: 7, NOBITS: 8, REL: 9, DYNSYM: 11,
-  INIT_ARRAY: 14, FINI_ARRAY: 15, GNU_HASH: 0x6ffffff6, VERDEF: 0x6ffffffd, VERNEED: 0x6ffffffe, VERSYM: 0x6fffffff,
+  PROGBITS: 1,
+  SYMTAB: 2,
+  STRTAB: 3,
+  RELA: 4,
+  HASH: 5,
+  DYNAMIC: 6,
+  NOTE: 7,
+  NOBITS: 8,
+  REL: 9,
+  DYNSYM: 11,
+  INIT_ARRAY: 14,
+  FINI_ARRAY: 15,
+  GNU_HASH: 0x6ffffff6,
+  VERDEF: 0x6ffffffd,
+  VERNEED: 0x6ffffffe,
+  VERSYM: 0x6fffffff,
 }
 
 /** Segment p_flags (PF_X 1, PF_W 2, PF_R 4) as readelf's 'RWE' letters. */

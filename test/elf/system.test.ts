@@ -36,9 +36,9 @@ describe.each(FILES)('%s matches readelf', (path) => {
   it('has the same segments', () => {
     const expected = readelfSegments(path)
     expect(expected.length).toBeGreaterThan(0)
-    expect(
-      elf.segments.map((s) => ({ ...s, flags: flagLetters(s.flags) })),
-    ).toEqual(expected.map((s) => ({ ...s, type: SEGMENT_TYPES[s.type] ?? Number(s.type) })))
+    expect(elf.segments.map((s) => ({ ...s, flags: flagLetters(s.flags) }))).toEqual(
+      expected.map((s) => ({ ...s, type: SEGMENT_TYPES[s.type] ?? Number(s.type) })),
+    )
   })
 
   it('has the same sections', () => {

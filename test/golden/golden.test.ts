@@ -40,7 +40,11 @@ describe('golden text', () => {
   it('writes addresses relative to what contains them, never as absolute numbers', async () => {
     const snap = await bumpSnapshot(2)
     const text = golden(snap)
-    expect(text.startsWith('# procsnap golden 1\n# key: counter > bump 1\n# test: test/counter.test.ts\n\nstop:\n  kind    breakpoint\n  at      counter!bump\n  thread  1\n')).toBe(true)
+    expect(
+      text.startsWith(
+        '# procsnap golden 1\n# key: counter > bump 1\n# test: test/counter.test.ts\n\nstop:\n  kind    breakpoint\n  at      counter!bump\n  thread  1\n',
+      ),
+    ).toBe(true)
     expect(text).toMatch(/\n {2}rip +counter!bump\n/)
     expect(text).toMatch(/\n {2}rsp +\[stack\]@sp\+0x0\n/)
     expect(text).toMatch(/\n {2}rdi +0x2\n/)
@@ -72,13 +76,31 @@ describe('reading and comparing goldens', () => {
 
   it('names what differs between two stops: registers, the changed globals, the backtrace', async () => {
     const [second, third] = [await bumpSnapshot(2), await bumpSnapshot(3)]
-    const changes = compareGolden(goldenSections(second.data, second.modules()), goldenSections(third.data, third.modules()))
-    expect(changes.filter((c) => c.section === 'thread 1 registers').map((c) => c.label).sort()).toEqual(['eflags', 'rax', 'rdi'])
-    expect(changes.find((c) => c.label === 'counter!g_counter')).toEqual({ section: 'memory', label: 'counter!g_counter', before: '01 00 00 00', after: '03 00 00 00' })
-    expect(summarizeGolden(changes)).toBe('3 registers, 2 memory ranges (counter!g_counter: 01 00 00 00 -> 03 00 00 00; counter!g_total: 01 00 00 00 00 00 00 00 -> 04 00 00 00 00 00 00 00), backtrace unchanged')
+    const changes = compareGolden(
+      goldenSections(second.data, second.modules()),
+      goldenSections(third.data, third.modules()),
+    )
+    expect(
+      changes
+        .filter((c) => c.section === 'thread 1 registers')
+        .map((c) => c.label)
+        .sort(),
+    ).toEqual(['eflags', 'rax', 'rdi'])
+    expect(changes.find((c) => c.label === 'counter!g_counter')).toEqual({
+      section: 'memory',
+      label: 'counter!g_counter',
+      before: '01 00 00 00',
+      after: '03 00 00 00',
+    })
+    expect(summarizeGolden(changes)).toBe(
+      '3 registers, 2 memory ranges (counter!g_counter: 01 00 00 00 -> 03 00 00 00; counter!g_total: 01 00 00 00 00 00 00 00 -> 04 00 00 00 00 00 00 00), backtrace unchanged',
+    )
     expect(summarizeGolden([])).toBe('no differences')
     // a library rebuilt on another machine is named first, before what moved with it
-    const rebuilt = compareGolden([{ title: 'modules', entries: [{ label: 'libc.so.6', value: '0123456789abcdef' }] }], [{ title: 'modules', entries: [{ label: 'libc.so.6', value: 'fedcba9876543210' }] }])
+    const rebuilt = compareGolden(
+      [{ title: 'modules', entries: [{ label: 'libc.so.6', value: '0123456789abcdef' }] }],
+      [{ title: 'modules', entries: [{ label: 'libc.so.6', value: 'fedcba9876543210' }] }],
+    )
     expect(summarizeGolden(rebuilt)).toBe('libc.so.6 rebuilt (build-id 01234567 -> fedcba98), backtrace unchanged')
   })
 
@@ -89,17 +111,34 @@ describe('reading and comparing goldens', () => {
       try {
         parseGolden(text, 'x.snap')
       } catch (error) {
-        return { code: (error as { code: string }).code, line: (error as { line: number }).line, message: (error as Error).message }
+        return {
+          code: (error as { code: string }).code,
+          line: (error as { line: number }).line,
+          message: (error as Error).message,
+        }
       }
       return undefined
     }
-    expect(parseGolden(good, 'x.snap').sections).toEqual([{ title: 'stop', entries: [{ label: 'kind', value: 'breakpoint' }] }])
+    expect(parseGolden(good, 'x.snap').sections).toEqual([
+      { title: 'stop', entries: [{ label: 'kind', value: 'breakpoint' }] },
+    ])
     expect(code('hello\n')).toMatchObject({ code: 'ERR_GOLDEN_CORRUPT', line: 1 })
-    expect(code('# procsnap golden 2\n# key: k\n# test: t\n')).toMatchObject({ code: 'ERR_GOLDEN_VERSION', line: 1, message: expect.stringContaining('newer procsnap') as unknown })
+    expect(code('# procsnap golden 2\n# key: k\n# test: t\n')).toMatchObject({
+      code: 'ERR_GOLDEN_VERSION',
+      line: 1,
+      message: expect.stringContaining('newer procsnap') as unknown,
+    })
     expect(code('# procsnap golden 1\n# test: t\n')).toMatchObject({ code: 'ERR_GOLDEN_CORRUPT', line: 2 })
-    expect(code(`${good}  kind  again\n`)).toMatchObject({ line: 7, message: "x.snap:7: 'kind' appears twice in section 'stop'. Fix the file or delete it and run vitest -u to write it again." })
+    expect(code(`${good}  kind  again\n`)).toMatchObject({
+      line: 7,
+      message:
+        "x.snap:7: 'kind' appears twice in section 'stop'. Fix the file or delete it and run vitest -u to write it again.",
+    })
     expect(code('# procsnap golden 1\n# key: k\n# test: t\n  orphan  1\n')).toMatchObject({ line: 4 })
-    expect(code(`${good}\nstop:\n`)).toMatchObject({ line: 8, message: expect.stringContaining("section 'stop' appears twice") as unknown })
+    expect(code(`${good}\nstop:\n`)).toMatchObject({
+      line: 8,
+      message: expect.stringContaining("section 'stop' appears twice") as unknown,
+    })
     expect(code(`${good}not an entry\n`)).toMatchObject({ line: 7 })
   })
 })

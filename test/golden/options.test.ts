@@ -43,13 +43,17 @@ it('writes extra memory sections and redactions, and fails on a redaction that d
   writeFileSync(join(project, 'opts.test.ts'), TEST)
   const { states, errors } = await runProject(project, { update: 'new' })
   expect(states).toEqual({ options: 'pass', 'a redaction that does not match': 'fail' })
-  expect(errors).toEqual(['Process snapshot `a redaction that does not match 1`: redact regs.rdi: expected 99n, received 2n; redact regs.nosuch: no such register in this snapshot'])
+  expect(errors).toEqual([
+    'Process snapshot `a redaction that does not match 1`: redact regs.rdi: expected 99n, received 2n; redact regs.nosuch: no such register in this snapshot',
+  ])
   const golden = readFileSync(join(project, '__process_snapshots__', 'opts.test.ts', 'options-options-1.snap'), 'utf8')
   expect(golden).not.toContain('\nstop:')
   expect(golden).toMatch(/\n {2}rsi +<Any<BigInt>>\n/)
   expect(golden).toMatch(/\n {2}rdi +<argument>\n/)
   expect(golden).toMatch(/\n {2}counter!g_counter +<counter>\n/)
-  expect(golden).toContain('\nmemory g_message:\n  counter!g_message  68 65 6c 6c 6f 00 00 00 00 00 00 00 00 00 00 00\n')
+  expect(golden).toContain(
+    '\nmemory g_message:\n  counter!g_message  68 65 6c 6c 6f 00 00 00 00 00 00 00 00 00 00 00\n',
+  )
   expect(golden).toMatch(/\nmemory \[heap\]:\n {2}\[heap\]\+0x0 /)
   expect(golden).toContain(' 62 75 6d 70 20 ') // 'bump ': the program's last printf, in stdout's buffer on the heap
 })

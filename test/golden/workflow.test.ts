@@ -71,13 +71,17 @@ describe('toMatchProcessSnapshot through Vitest', () => {
     // 2b. another binary (the same source built with -O2): the module first, then what moved with it
     const rebuilt = await run('new', { PROCSNAP_E2E_BIN: fixture('counter-O2') })
     expect(rebuilt.states.bump).toBe('fail')
-    expect(rebuilt.errors[0]).toMatch(/^Process snapshot `counter > bump 1` mismatched \(__process_snapshots__\/counter\.test\.ts\/counter-bump-1\.snap\): counter gone, counter-O2 loaded, stop \(at: counter!bump -> counter-O2!bump\), \d+ registers, \d+ memory ranges? \(.*\), \d+ maps, backtrace of thread 1 changed/)
+    expect(rebuilt.errors[0]).toMatch(
+      /^Process snapshot `counter > bump 1` mismatched \(__process_snapshots__\/counter\.test\.ts\/counter-bump-1\.snap\): counter gone, counter-O2 loaded, stop \(at: counter!bump -> counter-O2!bump\), \d+ registers, \d+ memory ranges? \(.*\), \d+ maps, backtrace of thread 1 changed/,
+    )
     expect(readFileSync(FIRST, 'utf8')).toBe(golden)
 
     // 3. the process changed: the failure names the change first (and the second call sees 7 + 1)
     const changed = await run('new', { PROCSNAP_E2E_POKE: '1' })
     expect(changed.states.bump).toBe('fail')
-    expect(changed.errors[0]).toContain('Process snapshot `counter > bump 1` mismatched (__process_snapshots__/counter.test.ts/counter-bump-1.snap): 1 memory range (counter!g_counter: 00 00 00 00 -> 07 00 00 00), backtrace unchanged')
+    expect(changed.errors[0]).toContain(
+      'Process snapshot `counter > bump 1` mismatched (__process_snapshots__/counter.test.ts/counter-bump-1.snap): 1 memory range (counter!g_counter: 00 00 00 00 -> 07 00 00 00), backtrace unchanged',
+    )
     expect(changed.summary).toMatchObject({ unmatched: 1 })
     expect(readFileSync(FIRST, 'utf8')).toBe(golden)
 
@@ -91,14 +95,21 @@ describe('toMatchProcessSnapshot through Vitest', () => {
     rmSync(SECOND)
     const ci = await run('none', { PROCSNAP_E2E_POKE: '1' })
     expect(ci.states.bump).toBe('fail')
-    expect(ci.errors[0]).toContain('Process snapshot `counter > bump > second call 1` was not written: __process_snapshots__/counter.test.ts/counter-bump-second-call-1.snap does not exist, and this run may not write goldens')
+    expect(ci.errors[0]).toContain(
+      'Process snapshot `counter > bump > second call 1` was not written: __process_snapshots__/counter.test.ts/counter-bump-second-call-1.snap does not exist, and this run may not write goldens',
+    )
     expect(existsSync(SECOND)).toBe(false)
 
     // 6. a corrupt golden fails its own test with path and line; the other file's test passes
-    writeFileSync(FIRST, '# procsnap golden 1\n# key: counter > bump 1\n# test: counter.test.ts\n\nmemory:\n  counter!g_counter  07 00 00 00\n  counter!g_counter  again\n')
+    writeFileSync(
+      FIRST,
+      '# procsnap golden 1\n# key: counter > bump 1\n# test: counter.test.ts\n\nmemory:\n  counter!g_counter  07 00 00 00\n  counter!g_counter  again\n',
+    )
     const corrupt = await run('new', { PROCSNAP_E2E_POKE: '1' })
     expect(corrupt.states.bump).toBe('fail')
     expect(corrupt.states.unrelated).toBe('pass')
-    expect(corrupt.errors[0]).toContain("__process_snapshots__/counter.test.ts/counter-bump-1.snap:7: 'counter!g_counter' appears twice in section 'memory'")
+    expect(corrupt.errors[0]).toContain(
+      "__process_snapshots__/counter.test.ts/counter-bump-1.snap:7: 'counter!g_counter' appears twice in section 'memory'",
+    )
   }, 120_000)
 })

@@ -47,10 +47,18 @@ describe('toHaveRegister, toHaveRegisters', () => {
 
   it('says what was expected and received, where, in which thread', async () => {
     const proc = await atSecondBump()
-    expect(failure(() => expect(proc).toHaveRegister('rdi', 42))).toBe('expected rdi to be 0x2a (42), received 0x2 (2) at counter!bump (thread 1)')
-    expect(failure(() => expect(proc).not.toHaveRegister('rdi', 2))).toBe('expected rdi not to be 0x2 (2) at counter!bump (thread 1)')
-    expect(failure(() => expect(proc).toHaveRegister('nosuch', 1))).toBe(`process ${proc.pid} has no register nosuch at counter!bump (thread 1)`)
-    expect(failure(() => expect(proc).toHaveRegisters({ rdi: 2, rsi: 7n }))).toMatch(/^expected registers rdi, rsi at counter!bump \(thread 1\); 1 differ:\n {2}rsi: expected 0x7 \(7\), received 0x[0-9a-f]+ \(\d+\)$/)
+    expect(failure(() => expect(proc).toHaveRegister('rdi', 42))).toBe(
+      'expected rdi to be 0x2a (42), received 0x2 (2) at counter!bump (thread 1)',
+    )
+    expect(failure(() => expect(proc).not.toHaveRegister('rdi', 2))).toBe(
+      'expected rdi not to be 0x2 (2) at counter!bump (thread 1)',
+    )
+    expect(failure(() => expect(proc).toHaveRegister('nosuch', 1))).toBe(
+      `process ${proc.pid} has no register nosuch at counter!bump (thread 1)`,
+    )
+    expect(failure(() => expect(proc).toHaveRegisters({ rdi: 2, rsi: 7n }))).toMatch(
+      /^expected registers rdi, rsi at counter!bump \(thread 1\); 1 differ:\n {2}rsi: expected 0x7 \(7\), received 0x[0-9a-f]+ \(\d+\)$/,
+    )
   })
 
   it('compares negative numbers with the register read as signed at its width', async () => {
@@ -71,7 +79,9 @@ describe('toHaveMemory', () => {
     expect(proc).toHaveMemory('g_message', 'hello\0')
     expect(proc).toHaveMemory(proc.resolve('g_message'), [0x68, 0x65])
     expect(proc).not.toHaveMemory('g_counter', 2)
-    expect(failure(() => expect(proc).toHaveMemory('g_counter', 3))).toBe(`expected g_counter (0x${proc.resolve('g_counter').toString(16)}) to hold 03 00 00 00, received 01 00 00 00 (process ${proc.pid})`)
+    expect(failure(() => expect(proc).toHaveMemory('g_counter', 3))).toBe(
+      `expected g_counter (0x${proc.resolve('g_counter').toString(16)}) to hold 03 00 00 00, received 01 00 00 00 (process ${proc.pid})`,
+    )
   })
 })
 
@@ -82,11 +92,15 @@ describe('toHaveStoppedAt, toHaveBacktrace', () => {
     expect(proc).toHaveStoppedAt('counter!bump')
     expect(proc).toHaveStoppedAt(proc.resolve('bump'))
     expect(proc).not.toHaveStoppedAt('main')
-    expect(failure(() => expect(proc).toHaveStoppedAt('compute'))).toMatch(/^expected process \d+ to be stopped at compute \(0x[0-9a-f]+\), it is stopped at counter!bump \(0x[0-9a-f]+\)$/)
+    expect(failure(() => expect(proc).toHaveStoppedAt('compute'))).toMatch(
+      /^expected process \d+ to be stopped at compute \(0x[0-9a-f]+\), it is stopped at counter!bump \(0x[0-9a-f]+\)$/,
+    )
     expect(proc).toHaveBacktrace(['bump', 'main'])
     expect(proc).toHaveBacktrace(['counter!bump', 'counter!main'])
     expect(proc).not.toHaveBacktrace(['main'])
-    expect(failure(() => expect(proc).toHaveBacktrace(['bump', 'compute']))).toMatch(/^expected the backtrace to start with bump > compute, received counter!bump > counter!main\+0x[0-9a-f]+ > libc\.so\.6/)
+    expect(failure(() => expect(proc).toHaveBacktrace(['bump', 'compute']))).toMatch(
+      /^expected the backtrace to start with bump > compute, received counter!bump > counter!main\+0x[0-9a-f]+ > libc\.so\.6/,
+    )
   })
 })
 
@@ -98,11 +112,15 @@ describe('toHaveMapping, toHaveOpenFd', () => {
     expect(proc).toHaveMapping('libc.so.6')
     expect(proc).toHaveMapping('[heap]', 'rw')
     expect(proc).not.toHaveMapping('counter', 'rwx')
-    expect(failure(() => expect(proc).toHaveMapping('libnothing.so'))).toBe(`expected process ${proc.pid} to map libnothing.so; no map of that name`)
+    expect(failure(() => expect(proc).toHaveMapping('libnothing.so'))).toBe(
+      `expected process ${proc.pid} to map libnothing.so; no map of that name`,
+    )
     expect(proc).toHaveOpenFd(0, '/dev/null')
     expect(proc).toHaveOpenFd(1, /^pipe:\[\d+\]$/)
     expect(proc).not.toHaveOpenFd(7)
-    expect(failure(() => expect(proc).toHaveOpenFd(0, '/dev/zero'))).toBe(`expected process ${proc.pid} to have fd 0 open on "/dev/zero"; fd 0 is /dev/null`)
+    expect(failure(() => expect(proc).toHaveOpenFd(0, '/dev/zero'))).toBe(
+      `expected process ${proc.pid} to have fd 0 open on "/dev/zero"; fd 0 is /dev/null`,
+    )
   })
 })
 
@@ -117,20 +135,28 @@ describe('on snapshots', () => {
     expect(snap).toHaveBacktrace(['bump', 'main'])
     expect(snap).toHaveMapping('[heap]')
     expect(snap).toHaveOpenFd(0, '/dev/null')
-    expect(failure(() => expect(snap).toHaveRegister('rdi', 1))).toBe('expected rdi to be 0x1 (1), received 0x2 (2) at counter!bump (thread 1)')
+    expect(failure(() => expect(snap).toHaveRegister('rdi', 1))).toBe(
+      'expected rdi to be 0x1 (1), received 0x2 (2) at counter!bump (thread 1)',
+    )
     expect(failure(() => expect(snap).toHaveMemory('g_counter', 5))).toMatch(/\(snapshot "second bump"\)$/)
-    expect(() => expect(snap).toHaveExited()).toThrow('toHaveExited takes a live Process: a snapshot does not end or print.')
+    expect(() => expect(snap).toHaveExited()).toThrow(
+      'toHaveExited takes a live Process: a snapshot does not end or print.',
+    )
   })
 
   it('refuse what is neither a process nor a snapshot', () => {
-    expect(() => expect(42).toHaveRegister('rax', 1)).toThrow('toHaveRegister takes a Process (from launch()) or a snapshot (from createSnapshot() or loadSnapshot()), not a number.')
+    expect(() => expect(42).toHaveRegister('rax', 1)).toThrow(
+      'toHaveRegister takes a Process (from launch()) or a snapshot (from createSnapshot() or loadSnapshot()), not a number.',
+    )
   })
 })
 
 describe('toHaveExited, toHaveBeenKilledBy, toHaveOutput', () => {
   it('check how a process ended and what it printed', async () => {
     const proc = await start(fixture('counter'), { args: ['2'] })
-    expect(failure(() => expect(proc).toHaveExited())).toMatch(/^expected process \d+ to have exited; it is still alive, stopped at counter!_start: await proc\.wait\(\) first$/)
+    expect(failure(() => expect(proc).toHaveExited())).toMatch(
+      /^expected process \d+ to have exited; it is still alive, stopped at counter!_start: await proc\.wait\(\) first$/,
+    )
     await proc.wait()
     expect(proc).toHaveExited()
     expect(proc).toHaveExited(0)
@@ -150,7 +176,12 @@ describe('toHaveExited, toHaveBeenKilledBy, toHaveOutput', () => {
     expect(proc).toHaveBeenKilledBy('segv')
     expect(proc).toHaveBeenKilledBy(11)
     expect(proc).not.toHaveExited()
-    expect(failure(() => expect(proc).toHaveExited(0))).toBe(`expected process ${proc.pid} to have exited with 0; it was killed by SIGSEGV\nits stderr: ${proc.stderr.slice(-500).trimEnd()}`.replace(/\nits stderr: $/, ''))
+    expect(failure(() => expect(proc).toHaveExited(0))).toBe(
+      `expected process ${proc.pid} to have exited with 0; it was killed by SIGSEGV\nits stderr: ${proc.stderr.slice(-500).trimEnd()}`.replace(
+        /\nits stderr: $/,
+        '',
+      ),
+    )
   })
 })
 
@@ -172,7 +203,9 @@ it('a typical test of the counter passes with every kind of matcher', async () =
 })
 
 it('prints a snapshot as one symbolized line in Vitest snapshots (processSerializer)', () => {
-  const snap = loadSnapshot(fileURLToPath(new URL('../snapshot/fixtures/aarch64-counter.procsnap.json', import.meta.url)))
+  const snap = loadSnapshot(
+    fileURLToPath(new URL('../snapshot/fixtures/aarch64-counter.procsnap.json', import.meta.url)),
+  )
   expect({ snap }).toMatchInlineSnapshot(`
     {
       "snap": ProcessSnapshot "bump on arm64" (writable, aarch64, process 4242) at counter+0x754 (thread 1),

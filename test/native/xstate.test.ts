@@ -31,9 +31,18 @@ function gdbRegisters(): Record<string, bigint> {
   if (AVX512) for (let i = 0; i < 8; i++) ask.push([`k${i}`, `p/x $k${i}`])
   if (PKU) ask.push(['pkru', 'p/x $pkru'])
   for (let i = 0; i < 8; i++) ask.push([`st${i}`, `info registers st${i}`])
-  ask.push(['fcw', 'p/x $fctrl'], ['fsw', 'p/x $fstat'], ['ftw', 'p/x $ftag'], ['fop', 'p/x $fop'], ['mxcsr', 'p/x $mxcsr'])
+  ask.push(
+    ['fcw', 'p/x $fctrl'],
+    ['fsw', 'p/x $fstat'],
+    ['ftw', 'p/x $ftag'],
+    ['fop', 'p/x $fop'],
+    ['mxcsr', 'p/x $mxcsr'],
+  )
   // amd64 gdb splits the 64-bit FIP/FDP into offset (low 32 bits) and "segment" (high 32 bits).
-  ask.push(['fip', 'p/x ((unsigned long)$fiseg << 32) | (unsigned int)$fioff'], ['fdp', 'p/x ((unsigned long)$foseg << 32) | (unsigned int)$fooff'])
+  ask.push(
+    ['fip', 'p/x ((unsigned long)$fiseg << 32) | (unsigned int)$fioff'],
+    ['fdp', 'p/x ((unsigned long)$foseg << 32) | (unsigned int)$fooff'],
+  )
   const args = ['-batch', '-nx', '-ex', 'break *checkpoint', '-ex', 'run']
   for (const [name, command] of ask) args.push('-ex', `echo @${name}=`, '-ex', command)
   const out = execFileSync('gdb', [...args, VECTOR], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
@@ -128,7 +137,7 @@ describe('decodeXState', () => {
     if (!layout) throw new Error('CPUID cannot run here')
     const all = decodeXState(garbage(layout.xcr0), layout)
     const init = decodeXState(garbage(layout.xcr0 & 3n), layout)
-    const fill = (bits: number): bigint => (1n << BigInt(bits)) - 1n & BigInt(`0x${'a5'.repeat(bits / 8)}`)
+    const fill = (bits: number): bigint => ((1n << BigInt(bits)) - 1n) & BigInt(`0x${'a5'.repeat(bits / 8)}`)
     expect(all.ymm3).toBe(fill(256))
     expect(init.xmm3).toBe(fill(128)) // the FXSAVE part is always there
     expect(init.ymm3).toBe(fill(128))
@@ -154,7 +163,8 @@ describe('xsaveFeatures and the layout', () => {
     expect(features.components.slice(0, 3)).toEqual(['x87', 'sse', 'avx'])
     expect(features.xcr0 & 0x7n).toBe(0x7n)
     const bits: Record<string, bigint> = { opmask: 5n, zmm_hi256: 6n, hi16_zmm: 7n, pkru: 9n }
-    for (const [name, bit] of Object.entries(bits)) expect(features.components.includes(name), name).toBe(((features.xcr0 >> bit) & 1n) === 1n)
+    for (const [name, bit] of Object.entries(bits))
+      expect(features.components.includes(name), name).toBe(((features.xcr0 >> bit) & 1n) === 1n)
     expect(features.components.includes('opmask')).toBe(AVX512)
     expect(features.components.includes('pkru')).toBe(PKU)
     expect(xsaveFeatures()).toEqual(features)
@@ -169,7 +179,9 @@ describe('xsaveFeatures and the layout', () => {
     expect(fallback.size).toBeGreaterThan(0)
     for (const [bit, offset] of fallback) expect(layout.offsets.get(bit), `component ${bit}`).toBe(offset)
     // The area ends after the last component: 256 bytes of YMM_Hi128, 1024 of Hi16_ZMM, 8 of PKRU, ...
-    expect(xsaveFeatures().xsaveSize).toBeGreaterThanOrEqual(Math.max(...layout.offsets.values()) + (PKU ? 8 : AVX512 ? 1024 : 256))
+    expect(xsaveFeatures().xsaveSize).toBeGreaterThanOrEqual(
+      Math.max(...layout.offsets.values()) + (PKU ? 8 : AVX512 ? 1024 : 256),
+    )
   })
 
   it('refuses a thread it does not trace with a typed error', () => {

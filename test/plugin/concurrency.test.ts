@@ -53,7 +53,13 @@ it('keeps one key per concurrent test and per retried test, and counts only the 
   writeFileSync(join(project, 'retry.test.ts'), RETRY)
   expect(await run()).toEqual({ passed: true, added: 4, matched: 0, unmatched: 0 })
   expect(existsSync(MARKER)).toBe(true) // the retry did happen
-  expect(readdirSync(join(project, '__process_snapshots__', 'concurrent.test.ts')).sort()).toEqual(['bump-call-1-1.snap', 'bump-call-2-1.snap', 'bump-call-3-1.snap'])
-  expect(readdirSync(join(project, '__process_snapshots__', 'retry.test.ts'))).toEqual(['passes-on-its-second-attempt-1.snap'])
+  expect(readdirSync(join(project, '__process_snapshots__', 'concurrent.test.ts')).sort()).toEqual([
+    'bump-call-1-1.snap',
+    'bump-call-2-1.snap',
+    'bump-call-3-1.snap',
+  ])
+  expect(readdirSync(join(project, '__process_snapshots__', 'retry.test.ts'))).toEqual([
+    'passes-on-its-second-attempt-1.snap',
+  ])
   expect(await run()).toEqual({ passed: true, added: 0, matched: 4, unmatched: 0 })
 }, 60_000)

@@ -24,7 +24,10 @@ test.each(Array.from({ length: 20 }, (_, i) => i))('run %i', async () => {
 })
 `
 
-async function run(root: string, pool: 'forks' | 'threads'): Promise<{ passed: boolean; added: number; matched: number }> {
+async function run(
+  root: string,
+  pool: 'forks' | 'threads',
+): Promise<{ passed: boolean; added: number; matched: number }> {
   const { passed, summary } = await runProject(root, { update: 'new', pool })
   return { passed, added: summary.added, matched: summary.matched }
 }
@@ -38,7 +41,9 @@ describe('golden determinism', () => {
         writeFileSync(join(root, 'stop.test.ts'), TEST(aslr))
         expect(await run(root, pool)).toEqual({ passed: true, added: 20, matched: 0 })
         const dir = join(root, '__process_snapshots__', 'stop.test.ts')
-        const bodies = new Set(readdirSync(dir).map((f) => readFileSync(join(dir, f), 'utf8').split('\n').slice(3).join('\n')))
+        const bodies = new Set(
+          readdirSync(dir).map((f) => readFileSync(join(dir, f), 'utf8').split('\n').slice(3).join('\n')),
+        )
         expect(bodies.size).toBe(1)
         expect(await run(root, pool)).toEqual({ passed: true, added: 0, matched: 20 })
       }, 60_000)

@@ -32,7 +32,10 @@ describe('counter', () => {
 `
 }
 
-async function run(update: 'new' | 'all' | 'none', testNamePattern?: string): Promise<ProjectRun & { obsolete: number; obsoleteKeys: string[]; removed: number }> {
+async function run(
+  update: 'new' | 'all' | 'none',
+  testNamePattern?: string,
+): Promise<ProjectRun & { obsolete: number; obsoleteKeys: string[]; removed: number }> {
   const r = await runProject(project, { update, ...(testNamePattern ? { testNamePattern } : {}) })
   return { ...r, obsolete: r.summary.unchecked, obsoleteKeys: r.summary.obsoleteKeys, removed: r.summary.filesRemoved }
 }
@@ -53,7 +56,13 @@ describe('processSnapshots()', () => {
     expect(local.states.bump).toBe('pass')
     expect(readdirSync(GOLDENS).sort()).toEqual(['counter-bump-new-name-1.snap', 'counter-bump-old-name-1.snap']) // kept
     // counted in Vitest's summary line, and listed as Vitest lists obsolete snapshots
-    expect(local).toMatchObject({ obsolete: 1, obsoleteKeys: ['counter > bump > old name 1 (__process_snapshots__/counter.test.ts/counter-bump-old-name-1.snap)'], removed: 0 })
+    expect(local).toMatchObject({
+      obsolete: 1,
+      obsoleteKeys: [
+        'counter > bump > old name 1 (__process_snapshots__/counter.test.ts/counter-bump-old-name-1.snap)',
+      ],
+      removed: 0,
+    })
 
     const filtered = await run('all', 'nothing is left')
     expect(filtered.states).toEqual({ bump: undefined, 'nothing is left running': 'pass' }) // bump filtered out: never ran

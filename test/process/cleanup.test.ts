@@ -100,14 +100,22 @@ describe('the tracer process ends', () => {
   // A failed test must not leave its tracer node running (it would count as a stray child later).
   const tracers: ChildProcess[] = []
   afterEach(() => {
-    for (const child of tracers.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    for (const child of tracers.splice(0))
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
 
   /** Starts a child node running `script`, resolves with its first stdout line parsed as JSON. */
-  async function runTracer(script: string): Promise<{ child: ReturnType<typeof spawn>; first: unknown; exited: Promise<[number | null, string | null]> }> {
-    const child = spawn(process.execPath, [distBuild().write(script)], { cwd: distBuild().dir, stdio: ['ignore', 'pipe', 'pipe'] })
+  async function runTracer(
+    script: string,
+  ): Promise<{ child: ReturnType<typeof spawn>; first: unknown; exited: Promise<[number | null, string | null]> }> {
+    const child = spawn(process.execPath, [distBuild().write(script)], {
+      cwd: distBuild().dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     tracers.push(child)
-    const exited = new Promise<[number | null, string | null]>((resolve) => child.on('exit', (code, signal) => resolve([code, signal])))
+    const exited = new Promise<[number | null, string | null]>((resolve) =>
+      child.on('exit', (code, signal) => resolve([code, signal])),
+    )
     let out = ''
     let err = ''
     child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()))
@@ -117,7 +125,9 @@ describe('the tracer process ends', () => {
         const nl = out.indexOf('\n')
         if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)))
       })
-      void exited.then(([code, signal]) => reject(new Error(`tracer exited (${code ?? signal}) before printing: ${err}`)))
+      void exited.then(([code, signal]) =>
+        reject(new Error(`tracer exited (${code ?? signal}) before printing: ${err}`)),
+      )
     })
     return { child, first, exited }
   }
@@ -168,7 +178,10 @@ let state = 'gone'
 try { state = /State:\\s+(\\S)/.exec((await import('node:fs')).readFileSync('/proc/' + pid + '/status', 'latin1'))[1] } catch {}
 console.log(JSON.stringify({ pid, state }))
 `
-    const child = spawn(process.execPath, ['--expose-gc', distBuild().write(script)], { cwd: distBuild().dir, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['--expose-gc', distBuild().write(script)], {
+      cwd: distBuild().dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     tracers.push(child)
     let out = ''
     let err = ''

@@ -90,7 +90,8 @@ describe('fixedRandom: getrandom and the time-stamp counter', () => {
 })
 
 describe('fixedRandom: one CPU until the entry point', () => {
-  const allowed = (pid: number | 'thread-self'): string => /Cpus_allowed_list:\s*(.*)/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'))?.[1] ?? ''
+  const allowed = (pid: number | 'thread-self'): string =>
+    /Cpus_allowed_list:\s*(.*)/.exec(readFileSync(`/proc/${pid}/status`, 'latin1'))?.[1] ?? ''
 
   it('gives the program and this thread their CPUs back once it reaches its entry point', async () => {
     const before = allowed('thread-self')

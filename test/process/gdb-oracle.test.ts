@@ -11,8 +11,33 @@ import { fixture, start } from '../helpers.js'
 
 /** The registers of user_regs_struct (our x86_64 set); gdb names them the same. */
 const REGISTERS = [
-  'rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15',
-  'rip', 'eflags', 'cs', 'ss', 'ds', 'es', 'fs', 'gs', 'fs_base', 'gs_base', 'orig_rax',
+  'rax',
+  'rbx',
+  'rcx',
+  'rdx',
+  'rsi',
+  'rdi',
+  'rbp',
+  'rsp',
+  'r8',
+  'r9',
+  'r10',
+  'r11',
+  'r12',
+  'r13',
+  'r14',
+  'r15',
+  'rip',
+  'eflags',
+  'cs',
+  'ss',
+  'ds',
+  'es',
+  'fs',
+  'gs',
+  'fs_base',
+  'gs_base',
+  'orig_rax',
 ] as const
 
 const ENV_COMMANDS = ['unset environment', ...Object.entries(DEFAULT_ENV).map(([k, v]) => `set environment ${k}=${v}`)]
@@ -21,9 +46,21 @@ const ENV_COMMANDS = ['unset environment', ...Object.entries(DEFAULT_ENV).map(([
  * Runs gdb in batch mode on `program` and returns its output cut into sections: each command in
  * `steps` is a [name, gdb commands] pair, and the output of those commands is sections[name].
  */
-function gdb(program: string, args: readonly string[], steps: readonly (readonly [string, readonly string[]])[], input = ''): Record<string, string> {
+function gdb(
+  program: string,
+  args: readonly string[],
+  steps: readonly (readonly [string, readonly string[]])[],
+  input = '',
+): Record<string, string> {
   const ex: string[] = []
-  for (const command of ['set startup-with-shell off', 'set disable-randomization on', 'set pagination off', 'set width 0', 'set confirm off']) ex.push('-ex', command)
+  for (const command of [
+    'set startup-with-shell off',
+    'set disable-randomization on',
+    'set pagination off',
+    'set width 0',
+    'set confirm off',
+  ])
+    ex.push('-ex', command)
   for (const [name, commands] of steps) {
     ex.push('-ex', `echo @@${name}\\n`)
     for (const command of commands) ex.push('-ex', command)
@@ -39,7 +76,8 @@ function gdb(program: string, args: readonly string[], steps: readonly (readonly
   const sections: Record<string, string> = {}
   const parts = out.split(/^@@(\S+)$/m)
   for (let i = 1; i < parts.length; i += 2) sections[parts[i] ?? ''] = parts[i + 1] ?? ''
-  for (const [name] of steps) if (sections[name] === undefined) throw new Error(`gdb output has no section ${name}:\n${out}`)
+  for (const [name] of steps)
+    if (sections[name] === undefined) throw new Error(`gdb output has no section ${name}:\n${out}`)
   return sections
 }
 
@@ -68,7 +106,13 @@ function parseGdbMappings(text: string): Pick<MemoryMap, 'start' | 'end' | 'offs
   for (const line of text.split('\n')) {
     const m = /^\s*(0x[0-9a-f]+)\s+(0x[0-9a-f]+)\s+0x[0-9a-f]+\s+(0x[0-9a-f]+)\s+([r-][w-][x-][ps])\s*(.*)$/.exec(line)
     if (!m) continue
-    maps.push({ start: BigInt(m[1] ?? ''), end: BigInt(m[2] ?? ''), offset: BigInt(m[3] ?? ''), perms: m[4] ?? '', path: (m[5] ?? '').trim() })
+    maps.push({
+      start: BigInt(m[1] ?? ''),
+      end: BigInt(m[2] ?? ''),
+      offset: BigInt(m[3] ?? ''),
+      perms: m[4] ?? '',
+      path: (m[5] ?? '').trim(),
+    })
   }
   return maps
 }
@@ -76,11 +120,13 @@ function parseGdbMappings(text: string): Pick<MemoryMap, 'start' | 'end' | 'offs
 /** `x/4xb &g` -> the bytes; `show environment` -> its lines. */
 function parseBytes(text: string): number[] {
   const line = text.split('\n').find((l) => /^0x[0-9a-f]+/.test(l)) ?? ''
-  return [...line.split(':')[1]?.matchAll(/0x([0-9a-f]{2})/g) ?? []].map((m) => Number.parseInt(m[1] ?? '', 16))
+  return [...(line.split(':')[1]?.matchAll(/0x([0-9a-f]{2})/g) ?? [])].map((m) => Number.parseInt(m[1] ?? '', 16))
 }
 
 function environOf(pid: number): string[] {
-  return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').filter((e) => e !== '')
+  return readFileSync(`/proc/${pid}/environ`, 'latin1')
+    .split('\0')
+    .filter((e) => e !== '')
 }
 
 const regsCommand = `info registers ${REGISTERS.join(' ')}`
@@ -88,14 +134,21 @@ const regsCommand = `info registers ${REGISTERS.join(' ')}`
 describe('gdb agrees with us at the same stop', () => {
   it('counter at bump: every register at each of the 3 hits, g_counter at the third, and the maps', async () => {
     const counter = realpathSync(fixture('counter'))
-    const out = gdb(counter, ['3'], [
-      ['env', [...ENV_COMMANDS, 'show environment']],
-      // `break *bump`: the function's first instruction, where our breakAt('bump') stops
-      // (plain `break bump` would skip the prologue).
-      ['hit1', ['break *bump', 'run', regsCommand]],
-      ['hit2', ['continue', regsCommand]],
-      ['hit3', ['continue', regsCommand, 'echo @@counter\\n', 'x/4xb &g_counter', 'echo @@maps\\n', 'info proc mappings']],
-    ])
+    const out = gdb(
+      counter,
+      ['3'],
+      [
+        ['env', [...ENV_COMMANDS, 'show environment']],
+        // `break *bump`: the function's first instruction, where our breakAt('bump') stops
+        // (plain `break bump` would skip the prologue).
+        ['hit1', ['break *bump', 'run', regsCommand]],
+        ['hit2', ['continue', regsCommand]],
+        [
+          'hit3',
+          ['continue', regsCommand, 'echo @@counter\\n', 'x/4xb &g_counter', 'echo @@maps\\n', 'info proc mappings'],
+        ],
+      ],
+    )
     const gdbEnv = out.env?.split('\n').filter((l) => l !== '') ?? []
     // gdb's inferior gets exactly our environment (no LINES/COLUMNS), or the stacks could not agree.
     expect(gdbEnv).toEqual(Object.entries(DEFAULT_ENV).map(([k, v]) => `${k}=${v}`))
@@ -163,7 +216,8 @@ describe('gdb agrees with us at the same stop', () => {
     // gdb runs too. Everything else, heap and stack pointers included, is the same.
     const theirs = parseRegisters(out.hit ?? '')
     const compared = REGISTERS.filter((r) => r !== 'r10')
-    const pick = (regs: Record<string, bigint>): Record<string, string> => hexRecord(Object.fromEntries(compared.map((r) => [r, regs[r] ?? -1n])))
+    const pick = (regs: Record<string, bigint>): Record<string, string> =>
+      hexRecord(Object.fromEntries(compared.map((r) => [r, regs[r] ?? -1n])))
     expect(pick(ourRegisters(proc))).toEqual(pick(theirs))
 
     expect(await proc.wait()).toEqual({ exitCode: 0 })

@@ -46,7 +46,13 @@ describe('launch stops at the entry point of every kind of binary', () => {
     expect(proc.stdout).toBe('bump 1 -> 1\ntotal 1\nFOO=bar\ncwd /tmp\n')
     const env = await start('/usr/bin/env')
     await env.wait()
-    expect(env.stdout.trim().split('\n').sort()).toEqual(['GLIBC_TUNABLES=glibc.pthread.rseq=0', 'LANG=C', 'LC_ALL=C', 'LD_BIND_NOW=1', 'PATH=/usr/local/bin:/usr/bin:/bin'])
+    expect(env.stdout.trim().split('\n').sort()).toEqual([
+      'GLIBC_TUNABLES=glibc.pthread.rseq=0',
+      'LANG=C',
+      'LC_ALL=C',
+      'LD_BIND_NOW=1',
+      'PATH=/usr/local/bin:/usr/bin:/bin',
+    ])
     const inherited = await start('/usr/bin/env', { inheritEnv: true, env: { PATH: undefined } })
     await inherited.wait()
     expect(inherited.stdout).not.toMatch(/^PATH=/m)

@@ -8,7 +8,16 @@ describe('inside Vitest worker threads', () => {
   it("runs the basics and stepping suites under pool: 'threads' and leaves nothing behind", () => {
     const raw = execFileSync(
       'npx',
-      ['vitest', 'run', '--pool', 'threads', '--reporter', 'dot', 'test/process/basics.test.ts', 'test/process/stepping.test.ts'],
+      [
+        'vitest',
+        'run',
+        '--pool',
+        'threads',
+        '--reporter',
+        'dot',
+        'test/process/basics.test.ts',
+        'test/process/stepping.test.ts',
+      ],
       { cwd: ROOT, encoding: 'utf8', env: { ...process.env, CI: 'true', NO_COLOR: '1' }, timeout: 120_000 },
     )
     const out = raw.replace(/\u001b\[[0-9;]*m/g, '')

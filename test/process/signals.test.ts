@@ -10,7 +10,10 @@ const STORE_OFFSET = 0xcn
 const STORE_BYTES = [0xc7, 0x00, 0x2a, 0x00, 0x00, 0x00]
 
 function signalStop(ev: StopEvent): Extract<StopEvent, { kind: 'signal' }> {
-  if (ev.kind !== 'signal') throw new Error(`expected a signal stop, got ${JSON.stringify(ev, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))}`)
+  if (ev.kind !== 'signal')
+    throw new Error(
+      `expected a signal stop, got ${JSON.stringify(ev, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))}`,
+    )
   return ev
 }
 

@@ -10,7 +10,9 @@ const K = 200
 
 /** tids of the threads of a process as the kernel lists them (/proc/PID/task). */
 function kernelTids(pid: number): number[] {
-  return readdirSync(`/proc/${pid}/task`).map(Number).sort((a, b) => a - b)
+  return readdirSync(`/proc/${pid}/task`)
+    .map(Number)
+    .sort((a, b) => a - b)
 }
 
 /** The kernel's run state of a thread: 't' is a ptrace stop. */
@@ -45,48 +47,51 @@ describe('threads fixture', () => {
   it.each([
     { how: 'emulated', emulateStepOver: true },
     { how: 'single-stepped', emulateStepOver: false },
-  ])(`reports exactly N*K = ${N * K} hits of worker_tick, all-stop at each (step-over $how)`, async ({ emulateStepOver }) => {
-    const proc = await start(fixture('threads'), { args: [String(N), String(K)], emulateStepOver })
-    const main = proc.thread
-    const bp = proc.breakAt('worker_tick')
-    const seenTids = new Set<number>()
-    const indexByTid = new Map<number, number>()
-    let events = 0
-    let end: StopEvent | undefined
-    for (;;) {
-      const ev = await proc.cont()
-      if (ev.kind !== 'breakpoint') {
-        end = ev
-        break
+  ])(
+    `reports exactly N*K = ${N * K} hits of worker_tick, all-stop at each (step-over $how)`,
+    async ({ emulateStepOver }) => {
+      const proc = await start(fixture('threads'), { args: [String(N), String(K)], emulateStepOver })
+      const main = proc.thread
+      const bp = proc.breakAt('worker_tick')
+      const seenTids = new Set<number>()
+      const indexByTid = new Map<number, number>()
+      let events = 0
+      let end: StopEvent | undefined
+      for (;;) {
+        const ev = await proc.cont()
+        if (ev.kind !== 'breakpoint') {
+          end = ev
+          break
+        }
+        events++
+        expect(ev.breakpoint).toBe(bp)
+        expect(ev.location).toBe('threads!worker_tick')
+        expect(ev.pc).toBe(bp.address)
+        expect(ev.thread.regs.rip).toBe(bp.address)
+        expect(ev.thread.tid).not.toBe(main.tid)
+        // rdi is the worker's id argument, 0..N-1.
+        expect(ev.thread.regs.rdi).toBeLessThan(BigInt(N))
+        const threads = proc.threads
+        expect(threads.map((t) => t.tid)).toContain(ev.thread.tid)
+        // The same thread keeps the same index from stop to stop.
+        for (const t of threads) {
+          const known = indexByTid.get(t.tid)
+          if (known !== undefined) expect(t.index).toBe(known)
+          else indexByTid.set(t.tid, t.index)
+        }
+        expectAllStopped(proc, N + 1)
+        // Every thread the kernel knows is one we know (none unseen, none missing).
+        expect(threads.map((t) => t.tid).sort((a, b) => a - b)).toEqual(kernelTids(proc.pid))
+        seenTids.add(ev.thread.tid)
+        expect(bp.hits).toBe(events)
       }
-      events++
-      expect(ev.breakpoint).toBe(bp)
-      expect(ev.location).toBe('threads!worker_tick')
-      expect(ev.pc).toBe(bp.address)
-      expect(ev.thread.regs.rip).toBe(bp.address)
-      expect(ev.thread.tid).not.toBe(main.tid)
-      // rdi is the worker's id argument, 0..N-1.
-      expect(ev.thread.regs.rdi).toBeLessThan(BigInt(N))
-      const threads = proc.threads
-      expect(threads.map((t) => t.tid)).toContain(ev.thread.tid)
-      // The same thread keeps the same index from stop to stop.
-      for (const t of threads) {
-        const known = indexByTid.get(t.tid)
-        if (known !== undefined) expect(t.index).toBe(known)
-        else indexByTid.set(t.tid, t.index)
-      }
-      expectAllStopped(proc, N + 1)
-      // Every thread the kernel knows is one we know (none unseen, none missing).
-      expect(threads.map((t) => t.tid).sort((a, b) => a - b)).toEqual(kernelTids(proc.pid))
-      seenTids.add(ev.thread.tid)
-      expect(bp.hits).toBe(events)
-    }
-    expect(end).toEqual({ kind: 'exited', exitCode: 0 })
-    expect(events).toBe(N * K)
-    expect(bp.hits).toBe(N * K)
-    expect(seenTids.size).toBe(N)
-    expect(proc.stdout).toBe(`ticks ${N * K}\n`)
-  })
+      expect(end).toEqual({ kind: 'exited', exitCode: 0 })
+      expect(events).toBe(N * K)
+      expect(bp.hits).toBe(N * K)
+      expect(seenTids.size).toBe(N)
+      expect(proc.stdout).toBe(`ticks ${N * K}\n`)
+    },
+  )
 
   it('stops at thread_started once in each of 4 threads, with the thread id in rdi', async () => {
     const proc = await start(fixture('threads'), { args: [String(N), '1'] })
@@ -132,7 +137,8 @@ describe('threads fixture', () => {
       const threads = proc.threads
       expect(threads[0]).toMatchObject({ index: 1, tid: proc.pid })
       // Sorted by index; a thread keeps its index from stop to stop (workers may exit in between).
-      for (let j = 1; j < threads.length; j++) expect(threads[j]?.index).toBeGreaterThan(threads[j - 1]?.index ?? Infinity)
+      for (let j = 1; j < threads.length; j++)
+        expect(threads[j]?.index).toBeGreaterThan(threads[j - 1]?.index ?? Infinity)
       for (const t of threads) {
         const before = seen.find((s) => s.tid === t.tid)
         if (before) expect(t.index).toBe(before.index)

@@ -156,13 +156,17 @@ it('waits on forever', async () => {
       `export default { test: { include: ['inner.test.ts'], pool: 'forks', hookTimeout: 10_000 } }\n`,
     )
     const t0 = performance.now()
-    const child = await execa('npx', ['vitest', 'run', '--config', `${dir}vitest.config.ts`, '--root', dir, '--reporter', 'verbose'], {
-      cwd: fileURLToPath(new URL('../../', import.meta.url)),
-      reject: false,
-      all: true,
-      timeout: 60_000,
-      env: { CI: '1', NO_COLOR: '1', FORCE_COLOR: '0' },
-    })
+    const child = await execa(
+      'npx',
+      ['vitest', 'run', '--config', `${dir}vitest.config.ts`, '--root', dir, '--reporter', 'verbose'],
+      {
+        cwd: fileURLToPath(new URL('../../', import.meta.url)),
+        reject: false,
+        all: true,
+        timeout: 60_000,
+        env: { CI: '1', NO_COLOR: '1', FORCE_COLOR: '0' },
+      },
+    )
     const ms = performance.now() - t0
     expect(child.timedOut, child.all).toBe(false)
     expect(ms).toBeLessThan(30_000)

@@ -21,18 +21,60 @@ export function aarch64CounterData(): SnapshotData {
   regs.sp = 0xfffffffff0a0n
   regs.pc = 0xaaaaaaaa0754n
   regs.pstate = 0x60001000n
-  for (let i = 0; i < 32; i++) regs[`v${i}`] = i < 4 ? (0x0123456789abcdef_fedcba9876543210n ^ BigInt(i)) : i === 31 ? (1n << 128n) - 1n : 0n
+  for (let i = 0; i < 32; i++)
+    regs[`v${i}`] = i < 4 ? 0x0123456789abcdef_fedcba9876543210n ^ BigInt(i) : i === 31 ? (1n << 128n) - 1n : 0n
   regs.fpsr = 0x10n
   regs.fpcr = 0x0n
   const exe = '/opt/demo/counter'
   const maps: MapState[] = [
-    { start: 0xaaaaaaaa0000n, end: 0xaaaaaaaa1000n, perms: 'r-xp', offset: 0n, path: exe, inode: 1234, buildId: '5f1e2d3c4b5a69788796a5b4c3d2e1f001234567' },
-    { start: 0xaaaaaaab0000n, end: 0xaaaaaaab1000n, perms: 'r--p', offset: 0x10000n, path: exe, inode: 1234, buildId: '5f1e2d3c4b5a69788796a5b4c3d2e1f001234567' },
-    { start: 0xaaaaaaab1000n, end: 0xaaaaaaab2000n, perms: 'rw-p', offset: 0x11000n, path: exe, inode: 1234, buildId: '5f1e2d3c4b5a69788796a5b4c3d2e1f001234567', content: page((v) => v.setUint32(0x10, 3, true)) },
-    { start: 0xaaaaaaac0000n, end: 0xaaaaaaae1000n, perms: 'rw-p', offset: 0n, path: '[heap]', inode: 0, content: page((v) => [...'hello, arm64\n'].forEach((c, i) => v.setUint8(0x40 + i, c.charCodeAt(0))), 0x21000) },
+    {
+      start: 0xaaaaaaaa0000n,
+      end: 0xaaaaaaaa1000n,
+      perms: 'r-xp',
+      offset: 0n,
+      path: exe,
+      inode: 1234,
+      buildId: '5f1e2d3c4b5a69788796a5b4c3d2e1f001234567',
+    },
+    {
+      start: 0xaaaaaaab0000n,
+      end: 0xaaaaaaab1000n,
+      perms: 'r--p',
+      offset: 0x10000n,
+      path: exe,
+      inode: 1234,
+      buildId: '5f1e2d3c4b5a69788796a5b4c3d2e1f001234567',
+    },
+    {
+      start: 0xaaaaaaab1000n,
+      end: 0xaaaaaaab2000n,
+      perms: 'rw-p',
+      offset: 0x11000n,
+      path: exe,
+      inode: 1234,
+      buildId: '5f1e2d3c4b5a69788796a5b4c3d2e1f001234567',
+      content: page((v) => v.setUint32(0x10, 3, true)),
+    },
+    {
+      start: 0xaaaaaaac0000n,
+      end: 0xaaaaaaae1000n,
+      perms: 'rw-p',
+      offset: 0n,
+      path: '[heap]',
+      inode: 0,
+      content: page((v) => [...'hello, arm64\n'].forEach((c, i) => v.setUint8(0x40 + i, c.charCodeAt(0))), 0x21000),
+    },
     { start: 0xfffff7ffb000n, end: 0xfffff7ffc000n, perms: 'r--p', offset: 0n, path: '[vvar]', inode: 0 },
     { start: 0xfffff7ffc000n, end: 0xfffff7ffd000n, perms: 'r-xp', offset: 0n, path: '[vdso]', inode: 0 },
-    { start: 0xfffffffdf000n, end: 0x1000000000000n, perms: 'rw-p', offset: 0n, path: '[stack]', inode: 0, content: page((v) => v.setBigUint64(0x20ff8, 0xaaaaaaaa0790n, true), 0x21000) },
+    {
+      start: 0xfffffffdf000n,
+      end: 0x1000000000000n,
+      perms: 'rw-p',
+      offset: 0n,
+      path: '[stack]',
+      inode: 0,
+      content: page((v) => v.setBigUint64(0x20ff8, 0xaaaaaaaa0790n, true), 0x21000),
+    },
   ]
   return {
     kind: 'process',
@@ -53,8 +95,24 @@ export function aarch64CounterData(): SnapshotData {
         index: 1,
         regs,
         backtrace: [
-          { pc: 0xaaaaaaaa0754n, module: 'counter', symbol: 'bump', offset: 0n, location: 'counter!bump', via: 'pc', cfa: 0xfffffffff0a0n },
-          { pc: 0xaaaaaaaa0790n, module: 'counter', symbol: 'main', offset: 0x3cn, location: 'counter!main+0x3c', via: 'cfi', cfa: 0xfffffffff0c0n },
+          {
+            pc: 0xaaaaaaaa0754n,
+            module: 'counter',
+            symbol: 'bump',
+            offset: 0n,
+            location: 'counter!bump',
+            via: 'pc',
+            cfa: 0xfffffffff0a0n,
+          },
+          {
+            pc: 0xaaaaaaaa0790n,
+            module: 'counter',
+            symbol: 'main',
+            offset: 0x3cn,
+            location: 'counter!main+0x3c',
+            via: 'cfi',
+            cfa: 0xfffffffff0c0n,
+          },
         ],
       },
     ],

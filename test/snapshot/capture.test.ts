@@ -3,7 +3,14 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { loadSnapshot, parseElf, ProcessSnapshot, ThreadSnapshot, type Process, type Snapshot } from '../../src/index.js'
+import {
+  loadSnapshot,
+  parseElf,
+  ProcessSnapshot,
+  ThreadSnapshot,
+  type Process,
+  type Snapshot,
+} from '../../src/index.js'
 import { fixture, le32, nmSymbol, start } from '../helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-capture-'))
@@ -21,11 +28,16 @@ function expectMatchesLive(snap: Snapshot, proc: Process): void {
   const live = proc.regs.toJSON()
   for (const [name, value] of Object.entries(live)) expect(snap.regs[name], name).toBe(value)
   expect(snap.regs.eax).toBe(proc.regs.rax & 0xffffffffn)
-  expect(snap.maps.map((m) => [m.start, m.end, m.perms, m.offset, m.path])).toEqual(proc.maps.map((m) => [m.start, m.end, m.perms, m.offset, m.path]))
+  expect(snap.maps.map((m) => [m.start, m.end, m.perms, m.offset, m.path])).toEqual(
+    proc.maps.map((m) => [m.start, m.end, m.perms, m.offset, m.path]),
+  )
   for (const m of snap.maps) {
     if (!m.content) continue
     expect(m.content.length).toBe(Number(m.end - m.start))
-    expect(Buffer.from(m.content).equals(Buffer.from(proc.readMemory(m.start, m.content.length))), `${m.path} ${m.perms}`).toBe(true)
+    expect(
+      Buffer.from(m.content).equals(Buffer.from(proc.readMemory(m.start, m.content.length))),
+      `${m.path} ${m.perms}`,
+    ).toBe(true)
   }
   expect(snap.threads.map((t) => t.tid)).toEqual(proc.threads.map((t) => t.tid))
 }
@@ -44,7 +56,12 @@ describe('createSnapshot', () => {
     expect(snap.exe).toBe(fixture('counter'))
     expect(snap.argv).toEqual([fixture('counter'), '3'])
     expect(snap.cwd).toBe(process.cwd())
-    expect(snap.stop).toMatchObject({ kind: 'breakpoint', thread: 1, location: 'counter!bump', pc: proc.resolve('bump') })
+    expect(snap.stop).toMatchObject({
+      kind: 'breakpoint',
+      thread: 1,
+      location: 'counter!bump',
+      pc: proc.resolve('bump'),
+    })
     expectMatchesLive(snap, proc)
     // writable maps hold contents; read-only ones do not at this level
     expect(snap.maps.filter((m) => m.perms[1] === 'w' && m.perms[0] === 'r').every((m) => m.content)).toBe(true)
@@ -52,7 +69,14 @@ describe('createSnapshot', () => {
     expect(snap.memory.read('g_counter', 4)).toEqual(proc.readMemory('g_counter', 4))
     expect(snap.memory.read('g_message', 6)).toEqual(new TextEncoder().encode('hello\0'))
     expect(snap.symbolize(proc.resolve('bump') + 4n)).toBe('counter!bump+0x4')
-    expect(snap.backtrace().map((f) => f.symbol)).toEqual(['bump', 'main', ...snap.backtrace().slice(2).map((f) => f.symbol)])
+    expect(snap.backtrace().map((f) => f.symbol)).toEqual([
+      'bump',
+      'main',
+      ...snap
+        .backtrace()
+        .slice(2)
+        .map((f) => f.symbol),
+    ])
     expect(snap.backtrace()[0]?.location).toBe('counter!bump')
     expect(snap.backtrace().some((f) => f.module === 'libc.so.6')).toBe(true)
   })
@@ -60,13 +84,30 @@ describe('createSnapshot', () => {
   it('at a SIGSEGV holds the signal, its code and the fault address; at launch, the entry point', async () => {
     const proc = await start(fixture('segfault'))
     const atLaunch = proc.createSnapshot()
-    expect(atLaunch.stop).toMatchObject({ kind: 'launch', thread: 1, location: 'segfault!_start', pc: proc.resolve('_start') })
+    expect(atLaunch.stop).toMatchObject({
+      kind: 'launch',
+      thread: 1,
+      location: 'segfault!_start',
+      pc: proc.resolve('_start'),
+    })
     await proc.cont()
     const snap = proc.createSnapshot()
     // SEGV_MAPERR (1) at address 0, in crash(), called from main
-    expect(snap.stop).toMatchObject({ kind: 'signal', signal: 'SIGSEGV', signo: 11, code: 1, faultAddress: 0n, thread: 1 })
+    expect(snap.stop).toMatchObject({
+      kind: 'signal',
+      signal: 'SIGSEGV',
+      signo: 11,
+      code: 1,
+      faultAddress: 0n,
+      thread: 1,
+    })
     expect(snap.stop?.location).toMatch(/^segfault!crash\+0x[0-9a-f]+$/)
-    expect(snap.backtrace().map((f) => f.symbol).slice(0, 2)).toEqual(['crash', 'main'])
+    expect(
+      snap
+        .backtrace()
+        .map((f) => f.symbol)
+        .slice(0, 2),
+    ).toEqual(['crash', 'main'])
   })
 
   it('captures fds, auxv, cwd and the CPU register features', async () => {
@@ -108,7 +149,8 @@ describe('createSnapshot', () => {
       else expect(m.content, m.path).toBeDefined()
     }
     const vsyscall = full.maps.find((m) => m.path === '[vsyscall]')
-    if (vsyscall) expect(() => full.memory.read(vsyscall.start, 8)).toThrow(expect.objectContaining({ code: 'ERR_MEMORY_ACCESS' }))
+    if (vsyscall)
+      expect(() => full.memory.read(vsyscall.start, 8)).toThrow(expect.objectContaining({ code: 'ERR_MEMORY_ACCESS' }))
     expect(() => full.memory.read(0x10n, 4)).toThrow(expect.objectContaining({ code: 'ERR_ADDRESS_UNMAPPED' }))
   })
 
@@ -184,7 +226,12 @@ describe('backtraces in snapshots', () => {
     expect(snap.level).toBe('base')
     const symbols = snap.backtrace().map((f) => f.symbol)
     expect(symbols.slice(0, 8)).toEqual(['leaf', 'level3', 'level2', 'level1', 'descend', 'descend', 'descend', 'main'])
-    expect(snap.backtrace().slice(1, 8).every((f) => f.via === 'cfi')).toBe(true)
+    expect(
+      snap
+        .backtrace()
+        .slice(1, 8)
+        .every((f) => f.via === 'cfi'),
+    ).toBe(true)
     expect(snap.backtrace()[1]?.location).toMatch(/^deep-O2!level3\+0x[0-9a-f]+$/)
     const path = join(dir, 'deep.json')
     snap.save(path)
@@ -193,7 +240,7 @@ describe('backtraces in snapshots', () => {
 })
 
 describe('backtraces through the vDSO', () => {
-  it('unwind date (a program we did not write) from inside the vDSO\'s clock_gettime, by the vDSO\'s own CFI', async () => {
+  it("unwind date (a program we did not write) from inside the vDSO's clock_gettime, by the vDSO's own CFI", async () => {
     const proc = await start('/bin/date')
     const vdso = proc.maps.find((m) => m.path === '[vdso]')
     if (!vdso) throw new Error('no [vdso]')
@@ -247,7 +294,10 @@ describe('diff', () => {
   })
 
   /** Snapshots of the same stop (second bump) in two runs. */
-  async function twoRuns(options: { aslr: boolean; fixedRandom?: boolean }): Promise<{ a: Snapshot; b: Snapshot; starts: bigint[] }> {
+  async function twoRuns(options: {
+    aslr: boolean
+    fixedRandom?: boolean
+  }): Promise<{ a: Snapshot; b: Snapshot; starts: bigint[] }> {
     const snaps: Snapshot[] = []
     const starts: bigint[] = []
     for (let run = 0; run < 2; run++) {
@@ -271,7 +321,7 @@ describe('diff', () => {
     expect(d.isEmpty).toBe(true)
   })
 
-  it('of the same stop in two runs without fixedRandom shows the runtime\'s randomness', async () => {
+  it("of the same stop in two runs without fixedRandom shows the runtime's randomness", async () => {
     const { a, b } = await twoRuns({ aslr: false, fixedRandom: false })
     const d = a.diff(b)
     expect(d.isEmpty).toBe(false)
@@ -288,7 +338,7 @@ describe('diff', () => {
     expect(d.isEmpty).toBe(true)
   })
 
-  it('under ASLR without fixedRandom shows the loader\'s old addresses in uninitialized stack', async () => {
+  it("under ASLR without fixedRandom shows the loader's old addresses in uninitialized stack", async () => {
     // fixedRandom zeroes the dead stack at the entry point; without it, main's 4 KiB cwd buffer
     // holds fragments of the loader's stack addresses, different in every run.
     const { a, b } = await twoRuns({ aslr: true, fixedRandom: false })

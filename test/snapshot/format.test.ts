@@ -28,12 +28,44 @@ function syntheticData(): SnapshotData {
     ...base,
     arch: 'x86_64',
     name: undefined,
-    stop: { kind: 'signal', thread: 1, pc: 0x401000n, location: 'a.out!crash+0x4', signal: 'SIGSEGV', signo: 11, code: 1, faultAddress: 0n },
-    threads: [{ tid: 7, index: 1, regs: { rax: MAX64, rip: 0x401000n, st0: (1n << 80n) - 1n, zmm31: MAX512, k7: 1n << 63n }, backtrace: [] }],
+    stop: {
+      kind: 'signal',
+      thread: 1,
+      pc: 0x401000n,
+      location: 'a.out!crash+0x4',
+      signal: 'SIGSEGV',
+      signo: 11,
+      code: 1,
+      faultAddress: 0n,
+    },
+    threads: [
+      {
+        tid: 7,
+        index: 1,
+        regs: { rax: MAX64, rip: 0x401000n, st0: (1n << 80n) - 1n, zmm31: MAX512, k7: 1n << 63n },
+        backtrace: [],
+      },
+    ],
     maps: [
       { start: 0x10000n, end: 0x18000n, perms: 'rw-p', offset: 0n, path: '', inode: 0, content: repeated },
-      { start: 0x20000n, end: 0x20000n + BigInt(mixed.length), perms: 'rw-p', offset: 0x1000n, path: '/x', inode: 3, content: mixed },
-      { start: 0x30000n, end: 0x31000n, perms: '---p', offset: 0n, path: '', inode: 0, unreadable: 'not readable (---p)' },
+      {
+        start: 0x20000n,
+        end: 0x20000n + BigInt(mixed.length),
+        perms: 'rw-p',
+        offset: 0x1000n,
+        path: '/x',
+        inode: 3,
+        content: mixed,
+      },
+      {
+        start: 0x30000n,
+        end: 0x31000n,
+        perms: '---p',
+        offset: 0n,
+        path: '',
+        inode: 0,
+        unreadable: 'not readable (---p)',
+      },
     ],
     cpu: { arch: 'x86_64', xcr0: 0x2e7n, components: ['x87', 'sse', 'avx'], xsaveSize: 2696 },
   }
@@ -59,7 +91,10 @@ describe('round trip', () => {
   })
 
   it('stores a page once however often it occurs, and zero pages not at all', () => {
-    const file = JSON.parse(encodeSnapshot(syntheticData()).toString()) as { pages: Record<string, string>; snapshot: { maps: { content?: { pages: (string | null)[] } }[] } }
+    const file = JSON.parse(encodeSnapshot(syntheticData()).toString()) as {
+      pages: Record<string, string>
+      snapshot: { maps: { content?: { pages: (string | null)[] } }[] }
+    }
     const [repeated, mixed] = file.snapshot.maps
     expect(new Set(repeated?.content?.pages).size).toBe(1)
     expect(mixed?.content?.pages.map((p) => p === null)).toEqual([true, false, true, false])
@@ -102,19 +137,25 @@ describe('a real process', () => {
     const bytes = encodeSnapshot(snap.data)
     const back = decodeSnapshot(bytes)
     // toEqual walks a Uint8Array byte by byte (minutes for tens of MB): contents are compared with Buffer.equals.
-    const withoutContent = (d: SnapshotData): SnapshotData => ({ ...d, maps: d.maps.map(({ content, ...m }) => ({ ...m, content: content?.length })) as unknown as SnapshotData['maps'] })
+    const withoutContent = (d: SnapshotData): SnapshotData => ({
+      ...d,
+      maps: d.maps.map(({ content, ...m }) => ({ ...m, content: content?.length })) as unknown as SnapshotData['maps'],
+    })
     expect(withoutContent(back)).toEqual(withoutContent(snap.data))
     expect(Object.keys(back).sort()).toEqual(Object.keys(snap.data).sort())
     for (const [i, m] of snap.data.maps.entries()) {
       const b = back.maps[i]
       expect(Object.keys(b ?? {}), m.path).toEqual(Object.keys(m))
-      if (m.content) expect(b?.content && Buffer.from(m.content).equals(Buffer.from(b.content)), `${m.path} ${m.perms}`).toBe(true)
+      if (m.content)
+        expect(b?.content && Buffer.from(m.content).equals(Buffer.from(b.content)), `${m.path} ${m.perms}`).toBe(true)
     }
     expect(encodeSnapshot(back).equals(bytes)).toBe(true)
     const path = join(dir, 'threads-full.json')
     saveSnapshotData(path, snap.data)
     expect(statSync(path).size).toBeLessThan(4 << 20)
-    expect(Buffer.from(snap.memory.read('g_ticks', 8)).equals(Buffer.from(loadSnapshot(path).memory.read('g_ticks', 8)))).toBe(true)
+    expect(
+      Buffer.from(snap.memory.read('g_ticks', 8)).equals(Buffer.from(loadSnapshot(path).memory.read('g_ticks', 8))),
+    ).toBe(true)
   })
 })
 
@@ -126,7 +167,15 @@ describe('an aarch64 snapshot, committed under test/', () => {
     expect(snap.arch).toBe('aarch64')
     expect(snap.data).toEqual(expected)
     const names = Object.keys(snap.threads[0]?.regs ?? {})
-    for (const name of [...Array.from({ length: 31 }, (_, i) => `x${i}`), 'sp', 'pc', 'pstate', ...Array.from({ length: 32 }, (_, i) => `v${i}`), 'fpsr', 'fpcr']) {
+    for (const name of [
+      ...Array.from({ length: 31 }, (_, i) => `x${i}`),
+      'sp',
+      'pc',
+      'pstate',
+      ...Array.from({ length: 32 }, (_, i) => `v${i}`),
+      'fpsr',
+      'fpcr',
+    ]) {
       expect(names, name).toContain(name)
       expect(snap.regs[name], name).toBe(expected.threads[0]?.regs[name])
     }
@@ -150,8 +199,14 @@ describe('an aarch64 snapshot, committed under test/', () => {
 
 describe('bad files', () => {
   const good = encodeSnapshot(syntheticData())
-  const edit = (change: (file: { format: string; snapshot: Record<string, unknown>; pages: Record<string, string> }) => void): Buffer => {
-    const file = JSON.parse(good.toString()) as { format: string; snapshot: Record<string, unknown>; pages: Record<string, string> }
+  const edit = (
+    change: (file: { format: string; snapshot: Record<string, unknown>; pages: Record<string, string> }) => void,
+  ): Buffer => {
+    const file = JSON.parse(good.toString()) as {
+      format: string
+      snapshot: Record<string, unknown>
+      pages: Record<string, string>
+    }
     change(file)
     return Buffer.from(JSON.stringify(file))
   }
@@ -166,13 +221,17 @@ describe('bad files', () => {
   })
 
   it('a truncated file: ERR_SNAPSHOT_CORRUPT', () => {
-    expect(() => decodeSnapshot(good.subarray(0, good.length >> 1), 'half.json')).toThrow(/half\.json is a damaged or truncated procsnap snapshot/)
+    expect(() => decodeSnapshot(good.subarray(0, good.length >> 1), 'half.json')).toThrow(
+      /half\.json is a damaged or truncated procsnap snapshot/,
+    )
     expect(codeOf(() => decodeSnapshot(good.subarray(0, good.length - 1)))).toBe('ERR_SNAPSHOT_CORRUPT')
   })
 
   it('something else entirely: ERR_SNAPSHOT_FOREIGN', () => {
     expect(codeOf(() => decodeSnapshot(Buffer.from('{"hello":1}')))).toBe('ERR_SNAPSHOT_FOREIGN')
-    expect(codeOf(() => decodeSnapshot(readFileSync(new URL('../../package.json', import.meta.url))))).toBe('ERR_SNAPSHOT_FOREIGN')
+    expect(codeOf(() => decodeSnapshot(readFileSync(new URL('../../package.json', import.meta.url))))).toBe(
+      'ERR_SNAPSHOT_FOREIGN',
+    )
     expect(codeOf(() => decodeSnapshot(readFileSync('/bin/true')))).toBe('ERR_SNAPSHOT_FOREIGN')
     expect(codeOf(() => decodeSnapshot(Buffer.from('[1,2]')))).toBe('ERR_SNAPSHOT_FOREIGN')
   })
@@ -194,15 +253,21 @@ describe('bad files', () => {
     })
     expect(codeOf(() => decodeSnapshot(wrong))).toBe('ERR_SNAPSHOT_CORRUPT')
     expect(() => decodeSnapshot(wrong)).toThrow('$.snapshot.threads[0].regs.rax: expected a hex string')
-    expect(() => decodeSnapshot(edit((f) => delete f.snapshot.maps))).toThrow('$.snapshot.maps: expected an array, found nothing')
-    expect(() => decodeSnapshot(edit((f) => (f.snapshot.level = 'everything')))).toThrow("$.snapshot.level: expected one of base, writable, full, found 'everything'")
+    expect(() => decodeSnapshot(edit((f) => delete f.snapshot.maps))).toThrow(
+      '$.snapshot.maps: expected an array, found nothing',
+    )
+    expect(() => decodeSnapshot(edit((f) => (f.snapshot.level = 'everything')))).toThrow(
+      "$.snapshot.level: expected one of base, writable, full, found 'everything'",
+    )
   })
 
   it('a page altered, missing or of the wrong size: ERR_SNAPSHOT_CORRUPT', () => {
     const [hash] = Object.keys((JSON.parse(good.toString()) as { pages: Record<string, string> }).pages)
     if (!hash) throw new Error('no page')
     const tampered = edit((f) => (f.pages[hash] = Buffer.from('not the page').toString('base64')))
-    expect(() => decodeSnapshot(tampered)).toThrow(/\$\.snapshot\.maps\[0\]\.content\.pages: page [0-9a-f]{12}… does not (decompress|match its hash)/)
+    expect(() => decodeSnapshot(tampered)).toThrow(
+      /\$\.snapshot\.maps\[0\]\.content\.pages: page [0-9a-f]{12}… does not (decompress|match its hash)/,
+    )
     expect(codeOf(() => decodeSnapshot(edit((f) => delete f.pages[hash])))).toBe('ERR_SNAPSHOT_CORRUPT')
     const notAHash = edit((f) => {
       const maps = f.snapshot.maps as { content?: { pages: unknown[] } }[]
@@ -227,10 +292,13 @@ describe('bad files', () => {
 
   it('a file written by hand with a bad byte count in a page list: ERR_SNAPSHOT_CORRUPT', () => {
     const path = join(dir, 'short.json')
-    writeFileSync(path, edit((f) => {
-      const maps = f.snapshot.maps as { content?: { pages: unknown[] } }[]
-      maps[0]?.content?.pages.pop()
-    }))
+    writeFileSync(
+      path,
+      edit((f) => {
+        const maps = f.snapshot.maps as { content?: { pages: unknown[] } }[]
+        maps[0]?.content?.pages.pop()
+      }),
+    )
     expect(() => loadSnapshot(path)).toThrow(/7 pages listed for 32768 bytes \(expected 8\)/)
   })
 })

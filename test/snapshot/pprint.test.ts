@@ -4,7 +4,14 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Frame, MapState, SnapshotData, SnapshotDiffData, ThreadState } from '../../src/index.js'
 import { archInfo } from '../../src/snapshot/arch-info.js'
-import { renderBacktrace, renderDiff, renderMaps, renderMemory, renderRegisters, shouldColor } from '../../src/snapshot/pprint.js'
+import {
+  renderBacktrace,
+  renderDiff,
+  renderMaps,
+  renderMemory,
+  renderRegisters,
+  shouldColor,
+} from '../../src/snapshot/pprint.js'
 import { float80 } from '../../src/snapshot/pprint-registers.js'
 import { fixture, le32, start } from '../helpers.js'
 import { aarch64CounterData } from './aarch64-data.js'
@@ -29,13 +36,41 @@ const armThread = arm.threads[0] as ThreadState
 function x86Data(extra: Record<string, bigint> = {}): SnapshotData {
   const regs: Record<string, bigint> = {}
   for (const name of archInfo('x86_64').general) regs[name] = 0n
-  Object.assign(regs, { rax: 2n, rdi: 1n, rsp: 0x7fffffffe000n, r8: 0x1234567890abcdefn, rip: 0x55555555513dn, eflags: 0x246n, cs: 0x33n, ss: 0x2bn, orig_rax: (1n << 64n) - 1n })
+  Object.assign(regs, {
+    rax: 2n,
+    rdi: 1n,
+    rsp: 0x7fffffffe000n,
+    r8: 0x1234567890abcdefn,
+    rip: 0x55555555513dn,
+    eflags: 0x246n,
+    cs: 0x33n,
+    ss: 0x2bn,
+    orig_rax: (1n << 64n) - 1n,
+  })
   for (let i = 0; i < 8; i++) regs[`st${i}`] = 0n
-  Object.assign(regs, { st0: 0x3fff8000000000000000n, st1: 0xc000a000000000000000n, fcw: 0x37fn, fsw: 0n, ftw: 0xffffn, fop: 0n, fip: 0n, fdp: 0n, mxcsr: 0x1f80n, mxcsr_mask: 0xffffn })
+  Object.assign(regs, {
+    st0: 0x3fff8000000000000000n,
+    st1: 0xc000a000000000000000n,
+    fcw: 0x37fn,
+    fsw: 0n,
+    ftw: 0xffffn,
+    fop: 0n,
+    fip: 0n,
+    fdp: 0n,
+    mxcsr: 0x1f80n,
+    mxcsr_mask: 0xffffn,
+  })
   for (let i = 0; i < 16; i++) [regs[`xmm${i}`], regs[`ymm${i}`]] = [0n, 0n]
   Object.assign(regs, { xmm0: 0xffn, ymm0: (1n << 128n) | 0xffn, xmm3: 5n, ymm3: 5n, pkru: 0x55555554n }, extra)
   const thread: ThreadState = { tid: 100, index: 1, regs, backtrace: [] }
-  return { ...arm, arch: 'x86_64', pid: 100, threads: [thread], stop: { kind: 'breakpoint', thread: 1, pc: 0x55555555513dn, location: 'counter!bump+0x4' }, cpu: { arch: 'x86_64', components: ['x87', 'sse', 'avx'] } }
+  return {
+    ...arm,
+    arch: 'x86_64',
+    pid: 100,
+    threads: [thread],
+    stop: { kind: 'breakpoint', thread: 1, pc: 0x55555555513dn, location: 'counter!bump+0x4' },
+    cpu: { arch: 'x86_64', components: ['x87', 'sse', 'avx'] },
+  }
 }
 
 function frame(location: string, pc: bigint, via: Frame['via'] = 'cfi'): Frame {
@@ -109,7 +144,11 @@ describe('renderRegisters', () => {
 
   it('prints aarch64 registers: x0-x30, sp, pc, pstate flags, v0-v31 by 64-bit lanes, fpsr, fpcr', () => {
     const lines = renderRegisters(arm, armThread, plain, symbolize, true).split('\n')
-    expect(lines.slice(0, 3)).toEqual(['thread 1 (tid 4242): breakpoint at counter!bump', 'x0      0x0000000000000002  2', 'x1      0x1000000000001111'])
+    expect(lines.slice(0, 3)).toEqual([
+      'thread 1 (tid 4242): breakpoint at counter!bump',
+      'x0      0x0000000000000002  2',
+      'x1      0x1000000000001111',
+    ])
     expect(lines.slice(30)).toEqual([
       'x29     0x0000fffffffff0b0',
       'x30     0x0000aaaaaaaa0790  counter!main+0x3c',
@@ -130,10 +169,17 @@ describe('renderRegisters', () => {
   })
 
   it('heads another thread without the stop, and shows negative values as signed decimals', () => {
-    const t: ThreadState = { ...armThread, index: 2, tid: 4243, regs: { ...armThread.regs, x1: (1n << 64n) - 8n, x2: 0xffffffffn, x3: 0x100000000n } }
+    const t: ThreadState = {
+      ...armThread,
+      index: 2,
+      tid: 4243,
+      regs: { ...armThread.regs, x1: (1n << 64n) - 8n, x2: 0xffffffffn, x3: 0x100000000n },
+    }
     const text = renderRegisters(arm, t, plain, none)
     expect(text.split('\n')[0]).toBe('thread 2 (tid 4243)')
-    expect(text).toContain('\nx1      0xfffffffffffffff8  -8\nx2      0x00000000ffffffff  4294967295\nx3      0x0000000100000000\n')
+    expect(text).toContain(
+      '\nx1      0xfffffffffffffff8  -8\nx2      0x00000000ffffffff  4294967295\nx3      0x0000000100000000\n',
+    )
   })
 
   it('decodes x87 80-bit values', () => {
@@ -166,8 +212,24 @@ describe('renderMaps', () => {
 
   it('marks unreadable maps with the reason after the path', () => {
     const maps: MapState[] = [
-      { start: 0x1000n, end: 0x2000n, perms: '---p', offset: 0n, path: '', inode: 0, unreadable: 'not readable (---p)' },
-      { start: 0x7ffff7fc2000n, end: 0x7ffff7fc6000n, perms: 'r--p', offset: 0n, path: '[vvar]', inode: 0, unreadable: '[vvar] is kernel data that ptrace cannot read' },
+      {
+        start: 0x1000n,
+        end: 0x2000n,
+        perms: '---p',
+        offset: 0n,
+        path: '',
+        inode: 0,
+        unreadable: 'not readable (---p)',
+      },
+      {
+        start: 0x7ffff7fc2000n,
+        end: 0x7ffff7fc6000n,
+        perms: 'r--p',
+        offset: 0n,
+        path: '[vvar]',
+        inode: 0,
+        unreadable: '[vvar] is kernel data that ptrace cannot read',
+      },
     ]
     expect(renderMaps({ ...arm, level: 'full', maps }, plain)).toBe(
       [
@@ -183,7 +245,9 @@ describe('renderMaps', () => {
 
 describe('renderBacktrace', () => {
   it('prints frames like gdb bt, marking frame-pointer frames', () => {
-    expect(renderBacktrace(armThread.backtrace, plain)).toBe('#0  0x0000aaaaaaaa0754 in counter!bump\n#1  0x0000aaaaaaaa0790 in counter!main+0x3c\n')
+    expect(renderBacktrace(armThread.backtrace, plain)).toBe(
+      '#0  0x0000aaaaaaaa0754 in counter!bump\n#1  0x0000aaaaaaaa0790 in counter!main+0x3c\n',
+    )
     expect(renderBacktrace([frame('0x1', 1n, 'fp')], plain)).toBe('#0  0x0000000000000001 in 0x1  [fp]\n')
     expect(renderBacktrace([], plain)).toBe('no frames\n')
   })
@@ -204,7 +268,9 @@ describe('renderMemory', () => {
         '0x0000aaaaaaaa0754  68 65 6c 6c 6f 2c 20 61  72 6d 36 34 0a 00 00 00  |hello, arm64....|\n' +
         '0x0000aaaaaaaa0764  01 02                                             |..|\n',
     )
-    expect(renderMemory(0x10n, Uint8Array.of(0x41), plain, none)).toBe('1 byte at 0x0000000000000010\n0x0000000000000010  41                                                |A|\n')
+    expect(renderMemory(0x10n, Uint8Array.of(0x41), plain, none)).toBe(
+      '1 byte at 0x0000000000000010\n0x0000000000000010  41                                                |A|\n',
+    )
   })
 
   it('folds repeated lines into one * and always shows the last line', () => {
@@ -230,13 +296,30 @@ describe('renderMemory', () => {
 describe('renderDiff', () => {
   const counter = '5f1e2d3c4b5a69788796a5b4c3d2e1f001234567'
   const rebuilt = '8a9b0c1d2e3f405162738495a6b7c8d9e0f1a2b3'
-  const map = (start: bigint, end: bigint, perms: string, path: string, buildId?: string): MapState => ({ start, end, perms, offset: 0n, path, inode: path.startsWith('/') ? 7 : 0, ...(buildId ? { buildId } : {}) })
+  const map = (start: bigint, end: bigint, perms: string, path: string, buildId?: string): MapState => ({
+    start,
+    end,
+    perms,
+    offset: 0n,
+    path,
+    inode: path.startsWith('/') ? 7 : 0,
+    ...(buildId ? { buildId } : {}),
+  })
   const full: SnapshotDiffData = {
     level: 'writable',
     levelNote: 'a is full, b is writable: compared at writable',
     stop: {
       before: { kind: 'breakpoint', thread: 1, pc: 0x555555555139n, location: 'counter!bump' },
-      after: { kind: 'signal', thread: 2, pc: 0x555555555200n, location: 'counter!crash+0x4', signal: 'SIGSEGV', signo: 11, code: 1, faultAddress: 0n },
+      after: {
+        kind: 'signal',
+        thread: 2,
+        pc: 0x555555555200n,
+        location: 'counter!crash+0x4',
+        signal: 'SIGSEGV',
+        signo: 11,
+        code: 1,
+        faultAddress: 0n,
+      },
     },
     regs: [
       { thread: 1, name: 'rdi', before: 1n, after: 2n },
@@ -244,14 +327,52 @@ describe('renderDiff', () => {
       { thread: 2, name: 'xmm0', before: 0n, after: (1n << 64n) | 1n },
     ],
     memory: [
-      { identity: '/opt/demo/counter@0x3000', mapOffset: 0x10n, addressBefore: 0x555555558010n, addressAfter: 0x555555558010n, before: Uint8Array.of(1, 0, 0, 0), after: Uint8Array.of(2, 0, 0, 0), location: 'counter!g_counter' },
-      { identity: '[stack]', mapOffset: 0x20f00n, addressBefore: 0x7ffc0000f000n, addressAfter: 0x7ffd0000f000n, before: new Uint8Array(40), after: Uint8Array.from({ length: 40 }, (_, i) => i), location: '[stack]-0x100' },
+      {
+        identity: '/opt/demo/counter@0x3000',
+        mapOffset: 0x10n,
+        addressBefore: 0x555555558010n,
+        addressAfter: 0x555555558010n,
+        before: Uint8Array.of(1, 0, 0, 0),
+        after: Uint8Array.of(2, 0, 0, 0),
+        location: 'counter!g_counter',
+      },
+      {
+        identity: '[stack]',
+        mapOffset: 0x20f00n,
+        addressBefore: 0x7ffc0000f000n,
+        addressAfter: 0x7ffd0000f000n,
+        before: new Uint8Array(40),
+        after: Uint8Array.from({ length: 40 }, (_, i) => i),
+        location: '[stack]-0x100',
+      },
     ],
     maps: [
-      { kind: 'removed', identity: 'anon#1@[heap]', before: map(0x7ffff7dd2000n, 0x7ffff7dd5000n, 'rw-p', ''), fields: [] },
-      { kind: 'changed', identity: '[heap]', before: map(0x555555559000n, 0x55555557a000n, 'rw-p', '[heap]'), after: map(0x555555559000n, 0x55555559b000n, 'rwxp', '[heap]'), fields: ['perms', 'size'] },
-      { kind: 'changed', identity: '/opt/demo/counter@0x0', before: map(0x555555554000n, 0x555555555000n, 'r--p', '/opt/demo/counter', counter), after: map(0x555555554000n, 0x555555555000n, 'r--p', '/opt/demo/counter', rebuilt), fields: ['buildId'] },
-      { kind: 'added', identity: '/usr/lib/libplugin.so@0x0', after: map(0x7ffff7fb0000n, 0x7ffff7fb1000n, 'r--p', '/usr/lib/libplugin.so'), fields: [] },
+      {
+        kind: 'removed',
+        identity: 'anon#1@[heap]',
+        before: map(0x7ffff7dd2000n, 0x7ffff7dd5000n, 'rw-p', ''),
+        fields: [],
+      },
+      {
+        kind: 'changed',
+        identity: '[heap]',
+        before: map(0x555555559000n, 0x55555557a000n, 'rw-p', '[heap]'),
+        after: map(0x555555559000n, 0x55555559b000n, 'rwxp', '[heap]'),
+        fields: ['perms', 'size'],
+      },
+      {
+        kind: 'changed',
+        identity: '/opt/demo/counter@0x0',
+        before: map(0x555555554000n, 0x555555555000n, 'r--p', '/opt/demo/counter', counter),
+        after: map(0x555555554000n, 0x555555555000n, 'r--p', '/opt/demo/counter', rebuilt),
+        fields: ['buildId'],
+      },
+      {
+        kind: 'added',
+        identity: '/usr/lib/libplugin.so@0x0',
+        after: map(0x7ffff7fb0000n, 0x7ffff7fb1000n, 'r--p', '/usr/lib/libplugin.so'),
+        fields: [],
+      },
     ],
     threads: [
       { kind: 'added', index: 2, tid: 101 },
@@ -260,13 +381,30 @@ describe('renderDiff', () => {
     backtrace: [
       {
         thread: 1,
-        before: [frame('counter!bump', 0x555555555139n, 'pc'), frame('counter!main+0x3c', 0x555555555190n), frame('libc.so.6!__libc_start_call_main+0x7a', 0x7ffff7dfc24an)],
-        after: [frame('counter!crash+0x4', 0x555555555200n, 'pc'), frame('counter!bump+0x10', 0x555555555149n, 'fp'), frame('counter!main+0x3c', 0x555555555190n), frame('libc.so.6!__libc_start_call_main+0x7a', 0x7ffff7dfc24an)],
+        before: [
+          frame('counter!bump', 0x555555555139n, 'pc'),
+          frame('counter!main+0x3c', 0x555555555190n),
+          frame('libc.so.6!__libc_start_call_main+0x7a', 0x7ffff7dfc24an),
+        ],
+        after: [
+          frame('counter!crash+0x4', 0x555555555200n, 'pc'),
+          frame('counter!bump+0x10', 0x555555555149n, 'fp'),
+          frame('counter!main+0x3c', 0x555555555190n),
+          frame('libc.so.6!__libc_start_call_main+0x7a', 0x7ffff7dfc24an),
+        ],
       },
     ],
     isEmpty: false,
   }
-  const small: SnapshotDiffData = { level: 'writable', regs: [{ thread: 1, name: 'x0', before: 1n, after: 2n }], maps: [], memory: [full.memory[0] as SnapshotDiffData['memory'][number]], threads: [], backtrace: [], isEmpty: false }
+  const small: SnapshotDiffData = {
+    level: 'writable',
+    regs: [{ thread: 1, name: 'x0', before: 1n, after: 2n }],
+    maps: [],
+    memory: [full.memory[0] as SnapshotDiffData['memory'][number]],
+    threads: [],
+    backtrace: [],
+    isEmpty: false,
+  }
 
   it('prints a summary line, then every kind of change, old -> new', () => {
     expect(renderDiff(full, 'x86_64', plain).split('\n')).toEqual([
@@ -300,8 +438,16 @@ describe('renderDiff', () => {
   })
 
   it('says so when nothing differs, and names only the parts that do', () => {
-    expect(renderDiff({ level: 'base', regs: [], maps: [], memory: [], threads: [], backtrace: [], isEmpty: true }, 'x86_64', plain)).toBe('no differences\n')
-    expect(renderDiff(small, 'aarch64', plain)).toBe('1 register, 1 memory range, backtrace unchanged\nregisters:\n  x0  0x1 -> 0x2\nmemory:\n  counter!g_counter @ 0x555555558010: 01 00 00 00 -> 02 00 00 00\n')
+    expect(
+      renderDiff(
+        { level: 'base', regs: [], maps: [], memory: [], threads: [], backtrace: [], isEmpty: true },
+        'x86_64',
+        plain,
+      ),
+    ).toBe('no differences\n')
+    expect(renderDiff(small, 'aarch64', plain)).toBe(
+      '1 register, 1 memory range, backtrace unchanged\nregisters:\n  x0  0x1 -> 0x2\nmemory:\n  counter!g_counter @ 0x555555558010: 01 00 00 00 -> 02 00 00 00\n',
+    )
   })
 
   it('colors old values red and new ones green, only the bytes that changed, and nothing without color', () => {
@@ -330,8 +476,12 @@ describe('colors', () => {
     ]
     for (const text of outputs(plain)) expect(text).not.toContain('\x1b')
     for (const text of outputs(colored)) expect(text).toContain(ESC)
-    expect(renderRegisters(arm, armThread, colored, symbolize)).toContain(`${ESC}36mpc${ESC}0m      0x0000aaaaaaaa0754  ${ESC}33mcounter!bump${ESC}0m\n`)
-    expect(renderBacktrace([frame('0x1', 1n, 'fp')], colored)).toBe(`#0  ${ESC}36m0x0000000000000001${ESC}0m in ${ESC}33m0x1${ESC}0m  ${ESC}2m[fp]${ESC}0m\n`)
+    expect(renderRegisters(arm, armThread, colored, symbolize)).toContain(
+      `${ESC}36mpc${ESC}0m      0x0000aaaaaaaa0754  ${ESC}33mcounter!bump${ESC}0m\n`,
+    )
+    expect(renderBacktrace([frame('0x1', 1n, 'fp')], colored)).toBe(
+      `#0  ${ESC}36m0x0000000000000001${ESC}0m in ${ESC}33m0x1${ESC}0m  ${ESC}2m[fp]${ESC}0m\n`,
+    )
     expect(renderMaps(arm, colored)).toContain(`  ${ESC}32mheld${ESC}0m      ${ESC}34m[heap]${ESC}0m\n`)
   })
 
@@ -397,23 +547,33 @@ describe('pprint methods on a snapshot of a real process', () => {
     a.pprintMaps({ stream: maps.stream })
     const data = a.maps.find((m) => m.path === fixture('counter') && m.perms === 'rw-p')
     expect(data?.content).toBeDefined()
-    expect(maps.text()).toMatch(new RegExp(`\\n *0x${data?.start.toString(16)} +0x${data?.end.toString(16)}  rw-p +0x[0-9a-f]+ +0x1000  held +${fixture('counter')}\\n`))
+    expect(maps.text()).toMatch(
+      new RegExp(
+        `\\n *0x${data?.start.toString(16)} +0x${data?.end.toString(16)}  rw-p +0x[0-9a-f]+ +0x1000  held +${fixture('counter')}\\n`,
+      ),
+    )
     expect(maps.text().split('\n')).toHaveLength(a.maps.length + 3)
 
     const bt = sink()
     a.pprintBacktrace({ stream: bt.stream })
-    expect(bt.text()).toMatch(new RegExp(`^#0  ${hex16(bump)} in counter!bump\\n#1  0x[0-9a-f]{16} in counter!main\\+0x[0-9a-f]+\\n`))
+    expect(bt.text()).toMatch(
+      new RegExp(`^#0  ${hex16(bump)} in counter!bump\\n#1  0x[0-9a-f]{16} in counter!main\\+0x[0-9a-f]+\\n`),
+    )
 
     const mem = sink()
     a.pprintMemory('g_counter', 4, { stream: mem.stream })
     const at = proc.resolve('g_counter')
     expect(le32(a.memory.read('g_counter', 4))).toBe(1) // bump(1) ran, bump(2) is about to
-    expect(mem.text()).toBe(`4 bytes at ${hex16(at)} (counter!g_counter)\n${hex16(at)}  01 00 00 00${' '.repeat(39)}|....|\n`)
+    expect(mem.text()).toBe(
+      `4 bytes at ${hex16(at)} (counter!g_counter)\n${hex16(at)}  01 00 00 00${' '.repeat(39)}|....|\n`,
+    )
     for (const s of [regs, all, maps, bt, mem]) expect(s.text()).not.toContain('\x1b')
 
     // bump(2) -> bump(3): rdi, rax and eflags; g_counter, g_total, the stdout line in the heap, a stack slot
     const diff = a.diff(b).toString()
-    expect(diff).toMatch(/^3 registers, 4 memory ranges, backtrace unchanged\nregisters:\n {2}rax {5}0x2 {3}-> 0x3\n {2}rdi {5}0x2 {3}-> 0x3\n {2}eflags {2}0x[0-9a-f]+ -> 0x[0-9a-f]+\nmemory:\n/)
+    expect(diff).toMatch(
+      /^3 registers, 4 memory ranges, backtrace unchanged\nregisters:\n {2}rax {5}0x2 {3}-> 0x3\n {2}rdi {5}0x2 {3}-> 0x3\n {2}eflags {2}0x[0-9a-f]+ -> 0x[0-9a-f]+\nmemory:\n/,
+    )
     expect(diff).toContain(`\n  counter!g_counter @ 0x${at.toString(16)}: 01 -> 03\n`)
     const tty = sink(true)
     vi.stubEnv('FORCE_COLOR', undefined)

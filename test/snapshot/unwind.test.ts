@@ -37,16 +37,46 @@ const hex = (n: bigint): string => `0x${n.toString(16)}`
  * launch gives (gdb passes its own environment on, less LINES and COLUMNS), so that stack addresses agree too.
  */
 function gdbFrames(binary: string, args: readonly string[], address: bigint, condition = ''): GdbFrame[] {
-  const out = execFileSync('gdb', [
-    '-batch', '-nx',
-    '-ex', 'set debuginfod enabled off', '-ex', 'set startup-with-shell off', '-ex', 'set disable-randomization on',
-    '-ex', 'set backtrace past-main on', '-ex', 'set backtrace past-entry on',
-    '-ex', 'unset environment LINES', '-ex', 'unset environment COLUMNS', '-ex', 'handle SIGUSR1 nostop noprint pass',
-    // Libraries are mapped once main runs: only then can a breakpoint go at an absolute address inside them.
-    '-ex', 'break main', '-ex', 'run', '-ex', `break *${hex(address)} ${condition ? `if ${condition}` : ''}`, '-ex', 'continue',
-    '-ex', `source ${framesPy}`, '-ex', 'kill',
-    '--args', binary, ...args,
-  ], { encoding: 'utf8', env: { ...DEFAULT_ENV }, timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] })
+  const out = execFileSync(
+    'gdb',
+    [
+      '-batch',
+      '-nx',
+      '-ex',
+      'set debuginfod enabled off',
+      '-ex',
+      'set startup-with-shell off',
+      '-ex',
+      'set disable-randomization on',
+      '-ex',
+      'set backtrace past-main on',
+      '-ex',
+      'set backtrace past-entry on',
+      '-ex',
+      'unset environment LINES',
+      '-ex',
+      'unset environment COLUMNS',
+      '-ex',
+      'handle SIGUSR1 nostop noprint pass',
+      // Libraries are mapped once main runs: only then can a breakpoint go at an absolute address inside them.
+      '-ex',
+      'break main',
+      '-ex',
+      'run',
+      '-ex',
+      `break *${hex(address)} ${condition ? `if ${condition}` : ''}`,
+      '-ex',
+      'continue',
+      '-ex',
+      `source ${framesPy}`,
+      '-ex',
+      'kill',
+      '--args',
+      binary,
+      ...args,
+    ],
+    { encoding: 'utf8', env: { ...DEFAULT_ENV }, timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] },
+  )
   const frames = [...out.matchAll(/^FRAME (0x[0-9a-f]+) (0x[0-9a-f]+) (\S+)$/gm)].map((m) => ({
     pc: BigInt(m[1] ?? ''),
     cfa: m[2] === '0x0' ? undefined : BigInt(m[2] ?? ''),
@@ -72,7 +102,12 @@ function inputOf(proc: Process, modules: readonly UnwindModule[] = modulesOf(pro
 }
 
 /** Launches `binary`, breaks at `location` and continues until `until` holds at a hit; returns the process and the address. */
-async function stopAt(binary: string, args: string[], location: string, until: (proc: Process) => boolean = () => true): Promise<{ proc: Process; address: bigint }> {
+async function stopAt(
+  binary: string,
+  args: string[],
+  location: string,
+  until: (proc: Process) => boolean = () => true,
+): Promise<{ proc: Process; address: bigint }> {
   const proc = await start(binary, { args })
   const address = proc.resolve(location)
   proc.breakAt(address)
@@ -108,7 +143,17 @@ describe('unwind() against gdb', () => {
     const { proc, address } = await stopAt(fixture('recursion'), ['5'], location, (p) => p.regs.rdi === 1n)
     const ours = unwind(inputOf(proc))
     const gdb = gdbFrames(fixture('recursion'), ['5'], address, '$rdi == 1')
-    expect(gdb.map((f) => f.name)).toEqual(['fact', 'fact', 'fact', 'fact', 'fact', 'main', '__libc_start_call_main', '__libc_start_main_impl', '_start'])
+    expect(gdb.map((f) => f.name)).toEqual([
+      'fact',
+      'fact',
+      'fact',
+      'fact',
+      'fact',
+      'main',
+      '__libc_start_call_main',
+      '__libc_start_main_impl',
+      '_start',
+    ])
     expectSameFrames(ours, gdb)
     expect(ours.map((f) => f.via)).toEqual(['pc', ...Array<string>(8).fill('cfi')])
   })
@@ -123,7 +168,16 @@ describe('unwind() against gdb', () => {
   it('deep-O2: through a big frame, a rbp-based frame, rbp used as data, and -O2 recursion, where the frame-pointer chain fails', async () => {
     const { proc, address } = await stopAt(fixture('deep-O2'), ['3'], 'leaf')
     const gdb = gdbFrames(fixture('deep-O2'), ['3'], address)
-    expect(gdb.map((f) => f.name).slice(0, 8)).toEqual(['leaf', 'level3', 'level2', 'level1', 'descend', 'descend', 'descend', 'main'])
+    expect(gdb.map((f) => f.name).slice(0, 8)).toEqual([
+      'leaf',
+      'level3',
+      'level2',
+      'level1',
+      'descend',
+      'descend',
+      'descend',
+      'main',
+    ])
     const ours = unwind(inputOf(proc))
     expectSameFrames(ours, gdb)
     expect(ours.slice(1).every((f) => f.via === 'cfi')).toBe(true)
@@ -149,7 +203,13 @@ describe('unwind() against gdb', () => {
     expectSameFrames(ours, gdb)
     // bump -> main and main -> __libc_start_call_main by [rbp]; libc's frames by CFI; _start (rbp 0 there) ends it.
     expect(ours.map((f) => f.via)).toEqual(['pc', 'fp', 'fp', 'cfi', 'cfi'])
-    expect(gdb.map((f) => f.name)).toEqual(['bump', 'main', '__libc_start_call_main', '__libc_start_main_impl', '_start'])
+    expect(gdb.map((f) => f.name)).toEqual([
+      'bump',
+      'main',
+      '__libc_start_call_main',
+      '__libc_start_main_impl',
+      '_start',
+    ])
   })
 
   it('threads: a worker thread unwinds through start_thread to clone3, where gdb stops too', async () => {
@@ -179,7 +239,14 @@ describe('unwind() against gdb', () => {
     if (!map) throw new Error('no [vdso] map')
     const bytes = proc.readMemory(map.start, Number(map.end - map.start))
     const elf = parseElf(bytes, '[vdso]')
-    const vdso: UnwindModule = { name: '[vdso]', start: map.start, end: map.end, bias: map.start - elf.minLoadVaddr, elf, bytes }
+    const vdso: UnwindModule = {
+      name: '[vdso]',
+      start: map.start,
+      end: map.end,
+      bias: map.start - elf.minLoadVaddr,
+      elf,
+      bytes,
+    }
     const address = vdso.bias + (elf.findSymbol('__vdso_clock_gettime')?.value ?? 0n)
     proc.breakAt(address)
     expect((await proc.cont()).kind).toBe('breakpoint')
@@ -225,7 +292,9 @@ describe('unwind() on bad input', () => {
 
   it('returns frame 0 alone for another architecture, and nothing without a pc', () => {
     const read = (): undefined => undefined
-    expect(unwind({ arch: 'aarch64', regs: { pc: 0x1000n, sp: 0x2000n }, modules: [], read })).toEqual([{ pc: 0x1000n, via: 'pc' }])
+    expect(unwind({ arch: 'aarch64', regs: { pc: 0x1000n, sp: 0x2000n }, modules: [], read })).toEqual([
+      { pc: 0x1000n, via: 'pc' },
+    ])
     expect(unwind({ arch: 'x86_64', regs: {}, modules: [], read })).toEqual([])
   })
 
@@ -241,7 +310,13 @@ describe('unwind() on bad input', () => {
 
   it('never throws on random stack contents, and stops at maxFrames', () => {
     const libc = readElf(LIBC)
-    const module: UnwindModule = { name: 'libc.so.6', start: 0x7f0000000000n, end: 0x7f0000000000n + 0x200000n, bias: 0x7f0000000000n, elf: libc }
+    const module: UnwindModule = {
+      name: 'libc.so.6',
+      start: 0x7f0000000000n,
+      end: 0x7f0000000000n + 0x200000n,
+      bias: 0x7f0000000000n,
+      elf: libc,
+    }
     let seed = 12345
     const random = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff)
     for (let i = 0; i < 200; i++) {
@@ -249,12 +324,21 @@ describe('unwind() on bad input', () => {
         if (random() % 50 === 0) return undefined
         // Mostly return addresses inside libc and stack-like values, sometimes anything.
         const pick = random() % 3
-        const value = pick === 0 ? module.start + BigInt(random() % 0x1a0000) : pick === 1 ? a + BigInt(random() % 4096) : BigInt(random()) * BigInt(random())
+        const value =
+          pick === 0
+            ? module.start + BigInt(random() % 0x1a0000)
+            : pick === 1
+              ? a + BigInt(random() % 4096)
+              : BigInt(random()) * BigInt(random())
         const out = new Uint8Array(n)
         new DataView(out.buffer).setBigUint64(0, value & 0xffff_ffff_ffff_ffffn, true)
         return out
       }
-      const regs = { rip: module.start + BigInt(random() % 0x1a0000), rsp: 0x7ffe0000n + BigInt(random() % 4096) * 8n, rbp: 0x7ffe0000n + BigInt(random() % 4096) * 8n }
+      const regs = {
+        rip: module.start + BigInt(random() % 0x1a0000),
+        rsp: 0x7ffe0000n + BigInt(random() % 4096) * 8n,
+        rbp: 0x7ffe0000n + BigInt(random() % 4096) * 8n,
+      }
       const frames = unwind({ arch: 'x86_64', regs, modules: [module], read, maxFrames: 40 })
       expect(frames.length).toBeGreaterThanOrEqual(1)
       expect(frames.length).toBeLessThanOrEqual(40)

@@ -51,5 +51,9 @@ export interface Arch {
   /** Recognizes an instruction that can be stepped over without running the thread. */
   readonly decodeEmulation?: (code: Uint8Array) => Emulation | undefined
   /** Executes it on a register block; false (nothing changed) if the stack store failed. */
-  readonly applyEmulation?: (e: Emulation, regs: BigUint64Array, store: (address: bigint, value: bigint) => boolean) => boolean
+  readonly applyEmulation?: (
+    e: Emulation,
+    regs: BigUint64Array,
+    store: (address: bigint, value: bigint) => boolean,
+  ) => boolean
 }

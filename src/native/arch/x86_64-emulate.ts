@@ -27,7 +27,11 @@ export function decodeX86_64(code: Uint8Array): Emulation | undefined {
  * Applies an emulation to a register block; `store` writes the pushed word and returns false if
  * it could not (the stack page is not there yet): then nothing is changed and the caller steps.
  */
-export function applyX86_64(e: Emulation, regs: BigUint64Array, store: (address: bigint, value: bigint) => boolean): boolean {
+export function applyX86_64(
+  e: Emulation,
+  regs: BigUint64Array,
+  store: (address: bigint, value: bigint) => boolean,
+): boolean {
   if (e.push !== undefined) {
     const sp = (regs[RSP] ?? 0n) - 8n
     if (!store(sp, regs[e.push] ?? 0n)) return false

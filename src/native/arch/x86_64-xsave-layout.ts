@@ -3,13 +3,39 @@
 import { cpuid, xgetbv } from '../cpuid.js'
 
 /** Names of xsave state components by bit (Intel SDM vol. 1, 13.1). */
-const COMPONENTS = ['x87', 'sse', 'avx', 'bndregs', 'bndcsr', 'opmask', 'zmm_hi256', 'hi16_zmm', 'pt', 'pkru', 'pasid', 'cet_u', 'cet_s', 'hdc', 'uintr', 'lbr', 'hwp', 'tilecfg', 'tiledata']
+const COMPONENTS = [
+  'x87',
+  'sse',
+  'avx',
+  'bndregs',
+  'bndcsr',
+  'opmask',
+  'zmm_hi256',
+  'hi16_zmm',
+  'pt',
+  'pkru',
+  'pasid',
+  'cet_u',
+  'cet_s',
+  'hdc',
+  'uintr',
+  'lbr',
+  'hwp',
+  'tilecfg',
+  'tiledata',
+]
 
 /**
  * Offsets of the standard format on every CPU we know of, used only where CPUID cannot be run
  * (a system refusing executable pages): XCR0 then comes from the area's software-reserved bytes.
  */
-const STANDARD_OFFSETS: ReadonlyMap<number, number> = new Map([[2, 576], [5, 1088], [6, 1152], [7, 1664], [9, 2688]])
+const STANDARD_OFFSETS: ReadonlyMap<number, number> = new Map([
+  [2, 576],
+  [5, 1088],
+  [6, 1152],
+  [7, 1664],
+  [9, 2688],
+])
 
 export const XSAVE_BIT = { x87: 0, sse: 1, avx: 2, opmask: 5, zmmHi256: 6, hi16Zmm: 7, pkru: 9 } as const
 

@@ -14,7 +14,19 @@ const EINVAL = 22
 const AREA = new Uint8Array(16384)
 const VIEW = new DataView(AREA.buffer)
 const IOVEC = Buffer.alloc(16)
-const FXSAVE = { fcw: 0, fsw: 2, ftw: 4, fop: 6, fip: 8, fdp: 16, mxcsr: 24, mxcsrMask: 28, st: 32, xmm: 160, size: 512 } as const
+const FXSAVE = {
+  fcw: 0,
+  fsw: 2,
+  ftw: 4,
+  fop: 6,
+  fip: 8,
+  fdp: 16,
+  mxcsr: 24,
+  mxcsrMask: 28,
+  st: 32,
+  xmm: 160,
+  size: 512,
+} as const
 /** xstate_fx_sw_bytes.xfeatures: the kernel's copy of XCR0 in the software-reserved bytes. */
 const SW_XFEATURES = 472
 /** XSTATE_BV: which components are not in their init state (a clear bit reads as zeros). */
@@ -75,7 +87,11 @@ export function readXState(tid: number): Record<string, bigint> {
   let size = getRegset(tid, NT_X86_XSTATE)
   if (size === -ENODEV || size === -EINVAL) size = getRegset(tid, NT_PRFPREG)
   if (size < 0) {
-    throw new PtraceError('ERR_PTRACE', -size, `Reading the x87/SSE/AVX registers of thread ${tid} failed (${errnoName(-size)}): the thread is gone or not stopped.`)
+    throw new PtraceError(
+      'ERR_PTRACE',
+      -size,
+      `Reading the x87/SSE/AVX registers of thread ${tid} failed (${errnoName(-size)}): the thread is gone or not stopped.`,
+    )
   }
   const area = AREA.subarray(0, size)
   return decodeXState(area, size > XSTATE_BV ? xsaveLayout(le(area, SW_XFEATURES, 8)) : undefined)
@@ -105,17 +121,34 @@ export function decodeXState(area: Uint8Array, layout: XsaveLayout | undefined):
 }
 
 /** Bytes [offset, offset + length) of component `bit`, or zeros when the component is in its init state. */
-function component(area: Uint8Array, layout: XsaveLayout, xstateBv: bigint, bit: number, offset: number, length: number): bigint {
+function component(
+  area: Uint8Array,
+  layout: XsaveLayout,
+  xstateBv: bigint,
+  bit: number,
+  offset: number,
+  length: number,
+): bigint {
   const base = layout.offsets.get(bit)
   if (base === undefined || !hasComponent(xstateBv, bit) || base + offset + length > area.length) return 0n
   return le(area, base + offset, length)
 }
 
-function extendedRegisters(area: Uint8Array, layout: XsaveLayout, xstateBv: bigint, regs: Record<string, bigint>): void {
+function extendedRegisters(
+  area: Uint8Array,
+  layout: XsaveLayout,
+  xstateBv: bigint,
+  regs: Record<string, bigint>,
+): void {
   const { xcr0 } = layout
-  const part = (bit: number, offset: number, length: number): bigint => component(area, layout, xstateBv, bit, offset, length)
+  const part = (bit: number, offset: number, length: number): bigint =>
+    component(area, layout, xstateBv, bit, offset, length)
   const avx = hasComponent(xcr0, XSAVE_BIT.avx)
-  const avx512 = avx && hasComponent(xcr0, XSAVE_BIT.opmask) && hasComponent(xcr0, XSAVE_BIT.zmmHi256) && hasComponent(xcr0, XSAVE_BIT.hi16Zmm)
+  const avx512 =
+    avx &&
+    hasComponent(xcr0, XSAVE_BIT.opmask) &&
+    hasComponent(xcr0, XSAVE_BIT.zmmHi256) &&
+    hasComponent(xcr0, XSAVE_BIT.hi16Zmm)
   for (let i = 0; i < 16 && avx; i++) {
     const ymm = (regs[`xmm${i}`] ?? 0n) | (part(XSAVE_BIT.avx, 16 * i, 16) << 128n)
     regs[`ymm${i}`] = ymm
