@@ -1,5 +1,6 @@
 // Matchers on how a live process ended and what it printed.
 import type { MatcherState, MatcherResult } from 'vitest'
+import { ProcsnapError } from '../errors.js'
 import { signalName } from '../native/constants.js'
 import type { Process } from '../process/process.js'
 import { subjectOf } from './subject.js'
@@ -8,7 +9,8 @@ type Result = Exclude<MatcherResult, Promise<unknown>>
 
 function liveProcess(received: unknown, matcher: string): Process {
   const s = subjectOf(received, matcher)
-  if (!s.process) throw new TypeError(`${matcher} takes a live Process: a snapshot does not end or print.`)
+  if (!s.process)
+    throw new ProcsnapError('ERR_BAD_ARGUMENT', `${matcher} takes a live Process: a snapshot does not end or print.`)
   return s.process
 }
 

@@ -1,6 +1,7 @@
 // procsnap/matchers: the focused matchers for expect.extend(), typed on Vitest's expect().
 // Each takes a live Process or a snapshot; all but toMatchProcessSnapshot support .not.
-import { toMatchProcessSnapshot, type ProcessSnapshotOptions } from '../golden/matcher.js'
+import type { ProcessSnapshotOptions } from '../golden/workflow.js'
+import { toMatchProcessSnapshot } from './snapshot-matcher.js'
 import { toHaveBeenKilledBy, toHaveExited, toHaveOutput } from './exit-matchers.js'
 import {
   toHaveBacktrace,
@@ -28,7 +29,7 @@ export const processMatchers = {
 
 export { isSubject, type MatcherSubject } from './subject.js'
 export { processSerializer } from './serializer.js'
-export type { ProcessSnapshotOptions } from '../golden/matcher.js'
+export type { ProcessSnapshotOptions } from '../golden/workflow.js'
 
 /** What toHaveMemory compares with: bytes, UTF-8 text, a 32-bit (number) or 64-bit (bigint) little-endian integer. */
 export type ExpectedMemory = Uint8Array | readonly number[] | string | number | bigint

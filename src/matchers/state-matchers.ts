@@ -2,7 +2,7 @@
 // its backtrace, its maps and open files.
 import { basename } from 'node:path'
 import type { MatcherState, MatcherResult } from 'vitest'
-import { subjectOf } from './subject.js'
+import { requireRegister, subjectOf } from './subject.js'
 import { expectedBytes, registerMatches, showBytes, showExpected, showValue } from './values.js'
 
 type Result = Exclude<MatcherResult, Promise<unknown>>
@@ -19,14 +19,7 @@ function result(
 
 export function toHaveRegister(this: MatcherState, received: unknown, name: string, expected: unknown): Result {
   const s = subjectOf(received, 'toHaveRegister')
-  const actual = s.register(name)
-  if (actual === undefined)
-    return result(
-      this,
-      false,
-      () => `${s.label} has no register ${name} at ${s.where()}`,
-      () => `${s.label} has no register ${name}`,
-    )
+  const actual = requireRegister(s, name)
   const pass = registerMatches(this, actual, expected, s.registerBits(name))
   return result(
     this,
@@ -45,9 +38,8 @@ export function toHaveRegisters(
   const s = subjectOf(received, 'toHaveRegisters')
   const wrong: string[] = []
   for (const [name, value] of Object.entries(expected)) {
-    const actual = s.register(name)
-    if (actual === undefined) wrong.push(`${name}: no such register`)
-    else if (!registerMatches(this, actual, value, s.registerBits(name)))
+    const actual = requireRegister(s, name)
+    if (!registerMatches(this, actual, value, s.registerBits(name)))
       wrong.push(`${name}: expected ${showExpected(this, value)}, received ${showValue(actual)}`)
   }
   const names = Object.keys(expected).join(', ')

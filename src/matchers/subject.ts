@@ -1,7 +1,8 @@
 // What a matcher asserts on: a live Process or a snapshot (process or thread), seen through one
 // interface, so that every matcher works on both and words its failures the same way.
+import { ProcsnapError, RegisterError } from '../errors.js'
 import { Process } from '../process/process.js'
-import { archInfo } from '../snapshot/arch-info.js'
+import { archInfo, unknownRegister } from '../snapshot/arch-info.js'
 import { readFds } from '../snapshot/capture.js'
 import type { FdState, Frame, SnapshotArch } from '../snapshot/model.js'
 import { ProcessSnapshot, ThreadSnapshot, type Snapshot } from '../snapshot/snapshot.js'
@@ -20,7 +21,11 @@ export interface Subject {
   /** 'process 1234' or 'snapshot "after bump"'. */
   readonly label: string
   readonly process: Process | undefined
-  /** A register by name (aliases and vector registers too), undefined when there is none of that name. */
+  /**
+   * A register by name (aliases and vector registers too). An unknown name throws ERR_UNKNOWN_REGISTER
+   * with near names; undefined means the architecture has it but this CPU's state does not (zmm16
+   * without AVX-512).
+   */
   register(name: string): bigint | undefined
   /** Width in bits of a register or alias. */
   registerBits(name: string): number
@@ -40,11 +45,12 @@ export function isSubject(value: unknown): value is MatcherSubject {
   return value instanceof Process || value instanceof ProcessSnapshot || value instanceof ThreadSnapshot
 }
 
-/** The subject, or a TypeError that says what the matcher takes. */
+/** The subject, or an ERR_BAD_ARGUMENT that says what the matcher takes. */
 export function subjectOf(value: unknown, matcher: string): Subject {
   if (value instanceof Process) return processSubject(value)
   if (value instanceof ProcessSnapshot || value instanceof ThreadSnapshot) return snapshotSubject(value)
-  throw new TypeError(
+  throw new ProcsnapError(
+    'ERR_BAD_ARGUMENT',
     `${matcher} takes a Process (from launch()) or a snapshot (from createSnapshot() or loadSnapshot()), not ${describe(value)}.`,
   )
 }
@@ -53,6 +59,21 @@ function describe(value: unknown): string {
   if (value === null || value === undefined) return String(value)
   if (typeof value === 'object') return `an object (${value.constructor.name})`
   return `a ${typeof value}`
+}
+
+function knownRegister(arch: SnapshotArch, name: string): void {
+  const info = archInfo(arch)
+  if (!info.aliases.has(name) && !info.registerInfo(name)) throw unknownRegister(arch, name)
+}
+
+/** A register the matcher compares: absent on this CPU is an error too, so that .not cannot pass on it. */
+export function requireRegister(s: Subject, name: string): bigint {
+  const value = s.register(name)
+  if (value === undefined)
+    throw new RegisterError(
+      `${s.label} has no register ${name}: the CPU it ran on does not have it (or its kernel did not enable it). Check the register set with snapshot.pprintRegistersAll().`,
+    )
+  return value
 }
 
 function aliasBits(arch: SnapshotArch, name: string): number {
@@ -67,6 +88,7 @@ function processSubject(proc: Process): Subject {
     label: `process ${proc.pid}`,
     process: proc,
     register(name) {
+      knownRegister(arch, name)
       const regs = proc.regs as unknown as Record<string, bigint | undefined>
       if (name in regs || proc.arch.aliases.has(name) || proc.arch.registers.includes(name)) return regs[name]
       return proc.arch.readExtendedRegs?.(proc.thread.tid)[name]
@@ -92,7 +114,10 @@ function snapshotSubject(snap: Snapshot): Subject {
   return {
     label: snap.name !== undefined ? `snapshot "${snap.name}"` : `snapshot of process ${snap.pid}`,
     process: undefined,
-    register: (name) => snap.regs[name],
+    register: (name) => {
+      knownRegister(snap.arch, name)
+      return snap.regs[name]
+    },
     registerBits: (name) => aliasBits(snap.arch, name),
     where: () => `${snap.symbolize(pc())} (thread ${snap.data.current})`,
     stopPc: () => snap.stop?.pc ?? pc(),

@@ -1,6 +1,7 @@
 // How matchers compare and print values: registers as hex and decimal, bytes as hex pairs,
 // numbers, bigints and asymmetric matchers (expect.any(BigInt)) accepted where a value is expected.
 import type { MatcherState } from 'vitest'
+import { ProcsnapError } from '../errors.js'
 
 /** 0x2a (42); negative values of a register print as the register's two's complement too. */
 export function showValue(value: bigint): string {
@@ -25,7 +26,10 @@ export function showExpected(state: MatcherState, expected: unknown): string {
 export function registerMatches(state: MatcherState, actual: bigint, expected: unknown, bits: number): boolean {
   if (typeof expected === 'number') {
     if (!Number.isSafeInteger(expected))
-      throw new TypeError(`A register value must be an integer (use a bigint beyond 2^53), not ${expected}.`)
+      throw new ProcsnapError(
+        'ERR_BAD_ARGUMENT',
+        `A register value must be an integer (a bigint, or a number up to 2^53), not ${expected}.`,
+      )
     return registerMatches(state, actual, BigInt(expected), bits)
   }
   if (typeof expected === 'bigint')
@@ -53,7 +57,8 @@ export function expectedBytes(expected: unknown): Uint8Array {
     out.writeBigUInt64LE(BigInt.asUintN(64, expected))
     return new Uint8Array(out)
   }
-  throw new TypeError(
+  throw new ProcsnapError(
+    'ERR_BAD_ARGUMENT',
     'toHaveMemory expects bytes (Uint8Array or number[]), a string (UTF-8), a number (32-bit little-endian) or a bigint (64-bit little-endian).',
   )
 }

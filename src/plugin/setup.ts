@@ -11,7 +11,7 @@ import {
   flushGoldenWrites,
   updateMode,
   type SnapshotStateLike,
-} from '../golden/matcher.js'
+} from '../golden/workflow.js'
 import { headerKey, readText } from '../golden/files.js'
 import { obsoleteGoldens, type TestOutcome } from '../golden/obsolete.js'
 import { processMatchers, processSerializer } from '../matchers/index.js'

@@ -1,5 +1,7 @@
 // What an offline snapshot needs to know of each architecture it can hold: register names, widths,
 // groups (for printing and for "compare only what both sides have"), aliases, and the key registers.
+import { findNearNames } from '../elf/near.js'
+import { RegisterError } from '../errors.js'
 import type { SnapshotArch } from './model.js'
 
 export type RegisterGroup =
@@ -141,4 +143,34 @@ export function archInfo(arch: SnapshotArch): ArchInfo {
 
 export function isSnapshotArch(name: string): name is SnapshotArch {
   return name === 'x86_64' || name === 'aarch64'
+}
+
+const range = (prefix: string, n: number): string[] => Array.from({ length: n }, (_, i) => `${prefix}${i}`)
+
+const OTHER_NAMES: Record<SnapshotArch, readonly string[]> = {
+  x86_64: [
+    ...range('st', 8),
+    ...['fcw', 'fsw', 'ftw', 'fop', 'fip', 'fdp', 'mxcsr', 'mxcsr_mask', 'pkru'],
+    ...range('xmm', 32),
+    ...range('ymm', 32),
+    ...range('zmm', 32),
+    ...range('k', 8),
+  ],
+  aarch64: [...range('v', 32), 'fpsr', 'fpcr', 'tpidr_el0'],
+}
+
+/** An unknown register name, with the near names of this architecture ('rxa' suggests 'rax'). */
+export function unknownRegister(arch: SnapshotArch, name: string): RegisterError {
+  const info = archInfo(arch)
+  const names = [...info.general, ...info.aliases.keys(), ...OTHER_NAMES[arch]]
+  const letters = (n: string): string => [...n.toLowerCase()].sort().join('')
+  const transposed = names.filter((n) => letters(n) === letters(name)) // 'rxa' for 'rax'
+  const near = [...new Set([...transposed, ...findNearNames({ names, lower: names }, name.toLowerCase(), 4)])].slice(
+    0,
+    4,
+  )
+  const hint = near.length > 0 ? ` Did you mean ${near.join(', ')}?` : ''
+  return new RegisterError(
+    `Unknown register '${name}' on ${arch}.${hint} Registers are named as gdb names them, in lower case (rax, eax, xmm0, st0, k1).`,
+  )
 }

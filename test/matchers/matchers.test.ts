@@ -53,11 +53,40 @@ describe('toHaveRegister, toHaveRegisters', () => {
     expect(failure(() => expect(proc).not.toHaveRegister('rdi', 2))).toBe(
       'expected rdi not to be 0x2 (2) at counter!bump (thread 1)',
     )
-    expect(failure(() => expect(proc).toHaveRegister('nosuch', 1))).toBe(
-      `process ${proc.pid} has no register nosuch at counter!bump (thread 1)`,
-    )
     expect(failure(() => expect(proc).toHaveRegisters({ rdi: 2, rsi: 7n }))).toMatch(
       /^expected registers rdi, rsi at counter!bump \(thread 1\); 1 differ:\n {2}rsi: expected 0x7 \(7\), received 0x[0-9a-f]+ \(\d+\)$/,
+    )
+  })
+
+  it('throws ERR_UNKNOWN_REGISTER for a name the architecture lacks, with or without .not, live or offline', async () => {
+    const proc = await atSecondBump()
+    const snap = proc.createSnapshot()
+    for (const subject of [proc, snap]) {
+      for (const assert of [
+        () => expect(subject).toHaveRegister('rxa', 1),
+        () => expect(subject).not.toHaveRegister('rxa', 1),
+        () => expect(subject).toHaveRegisters({ rdi: 2, rxa: 1 }),
+        () => expect(subject).not.toHaveRegisters({ rxa: 1 }),
+      ]) {
+        expect(assert).toThrow(expect.objectContaining({ code: 'ERR_UNKNOWN_REGISTER' }))
+        expect(assert).toThrow("Unknown register 'rxa' on x86_64. Did you mean rax")
+      }
+    }
+    expect(() => expect(snap).toHaveRegister('xmm32', 0)).toThrow(
+      expect.objectContaining({ code: 'ERR_UNKNOWN_REGISTER' }),
+    )
+  })
+
+  it('throws ERR_BAD_ARGUMENT for a value that is not an integer', async () => {
+    const proc = await atSecondBump()
+    for (const value of [1.5, Number.NaN, 2 ** 60]) {
+      expect(() => expect(proc).toHaveRegister('rdi', value)).toThrow(
+        expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }),
+      )
+      expect(() => expect(proc).toHaveRegister('rdi', value)).toThrow('must be an integer')
+    }
+    expect(() => expect(proc).toHaveMemory('g_counter', { bytes: 1 })).toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }),
     )
   })
 
@@ -145,6 +174,8 @@ describe('on snapshots', () => {
   })
 
   it('refuse what is neither a process nor a snapshot', () => {
+    expect(() => expect(42).toHaveRegister('rax', 1)).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }))
+    expect(() => expect(42).toMatchProcessSnapshot()).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }))
     expect(() => expect(42).toHaveRegister('rax', 1)).toThrow(
       'toHaveRegister takes a Process (from launch()) or a snapshot (from createSnapshot() or loadSnapshot()), not a number.',
     )

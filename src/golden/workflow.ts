@@ -1,12 +1,10 @@
-// toMatchProcessSnapshot: compare a process (or snapshot) with its golden file, in Vitest's
-// snapshot workflow: write missing goldens locally, rewrite changed ones with -u, refuse to write
-// in CI, and count into Vitest's own summary through the file's snapshot state.
+// The golden workflow behind toMatchProcessSnapshot: compare a snapshot with its golden file in
+// Vitest's snapshot workflow (write missing goldens locally, rewrite changed ones with -u, refuse to
+// write in CI) and count into Vitest's own summary through the file's snapshot state.
 import { basename, dirname, relative } from 'node:path'
 import type { MatcherResult, MatcherState } from 'vitest'
 import { GoldenError } from '../errors.js'
-import { Process } from '../process/process.js'
 import type { Snapshot } from '../snapshot/snapshot.js'
-import { isSubject } from '../matchers/subject.js'
 import type { SnapshotLevel } from '../snapshot/model.js'
 import { compareGolden, summarizeGolden } from './compare.js'
 import { goldenPath, headerKey, readText, writeAtomically } from './files.js'
@@ -39,12 +37,12 @@ export interface SnapshotStateLike {
   readonly _updateSnapshot?: UpdateMode
 }
 
-interface TaskLike {
+export interface TaskLike {
   readonly id: string
   readonly result?: { readonly retryCount?: number }
 }
 
-type Result = Exclude<MatcherResult, Promise<unknown>>
+export type Result = Exclude<MatcherResult, Promise<unknown>>
 
 /**
  * With the plugin, goldens are written after their file, as Vitest writes its snapshots: a retried
@@ -88,28 +86,28 @@ export function updateMode(state: SnapshotStateLike | undefined): UpdateMode {
   return state?.snapshotUpdateState ?? state?._updateSnapshot ?? (process.env.CI ? 'none' : 'new')
 }
 
-function captured(received: unknown, level: SnapshotLevel): Snapshot {
-  if (!isSubject(received))
-    throw new TypeError(
-      'toMatchProcessSnapshot takes a Process (from launch()) or a snapshot (from createSnapshot() or loadSnapshot()).',
-    )
-  return received instanceof Process ? received.createSnapshot({ level }) : received
+/** What checkGolden needs of the running test: Vitest's matcher state, seen through its public parts. */
+export interface GoldenContext {
+  readonly matcherState: MatcherState
+  readonly state: SnapshotStateLike
+  readonly task: TaskLike
+  readonly testFile: string
 }
 
-export function toMatchProcessSnapshot(
-  this: MatcherState,
-  received: unknown,
-  nameOrOptions?: string | ProcessSnapshotOptions,
-): Result {
-  if (this.isNot)
-    throw new TypeError('toMatchProcessSnapshot cannot be used with .not: a golden either matches or is updated.')
-  const options: ProcessSnapshotOptions =
-    typeof nameOrOptions === 'string' ? { name: nameOrOptions } : (nameOrOptions ?? {})
-  const state = (this as unknown as { snapshotState?: SnapshotStateLike }).snapshotState
-  const task = (this as unknown as { task?: TaskLike }).task
-  const testFile = this.testPath
-  if (!state || !task || !testFile) throw new Error('toMatchProcessSnapshot runs inside a Vitest test only.')
-  const testName = [this.currentTestName ?? '', ...(options.name !== undefined ? [options.name] : [])].join(' > ')
+/** The running test's golden context, or undefined outside a Vitest test. */
+export function goldenContext(matcherState: MatcherState): GoldenContext | undefined {
+  const state = (matcherState as unknown as { snapshotState?: SnapshotStateLike }).snapshotState
+  const task = (matcherState as unknown as { task?: TaskLike }).task
+  const testFile = matcherState.testPath
+  return state && task && testFile ? { matcherState, state, task, testFile } : undefined
+}
+
+/** Compares a snapshot with its golden file: written when missing (not in CI), rewritten with -u. */
+export function checkGolden(context: GoldenContext, snap: Snapshot, options: ProcessSnapshotOptions): Result {
+  const { matcherState, state, task, testFile } = context
+  const testName = [matcherState.currentTestName ?? '', ...(options.name !== undefined ? [options.name] : [])].join(
+    ' > ',
+  )
   const countKey = `${task.id}:${task.result?.retryCount ?? 0}:${testName}`
   const count = (callCounts.get(countKey) ?? 0) + 1
   callCounts.set(countKey, count)
@@ -118,13 +116,12 @@ export function toMatchProcessSnapshot(
   keys.add(key)
   checkedKeys.set(testFile, keys)
 
-  const snap = captured(received, options.level ?? 'writable')
   const raw = goldenSections(snap.data, snap.modules(), options, {
     resolve: (l) => snap.memory.resolve(l),
     read: (a, n) => snap.memory.read(a, n),
   })
   const { sections, failures } = options.redact
-    ? applyRedactions(this, raw, snap, options.redact)
+    ? applyRedactions(matcherState, raw, snap, options.redact)
     : { sections: raw, failures: [] }
   if (failures.length) {
     state.unmatched.increment(task.id)

@@ -1,0 +1,34 @@
+// toMatchProcessSnapshot: the matcher over a live process or a snapshot; the golden files and
+// Vitest's snapshot workflow are src/golden's.
+import type { MatcherState } from 'vitest'
+import { ProcsnapError } from '../errors.js'
+import { checkGolden, goldenContext, type ProcessSnapshotOptions, type Result } from '../golden/workflow.js'
+import { Process } from '../process/process.js'
+import type { ProcessSnapshot, ThreadSnapshot } from '../snapshot/snapshot.js'
+import { subjectOf } from './subject.js'
+
+export function toMatchProcessSnapshot(
+  this: MatcherState,
+  received: unknown,
+  nameOrOptions?: string | ProcessSnapshotOptions,
+): Result {
+  if (this.isNot)
+    throw new ProcsnapError(
+      'ERR_BAD_ARGUMENT',
+      'toMatchProcessSnapshot cannot be used with .not: a golden either matches or is updated.',
+    )
+  subjectOf(received, 'toMatchProcessSnapshot') // throws for anything but a process or a snapshot
+  const options: ProcessSnapshotOptions =
+    typeof nameOrOptions === 'string' ? { name: nameOrOptions } : (nameOrOptions ?? {})
+  const context = goldenContext(this)
+  if (!context)
+    throw new ProcsnapError(
+      'ERR_BAD_ARGUMENT',
+      'toMatchProcessSnapshot runs inside a Vitest test only: call it from a test(), not at module level or in a hook.',
+    )
+  const snap =
+    received instanceof Process
+      ? received.createSnapshot({ level: options.level ?? 'writable' })
+      : (received as ProcessSnapshot | ThreadSnapshot)
+  return checkGolden(context, snap, options)
+}
