@@ -1,7 +1,7 @@
 // The published package works: `npm pack` (which builds through prepack), install the tarball into
 // a fresh project from the registry, import 'procsnap' from plain Node, and trace a real binary.
 import { execFile } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -25,6 +25,23 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     ),
   )
   return { ...env, ...extra }
+}
+
+/** The files of the README's "In Vitest" example: its code block, split at the `// file.ts` comments. */
+function readmeVitestFiles(): Record<string, string> {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
+  const section = readme.slice(readme.indexOf('## In Vitest'))
+  const block = /```ts\n([\s\S]*?)```/.exec(section)?.[1] ?? ''
+  const files: Record<string, string> = {}
+  let current: string | undefined
+  for (const line of block.split('\n')) {
+    const name = /^\/\/ ([\w.-]+\.ts)$/.exec(line)?.[1]
+    if (name) current = name
+    else if (current) files[current] = `${files[current] ?? ''}${line}\n`
+  }
+  if (!files['vitest.config.ts'] || !files['counter.test.ts'])
+    throw new Error("README's In Vitest section lost its vitest.config.ts / counter.test.ts example")
+  return files
 }
 
 describe('npm pack', () => {
@@ -148,6 +165,51 @@ export const checked: [StopEvent, bigint, boolean] = [event, rdi, new Error() in
     )
     expect(result.stdout).toBe('')
   }, 60_000)
+
+  // The README's Vitest setup, taken from the README itself, type-checks in a fresh project with the
+  // TypeScript of this repository (5.9) and the registry's TypeScript 7: the matchers' types come with
+  // the plugin alone, and with `types: ['procsnap/matchers']` for a tsconfig that leaves vitest.config.ts out.
+  it("the README's Vitest setup type-checks under strict TypeScript 5.9 and 7", async () => {
+    const readme = join(tmp, 'readme')
+    mkdirSync(readme)
+    writeFileSync(
+      join(readme, 'package.json'),
+      JSON.stringify({ name: 'procsnap-readme', private: true, type: 'module' }),
+    )
+    for (const [file, text] of Object.entries(readmeVitestFiles())) writeFileSync(join(readme, file), text)
+    await run('npm', ['install', '--no-audit', '--no-fund', tarball, 'vitest@^4', '@types/node@^20', 'typescript@^7'], {
+      cwd: readme,
+      env: cleanEnv(),
+      maxBuffer: 16 << 20,
+    })
+    const strict = { strict: true, target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', noEmit: true }
+    writeFileSync(join(readme, 'tsconfig.json'), JSON.stringify({ compilerOptions: strict }))
+    writeFileSync(
+      join(readme, 'tsconfig.tests.json'),
+      JSON.stringify({
+        compilerOptions: { ...strict, types: ['node', 'procsnap/matchers'] },
+        include: ['counter.test.ts'],
+      }),
+    )
+    const tsc5 = createRequire(import.meta.url).resolve('typescript/bin/tsc')
+    const tsc7 = join(readme, 'node_modules/typescript/bin/tsc')
+    const check = async (tsc: string, args: string[]): Promise<string> =>
+      run(process.execPath, [tsc, ...args], { cwd: readme }).then(
+        (r) => r.stdout,
+        (error: Error & { stdout?: string }) => error.stdout || error.message,
+      )
+    expect((await check(tsc7, ['--version'])).trim()).toMatch(/^Version 7\./)
+    for (const tsc of [tsc5, tsc7]) {
+      expect(await check(tsc, ['-p', 'tsconfig.json'])).toBe('')
+      expect(await check(tsc, ['-p', 'tsconfig.tests.json'])).toBe('')
+    }
+    // The check can fail: a matcher that does not exist is an error.
+    writeFileSync(
+      join(readme, 'wrong.test.ts'),
+      "import { expect } from 'vitest'\nexpect(1).toHaveRegisterz('rax', 1)\n",
+    )
+    expect(await check(tsc5, ['-p', 'tsconfig.json'])).toContain("Property 'toHaveRegisterz' does not exist")
+  }, 240_000)
 
   // The plugin under Vitest 5, the peer range's newer major, installed from the registry next to the tarball.
   it.skipIf(!canRunVitest5)(

@@ -6,8 +6,9 @@
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Vite, VitestPluginContext } from 'vitest/node'
-// The matchers' types on expect(), for projects that only name the plugin.
-import type {} from '../matchers/index.js'
+// The matchers' types on expect(), for projects that only name the plugin: an export, because a
+// type-only import that names nothing is dropped from the emitted .d.ts (and the types with it).
+export type { ExpectedMemory, ProcessMatchers, ProcessSnapshotOptions } from '../matchers/index.js'
 import { ProcessSnapshotReporter } from './reporter.js'
 
 /** The setup file next to this module: setup.js once built, setup.ts when run from the sources. */

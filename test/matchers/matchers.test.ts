@@ -85,7 +85,7 @@ describe('toHaveRegister, toHaveRegisters', () => {
       )
       expect(() => expect(proc).toHaveRegister('rdi', value)).toThrow('must be an integer')
     }
-    expect(() => expect(proc).toHaveMemory('g_counter', { bytes: 1 })).toThrow(
+    expect(() => expect(proc).toHaveMemory('g_counter', { bytes: 1 } as unknown as Uint8Array)).toThrow(
       expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }),
     )
   })
