@@ -2,10 +2,32 @@
 // Vitest's snapshot workflow are src/golden's.
 import type { MatcherState } from 'vitest'
 import { ProcsnapError } from '../errors.js'
+import {
+  arrayOf,
+  checkOptions,
+  isBoolean,
+  isNonEmptyString,
+  isString,
+  recordOf,
+  rule,
+  subsetOf,
+  type OptionSchema,
+} from '../options.js'
+import { SNAPSHOT_OPTIONS } from '../snapshot/capture.js'
 import { checkGolden, goldenContext, type ProcessSnapshotOptions, type Result } from '../golden/workflow.js'
 import { Process } from '../process/process.js'
 import type { ProcessSnapshot, ThreadSnapshot } from '../snapshot/snapshot.js'
 import { subjectOf } from './subject.js'
+
+/** What toMatchProcessSnapshot's options accept, checked at run time (ERR_BAD_OPTION). */
+const GOLDEN_OPTIONS: OptionSchema = {
+  name: isString,
+  include: subsetOf('stop', 'regs', 'backtrace', 'maps', 'memory'),
+  memory: arrayOf(isNonEmptyString),
+  vectorRegs: isBoolean,
+  level: SNAPSHOT_OPTIONS.level ?? isString,
+  redact: recordOf(rule('any value', () => true)),
+}
 
 export function toMatchProcessSnapshot(
   this: MatcherState,
@@ -18,6 +40,7 @@ export function toMatchProcessSnapshot(
       'toMatchProcessSnapshot cannot be used with .not: a golden either matches or is updated.',
     )
   subjectOf(received, 'toMatchProcessSnapshot') // throws for anything but a process or a snapshot
+  if (typeof nameOrOptions !== 'string') checkOptions('toMatchProcessSnapshot', nameOrOptions, GOLDEN_OPTIONS)
   const options: ProcessSnapshotOptions =
     typeof nameOrOptions === 'string' ? { name: nameOrOptions } : (nameOrOptions ?? {})
   const context = goldenContext(this)

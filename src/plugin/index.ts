@@ -9,6 +9,7 @@ import type { Vite, VitestPluginContext } from 'vitest/node'
 // The matchers' types on expect(), for projects that only name the plugin: an export, because a
 // type-only import that names nothing is dropped from the emitted .d.ts (and the types with it).
 export type { ExpectedMemory, ProcessMatchers, ProcessSnapshotOptions } from '../matchers/index.js'
+import { checkOptions } from '../options.js'
 import { ProcessSnapshotReporter } from './reporter.js'
 
 /** The setup file next to this module: setup.js once built, setup.ts when run from the sources. */
@@ -17,7 +18,12 @@ function setupFile(): string {
   return existsSync(built) ? built : fileURLToPath(new URL('./setup.ts', import.meta.url))
 }
 
-export function processSnapshots(): Vite.Plugin {
+/**
+ * The Vitest plugin. It takes no options yet: anything passed is refused (ERR_BAD_OPTION) rather than
+ * silently ignored.
+ */
+export function processSnapshots(options?: Readonly<Record<string, never>>): Vite.Plugin {
+  checkOptions('processSnapshots', options, {})
   return {
     name: 'procsnap',
     configureVitest({ project, vitest }: VitestPluginContext): void {

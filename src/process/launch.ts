@@ -1,7 +1,21 @@
 // launch(): check the binary, spawn the launcher with the tracee's stdio and environment,
 // seize it, let it exec the target, and stop at the program's entry point.
 import { existsSync, readFileSync, realpathSync } from 'node:fs'
-import { BinaryError, PtraceError } from '../errors.js'
+import { BinaryError, ProcsnapError, PtraceError } from '../errors.js'
+import {
+  arrayOf,
+  checkOptions,
+  either,
+  isBoolean,
+  isBytes,
+  isNonEmptyString,
+  isString,
+  isTimeout,
+  isUndefined,
+  oneOf,
+  recordOf,
+  type OptionSchema,
+} from '../options.js'
 import { hostArch } from '../native/arch/index.js'
 import { ERRNO, PTRACE_O, SIG, errnoName } from '../native/constants.js'
 import { lastErrno, sys } from '../native/libc.js'
@@ -57,6 +71,23 @@ export interface LaunchOptions {
   emulateStepOver?: boolean
 }
 
+/** What each launch option accepts, checked at run time (ERR_BAD_OPTION). */
+const LAUNCH_OPTIONS: OptionSchema = {
+  args: arrayOf(isString),
+  argv0: isString,
+  stdin: either(isString, isBytes),
+  env: recordOf(either(isString, isUndefined)),
+  inheritEnv: isBoolean,
+  cwd: isNonEmptyString,
+  aslr: isBoolean,
+  fixedRandom: isBoolean,
+  timeout: isTimeout,
+  stdout: oneOf('pipe', 'inherit', 'ignore'),
+  stderr: oneOf('pipe', 'inherit', 'ignore'),
+  pin: isBoolean,
+  emulateStepOver: isBoolean,
+}
+
 /** The default environment: fixed, so goldens do not depend on who runs the tests. */
 export const DEFAULT_ENV: Readonly<Record<string, string>> = {
   PATH: '/usr/local/bin:/usr/bin:/bin',
@@ -107,6 +138,12 @@ function deniedMessage(errno: number): string {
 
 /** Launches a binary under ptrace, stopped at its entry point (before main, after the dynamic loader). */
 export async function launch(file: string, options: LaunchOptions = {}): Promise<Process> {
+  if (typeof file !== 'string' || file === '')
+    throw new ProcsnapError(
+      'ERR_BAD_ARGUMENT',
+      `launch takes the path of a binary (a non-empty string), not ${file === '' ? 'an empty string' : typeof file}.`,
+    )
+  checkOptions('launch', options, LAUNCH_OPTIONS)
   const arch = hostArch()
   const resolved = resolveBinary(file)
   checkBinary(resolved, arch)

@@ -7,6 +7,7 @@ import { BinaryError, ProcessStateError, ProcsnapError, TimeoutError } from '../
 import type { Arch } from '../native/arch/index.js'
 import { ERRNO, errnoName, signalName } from '../native/constants.js'
 import { closeFd, openProcessMem, pwriteMem } from '../native/memory.js'
+import { checkOptions, integerIn, isBoolean, isTimeout, rule, type OptionSchema } from '../options.js'
 import { AddressSpace } from './address-space.js'
 import { FIXED_AT_RANDOM, FixedRandom } from './entropy.js'
 import { Breakpoint, BreakpointTable } from './breakpoints.js'
@@ -31,6 +32,18 @@ export interface WaitOptions {
 export interface ContOptions extends WaitOptions {
   /** Deliver this signal instead of the pending one (0 or null suppresses it). */
   signal?: number | null
+}
+
+export interface BreakAtOptions {
+  /** Removed after its first hit, as gdb's tbreak. */
+  temporary?: boolean
+}
+
+const BREAK_AT_OPTIONS: OptionSchema = { temporary: isBoolean }
+const WAIT_OPTIONS: OptionSchema = { timeout: isTimeout }
+const CONT_OPTIONS: OptionSchema = {
+  ...WAIT_OPTIONS,
+  signal: rule('a signal number from 0 to 64, or null', (v) => v === null || integerIn(0, 64).test(v)),
 }
 
 export interface ProcessInit {
@@ -217,9 +230,10 @@ export class Process implements AsyncDisposable {
    * A breakpoint at a location. A 'module!symbol' whose module is not loaded yet stays pending
    * and is armed when the library loads (dlopen).
    */
-  breakAt(location: Location): Breakpoint {
+  breakAt(location: Location, options?: BreakAtOptions): Breakpoint {
+    checkOptions('breakAt', options, BREAK_AT_OPTIONS)
     this.assertStopped('set a breakpoint')
-    const bp = this.table.create(location)
+    const bp = this.table.create(location, { temporary: options?.temporary ?? false })
     try {
       this.arm(bp)
     } catch (error) {
@@ -243,6 +257,7 @@ export class Process implements AsyncDisposable {
 
   /** Runs until a breakpoint, a signal, or the end of the process. */
   async cont(options: ContOptions = {}): Promise<StopEvent> {
+    checkOptions('cont', options, CONT_OPTIONS)
     return this.operation('cont', async () => {
       if (options.signal !== undefined) this.tracer.current.pendingSignal = options.signal ?? 0
       return this.toEvent(await this.tracer.cont(this.deadline(options)))
@@ -251,11 +266,13 @@ export class Process implements AsyncDisposable {
 
   /** Executes one instruction of the current thread; the other threads stay stopped. */
   async step(options: WaitOptions = {}): Promise<StopEvent> {
+    checkOptions('step', options, WAIT_OPTIONS)
     return this.operation('step', async () => this.toEvent(await this.tracer.step(this.deadline(options))))
   }
 
   /** Runs to a location (a temporary breakpoint), stopping earlier at other breakpoints or signals. */
   async runTo(location: Location, options: WaitOptions = {}): Promise<StopEvent> {
+    checkOptions('runTo', options, WAIT_OPTIONS)
     this.assertStopped('runTo')
     const resolved = this.space.resolve(location)
     const temp = this.table.create(location, { temporary: true, internal: true })
@@ -276,6 +293,7 @@ export class Process implements AsyncDisposable {
 
   /** Runs until the current function returns to its caller; the event carries the return value. */
   async finish(options: WaitOptions = {}): Promise<StopEvent> {
+    checkOptions('finish', options, WAIT_OPTIONS)
     this.assertStopped('finish')
     const thread = this.tracer.current
     const site = this.returnSite(thread)
@@ -298,6 +316,7 @@ export class Process implements AsyncDisposable {
 
   /** Removes every breakpoint and runs the process to its end. */
   async wait(options: WaitOptions = {}): Promise<ExitResult> {
+    checkOptions('wait', options, WAIT_OPTIONS)
     if (this.exitResult) return this.exitResult
     for (const bp of [...this.table.all]) bp.remove()
     this.pending.clear()

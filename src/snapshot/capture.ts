@@ -25,6 +25,7 @@ import type {
 import { hex, mapAt, type SnapshotModule } from './regions.js'
 import { snapshotFromData, type ProcessSnapshot, type ThreadSnapshot } from './snapshot.js'
 import { unwind, type UnwindModule } from './unwind.js'
+import { checkOptions, isString, oneOf, type OptionSchema } from '../options.js'
 import { levelHolding, levelRank } from './memory-view.js'
 
 export interface SnapshotOptions {
@@ -32,6 +33,9 @@ export interface SnapshotOptions {
   level?: SnapshotLevel
   name?: string
 }
+
+/** What createSnapshot's options accept, checked at run time (ERR_BAD_OPTION). */
+export const SNAPSHOT_OPTIONS: OptionSchema = { level: oneOf('base', 'writable', 'full'), name: isString }
 
 declare module '../process/process.js' {
   interface Process {
@@ -77,12 +81,8 @@ function capture(
   current: number,
   options: SnapshotOptions,
 ): ProcessSnapshot | ThreadSnapshot {
+  checkOptions('createSnapshot', options, SNAPSHOT_OPTIONS)
   const level = options.level ?? 'base'
-  if (levelRank(level) === undefined)
-    throw new ProcsnapError(
-      'ERR_BAD_LOCATION',
-      `Unknown snapshot level '${String(level)}': use 'base', 'writable' or 'full'.`,
-    )
   const arch = proc.arch.name as SnapshotArch
   const liveModules = proc.modules
   const buildIds = new Map(liveModules.map((m) => [m.path, m.elf.buildId]))
