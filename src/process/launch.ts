@@ -84,10 +84,14 @@ function buildEnv(options: LaunchOptions): string[] {
     .map(([k, v]) => `${k}=${v}`)
 }
 
-function pipe(): [number, number] {
+/** A close-on-exec pipe; on failure, `undo` releases what was opened before it (the stdio's fds). */
+function pipe(undo: () => void): [number, number] {
   const fds = new Int32Array(2)
-  if (sys.pipe2(fds, 0o2000000) !== 0)
-    throw new PtraceError('ERR_SPAWN_FAILED', lastErrno(), `pipe2 failed (${errnoName(lastErrno())}).`)
+  if (sys.pipe2(fds, 0o2000000) !== 0) {
+    const errno = lastErrno()
+    undo()
+    throw new PtraceError('ERR_SPAWN_FAILED', errno, `pipe2 failed (${errnoName(errno)}): too many open files?`)
+  }
   return [fds[0] ?? -1, fds[1] ?? -1]
 }
 
@@ -122,7 +126,7 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   const argv = [options.argv0 ?? file, ...(options.args ?? [])]
   const timeout = options.timeout ?? 5000
   const stdio = new Stdio({ stdin: options.stdin, stdout: options.stdout ?? 'pipe', stderr: options.stderr ?? 'pipe' })
-  const [goRead, goWrite] = pipe()
+  const [goRead, goWrite] = pipe(() => stdio.close())
   const pinned = options.pin === true && pinThread()
   // fixedRandom stops the program at every rdtsc the loader runs before main: round trips that cost
   // far less on one CPU, so tracer and tracee share one until the entry point (see Process.start).
