@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'ERR_WRONG_ARCH'
   | 'ERR_ELF_CORRUPT'
   | 'ERR_SPAWN_FAILED'
+  | 'ERR_PTY_UNAVAILABLE'
   | 'ERR_PTRACE_DENIED'
   | 'ERR_PTRACE'
   | 'ERR_SYMBOL_NOT_FOUND'
@@ -64,6 +65,19 @@ export class PtraceError extends ProcsnapError {
   constructor(code: 'ERR_PTRACE_DENIED' | 'ERR_PTRACE' | 'ERR_SPAWN_FAILED', errno: number, message: string) {
     super(code, message)
     this.errno = errno
+  }
+}
+
+/** No pseudo-terminal could be made for the program's stdout or stderr (asked for with 'pty'). */
+export class PtyError extends ProcsnapError {
+  readonly errno: number
+  /** The stream that asked for it. */
+  readonly stream: 'stdout' | 'stderr'
+
+  constructor(stream: 'stdout' | 'stderr', errno: number, message: string) {
+    super('ERR_PTY_UNAVAILABLE', message)
+    this.errno = errno
+    this.stream = stream
   }
 }
 

@@ -105,6 +105,7 @@ export const ERRNO: Readonly<Record<string, number>> = {
   ESRCH: 3,
   EINTR: 4,
   EIO: 5,
+  ENXIO: 6,
   E2BIG: 7,
   ENOEXEC: 8,
   ECHILD: 10,
@@ -113,8 +114,13 @@ export const ERRNO: Readonly<Record<string, number>> = {
   EACCES: 13,
   EFAULT: 14,
   EBUSY: 16,
+  ENODEV: 19,
   EINVAL: 22,
+  ENFILE: 23,
+  EMFILE: 24,
+  ENOTTY: 25,
   ETXTBSY: 26,
+  ENOSPC: 28,
 }
 
 const ERRNO_NAMES = new Map(Object.entries(ERRNO).map(([k, v]) => [v, k]))

@@ -58,6 +58,15 @@ interface Libc {
   mmap(addr: null, length: Word, prot: Int, flags: Int, fd: Int, offset: Word): unknown
   mprotect(addr: unknown, length: Word, prot: Int): Int
   memcpy(dst: unknown, src: Uint8Array, n: Word): unknown
+  posix_openpt(flags: Int): Int
+  grantpt(fd: Int): Int
+  unlockpt(fd: Int): Int
+  ptsname_r(fd: Int, buf: Uint8Array, len: Int): Int
+  tcgetattr(fd: Int, termios: Uint8Array): Int
+  tcsetattr(fd: Int, when: Int, termios: Uint8Array): Int
+  cfmakeraw(termios: Uint8Array): void
+  /** ioctl with a pointer argument (variadic in C; a pointer is passed the same way on x86_64 and aarch64). */
+  ioctlBuf(fd: Int, request: Int, arg: Uint8Array): Int
 }
 
 function bind<K extends keyof Libc>(name: K, decl: string): Libc[K] {
@@ -127,6 +136,14 @@ export const sys: Libc = {
   mmap: bind('mmap', 'void *mmap(void *addr, size_t length, int prot, int flags, int fd, intptr_t offset)'),
   mprotect: bind('mprotect', 'int mprotect(void *addr, size_t length, int prot)'),
   memcpy: bind('memcpy', 'void *memcpy(void *dst, void *src, size_t n)'),
+  posix_openpt: bind('posix_openpt', 'int posix_openpt(int flags)'),
+  grantpt: bind('grantpt', 'int grantpt(int fd)'),
+  unlockpt: bind('unlockpt', 'int unlockpt(int fd)'),
+  ptsname_r: bind('ptsname_r', 'int ptsname_r(int fd, char *buf, size_t len)'),
+  tcgetattr: bind('tcgetattr', 'int tcgetattr(int fd, void *termios)'),
+  tcsetattr: bind('tcsetattr', 'int tcsetattr(int fd, int when, void *termios)'),
+  cfmakeraw: bind('cfmakeraw', 'void cfmakeraw(void *termios)'),
+  ioctlBuf: libc.func('ioctl', 'int', ['int', 'unsigned long', 'void *']) as Libc['ioctlBuf'],
 }
 
 /** Asynchronous waitpid on libuv's thread pool: the event loop stays free while the tracee runs. */

@@ -25,7 +25,7 @@ import { checkBinary, resolveBinary } from './binary.js'
 import { pinThread, spawnOnThisCpu, unpinThread } from './pinning.js'
 import { Process } from './process.js'
 import { track } from './registry.js'
-import { Stdio } from './stdio.js'
+import { Stdio, type OutputMode } from './stdio.js'
 
 export interface LaunchOptions {
   /** Arguments after argv[0]. */
@@ -54,9 +54,17 @@ export interface LaunchOptions {
   fixedRandom?: boolean
   /** Milliseconds for every wait (launch, cont, step, ...); default 5000. */
   timeout?: number
-  /** 'pipe' (default) captures into proc.stdout/stderr; 'inherit' shares this process's; 'ignore' discards. */
-  stdout?: 'pipe' | 'inherit' | 'ignore'
-  stderr?: 'pipe' | 'inherit' | 'ignore'
+  /**
+   * Where the program's stdout goes. 'pty' (default) captures into proc.stdout through a
+   * pseudo-terminal of its own (raw, 80x24), as a debugger runs a program: glibc then flushes
+   * stdout at each newline, so what was printed before a crash is captured; the program sees a
+   * terminal (isatty is true). 'pipe' captures through a pipe (stdout is then fully buffered by
+   * glibc). 'inherit' shares this process's; 'ignore' discards. When no pty can be made here, the
+   * default falls back to a pipe (see proc.stdioModes) and an explicit 'pty' throws PtyError.
+   */
+  stdout?: OutputMode
+  /** Where stderr goes, as for stdout, on a pty of its own: proc.stderr stays apart from proc.stdout. */
+  stderr?: OutputMode
   /**
    * Run the tracee on the CPU of the calling JS thread, and keep that thread there while the
    * tracee lives: breakpoint round trips become same-CPU switches (several times faster on
@@ -115,10 +123,14 @@ function buildEnv(options: LaunchOptions): string[] {
     .map(([k, v]) => `${k}=${v}`)
 }
 
-function pipe(): [number, number] {
+/** A close-on-exec pipe; on failure, `undo` releases what was opened before it (the stdio's fds). */
+function pipe(undo: () => void): [number, number] {
   const fds = new Int32Array(2)
-  if (sys.pipe2(fds, 0o2000000) !== 0)
-    throw new PtraceError('ERR_SPAWN_FAILED', lastErrno(), `pipe2 failed (${errnoName(lastErrno())}).`)
+  if (sys.pipe2(fds, 0o2000000) !== 0) {
+    const errno = lastErrno()
+    undo()
+    throw new PtraceError('ERR_SPAWN_FAILED', errno, `pipe2 failed (${errnoName(errno)}): too many open files?`)
+  }
   return [fds[0] ?? -1, fds[1] ?? -1]
 }
 
@@ -158,8 +170,8 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     )
   const argv = [options.argv0 ?? file, ...(options.args ?? [])]
   const timeout = options.timeout ?? 5000
-  const stdio = new Stdio({ stdin: options.stdin, stdout: options.stdout ?? 'pipe', stderr: options.stderr ?? 'pipe' })
-  const [goRead, goWrite] = pipe()
+  const stdio = new Stdio({ stdin: options.stdin, stdout: options.stdout, stderr: options.stderr })
+  const [goRead, goWrite] = pipe(() => stdio.close())
   const pinned = options.pin === true && pinThread()
   // fixedRandom stops the program at every rdtsc the loader runs before main: round trips that cost
   // far less on one CPU, so tracer and tracee share one until the entry point (see Process.start).

@@ -20,7 +20,7 @@ import { normalAffinity, unpinThread } from './pinning.js'
 import { setAffinity } from '../native/affinity.js'
 import type { Registers } from './registers.js'
 import { untrack } from './registry.js'
-import type { Stdio } from './stdio.js'
+import type { Stdio, StdioModes } from './stdio.js'
 import type { TracedThread } from './thread.js'
 import { Tracer, type Stop } from './tracer.js'
 
@@ -183,13 +183,21 @@ export class Process implements AsyncDisposable {
     return this.table.userBreakpoints()
   }
 
-  /** Everything the process wrote to stdout so far (when stdout is 'pipe', the default). */
+  /** Everything the process wrote to stdout so far (when stdout is 'pty', the default, or 'pipe'). */
   get stdout(): string {
     return this.stdio.stdout
   }
 
   get stderr(): string {
     return this.stdio.stderr
+  }
+
+  /**
+   * How stdout and stderr were connected: 'pty', 'pipe', 'inherit' or 'ignore'. A default pty that
+   * could not be made here reads 'pipe', and `ptyFallback` says why.
+   */
+  get stdioModes(): StdioModes {
+    return this.stdio.modes
   }
 
   // ---- locations and memory ----------------------------------------------------------------

@@ -1,11 +1,27 @@
-// The tracee's standard streams: stdin fed from a string or bytes and closed, stdout and stderr
-// captured through pipes that the event loop drains (so a chatty tracee never blocks on a full pipe).
+// The tracee's standard streams: stdin fed from a string or bytes and closed; stdout and stderr each
+// on its own pseudo-terminal (the default: glibc then line-buffers stdout, so what a program printed
+// before a crash has been written) or pipe, drained by the event loop so a chatty tracee never
+// blocks on a full buffer, and drained synchronously whenever they are read.
 import { readSync } from 'node:fs'
 import { Socket } from 'node:net'
-import { ProcsnapError } from '../errors.js'
+import { ReadStream } from 'node:tty'
+import { ProcsnapError, PtyError } from '../errors.js'
+import { ERRNO, errnoName } from '../native/constants.js'
 import { sys, lastErrno } from '../native/libc.js'
+import { isPtyFailure, openPty, type PtyFailure } from '../native/pty.js'
 
 const O_CLOEXEC = 0o2000000
+
+/** How a stream of the program is connected. */
+export type OutputMode = 'pty' | 'pipe' | 'inherit' | 'ignore'
+
+/** How the program's stdout and stderr are connected, as launched. */
+export interface StdioModes {
+  readonly stdout: OutputMode
+  readonly stderr: OutputMode
+  /** Why a default pty became a pipe (no pseudo-terminal could be made here); absent otherwise. */
+  readonly ptyFallback?: string
+}
 
 function pipe(): [number, number] {
   const fds = new Int32Array(2)
@@ -14,7 +30,7 @@ function pipe(): [number, number] {
   return [fds[0] ?? -1, fds[1] ?? -1]
 }
 
-/** One captured output stream. */
+/** One captured output stream: the read end of a pipe, or the master of a pty. */
 class Capture {
   private readonly fd: number
   private readonly socket: Socket
@@ -22,11 +38,20 @@ class Capture {
   private text: string | undefined = ''
   private readonly scratch = Buffer.allocUnsafe(65536)
 
-  constructor(fd: number) {
+  constructor(fd: number, kind: 'pipe' | 'pty') {
     this.fd = fd
-    this.socket = new Socket({ fd, readable: true, writable: false })
+    // net.Socket refuses a tty fd (libuv guesses its type: ERR_INVALID_FD_TYPE). A tty.ReadStream
+    // reads it on the event loop; libuv leaves a master's blocking mode alone, and we opened it
+    // nonblocking, so neither the loop nor drain() ever blocks on it.
+    this.socket = kind === 'pty' ? new ReadStream(fd) : new Socket({ fd, readable: true, writable: false })
     this.socket.on('data', (chunk: Buffer) => this.push(chunk))
+    // A pty master reads EIO once the last copy of its slave is closed, after everything written
+    // before: the end of the output. The stream is then destroyed (and its fd closed).
     this.socket.on('error', () => undefined)
+    // libuv ends a stream whose fd hangs up after a short read, which is right for a pipe; a pty
+    // reads at most 4 KiB at a time and the kernel may hold 64 KiB more. Read the rest before the
+    // stream closes the fd: no writer is left, so this is bounded and never blocks.
+    if (kind === 'pty') this.socket.prependListener('end', () => this.drain())
     this.socket.unref()
   }
 
@@ -35,7 +60,7 @@ class Capture {
     this.text = undefined
   }
 
-  /** Everything written so far, reading what is still in the pipe first. */
+  /** Everything written so far, reading what is still in the pipe or pty first. */
   read(): string {
     this.drain()
     this.text ??= Buffer.concat(this.chunks).toString('utf8')
@@ -49,7 +74,7 @@ class Capture {
       try {
         n = readSync(this.fd, this.scratch, 0, this.scratch.length, null)
       } catch {
-        return // EAGAIN: the pipe is empty
+        return // EAGAIN: nothing more for now; EIO (pty): no writer left
       }
       if (n <= 0) return
       this.push(this.scratch.subarray(0, n))
@@ -64,42 +89,81 @@ class Capture {
 
 export interface StdioOptions {
   stdin: string | Uint8Array | undefined
-  /** 'pipe' captures into proc.stdout/proc.stderr; 'inherit' shares ours; 'ignore' is /dev/null. */
-  stdout: 'pipe' | 'inherit' | 'ignore'
-  stderr: 'pipe' | 'inherit' | 'ignore'
+  /**
+   * 'pty' captures through a pseudo-terminal, 'pipe' through a pipe, into proc.stdout/proc.stderr;
+   * 'inherit' shares ours; 'ignore' is /dev/null. undefined: 'pty', or a pipe when no pty can be made.
+   */
+  stdout: OutputMode | undefined
+  stderr: OutputMode | undefined
 }
+
+let warnedFallback = false
 
 export class Stdio {
   /** Parent-side fds to give the child as 0, 1, 2 (undefined: /dev/null). */
-  readonly childFds: [number | undefined, number | undefined, number | undefined]
+  readonly childFds: [number | undefined, number | undefined, number | undefined] = [undefined, undefined, undefined]
+  readonly modes: StdioModes
   private readonly toClose: number[] = []
   private stdinWriter: Socket | undefined
-  private readonly out: Capture | undefined
-  private readonly err: Capture | undefined
+  private out: Capture | undefined
+  private err: Capture | undefined
   private readonly input: string | Uint8Array | undefined
 
   constructor(options: StdioOptions) {
     this.input = options.stdin
-    let stdinFd: number | undefined
-    if (options.stdin !== undefined) {
-      const [r, w] = pipe()
-      stdinFd = r
-      this.toClose.push(r)
-      this.stdinWriter = new Socket({ fd: w, readable: false, writable: true })
-      this.stdinWriter.on('error', () => undefined) // EPIPE when the tracee exits without reading
-    }
-    const capture = (mode: 'pipe' | 'inherit' | 'ignore', own: number): [number | undefined, Capture | undefined] => {
-      if (mode === 'inherit') return [own, undefined]
-      if (mode === 'ignore') return [undefined, undefined]
+    let fallback: string | undefined
+    const connect = (stream: 'stdout' | 'stderr', asked: OutputMode | undefined): [OutputMode, Capture | undefined] => {
+      const fd = stream === 'stdout' ? 1 : 2
+      const mode = asked ?? 'pty'
+      if (mode === 'inherit') {
+        this.childFds[fd] = fd
+        return [mode, undefined]
+      }
+      if (mode === 'ignore') return [mode, undefined]
+      if (mode === 'pty') {
+        const pty = openPty()
+        if (!isPtyFailure(pty)) {
+          this.toClose.push(pty.slave)
+          this.childFds[fd] = pty.slave
+          try {
+            return ['pty', new Capture(pty.master, 'pty')]
+          } catch (error) {
+            sys.close(pty.master)
+            throw error
+          }
+        }
+        if (asked === 'pty') throw ptyError(stream, pty)
+        fallback ??= `${ptyProblem(pty)} The program's output goes through pipes instead: what it buffers is lost if it crashes.`
+      }
       const [r, w] = pipe()
       this.toClose.push(w)
-      return [w, new Capture(r)]
+      this.childFds[fd] = w
+      return ['pipe', new Capture(r, 'pipe')]
     }
-    const [outFd, out] = capture(options.stdout, 1)
-    const [errFd, err] = capture(options.stderr, 2)
-    this.out = out
-    this.err = err
-    this.childFds = [stdinFd, outFd, errFd]
+    try {
+      if (options.stdin !== undefined) {
+        const [r, w] = pipe()
+        this.childFds[0] = r
+        this.toClose.push(r)
+        this.stdinWriter = new Socket({ fd: w, readable: false, writable: true })
+        this.stdinWriter.on('error', () => undefined) // EPIPE when the tracee exits without reading
+      }
+      const [stdout, out] = connect('stdout', options.stdout)
+      this.out = out
+      const [stderr, err] = connect('stderr', options.stderr)
+      this.err = err
+      this.modes = { stdout, stderr, ...(fallback !== undefined ? { ptyFallback: fallback } : {}) }
+    } catch (error) {
+      this.close()
+      throw error
+    }
+    if (fallback !== undefined && !warnedFallback) {
+      warnedFallback = true
+      process.emitWarning(
+        `procsnap: ${fallback} Pass { stdout: 'pipe', stderr: 'pipe' } to launch() to say so and silence this warning.`,
+        { code: 'PROCSNAP_PTY_FALLBACK' },
+      )
+    }
   }
 
   /** After the spawn: close our copies of the child's ends and start feeding stdin. */
@@ -125,4 +189,26 @@ export class Stdio {
     this.out?.close()
     this.err?.close()
   }
+}
+
+/** What stands in the way of a pty, and what to do about it. */
+function ptyProblem(failure: PtyFailure): string {
+  const what = `No pseudo-terminal could be made: ${failure.call} failed (${errnoName(failure.errno)}).`
+  switch (failure.errno) {
+    case ERRNO.ENOSPC:
+      return `${what} Every pty is in use (kernel.pty.max): close some, or raise it (sysctl -w kernel.pty.max=...).`
+    case ERRNO.EMFILE:
+    case ERRNO.ENFILE:
+      return `${what} Too many open files: close some, or raise the limit (ulimit -n).`
+    default:
+      return `${what} Mount devpts (mount -t devpts devpts /dev/pts; in a container it usually is) and make /dev/ptmx a character device this user may open (ln -s pts/ptmx /dev/ptmx).`
+  }
+}
+
+function ptyError(stream: 'stdout' | 'stderr', failure: PtyFailure): PtyError {
+  return new PtyError(
+    stream,
+    failure.errno,
+    `${ptyProblem(failure)} Or launch with { ${stream}: 'pipe' } (the program's buffered output is then lost if it crashes).`,
+  )
 }

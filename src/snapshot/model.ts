@@ -73,7 +73,7 @@ export interface MapState extends MemoryMap {
 /** An open file descriptor, from /proc/PID/fd and fdinfo. */
 export interface FdState {
   readonly fd: number
-  /** readlink target: '/dev/null', 'pipe:[1234]', 'socket:[99]', '/tmp/x (deleted)'. */
+  /** readlink target: '/dev/null', '/dev/pts/3' (a pty: stdout and stderr by default), 'pipe:[1234]', 'socket:[99]', '/tmp/x (deleted)'. */
   readonly target: string
   /** open flags (O_RDONLY, O_APPEND, ...) as fdinfo reports them. */
   readonly flags: number

@@ -145,7 +145,7 @@ describe('toHaveMapping, toHaveOpenFd', () => {
       `expected process ${proc.pid} to map libnothing.so; no map of that name`,
     )
     expect(proc).toHaveOpenFd(0, '/dev/null')
-    expect(proc).toHaveOpenFd(1, /^pipe:\[\d+\]$/)
+    expect(proc).toHaveOpenFd(1, /^\/dev\/pts\/\d+$/) // a pty, by default
     expect(proc).not.toHaveOpenFd(7)
     expect(failure(() => expect(proc).toHaveOpenFd(0, '/dev/zero'))).toBe(
       `expected process ${proc.pid} to have fd 0 open on "/dev/zero"; fd 0 is /dev/null`,

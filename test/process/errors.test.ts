@@ -424,3 +424,46 @@ console.log(JSON.stringify(await proc.wait()))
     expect(JSON.parse(child.stdout)).toEqual({ exitCode: 0 })
   })
 })
+
+describe('out of file descriptors', () => {
+  const distBuild = useDist()
+
+  it('a launch that gets its stdio but not the go pipe is ERR_SPAWN_FAILED (EMFILE) and closes the stdio it opened', () => {
+    const script = `
+import { closeSync, openSync, readdirSync } from 'node:fs'
+import { launch } from './index.js'
+const counter = ${JSON.stringify(fixture('counter'))}
+await (await launch(counter, { args: ['0'] })).wait() // loads the launcher and the bindings
+const before = readdirSync('/proc/self/fd').length
+const fill = []
+for (;;) {
+  try {
+    fill.push(openSync('/dev/null', 'r'))
+  } catch {
+    break
+  }
+}
+// Room for stdout's and stderr's two fds each, none for the launcher's go pipe.
+for (let i = 0; i < 4; i++) closeSync(fill.pop())
+let error
+try {
+  await launch(counter, { args: ['0'] })
+} catch (e) {
+  error = { code: e.code, message: e.message }
+}
+for (const fd of fill) closeSync(fd)
+const leaked = readdirSync('/proc/self/fd').length - before
+const after = await launch(counter, { args: ['0'] })
+console.log(JSON.stringify({ error, leaked, exit: await after.wait(), stdout: after.stdout }))
+`
+    const child = distBuild().run(script, { prefix: ['prlimit', '--nofile=128:128', '--'] })
+    expect(child.stderr).toBe('')
+    expect(child.status).toBe(0)
+    expect(JSON.parse(child.stdout)).toEqual({
+      error: { code: 'ERR_SPAWN_FAILED', message: 'pipe2 failed (EMFILE): too many open files?' },
+      leaked: 0,
+      exit: { exitCode: 0 },
+      stdout: 'total 0\n',
+    })
+  })
+})

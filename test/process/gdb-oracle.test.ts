@@ -201,7 +201,8 @@ describe('gdb agrees with us at the same stop', () => {
     const gdbWrite = BigInt(/is at (0x[0-9a-f]+)/.exec(out.address ?? '')?.[1] ?? '-1')
     expect(gdbPc).toBe(gdbWrite)
 
-    const proc = await start(sort, { argv0: sort, stdin: input })
+    // gdb's inferior writes to gdb's stdout, a pipe here: sort buffers its whole output, one write.
+    const proc = await start(sort, { argv0: sort, stdin: input, stdout: 'pipe' })
     const bp = proc.breakAt('libc.so.6!write')
     expect(bp.address).toBe(gdbWrite)
     const ev = await proc.cont()

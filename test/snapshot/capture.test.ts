@@ -114,7 +114,9 @@ describe('createSnapshot', () => {
     const proc = await atBump()
     const snap = proc.createSnapshot()
     expect(snap.fds.map((f) => f.fd).slice(0, 3)).toEqual([0, 1, 2])
-    expect(snap.fds[1]?.target).toMatch(/^pipe:\[\d+\]$/)
+    expect(snap.fds[1]?.target).toMatch(/^\/dev\/pts\/\d+$/) // stdout and stderr: a pty each, by default
+    expect(snap.fds[2]?.target).toMatch(/^\/dev\/pts\/\d+$/)
+    expect(snap.fds[2]?.target).not.toBe(snap.fds[1]?.target)
     const entry = snap.auxv.find((a) => a.name === 'AT_ENTRY')
     expect(entry?.value).toBe(proc.resolve('_start'))
     expect(snap.auxv.find((a) => a.name === 'AT_PAGESZ')?.value).toBe(4096n)
