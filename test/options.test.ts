@@ -38,7 +38,7 @@ describe('launch', () => {
     [{ timeout: '5s' }, "option 'timeout' is '5s' (a string); it takes a number of milliseconds"],
     [{ timeout: -1 }, "option 'timeout' is -1; it takes a number of milliseconds above 0 and up to 2147483647"],
     [{ timeout: 2 ** 31 }, "option 'timeout' is 2147483648"],
-    [{ stdout: 'file.txt' }, "option 'stdout' is 'file.txt' (a string); it takes 'pipe', 'inherit', 'ignore'"],
+    [{ stdout: 'file.txt' }, "option 'stdout' is 'file.txt' (a string); it takes 'pty', 'pipe', 'inherit', 'ignore'"],
     [{ aslr: 'yes' }, "option 'aslr' is 'yes' (a string); it takes true or false"],
     [
       { env: { FOO: 1 } },

@@ -90,8 +90,8 @@ const LAUNCH_OPTIONS: OptionSchema = {
   aslr: isBoolean,
   fixedRandom: isBoolean,
   timeout: isTimeout,
-  stdout: oneOf('pipe', 'inherit', 'ignore'),
-  stderr: oneOf('pipe', 'inherit', 'ignore'),
+  stdout: oneOf('pty', 'pipe', 'inherit', 'ignore'),
+  stderr: oneOf('pty', 'pipe', 'inherit', 'ignore'),
   pin: isBoolean,
   emulateStepOver: isBoolean,
 }
