@@ -27,8 +27,12 @@ const FXSAVE = {
   xmm: 160,
   size: 512,
 } as const
-/** xstate_fx_sw_bytes.xfeatures: the kernel's copy of XCR0 in the software-reserved bytes. */
-const SW_XFEATURES = 472
+/**
+ * XCR0 as the kernel writes it for ptrace and core files, in the FXSAVE area's software-usable bytes
+ * (`sw_usable_bytes[464..471]`, arch/x86/include/asm/user.h; gdb's I386_LINUX_XSAVE_XCR0_OFFSET).
+ * A signal frame's `_fpx_sw_bytes` puts it at 472 instead: not this area.
+ */
+const SW_XFEATURES = 464
 /** XSTATE_BV: which components are not in their init state (a clear bit reads as zeros). */
 const XSTATE_BV = 512
 
@@ -84,6 +88,22 @@ function getRegset(tid: number, type: number): number {
  * (ENODEV/EINVAL for NT_X86_XSTATE) still gives the FXSAVE area: x87 and SSE registers only.
  */
 export function readXState(tid: number): Record<string, bigint> {
+  const area = readArea(tid)
+  return decodeXState(area, xsaveAreaLayout(area))
+}
+
+/** A copy of the xsave area of a stopped thread as the kernel gives it (512 bytes of FXSAVE without XSAVE). */
+export function readXStateArea(tid: number): Uint8Array {
+  return readArea(tid).slice()
+}
+
+/** The layout of an area from this machine's kernel: this CPU's, its XCR0 read from the area where CPUID cannot run. */
+export function xsaveAreaLayout(area: Uint8Array): XsaveLayout | undefined {
+  return area.length > XSTATE_BV ? xsaveLayout(le(area, SW_XFEATURES, 8)) : undefined
+}
+
+/** The area in AREA (valid until the next read). */
+function readArea(tid: number): Uint8Array {
   let size = getRegset(tid, NT_X86_XSTATE)
   if (size === -ENODEV || size === -EINVAL) size = getRegset(tid, NT_PRFPREG)
   if (size < 0) {
@@ -93,8 +113,7 @@ export function readXState(tid: number): Record<string, bigint> {
       `Reading the x87/SSE/AVX registers of thread ${tid} failed (${errnoName(-size)}): the thread is gone or not stopped.`,
     )
   }
-  const area = AREA.subarray(0, size)
-  return decodeXState(area, size > XSTATE_BV ? xsaveLayout(le(area, SW_XFEATURES, 8)) : undefined)
+  return AREA.subarray(0, size)
 }
 
 /**
@@ -143,12 +162,10 @@ function extendedRegisters(
   const { xcr0 } = layout
   const part = (bit: number, offset: number, length: number): bigint =>
     component(area, layout, xstateBv, bit, offset, length)
-  const avx = hasComponent(xcr0, XSAVE_BIT.avx)
-  const avx512 =
-    avx &&
-    hasComponent(xcr0, XSAVE_BIT.opmask) &&
-    hasComponent(xcr0, XSAVE_BIT.zmmHi256) &&
-    hasComponent(xcr0, XSAVE_BIT.hi16Zmm)
+  // A component whose offset is unknown (no CPUID here) gives no registers at all, never zeros.
+  const decoded = (bit: number): boolean => hasComponent(xcr0, bit) && layout.offsets.has(bit)
+  const avx = decoded(XSAVE_BIT.avx)
+  const avx512 = avx && decoded(XSAVE_BIT.opmask) && decoded(XSAVE_BIT.zmmHi256) && decoded(XSAVE_BIT.hi16Zmm)
   for (let i = 0; i < 16 && avx; i++) {
     const ymm = (regs[`xmm${i}`] ?? 0n) | (part(XSAVE_BIT.avx, 16 * i, 16) << 128n)
     regs[`ymm${i}`] = ymm
@@ -163,7 +180,7 @@ function extendedRegisters(
     }
     for (let i = 0; i < 8; i++) regs[`k${i}`] = part(XSAVE_BIT.opmask, 8 * i, 8)
   }
-  if (hasComponent(xcr0, XSAVE_BIT.pkru)) regs.pkru = part(XSAVE_BIT.pkru, 0, 4)
+  if (decoded(XSAVE_BIT.pkru)) regs.pkru = part(XSAVE_BIT.pkru, 0, 4)
 }
 
 /** XCR0, the names of the enabled components and the area's size on this machine (computed once). */
