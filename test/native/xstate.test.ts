@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { PtraceError } from '../../src/errors.js'
+import { PtraceError, RegisterError } from '../../src/errors.js'
 import {
   XSAVE_BIT,
   fallbackLayout,
@@ -15,7 +15,14 @@ import {
   type CpuidQuery,
   type XsaveLayout,
 } from '../../src/native/arch/x86_64-xsave-layout.js'
-import { decodeXState, readXState, readXStateArea, xsaveFeatures } from '../../src/native/arch/x86_64-xstate.js'
+import {
+  decodeXState,
+  explainMissingXState,
+  readXState,
+  readXStateArea,
+  xsaveFeatures,
+} from '../../src/native/arch/x86_64-xstate.js'
+import { toHaveRegister } from '../../src/matchers/state-matchers.js'
 import { useDist } from '../dist.js'
 import { fixture, start } from '../helpers.js'
 
@@ -143,6 +150,8 @@ describe('readXState on the vector fixture', () => {
   let area: Uint8Array = new Uint8Array()
   let x87Address = 0n
   let atFip: Uint8Array | undefined
+  const notes: Record<string, string | undefined> = {}
+  let matcherError: unknown
 
   beforeAll(async () => {
     gdb = gdbRegisters()
@@ -155,6 +164,14 @@ describe('readXState on the vector fixture', () => {
     x87Address = proc.resolve('x87')
     // AMD leaves fip 0 here (no exception pending): there is no instruction to read then.
     atFip = ours.fip ? proc.readMemory(ours.fip, 6) : undefined
+    for (const name of ['xmm3', 'ymm0', 'zmm0', 'zmm31', 'k7', 'pkru', 'rax', 'zmm32'])
+      notes[name] = explainMissingXState(tid, name)
+    const absent = AVX512 ? (PKU ? undefined : 'pkru') : 'zmm0'
+    try {
+      if (absent) toHaveRegister.call({ isNot: false } as never, proc, absent, 0n)
+    } catch (error) {
+      matcherError = error
+    }
   }, 30_000)
 
   it('holds what the program loaded: xmm, ymm (with AVX), zmm (with AVX-512) and the opmasks', () => {
@@ -221,6 +238,26 @@ describe('readXState on the vector fixture', () => {
     const vectors = AVX512 ? 32 * 3 + 8 : AVX ? 32 : 16
     expect(Object.keys(ours).length).toBe(8 + 8 + vectors + (PKU ? 1 : 0)) // st0-7, fcw..mxcsr_mask
     expect('pkru' in ours).toBe(PKU)
+  })
+
+  it('says why a register is missing: the CPU or kernel does not enable its component', () => {
+    expect(notes.xmm3).toBeUndefined() // always there
+    expect(notes.rax).toBeUndefined() // not an xsave register
+    expect(notes.zmm32).toBeUndefined() // no such register anywhere
+    for (const name of ['ymm0', 'zmm0', 'zmm31', 'k7', 'pkru']) {
+      if (name in ours) expect(notes[name], name).toBeUndefined()
+      else
+        expect(notes[name], name).toMatch(
+          new RegExp(
+            `does not enable (AVX-512 state|xsave component) .*\\(XCR0 0x[0-9a-f]+\\), so there is no ${name}$`,
+          ),
+        )
+    }
+    if (AVX512 && PKU) return // nothing missing to ask a matcher for
+    expect(matcherError).toBeInstanceOf(RegisterError)
+    expect((matcherError as Error).message).toMatch(
+      /^process \d+ has no register (zmm0|pkru): this CPU or kernel does not enable .*, so there is no \w+\. Check /,
+    )
   })
 
   it('decodes the real area at CPUID offsets only: at Intel offsets it reads other bytes unless the CPU is laid out like Intel', () => {
@@ -413,7 +450,7 @@ describe('the xsave layout', () => {
 describe('without CPUID: a system that refuses executable pages (MemoryDenyWriteExecute)', () => {
   const distBuild = useDist()
 
-  it("reads x87, SSE and AVX registers, leaves out the rest; XCR0 comes from the kernel's area", async () => {
+  it("reads x87, SSE and AVX registers, leaves out the rest, and says why; XCR0 comes from the kernel's area", async () => {
     const layout = xsaveLayout()
     if (!layout) throw new Error('CPUID cannot run here')
     // The same stop in this process, where CPUID runs (ASLR is off: fip and fdp are the same too).
@@ -426,17 +463,27 @@ import { launch } from './index.js'
 import { cpuid } from './native/cpuid.js'
 import { xsaveLayout } from './native/arch/x86_64-xsave-layout.js'
 import { readXStateArea, xsaveAreaLayout } from './native/arch/x86_64-xstate.js'
+import { toHaveRegister } from './matchers/state-matchers.js'
 const proc = await launch(${JSON.stringify(VECTOR)})
 proc.breakAt('checkpoint')
 await proc.cont()
 const tid = proc.thread.tid
 const regs = proc.arch.readExtendedRegs(tid)
 const area = xsaveAreaLayout(readXStateArea(tid))
+const names = ['zmm0', 'k0', 'pkru', 'ymm3']
 console.log(JSON.stringify({
   cpuid: cpuid(0) ?? null,
   host: xsaveLayout() ?? null,
   layout: area && { xcr0: area.xcr0.toString(16), offsets: Object.fromEntries(area.offsets), undecoded: area.undecoded, source: area.source },
   regs: Object.fromEntries(Object.entries(regs).map(([k, v]) => [k, v.toString(16)])),
+  notes: Object.fromEntries(names.map((n) => [n, proc.arch.explainMissingRegister(tid, n) ?? null])),
+  matcher: (() => {
+    try {
+      toHaveRegister.call({ isNot: false }, proc, 'zmm0', 0n)
+    } catch (error) {
+      return { code: error.code, message: error.message }
+    }
+  })() ?? null,
 }))
 await proc.kill()
 `
@@ -449,6 +496,8 @@ await proc.kill()
       host: unknown
       layout: { xcr0: string; offsets: Record<string, number>; undecoded: number[]; source: string }
       regs: Record<string, string>
+      notes: Record<string, string | null>
+      matcher: { code: string; message: string } | null
     }
     expect(out.cpuid).toBeNull() // the filter did stop CPUID's page from becoming executable
     expect(out.host).toBeNull()
@@ -462,5 +511,16 @@ await proc.kill()
     const expected = Object.keys(ours).filter((name) => !componentOf(name) || componentOf(name) === XSAVE_BIT.avx)
     expect(Object.keys(out.regs).sort()).toEqual(expected.sort())
     for (const name of expected) expect(out.regs[name], name).toBe(ours[name]?.toString(16))
+    expect(out.notes.ymm3).toBeNull()
+    const unknown =
+      /^\w+ is (AVX-512 state \(xsave components [a-z0-9_, ]+\)|xsave component pkru), which this CPU has \(XCR0 0x[0-9a-f]+\), but only CPUID leaf 0xD says where .* CPUID cannot run in this process/
+    const absent =
+      /does not enable (AVX-512 state \(xsave components [a-z0-9_, ]+\)|xsave component pkru) \(XCR0 0x[0-9a-f]+\), so there is no \w+$/
+    expect(out.notes.zmm0).toMatch(AVX512 ? unknown : absent)
+    expect(out.notes.k0).toMatch(AVX512 ? unknown : absent)
+    expect(out.notes.pkru).toMatch(PKU ? unknown : absent)
+    expect(out.matcher?.code).toBe('ERR_UNKNOWN_REGISTER')
+    expect(out.matcher?.message).toMatch(/^process \d+ has no register zmm0: /)
+    expect(out.matcher?.message).toContain(`: ${out.notes.zmm0}. Check the register set`)
   }, 60_000)
 })

@@ -3,7 +3,14 @@
 import { PtraceError } from '../../errors.js'
 import { errnoName, PTRACE } from '../constants.js'
 import { addressOf, lastErrno, sys } from '../libc.js'
-import { componentNames, hasComponent, XSAVE_BIT, xsaveLayout, type XsaveLayout } from './x86_64-xsave-layout.js'
+import {
+  componentName,
+  componentNames,
+  hasComponent,
+  XSAVE_BIT,
+  xsaveLayout,
+  type XsaveLayout,
+} from './x86_64-xsave-layout.js'
 import type { RegisterFeatures } from './types.js'
 
 const NT_PRFPREG = 2
@@ -181,6 +188,51 @@ function extendedRegisters(
     for (let i = 0; i < 8; i++) regs[`k${i}`] = part(XSAVE_BIT.opmask, 8 * i, 8)
   }
   if (decoded(XSAVE_BIT.pkru)) regs.pkru = part(XSAVE_BIT.pkru, 0, 4)
+}
+
+/** The xsave components that hold register `name` (all of them needed to decode it), or undefined if none. */
+function componentsOf(name: string): number[] | undefined {
+  if (name === 'pkru') return [XSAVE_BIT.pkru]
+  const m = /^(xmm|ymm|zmm|k)(\d+)$/.exec(name)
+  if (!m) return undefined
+  const [, kind = '', digits = ''] = m
+  const index = Number(digits)
+  const avx512 = [XSAVE_BIT.avx, XSAVE_BIT.opmask, XSAVE_BIT.zmmHi256, XSAVE_BIT.hi16Zmm]
+  if (kind === 'k') return index < 8 ? avx512 : undefined
+  if (index >= 32) return undefined
+  if (index >= 16 || kind === 'zmm') return avx512
+  return kind === 'ymm' ? [XSAVE_BIT.avx] : undefined
+}
+
+/**
+ * Why thread `tid` has no register `name` that x86_64 can have: the OS did not enable its xsave
+ * component (the CPU lacks it), or its offset is unknown because CPUID cannot be run here.
+ * Undefined for a name that is no such register, or one that `readXState` does give.
+ */
+export function explainMissingXState(tid: number, name: string): string | undefined {
+  const bits = componentsOf(name)
+  if (!bits) return undefined
+  const size = getRegset(tid, NT_X86_XSTATE)
+  if (size === -ENODEV || size === -EINVAL || (size >= 0 && size <= XSTATE_BV))
+    return `this CPU or kernel has no xsave area (only FXSAVE's x87 and SSE registers), so there is no ${name}`
+  if (size < 0) return undefined
+  const layout = xsaveAreaLayout(AREA.subarray(0, size))
+  if (!layout) return undefined
+  const xcr0 = `XCR0 0x${layout.xcr0.toString(16)}`
+  const state = (of: number[]): string => {
+    const names = of.map(componentName).join(', ')
+    return of.length > 1 ? `AVX-512 state (xsave components ${names})` : `xsave component ${names}`
+  }
+  const absent = bits.filter((bit) => !hasComponent(layout.xcr0, bit))
+  if (absent.length > 0) return `this CPU or kernel does not enable ${state(absent)} (${xcr0}), so there is no ${name}`
+  const unknown = bits.filter((bit) => layout.undecoded.includes(bit))
+  if (unknown.length === 0) return undefined
+  return (
+    `${name} is ${state(unknown)}, which this CPU has (${xcr0}), but only CPUID leaf 0xD says where that lies ` +
+    `in the xsave area (Intel and AMD differ), and CPUID cannot run in this process: it needs an executable page, ` +
+    `which this system refuses (MemoryDenyWriteExecute, SELinux execmem). procsnap does not guess; ` +
+    `the x87, SSE and AVX registers are there as usual`
+  )
 }
 
 /** XCR0, the names of the enabled components and the area's size on this machine (computed once). */
