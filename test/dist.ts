@@ -15,8 +15,11 @@ export interface Dist {
   dir: string
   /** Writes an ES module script (its text) next to index.js and returns its path. */
   write(script: string): string
-  /** Runs an ES module script (its text) in a child node; the script imports `./index.js`. */
-  run(script: string, options?: { prefix?: readonly string[]; timeout?: number }): SpawnSyncReturns<string>
+  /** Runs an ES module script (its text) in a child node (after `prefix`, with `node` flags); the script imports `./index.js`. */
+  run(
+    script: string,
+    options?: { prefix?: readonly string[]; node?: readonly string[]; timeout?: number },
+  ): SpawnSyncReturns<string>
   remove(): void
 }
 
@@ -45,7 +48,12 @@ export function buildDist(): Dist {
     write,
     run(script, options = {}) {
       const file = write(script)
-      const [command = process.execPath, ...rest] = [...(options.prefix ?? []), process.execPath, file]
+      const [command = process.execPath, ...rest] = [
+        ...(options.prefix ?? []),
+        process.execPath,
+        ...(options.node ?? []),
+        file,
+      ]
       return spawnSync(command, rest, { cwd: dir, encoding: 'utf8', timeout: options.timeout ?? 30_000 })
     },
     remove() {

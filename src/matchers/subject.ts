@@ -27,6 +27,8 @@ export interface Subject {
    * without AVX-512).
    */
   register(name: string): bigint | undefined
+  /** Why `register` gives no value for `name`, when the subject knows (the CPU lacks it, its place is unknown here). */
+  missingRegister(name: string): string | undefined
   /** Width in bits of a register or alias. */
   registerBits(name: string): number
   /** Where the current thread is: 'counter!bump+0x4 (thread 1)'. */
@@ -69,10 +71,12 @@ function knownRegister(arch: SnapshotArch, name: string): void {
 /** A register the matcher compares: absent on this CPU is an error too, so that .not cannot pass on it. */
 export function requireRegister(s: Subject, name: string): bigint {
   const value = s.register(name)
-  if (value === undefined)
+  if (value === undefined) {
+    const why = s.missingRegister(name) ?? 'the CPU it ran on does not have it (or its kernel did not enable it)'
     throw new RegisterError(
-      `${s.label} has no register ${name}: the CPU it ran on does not have it (or its kernel did not enable it). Check the register set with snapshot.pprintRegistersAll().`,
+      `${s.label} has no register ${name}: ${why}. Check the register set with snapshot.pprintRegistersAll().`,
     )
+  }
   return value
 }
 
@@ -93,6 +97,7 @@ function processSubject(proc: Process): Subject {
       if (name in regs || proc.arch.aliases.has(name) || proc.arch.registers.includes(name)) return regs[name]
       return proc.arch.readExtendedRegs?.(proc.thread.tid)[name]
     },
+    missingRegister: (name) => proc.arch.explainMissingRegister?.(proc.thread.tid, name),
     registerBits: (name) => aliasBits(arch, name),
     where: () => `${proc.symbolize(pc())} (thread ${proc.thread.index})`,
     stopPc: () => {
@@ -118,6 +123,7 @@ function snapshotSubject(snap: Snapshot): Subject {
       knownRegister(snap.arch, name)
       return snap.regs[name]
     },
+    missingRegister: () => undefined,
     registerBits: (name) => aliasBits(snap.arch, name),
     where: () => `${snap.symbolize(pc())} (thread ${snap.data.current})`,
     stopPc: () => snap.stop?.pc ?? pc(),

@@ -46,6 +46,8 @@ export interface Arch {
   writeRegs(tid: number, from: Uint8Array): number
   /** Registers beyond the general-purpose block (x87, SSE/AVX/AVX-512, ...) of a stopped thread, by name. */
   readonly readExtendedRegs?: (tid: number) => Record<string, bigint>
+  /** Why `readExtendedRegs` has no register `name` that this architecture can have (a CPU without it, a layout not known here). */
+  readonly explainMissingRegister?: (tid: number, name: string) => string | undefined
   /** Which register sets this CPU and kernel provide (x86_64: XCR0 and the xsave components). */
   readonly registerFeatures?: () => RegisterFeatures
   /** Recognizes an instruction that can be stepped over without running the thread. */

@@ -3,7 +3,14 @@
 import { PtraceError } from '../../errors.js'
 import { errnoName, PTRACE } from '../constants.js'
 import { addressOf, lastErrno, sys } from '../libc.js'
-import { componentNames, hasComponent, XSAVE_BIT, xsaveLayout, type XsaveLayout } from './x86_64-xsave-layout.js'
+import {
+  componentName,
+  componentNames,
+  hasComponent,
+  XSAVE_BIT,
+  xsaveLayout,
+  type XsaveLayout,
+} from './x86_64-xsave-layout.js'
 import type { RegisterFeatures } from './types.js'
 
 const NT_PRFPREG = 2
@@ -27,8 +34,12 @@ const FXSAVE = {
   xmm: 160,
   size: 512,
 } as const
-/** xstate_fx_sw_bytes.xfeatures: the kernel's copy of XCR0 in the software-reserved bytes. */
-const SW_XFEATURES = 472
+/**
+ * XCR0 as the kernel writes it for ptrace and core files, in the FXSAVE area's software-usable bytes
+ * (`sw_usable_bytes[464..471]`, arch/x86/include/asm/user.h; gdb's I386_LINUX_XSAVE_XCR0_OFFSET).
+ * A signal frame's `_fpx_sw_bytes` puts it at 472 instead: not this area.
+ */
+const SW_XFEATURES = 464
 /** XSTATE_BV: which components are not in their init state (a clear bit reads as zeros). */
 const XSTATE_BV = 512
 
@@ -84,6 +95,22 @@ function getRegset(tid: number, type: number): number {
  * (ENODEV/EINVAL for NT_X86_XSTATE) still gives the FXSAVE area: x87 and SSE registers only.
  */
 export function readXState(tid: number): Record<string, bigint> {
+  const area = readArea(tid)
+  return decodeXState(area, xsaveAreaLayout(area))
+}
+
+/** A copy of the xsave area of a stopped thread as the kernel gives it (512 bytes of FXSAVE without XSAVE). */
+export function readXStateArea(tid: number): Uint8Array {
+  return readArea(tid).slice()
+}
+
+/** The layout of an area from this machine's kernel: this CPU's, its XCR0 read from the area where CPUID cannot run. */
+export function xsaveAreaLayout(area: Uint8Array): XsaveLayout | undefined {
+  return area.length > XSTATE_BV ? xsaveLayout(le(area, SW_XFEATURES, 8)) : undefined
+}
+
+/** The area in AREA (valid until the next read). */
+function readArea(tid: number): Uint8Array {
   let size = getRegset(tid, NT_X86_XSTATE)
   if (size === -ENODEV || size === -EINVAL) size = getRegset(tid, NT_PRFPREG)
   if (size < 0) {
@@ -93,8 +120,7 @@ export function readXState(tid: number): Record<string, bigint> {
       `Reading the x87/SSE/AVX registers of thread ${tid} failed (${errnoName(-size)}): the thread is gone or not stopped.`,
     )
   }
-  const area = AREA.subarray(0, size)
-  return decodeXState(area, size > XSTATE_BV ? xsaveLayout(le(area, SW_XFEATURES, 8)) : undefined)
+  return AREA.subarray(0, size)
 }
 
 /**
@@ -143,12 +169,10 @@ function extendedRegisters(
   const { xcr0 } = layout
   const part = (bit: number, offset: number, length: number): bigint =>
     component(area, layout, xstateBv, bit, offset, length)
-  const avx = hasComponent(xcr0, XSAVE_BIT.avx)
-  const avx512 =
-    avx &&
-    hasComponent(xcr0, XSAVE_BIT.opmask) &&
-    hasComponent(xcr0, XSAVE_BIT.zmmHi256) &&
-    hasComponent(xcr0, XSAVE_BIT.hi16Zmm)
+  // A component whose offset is unknown (no CPUID here) gives no registers at all, never zeros.
+  const decoded = (bit: number): boolean => hasComponent(xcr0, bit) && layout.offsets.has(bit)
+  const avx = decoded(XSAVE_BIT.avx)
+  const avx512 = avx && decoded(XSAVE_BIT.opmask) && decoded(XSAVE_BIT.zmmHi256) && decoded(XSAVE_BIT.hi16Zmm)
   for (let i = 0; i < 16 && avx; i++) {
     const ymm = (regs[`xmm${i}`] ?? 0n) | (part(XSAVE_BIT.avx, 16 * i, 16) << 128n)
     regs[`ymm${i}`] = ymm
@@ -163,7 +187,52 @@ function extendedRegisters(
     }
     for (let i = 0; i < 8; i++) regs[`k${i}`] = part(XSAVE_BIT.opmask, 8 * i, 8)
   }
-  if (hasComponent(xcr0, XSAVE_BIT.pkru)) regs.pkru = part(XSAVE_BIT.pkru, 0, 4)
+  if (decoded(XSAVE_BIT.pkru)) regs.pkru = part(XSAVE_BIT.pkru, 0, 4)
+}
+
+/** The xsave components that hold register `name` (all of them needed to decode it), or undefined if none. */
+function componentsOf(name: string): number[] | undefined {
+  if (name === 'pkru') return [XSAVE_BIT.pkru]
+  const m = /^(xmm|ymm|zmm|k)(\d+)$/.exec(name)
+  if (!m) return undefined
+  const [, kind = '', digits = ''] = m
+  const index = Number(digits)
+  const avx512 = [XSAVE_BIT.avx, XSAVE_BIT.opmask, XSAVE_BIT.zmmHi256, XSAVE_BIT.hi16Zmm]
+  if (kind === 'k') return index < 8 ? avx512 : undefined
+  if (index >= 32) return undefined
+  if (index >= 16 || kind === 'zmm') return avx512
+  return kind === 'ymm' ? [XSAVE_BIT.avx] : undefined
+}
+
+/**
+ * Why thread `tid` has no register `name` that x86_64 can have: the OS did not enable its xsave
+ * component (the CPU lacks it), or its offset is unknown because CPUID cannot be run here.
+ * Undefined for a name that is no such register, or one that `readXState` does give.
+ */
+export function explainMissingXState(tid: number, name: string): string | undefined {
+  const bits = componentsOf(name)
+  if (!bits) return undefined
+  const size = getRegset(tid, NT_X86_XSTATE)
+  if (size === -ENODEV || size === -EINVAL || (size >= 0 && size <= XSTATE_BV))
+    return `this CPU or kernel has no xsave area (only FXSAVE's x87 and SSE registers), so there is no ${name}`
+  if (size < 0) return undefined
+  const layout = xsaveAreaLayout(AREA.subarray(0, size))
+  if (!layout) return undefined
+  const xcr0 = `XCR0 0x${layout.xcr0.toString(16)}`
+  const state = (of: number[]): string => {
+    const names = of.map(componentName).join(', ')
+    return of.length > 1 ? `AVX-512 state (xsave components ${names})` : `xsave component ${names}`
+  }
+  const absent = bits.filter((bit) => !hasComponent(layout.xcr0, bit))
+  if (absent.length > 0) return `this CPU or kernel does not enable ${state(absent)} (${xcr0}), so there is no ${name}`
+  const unknown = bits.filter((bit) => layout.undecoded.includes(bit))
+  if (unknown.length === 0) return undefined
+  return (
+    `${name} is ${state(unknown)}, which this CPU has (${xcr0}), but only CPUID leaf 0xD says where that lies ` +
+    `in the xsave area (Intel and AMD differ), and CPUID cannot run in this process: it needs an executable page, ` +
+    `which this system refuses (MemoryDenyWriteExecute, SELinux execmem). procsnap does not guess; ` +
+    `the x87, SSE and AVX registers are there as usual`
+  )
 }
 
 /** XCR0, the names of the enabled components and the area's size on this machine (computed once). */

@@ -3,7 +3,7 @@ import { PTRACE } from '../constants.js'
 import { lastErrno, sys } from '../libc.js'
 import type { Arch, RegisterAlias } from './types.js'
 import { applyX86_64, decodeX86_64 } from './x86_64-emulate.js'
-import { readXState, xsaveFeatures } from './x86_64-xstate.js'
+import { explainMissingXState, readXState, xsaveFeatures } from './x86_64-xstate.js'
 
 const REGISTERS = [
   'r15',
@@ -84,6 +84,7 @@ export const x86_64: Arch = {
     return Number(sys.ptraceBuf(PTRACE.SETREGS, tid, 0, from)) === 0 ? 0 : lastErrno()
   },
   readExtendedRegs: readXState,
+  explainMissingRegister: explainMissingXState,
   registerFeatures: xsaveFeatures,
   decodeEmulation: decodeX86_64,
   applyEmulation: applyX86_64,
