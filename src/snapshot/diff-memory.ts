@@ -1,5 +1,6 @@
 // Memory half of a snapshot diff: which bytes of two paired maps differ once ASLR, dead stack,
 // thread ids and mangled pointers are accounted for. A pointer that moved with its map is no change.
+import { heldBytes, heldSize, mayHoldData } from './content.js'
 import { levelHolding, levelRank } from './memory-view.js'
 import type { MapState, MemoryChange, SnapshotData, SnapshotLevel } from './model.js'
 import { mapAt, symbolizeIn, type SnapshotModule } from './regions.js'
@@ -7,6 +8,8 @@ import { mapAt, symbolizeIn, type SnapshotModule } from './regions.js'
 /** Equal bytes between two changed runs up to which they are reported as one range. */
 const MERGE_GAP = 4
 const PAGE = 4096
+/** Bytes of a sparse map compared at once. */
+const SPARSE_WINDOW = 1 << 20
 /** glibc's PTR_MANGLE on x86_64: rol(pointer ^ guard, 0x11), the guard at fs:0x30. */
 const MANGLE_ROTATE = 0x11n
 const POINTER_GUARD_OFFSET = 0x30n
@@ -105,9 +108,13 @@ export function diffMemory(
   const changes: MemoryChange[] = []
   const sameId = idMatcher(a, b)
   for (const p of pairs) {
+    if (levelRank(levelHolding(p.a)) > levelRank(level)) continue
     const ca = p.a.content
     const cb = p.b.content
-    if (!ca || !cb || levelRank(levelHolding(p.a)) > levelRank(level)) continue
+    if (!ca || !cb) {
+      if (heldSize(p.a) > 0 && heldSize(p.b) > 0) changes.push(...sparseChanges(p, places, sameId, a, b, modulesB))
+      continue
+    }
     for (const range of rangesOf(p, places.stackShift, a, b)) {
       for (const [start, end] of changedRuns(ca, cb, { ...range, same: places.same, sameId })) {
         const address = p.b.start + BigInt(start + range.shift)
@@ -124,6 +131,45 @@ export function diffMemory(
     }
   }
   return changes
+}
+
+/**
+ * Changes in a pair where one side at least is held page by page (`sparse`): compared window by
+ * window over the bytes both hold, skipping windows where neither side holds data.
+ */
+function sparseChanges(
+  p: MapPair,
+  places: Places,
+  sameId: Alignment['sameId'],
+  a: SnapshotData,
+  b: SnapshotData,
+  modulesB: readonly SnapshotModule[],
+): MemoryChange[] {
+  const size = Math.min(heldSize(p.a), heldSize(p.b))
+  const from = Math.max(liveFrom(p.a, a), liveFrom(p.b, b))
+  const runs: Array<[number, number]> = []
+  for (let w = 0; w < size; w += SPARSE_WINDOW) {
+    const end = Math.min(size, w + SPARSE_WINDOW)
+    if (end <= from || (!mayHoldData(p.a, w, end) && !mayHoldData(p.b, w, end))) continue
+    const align = { shift: 0, from: Math.max(0, from - w), to: end - w, same: places.same, sameId }
+    for (const [s, e] of changedRuns(heldBytes(p.a, w, end - w), heldBytes(p.b, w, end - w), align)) {
+      const last = runs[runs.length - 1]
+      if (last && w + s - last[1] <= MERGE_GAP) last[1] = w + e
+      else runs.push([w + s, w + e])
+    }
+  }
+  return runs.map(([start, end]) => {
+    const address = p.b.start + BigInt(start)
+    return {
+      identity: p.identity,
+      mapOffset: BigInt(start),
+      addressBefore: p.a.start + BigInt(start),
+      addressAfter: address,
+      before: heldBytes(p.a, start, end - start).slice(),
+      after: heldBytes(p.b, start, end - start).slice(),
+      location: symbolizeIn(b.maps, modulesB, address) ?? p.identity,
+    }
+  })
 }
 
 /**

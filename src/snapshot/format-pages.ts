@@ -21,19 +21,20 @@ export class PageWriter {
   readonly pages = new Map<string, string>()
 
   add(content: Uint8Array): ContentRef {
-    const buf = Buffer.from(content.buffer, content.byteOffset, content.length)
     const refs: (string | null)[] = []
-    for (let at = 0; at < buf.length; at += PAGE_SIZE) {
-      const page = buf.subarray(at, Math.min(at + PAGE_SIZE, buf.length))
-      if (page.length === PAGE_SIZE ? page.equals(ZERO_PAGE) : page.equals(ZERO_PAGE.subarray(0, page.length))) {
-        refs.push(null)
-        continue
-      }
-      const hash = createHash('sha256').update(page).digest('hex')
-      if (!this.pages.has(hash)) this.pages.set(hash, deflateRawSync(page, DEFLATE).toString('base64'))
-      refs.push(hash)
-    }
-    return { size: buf.length, pages: refs }
+    for (let at = 0; at < content.length; at += PAGE_SIZE)
+      refs.push(this.addPage(content.subarray(at, Math.min(at + PAGE_SIZE, content.length))))
+    return { size: content.length, pages: refs }
+  }
+
+  /** One page (the last of a map may be shorter): its hash, or null when it is all zeros. */
+  addPage(bytes: Uint8Array): string | null {
+    const page = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
+    if (page.length === PAGE_SIZE ? page.equals(ZERO_PAGE) : page.equals(ZERO_PAGE.subarray(0, page.length)))
+      return null
+    const hash = createHash('sha256').update(page).digest('hex')
+    if (!this.pages.has(hash)) this.pages.set(hash, deflateRawSync(page, DEFLATE).toString('base64'))
+    return hash
   }
 }
 
@@ -63,6 +64,14 @@ export class PageReader {
       out.set(page, i * PAGE_SIZE)
     })
     return out
+  }
+
+  /** One stored page, checked against its hash and its expected length. */
+  readPage(hash: string, length: number): Buffer {
+    const page = this.page(hash)
+    if (page.length !== length)
+      throw new PageError(`page ${hash.slice(0, 12)}… holds ${page.length} bytes, expected ${length}`)
+    return page
   }
 
   private page(hash: string): Buffer {

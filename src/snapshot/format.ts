@@ -5,7 +5,7 @@ import { dirname } from 'node:path'
 import { threadId } from 'node:worker_threads'
 import { SnapshotFormatError } from '../errors.js'
 import { FieldError, Fields, hexValue, toHex, type Json } from './format-fields.js'
-import { PageError, PageReader, PageWriter, type ContentRef } from './format-pages.js'
+import { PAGE_SIZE, PageError, PageReader, PageWriter, type ContentRef } from './format-pages.js'
 import type {
   AuxvEntry,
   CpuInfo,
@@ -15,6 +15,7 @@ import type {
   SnapshotArch,
   SnapshotData,
   SnapshotStop,
+  SparseContent,
   ThreadState,
 } from './model.js'
 
@@ -189,8 +190,19 @@ function encodeMap(m: MapState, pages: PageWriter): Json {
     inode: m.inode,
     ...(m.buildId !== undefined ? { buildId: m.buildId } : {}),
     ...(m.content ? { content: pages.add(m.content) } : {}),
+    ...(m.sparse ? { sparse: encodeSparse(m.sparse, pages) } : {}),
     ...(m.unreadable !== undefined ? { unreadable: m.unreadable } : {}),
   }
+}
+
+/** `{ size, pages: [[index, hash], ...] }`: the pages that hold data, by index; zero pages are left out. */
+function encodeSparse(sparse: SparseContent, pages: PageWriter): Json {
+  const list: [number, string][] = []
+  for (const [offset, bytes] of sparse.pages) {
+    const hash = pages.addPage(bytes)
+    if (hash !== null) list.push([offset / PAGE_SIZE, hash])
+  }
+  return { size: sparse.size, pages: list }
 }
 
 function decodeData(s: Fields, pages: PageReader): SnapshotData {
@@ -266,6 +278,7 @@ function decodeMap(m: Fields, pages: PageReader): MapState {
   const end = m.hex('end')
   if (end < start) throw new FieldError(`${m.path}.end`, 'the map ends before it starts')
   let content: Uint8Array | undefined
+  if (m.has('content') && m.has('sparse')) throw new FieldError(m.path, 'a map holds content or sparse, not both')
   if (m.has('content')) {
     const c = m.object('content')
     const ref: ContentRef = {
@@ -294,8 +307,36 @@ function decodeMap(m: Fields, pages: PageReader): MapState {
     inode: m.int('inode'),
     ...(m.has('buildId') ? { buildId: m.string('buildId') } : {}),
     ...(content ? { content } : {}),
+    ...(m.has('sparse') ? { sparse: decodeSparse(m.object('sparse'), end - start, pages) } : {}),
     ...(m.has('unreadable') ? { unreadable: m.string('unreadable') } : {}),
   }
+}
+
+function decodeSparse(f: Fields, mapSize: bigint, pages: PageReader): SparseContent {
+  const size = f.int('size')
+  if (size < 0 || BigInt(size) > mapSize)
+    throw new FieldError(`${f.path}.size`, `${size} bytes for a map of ${mapSize}`)
+  if (BigInt(size) !== mapSize && size % PAGE_SIZE !== 0)
+    throw new FieldError(`${f.path}.size`, `${size} is neither the map's size nor a multiple of ${PAGE_SIZE}`)
+  const held = new Map<number, Uint8Array>()
+  let previous = -1
+  for (const entry of f.array('pages')) {
+    const pair = entry.value
+    if (!Array.isArray(pair) || pair.length !== 2 || !Number.isSafeInteger(pair[0]) || typeof pair[1] !== 'string')
+      throw new FieldError(entry.path, 'expected [page index, page hash]')
+    const index = pair[0] as number
+    const offset = index * PAGE_SIZE
+    if (index <= previous || offset >= size)
+      throw new FieldError(entry.path, `page ${index} is out of order or past the ${size} bytes held`)
+    previous = index
+    try {
+      held.set(offset, new Uint8Array(pages.readPage(pair[1], Math.min(PAGE_SIZE, size - offset))))
+    } catch (error) {
+      if (error instanceof PageError) throw new FieldError(entry.path, error.message)
+      throw error
+    }
+  }
+  return { size, pages: held }
 }
 
 function decodeCpu(c: Fields): CpuInfo {

@@ -20,6 +20,7 @@ export type {
   SnapshotStop,
   Frame,
   MapState,
+  SparseContent,
   FdState,
   AuxvEntry,
   CpuInfo,

@@ -3,11 +3,15 @@
 import { LocationError, MemoryError, ProcsnapError, SymbolNotFoundError } from '../errors.js'
 import type { MapState, SnapshotLevel } from './model.js'
 import { hex, mapAt, type SnapshotModule } from './regions.js'
+import { copyHeld, heldBytes, heldSize, mayHoldData } from './content.js'
+
+/** Bytes of a sparse map searched at once. */
+const FIND_WINDOW = 1 << 20
 
 /** A symbol ('g_counter', 'libc.so.6!environ'), 'module+0xoff', a hex string, or an absolute address. */
 export type SnapshotLocation = string | bigint
 
-/** The level that holds a map's contents: writable maps from 'writable', other readable ones from 'full'. */
+/** The level that holds a map's contents: writable maps from 'writable', all others (guard pages too) from 'full'. */
 export function levelHolding(map: MapState): SnapshotLevel {
   return map.perms[1] === 'w' ? 'writable' : 'full'
 }
@@ -94,10 +98,11 @@ export class SnapshotMemory {
           `${hex(at)} is outside every map of this snapshot${done ? ` (the read started at ${hex(address)})` : ''}. Check the address against snapshot.maps.`,
         )
       }
-      if (!map.content) throw this.notCaptured(map, at, length)
       const from = Number(at - map.start)
-      const n = Math.min(length - done, map.content.length - from)
-      out.set(map.content.subarray(from, from + n), done)
+      const held = heldSize(map)
+      if (from >= held) throw this.notCaptured(map, at, length)
+      const n = Math.min(length - done, held - from)
+      copyHeld(map, from, out, done, n)
       done += n
     }
     return out
@@ -109,9 +114,10 @@ export class SnapshotMemory {
     if (bytes.length === 0) throw new ProcsnapError('ERR_BAD_LOCATION', 'find() needs at least one byte to look for.')
     const hits: bigint[] = []
     for (const map of this.maps) {
-      if (!map.content) continue
-      const buf = Buffer.from(map.content.buffer, map.content.byteOffset, map.content.length)
-      for (let i = buf.indexOf(bytes); i >= 0; i = buf.indexOf(bytes, i + 1)) hits.push(map.start + BigInt(i))
+      if (map.content) {
+        const buf = Buffer.from(map.content.buffer, map.content.byteOffset, map.content.length)
+        for (let i = buf.indexOf(bytes); i >= 0; i = buf.indexOf(bytes, i + 1)) hits.push(map.start + BigInt(i))
+      } else if (map.sparse) findSparse(map, bytes, hits)
     }
     return hits
   }
@@ -126,14 +132,6 @@ export class SnapshotMemory {
         `${hex(at)} is in ${where}, which could not be read at capture (${map.unreadable}): no snapshot level holds it.`,
       )
     }
-    if (map.perms[0] !== 'r') {
-      return new MemoryError(
-        'ERR_MEMORY_ACCESS',
-        at,
-        length,
-        `${hex(at)} is in ${where}, which the process cannot read (no 'r' permission): no snapshot level holds it.`,
-      )
-    }
     const needed = levelHolding(map)
     return new MemoryError(
       'ERR_NOT_CAPTURED',
@@ -141,6 +139,20 @@ export class SnapshotMemory {
       length,
       `${hex(at)} is in ${where}, whose contents a '${this.level}' snapshot does not hold: take the snapshot with { level: '${needed}' }${needed === 'writable' ? " (or 'full')" : ''}.`,
     )
+  }
+}
+
+/** Searches a sparse map window by window, skipping those no needle with a non-zero byte can touch. */
+function findSparse(map: MapState, needle: Uint8Array, hits: bigint[]): void {
+  const size = heldSize(map)
+  const zerosOnly = needle.every((b) => b === 0)
+  for (let from = 0; from < size; from += FIND_WINDOW) {
+    const to = Math.min(size, from + FIND_WINDOW + needle.length - 1)
+    if (!zerosOnly && !mayHoldData(map, from, to)) continue
+    const window = heldBytes(map, from, to - from)
+    const buf = Buffer.from(window.buffer, window.byteOffset, window.length)
+    for (let i = buf.indexOf(needle); i >= 0 && i < FIND_WINDOW; i = buf.indexOf(needle, i + 1))
+      hits.push(map.start + BigInt(from + i))
   }
 }
 

@@ -2,7 +2,10 @@
 // Every 64-bit (or wider) value is a bigint; the on-disk form (format.ts) writes them as hex strings.
 import type { MemoryMap } from '../process/maps.js'
 
-/** 'base': registers, maps, backtraces; 'writable': + contents of writable maps; 'full': + every readable map. */
+/**
+ * 'base': registers, maps, backtraces; 'writable': + contents of writable maps; 'full': + every map's
+ * contents that a debugger can read, maps the process cannot read itself (guard pages) included.
+ */
 export type SnapshotLevel = 'base' | 'writable' | 'full'
 
 /** A snapshot of the whole process (all threads) or of one thread (its registers, the shared memory). */
@@ -64,10 +67,29 @@ export type SnapshotStop =
 export interface MapState extends MemoryMap {
   /** GNU build-id of the mapped ELF file, when it has one. */
   readonly buildId?: string
-  /** The bytes of the map, when the level holds them and they could be read (length end - start). */
+  /** The bytes of the map, when the level holds them and the process could read them all (length end - start). */
   readonly content?: Uint8Array
-  /** Why the level should hold this map's contents but does not: '[vvar]', 'not readable', 'EIO', ... */
+  /**
+   * The bytes of a map the process cannot read itself (guard pages, PROT_NONE reservations), read as
+   * a debugger reads them, or of a map whose end could not be read: page by page, zeros not stored.
+   */
+  readonly sparse?: SparseContent
+  /**
+   * Why the level should hold this map's contents, or the part past `sparse.size`, but does not:
+   * '[vvar] is kernel data that ptrace cannot read', 'past the end of the file from +0x1000 (EIO)...'.
+   */
   readonly unreadable?: string
+}
+
+/** Contents held page by page: every byte below `size` that no listed page holds is zero. */
+export interface SparseContent {
+  /**
+   * Bytes held from the map's start: its size, or fewer when reading stopped at a page that could
+   * not be read (the map's `unreadable` says why); then a multiple of 4096.
+   */
+  readonly size: number
+  /** The 4 KiB pages holding a non-zero byte, by offset from the map's start, ascending (the last may be shorter). */
+  readonly pages: ReadonlyMap<number, Uint8Array>
 }
 
 /** An open file descriptor, from /proc/PID/fd and fdinfo. */

@@ -1,5 +1,6 @@
 // Pretty printing of snapshots in the style of gdb (`info registers`, `info proc mappings`, `bt`,
 // `x/32xb`) and libdebug's pprint_*: aligned hex, symbolized pointers, ANSI colors only when asked.
+import { heldSize } from './content.js'
 import type { Frame, MapState, SnapshotData } from './model.js'
 import { columns, hexShort, hexWidth, paint, type Paint, type RenderStyle, type Symbolizer } from './pprint-style.js'
 
@@ -17,19 +18,28 @@ function pathColor(m: MapState): Paint | undefined {
 
 /**
  * `info proc mappings`: a title (pid, count, level), then start, end, perms, offset, size, what the
- * snapshot holds of the map's contents ('held', 'unreadable' with the reason after the path, or
- * nothing: this level does not keep them), and path. Numbers are right-aligned like gdb's.
+ * snapshot holds of the map's contents ('held', 'part held' or 'unreadable' with the reason after
+ * the path, or nothing: this level does not keep them), and path. Numbers are right-aligned like gdb's.
  */
 export function renderMaps(data: SnapshotData, style: RenderStyle): string {
-  const held = data.maps.filter((m) => m.content).length
-  const unreadable = data.maps.filter((m) => m.unreadable !== undefined).length
-  const counts = [`${held} held`, ...(unreadable ? [`${unreadable} unreadable`] : [])].join(', ')
+  const marks = data.maps.map(holding)
+  const count = (mark: string): number => marks.filter((x) => x === mark).length
+  const counts = [
+    `${count('held')} held`,
+    ...(count('part held') ? [`${count('part held')} part held`] : []),
+    ...(count('unreadable') ? [`${count('unreadable')} unreadable`] : []),
+  ].join(', ')
   const title = `process ${data.pid}: ${data.maps.length} map${data.maps.length === 1 ? '' : 's'}, ${data.level} snapshot (${counts})`
   const header = ['start', 'end', 'perms', 'offset', 'size', 'contents', 'path']
-  const rows = data.maps.map((m) => {
-    const mark = m.content ? 'held' : m.unreadable !== undefined ? 'unreadable' : ''
-    return [hexShort(m.start), hexShort(m.end), m.perms, hexShort(m.offset), hexShort(m.end - m.start), mark, m.path]
-  })
+  const rows = data.maps.map((m, i) => [
+    hexShort(m.start),
+    hexShort(m.end),
+    m.perms,
+    hexShort(m.offset),
+    hexShort(m.end - m.start),
+    marks[i] ?? '',
+    m.path,
+  ])
   const laid = columns(
     [header, ...rows],
     ['right', 'right', 'left', 'right', 'right', 'left', 'left'],
@@ -41,7 +51,7 @@ export function renderMaps(data: SnapshotData, style: RenderStyle): string {
         const color = pathColor(m)
         return color ? paint(style, color, text) : text
       }
-      if (c === 5) return paint(style, m.content ? 'green' : 'red', text)
+      if (c === 5) return paint(style, HOLDING_COLOR[marks[r - 1] ?? ''] ?? 'red', text)
       return text
     },
   )
@@ -50,6 +60,14 @@ export function renderMaps(data: SnapshotData, style: RenderStyle): string {
     return reason === undefined ? line : `${line}  ${paint(style, 'dim', `(${reason})`)}`
   })
   return `${[title, ...lines].join('\n')}\n`
+}
+
+const HOLDING_COLOR: Record<string, Paint> = { held: 'green', 'part held': 'yellow' }
+
+/** What a snapshot holds of a map: 'held', 'part held' (up to a page it could not read), 'unreadable', or ''. */
+function holding(m: MapState): string {
+  if (heldSize(m) > 0) return m.unreadable === undefined ? 'held' : 'part held'
+  return m.unreadable !== undefined ? 'unreadable' : ''
 }
 
 /**

@@ -66,6 +66,30 @@ function syntheticData(): SnapshotData {
         inode: 0,
         unreadable: 'not readable (---p)',
       },
+      // held page by page: zeros but for page 2; and a file map held up to the end of its file
+      {
+        start: 0x40000n,
+        end: 0x44000n,
+        perms: '---p',
+        offset: 0n,
+        path: '',
+        inode: 0,
+        sparse: { size: 0x4000, pages: new Map([[0x2000, new Uint8Array(4096).fill(0x5a)]]) },
+      },
+      {
+        start: 0x50000n,
+        end: 0x53000n,
+        perms: 'r--p',
+        offset: 0n,
+        path: '/small',
+        inode: 4,
+        sparse: {
+          size: 0x1000,
+          pages: new Map([[0, Uint8Array.from([...Buffer.from('eleven char'), ...new Uint8Array(4085)])]]),
+        },
+        unreadable:
+          'from +0x1000 on, past the end of its file (11 bytes): the process would get SIGBUS, ptrace gets EIO',
+      },
     ],
     cpu: { arch: 'x86_64', xcr0: 0x2e7n, components: ['x87', 'sse', 'avx'], xsaveSize: 2696 },
   }
@@ -98,7 +122,26 @@ describe('round trip', () => {
     const [repeated, mixed] = file.snapshot.maps
     expect(new Set(repeated?.content?.pages).size).toBe(1)
     expect(mixed?.content?.pages.map((p) => p === null)).toEqual([true, false, true, false])
-    expect(Object.keys(file.pages)).toHaveLength(3) // the repeated page, the data page, the tail
+    // the repeated page, the data page, the tail; a sparse map's page, a partly held map's page
+    expect(Object.keys(file.pages)).toHaveLength(5)
+  })
+
+  it('writes a sparse map as its size and the index and hash of each page holding data', () => {
+    const file = JSON.parse(encodeSnapshot(syntheticData()).toString()) as {
+      pages: Record<string, string>
+      snapshot: { maps: { sparse?: { size: number; pages: [number, string][] }; unreadable?: string }[] }
+    }
+    const [sparse, partial] = file.snapshot.maps.slice(3)
+    expect(sparse?.sparse?.size).toBe(0x4000)
+    expect(sparse?.sparse?.pages.map(([index]) => index)).toEqual([2])
+    expect(partial?.sparse?.size).toBe(0x1000)
+    expect(partial?.unreadable).toMatch(/past the end of its file/)
+    const back = new ProcessSnapshot(decodeSnapshot(encodeSnapshot(syntheticData())))
+    expect(back.memory.read(0x42000n - 2n, 4)).toEqual(Uint8Array.of(0, 0, 0x5a, 0x5a))
+    expect(back.memory.find(Uint8Array.of(0, 0x5a))).toEqual([0x41fffn])
+    expect(Buffer.from(back.memory.read(0x50000n, 11)).toString()).toBe('eleven char')
+    expect(() => back.memory.read(0x50ffcn, 8)).toThrow(expect.objectContaining({ code: 'ERR_MEMORY_ACCESS' }))
+    expect(() => back.memory.read(0x50ffcn, 8)).toThrow('past the end of its file')
   })
 
   it('writes every 64-bit value as a hex string, never a JSON number', () => {
@@ -279,6 +322,34 @@ describe('bad files', () => {
       if (maps[0]?.content) maps[0].content.size = 5
     })
     expect(() => decodeSnapshot(resized)).toThrow('$.snapshot.maps[0].content.size: 5 bytes for a map of 32768')
+  })
+
+  it('a sparse page list out of order, past its size, malformed, or beside a content: ERR_SNAPSHOT_CORRUPT', () => {
+    const sparse = (change: (m: { sparse: { size: number; pages: unknown[] }; content?: unknown }) => void): Buffer =>
+      edit((f) => change((f.snapshot.maps as never[])[3] as never))
+    const hash = (JSON.parse(good.toString()) as { snapshot: { maps: { sparse?: { pages: [number, string][] } }[] } })
+      .snapshot.maps[3]?.sparse?.pages[0]?.[1]
+    expect(() => decodeSnapshot(sparse((m) => m.sparse.pages.push([1, hash])))).toThrow(
+      '$.snapshot.maps[3].sparse.pages[1]: page 1 is out of order or past the 16384 bytes held',
+    )
+    expect(() => decodeSnapshot(sparse((m) => (m.sparse.pages = [[4, hash]])))).toThrow(
+      'page 4 is out of order or past the 16384 bytes held',
+    )
+    expect(() => decodeSnapshot(sparse((m) => (m.sparse.pages = [{ index: 2 }])))).toThrow(
+      '$.snapshot.maps[3].sparse.pages[0]: expected [page index, page hash]',
+    )
+    expect(() => decodeSnapshot(sparse((m) => (m.sparse.size = 0x5000)))).toThrow(
+      '$.snapshot.maps[3].sparse.size: 20480 bytes for a map of 16384',
+    )
+    expect(() => decodeSnapshot(sparse((m) => (m.sparse.size = 0x2800)))).toThrow(
+      "$.snapshot.maps[3].sparse.size: 10240 is neither the map's size nor a multiple of 4096",
+    )
+    expect(() =>
+      decodeSnapshot(sparse((m) => (m.content = { size: 0x4000, pages: [null, null, null, null] }))),
+    ).toThrow('$.snapshot.maps[3]: a map holds content or sparse, not both')
+    expect(codeOf(() => decodeSnapshot(sparse((m) => (m.sparse.pages = [[2, '0'.repeat(64)]]))))).toBe(
+      'ERR_SNAPSHOT_CORRUPT',
+    )
   })
 
   it('never evaluates the file: a __proto__ key stays data', () => {

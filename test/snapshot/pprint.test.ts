@@ -241,6 +241,40 @@ describe('renderMaps', () => {
       ].join('\n'),
     )
   })
+
+  it('marks maps held page by page as held, and those held up to a page that could not be read as part held', () => {
+    const reason = 'from +0x1000 on, past the end of its file (11 bytes): the process would get SIGBUS, ptrace gets EIO'
+    const maps: MapState[] = [
+      {
+        start: 0x1000n,
+        end: 0x2000n,
+        perms: '---p',
+        offset: 0n,
+        path: '',
+        inode: 0,
+        sparse: { size: 0x1000, pages: new Map() },
+      },
+      {
+        start: 0x7ffff7fb9000n,
+        end: 0x7ffff7fbc000n,
+        perms: '---p',
+        offset: 0n,
+        path: '/tmp/small',
+        inode: 7,
+        sparse: { size: 0x1000, pages: new Map([[0, new Uint8Array(4096).fill(1)]]) },
+        unreadable: reason,
+      },
+    ]
+    expect(renderMaps({ ...arm, level: 'full', maps }, plain)).toBe(
+      [
+        'process 4242: 2 maps, full snapshot (1 held, 1 part held)',
+        '         start             end  perms  offset    size  contents   path',
+        '        0x1000          0x2000  ---p      0x0  0x1000  held',
+        `0x7ffff7fb9000  0x7ffff7fbc000  ---p      0x0  0x3000  part held  /tmp/small  (${reason})`,
+        '',
+      ].join('\n'),
+    )
+  })
 })
 
 describe('renderBacktrace', () => {
