@@ -106,8 +106,11 @@ export class LocationError extends ProcsnapError {
 
 /** An address that no mapping contains, or memory the kernel would not let us read or write. */
 export class MemoryError extends ProcsnapError {
+  /** Where the access failed: for a read that got part of the way, the first byte it could not read. */
   readonly address: bigint
   readonly length: number
+  /** The kernel's refusal ('EIO', 'EFAULT'), when a live access failed with one. */
+  readonly errno: string | undefined
 
   /** ERR_NOT_CAPTURED: mapped in the snapshot's process, but the snapshot's level does not hold those bytes. */
   constructor(
@@ -115,10 +118,12 @@ export class MemoryError extends ProcsnapError {
     address: bigint,
     length: number,
     message: string,
+    errno?: string,
   ) {
     super(code, message)
     this.address = address
     this.length = length
+    this.errno = errno
   }
 }
 

@@ -92,6 +92,7 @@ export class TraceeMemory {
       at,
       length,
       `Cannot ${op} ${length} bytes at ${hex(at)} in ${hex(map.start)}-${hex(map.end)} ${map.perms} ${map.path || '[anon]'}: the kernel refused (${errnoName(errno)}).${map.path.startsWith('[vvar') || map.path === '[vsyscall]' ? ` ${map.path} is not readable by ptrace.` : ''}`,
+      errno ? errnoName(errno) : undefined,
     )
   }
 }

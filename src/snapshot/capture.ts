@@ -4,11 +4,11 @@ import { randomUUID } from 'node:crypto'
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { parseElf } from '../elf/index.js'
 import { ProcsnapError } from '../errors.js'
-import { allocateCapture } from '../native/memory.js'
 import { Process, ProcessThread } from '../process/process.js'
-import type { MemoryMap } from '../process/maps.js'
 import type { StopEvent, Thread } from '../process/events.js'
 import { auxvName } from './auxv.js'
+import { captureMap, Residency } from './capture-memory.js'
+import { heldBytes, heldSize } from './content.js'
 import type {
   AuxvEntry,
   CpuInfo,
@@ -26,10 +26,9 @@ import { hex, mapAt, type SnapshotModule } from './regions.js'
 import { snapshotFromData, type ProcessSnapshot, type ThreadSnapshot } from './snapshot.js'
 import { unwind, type UnwindModule } from './unwind.js'
 import { checkOptions, isString, oneOf, type OptionSchema } from '../options.js'
-import { levelHolding, levelRank } from './memory-view.js'
 
 export interface SnapshotOptions {
-  /** 'base' (default): registers, maps, backtraces; 'writable': + writable memory; 'full': + all readable memory. */
+  /** 'base' (default): registers, maps, backtraces; 'writable': + writable memory; 'full': + all memory a debugger can read. */
   level?: SnapshotLevel
   name?: string
 }
@@ -86,7 +85,13 @@ function capture(
   const arch = proc.arch.name as SnapshotArch
   const liveModules = proc.modules
   const buildIds = new Map(liveModules.map((m) => [m.path, m.elf.buildId]))
-  const maps = proc.maps.map((m) => captureMap(proc, m, level, buildIds.get(m.path)))
+  const residency = new Residency(proc.pid)
+  let maps: MapState[]
+  try {
+    maps = proc.maps.map((m) => captureMap(proc, m, level, buildIds.get(m.path), residency))
+  } finally {
+    residency.close()
+  }
   const modules: SnapshotModule[] = liveModules.map((m) => ({
     name: m.name,
     path: m.path,
@@ -127,43 +132,13 @@ function capture(
   return snapshotFromData(data, modules)
 }
 
-/** One map, with its contents when the level holds them; what cannot be read is recorded, not thrown. */
-function captureMap(proc: Process, m: MemoryMap, level: SnapshotLevel, buildId: string | undefined): MapState {
-  const base: MapState = {
-    start: m.start,
-    end: m.end,
-    perms: m.perms,
-    offset: m.offset,
-    path: m.path,
-    inode: m.inode,
-    ...(buildId ? { buildId } : {}),
-  }
-  const wanted = level === 'full' || (level === 'writable' && m.perms[1] === 'w')
-  if (!wanted || levelRank(levelHolding(m)) > levelRank(level)) return base
-  if (m.path.startsWith('[vvar')) return { ...base, unreadable: `${m.path} is kernel data that ptrace cannot read` }
-  if (m.perms[0] !== 'r') return { ...base, unreadable: `not readable (${m.perms})` }
-  const content = allocateCapture(Number(m.end - m.start))
-  try {
-    proc.readMemoryInto(m.start, content)
-  } catch (error) {
-    return {
-      ...base,
-      unreadable:
-        error instanceof Error ? error.message.replace(/^.*the kernel refused \(([A-Z]+)\).*$/s, '$1') : String(error),
-    }
-  }
-  return { ...base, content }
-}
-
 /** Reads for the unwinder: captured contents first, else the live process; undefined when unreadable. */
 function reader(proc: Process, maps: readonly MapState[]): (address: bigint, length: number) => Uint8Array | undefined {
   return (address, length) => {
     const map = mapAt(maps, address)
     if (!map) return undefined
-    if (map.content && address + BigInt(length) <= map.end) {
-      const from = Number(address - map.start)
-      return map.content.subarray(from, from + length)
-    }
+    const from = Number(address - map.start)
+    if (from + length <= heldSize(map)) return heldBytes(map, from, length)
     try {
       return proc.readMemory(address, length)
     } catch {
