@@ -37,7 +37,7 @@ export class AddressNamer {
       return `[stack]@sp${offset < 0n ? '-' : '+'}${hex(offset < 0n ? -offset : offset)}`
     }
     if (!mapAt(this.data.maps, value)) return undefined
-    return symbolizeIn(this.data.maps, this.modules, value)
+    return symbolizeIn(this.data, this.modules, value)
   }
 
   /** A register or pointer-sized value: its name when it points into a map, else hex. */

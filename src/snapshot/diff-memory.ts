@@ -125,7 +125,7 @@ export function diffMemory(
           addressAfter: address,
           before: ca.slice(start, end),
           after: cb.slice(start + range.shift, end + range.shift),
-          location: symbolizeIn(b.maps, modulesB, address) ?? p.identity,
+          location: symbolizeIn(b, modulesB, address) ?? p.identity,
         })
       }
     }
@@ -167,7 +167,7 @@ function sparseChanges(
       addressAfter: address,
       before: heldBytes(p.a, start, end - start).slice(),
       after: heldBytes(p.b, start, end - start).slice(),
-      location: symbolizeIn(b.maps, modulesB, address) ?? p.identity,
+      location: symbolizeIn(b, modulesB, address) ?? p.identity,
     }
   })
 }

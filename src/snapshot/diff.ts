@@ -6,7 +6,6 @@ import { levelRank } from './memory-view.js'
 import type {
   BacktraceChange,
   MapChange,
-  MapState,
   RegisterChange,
   SnapshotData,
   SnapshotDiffData,
@@ -25,10 +24,10 @@ export function diffSnapshots(a: SnapshotData, b: SnapshotData, modulesB: readon
   }
   const level: SnapshotLevel = levelRank(a.level) <= levelRank(b.level) ? a.level : b.level
   const levelNote = a.level !== b.level ? `a is ${a.level}, b is ${b.level}: compared at ${level}` : undefined
-  const pairs = pairMaps(a.maps, b.maps)
+  const pairs = pairMaps(a, b)
   const places = placeMatcher(a, b, pairs)
   const regs = diffRegisters(a, b, places.same)
-  const maps = diffMaps(a.maps, b.maps, pairs)
+  const maps = diffMaps(a, b, pairs)
   const memory = diffMemory(pairs, level, places, a, b, modulesB)
   const threads = diffThreads(a, b)
   const backtrace = diffBacktraces(a, b)
@@ -47,11 +46,11 @@ export function diffSnapshots(a: SnapshotData, b: SnapshotData, modulesB: readon
   }
 }
 
-function pairMaps(mapsA: readonly MapState[], mapsB: readonly MapState[]): MapPair[] {
-  const idsA = identities(mapsA)
-  const byId = new Map([...identities(mapsB)].map(([m, id]) => [id, m]))
+function pairMaps(a: SnapshotData, b: SnapshotData): MapPair[] {
+  const idsA = identities(a)
+  const byId = new Map([...identities(b)].map(([m, id]) => [id, m]))
   const pairs: MapPair[] = []
-  for (const m of mapsA) {
+  for (const m of a.maps) {
     const id = idsA.get(m) ?? ''
     const other = byId.get(id)
     if (other) pairs.push({ identity: id, a: m, b: other })
@@ -84,13 +83,13 @@ function sameLanes(before: bigint, after: bigint, same: SamePlace): boolean {
   return true
 }
 
-function diffMaps(mapsA: readonly MapState[], mapsB: readonly MapState[], pairs: readonly MapPair[]): MapChange[] {
+function diffMaps(a: SnapshotData, b: SnapshotData, pairs: readonly MapPair[]): MapChange[] {
   const changes: MapChange[] = []
   const pairedA = new Set(pairs.map((p) => p.a))
   const pairedB = new Set(pairs.map((p) => p.b))
-  const idsA = identities(mapsA)
-  const idsB = identities(mapsB)
-  for (const m of mapsA)
+  const idsA = identities(a)
+  const idsB = identities(b)
+  for (const m of a.maps)
     if (!pairedA.has(m)) changes.push({ kind: 'removed', identity: idsA.get(m) ?? '', before: m, fields: [] })
   for (const p of pairs) {
     const fields: string[] = []
@@ -99,7 +98,7 @@ function diffMaps(mapsA: readonly MapState[], mapsB: readonly MapState[], pairs:
     if (p.a.buildId !== p.b.buildId) fields.push('buildId')
     if (fields.length) changes.push({ kind: 'changed', identity: p.identity, before: p.a, after: p.b, fields })
   }
-  for (const m of mapsB)
+  for (const m of b.maps)
     if (!pairedB.has(m)) changes.push({ kind: 'added', identity: idsB.get(m) ?? '', after: m, fields: [] })
   return changes
 }

@@ -158,8 +158,10 @@ export interface RegisterChange {
 }
 
 /**
- * A map's identity, stable under ASLR: 'path@0xoffset' for a file map, '[heap]', '[stack]', '[vdso]',
- * and '<anon #n after path@0xoffset>' style names for anonymous maps (see diff.ts).
+ * A map's identity, stable under ASLR and across runs: 'path@0xoffset' for a file map, '[heap]',
+ * '[stack]', '[vdso]', '[stack thread 2]' and '[stack thread 2 guard]' for the stack of thread 2 (by
+ * creation order) and the guard page below it, 'anon#k@<previous named map>' for other anonymous
+ * maps (see regions.ts).
  */
 export type MapIdentity = string
 

@@ -2,6 +2,7 @@
 // `x/32xb`) and libdebug's pprint_*: aligned hex, symbolized pointers, ANSI colors only when asked.
 import { heldSize } from './content.js'
 import type { Frame, MapState, SnapshotData } from './model.js'
+import { threadStacks } from './regions.js'
 import { columns, hexShort, hexWidth, paint, type Paint, type RenderStyle, type Symbolizer } from './pprint-style.js'
 
 export { renderDiff, diffSummary } from './pprint-diff.js'
@@ -19,7 +20,8 @@ function pathColor(m: MapState): Paint | undefined {
 /**
  * `info proc mappings`: a title (pid, count, level), then start, end, perms, offset, size, what the
  * snapshot holds of the map's contents ('held', 'part held' or 'unreadable' with the reason after
- * the path, or nothing: this level does not keep them), and path. Numbers are right-aligned like gdb's.
+ * the path, or nothing: this level does not keep them), and path; a thread's stack, anonymous memory,
+ * shows as '[stack thread 2]'. Numbers are right-aligned like gdb's.
  */
 export function renderMaps(data: SnapshotData, style: RenderStyle): string {
   const marks = data.maps.map(holding)
@@ -31,6 +33,8 @@ export function renderMaps(data: SnapshotData, style: RenderStyle): string {
   ].join(', ')
   const title = `process ${data.pid}: ${data.maps.length} map${data.maps.length === 1 ? '' : 's'}, ${data.level} snapshot (${counts})`
   const header = ['start', 'end', 'perms', 'offset', 'size', 'contents', 'path']
+  const stacks = threadStacks(data)
+  const paths = data.maps.map((m) => stacks.get(m) ?? m.path)
   const rows = data.maps.map((m, i) => [
     hexShort(m.start),
     hexShort(m.end),
@@ -38,7 +42,7 @@ export function renderMaps(data: SnapshotData, style: RenderStyle): string {
     hexShort(m.offset),
     hexShort(m.end - m.start),
     marks[i] ?? '',
-    m.path,
+    paths[i] ?? '',
   ])
   const laid = columns(
     [header, ...rows],
@@ -48,7 +52,7 @@ export function renderMaps(data: SnapshotData, style: RenderStyle): string {
       const m = data.maps[r - 1]
       if (!m) return text
       if (c === 6) {
-        const color = pathColor(m)
+        const color = stacks.has(m) ? 'yellow' : pathColor(m)
         return color ? paint(style, color, text) : text
       }
       if (c === 5) return paint(style, HOLDING_COLOR[marks[r - 1] ?? ''] ?? 'red', text)

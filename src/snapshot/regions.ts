@@ -1,9 +1,11 @@
 // Where an address is in a snapshot's maps: modules rebuilt offline from the maps (ELF files read
-// again when they are still on disk with the same build-id), symbolization, and ASLR-proof map identities.
+// again when they are still on disk with the same build-id), symbolization, and ASLR-proof map identities
+// (thread stacks by thread: '[stack thread 2]').
 import { basename } from 'node:path'
 import { readElf, type ElfFile } from '../elf/index.js'
 import { findMap } from '../process/maps.js'
-import type { MapIdentity, MapState } from './model.js'
+import { archInfo } from './arch-info.js'
+import type { MapIdentity, MapState, SnapshotData } from './model.js'
 
 export interface SnapshotModule {
   /** Base name: 'counter', 'libc.so.6'. */
@@ -20,7 +22,7 @@ export interface SnapshotModule {
 /** An address's place: the module or region containing it and the offset there. */
 export interface Place {
   readonly map: MapState
-  /** 'counter!g_counter+0x4', 'counter+0x4010', '[heap]+0x40', '[stack]-0x2f8', 'anon@libc.so.6+0x3000'. */
+  /** 'counter!g_counter+0x4', 'counter+0x4010', '[heap]+0x40', '[stack]-0x2f8', '[stack thread 2]-0x2f8', 'anon#1@libc.so.6+0x3000'. */
   readonly text: string
 }
 
@@ -82,19 +84,21 @@ export function moduleAt(modules: readonly SnapshotModule[], address: bigint): S
   return modules.find((m) => address >= m.start && address < m.end)
 }
 
-/** 'module!symbol+0xoff', 'module+0xoff', a region-relative name, or undefined outside every map. */
-export function symbolizeIn(
-  maps: readonly MapState[],
-  modules: readonly SnapshotModule[],
-  address: bigint,
-): string | undefined {
+/** What names regions: the maps, and the threads whose stack pointers mark their stacks. */
+export type Layout = Pick<SnapshotData, 'arch' | 'maps' | 'threads'>
+
+/**
+ * 'module!symbol+0xoff', 'module+0xoff', a region-relative name, or undefined outside every map.
+ * Stacks count down from their top: '[stack]-0x2f8', '[stack thread 2]-0x2f8'.
+ */
+export function symbolizeIn(layout: Layout, modules: readonly SnapshotModule[], address: bigint): string | undefined {
   const mod = moduleAt(modules, address)
   if (mod) {
     const hit = mod.elf?.symbolize(address - mod.bias)
     if (hit) return `${mod.name}!${hit.symbol.name}${hit.offset ? `+${hex(hit.offset)}` : ''}`
     return `${mod.name}+${hex(address - mod.start)}`
   }
-  const map = mapAt(maps, address)
+  const map = mapAt(layout.maps, address)
   if (!map) return undefined
   if (map.path === '') {
     // .bss past the file's last page is anonymous memory right after the module: its symbols still apply
@@ -102,27 +106,71 @@ export function symbolizeIn(
     const hit = owner?.elf?.symbolize(address - owner.bias)
     if (owner && hit) return `${owner.name}!${hit.symbol.name}${hit.offset ? `+${hex(hit.offset)}` : ''}`
   }
-  if (map.path === '[stack]') return `[stack]-${hex(map.end - address)}`
+  const id = identities(layout).get(map) ?? 'anon'
+  if (map.path === '[stack]' || id.startsWith(THREAD_STACK)) return `${id}-${hex(map.end - address)}`
   if (map.path.startsWith('[')) return `${map.path}+${hex(address - map.start)}`
-  return `${identities(maps).get(map) ?? 'anon'}+${hex(address - map.start)}`
+  return `${id}+${hex(address - map.start)}`
 }
 
-const identityCache = new WeakMap<readonly MapState[], Map<MapState, MapIdentity>>()
+const THREAD_STACK = '[stack thread '
+
+/**
+ * The stacks of threads other than the initial one, which are anonymous maps (pthread_create's mmap),
+ * named by thread index (creation order): '[stack thread 2]' is the anonymous map holding thread 2's
+ * stack pointer, '[stack thread 2 guard]' the inaccessible map right below it. A thread whose stack
+ * pointer went into its guard (a stack overflow) still names both. Threads not captured (a thread
+ * snapshot holds one) name nothing; when two threads' stack pointers share a map, the first names it.
+ */
+export function threadStacks(layout: Layout): Map<MapState, string> {
+  const names = new Map<MapState, string>()
+  const sp = archInfo(layout.arch).sp
+  const { maps } = layout
+  const isGuard = (m: MapState | undefined): m is MapState => m?.path === '' && m.perms.startsWith('---')
+  for (const t of [...layout.threads].sort((x, y) => x.index - y.index)) {
+    const at = t.regs[sp]
+    let map = at === undefined ? undefined : mapAt(maps, at)
+    if (map?.path !== '') continue
+    let i = maps.indexOf(map)
+    const above = maps[i + 1]
+    if (isGuard(map) && above?.path === '' && above.start === map.end && !above.perms.startsWith('---')) {
+      map = above
+      i++
+    }
+    if (names.has(map)) continue
+    names.set(map, `${THREAD_STACK}${t.index}]`)
+    const below = maps[i - 1]
+    if (isGuard(below) && below.end === map.start && !names.has(below))
+      names.set(below, `${THREAD_STACK}${t.index} guard]`)
+  }
+  return names
+}
+
+const identityCache = new WeakMap<
+  readonly MapState[],
+  { threads: Layout['threads']; ids: Map<MapState, MapIdentity> }
+>()
 
 /**
  * Names for maps that do not depend on where ASLR put them: 'path@0xoffset' for files, the pseudo-path
- * for '[heap]', '[stack]', '[vdso]'..., and 'anon#k@<previous named map>' for anonymous memory.
+ * for '[heap]', '[stack]', '[vdso]'..., '[stack thread N]' (and its guard) for the stacks of threads,
+ * and 'anon#k@<previous named map>' for other anonymous memory.
  */
-export function identities(maps: readonly MapState[]): Map<MapState, MapIdentity> {
-  let ids = identityCache.get(maps)
-  if (ids) return ids
-  ids = new Map()
+export function identities(layout: Layout): Map<MapState, MapIdentity> {
+  const cached = identityCache.get(layout.maps)
+  if (cached && cached.threads === layout.threads) return cached.ids
+  const ids = new Map<MapState, MapIdentity>()
+  const stacks = threadStacks(layout)
   const seen = new Map<string, number>()
   let anchor = 'start'
   let anonCount = 0
-  for (const m of maps) {
+  for (const m of layout.maps) {
     let id: string
-    if (m.path === '') {
+    const stack = stacks.get(m)
+    if (stack !== undefined) {
+      id = stack
+      anchor = stack
+      anonCount = 0
+    } else if (m.path === '') {
       anonCount++
       id = `anon#${anonCount}@${anchor}`
     } else {
@@ -134,6 +182,6 @@ export function identities(maps: readonly MapState[]): Map<MapState, MapIdentity
     seen.set(id, n)
     ids.set(m, n > 1 ? `${id}#${n}` : id)
   }
-  identityCache.set(maps, ids)
+  identityCache.set(layout.maps, { threads: layout.threads, ids })
   return ids
 }

@@ -140,7 +140,7 @@ abstract class BaseSnapshot {
 
   /** 'counter!bump+0x4', 'libc.so.6+0x29d90', '[heap]+0x40', '[stack]-0x2f8', or the hex address. */
   symbolize(address: bigint): string {
-    return symbolizeIn(this.data.maps, this.modules(), address) ?? hex(address)
+    return symbolizeIn(this.data, this.modules(), address) ?? hex(address)
   }
 
   /** Writes the snapshot as procsnap/1 JSON (atomically); loadSnapshot(path) gives it back. */
@@ -156,7 +156,7 @@ abstract class BaseSnapshot {
   pprintRegisters(options: PrintOptions & { thread?: number } = {}): void {
     print(
       renderRegisters(this.data, this.threadData(options.thread), styleFor(options), (a) =>
-        symbolizeIn(this.data.maps, this.modules(), a),
+        symbolizeIn(this.data, this.modules(), a),
       ),
       options,
     )
@@ -168,7 +168,7 @@ abstract class BaseSnapshot {
         this.data,
         this.threadData(options.thread),
         styleFor(options),
-        (a) => symbolizeIn(this.data.maps, this.modules(), a),
+        (a) => symbolizeIn(this.data, this.modules(), a),
         true,
       ),
       options,
@@ -187,7 +187,7 @@ abstract class BaseSnapshot {
     const address = this.memory.resolve(location)
     print(
       renderMemory(address, this.memory.read(address, length), styleFor(options), (a) =>
-        symbolizeIn(this.data.maps, this.modules(), a),
+        symbolizeIn(this.data, this.modules(), a),
       ),
       options,
     )
