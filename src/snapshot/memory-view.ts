@@ -108,7 +108,11 @@ export class SnapshotMemory {
     return out
   }
 
-  /** Every address where the bytes (or the UTF-8 string) occur in the memory this snapshot holds. */
+  /**
+   * Every address where the bytes (or the UTF-8 string) occur in the memory this snapshot holds. In a
+   * map held page by page (a reservation the process cannot read), only windows around the pages that
+   * hold data are searched: bytes that are all zeros are not looked for in gigabytes of untouched pages.
+   */
   find(needle: Uint8Array | string): bigint[] {
     const bytes = typeof needle === 'string' ? new TextEncoder().encode(needle) : needle
     if (bytes.length === 0) throw new ProcsnapError('ERR_BAD_LOCATION', 'find() needs at least one byte to look for.')
@@ -142,13 +146,12 @@ export class SnapshotMemory {
   }
 }
 
-/** Searches a sparse map window by window, skipping those no needle with a non-zero byte can touch. */
+/** Searches a sparse map window by window, skipping the windows without a page that holds data. */
 function findSparse(map: MapState, needle: Uint8Array, hits: bigint[]): void {
   const size = heldSize(map)
-  const zerosOnly = needle.every((b) => b === 0)
   for (let from = 0; from < size; from += FIND_WINDOW) {
     const to = Math.min(size, from + FIND_WINDOW + needle.length - 1)
-    if (!zerosOnly && !mayHoldData(map, from, to)) continue
+    if (!mayHoldData(map, from, to)) continue
     const window = heldBytes(map, from, to - from)
     const buf = Buffer.from(window.buffer, window.byteOffset, window.length)
     for (let i = buf.indexOf(needle); i >= 0 && i < FIND_WINDOW; i = buf.indexOf(needle, i + 1))
