@@ -303,7 +303,7 @@ export class Tracer {
         // Not reported: rewind so that the thread executes the int3 again when resumed.
         stop.thread.pc = stop.site.address
         stop.thread.rewound = true
-        for (const bp of stop.hit) bp.hits--
+        for (const bp of stop.hit) this.table.count(bp, -1)
         continue
       }
       this.queued.push(stop)
@@ -387,13 +387,12 @@ export class Tracer {
     const hit: Breakpoint[] = []
     let internal: Breakpoint | undefined
     for (const bp of site.owners) {
-      if (!bp.enabled || bp.removed) continue
-      if (bp.condition && !bp.condition(t.tid)) continue
+      if (!this.table.accepts(bp, t.tid)) continue
       if (bp.internal && !bp.temporary) {
         internal = bp
         continue
       }
-      bp.hits++
+      this.table.count(bp, 1)
       hit.push(bp)
     }
     if (internal && !stopping) this.hooks.onInternalHit(internal, t)

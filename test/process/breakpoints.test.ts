@@ -1,5 +1,29 @@
+import { closeSync, openSync, readSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
+import { ProcsnapError, type Process } from '../../src/index.js'
 import { fixture, le32, nmSymbol, start } from '../helpers.js'
+
+/** The byte at an address as the kernel has it (int3 included), read through /proc/PID/mem: not through procsnap. */
+function rawByte(proc: Process, address: bigint): number {
+  const fd = openSync(`/proc/${proc.pid}/mem`, 'r')
+  try {
+    const buf = Buffer.alloc(1)
+    readSync(fd, buf, 0, 1, address)
+    return buf[0] ?? -1
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function thrown(fn: () => unknown): ProcsnapError {
+  try {
+    fn()
+  } catch (error) {
+    if (error instanceof ProcsnapError) return error
+    throw error
+  }
+  throw new Error('expected a ProcsnapError, nothing was thrown')
+}
 
 describe('breakpoints', () => {
   it('never show their int3 in memory reads, and restore the code when removed', async () => {
@@ -31,6 +55,60 @@ describe('breakpoints', () => {
     expect(le32(proc.readMemory('g_counter', 4))).toBe(15)
     bp.enable()
     expect((await proc.cont()).kind).toBe('exited')
+  })
+
+  it('setting `enabled` arms and disarms the int3, as enable() and disable() do', async () => {
+    const proc = await start(fixture('counter'), { args: ['3'] })
+    const bp = proc.breakAt('bump')
+    const at = proc.resolve('bump')
+    expect(rawByte(proc, at)).toBe(0xcc)
+    bp.disable()
+    expect(rawByte(proc, at)).not.toBe(0xcc)
+    bp.enabled = true
+    expect(bp.enabled).toBe(true)
+    expect(rawByte(proc, at)).toBe(0xcc)
+    const ev = await proc.cont()
+    expect(ev.kind === 'breakpoint' && ev.breakpoint).toBe(bp)
+    bp.enabled = false
+    expect(bp.enabled).toBe(false)
+    expect(rawByte(proc, at)).not.toBe(0xcc)
+    expect(await proc.cont()).toEqual({ kind: 'exited', exitCode: 0 })
+    expect(bp.hits).toBe(1)
+    // Not a boolean: a typed error, and the state is unchanged.
+    const err = thrown(() => {
+      ;(bp as { enabled: unknown }).enabled = 'yes'
+    })
+    expect(err.code).toBe('ERR_BAD_VALUE')
+    expect(err.message).toMatch(/Breakpoint\.enabled is true or false/)
+    expect(bp.enabled).toBe(false)
+  })
+
+  it('the other fields are read-only: a write throws ERR_READ_ONLY and changes nothing', async () => {
+    const proc = await start(fixture('counter'), { args: ['2'] })
+    const bp = proc.breakAt('bump')
+    await proc.cont()
+    const before = { ...bp }
+    expect(before).toMatchObject({ hits: 1, pending: false, removed: false, enabled: true, location: 'bump' })
+    const writable = bp as unknown as Record<string, unknown>
+    for (const [field, value] of [
+      ['hits', 0],
+      ['address', 0x1000n],
+      ['pending', true],
+      ['removed', true],
+      ['description', 'elsewhere'],
+      ['id', 99],
+      ['location', 'compute'],
+    ] as const) {
+      const err = thrown(() => {
+        writable[field] = value
+      })
+      expect(err.code).toBe('ERR_READ_ONLY')
+      expect(err.message).toContain(`Breakpoint.${field} is kept by procsnap`)
+    }
+    expect({ ...bp }).toEqual(before)
+    expect(rawByte(proc, proc.resolve('bump'))).toBe(0xcc)
+    await proc.cont()
+    expect(bp.hits).toBe(2)
   })
 
   it('two breakpoints at one address share the site and both count', async () => {
