@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process'
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { inspect } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ProcsnapError, launch, livePids, type Location, type Process } from '../../src/index.js'
 import { useDist } from '../dist.js'
@@ -298,6 +299,69 @@ describe('bad locations, addresses and registers', () => {
     expect(write.code).toBe('ERR_UNKNOWN_REGISTER')
     expect(await proc.wait()).toEqual({ exitCode: 0 })
     await expectTracerUsable()
+  })
+})
+
+describe('register values', () => {
+  it('a value that is not an integer is ERR_BAD_VALUE naming the register and what it takes; the register keeps its value', async () => {
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    await proc.runTo('bump')
+    const regs = proc.regs as unknown as Record<string, unknown>
+    const before = proc.regs.rax
+    for (const value of [1.5, 'x', -1.5, 2 ** 70, undefined, null, Number.NaN, {}]) {
+      const err = caught(() => {
+        regs.rax = value
+      })
+      expect(err.code).toBe('ERR_BAD_VALUE')
+      expect(err.message).toMatch(/^Cannot write .* to rax/)
+      expect(err.message).toContain('regs.rax takes a bigint (regs.rax = 0x2an) or a safe integer number (42)')
+      expect(err.message).toContain("two's complement in the register's 64 bits (-1 is 0xffffffffffffffff)")
+      expect(proc.regs.rax).toBe(before)
+    }
+    expect(caught(() => (regs.rax = 1.5)).message).toMatch(/1\.5 to rax: it is not an integer/)
+    expect(caught(() => (regs.rax = 2 ** 70)).message).toMatch(/beyond 2\^53.*Write it as a bigint/)
+    // Too wide for the register (or the alias) named: refused rather than cut.
+    expect(caught(() => (regs.rax = 1n << 64n)).message).toMatch(/does not fit in 64 bits/)
+    expect(caught(() => (regs.al = 0x100n)).message).toMatch(/to al: it does not fit in 8 bits \(from -0x80 to 0xff\)/)
+    // Safe integers are taken; a negative one is the two's complement of the width written.
+    regs.rax = 0x1122334455667788n
+    regs.eax = -1
+    expect(proc.regs.rax).toBe(0x11223344ffffffffn)
+    regs.al = -2
+    expect(proc.regs.rax).toBe(0x11223344fffffffen)
+    regs.rdi = 41
+    expect(proc.regs.rdi).toBe(41n)
+    regs.rax = -1n
+    expect(proc.regs.rax).toBe(0xffffffffffffffffn)
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
+    expect(proc.stdout).toBe('bump 1 -> 41\ntotal 41\n')
+  })
+
+  it('a snapshot’s registers are read-only: every write is ERR_READ_ONLY, and they still print and serialize as values', async () => {
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    await proc.runTo('bump')
+    const snap = proc.createSnapshot()
+    const regs = snap.regs as Record<string, unknown>
+    const rax = snap.regs.rax
+    for (const name of ['rax', 'eax', 'nosuch']) {
+      const err = caught(() => {
+        regs[name] = 1n
+      })
+      expect(err.code).toBe('ERR_READ_ONLY')
+      expect(err.message).toContain(`A snapshot's registers are read-only (regs.${name})`)
+      expect(err.message).toContain(`proc.regs.${name} = …`)
+    }
+    expect(caught(() => ((snap.threads[0]?.regs as Record<string, unknown>).rip = 0n)).code).toBe('ERR_READ_ONLY')
+    expect(snap.regs.rax).toBe(rax)
+    expect(regs.nosuch).toBeUndefined()
+    expect(inspect(snap.regs)).toContain(`rax: ${rax}n`)
+    expect(
+      JSON.parse(JSON.stringify(snap.regs, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))),
+    ).toMatchObject({
+      rax: String(rax),
+    })
+    expect(structuredClone(snap.regs)).toEqual({ ...snap.regs })
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
   })
 })
 
