@@ -74,6 +74,8 @@ export class Process implements AsyncDisposable {
   private readonly tracer: Tracer
   private readonly space: AddressSpace
   private exitResult: ExitResult | undefined
+  /** Set by kill() until the process is reaped: operations it overtakes resolve with the end. */
+  private killing: Promise<ExitResult> | undefined
   private last: StopEvent | undefined
   private busy: string | undefined
   private launching = true
@@ -243,30 +245,39 @@ export class Process implements AsyncDisposable {
 
   /** Runs until a breakpoint, a signal, or the end of the process. */
   async cont(options: ContOptions = {}): Promise<StopEvent> {
-    return this.operation('cont', async () => {
-      if (options.signal !== undefined) this.tracer.current.pendingSignal = options.signal ?? 0
-      return this.toEvent(await this.tracer.cont(this.deadline(options)))
-    })
+    return this.settled(() =>
+      this.operation('cont', async () => {
+        if (options.signal !== undefined) this.tracer.current.pendingSignal = options.signal ?? 0
+        return this.toEvent(await this.tracer.cont(this.deadline(options)))
+      }),
+    )
   }
 
   /** Executes one instruction of the current thread; the other threads stay stopped. */
   async step(options: WaitOptions = {}): Promise<StopEvent> {
-    return this.operation('step', async () => this.toEvent(await this.tracer.step(this.deadline(options))))
+    return this.settled(() =>
+      this.operation('step', async () => this.toEvent(await this.tracer.step(this.deadline(options)))),
+    )
   }
 
   /** Runs to a location (a temporary breakpoint), stopping earlier at other breakpoints or signals. */
   async runTo(location: Location, options: WaitOptions = {}): Promise<StopEvent> {
+    return this.settled(
+      () => this.runToLocation(location, options),
+      (end) => this.unreached(end, typeof location === 'bigint' ? hex(location) : location),
+    )
+  }
+
+  private async runToLocation(location: Location, options: WaitOptions): Promise<StopEvent> {
     this.assertStopped('runTo')
     const resolved = this.space.resolve(location)
     const temp = this.table.create(location, { temporary: true, internal: true })
     this.table.arm(temp, resolved.address, resolved.description)
     try {
       const event = await this.cont(options)
-      if (event.kind === 'exited' || event.kind === 'killed') {
-        throw new ProcessStateError(
-          'ERR_PROCESS_EXITED',
-          `The process ${event.kind === 'exited' ? `exited with code ${event.exitCode}` : `was killed by ${event.signal}`} before reaching ${resolved.description}. ${this.stdio.stderr ? `Its stderr: ${this.stdio.stderr.slice(-300)}` : 'Check that this run of the program reaches that code.'}`,
-        )
+      // Ended by kill() meanwhile: it resolves like every operation kill() overtakes.
+      if ((event.kind === 'exited' || event.kind === 'killed') && !this.killing) {
+        throw this.unreached(event, resolved.description)
       }
       return event
     } finally {
@@ -274,8 +285,20 @@ export class Process implements AsyncDisposable {
     }
   }
 
+  /** runTo's failure: the process ended before reaching `where`. */
+  private unreached(end: StopEvent, where: string): ProcessStateError {
+    return new ProcessStateError(
+      'ERR_PROCESS_EXITED',
+      `The process ${end.kind === 'exited' ? `exited with code ${end.exitCode}` : end.kind === 'killed' ? `was killed by ${end.signal}` : 'ended'} before reaching ${where}. ${this.stdio.stderr ? `Its stderr: ${this.stdio.stderr.slice(-300)}` : 'Check that this run of the program reaches that code.'}`,
+    )
+  }
+
   /** Runs until the current function returns to its caller; the event carries the return value. */
   async finish(options: WaitOptions = {}): Promise<StopEvent> {
+    return this.settled(() => this.finishFunction(options))
+  }
+
+  private async finishFunction(options: WaitOptions): Promise<StopEvent> {
     this.assertStopped('finish')
     const thread = this.tracer.current
     const site = this.returnSite(thread)
@@ -299,21 +322,27 @@ export class Process implements AsyncDisposable {
   /** Removes every breakpoint and runs the process to its end. */
   async wait(options: WaitOptions = {}): Promise<ExitResult> {
     if (this.exitResult) return this.exitResult
-    for (const bp of [...this.table.all]) bp.remove()
-    this.pending.clear()
-    this.rendezvous = undefined
-    for (;;) {
-      const event = await this.cont(options)
-      if (event.kind === 'exited' || event.kind === 'killed') return this.exitResult ?? { exitCode: -1 }
-      // A signal stop: cont() delivers it; a fatal one ends the process.
-    }
+    const event = await this.settled(async () => {
+      for (const bp of [...this.table.all]) bp.remove()
+      this.pending.clear()
+      this.rendezvous = undefined
+      for (;;) {
+        const event = await this.cont(options)
+        if (event.kind === 'exited' || event.kind === 'killed') return event
+        // A signal stop: cont() delivers it; a fatal one ends the process.
+      }
+    })
+    return this.exitResult ?? (event.kind === 'exited' ? { exitCode: event.exitCode } : { exitCode: -1 })
   }
 
-  /** Kills the process and reaps it; safe to call any time, any number of times. */
+  /**
+   * Kills the process and reaps it; safe to call any time, any number of times. An operation still
+   * running (a cont() nobody awaited) resolves with the `killed` event.
+   */
   async kill(): Promise<ExitResult> {
     if (this.exitResult) return this.exitResult
-    const stop = await this.tracer.kill()
-    return this.ended(stop)
+    this.killing ??= this.tracer.kill().then((stop) => this.ended(stop))
+    return this.killing
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -364,6 +393,42 @@ export class Process implements AsyncDisposable {
 
   private deadline(options: WaitOptions): number {
     return performance.now() + (options.timeout ?? this.timeout)
+  }
+
+  /**
+   * Runs a public operation (cont, step, finish, runTo, wait). One that the end of the process
+   * overtakes resolves with the end event instead of failing on a dead process: kill() during it
+   * (an un-awaited cont() when its test ends), or a SIGKILL from outside, seen as ESRCH from every
+   * thread we hold. Never a raw ESRCH, never a rejection after its test is over.
+   */
+  private async settled(run: () => Promise<StopEvent>, unreached?: (end: StopEvent) => Error): Promise<StopEvent> {
+    const endedBefore = this.exitResult !== undefined || this.killing !== undefined
+    try {
+      return await run()
+    } catch (error) {
+      if (endedBefore) throw error // used after its end: ERR_PROCESS_ENDED
+      if (this.killing) {
+        await this.killing
+        return this.endEvent()
+      }
+      if (this.busy === undefined && !isInputError(error) && this.tracer.vanished()) {
+        this.ended(await this.tracer.collectExit())
+        const end = this.endEvent()
+        if (unreached) throw unreached(end)
+        return end
+      }
+      throw error
+    }
+  }
+
+  /** The exited or killed event of a process that ended; it becomes lastStop. */
+  private endEvent(): StopEvent {
+    const result = this.exitResult ?? { signal: 'SIGKILL' }
+    this.last =
+      result.signal !== undefined
+        ? { kind: 'killed', signal: result.signal }
+        : { kind: 'exited', exitCode: result.exitCode }
+    return this.last
   }
 
   private async operation<T>(name: string, run: () => Promise<T>): Promise<T> {
@@ -608,6 +673,11 @@ function execFailure(path: string, errno: number): Error {
     path,
     `The kernel cannot execute ${path} (${errnoName(errno)}). Is it a complete, valid executable for this machine?`,
   )
+}
+
+/** A mistake in what the caller asked, which the end of the process does not explain. */
+function isInputError(error: unknown): boolean {
+  return error instanceof ProcsnapError && (error.code === 'ERR_SYMBOL_NOT_FOUND' || error.code === 'ERR_BAD_LOCATION')
 }
 
 function checkLength(length: number): void {
