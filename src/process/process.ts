@@ -686,32 +686,34 @@ function checkLength(length: number): void {
   }
 }
 
-/** A thread as users see it: live registers and pc, valid while the process is stopped. */
+/**
+ * A thread as users see it: `tid` and `index` are its data (what prints, clones and serializes);
+ * `regs` and `pc` read the live thread, valid while the process is stopped.
+ */
 export class ProcessThread implements Thread {
-  /** @internal */
-  readonly process: Process
-  /** @internal */
-  readonly traced: TracedThread
+  readonly tid: number
+  readonly index: number
+  readonly #process: Process
+  readonly #traced: TracedThread
 
   /** @internal */
   constructor(process: Process, traced: TracedThread) {
-    this.process = process
-    this.traced = traced
+    this.#process = process
+    this.#traced = traced
+    this.tid = traced.tid
+    this.index = traced.index
   }
 
-  get tid(): number {
-    return this.traced.tid
-  }
-
-  get index(): number {
-    return this.traced.index
+  /** @internal The process this thread belongs to (for capture). */
+  get process(): Process {
+    return this.#process
   }
 
   get regs(): Registers {
-    return this.traced.regs
+    return this.#traced.regs
   }
 
   get pc(): bigint {
-    return this.traced.pc
+    return this.#traced.pc
   }
 }
