@@ -14,7 +14,7 @@ import type { ExitResult, StopEvent, Thread } from './events.js'
 import { x86ReturnSiteAt, type ReturnSite } from './finish.js'
 import { hex, type MemoryMap } from './maps.js'
 import { TraceeMemory } from './memory.js'
-import { ModuleNotLoaded, findModule, moduleAt, type Location, type Module } from './modules.js'
+import { ModuleNotLoaded, findModule, moduleAt, whyNotLoaded, type Location, type Module } from './modules.js'
 import { normalAffinity, unpinThread } from './pinning.js'
 import { setAffinity } from '../native/affinity.js'
 import type { Registers } from './registers.js'
@@ -80,7 +80,10 @@ export class Process implements AsyncDisposable {
   private busy: string | undefined
   private launching = true
   private rendezvous: Breakpoint | undefined
-  private readonly pending = new Set<Breakpoint>()
+  /** Breakpoints waiting for their library, with why (for the messages that report them). */
+  private readonly pending = new Map<Breakpoint, string>()
+  /** Every module loaded at some point of this run (a dlclose'd library too), for those messages. */
+  private readonly seenModules = new Set<string>()
 
   /** @internal Use launch(). */
   constructor(init: ProcessInit) {
@@ -226,7 +229,7 @@ export class Process implements AsyncDisposable {
       this.arm(bp)
     } catch (error) {
       if (error instanceof ModuleNotLoaded) {
-        this.pending.add(bp)
+        this.pending.set(bp, this.whyPending(bp, error))
         this.ensureRendezvous()
         return bp
       }
@@ -289,7 +292,11 @@ export class Process implements AsyncDisposable {
   private unreached(end: StopEvent, where: string): ProcessStateError {
     return new ProcessStateError(
       'ERR_PROCESS_EXITED',
-      `The process ${end.kind === 'exited' ? `exited with code ${end.exitCode}` : end.kind === 'killed' ? `was killed by ${end.signal}` : 'ended'} before reaching ${where}. ${this.stdio.stderr ? `Its stderr: ${this.stdio.stderr.slice(-300)}` : 'Check that this run of the program reaches that code.'}`,
+      `The process ${end.kind === 'exited' ? `exited with code ${end.exitCode}` : end.kind === 'killed' ? `was killed by ${end.signal}` : 'ended'} before reaching ${where}. ${this.stdio.stderr ? `Its stderr: ${this.stdio.stderr.slice(-300)}` : 'Check that this run of the program reaches that code.'}${this.pendingNotes(
+        'stayed',
+      )
+        .map((n) => `\n${n}`)
+        .join('')}`,
     )
   }
 
@@ -479,15 +486,19 @@ export class Process implements AsyncDisposable {
       case 'exited':
       case 'killed': {
         const result = this.ended(stop)
+        // Breakpoints that never armed: most often a typo in a library name ('libcc!write').
+        const notes = this.killing ? [] : this.pendingNotes('stayed')
+        const warnings = notes.length > 0 ? { warnings: notes } : {}
         return result.signal !== undefined
-          ? { kind: 'killed', signal: result.signal }
-          : { kind: 'exited', exitCode: result.exitCode }
+          ? { kind: 'killed', signal: result.signal, ...warnings }
+          : { kind: 'exited', exitCode: result.exitCode, ...warnings }
       }
       case 'timeout': {
         const pc = stop.thread.pc
         const location = this.space.symbolize(pc)
+        const notes = this.pendingNotes('is still')
         throw new TimeoutError(
-          `Timed out: the process did not stop within the deadline. It was interrupted in thread ${stop.thread.index} (tid ${stop.thread.tid}) at ${hex(pc)} ${location} and is stopped there. Raise { timeout } or check that the program reaches the breakpoint.`,
+          `Timed out: the process did not stop within the deadline. It was interrupted in thread ${stop.thread.index} (tid ${stop.thread.tid}) at ${hex(pc)} ${location} and is stopped there. Raise { timeout } or check that the program reaches the breakpoint.${notes.map((n) => `\n${n}`).join('')}`,
           pc,
           location,
         )
@@ -589,11 +600,37 @@ export class Process implements AsyncDisposable {
     this.table.arm(this.rendezvous, address, `${ld.name}!_dl_debug_state`)
   }
 
+  /** Why `bp` could not be armed now, in words that stay true after the process ends. */
+  private whyPending(bp: Breakpoint, error: unknown): string {
+    const location = typeof bp.location === 'bigint' ? hex(bp.location) : bp.location
+    const modules = this.space.modules()
+    for (const m of modules) this.seenModules.add(m.name)
+    if (!(error instanceof ModuleNotLoaded)) return error instanceof Error ? error.message : String(error)
+    // Its library came and went (dlclose) without the symbol: that says more than 'not loaded'.
+    const earlier = this.pending.get(bp)
+    if (earlier !== undefined && earlier.startsWith('No symbol')) return earlier
+    return whyNotLoaded(error.module, location, modules, this.space.exe(), [...this.seenModules])
+  }
+
+  /**
+   * One line per breakpoint still waiting for its library (set, enabled, never armed), saying why
+   * and what loaded: for the end of the process, a timeout, or runTo's ERR_PROCESS_EXITED.
+   */
+  private pendingNotes(state: 'stayed' | 'is still'): string[] {
+    const notes: string[] = []
+    for (const [bp, why] of this.pending) {
+      if (!bp.pending || !bp.enabled) continue
+      const location = typeof bp.location === 'bigint' ? hex(bp.location) : bp.location
+      notes.push(`Breakpoint ${bp.id} at '${location}' ${state} pending: ${why}`)
+    }
+    return notes
+  }
+
   private internalHit(bp: Breakpoint): void {
     if (bp !== this.rendezvous) return
     this.space.reload()
     this.space.modules() // re-read now: the rendezvous stays armed through it
-    for (const p of [...this.pending]) {
+    for (const p of [...this.pending.keys()]) {
       if (p.removed) {
         this.pending.delete(p)
         continue
@@ -601,8 +638,9 @@ export class Process implements AsyncDisposable {
       try {
         this.arm(p)
         this.pending.delete(p)
-      } catch {
+      } catch (error) {
         // still not loaded (or the library lacks the symbol): stays pending
+        this.pending.set(p, this.whyPending(p, error))
       }
     }
   }
@@ -628,8 +666,8 @@ export class Process implements AsyncDisposable {
     for (const bp of this.table.userBreakpoints()) {
       try {
         this.arm(bp)
-      } catch {
-        this.pending.add(bp)
+      } catch (error) {
+        this.pending.set(bp, this.whyPending(bp, error))
       }
     }
     this.space.reload()

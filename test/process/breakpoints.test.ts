@@ -171,6 +171,93 @@ describe('breakpoints', () => {
   })
 })
 
+describe('a pending breakpoint that never resolves says so', () => {
+  it('a typo of libc in a program we did not write (cat): the exit event names it, what loaded, and the fix', async () => {
+    const proc = await start('/bin/cat', { stdin: 'hello\n' })
+    const bp = proc.breakAt('libcc!write')
+    expect(bp.pending).toBe(true)
+    const end = await proc.cont()
+    expect(end.kind).toBe('exited')
+    if (end.kind !== 'exited') return
+    expect(end.exitCode).toBe(0)
+    expect(end.warnings).toHaveLength(1)
+    const [warning] = end.warnings ?? []
+    expect(warning).toMatch(
+      new RegExp(
+        `^Breakpoint ${bp.id} at 'libcc!write' stayed pending: no library named 'libcc' is loaded, and the program needs none by that name`,
+      ),
+    )
+    expect(warning).toMatch(/\(loaded in this run: cat, libc\.so\.6, ld-linux-x86-64\.so\.2\)/)
+    expect(warning).toMatch(/Did you mean 'libc!write'\?$/)
+    expect(bp.pending).toBe(true) // still, after the end
+    expect(proc.stdout).toBe('hello\n')
+  })
+
+  it('runTo’s ERR_PROCESS_EXITED and a cont that times out list the pending breakpoints', async () => {
+    const proc = await start(fixture('counter'), { args: ['0'] })
+    proc.breakAt('libcc!write')
+    const err = await proc.runTo('bump').then(
+      () => undefined,
+      (error: unknown) => error as { code?: string; message: string },
+    )
+    expect(err?.code).toBe('ERR_PROCESS_EXITED')
+    expect(err?.message).toMatch(/exited with code 0 before reaching counter!bump/)
+    expect(err?.message).toMatch(
+      /\nBreakpoint \d+ at 'libcc!write' stayed pending: no library named 'libcc'.*Did you mean 'libc!write'\?/,
+    )
+
+    const sleeper = await start(fixture('sleeper'))
+    sleeper.breakAt('libcc!nanosleep')
+    const timeout = await sleeper.cont({ timeout: 200 }).then(
+      () => undefined,
+      (error: unknown) => error as { code?: string; message: string },
+    )
+    expect(timeout?.code).toBe('ERR_TIMEOUT')
+    expect(timeout?.message).toMatch(
+      /\nBreakpoint \d+ at 'libcc!nanosleep' is still pending: no library named 'libcc' is loaded/,
+    )
+  })
+
+  it('a library that loads without the symbol: the warning says so, with the near name', async () => {
+    const proc = await start(fixture('dlopen'), { args: [fixture('libplugin.so')] })
+    const typo = proc.breakAt('libplugin.so!plugin_fm')
+    const wrongLib = proc.breakAt('libplugim!plugin_fn')
+    const end = await proc.cont()
+    expect(end.kind === 'exited' && end.warnings).toEqual([
+      `Breakpoint ${typo.id} at 'libplugin.so!plugin_fm' stayed pending: No symbol 'plugin_fm' in module 'libplugin.so'. Did you mean 'libplugin.so!plugin_fn'? Use 'module!symbol' for a library symbol, 'module+0xoffset', or an absolute bigint address.`,
+      // dlclose'd before the end: still listed among the libraries this run loaded.
+      `Breakpoint ${wrongLib.id} at 'libplugim!plugin_fn' stayed pending: no library named 'libplugim' is loaded, and the program needs none by that name: only a dlopen() of one would arm it (loaded in this run: dlopen, libc.so.6, ld-linux-x86-64.so.2, libplugin.so). Did you mean 'libplugin!plugin_fn'?`,
+    ])
+  })
+
+  it('a static program loads no library: the warning says so and points at its own symbol', async () => {
+    const proc = await start(fixture('counter-static'), { args: ['1'] })
+    proc.breakAt('libc!write')
+    const end = await proc.cont()
+    expect(end.kind === 'exited' && end.warnings?.[0]).toMatch(
+      /stayed pending: the program is statically linked: it loads no library, so no 'libc' will come\. Did you mean 'write'\?$/,
+    )
+  })
+
+  it('no warning once it resolved, when it was removed or disabled, or when kill() ended the process', async () => {
+    const resolved = await start(fixture('dlopen'), { args: [fixture('libplugin.so')] })
+    resolved.breakAt('libplugin.so!plugin_fn')
+    expect((await resolved.cont()).kind).toBe('breakpoint')
+    expect(await resolved.cont()).toEqual({ kind: 'exited', exitCode: 0 })
+
+    const quiet = await start(fixture('counter'), { args: ['1'] })
+    quiet.breakAt('libcc!write').remove()
+    quiet.breakAt('libcc!read').disable()
+    expect(await quiet.cont()).toEqual({ kind: 'exited', exitCode: 0 })
+
+    const killed = await start(fixture('forever'))
+    killed.breakAt('libcc!write')
+    const pending = killed.cont()
+    await killed.kill()
+    expect(await pending).toEqual({ kind: 'killed', signal: 'SIGKILL' })
+  })
+})
+
 describe('stepping over a breakpoint by emulation', () => {
   async function stops(emulateStepOver: boolean): Promise<Record<string, bigint>[]> {
     const proc = await start(fixture('recursion'), { args: ['4'], emulateStepOver })

@@ -218,8 +218,15 @@ describe('bad locations, addresses and registers', () => {
     expect(bp.pending).toBe(true)
     expect(bp.address).toBeUndefined()
     expect(proc.breakpoints).toEqual([bp])
-    // Never loaded, so never armed: the program runs to its end.
-    expect(await proc.cont()).toEqual({ kind: 'exited', exitCode: 0 })
+    // Never loaded, so never armed: the program runs to its end, and the end event says so.
+    expect(await proc.cont()).toEqual({
+      kind: 'exited',
+      exitCode: 0,
+      warnings: [
+        `Breakpoint ${bp.id} at 'nosuchlib.so!f' stayed pending: no library named 'nosuchlib.so' is loaded, and the program needs none by that name: only a dlopen() of one would arm it (loaded in this run: counter, libc.so.6, ld-linux-x86-64.so.2).`,
+      ],
+    })
+    expect(bp.pending).toBe(true)
     expect(bp.hits).toBe(0)
     expect(proc.stdout).toBe('bump 1 -> 1\ntotal 1\n')
     await expectTracerUsable()
