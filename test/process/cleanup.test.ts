@@ -182,6 +182,33 @@ describe('an operation the end of the process overtakes', () => {
     expectNothingLeft()
   })
 
+  it('after a SIGKILL from outside, memory, breakpoints and snapshots say the process is gone (ERR_PROCESS_ENDED)', async () => {
+    const proc = await launch(fixture('counter'), { args: ['1'] })
+    await proc.runTo('bump')
+    process.kill(proc.pid, 'SIGKILL')
+    expect(await diesWithin(proc.pid, 5000)).toBe(true)
+    const uses: Array<[string, () => unknown]> = [
+      ['read memory', () => proc.readMemory('g_counter', 4)],
+      ['write memory', () => proc.writeMemory('g_counter', Uint8Array.of(1))],
+      ['set a breakpoint', () => proc.breakAt('compute')],
+      ['snapshot', () => proc.createSnapshot()],
+    ]
+    for (const [what, use] of uses) {
+      let error: unknown
+      try {
+        use()
+      } catch (caught) {
+        error = caught
+      }
+      expect(error, what).toMatchObject({ code: 'ERR_PROCESS_ENDED' })
+      expect((error as Error).message, what).toMatch(
+        /is gone\. (It|The process) was killed or ended outside procsnap since its last stop .*await proc\.wait\(\) to learn how it ended/,
+      )
+    }
+    expect(await proc.wait()).toEqual({ signal: 'SIGKILL' })
+    expectNothingLeft()
+  })
+
   it('kill() while bash forks and reaps children (a stop every few ms): cont always resolves with the kill', async () => {
     const unhandled = await unhandledDuring(async () => {
       for (let i = 0; i < 60; i++) {
