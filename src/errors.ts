@@ -33,6 +33,8 @@ export type ErrorCode =
   | 'ERR_PROCESS_ENDED'
   | 'ERR_PROCESS_RUNNING'
   | 'ERR_UNSUPPORTED_ARCH'
+  | 'ERR_READ_ONLY'
+  | 'ERR_BAD_VALUE'
 
 export class ProcsnapError extends Error {
   readonly code: ErrorCode
@@ -149,6 +151,20 @@ export class TimeoutError extends ProcsnapError {
 export class ProcessStateError extends ProcsnapError {
   constructor(code: 'ERR_PROCESS_EXITED' | 'ERR_PROCESS_ENDED' | 'ERR_PROCESS_RUNNING', message: string) {
     super(code, message)
+  }
+}
+
+/** A write to a field that procsnap keeps (a breakpoint's hit count, a snapshot's registers). */
+export class ReadOnlyError extends ProcsnapError {
+  constructor(message: string) {
+    super('ERR_READ_ONLY', message)
+  }
+}
+
+/** A value of the wrong kind for what it is given to (a register value that is not an integer, ...). */
+export class ValueError extends ProcsnapError {
+  constructor(message: string) {
+    super('ERR_BAD_VALUE', message)
   }
 }
 

@@ -23,6 +23,8 @@ export interface ProjectRun {
   readonly states: Record<string, string | undefined>
   /** Errors of the files (a failing afterAll), then of the tests. */
   readonly errors: string[]
+  /** Errors no test caught (unhandled rejections), which Vitest reports apart and which fail the run. */
+  readonly unhandled: string[]
   /** Every file passed. */
   readonly passed: boolean
   readonly summary: {
@@ -72,6 +74,9 @@ export async function runProject(root: string, options: ProjectOptions): Promise
     return {
       states,
       errors: [...fileErrors, ...testErrors],
+      unhandled: vitest.state
+        .getUnhandledErrors()
+        .map((e) => `${(e as { name?: string }).name ?? 'Error'}: ${(e as { message?: string }).message ?? ''}`),
       passed: vitest.state.getFiles().every((f) => f.result?.state === 'pass'),
       summary: {
         added: s.added,

@@ -27,7 +27,7 @@ export function registerMatches(state: MatcherState, actual: bigint, expected: u
   if (typeof expected === 'number') {
     if (!Number.isSafeInteger(expected))
       throw new ProcsnapError(
-        'ERR_BAD_ARGUMENT',
+        'ERR_BAD_VALUE',
         `A register value must be an integer (a bigint, or a number up to 2^53), not ${expected}.`,
       )
     return registerMatches(state, actual, BigInt(expected), bits)

@@ -30,6 +30,11 @@ export function ptraceEventMsg(tid: number): bigint | undefined {
   return check(sys.ptraceBuf(PTRACE.GETEVENTMSG, tid, 0, eventMsgBytes)) === 0 ? eventMsg[0] : undefined
 }
 
+/** 0 if `tid` is in a ptrace stop of ours; ESRCH once it is gone or was killed (a harmless GETEVENTMSG). */
+export function ptraceProbe(tid: number): number {
+  return check(sys.ptraceBuf(PTRACE.GETEVENTMSG, tid, 0, eventMsgBytes))
+}
+
 /** The siginfo_t of the signal that stopped a thread: number, code, and fault address (si_addr). */
 export interface SigInfo {
   signo: number

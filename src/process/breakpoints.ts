@@ -1,6 +1,7 @@
 // Software breakpoints: sites in memory (one per address, shared by every breakpoint there), the
 // original bytes under each int3, and the user-facing Breakpoint handle with hit counts.
 import type { Emulation } from '../native/arch/index.js'
+import { ReadOnlyError, ValueError } from '../errors.js'
 import type { Location } from './modules.js'
 
 /** Writes bytes into the tracee; throws on failure. */
@@ -28,60 +29,138 @@ export interface BreakpointOptions {
 
 let nextId = 1
 
-export class Breakpoint {
+/** What changes in a breakpoint: written by its table and the tracer, read by users through accessors. */
+interface BreakpointState {
   readonly id: number
-  /** The location as the caller wrote it. */
   readonly location: Location
-  /** Resolved address, undefined while pending (its library is not loaded yet). */
-  address: bigint | undefined = undefined
-  /** Symbolized form of the address ('counter!bump'), or the location while pending. */
-  description: string
-  hits = 0
-  enabled = true
-  removed = false
   readonly temporary: boolean
   readonly internal: boolean
+  address: bigint | undefined
+  description: string
+  hits: number
+  enabled: boolean
+  removed: boolean
   readonly condition: ((thread: number) => boolean) | undefined
-  private readonly table: BreakpointTable
+}
 
-  constructor(table: BreakpointTable, location: Location, options: BreakpointOptions = {}) {
-    this.table = table
-    this.id = options.internal ? 0 : nextId++
-    this.location = location
-    this.description = typeof location === 'bigint' ? `0x${location.toString(16)}` : location
-    this.temporary = options.temporary ?? false
-    this.internal = options.internal ?? false
-    this.condition = options.condition
+/**
+ * A breakpoint set by breakAt(). Its data fields are own enumerable properties, so that it prints,
+ * compares (toEqual), clones and serializes as plain data; `enabled` arms and disarms it like
+ * enable()/disable(); the other fields are read-only (a write throws ERR_READ_ONLY).
+ */
+export class Breakpoint {
+  /** 1, 2, ... in creation order (0 for procsnap's own internal breakpoints). */
+  declare readonly id: number
+  /** The location as the caller wrote it. */
+  declare readonly location: Location
+  /** Removed at its first hit (runTo's). */
+  declare readonly temporary: boolean
+  /** procsnap's own (runTo, finish, library loads): never in proc.breakpoints. */
+  declare readonly internal: boolean
+  /** Resolved address, undefined while pending (its library is not loaded yet). */
+  declare readonly address: bigint | undefined
+  /** Symbolized form of the address ('counter!bump'), or the location while pending. */
+  declare readonly description: string
+  /** How many times a thread stopped here. */
+  declare readonly hits: number
+  /** Armed: setting it is enable() or disable(). */
+  declare enabled: boolean
+  declare readonly removed: boolean
+  /** Not resolved yet: its library is not loaded. */
+  declare readonly pending: boolean
+  readonly #table: BreakpointTable
+  readonly #state: BreakpointState
+
+  static #field(
+    name: string,
+    read: (s: BreakpointState) => unknown,
+    hint: string,
+    enumerable = true,
+  ): PropertyDescriptor {
+    return {
+      enumerable,
+      get(this: Breakpoint) {
+        return read(this.#state)
+      },
+      set() {
+        throw new ReadOnlyError(`Breakpoint.${name} is kept by procsnap and cannot be set: ${hint}`)
+      },
+    }
   }
 
-  get pending(): boolean {
-    return this.address === undefined && !this.removed
+  static readonly #fields: PropertyDescriptorMap = {
+    id: Breakpoint.#field('id', (s) => s.id, 'it numbers breakpoints in creation order.'),
+    location: Breakpoint.#field('location', (s) => s.location, 'remove() it and set another with breakAt().'),
+    temporary: Breakpoint.#field('temporary', (s) => s.temporary, 'it is fixed at creation.'),
+    internal: Breakpoint.#field('internal', (s) => s.internal, 'it is fixed at creation.', false),
+    address: Breakpoint.#field('address', (s) => s.address, 'remove() it and set another with breakAt().'),
+    description: Breakpoint.#field('description', (s) => s.description, 'it is the symbolized address.'),
+    hits: Breakpoint.#field('hits', (s) => s.hits, 'it counts stops; compare with a value read earlier.'),
+    removed: Breakpoint.#field('removed', (s) => s.removed, 'call remove().'),
+    pending: Breakpoint.#field(
+      'pending',
+      (s) => s.address === undefined && !s.removed,
+      'it is armed when its library loads.',
+    ),
+    enabled: {
+      enumerable: true,
+      get(this: Breakpoint) {
+        return this.#state.enabled
+      },
+      set(this: Breakpoint, value: unknown) {
+        if (value === true) this.enable()
+        else if (value === false) this.disable()
+        else
+          throw new ValueError(
+            `Breakpoint.enabled is true or false (setting it is enable() or disable()); got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}.`,
+          )
+      },
+    },
+  }
+
+  /** @internal Use Process.breakAt(). */
+  constructor(table: BreakpointTable, state: BreakpointState) {
+    this.#table = table
+    this.#state = state
+    Object.defineProperties(this, Breakpoint.#fields)
   }
 
   /** Takes the breakpoint out of the process; its int3 goes when no other breakpoint shares the address. */
   remove(): void {
-    if (this.removed) return
-    this.table.detach(this)
-    this.removed = true
-    this.table.forget(this)
+    if (this.#state.removed) return
+    this.#table.detach(this)
+    this.#state.removed = true
+    this.#table.forget(this)
   }
 
   disable(): void {
-    if (!this.enabled || this.removed) return
-    this.enabled = false
-    this.table.detach(this)
+    if (!this.#state.enabled || this.#state.removed) return
+    this.#state.enabled = false
+    this.#table.detach(this)
   }
 
   enable(): void {
-    if (this.enabled || this.removed) return
-    this.enabled = true
-    if (this.address !== undefined) this.table.attach(this, this.address)
+    if (this.#state.enabled || this.#state.removed) return
+    this.#state.enabled = true
+    if (this.#state.address !== undefined) this.#table.attach(this, this.#state.address)
+  }
+
+  /** The data fields only: what console.log and util.inspect show. */
+  [Symbol.for('nodejs.util.inspect.custom')](
+    _depth: number,
+    options: object,
+    inspect: (v: unknown, o: object) => string,
+  ): string {
+    const { id, location, address, description, hits, enabled, pending, removed } = this
+    const data = { id, location, address, description, hits, enabled, pending, ...(removed ? { removed } : {}) }
+    return `Breakpoint ${inspect(data, options)}`
   }
 }
 
 export class BreakpointTable {
   readonly sites = new Map<bigint, Site>()
   readonly all = new Set<Breakpoint>()
+  private readonly states = new WeakMap<Breakpoint, BreakpointState>()
   private readonly instruction: Uint8Array
   private readonly peek: PeekFn
   private readonly poke: PokeFn
@@ -92,17 +171,48 @@ export class BreakpointTable {
     this.poke = poke
   }
 
-  create(location: Location, options?: BreakpointOptions): Breakpoint {
-    const bp = new Breakpoint(this, location, options)
+  create(location: Location, options: BreakpointOptions = {}): Breakpoint {
+    const state: BreakpointState = {
+      id: options.internal ? 0 : nextId++,
+      location,
+      temporary: options.temporary ?? false,
+      internal: options.internal ?? false,
+      address: undefined,
+      description: typeof location === 'bigint' ? `0x${location.toString(16)}` : location,
+      hits: 0,
+      enabled: true,
+      removed: false,
+      condition: options.condition,
+    }
+    const bp = new Breakpoint(this, state)
+    this.states.set(bp, state)
     this.all.add(bp)
     return bp
   }
 
+  private state(bp: Breakpoint): BreakpointState {
+    const state = this.states.get(bp)
+    if (!state) throw new Error('a breakpoint of another process') // a procsnap bug: tables never share breakpoints
+    return state
+  }
+
   /** Gives a breakpoint its address and inserts the int3 there if it is enabled. */
   arm(bp: Breakpoint, address: bigint, description: string): void {
-    bp.address = address
-    bp.description = description
-    if (bp.enabled && !bp.removed) this.attach(bp, address)
+    const state = this.state(bp)
+    state.address = address
+    state.description = description
+    if (state.enabled && !state.removed) this.attach(bp, address)
+  }
+
+  /** Whether a hit by thread `tid` stops at this breakpoint: enabled, not removed, and its condition holds. */
+  accepts(bp: Breakpoint, tid: number): boolean {
+    const state = this.state(bp)
+    return state.enabled && !state.removed && (state.condition === undefined || state.condition(tid))
+  }
+
+  /** Counts a hit (+1), or takes back one that was not reported (-1). */
+  count(bp: Breakpoint, delta: 1 | -1): void {
+    this.state(bp).hits += delta
   }
 
   attach(bp: Breakpoint, address: bigint): void {
@@ -201,7 +311,7 @@ export class BreakpointTable {
   /** After exec the address space is new: no site is in memory any more. */
   dropAllSites(): void {
     this.sites.clear()
-    for (const bp of this.all) bp.address = undefined
+    for (const bp of this.all) this.state(bp).address = undefined
   }
 
   userBreakpoints(): Breakpoint[] {

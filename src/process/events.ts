@@ -35,8 +35,13 @@ export type StopEvent =
       /** si_addr, for SIGSEGV, SIGBUS, SIGILL, SIGFPE. */
       readonly faultAddress?: bigint
     })
-  | { readonly kind: 'exited'; readonly exitCode: number }
-  | { readonly kind: 'killed'; readonly signal: string }
+  | {
+      readonly kind: 'exited'
+      readonly exitCode: number
+      /** Present when breakpoints were still pending at the end: one line each, saying why and what loaded. */
+      readonly warnings?: readonly string[]
+    }
+  | { readonly kind: 'killed'; readonly signal: string; readonly warnings?: readonly string[] }
 
 /** How a process ended. */
 export type ExitResult =

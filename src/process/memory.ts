@@ -1,6 +1,6 @@
 // Reading and writing tracee memory by address, with errors that say which mapping is missing or refused.
-import { MemoryError } from '../errors.js'
-import { errnoName } from '../native/constants.js'
+import { MemoryError, ProcessStateError } from '../errors.js'
+import { ERRNO, errnoName } from '../native/constants.js'
 import { closeFd, openProcessMem, preadMem, pwriteMem, readProcessMemory } from '../native/memory.js'
 import type { BreakpointTable } from './breakpoints.js'
 import { describeUnmapped, findMap, hex, type MemoryMap } from './maps.js'
@@ -64,6 +64,7 @@ export class TraceeMemory {
   private memFd(): number {
     if (this.fd < 0) {
       const fd = openProcessMem(this.pid)
+      if (fd === -(ERRNO.ENOENT ?? 2) || fd === -(ERRNO.ESRCH ?? 3)) throw this.gone('open', 0n, 0)
       if (fd < 0)
         throw new MemoryError(
           'ERR_MEMORY_ACCESS',
@@ -76,8 +77,18 @@ export class TraceeMemory {
     return this.fd
   }
 
-  private failure(op: 'read' | 'write', at: bigint, length: number, errno: number): MemoryError {
+  /** The process died under us (killed outside procsnap between two stops): no memory left to use. */
+  private gone(op: string, at: bigint, length: number): ProcessStateError {
+    return new ProcessStateError(
+      'ERR_PROCESS_ENDED',
+      `Cannot ${op} ${op === 'open' ? `/proc/${this.pid}/mem` : `${length} bytes at ${hex(at)}`}: process ${this.pid} is gone. It was killed or ended outside procsnap since its last stop (a SIGKILL from elsewhere, the OOM killer); await proc.wait() to learn how it ended.`,
+    )
+  }
+
+  private failure(op: 'read' | 'write', at: bigint, length: number, errno: number): MemoryError | ProcessStateError {
     const maps = this.maps()
+    // Every live process has mappings (its stack at least): none means it died and is a zombie.
+    if (maps.length === 0) return this.gone(op, at, length)
     const map = findMap(maps, at)
     if (!map) {
       return new MemoryError(

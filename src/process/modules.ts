@@ -2,6 +2,7 @@
 // location syntax that names addresses in them: 'sym', 'module!sym+0x4', 'module+0x1139', bigint.
 import { basename } from 'node:path'
 import { LocationError, SymbolNotFoundError } from '../errors.js'
+import { findNearNames } from '../elf/near.js'
 import { readElf, type ElfFile } from '../elf/index.js'
 import { hex, type MemoryMap } from './maps.js'
 
@@ -107,6 +108,51 @@ export class ModuleNotLoaded extends LocationError {
     super(`Module '${module}' is not loaded. Loaded: ${loaded.map((m) => m.name).join(', ') || 'none'}.`)
     this.module = module
   }
+}
+
+/** 'libc' for 'libc.so.6', 'ld-linux-x86-64' for 'ld-linux-x86-64.so.2': the part a location may name. */
+function stem(name: string): string {
+  const at = name.indexOf('.so')
+  return at > 0 ? name.slice(0, at) : name
+}
+
+/**
+ * Why the breakpoint at `location` ('module!symbol') is pending, for the messages that report it:
+ * which libraries are loaded, whether the program needs (DT_NEEDED) one that the module names (then
+ * ld.so loads it; otherwise only a dlopen can), and near names for a typo. A hint, never an error:
+ * dlopen can load anything. `seen`: libraries loaded earlier in the run, unloaded since.
+ */
+export function whyNotLoaded(
+  name: string,
+  location: string,
+  modules: readonly Module[],
+  exe: Module | undefined,
+  seen: readonly string[] = [],
+): string {
+  const loaded = [...new Set([...modules.map((m) => m.name), ...seen])]
+  const needed = [...new Set(modules.flatMap((m) => m.elf.needed))]
+  const neededMatch = needed.find((n) => n === name || n.startsWith(`${name}.so`) || n.startsWith(`${name}-`))
+  const candidates = [...new Set([...loaded, ...needed])]
+  const stems = candidates.map(stem)
+  const near = findNearNames({ names: stems, lower: stems.map((n) => n.toLowerCase()) }, stem(name), 3).filter(
+    (n) => n !== name,
+  )
+  const rest = location.slice(location.indexOf('!') + 1) // 'write', 'write+0x10'
+  const symbol = OFFSET.exec(rest)?.[1] ?? rest
+  const definers = modules.filter((m) => m.elf.findSymbol(symbol) !== undefined)
+  const suggestions = [
+    ...new Set([
+      ...near.map((n) => `${n}!${rest}`),
+      ...definers.map((m) => (m === exe ? rest : `${stem(m.name)}!${rest}`)),
+    ]),
+  ].slice(0, 3)
+  const hint = suggestions.length > 0 ? ` Did you mean ${suggestions.map((n) => `'${n}'`).join(', ')}?` : ''
+  if (exe && exe.elf.interpreter === undefined && exe.elf.needed.length === 0)
+    return `the program is statically linked: it loads no library, so no '${name}' will come.${hint}`
+  const source = neededMatch
+    ? `the program needs ${neededMatch} (DT_NEEDED), which is not loaded yet`
+    : `no library named '${name}' is loaded, and the program needs none by that name: only a dlopen() of one would arm it`
+  return `${source} (loaded${seen.length > 0 ? ' in this run' : ''}: ${loaded.join(', ') || 'none'}).${hint}`
 }
 
 /** Resolves a location against the loaded modules; the executable is searched first, then libraries in load order. */

@@ -15,7 +15,7 @@ import type { ExitResult, StopEvent, Thread } from './events.js'
 import { x86ReturnSiteAt, type ReturnSite } from './finish.js'
 import { hex, type MemoryMap } from './maps.js'
 import { TraceeMemory } from './memory.js'
-import { ModuleNotLoaded, findModule, moduleAt, type Location, type Module } from './modules.js'
+import { ModuleNotLoaded, findModule, moduleAt, whyNotLoaded, type Location, type Module } from './modules.js'
 import { normalAffinity, unpinThread } from './pinning.js'
 import { setAffinity } from '../native/affinity.js'
 import type { Registers } from './registers.js'
@@ -87,11 +87,16 @@ export class Process implements AsyncDisposable {
   private readonly tracer: Tracer
   private readonly space: AddressSpace
   private exitResult: ExitResult | undefined
+  /** Set by kill() until the process is reaped: operations it overtakes resolve with the end. */
+  private killing: Promise<ExitResult> | undefined
   private last: StopEvent | undefined
   private busy: string | undefined
   private launching = true
   private rendezvous: Breakpoint | undefined
-  private readonly pending = new Set<Breakpoint>()
+  /** Breakpoints waiting for their library, with why (for the messages that report them). */
+  private readonly pending = new Map<Breakpoint, string>()
+  /** Every module loaded at some point of this run (a dlclose'd library too), for those messages. */
+  private readonly seenModules = new Set<string>()
 
   /** @internal Use launch(). */
   constructor(init: ProcessInit) {
@@ -246,7 +251,7 @@ export class Process implements AsyncDisposable {
       this.arm(bp)
     } catch (error) {
       if (error instanceof ModuleNotLoaded) {
-        this.pending.add(bp)
+        this.pending.set(bp, this.whyPending(bp, error))
         this.ensureRendezvous()
         return bp
       }
@@ -266,32 +271,41 @@ export class Process implements AsyncDisposable {
   /** Runs until a breakpoint, a signal, or the end of the process. */
   async cont(options: ContOptions = {}): Promise<StopEvent> {
     checkOptions('cont', options, CONT_OPTIONS)
-    return this.operation('cont', async () => {
-      if (options.signal !== undefined) this.tracer.current.pendingSignal = options.signal ?? 0
-      return this.toEvent(await this.tracer.cont(this.deadline(options)))
-    })
+    return this.settled(() =>
+      this.operation('cont', async () => {
+        if (options.signal !== undefined) this.tracer.current.pendingSignal = options.signal ?? 0
+        return this.toEvent(await this.tracer.cont(this.deadline(options)))
+      }),
+    )
   }
 
   /** Executes one instruction of the current thread; the other threads stay stopped. */
   async step(options: WaitOptions = {}): Promise<StopEvent> {
     checkOptions('step', options, WAIT_OPTIONS)
-    return this.operation('step', async () => this.toEvent(await this.tracer.step(this.deadline(options))))
+    return this.settled(() =>
+      this.operation('step', async () => this.toEvent(await this.tracer.step(this.deadline(options)))),
+    )
   }
 
   /** Runs to a location (a temporary breakpoint), stopping earlier at other breakpoints or signals. */
   async runTo(location: Location, options: WaitOptions = {}): Promise<StopEvent> {
     checkOptions('runTo', options, WAIT_OPTIONS)
+    return this.settled(
+      () => this.runToLocation(location, options),
+      (end) => this.unreached(end, typeof location === 'bigint' ? hex(location) : location),
+    )
+  }
+
+  private async runToLocation(location: Location, options: WaitOptions): Promise<StopEvent> {
     this.assertStopped('runTo')
     const resolved = this.space.resolve(location)
     const temp = this.table.create(location, { temporary: true, internal: true })
     this.table.arm(temp, resolved.address, resolved.description)
     try {
       const event = await this.cont(options)
-      if (event.kind === 'exited' || event.kind === 'killed') {
-        throw new ProcessStateError(
-          'ERR_PROCESS_EXITED',
-          `The process ${event.kind === 'exited' ? `exited with code ${event.exitCode}` : `was killed by ${event.signal}`} before reaching ${resolved.description}. ${this.stdio.stderr ? `Its stderr: ${this.stdio.stderr.slice(-300)}` : 'Check that this run of the program reaches that code.'}`,
-        )
+      // Ended by kill() meanwhile: it resolves like every operation kill() overtakes.
+      if ((event.kind === 'exited' || event.kind === 'killed') && !this.killing) {
+        throw this.unreached(event, resolved.description)
       }
       return event
     } finally {
@@ -299,9 +313,25 @@ export class Process implements AsyncDisposable {
     }
   }
 
+  /** runTo's failure: the process ended before reaching `where`. */
+  private unreached(end: StopEvent, where: string): ProcessStateError {
+    return new ProcessStateError(
+      'ERR_PROCESS_EXITED',
+      `The process ${end.kind === 'exited' ? `exited with code ${end.exitCode}` : end.kind === 'killed' ? `was killed by ${end.signal}` : 'ended'} before reaching ${where}. ${this.stdio.stderr ? `Its stderr: ${this.stdio.stderr.slice(-300)}` : 'Check that this run of the program reaches that code.'}${this.pendingNotes(
+        'stayed',
+      )
+        .map((n) => `\n${n}`)
+        .join('')}`,
+    )
+  }
+
   /** Runs until the current function returns to its caller; the event carries the return value. */
   async finish(options: WaitOptions = {}): Promise<StopEvent> {
     checkOptions('finish', options, WAIT_OPTIONS)
+    return this.settled(() => this.finishFunction(options))
+  }
+
+  private async finishFunction(options: WaitOptions): Promise<StopEvent> {
     this.assertStopped('finish')
     const thread = this.tracer.current
     const site = this.returnSite(thread)
@@ -326,21 +356,27 @@ export class Process implements AsyncDisposable {
   async wait(options: WaitOptions = {}): Promise<ExitResult> {
     checkOptions('wait', options, WAIT_OPTIONS)
     if (this.exitResult) return this.exitResult
-    for (const bp of [...this.table.all]) bp.remove()
-    this.pending.clear()
-    this.rendezvous = undefined
-    for (;;) {
-      const event = await this.cont(options)
-      if (event.kind === 'exited' || event.kind === 'killed') return this.exitResult ?? { exitCode: -1 }
-      // A signal stop: cont() delivers it; a fatal one ends the process.
-    }
+    const event = await this.settled(async () => {
+      for (const bp of [...this.table.all]) bp.remove()
+      this.pending.clear()
+      this.rendezvous = undefined
+      for (;;) {
+        const event = await this.cont(options)
+        if (event.kind === 'exited' || event.kind === 'killed') return event
+        // A signal stop: cont() delivers it; a fatal one ends the process.
+      }
+    })
+    return this.exitResult ?? (event.kind === 'exited' ? { exitCode: event.exitCode } : { exitCode: -1 })
   }
 
-  /** Kills the process and reaps it; safe to call any time, any number of times. */
+  /**
+   * Kills the process and reaps it; safe to call any time, any number of times. An operation still
+   * running (a cont() nobody awaited) resolves with the `killed` event.
+   */
   async kill(): Promise<ExitResult> {
     if (this.exitResult) return this.exitResult
-    const stop = await this.tracer.kill()
-    return this.ended(stop)
+    this.killing ??= this.tracer.kill().then((stop) => this.ended(stop))
+    return this.killing
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -393,6 +429,42 @@ export class Process implements AsyncDisposable {
     return performance.now() + (options.timeout ?? this.timeout)
   }
 
+  /**
+   * Runs a public operation (cont, step, finish, runTo, wait). One that the end of the process
+   * overtakes resolves with the end event instead of failing on a dead process: kill() during it
+   * (an un-awaited cont() when its test ends), or a SIGKILL from outside, seen as ESRCH from every
+   * thread we hold. Never a raw ESRCH, never a rejection after its test is over.
+   */
+  private async settled(run: () => Promise<StopEvent>, unreached?: (end: StopEvent) => Error): Promise<StopEvent> {
+    const endedBefore = this.exitResult !== undefined || this.killing !== undefined
+    try {
+      return await run()
+    } catch (error) {
+      if (endedBefore) throw error // used after its end: ERR_PROCESS_ENDED
+      if (this.killing) {
+        await this.killing
+        return this.endEvent()
+      }
+      if (this.busy === undefined && !isInputError(error) && this.tracer.vanished()) {
+        this.ended(await this.tracer.collectExit())
+        const end = this.endEvent()
+        if (unreached) throw unreached(end)
+        return end
+      }
+      throw error
+    }
+  }
+
+  /** The exited or killed event of a process that ended; it becomes lastStop. */
+  private endEvent(): StopEvent {
+    const result = this.exitResult ?? { signal: 'SIGKILL' }
+    this.last =
+      result.signal !== undefined
+        ? { kind: 'killed', signal: result.signal }
+        : { kind: 'exited', exitCode: result.exitCode }
+    return this.last
+  }
+
   private async operation<T>(name: string, run: () => Promise<T>): Promise<T> {
     this.assertStopped(name)
     this.busy = name
@@ -441,15 +513,19 @@ export class Process implements AsyncDisposable {
       case 'exited':
       case 'killed': {
         const result = this.ended(stop)
+        // Breakpoints that never armed: most often a typo in a library name ('libcc!write').
+        const notes = this.killing ? [] : this.pendingNotes('stayed')
+        const warnings = notes.length > 0 ? { warnings: notes } : {}
         return result.signal !== undefined
-          ? { kind: 'killed', signal: result.signal }
-          : { kind: 'exited', exitCode: result.exitCode }
+          ? { kind: 'killed', signal: result.signal, ...warnings }
+          : { kind: 'exited', exitCode: result.exitCode, ...warnings }
       }
       case 'timeout': {
         const pc = stop.thread.pc
         const location = this.space.symbolize(pc)
+        const notes = this.pendingNotes('is still')
         throw new TimeoutError(
-          `Timed out: the process did not stop within the deadline. It was interrupted in thread ${stop.thread.index} (tid ${stop.thread.tid}) at ${hex(pc)} ${location} and is stopped there. Raise { timeout } or check that the program reaches the breakpoint.`,
+          `Timed out: the process did not stop within the deadline. It was interrupted in thread ${stop.thread.index} (tid ${stop.thread.tid}) at ${hex(pc)} ${location} and is stopped there. Raise { timeout } or check that the program reaches the breakpoint.${notes.map((n) => `\n${n}`).join('')}`,
           pc,
           location,
         )
@@ -551,11 +627,37 @@ export class Process implements AsyncDisposable {
     this.table.arm(this.rendezvous, address, `${ld.name}!_dl_debug_state`)
   }
 
+  /** Why `bp` could not be armed now, in words that stay true after the process ends. */
+  private whyPending(bp: Breakpoint, error: unknown): string {
+    const location = typeof bp.location === 'bigint' ? hex(bp.location) : bp.location
+    const modules = this.space.modules()
+    for (const m of modules) this.seenModules.add(m.name)
+    if (!(error instanceof ModuleNotLoaded)) return error instanceof Error ? error.message : String(error)
+    // Its library came and went (dlclose) without the symbol: that says more than 'not loaded'.
+    const earlier = this.pending.get(bp)
+    if (earlier !== undefined && earlier.startsWith('No symbol')) return earlier
+    return whyNotLoaded(error.module, location, modules, this.space.exe(), [...this.seenModules])
+  }
+
+  /**
+   * One line per breakpoint still waiting for its library (set, enabled, never armed), saying why
+   * and what loaded: for the end of the process, a timeout, or runTo's ERR_PROCESS_EXITED.
+   */
+  private pendingNotes(state: 'stayed' | 'is still'): string[] {
+    const notes: string[] = []
+    for (const [bp, why] of this.pending) {
+      if (!bp.pending || !bp.enabled) continue
+      const location = typeof bp.location === 'bigint' ? hex(bp.location) : bp.location
+      notes.push(`Breakpoint ${bp.id} at '${location}' ${state} pending: ${why}`)
+    }
+    return notes
+  }
+
   private internalHit(bp: Breakpoint): void {
     if (bp !== this.rendezvous) return
     this.space.reload()
     this.space.modules() // re-read now: the rendezvous stays armed through it
-    for (const p of [...this.pending]) {
+    for (const p of [...this.pending.keys()]) {
       if (p.removed) {
         this.pending.delete(p)
         continue
@@ -563,8 +665,9 @@ export class Process implements AsyncDisposable {
       try {
         this.arm(p)
         this.pending.delete(p)
-      } catch {
+      } catch (error) {
         // still not loaded (or the library lacks the symbol): stays pending
+        this.pending.set(p, this.whyPending(p, error))
       }
     }
   }
@@ -590,8 +693,8 @@ export class Process implements AsyncDisposable {
     for (const bp of this.table.userBreakpoints()) {
       try {
         this.arm(bp)
-      } catch {
-        this.pending.add(bp)
+      } catch (error) {
+        this.pending.set(bp, this.whyPending(bp, error))
       }
     }
     this.space.reload()
@@ -637,38 +740,45 @@ function execFailure(path: string, errno: number): Error {
   )
 }
 
+/** A mistake in what the caller asked, which the end of the process does not explain. */
+function isInputError(error: unknown): boolean {
+  return error instanceof ProcsnapError && (error.code === 'ERR_SYMBOL_NOT_FOUND' || error.code === 'ERR_BAD_LOCATION')
+}
+
 function checkLength(length: number): void {
   if (!Number.isSafeInteger(length) || length < 0) {
     throw new ProcsnapError('ERR_BAD_LOCATION', `A length is a non-negative integer; got ${String(length)}.`)
   }
 }
 
-/** A thread as users see it: live registers and pc, valid while the process is stopped. */
+/**
+ * A thread as users see it: `tid` and `index` are its data (what prints, clones and serializes);
+ * `regs` and `pc` read the live thread, valid while the process is stopped.
+ */
 export class ProcessThread implements Thread {
-  /** @internal */
-  readonly process: Process
-  /** @internal */
-  readonly traced: TracedThread
+  readonly tid: number
+  readonly index: number
+  readonly #process: Process
+  readonly #traced: TracedThread
 
   /** @internal */
   constructor(process: Process, traced: TracedThread) {
-    this.process = process
-    this.traced = traced
+    this.#process = process
+    this.#traced = traced
+    this.tid = traced.tid
+    this.index = traced.index
   }
 
-  get tid(): number {
-    return this.traced.tid
-  }
-
-  get index(): number {
-    return this.traced.index
+  /** @internal The process this thread belongs to (for capture). */
+  get process(): Process {
+    return this.#process
   }
 
   get regs(): Registers {
-    return this.traced.regs
+    return this.#traced.regs
   }
 
   get pc(): bigint {
-    return this.traced.pc
+    return this.#traced.pc
   }
 }

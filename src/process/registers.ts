@@ -1,6 +1,6 @@
 // Register access for one stopped thread: `regs.rax` reads, `regs.rax = 7n` writes through to the
 // thread, aliases (`eax`, `al`, `ah`, `r8d`) read and write the bits they name, as gdb does.
-import { RegisterError } from '../errors.js'
+import { RegisterError, ValueError } from '../errors.js'
 import type { Arch } from '../native/arch/index.js'
 import type { X86_64RegisterName } from '../native/arch/x86_64.js'
 
@@ -97,6 +97,37 @@ function unknown(arch: Arch, name: string): RegisterError {
   )
 }
 
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (typeof value === 'bigint') return `${value}n`
+  if (typeof value === 'object' && value !== null) return Array.isArray(value) ? 'an array' : 'an object'
+  return String(value)
+}
+
+/**
+ * The value to store in a register of `bits` bits: a bigint, or a JS number that is a safe integer.
+ * A negative value is stored as its two's complement in `bits` bits; anything else is ERR_BAD_VALUE.
+ */
+export function registerValue(name: string, bits: number, value: unknown): bigint {
+  const accepts = `regs.${name} takes a bigint (regs.${name} = 0x2an) or a safe integer number (42); a negative value is stored as its two's complement in the register's ${bits} bits (-1 is 0x${'f'.repeat(bits / 4)})`
+  let big: bigint
+  if (typeof value === 'bigint') big = value
+  else if (typeof value === 'number' && Number.isSafeInteger(value)) big = BigInt(value)
+  else if (typeof value === 'number' && Number.isInteger(value))
+    throw new ValueError(
+      `Cannot write ${value} to ${name}: it is beyond 2^53, where JS numbers lose precision. Write it as a bigint (a literal with the n suffix, or BigInt('…') of its digits). ${accepts}.`,
+    )
+  else if (typeof value === 'number')
+    throw new ValueError(`Cannot write ${shown(value)} to ${name}: it is not an integer. ${accepts}.`)
+  else throw new ValueError(`Cannot write ${shown(value)} to ${name}. ${accepts}.`)
+  const limit = 1n << BigInt(bits)
+  if (big >= limit || big < -(limit >> 1n))
+    throw new ValueError(
+      `Cannot write ${typeof value === 'bigint' ? `0x${big.toString(16)}n` : String(value)} to ${name}: it does not fit in ${bits} bits (from -0x${(limit >> 1n).toString(16)} to 0x${(limit - 1n).toString(16)}).`,
+    )
+  return BigInt.asUintN(bits, big)
+}
+
 /** A Proxy over the source so that `regs.rax` and `regs.eax = 1n` work and typos fail loudly. */
 export function createRegisters(source: RegisterSource): Registers {
   const { arch } = source
@@ -110,18 +141,18 @@ export function createRegisters(source: RegisterSource): Registers {
     return (full >> BigInt(alias.shift)) & ((1n << BigInt(alias.bits)) - 1n)
   }
   const write = (name: string, value: unknown): void => {
-    if (typeof value !== 'bigint')
-      throw new RegisterError(`Register values are bigint: write regs.${name} = ${String(value)}n.`)
-    const block = source.block()
     const i = index.get(name)
+    const alias = i === undefined ? arch.aliases.get(name) : undefined
+    if (i === undefined && !alias) throw unknown(arch, name)
+    const bits = alias ? alias.bits : 64
+    const stored = registerValue(name, bits, value)
+    const block = source.block()
     if (i !== undefined) {
-      block[i] = BigInt.asUintN(64, value)
-    } else {
-      const alias = arch.aliases.get(name)
-      if (!alias) throw unknown(arch, name)
+      block[i] = stored
+    } else if (alias) {
       const bi = index.get(alias.base) ?? 0
-      const mask = ((1n << BigInt(alias.bits)) - 1n) << BigInt(alias.shift)
-      block[bi] = ((block[bi] ?? 0n) & ~mask) | ((BigInt.asUintN(alias.bits, value) << BigInt(alias.shift)) & mask)
+      const mask = ((1n << BigInt(bits)) - 1n) << BigInt(alias.shift)
+      block[bi] = ((block[bi] ?? 0n) & ~mask) | ((stored << BigInt(alias.shift)) & mask)
     }
     source.commit()
   }

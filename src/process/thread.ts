@@ -1,7 +1,7 @@
 // One traced thread: its run state and a cached copy of its registers, read on first use after each stop.
 import { ProcessStateError, PtraceError, RegisterError } from '../errors.js'
 import type { Arch } from '../native/arch/index.js'
-import { errnoName } from '../native/constants.js'
+import { ERRNO, errnoName } from '../native/constants.js'
 import { createRegisters, type Registers, type RegisterSource } from './registers.js'
 
 export type ThreadRunState = 'running' | 'stopped' | 'exited'
@@ -46,6 +46,11 @@ export class TracedThread implements RegisterSource {
           `Thread ${this.tid} is running: await the pending cont()/step() before reading registers.`,
         )
       }
+      if (err === ERRNO.ESRCH)
+        throw new ProcessStateError(
+          'ERR_PROCESS_ENDED',
+          `Cannot read the registers of thread ${this.index} (tid ${this.tid}): it is gone. The process was killed or ended outside procsnap since its last stop (a SIGKILL from elsewhere, the OOM killer); await proc.wait() to learn how it ended.`,
+        )
       if (err !== 0)
         throw new PtraceError(
           'ERR_PTRACE',

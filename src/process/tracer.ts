@@ -3,6 +3,7 @@
 import { PtraceError } from '../errors.js'
 import type { Arch } from '../native/arch/index.js'
 import {
+  ERRNO,
   PASS_THROUGH_SIGNALS,
   PTRACE_EVENT,
   SIG,
@@ -19,6 +20,7 @@ import {
   ptraceDetach,
   ptraceEventMsg,
   ptraceInterrupt,
+  ptraceProbe,
   ptraceSiginfo,
   ptraceStep,
   sendSignal,
@@ -152,13 +154,30 @@ export class Tracer {
   async kill(): Promise<ExitStop> {
     if (this.exit) return this.exit
     sendSignal(this.pid, SIG.KILL)
+    return this.collectExit()
+  }
+
+  /**
+   * The threads we hold stopped were killed under us (a SIGKILL from outside, the OOM killer):
+   * each answers ESRCH. An operation that failed on that collects the exit instead.
+   */
+  vanished(): boolean {
+    if (this.exit) return false
+    const stopped = [...this.threads.values()].filter((t) => t.state === 'stopped')
+    return stopped.length > 0 && stopped.every((t) => ptraceProbe(t.tid) === ERRNO.ESRCH)
+  }
+
+  /** Waits until the process is gone and reaped (after a SIGKILL, ours or not), and reports how it ended. */
+  async collectExit(): Promise<ExitStop> {
+    for (const t of this.threads.values()) if (t.state === 'stopped') t.state = 'running'
     while (!this.exit) {
-      const w = await this.waiter.next(Number.POSITIVE_INFINITY, () => undefined)
+      // A process that is dying reports soon; one that somehow is not gets our SIGKILL after 5 s.
+      const w = await this.waiter.next(performance.now() + 5000, () => sendSignal(this.pid, SIG.KILL))
       if (!w) return this.processGone()
       try {
         this.handle(w, true)
       } catch {
-        // a stop that raced with SIGKILL: the thread is already dying
+        // a stop that raced with the SIGKILL: the thread is already dying
       }
     }
     return this.exit
@@ -227,7 +246,9 @@ export class Tracer {
     const signal = t.pendingSignal
     t.pendingSignal = 0
     const err = step ? ptraceStep(t.tid, signal) : ptraceCont(t.tid, signal)
-    if (err !== 0) {
+    // ESRCH: the thread was killed while stopped (SIGKILL, ours or not): it is on its way out, and
+    // its exit status is what the wait reports next.
+    if (err !== 0 && err !== ERRNO.ESRCH) {
       throw new PtraceError('ERR_PTRACE', err, `Resuming thread ${t.tid} failed (${errnoName(err)}).`)
     }
     t.state = 'running'
@@ -303,7 +324,7 @@ export class Tracer {
         // Not reported: rewind so that the thread executes the int3 again when resumed.
         stop.thread.pc = stop.site.address
         stop.thread.rewound = true
-        for (const bp of stop.hit) bp.hits--
+        for (const bp of stop.hit) this.table.count(bp, -1)
         continue
       }
       this.queued.push(stop)
@@ -321,6 +342,20 @@ export class Tracer {
    * `stopping`, when every thread is being brought to a halt) and returns undefined.
    */
   private handle(w: WaitResult, stopping = false): Stop | undefined {
+    try {
+      return this.handleStatus(w, stopping)
+    } catch (error) {
+      // Handling a stop reads registers and memory: a thread killed meanwhile (SIGKILL wakes a
+      // stopped thread to die) answers ESRCH. It is on its way out: wait for its exit status.
+      const t = this.threads.get(w.pid)
+      if (!t || ptraceProbe(t.tid) !== ERRNO.ESRCH) throw error
+      t.state = 'running'
+      t.stepping = false
+      return undefined
+    }
+  }
+
+  private handleStatus(w: WaitResult, stopping: boolean): Stop | undefined {
     const { pid: tid, status } = w
     if (wifExited(status) || wifSignaled(status)) return this.threadEnded(tid, status)
     let t = this.threads.get(tid)
@@ -387,13 +422,12 @@ export class Tracer {
     const hit: Breakpoint[] = []
     let internal: Breakpoint | undefined
     for (const bp of site.owners) {
-      if (!bp.enabled || bp.removed) continue
-      if (bp.condition && !bp.condition(t.tid)) continue
+      if (!this.table.accepts(bp, t.tid)) continue
       if (bp.internal && !bp.temporary) {
         internal = bp
         continue
       }
-      bp.hits++
+      this.table.count(bp, 1)
       hit.push(bp)
     }
     if (internal && !stopping) this.hooks.onInternalHit(internal, t)

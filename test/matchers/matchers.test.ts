@@ -77,11 +77,11 @@ describe('toHaveRegister, toHaveRegisters', () => {
     )
   })
 
-  it('throws ERR_BAD_ARGUMENT for a value that is not an integer', async () => {
+  it('throws ERR_BAD_VALUE for a register value that is not an integer', async () => {
     const proc = await atSecondBump()
     for (const value of [1.5, Number.NaN, 2 ** 60]) {
       expect(() => expect(proc).toHaveRegister('rdi', value)).toThrow(
-        expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }),
+        expect.objectContaining({ code: 'ERR_BAD_VALUE' }),
       )
       expect(() => expect(proc).toHaveRegister('rdi', value)).toThrow('must be an integer')
     }

@@ -1,5 +1,29 @@
+import { closeSync, openSync, readSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
+import { ProcsnapError, type Process } from '../../src/index.js'
 import { fixture, le32, nmSymbol, start } from '../helpers.js'
+
+/** The byte at an address as the kernel has it (int3 included), read through /proc/PID/mem: not through procsnap. */
+function rawByte(proc: Process, address: bigint): number {
+  const fd = openSync(`/proc/${proc.pid}/mem`, 'r')
+  try {
+    const buf = Buffer.alloc(1)
+    readSync(fd, buf, 0, 1, address)
+    return buf[0] ?? -1
+  } finally {
+    closeSync(fd)
+  }
+}
+
+function thrown(fn: () => unknown): ProcsnapError {
+  try {
+    fn()
+  } catch (error) {
+    if (error instanceof ProcsnapError) return error
+    throw error
+  }
+  throw new Error('expected a ProcsnapError, nothing was thrown')
+}
 
 describe('breakpoints', () => {
   it('never show their int3 in memory reads, and restore the code when removed', async () => {
@@ -31,6 +55,60 @@ describe('breakpoints', () => {
     expect(le32(proc.readMemory('g_counter', 4))).toBe(15)
     bp.enable()
     expect((await proc.cont()).kind).toBe('exited')
+  })
+
+  it('setting `enabled` arms and disarms the int3, as enable() and disable() do', async () => {
+    const proc = await start(fixture('counter'), { args: ['3'] })
+    const bp = proc.breakAt('bump')
+    const at = proc.resolve('bump')
+    expect(rawByte(proc, at)).toBe(0xcc)
+    bp.disable()
+    expect(rawByte(proc, at)).not.toBe(0xcc)
+    bp.enabled = true
+    expect(bp.enabled).toBe(true)
+    expect(rawByte(proc, at)).toBe(0xcc)
+    const ev = await proc.cont()
+    expect(ev.kind === 'breakpoint' && ev.breakpoint).toBe(bp)
+    bp.enabled = false
+    expect(bp.enabled).toBe(false)
+    expect(rawByte(proc, at)).not.toBe(0xcc)
+    expect(await proc.cont()).toEqual({ kind: 'exited', exitCode: 0 })
+    expect(bp.hits).toBe(1)
+    // Not a boolean: a typed error, and the state is unchanged.
+    const err = thrown(() => {
+      ;(bp as { enabled: unknown }).enabled = 'yes'
+    })
+    expect(err.code).toBe('ERR_BAD_VALUE')
+    expect(err.message).toMatch(/Breakpoint\.enabled is true or false/)
+    expect(bp.enabled).toBe(false)
+  })
+
+  it('the other fields are read-only: a write throws ERR_READ_ONLY and changes nothing', async () => {
+    const proc = await start(fixture('counter'), { args: ['2'] })
+    const bp = proc.breakAt('bump')
+    await proc.cont()
+    const before = { ...bp }
+    expect(before).toMatchObject({ hits: 1, pending: false, removed: false, enabled: true, location: 'bump' })
+    const writable = bp as unknown as Record<string, unknown>
+    for (const [field, value] of [
+      ['hits', 0],
+      ['address', 0x1000n],
+      ['pending', true],
+      ['removed', true],
+      ['description', 'elsewhere'],
+      ['id', 99],
+      ['location', 'compute'],
+    ] as const) {
+      const err = thrown(() => {
+        writable[field] = value
+      })
+      expect(err.code).toBe('ERR_READ_ONLY')
+      expect(err.message).toContain(`Breakpoint.${field} is kept by procsnap`)
+    }
+    expect({ ...bp }).toEqual(before)
+    expect(rawByte(proc, proc.resolve('bump'))).toBe(0xcc)
+    await proc.cont()
+    expect(bp.hits).toBe(2)
   })
 
   it('two breakpoints at one address share the site and both count', async () => {
@@ -94,6 +172,93 @@ describe('breakpoints', () => {
     expect(fin.kind === 'step' && fin.returnValue).toBe(41n)
     expect(await proc.wait()).toEqual({ exitCode: 0 })
     expect(proc.stdout).toBe('plugin 41\n')
+  })
+})
+
+describe('a pending breakpoint that never resolves says so', () => {
+  it('a typo of libc in a program we did not write (cat): the exit event names it, what loaded, and the fix', async () => {
+    const proc = await start('/bin/cat', { stdin: 'hello\n' })
+    const bp = proc.breakAt('libcc!write')
+    expect(bp.pending).toBe(true)
+    const end = await proc.cont()
+    expect(end.kind).toBe('exited')
+    if (end.kind !== 'exited') return
+    expect(end.exitCode).toBe(0)
+    expect(end.warnings).toHaveLength(1)
+    const [warning] = end.warnings ?? []
+    expect(warning).toMatch(
+      new RegExp(
+        `^Breakpoint ${bp.id} at 'libcc!write' stayed pending: no library named 'libcc' is loaded, and the program needs none by that name`,
+      ),
+    )
+    expect(warning).toMatch(/\(loaded in this run: cat, libc\.so\.6, ld-linux-x86-64\.so\.2\)/)
+    expect(warning).toMatch(/Did you mean 'libc!write'\?$/)
+    expect(bp.pending).toBe(true) // still, after the end
+    expect(proc.stdout).toBe('hello\n')
+  })
+
+  it('runTo’s ERR_PROCESS_EXITED and a cont that times out list the pending breakpoints', async () => {
+    const proc = await start(fixture('counter'), { args: ['0'] })
+    proc.breakAt('libcc!write')
+    const err = await proc.runTo('bump').then(
+      () => undefined,
+      (error: unknown) => error as { code?: string; message: string },
+    )
+    expect(err?.code).toBe('ERR_PROCESS_EXITED')
+    expect(err?.message).toMatch(/exited with code 0 before reaching counter!bump/)
+    expect(err?.message).toMatch(
+      /\nBreakpoint \d+ at 'libcc!write' stayed pending: no library named 'libcc'.*Did you mean 'libc!write'\?/,
+    )
+
+    const sleeper = await start(fixture('sleeper'))
+    sleeper.breakAt('libcc!nanosleep')
+    const timeout = await sleeper.cont({ timeout: 200 }).then(
+      () => undefined,
+      (error: unknown) => error as { code?: string; message: string },
+    )
+    expect(timeout?.code).toBe('ERR_TIMEOUT')
+    expect(timeout?.message).toMatch(
+      /\nBreakpoint \d+ at 'libcc!nanosleep' is still pending: no library named 'libcc' is loaded/,
+    )
+  })
+
+  it('a library that loads without the symbol: the warning says so, with the near name', async () => {
+    const proc = await start(fixture('dlopen'), { args: [fixture('libplugin.so')] })
+    const typo = proc.breakAt('libplugin.so!plugin_fm')
+    const wrongLib = proc.breakAt('libplugim!plugin_fn')
+    const end = await proc.cont()
+    expect(end.kind === 'exited' && end.warnings).toEqual([
+      `Breakpoint ${typo.id} at 'libplugin.so!plugin_fm' stayed pending: No symbol 'plugin_fm' in module 'libplugin.so'. Did you mean 'libplugin.so!plugin_fn'? Use 'module!symbol' for a library symbol, 'module+0xoffset', or an absolute bigint address.`,
+      // dlclose'd before the end: still listed among the libraries this run loaded.
+      `Breakpoint ${wrongLib.id} at 'libplugim!plugin_fn' stayed pending: no library named 'libplugim' is loaded, and the program needs none by that name: only a dlopen() of one would arm it (loaded in this run: dlopen, libc.so.6, ld-linux-x86-64.so.2, libplugin.so). Did you mean 'libplugin!plugin_fn'?`,
+    ])
+  })
+
+  it('a static program loads no library: the warning says so and points at its own symbol', async () => {
+    const proc = await start(fixture('counter-static'), { args: ['1'] })
+    proc.breakAt('libc!write')
+    const end = await proc.cont()
+    expect(end.kind === 'exited' && end.warnings?.[0]).toMatch(
+      /stayed pending: the program is statically linked: it loads no library, so no 'libc' will come\. Did you mean 'write'\?$/,
+    )
+  })
+
+  it('no warning once it resolved, when it was removed or disabled, or when kill() ended the process', async () => {
+    const resolved = await start(fixture('dlopen'), { args: [fixture('libplugin.so')] })
+    resolved.breakAt('libplugin.so!plugin_fn')
+    expect((await resolved.cont()).kind).toBe('breakpoint')
+    expect(await resolved.cont()).toEqual({ kind: 'exited', exitCode: 0 })
+
+    const quiet = await start(fixture('counter'), { args: ['1'] })
+    quiet.breakAt('libcc!write').remove()
+    quiet.breakAt('libcc!read').disable()
+    expect(await quiet.cont()).toEqual({ kind: 'exited', exitCode: 0 })
+
+    const killed = await start(fixture('forever'))
+    killed.breakAt('libcc!write')
+    const pending = killed.cont()
+    await killed.kill()
+    expect(await pending).toEqual({ kind: 'killed', signal: 'SIGKILL' })
   })
 })
 

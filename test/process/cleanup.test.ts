@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
-import { launch, livePids } from '../../src/index.js'
+import { launch, livePids, type Process } from '../../src/index.js'
 import { useDist } from '../dist.js'
 import { fixture, start, strayChildren } from '../helpers.js'
 
@@ -92,6 +92,139 @@ describe('disposal', () => {
     expect(existsSync(`/proc/${pid}`)).toBe(false)
     expectNothingLeft()
   })
+})
+
+describe('an operation the end of the process overtakes', () => {
+  /** Rejections nobody handled while `body` ran (Vitest would blame them on whichever test runs next). */
+  async function unhandledDuring(body: () => Promise<void>): Promise<unknown[]> {
+    const seen: unknown[] = []
+    const record = (reason: unknown): void => {
+      seen.push(reason)
+    }
+    process.on('unhandledRejection', record)
+    try {
+      await body()
+      await sleep(50) // unhandled rejections are reported after a turn of the event loop
+    } finally {
+      process.off('unhandledRejection', record)
+    }
+    return seen
+  }
+
+  it('kill() during cont, finish, runTo and wait: each resolves with the end, none rejects later', async () => {
+    const ops: Array<[string, (proc: Process) => Promise<unknown>, unknown]> = [
+      ['cont', (proc) => proc.cont(), { kind: 'killed', signal: 'SIGKILL' }],
+      ['finish', (proc) => proc.finish(), { kind: 'killed', signal: 'SIGKILL' }],
+      ['runTo', (proc) => proc.runTo('main'), { kind: 'killed', signal: 'SIGKILL' }], // main never comes back
+      ['wait', (proc) => proc.wait(), { signal: 'SIGKILL' }],
+    ]
+    const unhandled = await unhandledDuring(async () => {
+      for (const [name, op, end] of ops) {
+        for (const delay of [-1, 0, 5]) {
+          const proc = await launch(fixture('forever'))
+          await proc.runTo('spin') // finish() from spin never returns by itself
+          const pending = op(proc).then(
+            (value) => value,
+            (error: unknown) => `${name} rejected: ${String(error)}`,
+          )
+          if (delay >= 0) await sleep(delay)
+          expect(await proc.kill()).toEqual({ signal: 'SIGKILL' })
+          expect(await pending).toEqual(end)
+          if (name !== 'wait') expect(proc.lastStop).toEqual(end)
+          expect(proc.exit).toEqual({ signal: 'SIGKILL' })
+        }
+      }
+    })
+    expect(unhandled).toEqual([])
+    expectNothingLeft()
+  })
+
+  it('un-awaited, then killed: nothing rejects after the test', async () => {
+    const unhandled = await unhandledDuring(async () => {
+      const proc = await launch(fixture('forever'))
+      void proc.runTo('main')
+      await proc.kill()
+      const other = await launch(fixture('forever'))
+      void other.cont()
+      await sleep(5)
+      await other.kill()
+    })
+    expect(unhandled).toEqual([])
+    expectNothingLeft()
+  })
+
+  it('a SIGKILL from outside between stops: the next operation reports the end, never ESRCH', async () => {
+    const ops: Array<[string, (proc: Process) => Promise<unknown>]> = [
+      ['cont', (proc) => proc.cont()],
+      ['step', (proc) => proc.step()],
+      ['finish', (proc) => proc.finish()],
+      ['wait', (proc) => proc.wait()],
+    ]
+    for (const [name, op] of ops) {
+      // threads: the stop is all-stop over several threads, and each of them is killed under us.
+      const proc = await launch(fixture('threads'), { args: ['4', '100000000'] })
+      proc.breakAt('worker_tick')
+      expect((await proc.cont()).kind).toBe('breakpoint')
+      process.kill(proc.pid, 'SIGKILL')
+      expect(await diesWithin(proc.pid, 5000)).toBe(true)
+      const result = await op(proc)
+      expect(result, name).toEqual(name === 'wait' ? { signal: 'SIGKILL' } : { kind: 'killed', signal: 'SIGKILL' })
+      expect(proc.exit).toEqual({ signal: 'SIGKILL' })
+    }
+    // runTo keeps its contract: the process ended before the location.
+    const proc = await launch(fixture('counter'), { args: ['1'] })
+    process.kill(proc.pid, 'SIGKILL')
+    expect(await diesWithin(proc.pid, 5000)).toBe(true)
+    await expect(proc.runTo('bump')).rejects.toMatchObject({
+      code: 'ERR_PROCESS_EXITED',
+      message: expect.stringMatching(/was killed by SIGKILL before reaching (counter!)?bump/) as unknown,
+    })
+    expectNothingLeft()
+  })
+
+  it('after a SIGKILL from outside, memory, breakpoints and snapshots say the process is gone (ERR_PROCESS_ENDED)', async () => {
+    const proc = await launch(fixture('counter'), { args: ['1'] })
+    await proc.runTo('bump')
+    process.kill(proc.pid, 'SIGKILL')
+    expect(await diesWithin(proc.pid, 5000)).toBe(true)
+    const uses: Array<[string, () => unknown]> = [
+      ['read memory', () => proc.readMemory('g_counter', 4)],
+      ['write memory', () => proc.writeMemory('g_counter', Uint8Array.of(1))],
+      ['set a breakpoint', () => proc.breakAt('compute')],
+      ['snapshot', () => proc.createSnapshot()],
+    ]
+    for (const [what, use] of uses) {
+      let error: unknown
+      try {
+        use()
+      } catch (caught) {
+        error = caught
+      }
+      expect(error, what).toMatchObject({ code: 'ERR_PROCESS_ENDED' })
+      expect((error as Error).message, what).toMatch(
+        /is gone\. (It|The process) was killed or ended outside procsnap since its last stop .*await proc\.wait\(\) to learn how it ended/,
+      )
+    }
+    expect(await proc.wait()).toEqual({ signal: 'SIGKILL' })
+    expectNothingLeft()
+  })
+
+  it('kill() while bash forks and reaps children (a stop every few ms): cont always resolves with the kill', async () => {
+    const unhandled = await unhandledDuring(async () => {
+      for (let i = 0; i < 60; i++) {
+        const proc = await launch('/bin/bash', { args: ['-c', 'for i in $(seq 500); do /bin/true; done'] })
+        const pending = proc.cont().then(
+          (value) => value,
+          (error: unknown) => String(error),
+        )
+        await sleep(i % 6)
+        expect(await proc.kill()).toEqual({ signal: 'SIGKILL' })
+        expect(await pending).toEqual({ kind: 'killed', signal: 'SIGKILL' })
+      }
+    })
+    expect(unhandled).toEqual([])
+    expectNothingLeft()
+  }, 60_000)
 })
 
 describe('the tracer process ends', () => {

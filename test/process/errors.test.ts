@@ -4,10 +4,11 @@ import { execFileSync } from 'node:child_process'
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { inspect } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ProcsnapError, launch, livePids, type Location, type Process } from '../../src/index.js'
 import { useDist } from '../dist.js'
-import { fixture, start, strayChildren } from '../helpers.js'
+import { FIXTURES, fixture, start, strayChildren } from '../helpers.js'
 
 let tmp = ''
 
@@ -118,8 +119,110 @@ describe('a binary that cannot be launched', () => {
     const script = writeExecutable('script.txt', 'just some text, not a program\n')
     const err = await rejected(launch(script))
     expect(err.code).toBe('ERR_NOT_ELF')
-    expect(err.message).toMatch(/is not an ELF file/)
-    expect(err.message).toMatch(/Point at a compiled binary/)
+    expect(err.message).toBe(`${script} is not an ELF file but a text file. Point at a compiled binary.`)
+    await expectTracerUsable()
+  })
+
+  it('a C source file is ERR_NOT_ELF saying so and how to build it, with or without +x (never a chmod hint)', async () => {
+    const source = join(FIXTURES, '..', 'counter.c')
+    const copy = join(tmp, 'mt.c')
+    copyFileSync(source, copy)
+    for (const [path, mode] of [
+      [source, 0o644],
+      [copy, 0o755],
+      [copy, 0o644],
+    ] as const) {
+      if (path === copy) chmodSync(copy, mode)
+      const err = await rejected(launch(path))
+      expect(err.code).toBe('ERR_NOT_ELF')
+      expect(err.message).toBe(
+        `${path} is not an ELF file but a text file (C source). Compile it first (gcc -g -o ${path === copy ? 'mt' : 'counter'} ${path}) and launch the program.`,
+      )
+      expect(err.message).not.toMatch(/chmod/)
+    }
+    await expectTracerUsable()
+  })
+
+  it('a script is ERR_NOT_ELF naming its interpreter, and the launch it suggests runs it (sh, python3)', async () => {
+    const sh = writeExecutable('hello.sh', '#!/bin/sh\necho "hello from $0 $1"\n')
+    const err = await rejected(launch(sh))
+    expect(err.code).toBe('ERR_NOT_ELF')
+    expect(err.message).toBe(
+      `${sh} is not an ELF file but a script for /bin/sh. procsnap traces ELF programs: launch the interpreter with the script as an argument: launch('/bin/sh', { args: ['${sh}'] }).`,
+    )
+    const viaShell = await start('/bin/sh', { args: [sh, 'there'] })
+    expect(await viaShell.wait()).toEqual({ exitCode: 0 })
+    expect(viaShell.stdout).toBe(`hello from ${sh} there\n`)
+
+    // Without +x it is still a script first: the mode is no help for it.
+    const py = writeExecutable('hello.py', '#!/usr/bin/python3 -S\nprint("hello from python")\n', 0o644)
+    const pyErr = await rejected(launch(py))
+    expect(pyErr.code).toBe('ERR_NOT_ELF')
+    expect(pyErr.message).toContain(`a script for /usr/bin/python3.`)
+    expect(pyErr.message).toContain(`launch('/usr/bin/python3', { args: ['-S', '${py}'] })`)
+    const viaPython = await start('/usr/bin/python3', { args: ['-S', py] })
+    expect(await viaPython.wait()).toEqual({ exitCode: 0 })
+    expect(viaPython.stdout).toBe('hello from python\n')
+
+    // env: the interpreter is the program env runs, found in PATH.
+    const envScript = writeExecutable('tool', '#!/usr/bin/env -S python3 -u\nprint(1)\n')
+    expect((await rejected(launch(envScript))).message).toContain(
+      `a script for python3. procsnap traces ELF programs: launch the interpreter with the script as an argument: launch('python3', { args: ['-u', '${envScript}'] })`,
+    )
+    // A Python file without a #! line is named by its extension.
+    const bare = writeExecutable('bare.py', 'print(2)\n', 0o644)
+    expect((await rejected(launch(bare))).message).toBe(
+      `${bare} is not an ELF file but a text file (a Python script). Launch the interpreter with it: launch('python3', { args: ['${bare}'] }).`,
+    )
+    await expectTracerUsable()
+  })
+
+  it('an empty file, compressed files and other systems’ binaries are ERR_NOT_ELF naming the format', async () => {
+    const gz = join(tmp, 'true.gz')
+    writeFileSync(gz, execFileSync('gzip', ['-c', '/bin/true']))
+    chmodSync(gz, 0o755)
+    const zip = join(tmp, 'true.zip')
+    execFileSync('zip', ['-q', '-j', zip, '/bin/true'])
+    const cases: Array<[string, string]> = [
+      [writeExecutable('empty', ''), 'an empty file. Build the program again'],
+      [gz, 'a gzip-compressed file. Point at an ELF program built for Linux.'],
+      [zip, 'a zip archive.'],
+      [
+        writeExecutable('prog.exe', Buffer.concat([Buffer.from('MZ'), Buffer.alloc(200)])),
+        'a Windows (PE) executable.',
+      ],
+      [
+        writeExecutable('prog-macos', Buffer.from([0xcf, 0xfa, 0xed, 0xfe, 7, 0, 0, 1, 3, 0, 0, 0])),
+        'a macOS (Mach-O) binary.',
+      ],
+      [writeExecutable('noise', Buffer.from([1, 2, 0, 3, 0xff, 0, 0x10])), 'a file of unknown format.'],
+    ]
+    for (const [path, what] of cases) {
+      const err = await rejected(launch(path))
+      expect(err.code).toBe('ERR_NOT_ELF')
+      expect(err.message).toContain(`${path} is not an ELF file but ${what}`)
+    }
+    await expectTracerUsable()
+  })
+
+  it('reads only the first bytes of a file: a 4 GiB one that is not ELF fails at once', async () => {
+    const big = writeExecutable('huge.bin', Buffer.from('MZ'))
+    execFileSync('truncate', ['-s', '4G', big]) // sparse: no disk used, but a whole read would take seconds or fail
+    const began = performance.now()
+    const err = await rejected(launch(big))
+    expect(err.code).toBe('ERR_NOT_ELF')
+    expect(err.message).toContain('a Windows (PE) executable')
+    expect(performance.now() - began).toBeLessThan(500)
+    rmSync(big)
+  })
+
+  it('an ELF object file (.o) is ERR_NOT_EXECUTABLE saying to link it, whatever its mode', async () => {
+    const object = join(tmp, 'counter.o')
+    execFileSync('gcc', ['-c', '-o', object, join(FIXTURES, '..', 'counter.c')])
+    chmodSync(object, 0o644)
+    const err = await rejected(launch(object))
+    expect(err.code).toBe('ERR_NOT_EXECUTABLE')
+    expect(err.message).toBe(`${object} is an ELF rel file, not an executable. Link it into a program first.`)
     await expectTracerUsable()
   })
 
@@ -217,8 +320,15 @@ describe('bad locations, addresses and registers', () => {
     expect(bp.pending).toBe(true)
     expect(bp.address).toBeUndefined()
     expect(proc.breakpoints).toEqual([bp])
-    // Never loaded, so never armed: the program runs to its end.
-    expect(await proc.cont()).toEqual({ kind: 'exited', exitCode: 0 })
+    // Never loaded, so never armed: the program runs to its end, and the end event says so.
+    expect(await proc.cont()).toEqual({
+      kind: 'exited',
+      exitCode: 0,
+      warnings: [
+        `Breakpoint ${bp.id} at 'nosuchlib.so!f' stayed pending: no library named 'nosuchlib.so' is loaded, and the program needs none by that name: only a dlopen() of one would arm it (loaded in this run: counter, libc.so.6, ld-linux-x86-64.so.2).`,
+      ],
+    })
+    expect(bp.pending).toBe(true)
     expect(bp.hits).toBe(0)
     expect(proc.stdout).toBe('bump 1 -> 1\ntotal 1\n')
     await expectTracerUsable()
@@ -298,6 +408,69 @@ describe('bad locations, addresses and registers', () => {
     expect(write.code).toBe('ERR_UNKNOWN_REGISTER')
     expect(await proc.wait()).toEqual({ exitCode: 0 })
     await expectTracerUsable()
+  })
+})
+
+describe('register values', () => {
+  it('a value that is not an integer is ERR_BAD_VALUE naming the register and what it takes; the register keeps its value', async () => {
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    await proc.runTo('bump')
+    const regs = proc.regs as unknown as Record<string, unknown>
+    const before = proc.regs.rax
+    for (const value of [1.5, 'x', -1.5, 2 ** 70, undefined, null, Number.NaN, {}]) {
+      const err = caught(() => {
+        regs.rax = value
+      })
+      expect(err.code).toBe('ERR_BAD_VALUE')
+      expect(err.message).toMatch(/^Cannot write .* to rax/)
+      expect(err.message).toContain('regs.rax takes a bigint (regs.rax = 0x2an) or a safe integer number (42)')
+      expect(err.message).toContain("two's complement in the register's 64 bits (-1 is 0xffffffffffffffff)")
+      expect(proc.regs.rax).toBe(before)
+    }
+    expect(caught(() => (regs.rax = 1.5)).message).toMatch(/1\.5 to rax: it is not an integer/)
+    expect(caught(() => (regs.rax = 2 ** 70)).message).toMatch(/beyond 2\^53.*Write it as a bigint/)
+    // Too wide for the register (or the alias) named: refused rather than cut.
+    expect(caught(() => (regs.rax = 1n << 64n)).message).toMatch(/does not fit in 64 bits/)
+    expect(caught(() => (regs.al = 0x100n)).message).toMatch(/to al: it does not fit in 8 bits \(from -0x80 to 0xff\)/)
+    // Safe integers are taken; a negative one is the two's complement of the width written.
+    regs.rax = 0x1122334455667788n
+    regs.eax = -1
+    expect(proc.regs.rax).toBe(0x11223344ffffffffn)
+    regs.al = -2
+    expect(proc.regs.rax).toBe(0x11223344fffffffen)
+    regs.rdi = 41
+    expect(proc.regs.rdi).toBe(41n)
+    regs.rax = -1n
+    expect(proc.regs.rax).toBe(0xffffffffffffffffn)
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
+    expect(proc.stdout).toBe('bump 1 -> 41\ntotal 41\n')
+  })
+
+  it('a snapshot’s registers are read-only: every write is ERR_READ_ONLY, and they still print and serialize as values', async () => {
+    const proc = await start(fixture('counter'), { args: ['1'] })
+    await proc.runTo('bump')
+    const snap = proc.createSnapshot()
+    const regs = snap.regs as Record<string, unknown>
+    const rax = snap.regs.rax
+    for (const name of ['rax', 'eax', 'nosuch']) {
+      const err = caught(() => {
+        regs[name] = 1n
+      })
+      expect(err.code).toBe('ERR_READ_ONLY')
+      expect(err.message).toContain(`A snapshot's registers are read-only (regs.${name})`)
+      expect(err.message).toContain(`proc.regs.${name} = …`)
+    }
+    expect(caught(() => ((snap.threads[0]?.regs as Record<string, unknown>).rip = 0n)).code).toBe('ERR_READ_ONLY')
+    expect(snap.regs.rax).toBe(rax)
+    expect(regs.nosuch).toBeUndefined()
+    expect(inspect(snap.regs)).toContain(`rax: ${rax}n`)
+    expect(
+      JSON.parse(JSON.stringify(snap.regs, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))),
+    ).toMatchObject({
+      rax: String(rax),
+    })
+    expect(structuredClone(snap.regs)).toEqual({ ...snap.regs })
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
   })
 })
 

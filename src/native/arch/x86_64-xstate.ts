@@ -1,6 +1,7 @@
 // x86_64 registers beyond user_regs_struct, from the xsave area of a stopped thread
 // (PTRACE_GETREGSET NT_X86_XSTATE): x87 (80-bit, exact), SSE, AVX, AVX-512 and PKRU.
-import { PtraceError } from '../../errors.js'
+import { readFileSync } from 'node:fs'
+import { ProcessStateError, PtraceError } from '../../errors.js'
 import { errnoName, PTRACE } from '../constants.js'
 import { addressOf, lastErrno, sys } from '../libc.js'
 import {
@@ -15,6 +16,7 @@ import type { RegisterFeatures } from './types.js'
 
 const NT_PRFPREG = 2
 const NT_X86_XSTATE = 0x202
+const ESRCH = 3
 const ENODEV = 19
 const EINVAL = 22
 /** Larger than any xsave area the kernel hands out today (AMX included: 11 KiB). */
@@ -90,6 +92,17 @@ function getRegset(tid: number, type: number): number {
   return Number(IOVEC.readBigUInt64LE(8))
 }
 
+/** ESRCH means gone or not ours: a thread that no longer exists, or a zombie, is gone. */
+function threadGone(tid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${tid}/stat`, 'latin1')
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    return state === 'Z' || state === 'X'
+  } catch {
+    return true
+  }
+}
+
 /**
  * Every extended register of a stopped thread by name, full width. A kernel or CPU without XSAVE
  * (ENODEV/EINVAL for NT_X86_XSTATE) still gives the FXSAVE area: x87 and SSE registers only.
@@ -113,6 +126,11 @@ export function xsaveAreaLayout(area: Uint8Array): XsaveLayout | undefined {
 function readArea(tid: number): Uint8Array {
   let size = getRegset(tid, NT_X86_XSTATE)
   if (size === -ENODEV || size === -EINVAL) size = getRegset(tid, NT_PRFPREG)
+  if (size === -ESRCH && threadGone(tid))
+    throw new ProcessStateError(
+      'ERR_PROCESS_ENDED',
+      `Cannot read the x87/SSE/AVX registers of thread ${tid}: it is gone. The process was killed or ended outside procsnap since its last stop (a SIGKILL from elsewhere, the OOM killer); await proc.wait() to learn how it ended.`,
+    )
   if (size < 0) {
     throw new PtraceError(
       'ERR_PTRACE',
