@@ -92,7 +92,8 @@ export class SymbolNotFoundError extends ProcsnapError {
     const hint = suggestions.length > 0 ? ` Did you mean ${suggestions.map((s) => `'${s}'`).join(', ')}?` : ''
     super(
       'ERR_SYMBOL_NOT_FOUND',
-      `No symbol '${symbol}' in ${where}.${hint} Use 'module!symbol' for a library symbol, 'module+0xoffset', or an absolute bigint address.`,
+      `No symbol '${symbol}' in ${where}.${hint} Use 'module!symbol' for a library symbol, ` +
+        `'module+0xoffset', or an absolute bigint address.`,
     )
     this.symbol = symbol
     this.suggestions = suggestions

@@ -116,7 +116,8 @@ export function checkOptions(where: string, options: unknown, schema: OptionSche
       const near = nearest(name, names)
       throw new ProcsnapError(
         'ERR_BAD_OPTION',
-        `${where}: unknown option '${name}'.${near ? ` Did you mean '${near}'?` : ''} ${where} takes ${names.length ? names.join(', ') : 'no options'}.`,
+        `${where}: unknown option '${name}'.${near ? ` Did you mean '${near}'?` : ''} ${where} ` +
+          `takes ${names.length ? names.join(', ') : 'no options'}.`,
       )
     }
     if (value !== undefined && !optionRule.test(value))

@@ -228,7 +228,8 @@ export const checked: [StopEvent, bigint, boolean] = [event, rdi, new Error() in
       })
       writeFileSync(
         join(v5, 'vitest.config.ts'),
-        "import { defineConfig } from 'vitest/config'\nimport { processSnapshots } from 'procsnap/plugin'\nexport default defineConfig({ plugins: [processSnapshots()] })\n",
+        "import { defineConfig } from 'vitest/config'\nimport { processSnapshots } from " +
+          "'procsnap/plugin'\nexport default defineConfig({ plugins: [processSnapshots()] })\n",
       )
       writeFileSync(
         join(v5, 'counter.test.ts'),

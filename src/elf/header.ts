@@ -23,7 +23,8 @@ export function createElfReader(bytes: Uint8Array, path: string): ElfReader {
     throw new BinaryError(
       'ERR_NOT_ELF',
       path,
-      `${path} is not an ELF file (it does not start with the bytes 7f 45 4c 46). Point at a compiled binary, not a script, text file or archive.`,
+      `${path} is not an ELF file (it does not start with the bytes 7f 45 4c 46). Point at a ` +
+        `compiled binary, not a script, text file or archive.`,
     )
   }
   const reader = (is64: boolean, little: boolean): ElfReader => new ElfReader(bytes, path, is64, little)

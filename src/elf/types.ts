@@ -73,7 +73,10 @@ export interface ElfFile extends ElfHeaderInfo {
   symbols: readonly ElfSymbol[]
   /** Exact name, or 'name@VERSION' / 'name@@VERSION'; prefers global func/object, non-zero size. */
   findSymbol(name: string): ElfSymbol | undefined
-  /** Link-time virtual address -> containing symbol (size-0 symbols match only exactly; TLS and SHN_ABS symbols never); prefers func/object. */
+  /**
+   * Link-time virtual address -> containing symbol (size-0 symbols match only exactly; TLS and SHN_ABS
+   * symbols never); prefers func/object.
+   */
   symbolize(vaddr: bigint): SymbolHit | undefined
   /** Suggestions for an unknown symbol name, best first (default at most 5). */
   nearNames(name: string, max?: number): string[]

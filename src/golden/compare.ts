@@ -41,7 +41,13 @@ export function summarizeGolden(changes: readonly GoldenChange[]): string {
   const rebuilt = changes.filter((c) => c.section === 'modules')
   if (rebuilt.length)
     parts.push(
-      `${rebuilt.map((c) => (c.before === undefined ? `${c.label} loaded` : c.after === undefined ? `${c.label} gone` : `${c.label} rebuilt (build-id ${c.before.slice(0, 8)} -> ${c.after.slice(0, 8)})`)).join(', ')}`,
+      rebuilt
+        .map((c) => {
+          if (c.before === undefined) return `${c.label} loaded`
+          if (c.after === undefined) return `${c.label} gone`
+          return `${c.label} rebuilt (build-id ${c.before.slice(0, 8)} -> ${c.after.slice(0, 8)})`
+        })
+        .join(', '),
     )
   const stop = changes.filter((c) => c.section === 'stop')
   if (stop.length)

@@ -9,6 +9,13 @@ import type { GoldenSection } from './render.js'
 
 export type Redactions = Readonly<Record<string, unknown>>
 
+/** What a redaction key names, for its "no such" message. */
+function redactedKind(key: string): string {
+  if (key.startsWith('regs.')) return 'register'
+  if (key.startsWith('memory.')) return 'memory line'
+  return "entry (use 'regs.<name>' or 'memory.<symbol>')"
+}
+
 /** Byte length of a memory line's value: hex bytes, <pointer> words (8 bytes), '00 x n' runs. */
 function lineLength(value: string): number {
   const run = /^00 x (\d+)$/.exec(value)
@@ -59,10 +66,7 @@ export function applyRedactions(
     return { title: section.title, entries }
   })
   for (const key of Object.keys(redact)) {
-    if (!used.has(key))
-      failures.push(
-        `redact ${key}: no such ${key.startsWith('regs.') ? 'register' : key.startsWith('memory.') ? 'memory line' : "entry (use 'regs.<name>' or 'memory.<symbol>')"} in this snapshot`,
-      )
+    if (!used.has(key)) failures.push(`redact ${key}: no such ${redactedKind(key)} in this snapshot`)
   }
   return { sections: out, failures }
 }

@@ -143,7 +143,9 @@ export function checkGolden(context: GoldenContext, snap: Snapshot, options: Pro
       return {
         pass: false,
         message: () =>
-          `Process snapshot \`${key}\` was not written: ${shown} does not exist, and this run may not write goldens (CI, or --update=none). Run vitest locally or with -u, then commit the file.`,
+          `Process snapshot \`${key}\` was not written: ${shown} does not exist, and this run may ` +
+          `not write goldens (CI, or --update=none). Run vitest locally or with -u, then commit the ` +
+          `file.`,
       }
     }
     writeGolden(task, path, text)

@@ -28,7 +28,8 @@ export function toHaveExited(this: MatcherState, received: unknown, code?: numbe
   return {
     pass,
     message: () =>
-      `expected process ${proc.pid} ${this.isNot ? 'not ' : ''}${what}; ${ending(proc)}${proc.stderr ? `\nits stderr: ${proc.stderr.slice(-500).trimEnd()}` : ''}`,
+      `expected process ${proc.pid} ${this.isNot ? 'not ' : ''}${what}; ` +
+      `${ending(proc)}${proc.stderr ? `\nits stderr: ${proc.stderr.slice(-500).trimEnd()}` : ''}`,
   }
 }
 
@@ -67,7 +68,9 @@ export function toHaveOutput(
         : wrong
             .map(
               (k) =>
-                `${k} of process ${proc.pid}:\n${this.utils.diff(expected[k], actual[k]) ?? `expected ${this.utils.stringify(expected[k])}, received ${this.utils.stringify(actual[k])}`}`,
+                `${k} of process ${proc.pid}:\n` +
+                (this.utils.diff(expected[k], actual[k]) ??
+                  `expected ${this.utils.stringify(expected[k])}, received ${this.utils.stringify(actual[k])}`),
             )
             .join('\n'),
     actual: Object.fromEntries(wrong.map((k) => [k, actual[k]])),

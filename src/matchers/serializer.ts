@@ -8,7 +8,10 @@ function describeSubject(value: unknown): string {
   if (value instanceof Process) {
     const exit = value.exit
     if (exit)
-      return `Process ${value.pid} (${value.path}) ${exit.signal !== undefined ? `killed by ${exit.signal}` : `exited with ${exit.exitCode}`}`
+      return (
+        `Process ${value.pid} (${value.path}) ` +
+        `${exit.signal !== undefined ? `killed by ${exit.signal}` : `exited with ${exit.exitCode}`}`
+      )
     return `Process ${value.pid} (${value.path}) stopped at ${subjectOf(value, 'print').where()}`
   }
   if (value instanceof ProcessSnapshot || value instanceof ThreadSnapshot) {

@@ -81,7 +81,8 @@ export function toHaveStoppedAt(this: MatcherState, received: unknown, location:
     this,
     pc === expected,
     () =>
-      `expected ${s.label} to be stopped at ${name} (0x${expected.toString(16)}), it is stopped at ${s.symbolize(pc)} (0x${pc.toString(16)})`,
+      `expected ${s.label} to be stopped at ${name} (0x${expected.toString(16)}), it is stopped ` +
+      `at ${s.symbolize(pc)} (0x${pc.toString(16)})`,
     () => `expected ${s.label} not to be stopped at ${name} (0x${expected.toString(16)})`,
   )
 }
@@ -129,7 +130,8 @@ export function toHaveOpenFd(this: MatcherState, received: unknown, fd: number, 
     target === undefined ||
     (target instanceof RegExp ? target.test(t) : typeof target === 'string' ? t === target : this.equals(t, target))
   const pass = open !== undefined && targetMatches(open.target)
-  const what = `fd ${fd}${target !== undefined ? ` open on ${target instanceof RegExp ? String(target) : showExpected(this, target)}` : ' open'}`
+  const shownTarget = target instanceof RegExp ? String(target) : showExpected(this, target)
+  const what = `fd ${fd}${target !== undefined ? ` open on ${shownTarget}` : ' open'}`
   const found = open
     ? `fd ${fd} is ${open.target}`
     : `fd ${fd} is not open (open: ${s

@@ -59,6 +59,7 @@ export function expectedBytes(expected: unknown): Uint8Array {
   }
   throw new ProcsnapError(
     'ERR_BAD_ARGUMENT',
-    'toHaveMemory expects bytes (Uint8Array or number[]), a string (UTF-8), a number (32-bit little-endian) or a bigint (64-bit little-endian).',
+    'toHaveMemory expects bytes (Uint8Array or number[]), a string (UTF-8), a number (32-bit ' +
+      'little-endian) or a bigint (64-bit little-endian).',
   )
 }

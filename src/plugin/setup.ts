@@ -67,7 +67,8 @@ afterAll(async ({}, suite) => {
     for (const path of obsolete) rmSync(path, { force: true })
   } else if (mode === 'none') {
     throw new Error(
-      `${obsolete.length} obsolete process snapshot${obsolete.length === 1 ? '' : 's'} (no test takes them any more):\n${list}\nRun vitest -u to remove them, and commit the removal.`,
+      `${obsolete.length} obsolete process snapshot${obsolete.length === 1 ? '' : 's'} (no test ` +
+        `takes them any more):\n${list}\nRun vitest -u to remove them, and commit the removal.`,
     )
   }
 })

@@ -70,7 +70,9 @@ export class AddressSpace {
           'ERR_ADDRESS_UNMAPPED',
           resolved.address,
           0,
-          `${hex(resolved.address)} is outside every mapping (${describeUnmapped(maps, resolved.address)}). Use a symbol, 'module+0xoffset', or an address from proc.maps.`,
+          `${hex(resolved.address)} is outside every mapping ` +
+            `(${describeUnmapped(maps, resolved.address)}). Use a symbol, 'module+0xoffset', or an ` +
+            `address from proc.maps.`,
         )
       }
     }

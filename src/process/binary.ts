@@ -59,7 +59,10 @@ function outputOf(path: string): string {
 }
 
 function launchHint(file: string, args: readonly string[]): string {
-  return `launch(${JSON.stringify(file).replaceAll('"', "'")}, { args: [${args.map((a) => JSON.stringify(a).replaceAll('"', "'")).join(', ')}] })`
+  return (
+    `launch(${JSON.stringify(file).replaceAll('"', "'")}, { args: ` +
+    `[${args.map((a) => JSON.stringify(a).replaceAll('"', "'")).join(', ')}] })`
+  )
 }
 
 /** The first bytes of a file (enough to identify it and to read an ELF header); never the whole file. */
@@ -72,7 +75,8 @@ function readHead(path: string): Uint8Array {
     throw new BinaryError(
       'ERR_NOT_EXECUTABLE',
       path,
-      `${path} cannot be read (${code ?? String(error)}): procsnap reads the program's ELF headers and symbols. Make it readable: chmod +r ${path}`,
+      `${path} cannot be read (${code ?? String(error)}): procsnap reads the program's ELF ` +
+        `headers and symbols. Make it readable: chmod +r ${path}`,
     )
   }
   try {
@@ -101,7 +105,8 @@ function notElf(path: string, format: FileFormat): BinaryError {
       const interpreter = words[at] ?? format.interpreter
       return say(
         `a script for ${interpreter}`,
-        `procsnap traces ELF programs: launch the interpreter with the script as an argument: ${launchHint(interpreter, [...words.slice(at + 1), path])}`,
+        `procsnap traces ELF programs: launch the interpreter with the script as an argument: ` +
+          `${launchHint(interpreter, [...words.slice(at + 1), path])}`,
       )
     }
     case 'text': {
@@ -151,7 +156,8 @@ export function checkBinary(path: string, arch: Arch): void {
     throw new BinaryError(
       'ERR_WRONG_ARCH',
       path,
-      `${path} is a ${header.class}-bit ${what} binary; this tracer runs ${arch.name} binaries. Build it for ${arch.name} (or run the test on a ${what} machine).`,
+      `${path} is a ${header.class}-bit ${what} binary; this tracer runs ${arch.name} binaries. ` +
+        `Build it for ${arch.name} (or run the test on a ${what} machine).`,
     )
   }
   if (header.type !== 'exec' && header.type !== 'dyn') {

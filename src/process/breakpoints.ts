@@ -112,7 +112,8 @@ export class Breakpoint {
         else if (value === false) this.disable()
         else
           throw new ValueError(
-            `Breakpoint.enabled is true or false (setting it is enable() or disable()); got ${typeof value === 'string' ? JSON.stringify(value) : String(value)}.`,
+            `Breakpoint.enabled is true or false (setting it is enable() or disable()); got ` +
+              `${typeof value === 'string' ? JSON.stringify(value) : String(value)}.`,
           )
       },
     },

@@ -134,13 +134,19 @@ function pipe(undo: () => void): [number, number] {
   return [fds[0] ?? -1, fds[1] ?? -1]
 }
 
+/** What the strict Yama settings mean for a tracer. */
+const SCOPE_MEANING: Readonly<Record<string, string>> = {
+  '2': ' (only CAP_SYS_PTRACE may trace: run as root or grant the capability)',
+  '3': ' (no process may trace: it cannot be lowered without a reboot)',
+}
+
 function deniedMessage(errno: number): string {
   const scopeFile = '/proc/sys/kernel/yama/ptrace_scope'
   const scope = existsSync(scopeFile) ? readFileSync(scopeFile, 'latin1').trim() : undefined
   const scopeHint =
     scope === undefined
       ? 'Yama is not active here, so the refusal comes from elsewhere'
-      : `kernel.yama.ptrace_scope is ${scope}${scope === '3' ? ' (no process may trace: it cannot be lowered without a reboot)' : scope === '2' ? ' (only CAP_SYS_PTRACE may trace: run as root or grant the capability)' : ''}`
+      : `kernel.yama.ptrace_scope is ${scope}${SCOPE_MEANING[scope] ?? ''}`
   return (
     `The kernel refused to trace the process (PTRACE_SEIZE: ${errnoName(errno)}). ${scopeHint}. ` +
     'In a container, add the capability (docker run --cap-add=SYS_PTRACE) and make sure the seccomp profile allows ptrace; ' +

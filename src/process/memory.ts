@@ -81,7 +81,9 @@ export class TraceeMemory {
   private gone(op: string, at: bigint, length: number): ProcessStateError {
     return new ProcessStateError(
       'ERR_PROCESS_ENDED',
-      `Cannot ${op} ${op === 'open' ? `/proc/${this.pid}/mem` : `${length} bytes at ${hex(at)}`}: process ${this.pid} is gone. It was killed or ended outside procsnap since its last stop (a SIGKILL from elsewhere, the OOM killer); await proc.wait() to learn how it ended.`,
+      `Cannot ${op} ${op === 'open' ? `/proc/${this.pid}/mem` : `${length} bytes at ${hex(at)}`}: ` +
+        `process ${this.pid} is gone. It was killed or ended outside procsnap since its last stop ` +
+        `(a SIGKILL from elsewhere, the OOM killer); await proc.wait() to learn how it ended.`,
     )
   }
 
@@ -95,14 +97,18 @@ export class TraceeMemory {
         'ERR_ADDRESS_UNMAPPED',
         at,
         length,
-        `Cannot ${op} ${length} bytes at ${hex(at)}: no mapping contains ${hex(at)} (${describeUnmapped(maps, at) || 'the process has no mappings'}). Check the address, or name the location by symbol.`,
+        `Cannot ${op} ${length} bytes at ${hex(at)}: no mapping contains ${hex(at)} ` +
+          `(${describeUnmapped(maps, at) || 'the process has no mappings'}). Check the address, or ` +
+          `name the location by symbol.`,
       )
     }
     return new MemoryError(
       'ERR_MEMORY_ACCESS',
       at,
       length,
-      `Cannot ${op} ${length} bytes at ${hex(at)} in ${hex(map.start)}-${hex(map.end)} ${map.perms} ${map.path || '[anon]'}: the kernel refused (${errnoName(errno)}).${map.path.startsWith('[vvar') || map.path === '[vsyscall]' ? ` ${map.path} is not readable by ptrace.` : ''}`,
+      `Cannot ${op} ${length} bytes at ${hex(at)} in ${hex(map.start)}-${hex(map.end)} ` +
+        `${map.perms} ${map.path || '[anon]'}: the kernel refused (${errnoName(errno)}).` +
+        (map.path.startsWith('[vvar') || map.path === '[vsyscall]' ? ` ${map.path} is not readable by ptrace.` : ''),
       errno ? errnoName(errno) : undefined,
     )
   }

@@ -74,7 +74,11 @@ export function parseLocation(location: Location): ParsedLocation {
   if (typeof location === 'bigint') return { kind: 'address', address: location }
   if (typeof location !== 'string' || location.trim() === '') {
     throw new LocationError(
-      `A location is a symbol name ('bump', 'libc.so.6!write'), 'module+0x1139', or a bigint address; got ${typeof location === 'number' ? `the number ${String(location)} (write ${String(location)}n: addresses are bigint)` : JSON.stringify(location)}.`,
+      `A location is a symbol name ('bump', 'libc.so.6!write'), 'module+0x1139', or a bigint ` +
+        `address; got ` +
+        (typeof location === 'number'
+          ? `the number ${String(location)} (write ${String(location)}n: addresses are bigint).`
+          : `${JSON.stringify(location)}.`),
     )
   }
   const text = location.trim()

@@ -315,13 +315,19 @@ export class Process implements AsyncDisposable {
 
   /** runTo's failure: the process ended before reaching `where`. */
   private unreached(end: StopEvent, where: string): ProcessStateError {
+    const how =
+      end.kind === 'exited'
+        ? `exited with code ${end.exitCode}`
+        : end.kind === 'killed'
+          ? `was killed by ${end.signal}`
+          : 'ended'
+    const hint = this.stdio.stderr
+      ? `Its stderr: ${this.stdio.stderr.slice(-300)}`
+      : 'Check that this run of the program reaches that code.'
+    const notes = this.pendingNotes('stayed').map((n) => `\n${n}`)
     return new ProcessStateError(
       'ERR_PROCESS_EXITED',
-      `The process ${end.kind === 'exited' ? `exited with code ${end.exitCode}` : end.kind === 'killed' ? `was killed by ${end.signal}` : 'ended'} before reaching ${where}. ${this.stdio.stderr ? `Its stderr: ${this.stdio.stderr.slice(-300)}` : 'Check that this run of the program reaches that code.'}${this.pendingNotes(
-        'stayed',
-      )
-        .map((n) => `\n${n}`)
-        .join('')}`,
+      `The process ${how} before reaching ${where}. ${hint}${notes.join('')}`,
     )
   }
 
@@ -409,7 +415,9 @@ export class Process implements AsyncDisposable {
       if (neverRan && stop.kind === 'exited') throw execFailure(this.path, stop.exitCode)
       throw new ProcessStateError(
         'ERR_PROCESS_EXITED',
-        `${this.path} ended before its entry point (${stop.kind === 'exited' ? `exit code ${stop.exitCode}` : signalName(stop.signal)}).${this.stdio.stderr ? ` Its stderr: ${this.stdio.stderr.slice(-500).trim()}` : ''}`,
+        `${this.path} ended before its entry point ` +
+          `(${stop.kind === 'exited' ? `exit code ${stop.exitCode}` : signalName(stop.signal)}).` +
+          (this.stdio.stderr ? ` Its stderr: ${this.stdio.stderr.slice(-500).trim()}` : ''),
       )
     }
     this.toEvent(stop) // a timeout throws; a signal before the entry point leaves the process stopped there
@@ -525,7 +533,10 @@ export class Process implements AsyncDisposable {
         const location = this.space.symbolize(pc)
         const notes = this.pendingNotes('is still')
         throw new TimeoutError(
-          `Timed out: the process did not stop within the deadline. It was interrupted in thread ${stop.thread.index} (tid ${stop.thread.tid}) at ${hex(pc)} ${location} and is stopped there. Raise { timeout } or check that the program reaches the breakpoint.${notes.map((n) => `\n${n}`).join('')}`,
+          `Timed out: the process did not stop within the deadline. It was interrupted in thread ` +
+            `${stop.thread.index} (tid ${stop.thread.tid}) at ${hex(pc)} ${location} and is stopped ` +
+            `there. Raise { timeout } or check that the program reaches the ` +
+            `breakpoint.${notes.map((n) => `\n${n}`).join('')}`,
           pc,
           location,
         )
@@ -606,7 +617,9 @@ export class Process implements AsyncDisposable {
       if (performance.now() > until) break
     }
     throw new TimeoutError(
-      `finish() from ${hit ? hit.symbol.name : hex(thread.pc)} did not return within ${deadline} ms of single-stepping (this code has no frame pointer to find the return address). Set a breakpoint after the call instead.`,
+      `finish() from ${hit ? hit.symbol.name : hex(thread.pc)} did not return within ${deadline} ` +
+        `ms of single-stepping (this code has no frame pointer to find the return address). Set a ` +
+        `breakpoint after the call instead.`,
       thread.pc,
       this.space.symbolize(thread.pc),
     )
@@ -730,7 +743,9 @@ function execFailure(path: string, errno: number): Error {
     return new BinaryError(
       'ERR_NOT_EXECUTABLE',
       path,
-      `execve(${path}) failed (ENOENT): its ELF interpreter (dynamic loader)${interp ? ` ${interp}` : ''} is missing on this machine. Install it, or build the binary on this machine (or statically).`,
+      `execve(${path}) failed (ENOENT): its ELF interpreter (dynamic ` +
+        `loader)${interp ? ` ${interp}` : ''} is missing on this machine. Install it, or build the ` +
+        `binary on this machine (or statically).`,
     )
   }
   return new BinaryError(

@@ -93,7 +93,9 @@ function unknown(arch: Arch, name: string): RegisterError {
     .filter((n) => editDistance(n, name) <= 1 || (n.length === name.length && sameLetters(n, name)))
     .slice(0, 4)
   return new RegisterError(
-    `Unknown register '${name}' on ${arch.name}.${near.length ? ` Did you mean ${near.join(', ')}?` : ''} Known: ${arch.registers.join(' ')}.`,
+    `Unknown register '${name}' on ` +
+      `${arch.name}.${near.length ? ` Did you mean ${near.join(', ')}?` : ''} Known: ` +
+      `${arch.registers.join(' ')}.`,
   )
 }
 
@@ -109,13 +111,18 @@ function shown(value: unknown): string {
  * A negative value is stored as its two's complement in `bits` bits; anything else is ERR_BAD_VALUE.
  */
 export function registerValue(name: string, bits: number, value: unknown): bigint {
-  const accepts = `regs.${name} takes a bigint (regs.${name} = 0x2an) or a safe integer number (42); a negative value is stored as its two's complement in the register's ${bits} bits (-1 is 0x${'f'.repeat(bits / 4)})`
+  const accepts =
+    `regs.${name} takes a bigint (regs.${name} = 0x2an) or a safe integer number (42); a ` +
+    `negative value is stored as its two's complement in the register's ${bits} bits (-1 is ` +
+    `0x${'f'.repeat(bits / 4)})`
   let big: bigint
   if (typeof value === 'bigint') big = value
   else if (typeof value === 'number' && Number.isSafeInteger(value)) big = BigInt(value)
   else if (typeof value === 'number' && Number.isInteger(value))
     throw new ValueError(
-      `Cannot write ${value} to ${name}: it is beyond 2^53, where JS numbers lose precision. Write it as a bigint (a literal with the n suffix, or BigInt('…') of its digits). ${accepts}.`,
+      `Cannot write ${value} to ${name}: it is beyond 2^53, where JS numbers lose precision. ` +
+        `Write it as a bigint (a literal with the n suffix, or BigInt('…') of its digits). ` +
+        `${accepts}.`,
     )
   else if (typeof value === 'number')
     throw new ValueError(`Cannot write ${shown(value)} to ${name}: it is not an integer. ${accepts}.`)
@@ -123,7 +130,9 @@ export function registerValue(name: string, bits: number, value: unknown): bigin
   const limit = 1n << BigInt(bits)
   if (big >= limit || big < -(limit >> 1n))
     throw new ValueError(
-      `Cannot write ${typeof value === 'bigint' ? `0x${big.toString(16)}n` : String(value)} to ${name}: it does not fit in ${bits} bits (from -0x${(limit >> 1n).toString(16)} to 0x${(limit - 1n).toString(16)}).`,
+      `Cannot write ${typeof value === 'bigint' ? `0x${big.toString(16)}n` : String(value)} to ` +
+        `${name}: it does not fit in ${bits} bits (from -0x${(limit >> 1n).toString(16)} to ` +
+        `0x${(limit - 1n).toString(16)}).`,
     )
   return BigInt.asUintN(bits, big)
 }

@@ -201,7 +201,10 @@ function ptyProblem(failure: PtyFailure): string {
     case ERRNO.ENFILE:
       return `${what} Too many open files: close some, or raise the limit (ulimit -n).`
     default:
-      return `${what} Mount devpts (mount -t devpts devpts /dev/pts; in a container it usually is) and make /dev/ptmx a character device this user may open (ln -s pts/ptmx /dev/ptmx).`
+      return (
+        `${what} Mount devpts (mount -t devpts devpts /dev/pts; in a container it usually is) and ` +
+        `make /dev/ptmx a character device this user may open (ln -s pts/ptmx /dev/ptmx).`
+      )
   }
 }
 

@@ -49,7 +49,9 @@ export class TracedThread implements RegisterSource {
       if (err === ERRNO.ESRCH)
         throw new ProcessStateError(
           'ERR_PROCESS_ENDED',
-          `Cannot read the registers of thread ${this.index} (tid ${this.tid}): it is gone. The process was killed or ended outside procsnap since its last stop (a SIGKILL from elsewhere, the OOM killer); await proc.wait() to learn how it ended.`,
+          `Cannot read the registers of thread ${this.index} (tid ${this.tid}): it is gone. The ` +
+            `process was killed or ended outside procsnap since its last stop (a SIGKILL from ` +
+            `elsewhere, the OOM killer); await proc.wait() to learn how it ended.`,
         )
       if (err !== 0)
         throw new PtraceError(

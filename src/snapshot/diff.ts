@@ -19,7 +19,8 @@ export function diffSnapshots(a: SnapshotData, b: SnapshotData, modulesB: readon
   if (a.arch !== b.arch) {
     throw new ProcsnapError(
       'ERR_SNAPSHOT_MISMATCH',
-      `Cannot diff a ${a.arch} snapshot with a ${b.arch} snapshot: registers and memory layouts differ. Compare snapshots of the same architecture.`,
+      `Cannot diff a ${a.arch} snapshot with a ${b.arch} snapshot: registers and memory layouts ` +
+        `differ. Compare snapshots of the same architecture.`,
     )
   }
   const level: SnapshotLevel = levelRank(a.level) <= levelRank(b.level) ? a.level : b.level

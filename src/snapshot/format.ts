@@ -123,7 +123,8 @@ export function decodeSnapshot(bytes: Uint8Array, source = 'buffer'): SnapshotDa
     throw new SnapshotFormatError(
       'ERR_SNAPSHOT_VERSION',
       source,
-      `${source} is in format ${String(format)}, written by a newer procsnap; this one reads ${SNAPSHOT_FORMAT}. Upgrade procsnap to load it.`,
+      `${source} is in format ${String(format)}, written by a newer procsnap; this one reads ` +
+        `${SNAPSHOT_FORMAT}. Upgrade procsnap to load it.`,
     )
   if (Number(version) !== FORMAT_VERSION)
     throw new SnapshotFormatError(

@@ -76,7 +76,10 @@ export class SnapshotMemory {
     }
     const withoutElf = candidates.filter((x) => !x.elf).map((x) => x.name)
     const suggestions = candidates.flatMap((x) => x.elf?.nearNames(symbol, 3) ?? [])
-    const where = `the snapshot's modules${withoutElf.length ? ` (${withoutElf.join(', ')} not readable here or changed since the capture: their symbols are unknown)` : ''}`
+    const unknown = withoutElf.length
+      ? ` (${withoutElf.join(', ')} not readable here or changed since the capture: their symbols are unknown)`
+      : ''
+    const where = `the snapshot's modules${unknown}`
     throw new SymbolNotFoundError(symbol, suggestions, where)
   }
 
@@ -95,7 +98,9 @@ export class SnapshotMemory {
           'ERR_ADDRESS_UNMAPPED',
           at,
           length,
-          `${hex(at)} is outside every map of this snapshot${done ? ` (the read started at ${hex(address)})` : ''}. Check the address against snapshot.maps.`,
+          `${hex(at)} is outside every map of this ` +
+            `snapshot${done ? ` (the read started at ${hex(address)})` : ''}. Check the address ` +
+            `against snapshot.maps.`,
         )
       }
       const from = Number(at - map.start)
@@ -141,7 +146,8 @@ export class SnapshotMemory {
       'ERR_NOT_CAPTURED',
       at,
       length,
-      `${hex(at)} is in ${where}, whose contents a '${this.level}' snapshot does not hold: take the snapshot with { level: '${needed}' }${needed === 'writable' ? " (or 'full')" : ''}.`,
+      `${hex(at)} is in ${where}, whose contents a '${this.level}' snapshot does not hold: take ` +
+        `the snapshot with { level: '${needed}' }${needed === 'writable' ? " (or 'full')" : ''}.`,
     )
   }
 }

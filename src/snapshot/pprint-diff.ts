@@ -83,7 +83,11 @@ function bytesText(style: RenderStyle, bytes: Uint8Array, other: Uint8Array, col
 function memoryLine(m: MemoryChange, style: RenderStyle): string {
   const moved = m.addressBefore !== m.addressAfter ? ` (was ${hexShort(m.addressBefore)})` : ''
   const where = paint(style, 'dim', `@ ${hexShort(m.addressAfter)}${moved}`)
-  return `  ${paint(style, 'yellow', m.location)} ${where}: ${bytesText(style, m.before, m.after, 'red')} -> ${bytesText(style, m.after, m.before, 'green')}`
+  return (
+    `  ${paint(style, 'yellow', m.location)} ${where}: ` +
+    `${bytesText(style, m.before, m.after, 'red')} -> ` +
+    `${bytesText(style, m.after, m.before, 'green')}`
+  )
 }
 
 function range(m: MapState | undefined): string {

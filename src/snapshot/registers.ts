@@ -11,7 +11,8 @@ export type SnapshotRegisters = Readonly<Record<string, bigint>>
 function readOnly(name: string | symbol): never {
   const field = typeof name === 'string' ? name : String(name)
   throw new ReadOnlyError(
-    `A snapshot's registers are read-only (regs.${field}): a snapshot records one stop. Write to the live process instead (proc.regs.${field} = …), then take a new snapshot.`,
+    `A snapshot's registers are read-only (regs.${field}): a snapshot records one stop. Write ` +
+      `to the live process instead (proc.regs.${field} = …), then take a new snapshot.`,
   )
 }
 

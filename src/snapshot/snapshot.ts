@@ -204,7 +204,8 @@ abstract class BaseSnapshot {
     if (!t)
       throw new ProcsnapError(
         'ERR_BAD_LOCATION',
-        `No thread ${index} in this snapshot: it holds thread${this.threads.length > 1 ? 's' : ''} ${this.threads.map((x) => x.index).join(', ')}.`,
+        `No thread ${index} in this snapshot: it holds thread${this.threads.length > 1 ? 's' : ''} ` +
+          `${this.threads.map((x) => x.index).join(', ')}.`,
       )
     return t
   }

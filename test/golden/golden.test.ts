@@ -42,7 +42,8 @@ describe('golden text', () => {
     const text = golden(snap)
     expect(
       text.startsWith(
-        '# procsnap golden 1\n# key: counter > bump 1\n# test: test/counter.test.ts\n\nstop:\n  kind    breakpoint\n  at      counter!bump\n  thread  1\n',
+        '# procsnap golden 1\n# key: counter > bump 1\n# test: test/counter.test.ts\n\nstop:\n  ' +
+          'kind    breakpoint\n  at      counter!bump\n  thread  1\n',
       ),
     ).toBe(true)
     expect(text).toMatch(/\n {2}rip +counter!bump\n/)
@@ -93,7 +94,8 @@ describe('reading and comparing goldens', () => {
       after: '03 00 00 00',
     })
     expect(summarizeGolden(changes)).toBe(
-      '3 registers, 2 memory ranges (counter!g_counter: 01 00 00 00 -> 03 00 00 00; counter!g_total: 01 00 00 00 00 00 00 00 -> 04 00 00 00 00 00 00 00), backtrace unchanged',
+      '3 registers, 2 memory ranges (counter!g_counter: 01 00 00 00 -> 03 00 00 00; ' +
+        'counter!g_total: 01 00 00 00 00 00 00 00 -> 04 00 00 00 00 00 00 00), backtrace unchanged',
     )
     expect(summarizeGolden([])).toBe('no differences')
     // a library rebuilt on another machine is named first, before what moved with it

@@ -44,7 +44,8 @@ it('writes extra memory sections and redactions, and fails on a redaction that d
   const { states, errors } = await runProject(project, { update: 'new' })
   expect(states).toEqual({ options: 'pass', 'a redaction that does not match': 'fail' })
   expect(errors).toEqual([
-    'Process snapshot `a redaction that does not match 1`: redact regs.rdi: expected 99n, received 2n; redact regs.nosuch: no such register in this snapshot',
+    'Process snapshot `a redaction that does not match 1`: redact regs.rdi: expected 99n, ' +
+      'received 2n; redact regs.nosuch: no such register in this snapshot',
   ])
   const golden = readFileSync(join(project, '__process_snapshots__', 'opts.test.ts', 'options-options-1.snap'), 'utf8')
   expect(golden).not.toContain('\nstop:')

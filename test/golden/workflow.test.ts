@@ -80,7 +80,9 @@ describe('toMatchProcessSnapshot through Vitest', () => {
     const changed = await run('new', { PROCSNAP_E2E_POKE: '1' })
     expect(changed.states.bump).toBe('fail')
     expect(changed.errors[0]).toContain(
-      'Process snapshot `counter > bump 1` mismatched (__process_snapshots__/counter.test.ts/counter-bump-1.snap): 1 memory range (counter!g_counter: 00 00 00 00 -> 07 00 00 00), backtrace unchanged',
+      'Process snapshot `counter > bump 1` mismatched ' +
+        '(__process_snapshots__/counter.test.ts/counter-bump-1.snap): 1 memory range ' +
+        '(counter!g_counter: 00 00 00 00 -> 07 00 00 00), backtrace unchanged',
     )
     expect(changed.summary).toMatchObject({ unmatched: 1 })
     expect(readFileSync(FIRST, 'utf8')).toBe(golden)
@@ -96,14 +98,17 @@ describe('toMatchProcessSnapshot through Vitest', () => {
     const ci = await run('none', { PROCSNAP_E2E_POKE: '1' })
     expect(ci.states.bump).toBe('fail')
     expect(ci.errors[0]).toContain(
-      'Process snapshot `counter > bump > second call 1` was not written: __process_snapshots__/counter.test.ts/counter-bump-second-call-1.snap does not exist, and this run may not write goldens',
+      'Process snapshot `counter > bump > second call 1` was not written: ' +
+        '__process_snapshots__/counter.test.ts/counter-bump-second-call-1.snap does not exist, and ' +
+        'this run may not write goldens',
     )
     expect(existsSync(SECOND)).toBe(false)
 
     // 6. a corrupt golden fails its own test with path and line; the other file's test passes
     writeFileSync(
       FIRST,
-      '# procsnap golden 1\n# key: counter > bump 1\n# test: counter.test.ts\n\nmemory:\n  counter!g_counter  07 00 00 00\n  counter!g_counter  again\n',
+      '# procsnap golden 1\n# key: counter > bump 1\n# test: counter.test.ts\n\nmemory:\n  ' +
+        'counter!g_counter  07 00 00 00\n  counter!g_counter  again\n',
     )
     const corrupt = await run('new', { PROCSNAP_E2E_POKE: '1' })
     expect(corrupt.states.bump).toBe('fail')

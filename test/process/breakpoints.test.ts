@@ -228,9 +228,14 @@ describe('a pending breakpoint that never resolves says so', () => {
     const wrongLib = proc.breakAt('libplugim!plugin_fn')
     const end = await proc.cont()
     expect(end.kind === 'exited' && end.warnings).toEqual([
-      `Breakpoint ${typo.id} at 'libplugin.so!plugin_fm' stayed pending: No symbol 'plugin_fm' in module 'libplugin.so'. Did you mean 'libplugin.so!plugin_fn'? Use 'module!symbol' for a library symbol, 'module+0xoffset', or an absolute bigint address.`,
+      `Breakpoint ${typo.id} at 'libplugin.so!plugin_fm' stayed pending: No symbol 'plugin_fm' ` +
+        `in module 'libplugin.so'. Did you mean 'libplugin.so!plugin_fn'? Use 'module!symbol' for ` +
+        `a library symbol, 'module+0xoffset', or an absolute bigint address.`,
       // dlclose'd before the end: still listed among the libraries this run loaded.
-      `Breakpoint ${wrongLib.id} at 'libplugim!plugin_fn' stayed pending: no library named 'libplugim' is loaded, and the program needs none by that name: only a dlopen() of one would arm it (loaded in this run: dlopen, libc.so.6, ld-linux-x86-64.so.2, libplugin.so). Did you mean 'libplugin!plugin_fn'?`,
+      `Breakpoint ${wrongLib.id} at 'libplugim!plugin_fn' stayed pending: no library named ` +
+        `'libplugim' is loaded, and the program needs none by that name: only a dlopen() of one ` +
+        `would arm it (loaded in this run: dlopen, libc.so.6, ld-linux-x86-64.so.2, libplugin.so). ` +
+        `Did you mean 'libplugin!plugin_fn'?`,
     ])
   })
 

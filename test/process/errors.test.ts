@@ -136,7 +136,8 @@ describe('a binary that cannot be launched', () => {
       const err = await rejected(launch(path))
       expect(err.code).toBe('ERR_NOT_ELF')
       expect(err.message).toBe(
-        `${path} is not an ELF file but a text file (C source). Compile it first (gcc -g -o ${path === copy ? 'mt' : 'counter'} ${path}) and launch the program.`,
+        `${path} is not an ELF file but a text file (C source). Compile it first (gcc -g -o ` +
+          `${path === copy ? 'mt' : 'counter'} ${path}) and launch the program.`,
       )
       expect(err.message).not.toMatch(/chmod/)
     }
@@ -148,7 +149,8 @@ describe('a binary that cannot be launched', () => {
     const err = await rejected(launch(sh))
     expect(err.code).toBe('ERR_NOT_ELF')
     expect(err.message).toBe(
-      `${sh} is not an ELF file but a script for /bin/sh. procsnap traces ELF programs: launch the interpreter with the script as an argument: launch('/bin/sh', { args: ['${sh}'] }).`,
+      `${sh} is not an ELF file but a script for /bin/sh. procsnap traces ELF programs: launch ` +
+        `the interpreter with the script as an argument: launch('/bin/sh', { args: ['${sh}'] }).`,
     )
     const viaShell = await start('/bin/sh', { args: [sh, 'there'] })
     expect(await viaShell.wait()).toEqual({ exitCode: 0 })
@@ -167,12 +169,14 @@ describe('a binary that cannot be launched', () => {
     // env: the interpreter is the program env runs, found in PATH.
     const envScript = writeExecutable('tool', '#!/usr/bin/env -S python3 -u\nprint(1)\n')
     expect((await rejected(launch(envScript))).message).toContain(
-      `a script for python3. procsnap traces ELF programs: launch the interpreter with the script as an argument: launch('python3', { args: ['-u', '${envScript}'] })`,
+      `a script for python3. procsnap traces ELF programs: launch the interpreter with the ` +
+        `script as an argument: launch('python3', { args: ['-u', '${envScript}'] })`,
     )
     // A Python file without a #! line is named by its extension.
     const bare = writeExecutable('bare.py', 'print(2)\n', 0o644)
     expect((await rejected(launch(bare))).message).toBe(
-      `${bare} is not an ELF file but a text file (a Python script). Launch the interpreter with it: launch('python3', { args: ['${bare}'] }).`,
+      `${bare} is not an ELF file but a text file (a Python script). Launch the interpreter with ` +
+        `it: launch('python3', { args: ['${bare}'] }).`,
     )
     await expectTracerUsable()
   })
@@ -325,7 +329,9 @@ describe('bad locations, addresses and registers', () => {
       kind: 'exited',
       exitCode: 0,
       warnings: [
-        `Breakpoint ${bp.id} at 'nosuchlib.so!f' stayed pending: no library named 'nosuchlib.so' is loaded, and the program needs none by that name: only a dlopen() of one would arm it (loaded in this run: counter, libc.so.6, ld-linux-x86-64.so.2).`,
+        `Breakpoint ${bp.id} at 'nosuchlib.so!f' stayed pending: no library named 'nosuchlib.so' ` +
+          `is loaded, and the program needs none by that name: only a dlopen() of one would arm it ` +
+          `(loaded in this run: counter, libc.so.6, ld-linux-x86-64.so.2).`,
       ],
     })
     expect(bp.pending).toBe(true)

@@ -53,7 +53,8 @@ describe('pty output', () => {
 
   it('makes the program see a terminal on stdout and stderr (isatty, an 80x24 window); stdin stays /dev/null', async () => {
     const script =
-      'import os, sys; print(sys.stdin.isatty(), sys.stdout.isatty(), sys.stderr.isatty(), tuple(os.get_terminal_size(1)), tuple(os.get_terminal_size(2)))'
+      'import os, sys; print(sys.stdin.isatty(), sys.stdout.isatty(), sys.stderr.isatty(), ' +
+      'tuple(os.get_terminal_size(1)), tuple(os.get_terminal_size(2)))'
     const proc = await start(PYTHON, { args: ['-c', script] })
     expect(await proc.wait()).toEqual({ exitCode: 0 })
     expect(proc.stdout).toBe('False True True (80, 24) (80, 24)\n')

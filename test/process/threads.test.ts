@@ -22,9 +22,9 @@ function kernelState(pid: number, tid: number): string {
 }
 
 /**
- * Every thread is in a ptrace stop (the kernel says so) and its registers can be read at this stop, and indexes follow creation order: the main
- * thread is 1, then increasing, never above the number of threads created (an exited thread leaves
- * a gap: indexes are not reused, as in gdb).
+ * Every thread is in a ptrace stop (the kernel says so) and its registers can be read at this stop,
+ * and indexes follow creation order: the main thread is 1, then increasing, never above the number
+ * of threads created (an exited thread leaves a gap: indexes are not reused, as in gdb).
  */
 function expectAllStopped(proc: Process, created: number): void {
   const threads = proc.threads

@@ -452,7 +452,8 @@ describe('renderDiff', () => {
       '  xmm0  0x0000000000000000_0000000000000000 -> 0x0000000000000001_0000000000000001',
       'memory:',
       '  counter!g_counter @ 0x555555558010: 01 00 00 00 -> 02 00 00 00',
-      `  [stack]-0x100 @ 0x7ffd0000f000 (was 0x7ffc0000f000): ${'00 '.repeat(15)}00 … +24 more (40 bytes) -> 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f … +24 more (40 bytes)`,
+      `  [stack]-0x100 @ 0x7ffd0000f000 (was 0x7ffc0000f000): ${'00 '.repeat(15)}00 … +24 more ` +
+        `(40 bytes) -> 00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f … +24 more (40 bytes)`,
       'maps:',
       '  - anon#1@[heap]  0x7ffff7dd2000-0x7ffff7dd5000 rw-p',
       '  ~ [heap]  perms rw-p -> rwxp, size 0x21000 -> 0x42000',
@@ -480,7 +481,8 @@ describe('renderDiff', () => {
       ),
     ).toBe('no differences\n')
     expect(renderDiff(small, 'aarch64', plain)).toBe(
-      '1 register, 1 memory range, backtrace unchanged\nregisters:\n  x0  0x1 -> 0x2\nmemory:\n  counter!g_counter @ 0x555555558010: 01 00 00 00 -> 02 00 00 00\n',
+      '1 register, 1 memory range, backtrace unchanged\nregisters:\n  x0  0x1 -> 0x2\nmemory:\n  ' +
+        'counter!g_counter @ 0x555555558010: 01 00 00 00 -> 02 00 00 00\n',
     )
   })
 

@@ -15,7 +15,9 @@ export function hostArch(): Arch {
   const arch = BY_NODE_ARCH[process.arch]
   if (!arch) {
     throw new UnsupportedArchError(
-      `procsnap traces Linux x86_64 processes; this machine is ${process.platform}/${process.arch}. aarch64 and i386 register layouts are not written yet.`,
+      `procsnap traces Linux x86_64 processes; this machine is ` +
+        `${process.platform}/${process.arch}. aarch64 and i386 register layouts are not written ` +
+        `yet.`,
     )
   }
   host = arch

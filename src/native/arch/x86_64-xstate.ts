@@ -129,7 +129,9 @@ function readArea(tid: number): Uint8Array {
   if (size === -ESRCH && threadGone(tid))
     throw new ProcessStateError(
       'ERR_PROCESS_ENDED',
-      `Cannot read the x87/SSE/AVX registers of thread ${tid}: it is gone. The process was killed or ended outside procsnap since its last stop (a SIGKILL from elsewhere, the OOM killer); await proc.wait() to learn how it ended.`,
+      `Cannot read the x87/SSE/AVX registers of thread ${tid}: it is gone. The process was ` +
+        `killed or ended outside procsnap since its last stop (a SIGKILL from elsewhere, the OOM ` +
+        `killer); await proc.wait() to learn how it ended.`,
     )
   if (size < 0) {
     throw new PtraceError(
