@@ -68,11 +68,13 @@ async function oursBreakpoints(pin: boolean, emulateStepOver: boolean): Promise<
 }
 
 /** Median milliseconds from launch() to the stop at main. */
-async function oursLaunch(pin: boolean, fixedRandom = true): Promise<number> {
+async function oursLaunch(pin: boolean, fixedRandom = true, defaultStdio = false): Promise<number> {
+  // Like the C launcher, no output captured; defaultStdio measures the two pseudo-terminals of the default.
+  const stdio = defaultStdio ? {} : ({ stdout: 'ignore', stderr: 'ignore' } as const)
   const times: number[] = []
   for (let i = 0; i < LAUNCHES; i++) {
     const t0 = performance.now()
-    const proc = await launch(`${FIX}hot`, { args: ['1'], pin, stdout: 'ignore', fixedRandom })
+    const proc = await launch(`${FIX}hot`, { args: ['1'], pin, fixedRandom, ...stdio })
     proc.breakAt('main')
     const ev = await proc.cont()
     times.push(performance.now() - t0)
@@ -228,10 +230,11 @@ async function main(): Promise<void> {
     target: 'reference',
   })
   // fixedRandom (the default) costs a ptrace stop per rdtsc the loader runs before main: measured apart.
-  for (const [pin, fixedRandom] of [
-    [false, true],
-    [false, false],
-    [true, true],
+  for (const [pin, fixedRandom, defaultStdio] of [
+    [false, true, false],
+    [false, false, false],
+    [true, true, false],
+    [false, true, true],
   ] as const) {
     const ours: number[] = []
     const base: number[] = []
@@ -248,10 +251,14 @@ async function main(): Promise<void> {
           ]).median_ms,
         ),
       )
-      ours.push(await oursLaunch(pin, fixedRandom))
+      ours.push(await oursLaunch(pin, fixedRandom, defaultStdio))
     }
     rows.push({
-      measure: `launch to breakpoint at main${pin ? ', pinned' : ''}${fixedRandom ? '' : ', fixedRandom: false'}`,
+      measure:
+        'launch to breakpoint at main' +
+        (pin ? ', pinned' : '') +
+        (fixedRandom ? '' : ', fixedRandom: false') +
+        (defaultStdio ? ', default stdio (stdout and stderr on ptys)' : ''),
       ours,
       baseline: base,
       unit: 'ms',
@@ -362,7 +369,9 @@ function writeResults(rows: Row[]): void {
   const lines = [
     `## ${date} — ${cpus().length} CPUs (${cpu}), Linux ${release()}, Node ${process.version}`,
     '',
-    `${RUNS} runs of each, procsnap and its baseline (C unless the row names another) interleaved; medians. Ratio = procsnap / baseline for rates (above 100% means procsnap is faster), procsnap's time as a multiple of the baseline's for times.`,
+    `${RUNS} runs of each, procsnap and its baseline (C unless the row names another) ` +
+      `interleaved; medians. Ratio = procsnap / baseline for rates (above 100% means procsnap is ` +
+      `faster), procsnap's time as a multiple of the baseline's for times.`,
     '',
     '| measure | procsnap | baseline | ratio | target | procsnap runs | baseline runs |',
     '|---|---|---|---|---|---|---|',
@@ -373,7 +382,8 @@ function writeResults(rows: Row[]): void {
     const ratio = row.better === 'higher' ? o / b : b / o
     const ratioText = row.better === 'higher' ? `${(ratio * 100).toFixed(0)}%` : `${(o / b).toFixed(2)}x the baseline`
     lines.push(
-      `| ${row.measure} | ${fmt(o)} ${row.unit} | ${fmt(b)} ${row.unit} | ${ratioText} | ${row.target} | ${row.ours.map(fmt).join(', ')} | ${row.baseline.map(fmt).join(', ')} |`,
+      `| ${row.measure} | ${fmt(o)} ${row.unit} | ${fmt(b)} ${row.unit} | ${ratioText} | ` +
+        `${row.target} | ${row.ours.map(fmt).join(', ')} | ${row.baseline.map(fmt).join(', ')} |`,
     )
   }
   const section = lines.join('\n')
