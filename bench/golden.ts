@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createVitest } from 'vitest/node'
+import { compareGolden } from '../src/golden/compare.js'
+import { parseGolden } from '../src/golden/parse.js'
 import { goldenSections, renderGolden } from '../src/golden/render.js'
 import { launch } from '../src/index.js'
 import { processSnapshots } from '../src/plugin/index.js'
@@ -88,4 +90,32 @@ export async function goldenCost(counter: string): Promise<{ capture: number; go
   }
   await proc.kill()
   return { capture: median(capture.slice(5)), golden: median(golden.slice(5)) }
+}
+
+/**
+ * ms to parse a 10 MB golden and compare it with one line changed (what a mismatch costs before the
+ * diff is shown), against JSON.parse of the same entries: the platform's own parser over the same data.
+ */
+export function bigGoldenCost(): { ours: number; baseline: number; bytes: number } {
+  const entries = Array.from({ length: 150_000 }, (_, i) => ({
+    label: `python3!_PyRuntime+0x${(i * 16).toString(16)}`,
+    value: `${(i & 0xff).toString(16).padStart(2, '0')} 00 00 00 00 00 00 00 <libc.so.6!environ>`,
+  }))
+  const sections = [{ title: 'memory', entries }]
+  const text = renderGolden({ key: 'bench 1', test: 'bench.test.ts' }, sections)
+  const changed = [{ title: 'memory', entries: entries.map((e, i) => (i === 75_000 ? { ...e, value: '07' } : e)) }]
+  const json = JSON.stringify(sections)
+  const ours: number[] = []
+  const baseline: number[] = []
+  for (let i = 0; i < 7; i++) {
+    const t0 = performance.now()
+    const changes = compareGolden(parseGolden(text, 'bench.snap').sections, changed)
+    const t1 = performance.now()
+    if (changes.length !== 1) throw new Error(`expected one change, got ${changes.length}`)
+    JSON.parse(json)
+    const t2 = performance.now()
+    ours.push(t1 - t0)
+    baseline.push(t2 - t1)
+  }
+  return { ours: median(ours), baseline: median(baseline), bytes: text.length }
 }

@@ -111,7 +111,7 @@ export function goldenSections(
       ),
     })
   }
-  return sections
+  return readableSections(sections)
 }
 
 /**
@@ -138,12 +138,35 @@ function mapEntries(data: SnapshotData, modules: readonly SnapshotModule[]): Gol
   })
 }
 
+/** Labels are padded to the longest in their section, up to this: a long C++ name does not pad every line. */
+const LABEL_COLUMN = 48
+
+/**
+ * What the reader accepts, made so: a label is non-empty, has no run of spaces (two spaces end it)
+ * and is unique in its section (a second '_ZL7_module' becomes '_ZL7_module#2'); a value is one line, without surrounding spaces.
+ * Idempotent, so the writer never writes what the reader rejects.
+ */
+export function readableSections(sections: readonly GoldenSection[]): GoldenSection[] {
+  return sections.map((s) => {
+    const seen = new Set<string>()
+    const entries = s.entries.map((e) => {
+      const base = e.label.replace(/\s+/g, ' ').trim() || '?'
+      let label = base
+      for (let n = 2; seen.has(label); n++) label = `${base}#${n}`
+      seen.add(label)
+      const value = e.value.replace(/\r?\n/g, '\\n').trim()
+      return label === e.label && value === e.value ? e : { label, value }
+    })
+    return { title: s.title, entries }
+  })
+}
+
 /** The whole file: a header naming the key, the test file and the format version, then the sections. */
 export function renderGolden(header: GoldenHeader, sections: readonly GoldenSection[]): string {
   const lines = [`# procsnap golden ${GOLDEN_VERSION}`, `# key: ${header.key}`, `# test: ${header.test}`]
-  for (const s of sections) {
+  for (const s of readableSections(sections)) {
     lines.push('', `${s.title}:`)
-    const width = Math.max(0, ...s.entries.map((e) => e.label.length))
+    const width = s.entries.reduce((w, e) => Math.max(w, Math.min(LABEL_COLUMN, e.label.length)), 0)
     for (const e of s.entries) lines.push(`  ${e.label.padEnd(width)}  ${e.value}`.trimEnd())
   }
   return `${lines.join('\n')}\n`

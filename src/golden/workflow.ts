@@ -10,7 +10,7 @@ import { compareGolden, summarizeGolden } from './compare.js'
 import { goldenPath, headerKey, readText, writeAtomically } from './files.js'
 import { parseGolden } from './parse.js'
 import { applyRedactions, type Redactions } from './redact.js'
-import { goldenSections, renderGolden, type GoldenOptions } from './render.js'
+import { goldenSections, readableSections, renderGolden, type GoldenOptions } from './render.js'
 
 export interface ProcessSnapshotOptions extends GoldenOptions {
   /** Names the snapshot: its key becomes '<test name> > <name> <n>'. */
@@ -158,7 +158,7 @@ export function checkGolden(context: GoldenContext, snap: Snapshot, options: Pro
   }
   let summary: string
   try {
-    summary = summarizeGolden(compareGolden(parseGolden(existing, shown).sections, sections))
+    summary = summarizeGolden(compareGolden(parseGolden(existing, shown).sections, readableSections(sections)))
   } catch (error) {
     if (!(error instanceof GoldenError) || mode !== 'all') {
       state.unmatched.increment(task.id)
