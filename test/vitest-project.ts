@@ -27,6 +27,8 @@ export interface ProjectRun {
   readonly unhandled: string[]
   /** Every file passed. */
   readonly passed: boolean
+  /** What the tests wrote with console.log/console.warn, in order. */
+  readonly logs: string[]
   readonly summary: {
     added: number
     matched: number
@@ -41,13 +43,14 @@ export interface ProjectRun {
 export async function runProject(root: string, options: ProjectOptions): Promise<ProjectRun> {
   const env = options.env ?? {}
   Object.assign(process.env, env)
+  const logs: string[] = []
   const vitest = await createVitest(
     'test',
     {
       root,
       config: false,
       watch: false,
-      reporters: [{}],
+      reporters: [{ onUserConsoleLog: (log: { content: string }) => void logs.push(log.content) }],
       update: options.update,
       include: ['*.test.ts'],
       ...(options.pool ? { pool: options.pool } : {}),
@@ -78,6 +81,7 @@ export async function runProject(root: string, options: ProjectOptions): Promise
         .getUnhandledErrors()
         .map((e) => `${(e as { name?: string }).name ?? 'Error'}: ${(e as { message?: string }).message ?? ''}`),
       passed: vitest.state.getFiles().every((f) => f.result?.state === 'pass'),
+      logs,
       summary: {
         added: s.added,
         matched: s.matched,

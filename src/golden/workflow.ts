@@ -9,8 +9,9 @@ import type { SnapshotLevel } from '../snapshot/model.js'
 import { compareGolden, summarizeGolden } from './compare.js'
 import { goldenPath, headerKey, readText, writeAtomically } from './files.js'
 import { parseGolden } from './parse.js'
+import { largeGoldenNote } from './size.js'
 import { applyRedactions, type Redactions } from './redact.js'
-import { goldenSections, readableSections, renderGolden, type GoldenOptions } from './render.js'
+import { goldenSections, readableSections, renderGolden, type GoldenOptions, type GoldenSection } from './render.js'
 
 export interface ProcessSnapshotOptions extends GoldenOptions {
   /** Names the snapshot: its key becomes '<test name> > <name> <n>'. */
@@ -86,6 +87,12 @@ export function updateMode(state: SnapshotStateLike | undefined): UpdateMode {
   return state?.snapshotUpdateState ?? state?._updateSnapshot ?? (process.env.CI ? 'none' : 'new')
 }
 
+/** Says on the test's stderr, when a golden is written, that it is too large to review and why. */
+function warnIfLarge(key: string, shown: string, text: string, sections: readonly GoldenSection[]): void {
+  const note = largeGoldenNote(key, shown, Buffer.byteLength(text), sections)
+  if (note) console.warn(note)
+}
+
 /** What checkGolden needs of the running test: Vitest's matcher state, seen through its public parts. */
 export interface GoldenContext {
   readonly matcherState: MatcherState
@@ -149,6 +156,7 @@ export function checkGolden(context: GoldenContext, snap: Snapshot, options: Pro
       }
     }
     writeGolden(task, path, text)
+    warnIfLarge(key, shown, text, sections)
     state.added.increment(task.id)
     return { pass: true, message: () => `Process snapshot \`${key}\` was written to ${shown}` }
   }
@@ -170,6 +178,7 @@ export function checkGolden(context: GoldenContext, snap: Snapshot, options: Pro
   }
   if (mode === 'all') {
     writeGolden(task, path, text)
+    warnIfLarge(key, shown, text, sections)
     state.updated.increment(task.id)
     return { pass: true, message: () => `Process snapshot \`${key}\` was updated: ${summary}` }
   }

@@ -1,0 +1,39 @@
+// A golden too large to review is still written, and the test's output says which sections made it
+// large and which options shrink it.
+import type { GoldenSection } from './render.js'
+
+/** Above this a golden is not read line by line in review (issue 10 says "say, over 100 KB"). */
+export const REVIEWABLE_BYTES = 100_000
+
+function kb(bytes: number): string {
+  return bytes >= 1e6 ? `${(bytes / 1e6).toFixed(1)} MB` : `${Math.ceil(bytes / 1000)} KB`
+}
+
+/** Which options leave a section out or make it smaller. */
+function shrinking(title: string): string {
+  if (title === 'memory') return "include without 'memory' leaves out the program's data; redact names lines to mask"
+  if (title.startsWith('memory ')) return `drop '${title.slice('memory '.length)}' from the memory option`
+  if (title === 'maps' || title === 'modules') return "include without 'maps'"
+  if (title.endsWith(' backtrace')) return "include without 'backtrace'"
+  if (title.endsWith(' registers')) return "include without 'regs', or vectorRegs: false"
+  return 'the include option'
+}
+
+/** The note for a golden of `bytes` bytes, or undefined when it is small enough to review. */
+export function largeGoldenNote(
+  key: string,
+  shown: string,
+  bytes: number,
+  sections: readonly GoldenSection[],
+): string | undefined {
+  if (bytes <= REVIEWABLE_BYTES) return undefined
+  const sizes = sections
+    .map((s) => ({ title: s.title, bytes: s.entries.reduce((n, e) => n + e.label.length + e.value.length + 5, 0) }))
+    .sort((a, b) => b.bytes - a.bytes)
+    .slice(0, 3)
+  const parts = sizes.map((s) => `${s.title} ${kb(s.bytes)} (${shrinking(s.title)})`)
+  return (
+    `procsnap: process snapshot \`${key}\` (${shown}) is ${kb(bytes)}, too large to review line by line ` +
+    `(over ${kb(REVIEWABLE_BYTES)}). Largest sections: ${parts.join('; ')}.`
+  )
+}
