@@ -139,7 +139,7 @@ function mapEntries(data: SnapshotData, modules: readonly SnapshotModule[]): Gol
 }
 
 /** Labels are padded to the longest in their section, up to this: a long C++ name does not pad every line. */
-const LABEL_COLUMN = 48
+export const LABEL_COLUMN = 48
 
 /**
  * What the reader accepts, made so: a label is non-empty, has no run of spaces (two spaces end it)
