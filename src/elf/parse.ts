@@ -14,6 +14,7 @@ import {
   parseSegments,
   readInterpreter,
 } from './segments.js'
+import { readRelocations } from './relocations.js'
 import { readSymbols } from './symbols.js'
 import type { ElfFile } from './types.js'
 
@@ -61,6 +62,7 @@ function buildElfFile(bytes: Uint8Array, path: string): ElfFile {
     findSymbol: (name: string) => index.findSymbol(name),
     symbolize: (vaddr: bigint) => index.symbolize(vaddr),
     nearNames: (name: string, max?: number) => findNearNames((names ??= createNameList(symbols)), name, max),
+    relocatedSlots: new Map(readRelocations(r, sectionHeaders).map((x) => [x.offset, x.symbol])),
     vaddrToFileOffset: (vaddr: bigint) => mapVaddrToFileOffset(segments, vaddr),
     fileOffsetToVaddr: (offset: bigint) => mapFileOffsetToVaddr(segments, offset),
   })

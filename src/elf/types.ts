@@ -80,6 +80,8 @@ export interface ElfFile extends ElfHeaderInfo {
   symbolize(vaddr: bigint): SymbolHit | undefined
   /** Suggestions for an unknown symbol name, best first (default at most 5). */
   nearNames(name: string, max?: number): string[]
+  /** Dynamic relocations that name a symbol (.rela.dyn, .rela.plt), by slot: link-time address -> symbol. */
+  relocatedSlots: ReadonlyMap<bigint, string>
   /** Link-time virtual address -> file offset, through the PT_LOAD segments. */
   vaddrToFileOffset(vaddr: bigint): bigint | undefined
   /** File offset -> link-time virtual address, through the PT_LOAD segments. */

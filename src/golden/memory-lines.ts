@@ -142,7 +142,7 @@ function lineValue(line: Buffer, address: bigint, namer: AddressNamer): string {
   const tokens: string[] = []
   for (let i = 0; i < line.length;) {
     if ((address + BigInt(i)) % 8n === 0n && i + 8 <= line.length) {
-      const name = namer.name(line.readBigUInt64LE(i))
+      const name = namer.slotValue(address + BigInt(i), line.readBigUInt64LE(i))
       if (name) {
         tokens.push(`<${name}>`)
         i += 8

@@ -27,6 +27,33 @@ export class AddressNamer {
     }
   }
 
+  /**
+   * The name of the value in a pointer-sized slot. A slot that a dynamic relocation fills with an ifunc
+   * (glibc's strlen, memcpy, ...) is named by the symbol the relocation names, '<libc.so.6!strlen>',
+   * not by the CPU-specific variant its resolver picked, which differs between machines. Another
+   * function's address, such as one a program wrote over its GOT, is named as it is.
+   */
+  slotValue(slot: bigint, value: bigint): string | undefined {
+    const owner = this.moduleAt(slot)
+    const symbol = owner?.elf?.relocatedSlots.get(slot - owner.bias)
+    if (symbol !== undefined) {
+      const target = this.moduleAt(value)
+      const elf = target?.elf
+      if (target && elf?.findSymbol(symbol)?.type === 'ifunc') {
+        // A variant has no exported name of its own, or one that contains the symbol's (__strcmp_avx2);
+        // another function (getenv written over the slot) is shown as itself.
+        const hit = elf.symbolize(value - target.bias)
+        const exact = hit && hit.offset === 0n ? hit.symbol.name : undefined
+        if (exact === undefined || exact.includes(symbol)) return `${target.name}!${symbol}`
+      }
+    }
+    return this.name(value)
+  }
+
+  private moduleAt(address: bigint): SnapshotModule | undefined {
+    return this.modules.find((m) => address >= m.start && address < m.end)
+  }
+
   /** The stable name of an address, or undefined when it is in no map (a number, then). */
   name(value: bigint): string | undefined {
     if (value < LOWEST_ADDRESS) return undefined
