@@ -14,6 +14,12 @@ export interface ProjectOptions {
   readonly pool?: 'forks' | 'threads'
   /** Vitest's -t. */
   readonly testNamePattern?: string
+  /** Vitest's --shard, '1/2'. */
+  readonly shard?: string
+  /** Also write Vitest's blob report to this file (--reporter=blob), for a later merge. */
+  readonly blob?: string
+  /** Run nothing: merge the blob reports of this directory (--merge-reports). */
+  readonly mergeReports?: string
   /** Set for the run (the project's workers inherit them), removed after. */
   readonly env?: Readonly<Record<string, string>>
 }
@@ -50,11 +56,16 @@ export async function runProject(root: string, options: ProjectOptions): Promise
       root,
       config: false,
       watch: false,
-      reporters: [{ onUserConsoleLog: (log: { content: string }) => void logs.push(log.content) }],
+      reporters: [
+        { onUserConsoleLog: (log: { content: string }) => void logs.push(log.content) },
+        ...(options.blob ? [['blob', { outputFile: options.blob }] as ['blob', { outputFile: string }]] : []),
+      ],
       update: options.update,
       include: ['*.test.ts'],
       ...(options.pool ? { pool: options.pool } : {}),
       ...(options.testNamePattern ? { testNamePattern: options.testNamePattern } : {}),
+      ...(options.shard ? { shard: options.shard } : {}),
+      ...(options.mergeReports ? { mergeReports: options.mergeReports } : {}),
     },
     {
       plugins: options.plugin === false ? [] : [processSnapshots()],
@@ -62,7 +73,8 @@ export async function runProject(root: string, options: ProjectOptions): Promise
     },
   )
   try {
-    await vitest.start()
+    if (options.mergeReports) await vitest.mergeReports()
+    else await vitest.start()
     const states: Record<string, string | undefined> = {}
     const fileErrors: string[] = []
     const testErrors: string[] = []
