@@ -149,6 +149,14 @@ function lineValue(line: Buffer, address: bigint, namer: AddressNamer): string {
         continue
       }
     }
+    if ((address + BigInt(i)) % 4n === 0n && i + 4 <= line.length) {
+      const id = namer.id(BigInt(line.readUInt32LE(i)))
+      if (id) {
+        tokens.push(`<${id}>`)
+        i += 4
+        continue
+      }
+    }
     tokens.push((line[i] ?? 0).toString(16).padStart(2, '0'))
     i++
   }

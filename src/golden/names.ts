@@ -10,15 +10,25 @@ import { hex, mapAt, symbolizeIn, type SnapshotModule } from '../snapshot/region
 /** Values below this are numbers, never addresses (no map starts below 64 KiB: vm.mmap_min_addr). */
 const LOWEST_ADDRESS = 0x10000n
 
+/** Linux's RESERVED_PIDS: after the first wrap of pid numbers, user processes get pids from 300 on. */
+const MIN_USER_PID = 300
+
 export class AddressNamer {
   private readonly data: SnapshotData
   private readonly modules: readonly SnapshotModule[]
   /** Start of the argument strings in the initial stack, and the main thread's sp. */
   private readonly stack: { map: MapState; stringsStart: bigint; sp: bigint } | undefined
 
+  /** The process id and the tids of its threads at the stop, by their symbolic names. */
+  private readonly ids = new Map<bigint, string>()
+
   constructor(data: SnapshotData, modules: readonly SnapshotModule[]) {
     this.data = data
     this.modules = modules
+    // Below 300 the kernel gives pids to nobody after boot (RESERVED_PIDS): small numbers stay numbers.
+    if (data.pid >= MIN_USER_PID) this.ids.set(BigInt(data.pid), 'pid')
+    for (const t of data.threads)
+      if (t.tid >= MIN_USER_PID && t.tid !== data.pid) this.ids.set(BigInt(t.tid), `tid#${t.index}`)
     const map = data.maps.find((m) => m.path === '[stack]')
     const sp = data.threads.find((t) => t.index === 1)?.regs[archSp(data)]
     if (map && sp !== undefined) {
@@ -67,8 +77,17 @@ export class AddressNamer {
     return symbolizeIn(this.data, this.modules, value)
   }
 
-  /** A register or pointer-sized value: its name when it points into a map, else hex. */
+  /**
+   * The process's own id or a thread's ('pid', 'tid#2'): pids differ in every run, so a golden
+   * writes them by what they are. Only values of 300 and above, which no other pid can be mistaken for.
+   */
+  id(value: bigint): string | undefined {
+    return this.ids.get(value)
+  }
+
+  /** A register or pointer-sized value: the process or a thread by id, its name when it points into a map, else hex. */
   value(value: bigint): string {
-    return this.name(value) ?? hex(value)
+    const id = this.id(value)
+    return id !== undefined ? `<${id}>` : (this.name(value) ?? hex(value))
   }
 }

@@ -16,11 +16,13 @@ function redactedKind(key: string): string {
   return "entry (use 'regs.<name>' or 'memory.<symbol>')"
 }
 
-/** Byte length of a memory line's value: hex bytes, <pointer> words (8 bytes), '00 x n' runs. */
+/** Byte length of a memory line's value: hex bytes, <pointer> words (8 bytes), <pid>/<tid#n> (4), '00 x n' runs. */
 function lineLength(value: string): number {
   const run = /^00 x (\d+)$/.exec(value)
   if (run) return Number(run[1])
-  return value.split(' ').reduce((n, token) => n + (token.startsWith('<') ? 8 : 1), 0)
+  // <pid> and <tid#2> stand for 4-byte ids; any other <name> for an 8-byte pointer.
+  const width = (token: string): number => (/^<(pid|tid#\d+)>$/.test(token) ? 4 : token.startsWith('<') ? 8 : 1)
+  return value.split(' ').reduce((n, token) => n + width(token), 0)
 }
 
 /** The sections with every redaction applied, and what failed to match. */
