@@ -1,33 +1,32 @@
-// A 350-byte static launcher, built in memory: it waits for one byte on fd 3 (the tracer
-// writes it once PTRACE_SEIZE is done; 2 asks it to hand the program's randomness to the tracer:
-// getrandom() stops at a seccomp filter, rdtsc faults), closes fd 3 and every fd above it, then
+// A 185-byte static launcher, built in memory: it waits for its go message on fd 3 (the tracer
+// writes it once PTRACE_SEIZE is done, see launcherMessage), closes fd 3 and every fd above it, then
 // execve(argv[1], argv+2, envp). So the tracee is seized before it runs a single instruction
-// of the target, with no signals and no shell, and starts with only fds 0, 1, 2.
+// of the target, with no signals and no shell, and starts with only fds 0, 1, 2. A message whose
+// first byte is 2 also hands the program's randomness to the tracer: no_new_privs, the seccomp
+// filter the message carries (the syscalls it traps stop for the tracer), rdtsc faulting.
 // If execve fails the launcher exits with the errno as its status.
 import { sys, lastErrno } from './libc.js'
 
-// x86_64 machine code of _start (GNU as, intel syntax):
-//   mov edi,3; lea rsi,[rsp-16]; mov edx,1; xor eax,eax; syscall       read(3, buf, 1)
-//   cmp byte ptr [rsp-16],2; jne 1f                                     byte 2: fix the randomness
+// x86_64 machine code of _start (GNU as, intel syntax; message = mode, 0, u16 filter length, 4 bytes, filter):
+//   mov r12,rsp; sub rsp,4160                                           buf = rsp+64, sock_fprog at rsp
+//   mov edi,3; lea rsi,[rsp+64]; mov edx,4096; xor eax,eax; syscall     read(3, buf, 4096)
+//   cmp byte ptr [rsp+64],2; jne 1f                                     mode 2: fix the randomness
 //   mov edi,38; mov esi,1; xor edx,edx; xor r10d,r10d; xor r8d,r8d
 //   mov eax,157; syscall                                                 prctl(PR_SET_NO_NEW_PRIVS, 1)
-//   lea rax,[rip+filter]; mov [rsp-24],rax; mov word ptr [rsp-32],6
-//   mov edi,1; xor esi,esi; lea rdx,[rsp-32]; mov eax,317; syscall      seccomp(SET_MODE_FILTER, 0, {6, filter})
+//   movzx eax,word ptr [rsp+66]; mov word ptr [rsp],ax; lea rax,[rsp+72]; mov [rsp+8],rax
+//   mov edi,1; xor esi,esi; mov rdx,rsp; mov eax,317; syscall           seccomp(SET_MODE_FILTER, 0, {len, buf+8})
 //   mov edi,26; mov esi,2; mov eax,157; syscall                          prctl(PR_SET_TSC, PR_TSC_SIGSEGV)
 // 1:
 //   mov edi,3; mov esi,-1; xor edx,edx; mov eax,436; syscall            close_range(3, ~0, 0)
 //   mov edi,3; mov eax,3; syscall                                        close(3), for kernels < 5.9
-//   mov rcx,[rsp]; mov rdi,[rsp+16]; lea rsi,[rsp+24]; lea rdx,[rsp+rcx*8+16]
+//   mov rsp,r12; mov rcx,[rsp]; mov rdi,[rsp+16]; lea rsi,[rsp+24]; lea rdx,[rsp+rcx*8+16]
 //   mov eax,59; syscall                                                  execve(argv[1], &argv[2], envp)
 //   mov edi,eax; neg edi; mov eax,60; syscall                            exit(-ret)
-// .balign 8; filter: (classic BPF)                                       getrandom() stops for the tracer
-//   ld [4]; jeq #AUDIT_ARCH_X86_64, 0, 3; ld [0]; jeq #318, 0, 1; ret #SECCOMP_RET_TRACE; ret #SECCOMP_RET_ALLOW
 const X86_64_CODE =
-  'bf03000000488d7424f0ba0100000031c00f05807c24f0027550bf26000000be0100000031d24531d24531c0b89d0000' +
-  '000f05488d057600000048894424e866c74424e00600bf0100000031f6488d5424e0b83d0100000f05bf1a000000be02' +
-  '000000b89d0000000f05bf03000000beffffffff31d2b8b40100000f05bf03000000b8030000000f05488b0c24488b7c' +
-  '2410488d742418488d54cc10b83b0000000f0589c7f7dfb83c0000000f0566902000000004000000150000033e0000c0' +
-  '2000000000000000150000013e010000060000000000f07f060000000000ff7f'
+  '4989e44881ec40100000bf03000000488d742440ba0010000031c00f05807c244002754ebf26000000be0100000031d2' +
+  '4531d24531c0b89d0000000f050fb744244266890424488d4424484889442408bf0100000031f64889e2b83d0100000f' +
+  '05bf1a000000be02000000b89d0000000f05bf03000000beffffffff31d2b8b40100000f05bf03000000b8030000000f' +
+  '054c89e4488b0c24488b7c2410488d742418488d54cc10b83b0000000f0589c7f7dfb83c0000000f05'
 
 const CODE_BY_ARCH: Readonly<Record<string, { machine: number; code: string }>> = {
   x86_64: { machine: 62, code: X86_64_CODE },

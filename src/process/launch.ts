@@ -20,6 +20,7 @@ import { hostArch } from '../native/arch/index.js'
 import { ERRNO, PTRACE_O, SIG, errnoName } from '../native/constants.js'
 import { lastErrno, sys } from '../native/libc.js'
 import { ptraceSeize, sendSignal, waitBlocking } from '../native/ptrace.js'
+import { launcherMessage } from '../native/seccomp.js'
 import { spawnLauncher } from '../native/spawn.js'
 import { checkBinary, resolveBinary } from './binary.js'
 import { pinThread, spawnOnThisCpu, unpinThread } from './pinning.js'
@@ -233,8 +234,9 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     startupPinned,
   })
   track(pid, proc)
-  // The launcher's go byte: 2 also installs the seccomp filter and rdtsc faulting (see launcher.ts).
-  sys.write(goWrite, Uint8Array.of(fixedRandom ? 2 : 1), 1)
+  // The launcher's go message; with fixedRandom it also installs the seccomp filter and rdtsc faulting.
+  const message = launcherMessage(fixedRandom)
+  sys.write(goWrite, message, message.length)
   sys.close(goWrite)
   try {
     await proc.start()
