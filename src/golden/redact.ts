@@ -60,8 +60,9 @@ export function applyRedactions(
         const key = Object.keys(redact).find(
           (k) => k.startsWith('memory.') && (entry.label === k.slice(7) || entry.label.endsWith(`!${k.slice(7)}`)),
         )
-        if (key)
-          return replace(key, () => snap.memory.read(snap.memory.resolve(entry.label), lineLength(entry.value)), entry)
+        // A line's own address: its label may be a demangled name, which resolve() does not read.
+        const at = (): bigint => entry.address ?? snap.memory.resolve(entry.label)
+        if (key) return replace(key, () => snap.memory.read(at(), entry.length ?? lineLength(entry.value)), entry)
       }
       return entry
     })
