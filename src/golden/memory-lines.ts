@@ -1,4 +1,4 @@
-// The project's writable data (.data, .bss of the executable and the project's libraries) as golden lines: a line starts at every symbol and
+// The project's writable data (.data, .bss of the executable and its project libraries) as golden lines:
 // at most every 16 bytes, is labelled by its address's stable name, shows pointers by what they
 // point to ('<counter!__dso_handle>') and runs of zeros as a count. A changed global is one line.
 import { LocationError } from '../errors.js'
@@ -11,12 +11,18 @@ const LINE = 16n
 export interface GoldenEntry {
   readonly label: string
   readonly value: string
-  /** A memory line's first address and byte count (not written: for redactions, which cannot parse names). */
-  readonly address?: bigint
-  readonly length?: number
 }
 
-/** The writable maps of the given files (the executable by default) and the anonymous .bss right after them, in address order. */
+/** A memory line's first address and byte count, beside the entry (not written): for redactions, as names do not resolve back. */
+export const lineRanges = new WeakMap<GoldenEntry, { readonly address: bigint; readonly length: number }>()
+
+function memoryLine(label: string, value: string, address: bigint, length: number): GoldenEntry {
+  const entry = { label, value }
+  lineRanges.set(entry, { address, length })
+  return entry
+}
+
+/** The writable maps of the given files (default: the executable) and the anonymous .bss after them, in address order. */
 export function executableDataMaps(data: SnapshotData, paths: ReadonlySet<string> = new Set([data.exe])): MapState[] {
   const out: MapState[] = []
   for (const [i, m] of data.maps.entries()) {
@@ -147,12 +153,7 @@ function rangeEntries(
   let zeros: { from: bigint; length: bigint } | undefined
   const flushZeros = (): void => {
     if (zeros)
-      entries.push({
-        label: namer.value(zeros.from),
-        value: `00 x ${zeros.length}`,
-        address: zeros.from,
-        length: Number(zeros.length),
-      })
+      entries.push(memoryLine(namer.value(zeros.from), `00 x ${zeros.length}`, zeros.from, Number(zeros.length)))
     zeros = undefined
   }
   while (pos < stop) {
@@ -167,7 +168,7 @@ function rangeEntries(
         : { from: pos, length: BigInt(line.length) }
     } else {
       flushZeros()
-      entries.push({ label: namer.value(pos), value: lineValue(line, pos, namer), address: pos, length: line.length })
+      entries.push(memoryLine(namer.value(pos), lineValue(line, pos, namer), pos, line.length))
     }
     pos = end
   }

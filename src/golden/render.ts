@@ -5,7 +5,7 @@ import { basename } from 'node:path'
 import { archInfo } from '../snapshot/arch-info.js'
 import type { SnapshotData } from '../snapshot/model.js'
 import { hex, type SnapshotModule } from '../snapshot/regions.js'
-import { memoryEntries, namedRangeEntries, type GoldenEntry } from './memory-lines.js'
+import { lineRanges, memoryEntries, namedRangeEntries, type GoldenEntry } from './memory-lines.js'
 import { AddressNamer } from './names.js'
 import { projectPaths, type ProjectModules } from './project.js'
 
@@ -182,7 +182,11 @@ export function readableSections(sections: readonly GoldenSection[]): GoldenSect
       for (let n = 2; seen.has(label); n++) label = `${base}#${n}`
       seen.add(label)
       const value = e.value.replace(/\r?\n/g, '\\n').trim()
-      return label === e.label && value === e.value ? e : { ...e, label, value }
+      if (label === e.label && value === e.value) return e
+      const entry = { label, value }
+      const range = lineRanges.get(e)
+      if (range) lineRanges.set(entry, range)
+      return entry
     })
     return { title: s.title, entries }
   })
