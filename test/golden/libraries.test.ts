@@ -4,9 +4,10 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, type MatcherState } from 'vitest'
 import { compareGolden, summarizeGolden } from '../../src/golden/compare.js'
 import { parseGolden } from '../../src/golden/parse.js'
+import { applyRedactions } from '../../src/golden/redact.js'
 import { goldenSections, readableSections, renderGolden, type GoldenSettings } from '../../src/golden/render.js'
 import { readElf } from '../../src/elf/index.js'
 import { fromProvided, toProvided } from '../../src/plugin/provided.js'
@@ -17,6 +18,21 @@ import { ROOT } from '../dist.js'
 import { fixture, start } from '../helpers.js'
 
 const HEADER = { key: 'libraries 1', test: 'libraries.test.ts' }
+
+/** Vitest's own matcher state (equals, utils), as a matcher sees it. */
+function matcherState(): MatcherState {
+  let state: MatcherState | undefined
+  expect.extend({
+    captureMatcherState(this: MatcherState) {
+      // eslint-disable-next-line @typescript-eslint/no-this-alias -- the state is what this test needs
+      state = this
+      return { pass: true, message: () => '' }
+    },
+  })
+  ;(expect(0) as unknown as { captureMatcherState(): void }).captureMatcherState()
+  if (!state) throw new Error('no matcher state')
+  return state
+}
 
 function golden(proc: Process, settings: GoldenSettings = {}): string {
   const snap = proc.createSnapshot({ level: 'writable' })
@@ -81,6 +97,28 @@ describe('C++ in a golden', () => {
     )
     expect(section(text, 'modules').get('libc.so.6')).toBe('by symbol')
     expect([...section(text, 'maps').keys()].every((k) => k.startsWith('cxx@'))).toBe(true)
+  })
+
+  it('redacts a memory line by its C++ name, which resolve() could not read back', async () => {
+    const proc = await start(fixture('cxx'))
+    proc.breakAt('_ZN6shapes7Counter4stepEi')
+    expect((await proc.cont()).kind).toBe('breakpoint')
+    const snap = proc.createSnapshot({ level: 'writable' })
+    const sections = goldenSections(snap.data, snap.modules(), { root: ROOT })
+    const redact = {
+      'memory.shapes::g_box': '<box>',
+      'memory.shapes::Counter::step(int)::calls': new Uint8Array([0, 0, 0, 0]),
+    }
+    const state = matcherState()
+    const { sections: out, failures } = applyRedactions(state, sections, snap, redact)
+    expect(failures).toEqual([])
+    const memory = out.find((s) => s.title === 'memory')?.entries ?? []
+    expect(memory.find((e) => e.label === 'cxx!shapes::g_box')?.value).toBe('<box>')
+    expect(memory.find((e) => e.label === 'cxx!shapes::Counter::step(int)::calls')?.value).toMatch(/^<Uint8Array/)
+    const wrong = applyRedactions(state, sections, snap, {
+      'memory.shapes::Counter::step(int)::calls': new Uint8Array([1, 0, 0, 0]),
+    })
+    expect(wrong.failures).toHaveLength(1)
   })
 })
 
