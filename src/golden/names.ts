@@ -20,6 +20,20 @@ const SHF_TLS = 0x400n
 /** Linux's RESERVED_PIDS: after the first wrap of pid numbers, user processes get pids from 300 on. */
 const MIN_USER_PID = 300
 
+const ends = new WeakMap<SnapshotModule, bigint>()
+
+/** The link-time end of a module's last section in memory (0 without its ELF file). */
+function sectionsEnd(module: SnapshotModule): bigint {
+  let end = ends.get(module)
+  if (end === undefined) {
+    end = 0n
+    for (const s of module.elf?.sections ?? [])
+      if ((s.flags & SHF_ALLOC) !== 0n && (s.flags & SHF_TLS) === 0n && s.addr + s.size > end) end = s.addr + s.size
+    ends.set(module, end)
+  }
+  return end
+}
+
 export class AddressNamer {
   private readonly data: SnapshotData
   private readonly modules: readonly SnapshotModule[]
@@ -105,9 +119,11 @@ export class AddressNamer {
     const module = this.moduleAt(address)
     if (module) return module
     const map = mapAt(this.data.maps, address)
-    return map?.path === ''
-      ? this.modules.find((m) => m.end === map.start && m.elf?.symbolize(address - m.bias))
-      : undefined
+    if (map?.path !== '') return undefined
+    const owner = this.modules.find((m) => m.end === map.start)
+    // Up to the end of its sections: libc's .bss holds statics that no exported symbol covers.
+    if (owner && (owner.elf?.symbolize(address - owner.bias) || address < owner.bias + sectionsEnd(owner))) return owner
+    return undefined
   }
 
   /** A backtrace frame: in full in the project's modules, by function only in others. */
