@@ -8,7 +8,7 @@
 import { demangle } from '../snapshot/demangle.js'
 import { stringsGap, archSp } from '../snapshot/diff-memory.js'
 import type { Frame, MapState, SnapshotData, SnapshotStop } from '../snapshot/model.js'
-import { hex, mapAt, symbolizeIn, type SnapshotModule } from '../snapshot/regions.js'
+import { hex, mapAt, symbolizeIn, threadStacks, type SnapshotModule } from '../snapshot/regions.js'
 
 /** Values below this are numbers, never addresses (no map starts below 64 KiB: vm.mmap_min_addr). */
 const LOWEST_ADDRESS = 0x10000n
@@ -42,6 +42,11 @@ export class AddressNamer {
 
   /** The process id and the tids of its threads at the stop, by their symbolic names. */
   private readonly ids = new Map<bigint, string>()
+  /**
+   * Anonymous maps holding a thread's thread pointer (the TCB, with the static TLS blocks below it):
+   * named from the thread pointer, '[tp thread 1]-0x40', as their start moves with libc's TLS size.
+   */
+  private readonly tps: { map: MapState; tp: bigint; index: number }[] = []
   /** Paths of the modules written in full (offsets); undefined: all of them. */
   private readonly project: ReadonlySet<string> | undefined
 
@@ -53,6 +58,13 @@ export class AddressNamer {
     if (data.pid >= MIN_USER_PID) this.ids.set(BigInt(data.pid), 'pid')
     for (const t of data.threads)
       if (t.tid >= MIN_USER_PID && t.tid !== data.pid) this.ids.set(BigInt(t.tid), `tid#${t.index}`)
+    for (const t of [...data.threads].sort((a, b) => a.index - b.index)) {
+      const tp = t.regs.fs_base ?? t.regs.tpidr_el0
+      const at = tp === undefined || tp === 0n ? undefined : mapAt(data.maps, tp)
+      // A thread's own stack holds its TLS too: that stays named by the stack.
+      if (at && at.path === '' && !this.tps.some((x) => x.map === at) && !threadStacks(data).has(at))
+        this.tps.push({ map: at, tp: tp ?? 0n, index: t.index })
+    }
     const map = data.maps.find((m) => m.path === '[stack]')
     const sp = data.threads.find((t) => t.index === 1)?.regs[archSp(data)]
     if (map && sp !== undefined) {
@@ -149,7 +161,13 @@ export class AddressNamer {
       const offset = value - stack.sp
       return `[stack]@sp${offset < 0n ? '-' : '+'}${hex(offset < 0n ? -offset : offset)}`
     }
-    if (!mapAt(this.data.maps, value)) return undefined
+    const map = mapAt(this.data.maps, value)
+    if (!map) return undefined
+    const tls = this.tps.find((t) => t.map === map)
+    if (tls) {
+      const offset = value - tls.tp
+      return `[tp thread ${tls.index}]${offset === 0n ? '' : offset < 0n ? `-${hex(-offset)}` : `+${hex(offset)}`}`
+    }
     const module = this.ownerAt(value)
     if (module) return this.inModule(module, value, this.isProject(module))
     return symbolizeIn(this.data, this.modules, value)
