@@ -1,7 +1,7 @@
 // What a library upgrade must not change: system libraries are written by symbol only, the project's
 // modules in full; C++ and Rust names are demangled, and such goldens still read back.
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, type MatcherState } from 'vitest'
@@ -16,6 +16,7 @@ import { demangle } from '../../src/snapshot/demangle.js'
 import type { Process } from '../../src/process/process.js'
 import { ROOT } from '../dist.js'
 import { fixture, start } from '../helpers.js'
+import { runProject } from '../vitest-project.js'
 
 const HEADER = { key: 'libraries 1', test: 'libraries.test.ts' }
 
@@ -225,6 +226,41 @@ describe('node', () => {
 })
 
 describe('the modules option', () => {
+  it('defaults to the Vitest root the plugin provides, takes a plugin-wide default, and a per-call value', async () => {
+    const project = mkdtempSync(join(tmpdir(), 'procsnap-modules-'))
+    try {
+      writeFileSync(
+        join(project, 'lib.test.ts'),
+        `import { expect, test } from 'vitest'
+import { launch } from 'procsnap'
+test('plugin', async () => {
+  const proc = await launch(${JSON.stringify(fixture('dlopen'))}, { args: [${JSON.stringify(fixture('libplugin.so'))}] })
+  proc.breakAt('libplugin.so!plugin_fn')
+  await proc.cont()
+  expect(proc).toMatchProcessSnapshot({ name: 'default', include: ['maps'] })
+  expect(proc).toMatchProcessSnapshot({ name: 'all', include: ['maps'], modules: 'all' })
+})
+`,
+      )
+      const goldens = join(project, '__process_snapshots__', 'lib.test.ts')
+      const modulesOf = (name: string): Map<string, string> => {
+        const file = readdirSync(goldens).find((f) => f.startsWith(`plugin-${name}`)) ?? name
+        return section(readFileSync(join(goldens, file), 'utf8'), 'modules')
+      }
+      // The fixtures lie outside this project's root (the workers' cwd is this repository's: not used).
+      const first = await runProject(project, { update: 'all' })
+      expect(first.errors).toEqual([])
+      expect(modulesOf('default').get('libplugin.so')).toBe('by symbol')
+      expect(modulesOf('all').get('libc.so.6')).toMatch(/^[0-9a-f]{40}$/)
+      const named = await runProject(project, { update: 'all', pluginOptions: { modules: [/^libplugin\./] } })
+      expect(named.errors).toEqual([])
+      expect(modulesOf('default').get('libplugin.so')).toMatch(/^[0-9a-f]{40}$/)
+      expect(modulesOf('default').get('libc.so.6')).toBe('by symbol')
+    } finally {
+      rmSync(project, { recursive: true, force: true })
+    }
+  }, 60_000)
+
   it('passes from processSnapshots() to the workers as plain data', () => {
     expect(processSnapshots({ modules: ['libplugin.so', /^libfoo/i] }).name).toBe('procsnap')
     const provided = structuredClone(toProvided('/p', ['libplugin.so', /^libfoo/i]))
