@@ -204,6 +204,8 @@ describe('a library upgrade', () => {
     }
     const outside = await pluginGolden('v1', { root: tmpdir() })
     expect(section(outside, 'modules').get('libplugin.so')).toBe('by symbol')
+    const moved = summarizeGolden(compareGolden(parseGolden(outside, 'a').sections, parseGolden(v1, 'b').sections))
+    expect(moved).toMatch(/^libplugin\.so by symbol -> build-id [0-9a-f]{8},/)
   })
 })
 
