@@ -143,6 +143,8 @@ describe('toMatchProcessSnapshot', () => {
       [{ memory: 'g_counter' }, "option 'memory' is 'g_counter' (a string); it takes an array of non-empty string"],
       [{ vectorRegs: 'yes' }, "option 'vectorRegs' is 'yes'"],
       [{ redact: 'regs.rbx' }, "option 'redact' is 'regs.rbx'"],
+      [{ modules: 'libplugin.so' }, "option 'modules' is 'libplugin.so' (a string); it takes 'all' or an array"],
+      [{ modules: [''] }, "option 'modules' is an array [''"],
       [{ includes: ['regs'] }, "unknown option 'includes'. Did you mean 'include'?"],
     ]
     for (const [options, message] of cases) {
@@ -154,11 +156,15 @@ describe('toMatchProcessSnapshot', () => {
 })
 
 describe('processSnapshots', () => {
-  it('takes no options and says so rather than ignoring them', async () => {
+  it('takes modules only and says so rather than ignoring another option', async () => {
     expect(processSnapshots().name).toBe('procsnap')
     expect(processSnapshots({}).name).toBe('procsnap')
+    expect(processSnapshots({ modules: 'all' }).name).toBe('procsnap')
     const error = await thrown(() => processSnapshots({ update: true } as unknown as Record<string, never>))
     expect(error.code).toBe('ERR_BAD_OPTION')
-    expect(error.message).toBe("processSnapshots: unknown option 'update'. processSnapshots takes no options.")
+    expect(error.message).toBe("processSnapshots: unknown option 'update'. processSnapshots takes modules.")
+    const bad = await thrown(() => processSnapshots({ modules: [3] as unknown as string[] }))
+    expect(bad.code).toBe('ERR_BAD_OPTION')
+    expect(bad.message).toContain("processSnapshots: option 'modules' is an array [3")
   })
 })

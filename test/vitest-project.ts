@@ -2,7 +2,7 @@
 // end-to-end tests of the matchers, the goldens and the plugin share it.
 import { fileURLToPath } from 'node:url'
 import { createVitest } from 'vitest/node'
-import { processSnapshots } from '../src/plugin/index.js'
+import { processSnapshots, type ProcessSnapshotsOptions } from '../src/plugin/index.js'
 
 const SRC = fileURLToPath(new URL('../src/', import.meta.url))
 
@@ -11,6 +11,8 @@ export interface ProjectOptions {
   readonly update: 'new' | 'all' | 'none'
   /** Add processSnapshots() (default true); without it the project's tests call expect.extend. */
   readonly plugin?: boolean
+  /** processSnapshots(pluginOptions). */
+  readonly pluginOptions?: ProcessSnapshotsOptions
   readonly pool?: 'forks' | 'threads'
   /** Vitest's -t. */
   readonly testNamePattern?: string
@@ -68,7 +70,7 @@ export async function runProject(root: string, options: ProjectOptions): Promise
       ...(options.mergeReports ? { mergeReports: options.mergeReports } : {}),
     },
     {
-      plugins: options.plugin === false ? [] : [processSnapshots()],
+      plugins: options.plugin === false ? [] : [processSnapshots(options.pluginOptions)],
       resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } },
     },
   )

@@ -31,6 +31,12 @@ export function compareGolden(expected: readonly GoldenSection[], actual: readon
   return changes
 }
 
+const BUILD_ID = /^[0-9a-f]{8,}$/
+
+function short(value: string): string {
+  return BUILD_ID.test(value) ? `build-id ${value.slice(0, 8)}` : value
+}
+
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`
 }
@@ -45,7 +51,10 @@ export function summarizeGolden(changes: readonly GoldenChange[]): string {
         .map((c) => {
           if (c.before === undefined) return `${c.label} loaded`
           if (c.after === undefined) return `${c.label} gone`
-          return `${c.label} rebuilt (build-id ${c.before.slice(0, 8)} -> ${c.after.slice(0, 8)})`
+          if (BUILD_ID.test(c.before) && BUILD_ID.test(c.after))
+            return `${c.label} rebuilt (build-id ${c.before.slice(0, 8)} -> ${c.after.slice(0, 8)})`
+          // Shown in full on one side and by symbol on the other (the modules option changed), or no build-id.
+          return `${c.label} ${short(c.before)} -> ${short(c.after)}`
         })
         .join(', '),
     )

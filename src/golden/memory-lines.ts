@@ -1,4 +1,4 @@
-// The executable's writable data (.data, .bss) as golden lines: a line starts at every symbol and
+// The project's writable data (.data, .bss of the executable and its project libraries) as golden lines:
 // at most every 16 bytes, is labelled by its address's stable name, shows pointers by what they
 // point to ('<counter!__dso_handle>') and runs of zeros as a count. A changed global is one line.
 import { LocationError } from '../errors.js'
@@ -13,17 +13,26 @@ export interface GoldenEntry {
   readonly value: string
 }
 
-/** The executable's writable maps and the anonymous .bss right after them, in address order. */
-export function executableDataMaps(data: SnapshotData): MapState[] {
+/** A memory line's first address and byte count, beside the entry (not written): for redactions, as names do not resolve back. */
+export const lineRanges = new WeakMap<GoldenEntry, { readonly address: bigint; readonly length: number }>()
+
+function memoryLine(label: string, value: string, address: bigint, length: number): GoldenEntry {
+  const entry = { label, value }
+  lineRanges.set(entry, { address, length })
+  return entry
+}
+
+/** The writable maps of the given files (default: the executable) and the anonymous .bss after them, in address order. */
+export function executableDataMaps(data: SnapshotData, paths: ReadonlySet<string> = new Set([data.exe])): MapState[] {
   const out: MapState[] = []
   for (const [i, m] of data.maps.entries()) {
     const previous = data.maps[i - 1]
-    const isExe = m.path === data.exe && m.perms.startsWith('rw')
+    const isExe = paths.has(m.path) && m.perms.startsWith('rw')
     const isBss =
       m.path === '' &&
       previous !== undefined &&
       previous.end === m.start &&
-      previous.path === data.exe &&
+      paths.has(previous.path) &&
       previous.perms.startsWith('rw')
     if (isExe || isBss) out.push(m)
   }
@@ -57,11 +66,40 @@ export function memoryEntries(
   data: SnapshotData,
   modules: readonly SnapshotModule[],
   namer: AddressNamer,
+  project: ReadonlySet<string> = new Set([data.exe]),
 ): GoldenEntry[] {
-  const module = modules.find((m) => m.path === data.exe)
-  return executableDataMaps(data).flatMap((map) =>
-    map.content ? rangeEntries(map.start, map.content, symbolBreaks(module, map.start, map.end), namer) : [],
-  )
+  return executableDataMaps(data, project).flatMap((map) => {
+    const module = modules.find((m) => (map.start >= m.start && map.start < m.end) || m.end === map.start)
+    const span = sectionSpan(module, map)
+    if (!map.content || !span) return []
+    const [start, end] = span
+    const content = map.content.subarray(Number(start - map.start), Number(end - map.start))
+    return rangeEntries(start, content, symbolBreaks(module, start, end), namer)
+  })
+}
+
+/** Section flags: in memory at run time; thread-local (its addresses overlap the sections after it). */
+const SHF_ALLOC = 0x2n
+const SHF_TLS = 0x400n
+
+/**
+ * The part of a data map that the module's sections cover: a small library's last page also maps
+ * the end of its file (symbol table, debug info, section headers), which is no data of the program.
+ * Undefined for an anonymous map next to a module that no section reaches (ld.so's memory after a library).
+ */
+function sectionSpan(module: SnapshotModule | undefined, map: MapState): [bigint, bigint] | undefined {
+  let start: bigint | undefined
+  let end: bigint | undefined
+  for (const s of module?.elf?.sections ?? []) {
+    if ((s.flags & SHF_ALLOC) === 0n || (s.flags & SHF_TLS) !== 0n || s.size === 0n || !module) continue
+    const from = s.addr + module.bias
+    const to = from + s.size
+    if (to <= map.start || from >= map.end) continue
+    start = start === undefined || from < start ? from : start
+    end = end === undefined || to > end ? to : end
+  }
+  if (start === undefined || end === undefined) return module?.elf && map.path === '' ? undefined : [map.start, map.end]
+  return [start > map.start ? start : map.start, end < map.end ? end : map.end]
 }
 
 /**
@@ -114,7 +152,8 @@ function rangeEntries(
   let pos = start
   let zeros: { from: bigint; length: bigint } | undefined
   const flushZeros = (): void => {
-    if (zeros) entries.push({ label: namer.value(zeros.from), value: `00 x ${zeros.length}` })
+    if (zeros)
+      entries.push(memoryLine(namer.value(zeros.from), `00 x ${zeros.length}`, zeros.from, Number(zeros.length)))
     zeros = undefined
   }
   while (pos < stop) {
@@ -129,7 +168,7 @@ function rangeEntries(
         : { from: pos, length: BigInt(line.length) }
     } else {
       flushZeros()
-      entries.push({ label: namer.value(pos), value: lineValue(line, pos, namer) })
+      entries.push(memoryLine(namer.value(pos), lineValue(line, pos, namer), pos, line.length))
     }
     pos = end
   }

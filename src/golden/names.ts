@@ -2,19 +2,37 @@
 // relative to what contains it. Modules and named regions by offset ('counter!bump+0x4',
 // 'counter+0x4010', '[heap]+0x40'); the initial stack by its stack pointer below the argument
 // strings ('[stack]@sp+0x18') and by its top above them ('[stack]-0x2f8'), because the kernel
-// shifts the one by a random amount and not the other.
+// shifts the one by a random amount and not the other. Addresses in modules that are not the
+// project's (system libraries) are written by symbol only ('libc.so.6!write'), or by module alone
+// where no symbol covers them, so that a rebuilt libc leaves them as they were. Names are demangled.
+import { demangle } from '../snapshot/demangle.js'
 import { stringsGap, archSp } from '../snapshot/diff-memory.js'
-import type { MapState, SnapshotData } from '../snapshot/model.js'
-import { hex, mapAt, symbolizeIn, type SnapshotModule } from '../snapshot/regions.js'
+import type { Frame, MapState, SnapshotData, SnapshotStop } from '../snapshot/model.js'
+import { hex, mapAt, symbolizeIn, threadStacks, type SnapshotModule } from '../snapshot/regions.js'
 
 /** Values below this are numbers, never addresses (no map starts below 64 KiB: vm.mmap_min_addr). */
 const LOWEST_ADDRESS = 0x10000n
 
-/** The register that holds a thread's thread pointer (x86_64; aarch64's is tpidr). */
-const THREAD_POINTER = 'fs_base'
+/** Section flags: in memory at run time; thread-local (.tbss overlaps the sections after it). */
+const SHF_ALLOC = 0x2n
+const SHF_TLS = 0x400n
 
 /** Linux's RESERVED_PIDS: after the first wrap of pid numbers, user processes get pids from 300 on. */
 const MIN_USER_PID = 300
+
+const ends = new WeakMap<SnapshotModule, bigint>()
+
+/** The link-time end of a module's last section in memory (0 without its ELF file). */
+function sectionsEnd(module: SnapshotModule): bigint {
+  let end = ends.get(module)
+  if (end === undefined) {
+    end = 0n
+    for (const s of module.elf?.sections ?? [])
+      if ((s.flags & SHF_ALLOC) !== 0n && (s.flags & SHF_TLS) === 0n && s.addr + s.size > end) end = s.addr + s.size
+    ends.set(module, end)
+  }
+  return end
+}
 
 export class AddressNamer {
   private readonly data: SnapshotData
@@ -24,22 +42,28 @@ export class AddressNamer {
 
   /** The process id and the tids of its threads at the stop, by their symbolic names. */
   private readonly ids = new Map<bigint, string>()
-  /** Each thread's thread pointer (fs_base: glibc's struct pthread, what pthread_self() returns), by thread index. */
-  private readonly threadPointers = new Map<bigint, string>()
+  /**
+   * Anonymous maps holding a thread's thread pointer (the TCB, with the static TLS blocks below it):
+   * named from the thread pointer, '[tp thread 1]-0x40', as their start moves with libc's TLS size.
+   */
+  private readonly tps: { map: MapState; tp: bigint; index: number }[] = []
+  /** Paths of the modules written in full (offsets); undefined: all of them. */
+  private readonly project: ReadonlySet<string> | undefined
 
-  constructor(data: SnapshotData, modules: readonly SnapshotModule[]) {
+  constructor(data: SnapshotData, modules: readonly SnapshotModule[], project?: ReadonlySet<string>) {
     this.data = data
     this.modules = modules
+    this.project = project
     // Below 300 the kernel gives pids to nobody after boot (RESERVED_PIDS): small numbers stay numbers.
     if (data.pid >= MIN_USER_PID) this.ids.set(BigInt(data.pid), 'pid')
     for (const t of data.threads)
       if (t.tid >= MIN_USER_PID && t.tid !== data.pid) this.ids.set(BigInt(t.tid), `tid#${t.index}`)
-    // The main thread's block is placed by ld.so after allocations that depend on the CPU (its list
-    // of glibc-hwcaps directories): written by thread, the same pointer reads the same on every CPU.
-    for (const t of data.threads) {
-      const tp = t.regs[THREAD_POINTER]
-      if (tp !== undefined && tp >= LOWEST_ADDRESS && !this.threadPointers.has(tp))
-        this.threadPointers.set(tp, `pthread#${t.index}`)
+    for (const t of [...data.threads].sort((a, b) => a.index - b.index)) {
+      const tp = t.regs.fs_base ?? t.regs.tpidr_el0
+      const at = tp === undefined || tp === 0n ? undefined : mapAt(data.maps, tp)
+      // A thread's own stack holds its TLS too: that stays named by the stack.
+      if (at && at.path === '' && !this.tps.some((x) => x.map === at) && !threadStacks(data).has(at))
+        this.tps.push({ map: at, tp: tp ?? 0n, index: t.index })
     }
     const map = data.maps.find((m) => m.path === '[stack]')
     const sp = data.threads.find((t) => t.index === 1)?.regs[archSp(data)]
@@ -66,7 +90,7 @@ export class AddressNamer {
         // another function (getenv written over the slot) is shown as itself.
         const hit = elf.symbolize(value - target.bias)
         const exact = hit && hit.offset === 0n ? hit.symbol.name : undefined
-        if (exact === undefined || exact.includes(symbol)) return `${target.name}!${symbol}`
+        if (exact === undefined || exact.includes(symbol)) return `${target.name}!${demangle(symbol)}`
       }
     }
     return this.name(value)
@@ -76,18 +100,76 @@ export class AddressNamer {
     return this.modules.find((m) => address >= m.start && address < m.end)
   }
 
+  /** Whether a module is written in full: the executable and the project's libraries. */
+  isProject(module: SnapshotModule): boolean {
+    return this.project === undefined || this.project.has(module.path)
+  }
+
+  /**
+   * An address in a module: 'mod!symbol+0x4' in full, else 'mod!symbol'. Without a covering symbol, in
+   * full 'mod!.got+0x8' (the section holding it: a stripped binary's GOT says what it is), else 'mod'.
+   * `lookup` is where to look the symbol up: a caller frame's pc - 1, inside its call instruction.
+   */
+  private inModule(module: SnapshotModule, address: bigint, full: boolean, lookup = address): string {
+    const vaddr = address - module.bias
+    const hit = module.elf?.symbolize(lookup - module.bias)
+    if (hit) {
+      const offset = vaddr - hit.symbol.value
+      return `${module.name}!${demangle(hit.symbol.name)}${full && offset ? `+${hex(offset)}` : ''}`
+    }
+    if (!full) return module.name
+    const section = module.elf?.sections.find(
+      (s) => (s.flags & SHF_ALLOC) !== 0n && (s.flags & SHF_TLS) === 0n && vaddr >= s.addr && vaddr < s.addr + s.size,
+    )
+    return section && section.name !== ''
+      ? `${module.name}!${section.name}+${hex(vaddr - section.addr)}`
+      : `${module.name}+${hex(address - module.start)}`
+  }
+
+  /** The module holding an address, or owning the anonymous map right after it (.bss past the file's last page). */
+  private ownerAt(address: bigint): SnapshotModule | undefined {
+    const module = this.moduleAt(address)
+    if (module) return module
+    const map = mapAt(this.data.maps, address)
+    if (map?.path !== '') return undefined
+    const owner = this.modules.find((m) => m.end === map.start)
+    // Up to the end of its sections: libc's .bss holds statics that no exported symbol covers.
+    if (owner && (owner.elf?.symbolize(address - owner.bias) || address < owner.bias + sectionsEnd(owner))) return owner
+    return undefined
+  }
+
+  /** A backtrace frame: in full in the project's modules, by function only in others. */
+  frame(f: Frame, depth: number): string {
+    const lookup = depth > 0 ? f.pc - 1n : f.pc
+    const module = this.moduleAt(lookup)
+    return module ? this.inModule(module, f.pc, this.isProject(module), lookup) : f.location
+  }
+
+  /** Where the process stopped: a breakpoint in full (the test named that place), another stop as a frame. */
+  stop(stop: SnapshotStop): string {
+    const module = this.moduleAt(stop.pc)
+    if (!module) return stop.location
+    return this.inModule(module, stop.pc, stop.kind === 'breakpoint' || this.isProject(module))
+  }
+
   /** The stable name of an address, or undefined when it is in no map (a number, then). */
   name(value: bigint): string | undefined {
     if (value < LOWEST_ADDRESS) return undefined
-    const thread = this.threadPointers.get(value)
-    if (thread !== undefined) return thread
     const stack = this.stack
     if (stack && value >= stack.map.start && value < stack.map.end) {
       if (value >= stack.stringsStart) return `[stack]-${hex(stack.map.end - value)}`
       const offset = value - stack.sp
       return `[stack]@sp${offset < 0n ? '-' : '+'}${hex(offset < 0n ? -offset : offset)}`
     }
-    if (!mapAt(this.data.maps, value)) return undefined
+    const map = mapAt(this.data.maps, value)
+    if (!map) return undefined
+    const tls = this.tps.find((t) => t.map === map)
+    if (tls) {
+      const offset = value - tls.tp
+      return `[tp thread ${tls.index}]${offset === 0n ? '' : offset < 0n ? `-${hex(-offset)}` : `+${hex(offset)}`}`
+    }
+    const module = this.ownerAt(value)
+    if (module) return this.inModule(module, value, this.isProject(module))
     return symbolizeIn(this.data, this.modules, value)
   }
 

@@ -4,7 +4,7 @@
 // value, and the golden shows the matcher instead of the value.
 import type { MatcherState } from 'vitest'
 import type { Snapshot } from '../snapshot/snapshot.js'
-import type { GoldenEntry } from './memory-lines.js'
+import { lineRanges, type GoldenEntry } from './memory-lines.js'
 import type { GoldenSection } from './render.js'
 
 export type Redactions = Readonly<Record<string, unknown>>
@@ -60,8 +60,13 @@ export function applyRedactions(
         const key = Object.keys(redact).find(
           (k) => k.startsWith('memory.') && (entry.label === k.slice(7) || entry.label.endsWith(`!${k.slice(7)}`)),
         )
-        if (key)
-          return replace(key, () => snap.memory.read(snap.memory.resolve(entry.label), lineLength(entry.value)), entry)
+        // A line's own address: its label may be a demangled name, which resolve() does not read.
+        const range = lineRanges.get(entry)
+        const read = (): Uint8Array =>
+          range
+            ? snap.memory.read(range.address, range.length)
+            : snap.memory.read(snap.memory.resolve(entry.label), lineLength(entry.value))
+        if (key) return replace(key, read, entry)
       }
       return entry
     })

@@ -5,8 +5,9 @@ import { basename } from 'node:path'
 import { archInfo } from '../snapshot/arch-info.js'
 import type { SnapshotData } from '../snapshot/model.js'
 import { hex, type SnapshotModule } from '../snapshot/regions.js'
-import { memoryEntries, namedRangeEntries, type GoldenEntry } from './memory-lines.js'
+import { lineRanges, memoryEntries, namedRangeEntries, type GoldenEntry } from './memory-lines.js'
 import { AddressNamer } from './names.js'
+import { projectPaths, type ProjectModules } from './project.js'
 
 export const GOLDEN_VERSION = 1
 
@@ -19,6 +20,17 @@ export interface GoldenOptions {
   readonly vectorRegs?: boolean
   /** More memory, each in its own section: symbols with a size ('g_table') or regions ('[heap]'). */
   readonly memory?: readonly string[]
+  /**
+   * The libraries shown in full beside the executable (offsets, build-ids, map sizes, data), by base
+   * name or pattern, or 'all'. Default: those whose file lies inside the project root. The others
+   * are written by symbol only.
+   */
+  readonly modules?: ProjectModules
+}
+
+/** goldenSections' options: the user's, and the project root for the default of `modules` (Vitest's; else the working directory). */
+export interface GoldenSettings extends GoldenOptions {
+  readonly root?: string
 }
 
 /** How goldenSections reaches a snapshot's memory beyond the executable's data (the `memory` option). */
@@ -45,17 +57,18 @@ export const ALL_PARTS: readonly GoldenPart[] = ['stop', 'regs', 'backtrace', 'm
 export function goldenSections(
   data: SnapshotData,
   modules: readonly SnapshotModule[],
-  options: GoldenOptions = {},
+  options: GoldenSettings = {},
   access?: GoldenMemoryAccess,
 ): GoldenSection[] {
   const parts = new Set(options.include ?? ALL_PARTS)
-  const namer = new AddressNamer(data, modules)
+  const project = projectPaths(data, modules, options.modules, options.root ?? process.cwd())
+  const namer = new AddressNamer(data, modules, project)
   const sections: GoldenSection[] = []
   const stop = data.stop
   if (parts.has('stop') && stop) {
     const entries: GoldenEntry[] = [
       { label: 'kind', value: stop.kind === 'signal' ? `signal ${stop.signal}` : stop.kind },
-      { label: 'at', value: stop.location },
+      { label: 'at', value: namer.stop(stop) },
       { label: 'thread', value: String(stop.thread) },
     ]
     if (stop.kind === 'signal') {
@@ -89,14 +102,14 @@ export function goldenSections(
     if (parts.has('backtrace'))
       sections.push({
         title: `thread ${t.index} backtrace`,
-        entries: t.backtrace.map((f, i) => ({ label: `#${i}`, value: f.location })),
+        entries: t.backtrace.map((f, i) => ({ label: `#${i}`, value: namer.frame(f, i) })),
       })
   }
   if (parts.has('maps')) {
-    sections.push({ title: 'modules', entries: moduleEntries(data, modules) })
-    sections.push({ title: 'maps', entries: mapEntries(data, modules) })
+    sections.push({ title: 'modules', entries: moduleEntries(data, modules, project) })
+    sections.push({ title: 'maps', entries: mapEntries(data, modules, project) })
   }
-  if (parts.has('memory')) sections.push({ title: 'memory', entries: memoryEntries(data, modules, namer) })
+  if (parts.has('memory')) sections.push({ title: 'memory', entries: memoryEntries(data, modules, namer, project) })
   for (const location of options.memory ?? []) {
     if (!access) throw new TypeError("goldenSections needs the snapshot's memory for the memory option")
     sections.push({
@@ -114,20 +127,34 @@ export function goldenSections(
   return readableSections(sections)
 }
 
+/** What the modules section says of a library that is not the project's: it is loaded, and written by symbol. */
+export const BY_SYMBOL = 'by symbol'
+
 /**
- * The executable and its libraries by build-id: when a library is rebuilt (another machine's libc),
- * the summary says so first, before the offsets and sizes that moved with it.
+ * The executable and the project's libraries by build-id: when one is rebuilt, the summary says so
+ * first, before the offsets and sizes that moved with it. Other libraries are listed as loaded, by
+ * symbol, without a build-id: another machine's libc is not a change of the program.
  */
-function moduleEntries(data: SnapshotData, modules: readonly SnapshotModule[]): GoldenEntry[] {
+function moduleEntries(
+  data: SnapshotData,
+  modules: readonly SnapshotModule[],
+  project: ReadonlySet<string>,
+): GoldenEntry[] {
   return modules.map((m) => ({
     label: m.name,
-    value: data.maps.find((x) => x.path === m.path && x.buildId !== undefined)?.buildId ?? 'no build-id',
+    value: !project.has(m.path)
+      ? BY_SYMBOL
+      : (data.maps.find((x) => x.path === m.path && x.buildId !== undefined)?.buildId ?? 'no build-id'),
   }))
 }
 
-/** The maps of the executable and its libraries: file, offset, perms and size, never an address. */
-function mapEntries(data: SnapshotData, modules: readonly SnapshotModule[]): GoldenEntry[] {
-  const paths = new Set(modules.map((m) => m.path))
+/** The maps of the executable and the project's libraries: file, offset, perms and size, never an address. */
+function mapEntries(
+  data: SnapshotData,
+  modules: readonly SnapshotModule[],
+  project: ReadonlySet<string>,
+): GoldenEntry[] {
+  const paths = new Set(modules.filter((m) => project.has(m.path)).map((m) => m.path))
   const seen = new Map<string, number>()
   return data.maps.flatMap((m) => {
     if (!paths.has(m.path)) return []
@@ -155,7 +182,11 @@ export function readableSections(sections: readonly GoldenSection[]): GoldenSect
       for (let n = 2; seen.has(label); n++) label = `${base}#${n}`
       seen.add(label)
       const value = e.value.replace(/\r?\n/g, '\\n').trim()
-      return label === e.label && value === e.value ? e : { label, value }
+      if (label === e.label && value === e.value) return e
+      const entry = { label, value }
+      const range = lineRanges.get(e)
+      if (range) lineRanges.set(entry, range)
+      return entry
     })
     return { title: s.title, entries }
   })

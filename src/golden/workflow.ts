@@ -9,6 +9,7 @@ import type { SnapshotLevel } from '../snapshot/model.js'
 import { compareGolden, summarizeGolden } from './compare.js'
 import { goldenPath, headerKey, readText, writeAtomically } from './files.js'
 import { parseGolden } from './parse.js'
+import type { ProjectModules } from './project.js'
 import { largeGoldenNote } from './size.js'
 import { applyRedactions, type Redactions } from './redact.js'
 import { goldenSections, readableSections, renderGolden, type GoldenOptions, type GoldenSection } from './render.js'
@@ -23,6 +24,19 @@ export interface ProcessSnapshotOptions extends GoldenOptions {
 }
 
 type UpdateMode = 'all' | 'new' | 'none'
+
+/** What the plugin knows for every golden: Vitest's root and processSnapshots({ modules }). */
+export interface GoldenDefaults {
+  readonly root?: string
+  readonly modules?: ProjectModules
+}
+
+let defaults: GoldenDefaults = {}
+
+/** Called by the plugin's setup file with what processSnapshots() provided. */
+export function setGoldenDefaults(value: GoldenDefaults): void {
+  defaults = value
+}
 
 interface Counter {
   increment(key: string): void
@@ -123,7 +137,13 @@ export function checkGolden(context: GoldenContext, snap: Snapshot, options: Pro
   keys.add(key)
   checkedKeys.set(testFile, keys)
 
-  const raw = goldenSections(snap.data, snap.modules(), options, {
+  const modules = options.modules ?? defaults.modules
+  const settings = {
+    ...options,
+    ...(modules !== undefined ? { modules } : {}),
+    ...(defaults.root !== undefined ? { root: defaults.root } : {}),
+  }
+  const raw = goldenSections(snap.data, snap.modules(), settings, {
     resolve: (l) => snap.memory.resolve(l),
     read: (a, n) => snap.memory.read(a, n),
   })

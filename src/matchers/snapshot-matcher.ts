@@ -19,6 +19,13 @@ import { Process } from '../process/process.js'
 import type { ProcessSnapshot, ThreadSnapshot } from '../snapshot/snapshot.js'
 import { subjectOf } from './subject.js'
 
+/** `modules`: the libraries shown in full, by base name or RegExp, or 'all'. */
+export const MODULES_OPTION = rule(
+  "'all' or an array of library base names ('libplugin.so') and RegExps",
+  (v) =>
+    v === 'all' || (Array.isArray(v) && v.every((x) => (typeof x === 'string' && x !== '') || x instanceof RegExp)),
+)
+
 /** What toMatchProcessSnapshot's options accept, checked at run time (ERR_BAD_OPTION). */
 const GOLDEN_OPTIONS: OptionSchema = {
   name: isString,
@@ -27,6 +34,7 @@ const GOLDEN_OPTIONS: OptionSchema = {
   vectorRegs: isBoolean,
   level: SNAPSHOT_OPTIONS.level ?? isString,
   redact: recordOf(rule('any value', () => true)),
+  modules: MODULES_OPTION,
 }
 
 export function toMatchProcessSnapshot(

@@ -4,11 +4,12 @@
 // them, CI fails the file; the reporter counts them in Vitest's summary).
 import { rmSync } from 'node:fs'
 import { relative } from 'node:path'
-import { afterAll, afterEach, expect } from 'vitest'
+import { afterAll, afterEach, expect, inject } from 'vitest'
 import {
   checkedKeys,
   deferGoldenWrites,
   flushGoldenWrites,
+  setGoldenDefaults,
   updateMode,
   type SnapshotStateLike,
 } from '../golden/workflow.js'
@@ -16,10 +17,12 @@ import { headerKey, readText } from '../golden/files.js'
 import { obsoleteGoldens, type TestOutcome } from '../golden/obsolete.js'
 import { processMatchers, processSerializer } from '../matchers/index.js'
 import { killLiveTracees } from '../process/registry.js'
+import { fromProvided, PROVIDED_KEY, type Provided } from './provided.js'
 
 expect.extend(processMatchers)
 expect.addSnapshotSerializer(processSerializer)
 deferGoldenWrites()
+setGoldenDefaults(fromProvided((inject as (key: string) => unknown)(PROVIDED_KEY) as Provided | undefined))
 
 // A test.concurrent test's tracees may not be ended when it finishes: its neighbours run on, and
 // theirs are indistinguishable. Those are ended after the file; a sequential test never overlaps one.

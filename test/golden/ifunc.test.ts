@@ -58,8 +58,8 @@ describe('relocated slots in goldens', () => {
     // The same length as MASKED, with names glibc does not know: only the CPU features seen differ.
     const normal = await golden(MASKED.replace(/-[A-Z0-9_]+/g, (m) => '-' + 'X'.repeat(m.length - 1)))
     const masked = await golden(MASKED)
-    expect(normal.text).toMatch(/fs_base\s+pthread#1\n/)
-    expect(normal.text).toContain('<pthread#1>') // _PyRuntime keeps the main thread's state
+    expect(normal.text).toMatch(/fs_base\s+\[tp thread 1\]\n/)
+    expect(normal.text).toContain('<[tp thread 1]>') // _PyRuntime keeps the main thread's state
     if (normal.tp === masked.tp) context.skip('the thread pointer does not move with AVX2/AVX-512 hidden on this CPU')
     expect(masked.text).toBe(normal.text)
   })
