@@ -43,7 +43,7 @@ describe('relocated slots in goldens', () => {
     expect(masked.memory).toBe(normal.memory)
   })
 
-  it("the main thread's pthread (fs_base), which ld.so places after CPU-dependent allocations, reads the same on every CPU (python3)", async (context) => {
+  it("the main thread's thread pointer (fs_base), which ld.so places after CPU-dependent allocations, reads the same on every CPU (python3)", async (context) => {
     const golden = async (tunables: string): Promise<{ text: string; tp: bigint | undefined }> => {
       const proc = await start('/usr/bin/python3', { args: ['-c', 'pass'], env: { GLIBC_TUNABLES: tunables } })
       await proc.runTo('libc.so.6!exit')
