@@ -90,6 +90,7 @@ export class Family {
       case PTRACE_EVENT.EXEC:
         // the execing thread now has the leader's tid; the others are gone
         for (const other of m.threads.keys()) if (other !== tid) this.byTid.delete(other)
+        m.memory.close() // its /proc/PID/mem named the old address space
         this.clock.hideVdso(t.regs.rsp, m.memory)
         break
       case 0:

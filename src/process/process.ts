@@ -700,6 +700,7 @@ export class Process implements AsyncDisposable {
   }
 
   private afterExec(): void {
+    this.memory.close() // /proc/PID/mem opened before the exec names the old address space
     this.space.reload()
     if (this.launching) {
       // The seize can land while the launcher's own execve is finishing (posix_spawn returns as
