@@ -1,9 +1,10 @@
 // launch's clock: 'virtual': every way the program reads the time gives one deterministic clock per
-// process. The vDSO is hidden from the program (AT_SYSINFO_EHDR becomes AT_IGNORE at exec), so libc
-// makes real syscalls, which the seccomp filter stops for the tracer (see CLOCK_SYSCALLS); rdtsc and
+// process. The vDSO's clock functions are rewritten at exec into plain syscalls, which the seccomp
+// filter stops for the tracer (see CLOCK_SYSCALLS); rdtsc and
 // rdtscp fault (TSC faulting stays on) and are emulated. Each read advances the clock by a fixed step;
 // sleeps and timed waits (poll, select, epoll, futex) wait for real and, when they time out, advance it
 // by their timeout: the same values on every run, and a loop towards a deadline ends.
+import { parseElf } from '../elf/index.js'
 import type { TraceeMemory } from './memory.js'
 import type { TracedThread } from './thread.js'
 
@@ -222,23 +223,19 @@ export class VirtualClock {
   }
 
   /**
-   * At exec, before the dynamic loader runs: the auxv entry that points to the vDSO becomes AT_IGNORE,
-   * so libc finds no vDSO and reads the time through syscalls. `sp` is the new program's stack
-   * pointer (argc, argv, envp, then the auxv).
+   * At exec, before the dynamic loader runs: each time function of the vDSO becomes a plain syscall
+   * (`mov eax, NR; syscall; ret`), which the seccomp filter stops. libc, or a runtime that reads the
+   * vDSO itself (Go), still finds the vDSO where the kernel put it, so the layout of the process is
+   * that of a run without procsnap. Should the image not read as expected, the vDSO is hidden
+   * instead: its auxv entry becomes AT_IGNORE (libc then makes syscalls, but ld.so lays out memory
+   * differently without the vDSO's link map). `sp` is the new program's stack pointer.
    */
-  hideVdso(sp: bigint, memory: TraceeMemory): void {
-    const word = (address: bigint): bigint => {
-      const b = new Uint8Array(8)
-      memory.readRaw(address, b)
-      return new DataView(b.buffer).getBigUint64(0, true)
-    }
-    let at = sp + 8n * (word(sp) + 2n) // past argc, argv and its NULL
-    while (word(at) !== 0n) at += 8n // envp
-    for (at += 8n; ; at += 16n) {
-      const type = word(at)
-      if (type === 0n) return
-      if (type === AT_SYSINFO_EHDR) write(memory, at, [AT_IGNORE])
-    }
+  patchVdso(sp: bigint, memory: TraceeMemory): void {
+    const entry = auxvEntry(memory, sp, AT_SYSINFO_EHDR)
+    if (entry === undefined) return
+    const [base] = read64(memory, entry + 8n, 1) ?? []
+    if (base !== undefined && patchTimeFunctions(memory, base)) return
+    write(memory, entry, [AT_IGNORE])
   }
 
   private getrusage(t: TracedThread, memory: TraceeMemory): boolean {
@@ -329,6 +326,59 @@ export class VirtualClock {
   private watch(t: TracedThread, wait: PendingWait): void {
     this.waits.set(t.tid, wait)
     t.traceExit = true
+  }
+}
+
+/** Where the auxv entry of `type` sits on a new program's stack (argc, argv, envp, then the auxv), if any. */
+function auxvEntry(memory: TraceeMemory, sp: bigint, type: bigint): bigint | undefined {
+  const word = (address: bigint): bigint => read64(memory, address, 1)?.[0] ?? 0n
+  let at = sp + 8n * (word(sp) + 2n) // past argc, argv and its NULL
+  while (word(at) !== 0n) at += 8n // envp
+  for (at += 8n; ; at += 16n) {
+    const t = word(at)
+    if (t === 0n) return undefined
+    if (t === type) return at
+  }
+}
+
+/** The vDSO's clock functions and the syscall each becomes. */
+const VDSO_FUNCTIONS: readonly (readonly [string, number])[] = [
+  ['__vdso_clock_gettime', 228],
+  ['__vdso_gettimeofday', 96],
+  ['__vdso_time', 201],
+  ['__vdso_clock_getres', 229],
+]
+const ENDBR64 = [0xf3, 0x0f, 0x1e, 0xfa]
+/** Largest vDSO image read (they are 8 KiB on x86_64). */
+const MAX_VDSO = 1 << 16
+
+/** Rewrites the vDSO at `base` (its ELF header, from AT_SYSINFO_EHDR); false if it does not look as expected. */
+function patchTimeFunctions(memory: TraceeMemory, base: bigint): boolean {
+  const header = new Uint8Array(64)
+  try {
+    memory.readRaw(base, header)
+    const view = new DataView(header.buffer)
+    // the image ends with its section headers: e_shoff + e_shnum * e_shentsize
+    const size = Number(view.getBigUint64(0x28, true)) + view.getUint16(0x3c, true) * view.getUint16(0x3a, true)
+    if (size <= 64 || size > MAX_VDSO) return false
+    const image = new Uint8Array(size)
+    memory.readRaw(base, image)
+    const elf = parseElf(image, '[vdso]')
+    const patches: [bigint, Uint8Array][] = []
+    for (const [name, nr] of VDSO_FUNCTIONS) {
+      const symbol = elf.findSymbol(name)
+      if (!symbol) return false
+      const at = Number(symbol.value - elf.minLoadVaddr)
+      // an endbr64 stays first, for indirect-branch tracking
+      const skip = ENDBR64.every((b, k) => image[at + k] === b) ? 4 : 0
+      const code = Uint8Array.of(0xb8, nr & 0xff, nr >> 8, 0, 0, 0x0f, 0x05, 0xc3)
+      if (symbol.size < BigInt(skip + code.length) || at + skip + code.length > size) return false
+      patches.push([base + BigInt(at + skip), code])
+    }
+    for (const [address, code] of patches) memory.writeRaw(address, code)
+    return true
+  } catch {
+    return false
   }
 }
 

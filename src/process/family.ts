@@ -91,7 +91,7 @@ export class Family {
         // the execing thread now has the leader's tid; the others are gone
         for (const other of m.threads.keys()) if (other !== tid) this.byTid.delete(other)
         m.memory.close() // its /proc/PID/mem named the old address space
-        this.clock.hideVdso(t.regs.rsp, m.memory)
+        this.clock.patchVdso(t.regs.rsp, m.memory)
         break
       case 0:
         if (sig === (SIG.TRAP | 0x80) && t.traceExit) {

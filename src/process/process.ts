@@ -709,7 +709,7 @@ export class Process implements AsyncDisposable {
       // The target's exec: stop at the program's entry point, which the kernel put in the auxv.
       this.launching = false
       this.fixAtRandom()
-      this.hideVdso()
+      this.patchVdso()
       const entry = this.space.entryPoint()
       const bp = this.table.create(entry, { temporary: true, internal: true })
       this.table.arm(bp, entry, 'entry point')
@@ -717,7 +717,7 @@ export class Process implements AsyncDisposable {
     }
     // A later execve: the old address space and every int3 in it are gone. Re-arm by name.
     this.fixAtRandom()
-    this.hideVdso()
+    this.patchVdso()
     this.table.dropAllSites()
     this.rendezvous = undefined
     for (const bp of this.table.userBreakpoints()) {
@@ -737,10 +737,10 @@ export class Process implements AsyncDisposable {
     if (at !== undefined) this.memory.writeRaw(at, FIXED_AT_RANDOM)
   }
 
-  /** The virtual clock: libc must not find the vDSO, whose clocks read the real time without a syscall. */
-  private hideVdso(): void {
+  /** The virtual clock: the vDSO's clocks read the real time without a syscall; they must make one. */
+  private patchVdso(): void {
     const t = this.tracer.threads.get(this.pid)
-    if (this.clock && t) this.clock.hideVdso(t.regs.rsp, this.memory)
+    if (this.clock && t) this.clock.patchVdso(t.regs.rsp, this.memory)
   }
 
   private cleanForkedChild(pid: number): void {

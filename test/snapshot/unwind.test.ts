@@ -234,7 +234,7 @@ describe('unwind() against gdb', () => {
 
   it('the vDSO: its CFI is read from the image in memory (UnwindModule.bytes)', async () => {
     const binary = compileC(dir, 'vdso', VDSO_SOURCE, ['-g'])
-    const proc = await start(binary, { clock: 'real' }) // the virtual clock hides the vDSO from libc
+    const proc = await start(binary)
     const map = proc.maps.find((m) => m.path === '[vdso]')
     if (!map) throw new Error('no [vdso] map')
     const bytes = proc.readMemory(map.start, Number(map.end - map.start))
