@@ -2,10 +2,11 @@
 // faulting, so a detached child would get ENOSYS from every trapped syscall and SIGSEGV at rdtsc:
 // instead each stays traced, reads the launched process's virtual clock (one clock for the whole
 // family: a child's sleep is time that passed for the parent waiting for it), and otherwise runs
-// freely. Breakpoints and stops are the launched process's only.
+// freely. Breakpoints and stops are the launched process's only. A child's first stop waits for its
+// parent's fork or vfork event, which says whether it has a copy of the int3s to clean or shares them.
 import { readFileSync } from 'node:fs'
 import { PTRACE_EVENT, SIG, wPtraceEvent, wStopSig, wifExited, wifSignaled } from '../native/constants.js'
-import { ptraceCont, ptraceSyscall, sendSignal, type WaitResult } from '../native/ptrace.js'
+import { ptraceCont, ptraceEventMsg, ptraceSyscall, sendSignal, type WaitResult } from '../native/ptrace.js'
 import type { Arch } from '../native/arch/index.js'
 import type { VirtualClock } from './clock.js'
 import { TraceeMemory } from './memory.js'
@@ -15,6 +16,8 @@ interface Member {
   readonly pid: number
   readonly memory: TraceeMemory
   readonly threads: Map<number, TracedThread>
+  /** Stopped at its first stop until its parent's fork (or vfork) event is seen. */
+  waiting?: WaitResult
 }
 
 export class Family {
@@ -24,6 +27,8 @@ export class Family {
   private readonly clean: (pid: number) => void
   private readonly members = new Map<number, Member>()
   private readonly byTid = new Map<number, Member>()
+  /** Children whose parent's event came first: true for vfork (memory shared with the parent). */
+  private readonly announced = new Map<number, boolean>()
 
   /** `clean` removes the launched process's int3s from a new child's copy of its memory. */
   constructor(mainPid: number, clock: VirtualClock, arch: Arch, clean: (pid: number) => void) {
@@ -33,6 +38,20 @@ export class Family {
     this.clean = clean
   }
 
+  /** A fork or vfork event of thread `tid` (of the launched process or a child). */
+  forked(tid: number, vfork: boolean): void {
+    const child = Number(ptraceEventMsg(tid) ?? 0n)
+    if (child <= 0) return
+    const member = this.members.get(child)
+    const first = member?.waiting
+    if (!member || !first) {
+      this.announced.set(child, vfork)
+      return
+    }
+    delete member.waiting
+    this.start(member, vfork, first)
+  }
+
   /** True when `tid` is a thread of a child process: it is handled (and resumed) here. */
   claim(w: WaitResult): boolean {
     const tid = w.pid
@@ -40,8 +59,18 @@ export class Family {
     if (!member) {
       const ids = statusIds(tid)
       if (!ids || ids.tgid === this.mainPid) return false
-      member = this.members.get(ids.tgid) ?? this.adopt(ids.tgid)
-      member.threads.set(tid, new TracedThread(tid, member.threads.size + 1, this.arch, () => undefined))
+      member = this.members.get(ids.tgid)
+      member?.threads.set(tid, new TracedThread(tid, member.threads.size + 1, this.arch, () => undefined))
+      if (!member) {
+        member = this.adopt(ids.tgid)
+        member.threads.set(tid, new TracedThread(tid, 1, this.arch, () => undefined))
+        this.byTid.set(tid, member)
+        const vfork = this.announced.get(ids.tgid)
+        this.announced.delete(ids.tgid)
+        if (vfork === undefined) member.waiting = w
+        else this.start(member, vfork, w)
+        return true
+      }
       this.byTid.set(tid, member)
     }
     this.handle(member, w)
@@ -63,8 +92,13 @@ export class Family {
       threads: new Map(),
     }
     this.members.set(pid, member)
-    this.clean(pid)
     return member
+  }
+
+  /** A new child may run: a forked one gets its copy of memory cleaned of int3s; a vforked one shares its parent's. */
+  private start(member: Member, vfork: boolean, first: WaitResult): void {
+    if (!vfork) this.clean(member.pid)
+    this.handle(member, first)
   }
 
   private handle(m: Member, w: WaitResult): void {
@@ -101,8 +135,12 @@ export class Family {
           signal = sig
         }
         break
+      case PTRACE_EVENT.FORK:
+      case PTRACE_EVENT.VFORK:
+        this.forked(tid, wPtraceEvent(status) === PTRACE_EVENT.VFORK)
+        break
       default:
-        break // fork, clone (the new one reports itself), interrupts, group stops: run on
+        break // clone (the new thread reports itself), interrupts, group stops: run on
     }
     if (t.traceExit) ptraceSyscall(tid, signal)
     else ptraceCont(tid, signal)

@@ -215,7 +215,8 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     throw new PtraceError('ERR_SPAWN_FAILED', -pid, `posix_spawn failed (${errnoName(-pid)}) for ${path}.`)
   }
   stdio.started()
-  const seized = ptraceSeize(pid, SEIZE_OPTIONS)
+  // The virtual clock serves the program's children, those of vfork (posix_spawn, system) too: see family.ts.
+  const seized = ptraceSeize(pid, SEIZE_OPTIONS | (virtualClock ? PTRACE_O.TRACEVFORK : 0))
   if (seized !== 0) {
     sys.close(goWrite)
     sendSignal(pid, SIG.KILL)

@@ -471,6 +471,7 @@ export class Tracer {
       }
       case PTRACE_EVENT.FORK:
       case PTRACE_EVENT.VFORK:
+        this.family?.forked(t.tid, event === PTRACE_EVENT.VFORK)
         break // the child's own first stop is handled in handle()
       case PTRACE_EVENT.EXEC:
         this.afterExec(t)

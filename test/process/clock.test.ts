@@ -70,6 +70,16 @@ describe('clock: virtual, programs we did not write', () => {
     expect((second ?? 0) - (first ?? 0)).toBeLessThan(1.1)
   })
 
+  it('python3 subprocess (vfork, then exec) and perl system (fork): the children read the same virtual clock', async () => {
+    const py = 'import subprocess, time; r = subprocess.run(["/bin/date", "+%s.%N"]); print(r.returncode, time.time())'
+    const a = await run('/usr/bin/python3', ['-c', py])
+    expect(a.err).toBe('')
+    expect(a.out).toMatch(new RegExp(`^${EPOCH}\\.\\d{9}\\n0 ${EPOCH}\\.\\d+\\n$`))
+    expect((await run('/usr/bin/python3', ['-c', py])).out).toBe(a.out)
+    const perl = await run('/usr/bin/perl', ['-e', 'system("/bin/date", "-u"); print time, "\\n"'])
+    expect(perl.out).toBe(`Sat Jan  1 00:00:00 UTC 2000\n${EPOCH}\n`)
+  })
+
   it('bash -c true stopped at exit: its start time is the same on two runs, the real one differs', async () => {
     const golden = async (options: LaunchOptions): Promise<string[]> => {
       const proc = await start('/bin/bash', { args: ['-c', 'true'], ...options })
