@@ -6,7 +6,14 @@
 // parent's fork or vfork event, which says whether it has a copy of the int3s to clean or shares them.
 import { readFileSync } from 'node:fs'
 import { PTRACE_EVENT, SIG, wPtraceEvent, wStopSig, wifExited, wifSignaled } from '../native/constants.js'
-import { ptraceCont, ptraceEventMsg, ptraceSyscall, sendSignal, type WaitResult } from '../native/ptrace.js'
+import {
+  ptraceCont,
+  ptraceEventMsg,
+  ptraceSyscall,
+  sendSignal,
+  waitBlocking,
+  type WaitResult,
+} from '../native/ptrace.js'
 import type { Arch } from '../native/arch/index.js'
 import type { VirtualClock } from './clock.js'
 import { TraceeMemory } from './memory.js'
@@ -79,10 +86,22 @@ export class Family {
 
   /** SIGKILL every child still traced: they would wait at their next trapped syscall for a tracer that is gone. */
   killAll(): void {
-    for (const pid of this.members.keys()) sendSignal(pid, SIG.KILL)
+    // children announced by their parent's event whose first stop was not seen yet are traced too
+    const unseen = [...this.announced.keys()]
+    for (const pid of [...this.members.keys(), ...unseen]) sendSignal(pid, SIG.KILL)
+    // A traced process that dies stays a zombie until its tracer waits for it: reap each thread.
+    // threads before their leader, whose death is reported only once its threads are reaped
+    const tids = [...this.byTid.keys()].sort((x, y) => Number(this.members.has(x)) - Number(this.members.has(y)))
+    tids.push(...unseen)
+    for (const tid of tids) {
+      for (let w = waitBlocking(tid); w && !wifExited(w.status) && !wifSignaled(w.status); w = waitBlocking(tid)) {
+        // a stop that came before the SIGKILL: the next status is the death
+      }
+    }
     for (const m of this.members.values()) m.memory.close()
     this.members.clear()
     this.byTid.clear()
+    this.announced.clear()
   }
 
   private adopt(pid: number): Member {

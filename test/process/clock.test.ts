@@ -1,5 +1,6 @@
 // launch's clock: 'virtual' (the default) gives every program one deterministic clock: the same
 // dates on every run, sleeps and timed waits that end, rdtsc from the same clock. 'real' is the kernel's.
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { goldenSections, renderGolden } from '../../src/golden/render.js'
 import type { LaunchOptions } from '../../src/index.js'
@@ -78,6 +79,22 @@ describe('clock: virtual, programs we did not write', () => {
     expect((await run('/usr/bin/python3', ['-c', py])).out).toBe(a.out)
     const perl = await run('/usr/bin/perl', ['-e', 'system("/bin/date", "-u"); print time, "\\n"'])
     expect(perl.out).toBe(`Sat Jan  1 00:00:00 UTC 2000\n${EPOCH}\n`)
+  })
+
+  it('a child still running when the launched process ends is killed and reaped', async () => {
+    const proc = await start('/bin/bash', { args: ['-c', '/bin/sleep 30 & echo $!'], stdout: 'pipe' })
+    await proc.wait()
+    const child = Number(proc.stdout.trim())
+    expect(child).toBeGreaterThan(0)
+    const state = (): string => {
+      try {
+        return /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${child}/stat`, 'latin1'))?.[1] ?? 'gone'
+      } catch {
+        return 'gone'
+      }
+    }
+    for (let i = 0; i < 100 && !['gone', 'Z', 'X'].includes(state()); i++) await new Promise((r) => setTimeout(r, 20))
+    expect(['gone', 'Z', 'X']).toContain(state())
   })
 
   it('bash -c true stopped at exit: its start time is the same on two runs, the real one differs', async () => {
