@@ -1,9 +1,9 @@
-// launch's clock: 'virtual': every way the program reads the time gives one deterministic clock per
-// process. The vDSO's clock functions are rewritten at exec into plain syscalls, which the seccomp
-// filter stops for the tracer (see CLOCK_SYSCALLS); rdtsc and
-// rdtscp fault (TSC faulting stays on) and are emulated. Each read advances the clock by a fixed step;
-// sleeps and timed waits (poll, select, epoll, futex) wait for real and, when they time out, advance it
-// by their timeout: the same values on every run, and a loop towards a deadline ends.
+// launch's clock: 'virtual': every way the program reads the time gives one deterministic clock, shared
+// by its threads and children (family.ts). The vDSO's clock functions are rewritten at exec into plain
+// syscalls, which the seccomp filter stops for the tracer (see CLOCK_SYSCALLS); rdtsc and rdtscp fault
+// (TSC faulting stays on) and are emulated. Each read advances the clock by a fixed step; sleeps and
+// timed waits (poll, select, epoll, futex) wait for real and, when they time out, advance it by their
+// timeout: the same values on every run, and a loop towards a deadline ends.
 import { parseElf } from '../elf/index.js'
 import type { TraceeMemory } from './memory.js'
 import type { TracedThread } from './thread.js'

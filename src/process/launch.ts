@@ -54,11 +54,12 @@ export interface LaunchOptions {
    */
   fixedRandom?: boolean
   /**
-   * 'virtual' (default): the program reads a deterministic clock, the same on every run. Every read
-   * (clock_gettime of any clock, gettimeofday, time, times, getrusage, rdtsc, rdtscp; the vDSO is
-   * hidden) advances it by 1 ms from 2000-01-01T00:00:00Z (monotonic clocks from 1 s). Sleeps take
-   * their real time and advance it by the time asked; a poll, select, epoll or futex wait that times
-   * out advances it by its timeout. 'real' leaves the kernel's clocks alone.
+   * 'virtual' (default): the program and its children read a deterministic clock, the same on every
+   * run. Every read (clock_gettime of any clock, gettimeofday, time, times, getrusage, rdtsc, rdtscp;
+   * the vDSO's clock functions become syscalls) advances it by 1 ms from 2000-01-01T00:00:00Z
+   * (monotonic clocks from 1 s). Sleeps take their real time and advance it by the time asked; a
+   * poll, select, epoll or futex wait that times out advances it by its timeout. 'real' leaves the
+   * kernel's clocks alone.
    */
   clock?: 'virtual' | 'real'
   /** Milliseconds for every wait (launch, cont, step, ...); default 5000. */
