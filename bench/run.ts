@@ -17,6 +17,7 @@ const HITS = Number(process.env.BENCH_HITS ?? 100_000)
 const LAUNCHES = Number(process.env.BENCH_LAUNCHES ?? 100)
 const MIB = Number(process.env.BENCH_MIB ?? 256)
 const GDB_HITS = Number(process.env.BENCH_GDB_HITS ?? 10_000)
+const CLOCK_READS = Number(process.env.BENCH_CLOCK_READS ?? 10_000)
 
 /** gdb's rate on the same loop: `break hit` with `commands silent; continue; end`, timed as a whole minus a run without the breakpoint. */
 function gdbBreakpoints(hits: number): number {
@@ -169,6 +170,61 @@ async function oursSnapshotFull(): Promise<{ gbps: number; diffMs: number; compa
   return { gbps: median(rates), diffMs, compareMs }
 }
 
+/** Median ms from launch() of the clock fixture reading clock_gettime `reads` times to its exit. */
+async function oursClockReads(clock: 'virtual' | 'real', reads: number, pin = false): Promise<number> {
+  const times: number[] = []
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now()
+    const proc = await launch(`${FIX}clock`, { args: ['loop', String(reads)], clock, pin, stdout: 'ignore' })
+    const end = await proc.wait({ timeout: 60_000 })
+    times.push(performance.now() - t0)
+    if (end.exitCode !== 0) throw new Error(`clock loop exited with ${String(end.exitCode)}`)
+  }
+  return median(times)
+}
+
+/** The virtual clock's costs: a clock read becomes a seccomp stop; launch patches the vDSO. `BENCH_ONLY=clock` runs these alone. */
+async function clockRows(): Promise<Row[]> {
+  const rows: Row[] = []
+  for (const pin of [false, true]) {
+    const virtualReads: number[] = []
+    const realReads: number[] = []
+    const perRead: number[] = []
+    for (let r = 0; r < RUNS; r++) {
+      const empty = await oursClockReads('virtual', 0, pin)
+      const virtual = await oursClockReads('virtual', CLOCK_READS, pin)
+      virtualReads.push(virtual)
+      realReads.push(await oursClockReads('real', CLOCK_READS, pin))
+      perRead.push(((virtual - empty) * 1000) / CLOCK_READS)
+    }
+    rows.push({
+      measure:
+        `${CLOCK_READS} clock_gettime reads, launch to exit, clock: 'virtual'${pin ? ', pinned' : ''}: ` +
+        `${fmt(median(perRead))} µs a read (baseline: clock: 'real', the vDSO)`,
+      ours: virtualReads,
+      baseline: realReads,
+      unit: 'ms',
+      better: 'lower',
+      target: 'for the record',
+    })
+  }
+  const virtualLaunch: number[] = []
+  const realLaunch: number[] = []
+  for (let r = 0; r < RUNS; r++) {
+    virtualLaunch.push(await oursClockReads('virtual', 0))
+    realLaunch.push(await oursClockReads('real', 0))
+  }
+  rows.push({
+    measure: "launch to exit of the clock fixture reading nothing, clock: 'virtual' (baseline: clock: 'real')",
+    ours: virtualLaunch,
+    baseline: realLaunch,
+    unit: 'ms',
+    better: 'lower',
+    target: '<= 1.2x',
+  })
+  return rows
+}
+
 interface Row {
   measure: string
   ours: number[]
@@ -184,6 +240,7 @@ function fmt(x: number): string {
 }
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'clock') return writeResults(await clockRows())
   const hitOffset = nm(`${FIX}hot`, 'hit')
   const mainOffset = nm(`${FIX}hot`, 'main')
   const readyOffset = nm(`${FIX}bigheap`, 'ready')
@@ -394,6 +451,7 @@ async function main(): Promise<void> {
     better: 'lower',
     target: 'a few seconds',
   })
+  rows.push(...(await clockRows()))
   writeResults(rows)
 }
 

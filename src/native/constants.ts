@@ -2,6 +2,7 @@
 
 export const PTRACE = {
   CONT: 7,
+  SYSCALL: 24,
   KILL: 8,
   SINGLESTEP: 9,
   GETREGS: 12, // x86 only; other arches use GETREGSET

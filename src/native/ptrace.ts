@@ -12,6 +12,10 @@ export function ptraceSeize(pid: number, options: number): number {
 export function ptraceCont(tid: number, signal = 0): number {
   return check(sys.ptraceWord(PTRACE.CONT, tid, 0, signal))
 }
+/** Resumes until the syscall's exit (from a seccomp stop: the syscall-exit-stop, SIGTRAP | 0x80). */
+export function ptraceSyscall(tid: number, signal = 0): number {
+  return check(sys.ptraceWord(PTRACE.SYSCALL, tid, 0, signal))
+}
 export function ptraceStep(tid: number, signal = 0): number {
   return check(sys.ptraceWord(PTRACE.SINGLESTEP, tid, 0, signal))
 }

@@ -20,7 +20,7 @@ import { hostArch } from '../native/arch/index.js'
 import { ERRNO, PTRACE_O, SIG, errnoName } from '../native/constants.js'
 import { lastErrno, sys } from '../native/libc.js'
 import { ptraceSeize, sendSignal, waitBlocking } from '../native/ptrace.js'
-import { launcherMessage } from '../native/seccomp.js'
+import { CLOCK_SYSCALLS, TRAPPED_SYSCALLS, launcherMessage } from '../native/seccomp.js'
 import { spawnLauncher } from '../native/spawn.js'
 import { checkBinary, resolveBinary } from './binary.js'
 import { pinThread, spawnOnThisCpu, unpinThread } from './pinning.js'
@@ -53,6 +53,15 @@ export interface LaunchOptions {
    * from 0. Default true; false leaves the kernel's randomness alone.
    */
   fixedRandom?: boolean
+  /**
+   * 'virtual' (default): the program and its children read a deterministic clock, the same on every
+   * run. Every read (clock_gettime of any clock, gettimeofday, time, times, getrusage, rdtsc, rdtscp;
+   * the vDSO's clock functions become syscalls) advances it by 1 ms from 2000-01-01T00:00:00Z
+   * (monotonic clocks from 1 s). Sleeps take their real time and advance it by the time asked; a
+   * poll, select, epoll or futex wait that times out advances it by its timeout. 'real' leaves the
+   * kernel's clocks alone.
+   */
+  clock?: 'virtual' | 'real'
   /** Milliseconds for every wait (launch, cont, step, ...); default 5000. */
   timeout?: number
   /**
@@ -90,6 +99,7 @@ const LAUNCH_OPTIONS: OptionSchema = {
   cwd: isNonEmptyString,
   aslr: isBoolean,
   fixedRandom: isBoolean,
+  clock: oneOf('virtual', 'real'),
   timeout: isTimeout,
   stdout: oneOf('pty', 'pipe', 'inherit', 'ignore'),
   stderr: oneOf('pty', 'pipe', 'inherit', 'ignore'),
@@ -167,6 +177,7 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   const resolved = resolveBinary(file)
   checkBinary(resolved, arch)
   const fixedRandom = options.fixedRandom ?? true
+  const virtualClock = (options.clock ?? 'virtual') === 'virtual'
   const path = realpathSync.native(resolved)
   const cwd = options.cwd ?? process.cwd()
   if (!existsSync(cwd))
@@ -180,9 +191,9 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   const stdio = new Stdio({ stdin: options.stdin, stdout: options.stdout, stderr: options.stderr })
   const [goRead, goWrite] = pipe(() => stdio.close())
   const pinned = options.pin === true && pinThread()
-  // fixedRandom stops the program at every rdtsc the loader runs before main: round trips that cost
-  // far less on one CPU, so tracer and tracee share one until the entry point (see Process.start).
-  const startupPinned = !pinned && fixedRandom && pinThread()
+  // fixedRandom and the virtual clock stop the program at every rdtsc the loader runs before main: round
+  // trips that cost far less on one CPU, so tracer and tracee share one until the entry point (see Process.start).
+  const startupPinned = !pinned && (fixedRandom || virtualClock) && pinThread()
   const pid = spawnOnThisCpu(() =>
     spawnLauncher({
       path,
@@ -205,7 +216,8 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     throw new PtraceError('ERR_SPAWN_FAILED', -pid, `posix_spawn failed (${errnoName(-pid)}) for ${path}.`)
   }
   stdio.started()
-  const seized = ptraceSeize(pid, SEIZE_OPTIONS)
+  // The virtual clock serves the program's children, those of vfork (posix_spawn, system) too: see family.ts.
+  const seized = ptraceSeize(pid, SEIZE_OPTIONS | (virtualClock ? PTRACE_O.TRACEVFORK : 0))
   if (seized !== 0) {
     sys.close(goWrite)
     sendSignal(pid, SIG.KILL)
@@ -231,11 +243,13 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     emulateStepOver: options.emulateStepOver ?? true,
     aslr: options.aslr ?? false,
     fixedRandom,
+    virtualClock,
     startupPinned,
   })
   track(pid, proc)
-  // The launcher's go message; with fixedRandom it also installs the seccomp filter and rdtsc faulting.
-  const message = launcherMessage(fixedRandom)
+  // The launcher's go message; with fixedRandom or the virtual clock it also installs the seccomp filter and rdtsc faulting.
+  const trapped = [...(fixedRandom ? TRAPPED_SYSCALLS : []), ...(virtualClock ? CLOCK_SYSCALLS : [])]
+  const message = launcherMessage(fixedRandom || virtualClock, trapped)
   sys.write(goWrite, message, message.length)
   sys.close(goWrite)
   try {

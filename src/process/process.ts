@@ -10,6 +10,8 @@ import { closeFd, openProcessMem, pwriteMem } from '../native/memory.js'
 import { checkOptions, integerIn, isBoolean, isTimeout, rule, type OptionSchema } from '../options.js'
 import { AddressSpace } from './address-space.js'
 import { FIXED_AT_RANDOM, FixedRandom } from './entropy.js'
+import { VirtualClock } from './clock.js'
+import { Family } from './family.js'
 import { Breakpoint, BreakpointTable } from './breakpoints.js'
 import type { ExitResult, StopEvent, Thread } from './events.js'
 import { x86ReturnSiteAt, type ReturnSite } from './finish.js'
@@ -60,6 +62,8 @@ export interface ProcessInit {
   aslr: boolean
   /** The same randomness on every run (AT_RANDOM, getrandom, rdtsc before the entry point): see entropy.ts. */
   fixedRandom: boolean
+  /** launch's clock is 'virtual': see clock.ts. */
+  virtualClock: boolean
   /** The calling thread was pinned for this process until its entry point (launch): unpin there. */
   startupPinned: boolean
 }
@@ -82,6 +86,8 @@ export class Process implements AsyncDisposable {
   readonly aslr: boolean
   /** Set when launched with fixedRandom. */
   private readonly entropy: FixedRandom | undefined
+  /** Set when launched with clock: 'virtual'. */
+  private readonly clock: VirtualClock | undefined
   private readonly stdio: Stdio
   private readonly pinned: boolean
   private startupPinned: boolean
@@ -110,6 +116,7 @@ export class Process implements AsyncDisposable {
     this.timeout = init.timeout
     this.aslr = init.aslr
     this.entropy = init.fixedRandom ? new FixedRandom() : undefined
+    this.clock = init.virtualClock ? new VirtualClock() : undefined
     this.stdio = init.stdio
     this.pinned = init.pinned
     this.startupPinned = init.startupPinned
@@ -136,12 +143,18 @@ export class Process implements AsyncDisposable {
         onInternalHit: (bp) => this.internalHit(bp),
         onExec: () => this.afterExec(),
         cleanForkedChild: (pid) => this.cleanForkedChild(pid),
-        onSeccomp: (t) => this.entropy?.answerGetrandom(t, this.memory),
-        onFault: (t) => this.entropy?.emulateRdtsc(t, this.memory) ?? false,
+        onSeccomp: (t) => {
+          if (!this.clock?.answerSyscall(t, this.memory)) this.entropy?.answerGetrandom(t, this.memory)
+        },
+        onSyscallExit: (t) => this.clock?.syscallExit(t),
+        // The virtual clock keeps TSC faulting on and answers every rdtsc; fixedRandom alone, those before the entry point.
+        onFault: (t) => (this.clock ?? this.entropy)?.emulateRdtsc(t, this.memory) ?? false,
       },
       () => this.assertAlive('read registers'),
     )
     this.tracer.emulate = init.emulateStepOver
+    if (this.clock)
+      this.tracer.family = new Family(this.pid, this.clock, this.arch, (pid) => this.cleanForkedChild(pid))
   }
 
   // ---- state -------------------------------------------------------------------------------
@@ -404,7 +417,7 @@ export class Process implements AsyncDisposable {
     this.space.reload()
     if (stop.kind === 'breakpoint') {
       for (const bp of stop.hit) if (bp.internal) bp.remove()
-      this.entropy?.restoreTsc(stop.thread, this.memory)
+      if (!this.clock) this.entropy?.restoreTsc(stop.thread, this.memory)
       this.entropy?.clearDeadStack(
         stop.thread,
         this.memory,
@@ -576,6 +589,7 @@ export class Process implements AsyncDisposable {
   private ended(stop: { kind: 'exited'; exitCode: number } | { kind: 'killed'; signal: number }): ExitResult {
     if (!this.exitResult) {
       this.exitResult = stop.kind === 'exited' ? { exitCode: stop.exitCode } : { signal: signalName(stop.signal) }
+      this.tracer.family?.killAll()
       this.memory.close()
       this.space.close()
       this.stdio.close()
@@ -700,6 +714,7 @@ export class Process implements AsyncDisposable {
       // The target's exec: stop at the program's entry point, which the kernel put in the auxv.
       this.launching = false
       this.fixAtRandom()
+      this.patchVdso()
       const entry = this.space.entryPoint()
       const bp = this.table.create(entry, { temporary: true, internal: true })
       this.table.arm(bp, entry, 'entry point')
@@ -708,6 +723,7 @@ export class Process implements AsyncDisposable {
     // A later execve: the old address space and every int3 in it are gone. Re-arm by name.
     this.exePath = exe
     this.fixAtRandom()
+    this.patchVdso()
     this.table.dropAllSites()
     this.rendezvous = undefined
     for (const bp of this.table.byName()) {
@@ -725,6 +741,12 @@ export class Process implements AsyncDisposable {
     if (!this.entropy) return
     const at = this.space.auxvValue(AT_RANDOM)
     if (at !== undefined) this.memory.writeRaw(at, FIXED_AT_RANDOM)
+  }
+
+  /** The virtual clock: the vDSO's clocks read the real time without a syscall; they must make one. */
+  private patchVdso(): void {
+    const t = this.tracer.threads.get(this.pid)
+    if (this.clock && t) this.clock.patchVdso(t.regs.rsp, this.memory)
   }
 
   private cleanForkedChild(pid: number): void {

@@ -20,6 +20,8 @@ export class TracedThread implements RegisterSource {
   stepping = false
   /** The thread stopped on a breakpoint that was not reported (its pc was rewound): let it hit again. */
   rewound = false
+  /** Resume with PTRACE_SYSCALL: the owner watches this syscall's result (the virtual clock's timed waits). */
+  traceExit = false
   readonly regs: Registers
   private readonly bytes: Uint8Array
   private readonly words: BigUint64Array

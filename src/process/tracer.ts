@@ -23,11 +23,13 @@ import {
   ptraceProbe,
   ptraceSiginfo,
   ptraceStep,
+  ptraceSyscall,
   sendSignal,
   type SigInfo,
   type WaitResult,
 } from '../native/ptrace.js'
 import type { Breakpoint, BreakpointTable, Site } from './breakpoints.js'
+import type { Family } from './family.js'
 import { TracedThread } from './thread.js'
 import { Waiter } from './waiter.js'
 import { readFileSync } from 'node:fs'
@@ -58,6 +60,8 @@ export interface TracerHooks {
   cleanForkedChild(pid: number): void
   /** A seccomp filter stopped the thread at a syscall (launch's fixedRandom: getrandom). */
   onSeccomp(thread: TracedThread): void
+  /** The exit of a syscall whose thread had traceExit set at its seccomp stop. */
+  onSyscallExit(thread: TracedThread): void
   /** A SIGSEGV the owner may handle (an rdtsc while TSC faulting is on): true when it did, and the thread goes on. */
   onFault(thread: TracedThread): boolean
 }
@@ -80,6 +84,8 @@ export class Tracer {
   private readonly guard: () => void
   /** Step over simple instructions at breakpoints by emulating them (launch's `emulateStepOver`). */
   emulate = true
+  /** Forked children kept traced and served (the virtual clock); without it they are detached. */
+  family: Family | undefined
 
   /** `guard` runs before any register access and throws if the process can no longer be used. */
   constructor(pid: number, arch: Arch, table: BreakpointTable, hooks: TracerHooks, guard: () => void) {
@@ -245,7 +251,13 @@ export class Tracer {
     t.stepping = step
     const signal = t.pendingSignal
     t.pendingSignal = 0
-    const err = step ? ptraceStep(t.tid, signal) : ptraceCont(t.tid, signal)
+    // A step loses a watched syscall's exit: the single-step trap comes instead.
+    if (step) t.traceExit = false
+    const err = step
+      ? ptraceStep(t.tid, signal)
+      : t.traceExit
+        ? ptraceSyscall(t.tid, signal)
+        : ptraceCont(t.tid, signal)
     // ESRCH: the thread was killed while stopped (SIGKILL, ours or not): it is on its way out, and
     // its exit status is what the wait reports next.
     if (err !== 0 && err !== ERRNO.ESRCH) {
@@ -357,6 +369,7 @@ export class Tracer {
 
   private handleStatus(w: WaitResult, stopping: boolean): Stop | undefined {
     const { pid: tid, status } = w
+    if (this.family && !this.threads.has(tid) && this.family.claim(w)) return undefined
     if (wifExited(status) || wifSignaled(status)) return this.threadEnded(tid, status)
     let t = this.threads.get(tid)
     if (!t) {
@@ -377,6 +390,13 @@ export class Tracer {
     // kernel/signal.c): no PTRACE_EVENT_STOP will follow, so the thread must be interruptible again.
     if (event !== PTRACE_EVENT.STOP) t.interruptPending = false
     if (event !== 0) return this.ptraceEvent(t, event, stopping)
+    if (sig === (SIG.TRAP | 0x80) && t.traceExit) {
+      t.traceExit = false
+      this.hooks.onSyscallExit(t)
+      // After a deadline this stop stands for the interrupt it cleared (a wait it broke off): stay stopped.
+      if (!stopping && !this.timedOut) this.resume(t, t.stepping)
+      return undefined
+    }
     if (sig === SIG.TRAP) {
       if (t.stepping) {
         t.stepping = false
@@ -451,6 +471,7 @@ export class Tracer {
       }
       case PTRACE_EVENT.FORK:
       case PTRACE_EVENT.VFORK:
+        this.family?.forked(t.tid, event === PTRACE_EVENT.VFORK)
         break // the child's own first stop is handled in handle()
       case PTRACE_EVENT.EXEC:
         this.afterExec(t)
