@@ -17,6 +17,8 @@ export const PTRACE = {
   SEIZE: 0x4206,
   INTERRUPT: 0x4207,
   LISTEN: 0x4208,
+  SYSCALL: 24,
+  GET_SYSCALL_INFO: 0x420e,
 } as const
 
 export const PTRACE_O = {

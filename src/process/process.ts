@@ -22,6 +22,7 @@ import type { Registers } from './registers.js'
 import { untrack } from './registry.js'
 import type { Stdio, StdioModes } from './stdio.js'
 import type { TracedThread } from './thread.js'
+import type { Schedule } from './schedule.js'
 import { Tracer, type Stop } from './tracer.js'
 
 export interface WaitOptions {
@@ -56,6 +57,8 @@ export interface ProcessInit {
   /** The calling thread was pinned for this process (launch's `pin`): unpin when it ends. */
   pinned: boolean
   emulateStepOver: boolean
+  /** launch's `schedule`: how the threads run. */
+  schedule: Schedule
   /** Launched with address-space randomization on. */
   aslr: boolean
   /** The same randomness on every run (AT_RANDOM, getrandom, rdtsc before the entry point): see entropy.ts. */
@@ -139,6 +142,7 @@ export class Process implements AsyncDisposable {
       () => this.assertAlive('read registers'),
     )
     this.tracer.emulate = init.emulateStepOver
+    this.tracer.schedule = init.schedule
   }
 
   // ---- state -------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 // The all-stop engine: resumes the tracee's threads, turns wait statuses into stops, handles
 // clone/fork/exec events and breakpoint step-over, and stops every thread before a stop is reported.
+// Under the serial schedule (the default), one thread of a multi-threaded tracee runs at a time and
+// the runner changes only when it blocks in a syscall, yields, exits or stops, or after a time slice.
 import { PtraceError } from '../errors.js'
 import type { Arch } from '../native/arch/index.js'
 import {
@@ -23,11 +25,14 @@ import {
   ptraceProbe,
   ptraceSiginfo,
   ptraceStep,
+  ptraceSyscall,
+  ptraceSyscallOp,
   sendSignal,
   type SigInfo,
   type WaitResult,
 } from '../native/ptrace.js'
 import type { Breakpoint, BreakpointTable, Site } from './breakpoints.js'
+import { SLICE_MS, SYS_SCHED_YIELD, TICK_MS, nextThread, pollThread, type Schedule } from './schedule.js'
 import { TracedThread } from './thread.js'
 import { Waiter } from './waiter.js'
 import { readFileSync } from 'node:fs'
@@ -42,6 +47,12 @@ export type Stop =
   | { kind: 'timeout'; thread: TracedThread }
 
 export type ExitStop = Extract<Stop, { kind: 'exited' | 'killed' }>
+
+/** A syscall stop: SIGTRAP with bit 7 set (PTRACE_O_TRACESYSGOOD). */
+const SYSCALL_STOP = SIG.TRAP | 0x80
+/** PTRACE_GET_SYSCALL_INFO ops. */
+const SYSCALL_ENTRY = 1
+const SYSCALL_SECCOMP = 3
 
 /** The only running thread exited without a stop, and every other thread is stopped. */
 interface Vanished {
@@ -80,6 +91,21 @@ export class Tracer {
   private readonly guard: () => void
   /** Step over simple instructions at breakpoints by emulating them (launch's `emulateStepOver`). */
   emulate = true
+  /** launch's `schedule`: 'serial' runs one thread at a time, 'free' every thread at once. */
+  schedule: Schedule = 'serial'
+  /** Times the serial schedule switched threads because the runner used up its time slice (not deterministic). */
+  preemptions = 0
+
+  /** Serial schedule: the one thread we let run (others are stopped, or asleep in a syscall). */
+  private runner: TracedThread | undefined
+  /** Index of the last runner, where round robin goes on from. */
+  private lastIndex = 0
+  /** The runner just entered a syscall: see whether it returns or blocks before anything else. */
+  private entered: TracedThread | undefined
+  /** The runner was interrupted at the end of its time slice: its next stop hands over. */
+  private preempt = false
+  /** When the runner last stopped (its time slice counts from there). */
+  private sliceStart = 0
 
   /** `guard` runs before any register access and throws if the process can no longer be used. */
   constructor(pid: number, arch: Arch, table: BreakpointTable, hooks: TracerHooks, guard: () => void) {
@@ -101,13 +127,21 @@ export class Tracer {
   /** The launcher was let go: wait for its exec and the stop at the entry breakpoint. */
   async start(deadline: number): Promise<Stop> {
     this.current.state = 'running'
+    this.runner = this.current
     return this.report(await this.waitRunning(deadline))
   }
 
   /** waitForStop, for callers that let every thread run: a vanished thread means nothing is left. */
   private async waitRunning(deadline: number): Promise<Stop> {
-    const stop = await this.waitForStop(deadline)
+    const stop = await this.waitForStop(deadline, this.schedule === 'serial')
     return stop.kind === 'vanished' ? this.processGone() : stop
+  }
+
+  /** Let the tracee run: every stopped thread, or under the serial schedule one, from `first` in index order. */
+  private runAll(first: TracedThread): void {
+    if (this.schedule === 'free') return this.resumeAll()
+    this.runner = undefined
+    this.lastIndex = first.index - 1
   }
 
   /** Continue every thread until the next stop worth reporting. */
@@ -116,7 +150,7 @@ export class Tracer {
     if (queued) return this.report(queued)
     const stepped = await this.stepOverAll(deadline)
     if (stepped) return this.report(stepped)
-    this.resumeAll()
+    this.runAll(this.current)
     return this.report(await this.waitRunning(deadline))
   }
 
@@ -140,13 +174,13 @@ export class Tracer {
     if (site) this.table.lift(site)
     try {
       this.resume(t, true)
-      const stop = await this.waitForStop(deadline)
+      const stop = await this.waitForStop(deadline, false, t)
       if (stop.kind !== 'vanished') return this.report(stop)
     } finally {
       if (site && !this.exit) this.table.reinsert(site)
     }
     // The stepped thread exited (its instruction ended it): the others carry on.
-    this.resumeAll()
+    this.runAll(t)
     return this.report(await this.waitRunning(deadline))
   }
 
@@ -185,6 +219,10 @@ export class Tracer {
 
   private report(stop: Stop): Stop {
     if ('thread' in stop) this.current = stop.thread
+    // Every thread is stopped now: the next cont() chooses the runner afresh.
+    this.runner = undefined
+    this.entered = undefined
+    this.preempt = false
     return stop
   }
 
@@ -208,7 +246,7 @@ export class Tracer {
     this.table.lift(site)
     try {
       this.resume(t, true)
-      const stop = await this.waitForStop(deadline)
+      const stop = await this.waitForStop(deadline, false, t)
       if (stop.kind === 'vanished' || (stop.kind === 'step' && stop.thread === t)) return undefined
       return stop
     } finally {
@@ -254,6 +292,115 @@ export class Tracer {
     t.state = 'running'
   }
 
+  /** Serial schedule: the runner goes on, stopping at syscalls while another thread lives. */
+  private resumeRunner(t: TracedThread): void {
+    if (this.liveThreads() < 2) return this.resume(t)
+    t.invalidate()
+    t.stepping = false
+    const signal = t.pendingSignal
+    t.pendingSignal = 0
+    const err = ptraceSyscall(t.tid, signal)
+    if (err !== 0 && err !== ERRNO.ESRCH) {
+      throw new PtraceError('ERR_PTRACE', err, `Resuming thread ${t.tid} failed (${errnoName(err)}).`)
+    }
+    t.state = 'running'
+    this.sliceStart = performance.now()
+  }
+
+  private liveThreads(): number {
+    let n = 0
+    for (const t of this.threads.values()) if (t.state !== 'exited') n++
+    return n
+  }
+
+  /**
+   * A thread whose stop was handled inside the engine goes on. Free: at once. Serial: a stepping
+   * thread and the runner do (the runner hands over when its slice is used up); any other waits for its turn.
+   */
+  private proceed(t: TracedThread, op = 0): void {
+    if (t.stepping || this.schedule === 'free') return this.resume(t, t.stepping)
+    if (t !== this.runner || this.timedOut) return
+    if (this.preempt) {
+      this.preempt = false
+      this.runner = undefined
+      return
+    }
+    const multi = this.liveThreads() > 1
+    if (op === SYSCALL_ENTRY && multi && t.regs.orig_rax === SYS_SCHED_YIELD && this.anyReady(t)) {
+      this.runner = undefined // it yields at its entry stop: the syscall runs when its turn comes again
+      return
+    }
+    this.resumeRunner(t)
+    if (multi && (op === SYSCALL_ENTRY || op === SYSCALL_SECCOMP)) this.entered = t
+  }
+
+  private anyReady(except: TracedThread): boolean {
+    for (const t of this.threads.values()) if (t !== except && t.state === 'stopped') return true
+    return false
+  }
+
+  /**
+   * Serial schedule, between two waits: the runner that entered a syscall either stops again soon
+   * or falls asleep in it (then it hands over); without a runner, threads woken meanwhile reach
+   * their stops and the next thread in round robin runs. Returns a stop met on the way.
+   */
+  private scheduleNext(): Stop | undefined {
+    for (;;) {
+      const t = this.entered
+      if (t) {
+        this.entered = undefined
+        if (t !== this.runner || t.state !== 'running') continue
+        const r = pollThread(this.pid, t)
+        if (r.kind === 'status') {
+          const stop = this.handle(r.w)
+          if (stop) return stop
+          continue
+        }
+        if (r.kind === 'zombie') t.state = 'exited'
+        if (r.kind === 'asleep' || r.kind === 'zombie') this.runner = undefined
+      }
+      if (this.runner || this.timedOut) return undefined
+      for (const w of this.settle()) {
+        const stop = this.handle(w)
+        if (stop) return stop
+      }
+      const next = nextThread(this.threads.values(), this.lastIndex)
+      if (!next) return undefined
+      this.runner = next
+      this.lastIndex = next.index
+      const entry = this.liveThreads() > 1 && ptraceSyscallOp(next.tid) === SYSCALL_ENTRY
+      this.resumeRunner(next)
+      if (entry) this.entered = next
+    }
+  }
+
+  /**
+   * Threads that run other than the runner (woken in their syscall, just created) reach their next
+   * stop, so that which threads are ready does not depend on timing; those asleep stay asleep.
+   * Returns the statuses collected, in thread order.
+   */
+  private settle(): WaitResult[] {
+    const got: WaitResult[] = []
+    for (const t of [...this.threads.values()].sort((a, b) => a.index - b.index)) {
+      if (t.state !== 'running' || t === this.runner) continue
+      const r = pollThread(this.pid, t)
+      if (r.kind === 'status') got.push(r.w)
+      else if (r.kind === 'zombie') t.state = 'exited'
+    }
+    return got
+  }
+
+  /** Serial schedule, every TICK_MS while waiting: a runner past its time slice is interrupted if another thread is ready. */
+  private tick(): void {
+    const r = this.runner
+    if (!r || r.state !== 'running' || this.preempt || this.timedOut || r.interruptPending) return
+    if (performance.now() - this.sliceStart < SLICE_MS || !this.anyReady(r)) return
+    if (ptraceInterrupt(r.tid) !== 0) return
+    r.interruptPending = true
+    this.preempt = true
+    this.preemptions++
+  }
+
   private resumeAll(): void {
     for (const t of this.threads.values()) if (t.state === 'stopped') this.resume(t)
   }
@@ -270,30 +417,39 @@ export class Tracer {
     }
   }
 
-  /** Wait until a stop worth reporting, then stop every other thread. */
-  private async waitForStop(deadline: number): Promise<Stop | Vanished> {
+  /**
+   * Wait until a stop worth reporting, then stop every other thread. `scheduling`: the serial
+   * schedule chooses runners meanwhile. `focus`: the one thread that runs (a step); its exit ends the wait.
+   */
+  private async waitForStop(deadline: number, scheduling = false, focus?: TracedThread): Promise<Stop | Vanished> {
     this.timedOut = false
     const onDeadline = (): void => {
       this.timedOut = true
       this.interruptAll()
     }
+    const tick = scheduling ? { ms: TICK_MS, run: () => this.tick() } : undefined
     for (;;) {
-      if (!this.anyRunning() && !this.exit) {
-        // Every thread is stopped: after a timeout's interrupts, or because the one thread we ran is gone.
-        return this.timedOut ? { kind: 'timeout', thread: this.current } : { kind: 'vanished' }
+      let stop = scheduling ? this.scheduleNext() : undefined
+      if (!stop) {
+        if ((!this.anyRunning() || focus?.state === 'exited') && !this.exit) {
+          // Every thread is stopped: after a timeout's interrupts, or because the one thread we ran is gone.
+          return this.timedOut ? { kind: 'timeout', thread: this.current } : { kind: 'vanished' }
+        }
+        const w = await this.waiter.next(deadline, onDeadline, tick)
+        if (!w) return this.processGone()
+        stop = this.handle(w)
+        if (!stop) continue
       }
-      const w = await this.waiter.next(deadline, onDeadline)
-      if (!w) return this.processGone()
-      const stop = this.handle(w)
-      if (!stop) continue
       if (stop.kind === 'exited' || stop.kind === 'killed') return stop
       if (stop.kind === 'breakpoint' && stop.hit.length === 0) {
-        // Internal breakpoints only: handled, now carry on over it with all threads.
-        await this.stopOthers(stop.thread)
+        // Internal breakpoints only: handled, now carry on over it with all threads (serial: the
+        // others cannot run user code meanwhile, a woken one stops at its syscall exit).
+        if (this.schedule === 'free') await this.stopOthers(stop.thread)
         this.current = stop.thread
         const again = await this.stepOverBreakpoint(stop.thread, deadline)
         if (again) return this.afterStop(again)
-        this.resumeAll()
+        if (this.schedule === 'free') this.resumeAll()
+        else if (stop.thread.state === 'stopped') this.proceed(stop.thread)
         continue
       }
       return this.afterStop(stop)
@@ -308,6 +464,8 @@ export class Tracer {
 
   /** All-stop: interrupt every running thread and wait until each has stopped. */
   private async stopOthers(except: TracedThread): Promise<void> {
+    // Serial: threads woken meanwhile reach their syscall exit first, so what each shows is not a matter of timing.
+    if (this.schedule === 'serial') for (const w of this.settle()) this.absorb(w, except)
     if (!this.anyRunning()) return
     this.interruptAll()
     while (this.anyRunning() && !this.exit) {
@@ -316,19 +474,24 @@ export class Tracer {
         this.processGone()
         return
       }
-      const stop = this.handle(w, true)
-      if (!stop || stop.kind === 'timeout') continue
-      if (stop.kind === 'exited' || stop.kind === 'killed') return
-      if (stop.thread === except) continue
-      if (stop.kind === 'breakpoint') {
-        // Not reported: rewind so that the thread executes the int3 again when resumed.
-        stop.thread.pc = stop.site.address
-        stop.thread.rewound = true
-        for (const bp of stop.hit) this.table.count(bp, -1)
-        continue
-      }
-      this.queued.push(stop)
+      this.absorb(w, except)
     }
+  }
+
+  /** One status met while stopping every thread: kept for later, or undone (a breakpoint hit). */
+  private absorb(w: WaitResult, except: TracedThread): void {
+    const stop = this.handle(w, true)
+    if (!stop || stop.kind === 'timeout') return
+    if (stop.kind === 'exited' || stop.kind === 'killed') return
+    if (stop.thread === except) return
+    if (stop.kind === 'breakpoint') {
+      // Not reported: rewind so that the thread executes the int3 again when resumed.
+      stop.thread.pc = stop.site.address
+      stop.thread.rewound = true
+      for (const bp of stop.hit) this.table.count(bp, -1)
+      return
+    }
+    this.queued.push(stop)
   }
 
   private processGone(): ExitStop {
@@ -377,6 +540,10 @@ export class Tracer {
     // kernel/signal.c): no PTRACE_EVENT_STOP will follow, so the thread must be interruptible again.
     if (event !== PTRACE_EVENT.STOP) t.interruptPending = false
     if (event !== 0) return this.ptraceEvent(t, event, stopping)
+    if (sig === SYSCALL_STOP) {
+      if (!stopping) this.proceed(t, ptraceSyscallOp(t.tid))
+      return undefined
+    }
     if (sig === SIG.TRAP) {
       if (t.stepping) {
         t.stepping = false
@@ -389,13 +556,13 @@ export class Tracer {
       return { kind: 'signal', thread: t, signal: sig, info: ptraceSiginfo(t.tid) }
     }
     if (sig === SIG.SEGV && this.hooks.onFault(t)) {
-      if (!stopping) this.resume(t, t.stepping)
+      if (!stopping) this.proceed(t)
       return undefined
     }
     if (PASS_THROUGH_SIGNALS.has(sig)) {
       // Delivered as the thread resumes, now or after the all-stop.
       t.pendingSignal = sig
-      if (!stopping) this.resume(t, t.stepping) // a thread stepping over a lifted site keeps stepping
+      if (!stopping) this.proceed(t) // a thread stepping over a lifted site keeps stepping
       return undefined
     }
     t.pendingSignal = sig
@@ -405,6 +572,7 @@ export class Tracer {
   private threadEnded(tid: number, status: number): Stop | undefined {
     const t = this.threads.get(tid)
     if (t) t.state = 'exited'
+    if (t && t === this.runner) this.runner = undefined
     if (tid !== this.pid) {
       if (t) this.threads.delete(tid)
       return undefined
@@ -457,7 +625,9 @@ export class Tracer {
         break
       case PTRACE_EVENT.SECCOMP:
         this.hooks.onSeccomp(t)
-        break
+        if (stopping) return undefined
+        this.proceed(t, SYSCALL_SECCOMP) // the syscall may still block
+        return undefined
       case PTRACE_EVENT.STOP:
         if (t.interruptPending) {
           t.interruptPending = false
@@ -468,13 +638,14 @@ export class Tracer {
         break
     }
     if (stopping) return undefined
-    this.resume(t, t.stepping) // an event during a step-over (a late interrupt, a clone) keeps stepping
+    this.proceed(t) // an event during a step-over (a late interrupt, a clone) keeps stepping
     return undefined
   }
 
   private afterExec(t: TracedThread): void {
     // The execing thread now has the leader's tid; every other thread is gone.
     for (const [tid, other] of this.threads) if (other !== t) this.threads.delete(tid)
+    if (this.schedule === 'serial') this.runner = t
     this.hooks.onExec()
   }
 

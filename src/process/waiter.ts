@@ -21,9 +21,14 @@ export class Waiter {
   /**
    * The next status of any traced thread, or undefined when none is left (ECHILD).
    * `onDeadline` runs once if `deadline` (a performance.now() time) passes first; it should
-   * interrupt the tracee, so that a status arrives soon after.
+   * interrupt the tracee, so that a status arrives soon after. `tick`, if given, runs every
+   * `tick.ms` while the wait blocks (the serial schedule's time slice).
    */
-  async next(deadline: number, onDeadline: () => void): Promise<WaitResult | undefined> {
+  async next(
+    deadline: number,
+    onDeadline: () => void,
+    tick?: { ms: number; run: () => void },
+  ): Promise<WaitResult | undefined> {
     if (performance.now() - this.lastTurn > MAX_BUSY_MS) {
       await turn()
       this.lastTurn = performance.now()
@@ -45,10 +50,12 @@ export class Waiter {
     const delay = deadline - performance.now()
     if (delay <= 0) fire()
     const timer = delay > 0 && Number.isFinite(delay) ? setTimeout(fire, delay) : undefined
+    const ticker = tick ? setInterval(tick.run, tick.ms) : undefined
     try {
       return await waitOnPool(this.target)
     } finally {
       if (timer) clearTimeout(timer)
+      if (ticker) clearInterval(ticker)
       this.lastTurn = performance.now()
     }
   }

@@ -1,0 +1,68 @@
+// The serial schedule's pieces that do not drive ptrace: thread run states read from /proc,
+// waiting for one thread's next status, and the choice of the next thread to run.
+import { readFileSync } from 'node:fs'
+import { waitNoHang, yieldCpu, type WaitResult } from '../native/ptrace.js'
+import type { TracedThread } from './thread.js'
+
+/** 'serial' runs one thread at a time and switches at deterministic points; 'free' lets every thread run. */
+export type Schedule = 'serial' | 'free'
+
+/** A runner that reaches no switch point for this long, while another thread waits, is interrupted. */
+export const SLICE_MS = 30
+/** How often the time slice is checked while the tracer waits. */
+export const TICK_MS = 10
+/** Longest a thread is polled for its next stop before the schedule goes on without it. */
+const POLL_MS = 50
+/** How long to poll waitpid alone before reading /proc (a syscall that returns at once stops within it). */
+const SPIN_MS = 0.05
+
+/** sched_yield: a thread that yields lets the next thread run, a deterministic switch point. */
+export const SYS_SCHED_YIELD = 24n
+
+/** The kernel's run state letter of a thread ('R', 'S', 'D', 't', 'Z', ...), undefined once it is gone. */
+export function taskState(pid: number, tid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1')
+    return stat.charAt(stat.lastIndexOf(')') + 2)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Polls one running thread until its next status ('stopped' with it), or until it sleeps ('S': it waits
+ * for another thread or the outside), or its leader became a zombie, or the poll gives up ('running').
+ */
+export function pollThread(
+  pid: number,
+  t: TracedThread,
+): { kind: 'status'; w: WaitResult } | { kind: 'asleep' | 'zombie' | 'running' | 'gone' } {
+  const start = performance.now()
+  for (;;) {
+    const w = waitNoHang(t.tid)
+    if (typeof w === 'object') return { kind: 'status', w }
+    if (typeof w === 'number') return { kind: 'gone' }
+    const elapsed = performance.now() - start
+    if (elapsed > SPIN_MS) {
+      const state = taskState(pid, t.tid)
+      if (state === 'S') return { kind: 'asleep' }
+      // A leader that called pthread_exit stays a zombie, unreported, until the last thread ends.
+      if (state === 'Z' && t.tid === pid) return { kind: 'zombie' }
+      if (state === undefined) return { kind: 'gone' }
+      if (elapsed > POLL_MS) return { kind: 'running' }
+    }
+    yieldCpu()
+  }
+}
+
+/** Round robin by thread index: the first ready thread after `last`, else the first one. */
+export function nextThread(threads: Iterable<TracedThread>, last: number): TracedThread | undefined {
+  let first: TracedThread | undefined
+  let after: TracedThread | undefined
+  for (const t of threads) {
+    if (t.state !== 'stopped') continue
+    if (!first || t.index < first.index) first = t
+    if (t.index > last && (!after || t.index < after.index)) after = t
+  }
+  return after ?? first
+}
