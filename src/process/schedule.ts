@@ -7,8 +7,8 @@ import type { TracedThread } from './thread.js'
 /** 'serial' runs one thread at a time and switches at deterministic points; 'free' lets every thread run. */
 export type Schedule = 'serial' | 'free'
 
-/** A runner that reaches no switch point for this long, while another thread waits, is interrupted. */
-export const SLICE_MS = 30
+/** A runner that uses this much CPU time without a stop, while another thread waits, is interrupted. */
+export const SLICE_NS = 30_000_000
 /** How often the time slice is checked while the tracer waits. */
 export const TICK_MS = 10
 /** Longest a thread is polled for its next stop before the schedule goes on without it. */
@@ -24,6 +24,15 @@ export function taskState(pid: number, tid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1')
     return stat.charAt(stat.lastIndexOf(')') + 2)
+  } catch {
+    return undefined
+  }
+}
+
+/** Nanoseconds a thread has run on a CPU (/proc/PID/task/TID/schedstat), undefined once it is gone. */
+export function cpuTime(pid: number, tid: number): number | undefined {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'latin1').split(' ')[0])
   } catch {
     return undefined
   }

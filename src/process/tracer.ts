@@ -32,7 +32,16 @@ import {
   type WaitResult,
 } from '../native/ptrace.js'
 import type { Breakpoint, BreakpointTable, Site } from './breakpoints.js'
-import { SLICE_MS, SYS_SCHED_YIELD, TICK_MS, nextThread, pollThread, type Schedule } from './schedule.js'
+import {
+  SLICE_NS,
+  SYS_SCHED_YIELD,
+  TICK_MS,
+  cpuTime,
+  nextThread,
+  pollThread,
+  taskState,
+  type Schedule,
+} from './schedule.js'
 import { TracedThread } from './thread.js'
 import { Waiter } from './waiter.js'
 import { readFileSync } from 'node:fs'
@@ -104,8 +113,8 @@ export class Tracer {
   private entered: TracedThread | undefined
   /** The runner was interrupted at the end of its time slice: its next stop hands over. */
   private preempt = false
-  /** When the runner last stopped (its time slice counts from there). */
-  private sliceStart = 0
+  /** The runner's CPU time at the first tick since it last stopped (its time slice counts from there). */
+  private sliceStart: number | undefined
 
   /** `guard` runs before any register access and throws if the process can no longer be used. */
   constructor(pid: number, arch: Arch, table: BreakpointTable, hooks: TracerHooks, guard: () => void) {
@@ -304,7 +313,7 @@ export class Tracer {
       throw new PtraceError('ERR_PTRACE', err, `Resuming thread ${t.tid} failed (${errnoName(err)}).`)
     }
     t.state = 'running'
-    this.sliceStart = performance.now()
+    this.sliceStart = undefined
   }
 
   private liveThreads(): number {
@@ -326,7 +335,7 @@ export class Tracer {
       return
     }
     const multi = this.liveThreads() > 1
-    if (op === SYSCALL_ENTRY && multi && t.regs.orig_rax === SYS_SCHED_YIELD && this.anyReady(t)) {
+    if (op === SYSCALL_ENTRY && multi && t.regs.orig_rax === SYS_SCHED_YIELD) {
       this.runner = undefined // it yields at its entry stop: the syscall runs when its turn comes again
       return
     }
@@ -390,11 +399,18 @@ export class Tracer {
     return got
   }
 
-  /** Serial schedule, every TICK_MS while waiting: a runner past its time slice is interrupted if another thread is ready. */
+  /**
+   * Serial schedule, every TICK_MS while waiting: a runner past its time slice is interrupted if
+   * another thread is ready. CPU time, not wall time, so that a loaded machine does not preempt sooner.
+   */
   private tick(): void {
     const r = this.runner
     if (!r || r.state !== 'running' || this.preempt || this.timedOut || r.interruptPending) return
-    if (performance.now() - this.sliceStart < SLICE_MS || !this.anyReady(r)) return
+    if (!this.anyReady(r)) return
+    const cpu = cpuTime(this.pid, r.tid)
+    if (cpu === undefined) return
+    this.sliceStart ??= cpu
+    if (cpu - this.sliceStart < SLICE_NS) return
     if (ptraceInterrupt(r.tid) !== 0) return
     r.interruptPending = true
     this.preempt = true
@@ -403,6 +419,22 @@ export class Tracer {
 
   private resumeAll(): void {
     for (const t of this.threads.values()) if (t.state === 'stopped') this.resume(t)
+  }
+
+  /** The leader called pthread_exit and every other thread is gone: the process's exit status is on its way. */
+  private leaderLast(): boolean {
+    return this.liveThreads() === 0 && this.threads.get(this.pid)?.state === 'exited'
+  }
+
+  /**
+   * A leader that called pthread_exit is a zombie that never stops: not to be waited for. Checked
+   * (one /proc read) only when it is the last thread still to stop.
+   */
+  private leaderZombie(): void {
+    const leader = this.threads.get(this.pid)
+    if (leader?.state !== 'running') return
+    for (const t of this.threads.values()) if (t !== leader && t.state === 'running') return
+    if (taskState(this.pid, this.pid) === 'Z') leader.state = 'exited'
   }
 
   private anyRunning(): boolean {
@@ -431,7 +463,7 @@ export class Tracer {
     for (;;) {
       let stop = scheduling ? this.scheduleNext() : undefined
       if (!stop) {
-        if ((!this.anyRunning() || focus?.state === 'exited') && !this.exit) {
+        if ((!this.anyRunning() || focus?.state === 'exited') && !this.exit && !this.leaderLast()) {
           // Every thread is stopped: after a timeout's interrupts, or because the one thread we ran is gone.
           return this.timedOut ? { kind: 'timeout', thread: this.current } : { kind: 'vanished' }
         }
@@ -468,7 +500,9 @@ export class Tracer {
     if (this.schedule === 'serial') for (const w of this.settle()) this.absorb(w, except)
     if (!this.anyRunning()) return
     this.interruptAll()
-    while (this.anyRunning() && !this.exit) {
+    for (;;) {
+      this.leaderZombie()
+      if (!this.anyRunning() || this.exit) return
       const w = await this.waiter.next(performance.now() + 5000, () => this.interruptAll())
       if (!w) {
         this.processGone()
