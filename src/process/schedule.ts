@@ -11,8 +11,8 @@ export type Schedule = 'serial' | 'free'
 export const SLICE_NS = 30_000_000
 /** How often the time slice is checked while the tracer waits. */
 export const TICK_MS = 10
-/** Longest a thread is polled for its next stop before the schedule goes on without it. */
-const POLL_MS = 50
+/** Longest a thread is polled here for its next stop; then the tracer waits for it without blocking the event loop. */
+const POLL_MS = 2
 /** How long to poll waitpid alone before reading /proc (a syscall that returns at once stops within it). */
 const SPIN_MS = 0.05
 

@@ -111,6 +111,8 @@ export class Tracer {
   private lastIndex = 0
   /** The runner just entered a syscall: see whether it returns or blocks before anything else. */
   private entered: TracedThread | undefined
+  /** The runner entered a syscall and neither stopped nor slept while it was polled: the tick watches it. */
+  private inSyscall: TracedThread | undefined
   /** The runner was interrupted at the end of its time slice: its next stop hands over. */
   private preempt = false
   /** The runner's CPU time at the first tick since it last stopped (its time slice counts from there). */
@@ -231,6 +233,7 @@ export class Tracer {
     // Every thread is stopped now: the next cont() chooses the runner afresh.
     this.runner = undefined
     this.entered = undefined
+    this.inSyscall = undefined
     this.preempt = false
     return stop
   }
@@ -314,6 +317,7 @@ export class Tracer {
     }
     t.state = 'running'
     this.sliceStart = undefined
+    this.inSyscall = undefined
   }
 
   private liveThreads(): number {
@@ -367,12 +371,16 @@ export class Tracer {
         }
         if (r.kind === 'zombie') t.state = 'exited'
         if (r.kind === 'asleep' || r.kind === 'zombie') this.runner = undefined
+        if (r.kind === 'running') this.inSyscall = t
       }
       if (this.runner || this.timedOut) return undefined
-      for (const w of this.settle()) {
+      const { got, pending } = this.settle()
+      for (const w of got) {
         const stop = this.handle(w)
         if (stop) return stop
       }
+      // A thread on its way to a stop (on a busy machine it may wait long for a CPU): choose after it.
+      if (pending) return undefined
       const next = nextThread(this.threads.values(), this.lastIndex)
       if (!next) return undefined
       this.runner = next
@@ -386,35 +394,44 @@ export class Tracer {
   /**
    * Threads that run other than the runner (woken in their syscall, just created) reach their next
    * stop, so that which threads are ready does not depend on timing; those asleep stay asleep.
-   * Returns the statuses collected, in thread order.
+   * Returns the statuses collected, in thread order, and whether a thread is still on its way.
    */
-  private settle(): WaitResult[] {
+  private settle(): { got: WaitResult[]; pending: boolean } {
     const got: WaitResult[] = []
+    let pending = false
     for (const t of [...this.threads.values()].sort((a, b) => a.index - b.index)) {
       if (t.state !== 'running' || t === this.runner) continue
       const r = pollThread(this.pid, t)
       if (r.kind === 'status') got.push(r.w)
       else if (r.kind === 'zombie') t.state = 'exited'
+      else if (r.kind === 'running') pending = true
     }
-    return got
+    return { got, pending }
   }
 
   /**
    * Serial schedule, every TICK_MS while waiting: a runner past its time slice is interrupted if
    * another thread is ready. CPU time, not wall time, so that a loaded machine does not preempt sooner.
+   * True when the wait should end early: the runner fell asleep in a syscall that it entered long ago.
    */
-  private tick(): void {
+  private tick(): boolean {
     const r = this.runner
-    if (!r || r.state !== 'running' || this.preempt || this.timedOut || r.interruptPending) return
-    if (!this.anyReady(r)) return
+    if (!r || r.state !== 'running' || this.preempt || this.timedOut || r.interruptPending) return false
+    if (this.inSyscall === r && taskState(this.pid, r.tid) === 'S') {
+      this.inSyscall = undefined
+      this.entered = r
+      return true
+    }
+    if (!this.anyReady(r)) return false
     const cpu = cpuTime(this.pid, r.tid)
-    if (cpu === undefined) return
+    if (cpu === undefined) return false
     this.sliceStart ??= cpu
-    if (cpu - this.sliceStart < SLICE_NS) return
-    if (ptraceInterrupt(r.tid) !== 0) return
+    if (cpu - this.sliceStart < SLICE_NS) return false
+    if (ptraceInterrupt(r.tid) !== 0) return false
     r.interruptPending = true
     this.preempt = true
     this.preemptions++
+    return false
   }
 
   private resumeAll(): void {
@@ -468,6 +485,7 @@ export class Tracer {
           return this.timedOut ? { kind: 'timeout', thread: this.current } : { kind: 'vanished' }
         }
         const w = await this.waiter.next(deadline, onDeadline, tick)
+        if (w === 'tick') continue
         if (!w) return this.processGone()
         stop = this.handle(w)
         if (!stop) continue
@@ -497,7 +515,7 @@ export class Tracer {
   /** All-stop: interrupt every running thread and wait until each has stopped. */
   private async stopOthers(except: TracedThread): Promise<void> {
     // Serial: threads woken meanwhile reach their syscall exit first, so what each shows is not a matter of timing.
-    if (this.schedule === 'serial') for (const w of this.settle()) this.absorb(w, except)
+    if (this.schedule === 'serial') for (const w of this.settle().got) this.absorb(w, except)
     if (!this.anyRunning()) return
     this.interruptAll()
     for (;;) {
