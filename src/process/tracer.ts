@@ -153,6 +153,13 @@ export class Tracer {
     if (this.schedule === 'free') return this.resumeAll()
     this.runner = undefined
     this.lastIndex = first.index - 1
+    if (this.liveThreads() !== 1) return
+    // One thread: it simply runs, as under 'free' (no syscall stops, nothing to choose).
+    const only = nextThread(this.threads.values(), this.lastIndex)
+    if (!only) return
+    this.runner = only
+    this.lastIndex = only.index
+    this.resume(only)
   }
 
   /** Continue every thread until the next stop worth reporting. */
