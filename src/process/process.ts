@@ -169,6 +169,14 @@ export class Process implements AsyncDisposable {
     return [...this.tracer.threads.values()].sort((a, b) => a.index - b.index).map((t) => this.publicThread(t))
   }
 
+  /**
+   * How many times the serial schedule switched threads at the end of a time slice (a thread that
+   * ran 30 ms of CPU without a stop), since launch: such switches are not deterministic. 0 under 'free'.
+   */
+  get timeSlices(): number {
+    return this.tracer.preemptions
+  }
+
   /** The thread of the last stop. */
   get thread(): Thread {
     this.assertStopped('read the current thread')

@@ -40,6 +40,7 @@ describe("schedule: 'serial' (default)", () => {
       // Every thread created so far is there and stopped: the main thread and the three workers.
       expect(proc.threads.map((t) => t.index)).toEqual([1, 2, 3, 4])
       texts.add(golden(proc))
+      expect(proc.timeSlices).toBe(0)
       await proc.kill()
     }
     // Main creates all three workers before it blocks in pthread_join; then the first one runs.
@@ -95,6 +96,7 @@ describe("schedule: 'serial' (default)", () => {
       expect(ev.thread.regs.rdi).toBe(1n)
       expect(await proc.cont()).toMatchObject({ kind: 'exited', exitCode: 0 })
       expect(proc.stdout).toBe(mode === 'join' ? 'done\n' : '')
+      expect(proc.timeSlices).toBeGreaterThan(0)
     }
   })
 
@@ -124,6 +126,25 @@ describe("schedule: 'serial' (default)", () => {
     const proc = await start('/usr/bin/python3', { args: ['-c', script], timeout: 30_000 })
     expect(await proc.cont()).toMatchObject({ kind: 'exited', exitCode: 0 })
     expect(proc.stdout).toBe(`[${[0, 1, 2, 3].map((i) => `(${i}, 199990000)`).join(', ')}]\n`)
+  })
+
+  it('answers getrandom() in a worker thread (fixedRandom: a seccomp stop between syscall stops)', async () => {
+    const script = [
+      'import os, threading',
+      'r = []',
+      't = threading.Thread(target=lambda: r.append(os.urandom(8).hex()))',
+      't.start()',
+      't.join()',
+      'print(r[0], os.urandom(4).hex())',
+    ].join('\n')
+    const outputs = new Set<string>()
+    for (let i = 0; i < 2; i++) {
+      const proc = await start('/usr/bin/python3', { args: ['-c', script] })
+      expect(await proc.cont()).toMatchObject({ kind: 'exited', exitCode: 0 })
+      expect(proc.stdout).toMatch(/^[0-9a-f]{16} [0-9a-f]{8}\n$/)
+      outputs.add(proc.stdout)
+    }
+    expect(outputs.size).toBe(1)
   })
 
   it('times out a program whose threads all wait forever, stops it, and kills it', async () => {
