@@ -147,6 +147,36 @@ describe("schedule: 'serial' (default)", () => {
     expect(outputs.size).toBe(1)
   })
 
+  it('runs python3 threads that sleep, fork children, and exec while another thread waits', async () => {
+    const scripts: [string, string, boolean][] = [
+      [
+        'import threading, time\ndef f(): time.sleep(0.02)\nts = [threading.Thread(target=f) for _ in range(3)]\n' +
+          'for t in ts: t.start()\nfor t in ts: t.join()\nprint("slept")',
+        'slept\n',
+        true,
+      ],
+      [
+        'import subprocess, threading\nr = []\n' +
+          'def f(): r.append(subprocess.run(["/bin/echo", "child"], capture_output=True).stdout)\n' +
+          'ts = [threading.Thread(target=f) for _ in range(3)]\nfor t in ts: t.start()\nfor t in ts: t.join()\nprint(len(r), r[0])',
+        "3 b'child\\n'\n",
+        true,
+      ],
+      // fixedRandom: false: an exec from a multi-threaded process fails under fixedRandom in both schedules (its AT_RANDOM write).
+      [
+        'import os, threading\nt = threading.Thread(target=threading.Event().wait, daemon=True)\nt.start()\n' +
+          'os.execv("/bin/echo", ["echo", "execd"])',
+        'execd\n',
+        false,
+      ],
+    ]
+    for (const [script, out, fixedRandom] of scripts) {
+      const proc = await start('/usr/bin/python3', { args: ['-c', script], fixedRandom, timeout: 20_000 })
+      expect(await proc.cont()).toMatchObject({ kind: 'exited', exitCode: 0 })
+      expect(proc.stdout).toBe(out)
+    }
+  })
+
   it('times out a program whose threads all wait forever, stops it, and kills it', async () => {
     const script = [
       'import threading',
