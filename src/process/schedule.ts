@@ -11,6 +11,8 @@ export type Schedule = 'serial' | 'free'
 export const SLICE_NS = 30_000_000
 /** How often the time slice is checked while the tracer waits. */
 export const TICK_MS = 10
+/** A runner found asleep this many ticks in a row, outside a syscall we saw it enter, is switched out. */
+export const SLEEP_TICKS = 3
 /** Longest a thread is polled here for its next stop; then the tracer waits for it without blocking the event loop. */
 const POLL_MS = 2
 /** How long to poll waitpid alone before reading /proc (a syscall that returns at once stops within it). */

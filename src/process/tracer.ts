@@ -33,6 +33,7 @@ import {
 } from '../native/ptrace.js'
 import type { Breakpoint, BreakpointTable, Site } from './breakpoints.js'
 import {
+  SLEEP_TICKS,
   SLICE_NS,
   SYS_SCHED_YIELD,
   TICK_MS,
@@ -117,6 +118,8 @@ export class Tracer {
   private preempt = false
   /** The runner's CPU time at the first tick since it last stopped (its time slice counts from there). */
   private sliceStart: number | undefined
+  /** Ticks in a row that found the runner asleep without a syscall entry seen. */
+  private asleepTicks = 0
 
   /** `guard` runs before any register access and throws if the process can no longer be used. */
   constructor(pid: number, arch: Arch, table: BreakpointTable, hooks: TracerHooks, guard: () => void) {
@@ -325,6 +328,7 @@ export class Tracer {
     t.state = 'running'
     this.sliceStart = undefined
     this.inSyscall = undefined
+    this.asleepTicks = 0
   }
 
   private liveThreads(): number {
@@ -392,9 +396,10 @@ export class Tracer {
       if (!next) return undefined
       this.runner = next
       this.lastIndex = next.index
-      const entry = this.liveThreads() > 1 && ptraceSyscallOp(next.tid) === SYSCALL_ENTRY
+      // Switched out at a syscall entry or seccomp stop: the syscall runs now, and may block.
+      const op = this.liveThreads() > 1 ? ptraceSyscallOp(next.tid) : 0
       this.resumeRunner(next)
-      if (entry) this.entered = next
+      if (op === SYSCALL_ENTRY || op === SYSCALL_SECCOMP) this.entered = next
     }
   }
 
@@ -430,10 +435,17 @@ export class Tracer {
       return true
     }
     if (!this.anyReady(r)) return false
-    const cpu = cpuTime(this.pid, r.tid)
-    if (cpu === undefined) return false
-    this.sliceStart ??= cpu
-    if (cpu - this.sliceStart < SLICE_NS) return false
+    // Asleep where no syscall entry was seen (a page fault on userfaultfd, ...): it uses no CPU, so
+    // the slice below would never end; after SLEEP_TICKS ticks it is interrupted all the same.
+    const asleep = taskState(this.pid, r.tid) === 'S'
+    this.asleepTicks = asleep ? this.asleepTicks + 1 : 0
+    if (asleep && this.asleepTicks < SLEEP_TICKS) return false
+    if (!asleep) {
+      const cpu = cpuTime(this.pid, r.tid)
+      if (cpu === undefined) return false
+      this.sliceStart ??= cpu
+      if (cpu - this.sliceStart < SLICE_NS) return false
+    }
     if (ptraceInterrupt(r.tid) !== 0) return false
     r.interruptPending = true
     this.preempt = true
