@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { launch } from '../src/index.js'
 import { bigGoldenCost, goldenCost, programsSuite, suiteOf100 } from './golden.js'
 import { median } from './median.js'
+import { scheduleRun } from './schedule.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const FIX = `${ROOT}fixtures/c/bin/`
@@ -18,6 +19,43 @@ const LAUNCHES = Number(process.env.BENCH_LAUNCHES ?? 100)
 const MIB = Number(process.env.BENCH_MIB ?? 256)
 const GDB_HITS = Number(process.env.BENCH_GDB_HITS ?? 10_000)
 const CLOCK_READS = Number(process.env.BENCH_CLOCK_READS ?? 10_000)
+/** BENCH_ONLY=schedule, clock or programs runs only those rows. */
+const ONLY = process.env.BENCH_ONLY
+const TICKS = Number(process.env.BENCH_TICKS ?? 2_000_000)
+const THREAD_HITS = Number(process.env.BENCH_THREAD_HITS ?? 20_000)
+const SYSCALLS = Number(process.env.BENCH_SYSCALLS ?? 5_000)
+
+/** The serial schedule (default) against schedule: 'free' on the same multi-threaded runs. */
+async function scheduleRows(): Promise<Row[]> {
+  const runs = []
+  for (let r = 0; r < RUNS; r++) runs.push(await scheduleRun(FIX, TICKS, THREAD_HITS, SYSCALLS))
+  return [
+    {
+      measure: `threads fixture, 4 threads x ${TICKS} worker_tick calls, launch to exit, schedule 'serial' (baseline: 'free')`,
+      ours: runs.map((r) => r.toExit.serial),
+      baseline: runs.map((r) => r.toExit.free),
+      unit: 'ms',
+      better: 'lower',
+      target: 'for the record',
+    },
+    {
+      measure: `breakpoint on worker_tick in 4 threads, ${THREAD_HITS} hits, schedule 'serial' (baseline: 'free')`,
+      ours: runs.map((r) => r.ticks.serial),
+      baseline: runs.map((r) => r.ticks.free),
+      unit: 'hits/s',
+      better: 'higher',
+      target: 'for the record',
+    },
+    {
+      measure: `python3, 2 threads x ${SYSCALLS} getppid() syscalls, launch to exit, schedule 'serial' (baseline: 'free')`,
+      ours: runs.map((r) => r.syscalls.serial),
+      baseline: runs.map((r) => r.syscalls.free),
+      unit: 'ms',
+      better: 'lower',
+      target: 'for the record',
+    },
+  ]
+}
 
 /** gdb's rate on the same loop: `break hit` with `commands silent; continue; end`, timed as a whole minus a run without the breakpoint. */
 function gdbBreakpoints(hits: number): number {
@@ -239,12 +277,37 @@ function fmt(x: number): string {
   return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)
 }
 
+/** The golden suite over real programs against the same programs without procsnap. `BENCH_ONLY=programs` runs it alone. */
+async function programsRows(): Promise<Row[]> {
+  const programs: number[] = []
+  const programsPlain: number[] = []
+  for (let r = 0; r < RUNS; r++) {
+    const p = await programsSuite(`${FIX}threads`)
+    programs.push(p.golden)
+    programsPlain.push(p.plain)
+  }
+  return [
+    {
+      measure:
+        'golden suite over 8 real programs (sort, cat, gzip, bash -c, date, python3 -c, node -e, threads), ' +
+        'each matched at its exit, wall time (baseline: the same programs run by execa, stdout matched with toMatchSnapshot)',
+      ours: programs,
+      baseline: programsPlain,
+      unit: 'ms',
+      better: 'lower',
+      target: 'a few seconds',
+    },
+  ]
+}
+
 async function main(): Promise<void> {
-  if (process.env.BENCH_ONLY === 'clock') return writeResults(await clockRows())
+  if (ONLY === 'clock') return writeResults(await clockRows())
+  if (ONLY === 'programs') return writeResults(await programsRows())
   const hitOffset = nm(`${FIX}hot`, 'hit')
   const mainOffset = nm(`${FIX}hot`, 'main')
   const readyOffset = nm(`${FIX}bigheap`, 'ready')
   const rows: Row[] = []
+  if (ONLY === 'schedule') return writeResults(await scheduleRows())
   for (const pin of [false, true]) {
     const emulated: number[] = []
     const classic: number[] = []
@@ -434,24 +497,9 @@ async function main(): Promise<void> {
     better: 'lower',
     target: 'a few ms',
   })
-  const programs: number[] = []
-  const programsPlain: number[] = []
-  for (let r = 0; r < RUNS; r++) {
-    const p = await programsSuite(`${FIX}threads`)
-    programs.push(p.golden)
-    programsPlain.push(p.plain)
-  }
-  rows.push({
-    measure:
-      'golden suite over 8 real programs (sort, cat, gzip, bash -c, date, python3 -c, node -e, threads), ' +
-      'each matched at its exit, wall time (baseline: the same programs run by execa, stdout matched with toMatchSnapshot)',
-    ours: programs,
-    baseline: programsPlain,
-    unit: 'ms',
-    better: 'lower',
-    target: 'a few seconds',
-  })
+  rows.push(...(await programsRows()))
   rows.push(...(await clockRows()))
+  rows.push(...(await scheduleRows()))
   writeResults(rows)
 }
 

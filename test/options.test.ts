@@ -47,6 +47,7 @@ describe('launch', () => {
     [{ stdin: 42 }, "option 'stdin' is 42; it takes a string or a Uint8Array"],
     [{ stdOut: 'pipe' }, "unknown option 'stdOut'. Did you mean 'stdout'? launch takes args, argv0,"],
     [{ timout: 10 }, "unknown option 'timout'. Did you mean 'timeout'?"],
+    [{ schedule: 'fair' }, "option 'schedule' is 'fair' (a string); it takes 'serial', 'free'"],
   ])('refuses %j', async (options, message) => {
     const before = strayChildren()
     const error = await thrown(() => launch(fixture('counter'), loose(options)))
@@ -58,7 +59,7 @@ describe('launch', () => {
   it('refuses options that are not an object, and a path that is not a string', async () => {
     expect((await thrown(() => launch(fixture('counter'), 'fast' as LaunchOptions))).message).toContain(
       'launch: the options must be an object ({ args, argv0, stdin, env, inheritEnv, cwd, aslr, ' +
-        "fixedRandom, clock, timeout, stdout, stderr, pin, emulateStepOver }), not 'fast' (a string).",
+        "fixedRandom, clock, timeout, stdout, stderr, pin, emulateStepOver, schedule }), not 'fast' (a string).",
     )
     const error = await thrown(() => launch(42 as unknown as string))
     expect(error.code).toBe('ERR_BAD_ARGUMENT')
@@ -79,6 +80,7 @@ describe('launch', () => {
       stderr: 'ignore',
       pin: false,
       emulateStepOver: undefined,
+      schedule: 'serial',
     })
     expect(await proc.wait()).toEqual({ exitCode: 0 })
   })

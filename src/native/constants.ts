@@ -18,6 +18,7 @@ export const PTRACE = {
   SEIZE: 0x4206,
   INTERRUPT: 0x4207,
   LISTEN: 0x4208,
+  GET_SYSCALL_INFO: 0x420e,
 } as const
 
 export const PTRACE_O = {

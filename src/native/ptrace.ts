@@ -12,12 +12,12 @@ export function ptraceSeize(pid: number, options: number): number {
 export function ptraceCont(tid: number, signal = 0): number {
   return check(sys.ptraceWord(PTRACE.CONT, tid, 0, signal))
 }
-/** Resumes until the syscall's exit (from a seccomp stop: the syscall-exit-stop, SIGTRAP | 0x80). */
-export function ptraceSyscall(tid: number, signal = 0): number {
-  return check(sys.ptraceWord(PTRACE.SYSCALL, tid, 0, signal))
-}
 export function ptraceStep(tid: number, signal = 0): number {
   return check(sys.ptraceWord(PTRACE.SINGLESTEP, tid, 0, signal))
+}
+/** Resume, stopping at the next syscall entry or exit (SIGTRAP|0x80 with TRACESYSGOOD). */
+export function ptraceSyscall(tid: number, signal = 0): number {
+  return check(sys.ptraceWord(PTRACE.SYSCALL, tid, 0, signal))
 }
 export function ptraceInterrupt(tid: number): number {
   return check(sys.ptraceWord(PTRACE.INTERRUPT, tid, 0, 0))
@@ -37,6 +37,16 @@ export function ptraceEventMsg(tid: number): bigint | undefined {
 /** 0 if `tid` is in a ptrace stop of ours; ESRCH once it is gone or was killed (a harmless GETEVENTMSG). */
 export function ptraceProbe(tid: number): number {
   return check(sys.ptraceBuf(PTRACE.GETEVENTMSG, tid, 0, eventMsgBytes))
+}
+
+const syscallInfo = new Uint8Array(88)
+
+/** PTRACE_GET_SYSCALL_INFO's op: 1 at a syscall entry, 2 at its exit, 3 at a seccomp stop, 0 at any other stop. */
+export function ptraceSyscallOp(tid: number): number {
+  syscallInfo[0] = 0
+  return check(sys.ptraceBuf(PTRACE.GET_SYSCALL_INFO, tid, syscallInfo.length, syscallInfo)) === 0
+    ? (syscallInfo[0] ?? 0)
+    : 0
 }
 
 /** The siginfo_t of the signal that stopped a thread: number, code, and fault address (si_addr). */

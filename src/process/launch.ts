@@ -25,6 +25,7 @@ import { spawnLauncher } from '../native/spawn.js'
 import { checkBinary, resolveBinary } from './binary.js'
 import { pinThread, spawnOnThisCpu, unpinThread } from './pinning.js'
 import { Process } from './process.js'
+import type { Schedule } from './schedule.js'
 import { track } from './registry.js'
 import { Stdio, type OutputMode } from './stdio.js'
 
@@ -87,6 +88,12 @@ export interface LaunchOptions {
    * uprobes do. Default true; false always single-steps (the classic restore-step-reinsert).
    */
   emulateStepOver?: boolean
+  /**
+   * How the threads of a multi-threaded program run. 'serial' (default): one at a time, switched at
+   * deterministic points (a syscall that blocks, sched_yield, a thread's exit, a stop), so the same
+   * thread reaches the same breakpoint first in every run. 'free': all at once, as the kernel schedules them.
+   */
+  schedule?: Schedule
 }
 
 /** What each launch option accepts, checked at run time (ERR_BAD_OPTION). */
@@ -105,6 +112,7 @@ const LAUNCH_OPTIONS: OptionSchema = {
   stderr: oneOf('pty', 'pipe', 'inherit', 'ignore'),
   pin: isBoolean,
   emulateStepOver: isBoolean,
+  schedule: oneOf('serial', 'free'),
 }
 
 /** The default environment: fixed, so goldens do not depend on who runs the tests. */
@@ -241,6 +249,7 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     stdio,
     pinned,
     emulateStepOver: options.emulateStepOver ?? true,
+    schedule: options.schedule ?? 'serial',
     aslr: options.aslr ?? false,
     fixedRandom,
     virtualClock,

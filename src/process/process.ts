@@ -24,6 +24,7 @@ import type { Registers } from './registers.js'
 import { untrack } from './registry.js'
 import type { Stdio, StdioModes } from './stdio.js'
 import type { TracedThread } from './thread.js'
+import type { Schedule } from './schedule.js'
 import { Tracer, type Stop } from './tracer.js'
 
 export interface WaitOptions {
@@ -58,6 +59,8 @@ export interface ProcessInit {
   /** The calling thread was pinned for this process (launch's `pin`): unpin when it ends. */
   pinned: boolean
   emulateStepOver: boolean
+  /** launch's `schedule`: how the threads run. */
+  schedule: Schedule
   /** Launched with address-space randomization on. */
   aslr: boolean
   /** The same randomness on every run (AT_RANDOM, getrandom, rdtsc before the entry point): see entropy.ts. */
@@ -155,6 +158,7 @@ export class Process implements AsyncDisposable {
     this.tracer.emulate = init.emulateStepOver
     if (this.clock)
       this.tracer.family = new Family(this.pid, this.clock, this.arch, (pid) => this.cleanForkedChild(pid))
+    this.tracer.schedule = init.schedule
   }
 
   // ---- state -------------------------------------------------------------------------------
@@ -179,6 +183,14 @@ export class Process implements AsyncDisposable {
   get threads(): Thread[] {
     this.assertStopped('list threads')
     return [...this.tracer.threads.values()].sort((a, b) => a.index - b.index).map((t) => this.publicThread(t))
+  }
+
+  /**
+   * How many times the serial schedule switched threads at the end of a time slice (a thread that
+   * ran 30 ms of CPU without a stop), since launch: such switches are not deterministic. 0 under 'free'.
+   */
+  get timeSlices(): number {
+    return this.tracer.preemptions
   }
 
   /** The thread of the last stop. */

@@ -1,5 +1,7 @@
 // The all-stop engine: resumes the tracee's threads, turns wait statuses into stops, handles
 // clone/fork/exec events and breakpoint step-over, and stops every thread before a stop is reported.
+// Under the serial schedule (the default), one thread of a multi-threaded tracee runs at a time and
+// the runner changes only when it blocks in a syscall, yields, exits or stops, or after a time slice.
 import { PtraceError } from '../errors.js'
 import type { Arch } from '../native/arch/index.js'
 import {
@@ -24,12 +26,24 @@ import {
   ptraceSiginfo,
   ptraceStep,
   ptraceSyscall,
+  ptraceSyscallOp,
   sendSignal,
   type SigInfo,
   type WaitResult,
 } from '../native/ptrace.js'
 import type { Breakpoint, BreakpointTable, Site } from './breakpoints.js'
 import type { Family } from './family.js'
+import {
+  SLEEP_TICKS,
+  SLICE_NS,
+  SYS_SCHED_YIELD,
+  TICK_MS,
+  cpuTime,
+  nextThread,
+  pollThread,
+  taskState,
+  type Schedule,
+} from './schedule.js'
 import { TracedThread } from './thread.js'
 import { Waiter } from './waiter.js'
 import { readFileSync } from 'node:fs'
@@ -44,6 +58,13 @@ export type Stop =
   | { kind: 'timeout'; thread: TracedThread }
 
 export type ExitStop = Extract<Stop, { kind: 'exited' | 'killed' }>
+
+/** A syscall stop: SIGTRAP with bit 7 set (PTRACE_O_TRACESYSGOOD). */
+const SYSCALL_STOP = SIG.TRAP | 0x80
+/** PTRACE_GET_SYSCALL_INFO ops. */
+const SYSCALL_ENTRY = 1
+const SYSCALL_EXIT = 2
+const SYSCALL_SECCOMP = 3
 
 /** The only running thread exited without a stop, and every other thread is stopped. */
 interface Vanished {
@@ -60,10 +81,10 @@ export interface TracerHooks {
   cleanForkedChild(pid: number): void
   /** A seccomp filter stopped the thread at a syscall (launch's fixedRandom: getrandom). */
   onSeccomp(thread: TracedThread): void
-  /** The exit of a syscall whose thread had traceExit set at its seccomp stop. */
-  onSyscallExit(thread: TracedThread): void
   /** A SIGSEGV the owner may handle (an rdtsc while TSC faulting is on): true when it did, and the thread goes on. */
   onFault(thread: TracedThread): boolean
+  /** The exit of a syscall whose thread had traceExit set at its seccomp stop. */
+  onSyscallExit(thread: TracedThread): void
 }
 
 export class Tracer {
@@ -86,6 +107,25 @@ export class Tracer {
   emulate = true
   /** Forked children kept traced and served (the virtual clock); without it they are detached. */
   family: Family | undefined
+  /** launch's `schedule`: 'serial' runs one thread at a time, 'free' every thread at once. */
+  schedule: Schedule = 'serial'
+  /** Times the serial schedule switched threads because the runner used up its time slice (not deterministic). */
+  preemptions = 0
+
+  /** Serial schedule: the one thread we let run (others are stopped, or asleep in a syscall). */
+  private runner: TracedThread | undefined
+  /** Index of the last runner, where round robin goes on from. */
+  private lastIndex = 0
+  /** The runner just entered a syscall: see whether it returns or blocks before anything else. */
+  private entered: TracedThread | undefined
+  /** The runner entered a syscall and neither stopped nor slept while it was polled: the tick watches it. */
+  private inSyscall: TracedThread | undefined
+  /** The runner was interrupted at the end of its time slice: its next stop hands over. */
+  private preempt = false
+  /** The runner's CPU time at the first tick since it last stopped (its time slice counts from there). */
+  private sliceStart: number | undefined
+  /** Ticks in a row that found the runner asleep without a syscall entry seen. */
+  private asleepTicks = 0
 
   /** `guard` runs before any register access and throws if the process can no longer be used. */
   constructor(pid: number, arch: Arch, table: BreakpointTable, hooks: TracerHooks, guard: () => void) {
@@ -107,13 +147,28 @@ export class Tracer {
   /** The launcher was let go: wait for its exec and the stop at the entry breakpoint. */
   async start(deadline: number): Promise<Stop> {
     this.current.state = 'running'
+    this.runner = this.current
     return this.report(await this.waitRunning(deadline))
   }
 
   /** waitForStop, for callers that let every thread run: a vanished thread means nothing is left. */
   private async waitRunning(deadline: number): Promise<Stop> {
-    const stop = await this.waitForStop(deadline)
+    const stop = await this.waitForStop(deadline, this.schedule === 'serial')
     return stop.kind === 'vanished' ? this.processGone() : stop
+  }
+
+  /** Let the tracee run: every stopped thread, or under the serial schedule one, from `first` in index order. */
+  private runAll(first: TracedThread): void {
+    if (this.schedule === 'free') return this.resumeAll()
+    this.runner = undefined
+    this.lastIndex = first.index - 1
+    if (this.liveThreads() !== 1) return
+    // One thread: it simply runs, as under 'free' (no syscall stops, nothing to choose).
+    const only = nextThread(this.threads.values(), this.lastIndex)
+    if (!only) return
+    this.runner = only
+    this.lastIndex = only.index
+    this.resume(only)
   }
 
   /** Continue every thread until the next stop worth reporting. */
@@ -122,7 +177,7 @@ export class Tracer {
     if (queued) return this.report(queued)
     const stepped = await this.stepOverAll(deadline)
     if (stepped) return this.report(stepped)
-    this.resumeAll()
+    this.runAll(this.current)
     return this.report(await this.waitRunning(deadline))
   }
 
@@ -146,13 +201,13 @@ export class Tracer {
     if (site) this.table.lift(site)
     try {
       this.resume(t, true)
-      const stop = await this.waitForStop(deadline)
+      const stop = await this.waitForStop(deadline, false, t)
       if (stop.kind !== 'vanished') return this.report(stop)
     } finally {
       if (site && !this.exit) this.table.reinsert(site)
     }
     // The stepped thread exited (its instruction ended it): the others carry on.
-    this.resumeAll()
+    this.runAll(t)
     return this.report(await this.waitRunning(deadline))
   }
 
@@ -191,6 +246,11 @@ export class Tracer {
 
   private report(stop: Stop): Stop {
     if ('thread' in stop) this.current = stop.thread
+    // Every thread is stopped now: the next cont() chooses the runner afresh.
+    this.runner = undefined
+    this.entered = undefined
+    this.inSyscall = undefined
+    this.preempt = false
     return stop
   }
 
@@ -214,7 +274,7 @@ export class Tracer {
     this.table.lift(site)
     try {
       this.resume(t, true)
-      const stop = await this.waitForStop(deadline)
+      const stop = await this.waitForStop(deadline, false, t)
       if (stop.kind === 'vanished' || (stop.kind === 'step' && stop.thread === t)) return undefined
       return stop
     } finally {
@@ -266,8 +326,163 @@ export class Tracer {
     t.state = 'running'
   }
 
+  /** Serial schedule: the runner goes on, stopping at syscalls while another thread lives. */
+  private resumeRunner(t: TracedThread): void {
+    if (this.liveThreads() < 2) return this.resume(t)
+    t.invalidate()
+    t.stepping = false
+    const signal = t.pendingSignal
+    t.pendingSignal = 0
+    const err = ptraceSyscall(t.tid, signal)
+    if (err !== 0 && err !== ERRNO.ESRCH) {
+      throw new PtraceError('ERR_PTRACE', err, `Resuming thread ${t.tid} failed (${errnoName(err)}).`)
+    }
+    t.state = 'running'
+    this.sliceStart = undefined
+    this.inSyscall = undefined
+    this.asleepTicks = 0
+  }
+
+  private liveThreads(): number {
+    let n = 0
+    for (const t of this.threads.values()) if (t.state !== 'exited') n++
+    return n
+  }
+
+  /**
+   * A thread whose stop was handled inside the engine goes on. Free: at once. Serial: a stepping
+   * thread and the runner do (the runner hands over when its slice is used up); any other waits for its turn.
+   */
+  private proceed(t: TracedThread, op = 0): void {
+    if (t.stepping || this.schedule === 'free') return this.resume(t, t.stepping)
+    if (t !== this.runner || this.timedOut) return
+    if (this.preempt) {
+      this.preempt = false
+      this.runner = undefined
+      return
+    }
+    const multi = this.liveThreads() > 1
+    if (op === SYSCALL_ENTRY && multi && t.regs.orig_rax === SYS_SCHED_YIELD) {
+      this.runner = undefined // it yields at its entry stop: the syscall runs when its turn comes again
+      return
+    }
+    this.resumeRunner(t)
+    if (multi && (op === SYSCALL_ENTRY || op === SYSCALL_SECCOMP)) this.entered = t
+  }
+
+  private anyReady(except: TracedThread): boolean {
+    for (const t of this.threads.values()) if (t !== except && t.state === 'stopped') return true
+    return false
+  }
+
+  /**
+   * Serial schedule, between two waits: the runner that entered a syscall either stops again soon
+   * or falls asleep in it (then it hands over); without a runner, threads woken meanwhile reach
+   * their stops and the next thread in round robin runs. Returns a stop met on the way.
+   */
+  private scheduleNext(): Stop | undefined {
+    for (;;) {
+      const t = this.entered
+      if (t) {
+        this.entered = undefined
+        if (t !== this.runner || t.state !== 'running') continue
+        const r = pollThread(this.pid, t)
+        if (r.kind === 'status') {
+          const stop = this.handle(r.w)
+          if (stop) return stop
+          continue
+        }
+        if (r.kind === 'zombie') t.state = 'exited'
+        if (r.kind === 'asleep' || r.kind === 'zombie') this.runner = undefined
+        if (r.kind === 'running') this.inSyscall = t
+      }
+      if (this.runner || this.timedOut) return undefined
+      const { got, pending } = this.settle()
+      for (const w of got) {
+        const stop = this.handle(w)
+        if (stop) return stop
+      }
+      // A thread on its way to a stop (on a busy machine it may wait long for a CPU): choose after it.
+      if (pending) return undefined
+      const next = nextThread(this.threads.values(), this.lastIndex)
+      if (!next) return undefined
+      this.runner = next
+      this.lastIndex = next.index
+      // Switched out at a syscall entry or seccomp stop: the syscall runs now, and may block.
+      const op = this.liveThreads() > 1 ? ptraceSyscallOp(next.tid) : 0
+      this.resumeRunner(next)
+      if (op === SYSCALL_ENTRY || op === SYSCALL_SECCOMP) this.entered = next
+    }
+  }
+
+  /**
+   * Threads that run other than the runner (woken in their syscall, just created) reach their next
+   * stop, so that which threads are ready does not depend on timing; those asleep stay asleep.
+   * Returns the statuses collected, in thread order, and whether a thread is still on its way.
+   */
+  private settle(): { got: WaitResult[]; pending: boolean } {
+    const got: WaitResult[] = []
+    let pending = false
+    for (const t of [...this.threads.values()].sort((a, b) => a.index - b.index)) {
+      if (t.state !== 'running' || t === this.runner) continue
+      const r = pollThread(this.pid, t)
+      if (r.kind === 'status') got.push(r.w)
+      else if (r.kind === 'zombie') t.state = 'exited'
+      else if (r.kind === 'running') pending = true
+    }
+    return { got, pending }
+  }
+
+  /**
+   * Serial schedule, every TICK_MS while waiting: a runner past its time slice is interrupted if
+   * another thread is ready. CPU time, not wall time, so that a loaded machine does not preempt sooner.
+   * True when the wait should end early: the runner fell asleep in a syscall that it entered long ago.
+   */
+  private tick(): boolean {
+    const r = this.runner
+    if (!r || r.state !== 'running' || this.preempt || this.timedOut || r.interruptPending) return false
+    if (this.inSyscall === r && taskState(this.pid, r.tid) === 'S') {
+      this.inSyscall = undefined
+      this.entered = r
+      return true
+    }
+    if (!this.anyReady(r)) return false
+    // Asleep where no syscall entry was seen (a page fault on userfaultfd, ...): it uses no CPU, so
+    // the slice below would never end; after SLEEP_TICKS ticks it is interrupted all the same.
+    const asleep = taskState(this.pid, r.tid) === 'S'
+    this.asleepTicks = asleep ? this.asleepTicks + 1 : 0
+    if (asleep && this.asleepTicks < SLEEP_TICKS) return false
+    if (!asleep) {
+      const cpu = cpuTime(this.pid, r.tid)
+      if (cpu === undefined) return false
+      this.sliceStart ??= cpu
+      if (cpu - this.sliceStart < SLICE_NS) return false
+    }
+    if (ptraceInterrupt(r.tid) !== 0) return false
+    r.interruptPending = true
+    this.preempt = true
+    this.preemptions++
+    return false
+  }
+
   private resumeAll(): void {
     for (const t of this.threads.values()) if (t.state === 'stopped') this.resume(t)
+  }
+
+  /** The leader called pthread_exit and every other thread is gone: the process's exit status is on its way. */
+  private leaderLast(): boolean {
+    return this.liveThreads() === 0 && this.threads.get(this.pid)?.state === 'exited'
+  }
+
+  /**
+   * A leader that called pthread_exit is a zombie that never stops: not to be waited for. Checked
+   * (one /proc read) only when it is the last thread still to stop.
+   */
+  private leaderZombie(): void {
+    const leader = this.threads.get(this.pid)
+    if (leader?.state !== 'running') return
+    for (const t of this.threads.values()) if (t !== leader && t.state === 'running') return
+    if (taskState(this.pid, this.pid) === 'Z') leader.state = 'exited'
   }
 
   private anyRunning(): boolean {
@@ -282,30 +497,40 @@ export class Tracer {
     }
   }
 
-  /** Wait until a stop worth reporting, then stop every other thread. */
-  private async waitForStop(deadline: number): Promise<Stop | Vanished> {
+  /**
+   * Wait until a stop worth reporting, then stop every other thread. `scheduling`: the serial
+   * schedule chooses runners meanwhile. `focus`: the one thread that runs (a step); its exit ends the wait.
+   */
+  private async waitForStop(deadline: number, scheduling = false, focus?: TracedThread): Promise<Stop | Vanished> {
     this.timedOut = false
     const onDeadline = (): void => {
       this.timedOut = true
       this.interruptAll()
     }
+    const tick = scheduling ? { ms: TICK_MS, run: () => this.tick() } : undefined
     for (;;) {
-      if (!this.anyRunning() && !this.exit) {
-        // Every thread is stopped: after a timeout's interrupts, or because the one thread we ran is gone.
-        return this.timedOut ? { kind: 'timeout', thread: this.current } : { kind: 'vanished' }
+      let stop = scheduling ? this.scheduleNext() : undefined
+      if (!stop) {
+        if ((!this.anyRunning() || focus?.state === 'exited') && !this.exit && !this.leaderLast()) {
+          // Every thread is stopped: after a timeout's interrupts, or because the one thread we ran is gone.
+          return this.timedOut ? { kind: 'timeout', thread: this.current } : { kind: 'vanished' }
+        }
+        const w = await this.waiter.next(deadline, onDeadline, tick)
+        if (w === 'tick') continue
+        if (!w) return this.processGone()
+        stop = this.handle(w)
+        if (!stop) continue
       }
-      const w = await this.waiter.next(deadline, onDeadline)
-      if (!w) return this.processGone()
-      const stop = this.handle(w)
-      if (!stop) continue
       if (stop.kind === 'exited' || stop.kind === 'killed') return stop
       if (stop.kind === 'breakpoint' && stop.hit.length === 0) {
-        // Internal breakpoints only: handled, now carry on over it with all threads.
-        await this.stopOthers(stop.thread)
+        // Internal breakpoints only: handled, now carry on over it with all threads (serial: the
+        // others cannot run user code meanwhile, a woken one stops at its syscall exit).
+        if (this.schedule === 'free') await this.stopOthers(stop.thread)
         this.current = stop.thread
         const again = await this.stepOverBreakpoint(stop.thread, deadline)
         if (again) return this.afterStop(again)
-        this.resumeAll()
+        if (this.schedule === 'free') this.resumeAll()
+        else if (stop.thread.state === 'stopped') this.proceed(stop.thread)
         continue
       }
       return this.afterStop(stop)
@@ -320,27 +545,36 @@ export class Tracer {
 
   /** All-stop: interrupt every running thread and wait until each has stopped. */
   private async stopOthers(except: TracedThread): Promise<void> {
+    // Serial: threads woken meanwhile reach their syscall exit first, so what each shows is not a matter of timing.
+    if (this.schedule === 'serial') for (const w of this.settle().got) this.absorb(w, except)
     if (!this.anyRunning()) return
     this.interruptAll()
-    while (this.anyRunning() && !this.exit) {
+    for (;;) {
+      this.leaderZombie()
+      if (!this.anyRunning() || this.exit) return
       const w = await this.waiter.next(performance.now() + 5000, () => this.interruptAll())
       if (!w) {
         this.processGone()
         return
       }
-      const stop = this.handle(w, true)
-      if (!stop || stop.kind === 'timeout') continue
-      if (stop.kind === 'exited' || stop.kind === 'killed') return
-      if (stop.thread === except) continue
-      if (stop.kind === 'breakpoint') {
-        // Not reported: rewind so that the thread executes the int3 again when resumed.
-        stop.thread.pc = stop.site.address
-        stop.thread.rewound = true
-        for (const bp of stop.hit) this.table.count(bp, -1)
-        continue
-      }
-      this.queued.push(stop)
+      this.absorb(w, except)
     }
+  }
+
+  /** One status met while stopping every thread: kept for later, or undone (a breakpoint hit). */
+  private absorb(w: WaitResult, except: TracedThread): void {
+    const stop = this.handle(w, true)
+    if (!stop || stop.kind === 'timeout') return
+    if (stop.kind === 'exited' || stop.kind === 'killed') return
+    if (stop.thread === except) return
+    if (stop.kind === 'breakpoint') {
+      // Not reported: rewind so that the thread executes the int3 again when resumed.
+      stop.thread.pc = stop.site.address
+      stop.thread.rewound = true
+      for (const bp of stop.hit) this.table.count(bp, -1)
+      return
+    }
+    this.queued.push(stop)
   }
 
   private processGone(): ExitStop {
@@ -390,11 +624,15 @@ export class Tracer {
     // kernel/signal.c): no PTRACE_EVENT_STOP will follow, so the thread must be interruptible again.
     if (event !== PTRACE_EVENT.STOP) t.interruptPending = false
     if (event !== 0) return this.ptraceEvent(t, event, stopping)
-    if (sig === (SIG.TRAP | 0x80) && t.traceExit) {
-      t.traceExit = false
-      this.hooks.onSyscallExit(t)
-      // After a deadline this stop stands for the interrupt it cleared (a wait it broke off): stay stopped.
-      if (!stopping && !this.timedOut) this.resume(t, t.stepping)
+    if (sig === SYSCALL_STOP) {
+      const op = ptraceSyscallOp(t.tid)
+      if (t.traceExit && op === SYSCALL_EXIT) {
+        t.traceExit = false
+        this.hooks.onSyscallExit(t)
+        // After a deadline this stop stands for the interrupt it cleared (a wait it broke off): stay stopped.
+        if (this.timedOut) return undefined
+      }
+      if (!stopping) this.proceed(t, op)
       return undefined
     }
     if (sig === SIG.TRAP) {
@@ -409,13 +647,13 @@ export class Tracer {
       return { kind: 'signal', thread: t, signal: sig, info: ptraceSiginfo(t.tid) }
     }
     if (sig === SIG.SEGV && this.hooks.onFault(t)) {
-      if (!stopping) this.resume(t, t.stepping)
+      if (!stopping) this.proceed(t)
       return undefined
     }
     if (PASS_THROUGH_SIGNALS.has(sig)) {
       // Delivered as the thread resumes, now or after the all-stop.
       t.pendingSignal = sig
-      if (!stopping) this.resume(t, t.stepping) // a thread stepping over a lifted site keeps stepping
+      if (!stopping) this.proceed(t) // a thread stepping over a lifted site keeps stepping
       return undefined
     }
     t.pendingSignal = sig
@@ -425,6 +663,7 @@ export class Tracer {
   private threadEnded(tid: number, status: number): Stop | undefined {
     const t = this.threads.get(tid)
     if (t) t.state = 'exited'
+    if (t && t === this.runner) this.runner = undefined
     if (tid !== this.pid) {
       if (t) this.threads.delete(tid)
       return undefined
@@ -478,7 +717,9 @@ export class Tracer {
         break
       case PTRACE_EVENT.SECCOMP:
         this.hooks.onSeccomp(t)
-        break
+        if (stopping) return undefined
+        this.proceed(t, SYSCALL_SECCOMP) // the syscall may still block
+        return undefined
       case PTRACE_EVENT.STOP:
         if (t.interruptPending) {
           t.interruptPending = false
@@ -489,13 +730,14 @@ export class Tracer {
         break
     }
     if (stopping) return undefined
-    this.resume(t, t.stepping) // an event during a step-over (a late interrupt, a clone) keeps stepping
+    this.proceed(t) // an event during a step-over (a late interrupt, a clone) keeps stepping
     return undefined
   }
 
   private afterExec(t: TracedThread): void {
     // The execing thread now has the leader's tid; every other thread is gone.
     for (const [tid, other] of this.threads) if (other !== t) this.threads.delete(tid)
+    if (this.schedule === 'serial') this.runner = t
     this.hooks.onExec()
   }
 

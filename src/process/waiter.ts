@@ -9,9 +9,17 @@ const SPIN_MS = 1
 /** Let the event loop take a turn at least this often, even when every stop comes back at once. */
 const MAX_BUSY_MS = 20
 
+/** Runs every `ms` while a wait blocks; returning true ends that wait early with 'tick'. */
+export interface Tick {
+  ms: number
+  run: () => boolean
+}
+
 export class Waiter {
   private readonly target: number
   private lastTurn = performance.now()
+  /** A wait on the thread pool that a tick left behind: the next call takes its status. */
+  private pool: Promise<WaitResult | undefined> | undefined
 
   /** `target` is -pgid: every thread of the tracee, and nothing of libuv's. */
   constructor(target: number) {
@@ -21,15 +29,18 @@ export class Waiter {
   /**
    * The next status of any traced thread, or undefined when none is left (ECHILD).
    * `onDeadline` runs once if `deadline` (a performance.now() time) passes first; it should
-   * interrupt the tracee, so that a status arrives soon after.
+   * interrupt the tracee, so that a status arrives soon after. `tick`, if given, runs every
+   * `tick.ms` while the wait blocks (the serial schedule's time slice).
    */
-  async next(deadline: number, onDeadline: () => void): Promise<WaitResult | undefined> {
+  async next(deadline: number, onDeadline: () => void): Promise<WaitResult | undefined>
+  async next(deadline: number, onDeadline: () => void, tick?: Tick): Promise<WaitResult | undefined | 'tick'>
+  async next(deadline: number, onDeadline: () => void, tick?: Tick): Promise<WaitResult | undefined | 'tick'> {
     if (performance.now() - this.lastTurn > MAX_BUSY_MS) {
       await turn()
       this.lastTurn = performance.now()
     }
     const spinUntil = performance.now() + SPIN_MS
-    for (;;) {
+    for (; !this.pool;) {
       const r = waitNoHang(this.target)
       if (typeof r === 'object') return r
       if (typeof r === 'number') return undefined
@@ -45,10 +56,19 @@ export class Waiter {
     const delay = deadline - performance.now()
     if (delay <= 0) fire()
     const timer = delay > 0 && Number.isFinite(delay) ? setTimeout(fire, delay) : undefined
+    let ticker: NodeJS.Timeout | undefined
+    const woken = new Promise<'tick'>((resolve) => {
+      if (tick) ticker = setInterval(() => tick.run() && resolve('tick'), tick.ms)
+    })
+    const pool = (this.pool ??= waitOnPool(this.target))
     try {
-      return await waitOnPool(this.target)
+      const r = await Promise.race([pool.then((w) => ({ w })), woken])
+      if (r === 'tick') return r
+      this.pool = undefined
+      return r.w
     } finally {
       if (timer) clearTimeout(timer)
+      if (ticker) clearInterval(ticker)
       this.lastTurn = performance.now()
     }
   }
