@@ -5,6 +5,7 @@ import { LocationError } from '../errors.js'
 import type { MapState, SnapshotData } from '../snapshot/model.js'
 import type { SnapshotModule } from '../snapshot/regions.js'
 import type { AddressNamer } from './names.js'
+import { statImageWords } from './stat-images.js'
 
 const LINE = 16n
 
@@ -147,6 +148,7 @@ function rangeEntries(
   const entries: GoldenEntry[] = []
   const bytes = Buffer.from(content.buffer, content.byteOffset, content.length)
   const stop = start + BigInt(content.length)
+  const statWords = statImageWords(start, bytes, namer.descriptors())
   const { breaks, starts } = symbols
   let next = 0
   let pos = start
@@ -168,7 +170,7 @@ function rangeEntries(
         : { from: pos, length: BigInt(line.length) }
     } else {
       flushZeros()
-      entries.push(memoryLine(namer.value(pos), lineValue(line, pos, namer), pos, line.length))
+      entries.push(memoryLine(namer.value(pos), lineValue(line, pos, namer, statWords), pos, line.length))
     }
     pos = end
   }
@@ -176,10 +178,16 @@ function rangeEntries(
   return entries
 }
 
-/** Hex bytes, with each aligned 8-byte word that points into a map written as <its name>. */
-function lineValue(line: Buffer, address: bigint, namer: AddressNamer): string {
+/** Hex bytes, with each aligned 8-byte word that points into a map (or is part of a descriptor's stat image) written as <its name>. */
+function lineValue(line: Buffer, address: bigint, namer: AddressNamer, statWords: ReadonlyMap<bigint, string>): string {
   const tokens: string[] = []
   for (let i = 0; i < line.length;) {
+    const word = statWords.get(address + BigInt(i))
+    if (word !== undefined && i + 8 <= line.length) {
+      tokens.push(`<${word}>`)
+      i += 8
+      continue
+    }
     if ((address + BigInt(i)) % 8n === 0n && i + 8 <= line.length) {
       const name = namer.slotValue(address + BigInt(i), line.readBigUInt64LE(i))
       if (name) {

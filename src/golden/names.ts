@@ -7,7 +7,7 @@
 // where no symbol covers them, so that a rebuilt libc leaves them as they were. Names are demangled.
 import { demangle } from '../snapshot/demangle.js'
 import { stringsGap, archSp } from '../snapshot/diff-memory.js'
-import type { Frame, MapState, SnapshotData, SnapshotStop } from '../snapshot/model.js'
+import type { FdState, Frame, MapState, SnapshotData, SnapshotStop } from '../snapshot/model.js'
 import { hex, mapAt, symbolizeIn, threadStacks, type SnapshotModule } from '../snapshot/regions.js'
 
 /** Values below this are numbers, never addresses (no map starts below 64 KiB: vm.mmap_min_addr). */
@@ -150,6 +150,11 @@ export class AddressNamer {
     const module = this.moduleAt(stop.pc)
     if (!module) return stop.location
     return this.inModule(module, stop.pc, stop.kind === 'breakpoint' || this.isProject(module))
+  }
+
+  /** The process's open descriptors, for the stat images of its terminals, pipes and sockets (stat-images.ts). */
+  descriptors(): readonly FdState[] {
+    return this.data.fds
   }
 
   /** The stable name of an address, or undefined when it is in no map (a number, then). */

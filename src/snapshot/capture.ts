@@ -1,7 +1,7 @@
 // Capture: the one place where the snapshot layer touches a live process. Reads registers (with the
 // xsave area), maps, memory per level, backtraces, fds and auxv of a stopped process into SnapshotData.
 import { randomUUID } from 'node:crypto'
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { parseElf } from '../elf/index.js'
 import { ProcsnapError } from '../errors.js'
 import { Process, ProcessThread } from '../process/process.js'
@@ -12,6 +12,7 @@ import { heldBytes, heldSize } from './content.js'
 import type {
   AuxvEntry,
   CpuInfo,
+  FdIdentity,
   FdState,
   Frame,
   MapState,
@@ -271,6 +272,17 @@ function stopOf(
   return { kind: event.kind, ...base }
 }
 
+const S_IFMT = 0o170000
+/** Character devices (terminals, /dev/null), FIFOs (pipes) and sockets: objects of the machine, not the project's files. */
+const MACHINE_OBJECTS = new Set([0o020000, 0o010000, 0o140000])
+
+/** fstat's identity of what a descriptor link names, when it is a terminal, pipe, socket or device. */
+function identity(link: string): FdIdentity | undefined {
+  const st = statSync(link, { bigint: true, throwIfNoEntry: false })
+  if (!st || !MACHINE_OBJECTS.has(Number(st.mode) & S_IFMT)) return undefined
+  return { dev: st.dev, ino: st.ino, mode: Number(st.mode), rdev: st.rdev }
+}
+
 /** Open file descriptors from /proc/PID/fd and fdinfo. */
 export function readFds(pid: number): FdState[] {
   const fds: FdState[] = []
@@ -286,7 +298,8 @@ export function readFds(pid: number): FdState[] {
       const info = readFileSync(`/proc/${pid}/fdinfo/${name}`, 'latin1')
       const pos = /^pos:\s+(\d+)/m.exec(info)?.[1] ?? '0'
       const flags = /^flags:\s+([0-7]+)/m.exec(info)?.[1] ?? '0'
-      fds.push({ fd: name, target, flags: parseInt(flags, 8), offset: BigInt(pos) })
+      const stat = identity(`/proc/${pid}/fd/${name}`)
+      fds.push({ fd: name, target, flags: parseInt(flags, 8), offset: BigInt(pos), ...(stat ? { stat } : {}) })
     } catch {
       // closed between readdir and readlink
     }

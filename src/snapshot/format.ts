@@ -9,6 +9,7 @@ import { PAGE_SIZE, PageError, PageReader, PageWriter, type ContentRef } from '.
 import type {
   AuxvEntry,
   CpuInfo,
+  FdIdentity,
   FdState,
   Frame,
   MapState,
@@ -47,7 +48,15 @@ export function encodeSnapshot(data: SnapshotData): Buffer {
       backtrace: t.backtrace.map(encodeFrame),
     })),
     maps: data.maps.map((m) => encodeMap(m, pages)),
-    fds: data.fds.map((f) => ({ fd: f.fd, target: f.target, flags: f.flags, offset: toHex(f.offset) })),
+    fds: data.fds.map((f) => ({
+      fd: f.fd,
+      target: f.target,
+      flags: f.flags,
+      offset: toHex(f.offset),
+      ...(f.stat
+        ? { stat: { dev: toHex(f.stat.dev), ino: toHex(f.stat.ino), mode: f.stat.mode, rdev: toHex(f.stat.rdev) } }
+        : {}),
+    })),
     auxv: data.auxv.map((a) => ({ type: a.type, name: a.name, value: toHex(a.value) })),
     cpu: {
       arch: data.cpu.arch,
@@ -228,12 +237,17 @@ function decodeData(s: Fields, pages: PageReader): SnapshotData {
       target: f.string('target'),
       flags: f.int('flags'),
       offset: f.hex('offset'),
+      ...(f.has('stat') ? { stat: decodeFdStat(f.object('stat')) } : {}),
     })),
     auxv: s
       .objects('auxv')
       .map((a): AuxvEntry => ({ type: a.int('type'), name: a.string('name'), value: a.hex('value') })),
     cpu: decodeCpu(s.object('cpu')),
   }
+}
+
+function decodeFdStat(f: Fields): FdIdentity {
+  return { dev: f.hex('dev'), ino: f.hex('ino'), mode: f.int('mode'), rdev: f.hex('rdev') }
 }
 
 function decodeStop(f: Fields): SnapshotStop {

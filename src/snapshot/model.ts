@@ -100,6 +100,16 @@ export interface FdState {
   /** open flags (O_RDONLY, O_APPEND, ...) as fdinfo reports them. */
   readonly flags: number
   readonly offset: bigint
+  /** For a terminal, pipe, socket or device (not a file or directory): what fstat says identifies it. */
+  readonly stat?: FdIdentity
+}
+
+/** The fstat fields that identify a descriptor's object; for goldens, which write a copy of them in memory by name. */
+export interface FdIdentity {
+  readonly dev: bigint
+  readonly ino: bigint
+  readonly mode: number
+  readonly rdev: bigint
 }
 
 export interface AuxvEntry {
