@@ -1,6 +1,6 @@
 // Benchmarks of the Vitest side: a 100-test suite that matches goldens, against the same suite
 // without them; and what a golden match adds to the capture it checks.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -63,6 +63,66 @@ export async function suiteOf100(counter: string): Promise<{ golden: number; pla
         writeFileSync(join(root, `stop${f}.test.ts`), testFile(counter, kind === 'golden'))
     }
     await runSuite(roots.golden) // writes the goldens
+    return { golden: await runSuite(roots.golden), plain: await runSuite(roots.plain) }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * The golden suite over real programs, each stopped at its exit; `goldens: false` runs them without
+ * procsnap, matching stdout with toMatchSnapshot.
+ */
+function programsFile(threads: string, goldens: boolean): string {
+  const programs: [string, string, string[], string][] = [
+    ['sort', 'sort', [], 'pear\napple\nfig\n'],
+    ['cat', 'cat', [], 'one\ntwo\n'],
+    ['gzip', 'gzip', ['-c'], 'hello hello hello\n'],
+    ['bash -c', 'bash', ['-c', 'x=$((6*7)); echo "$x"; date'], ''],
+    ['date', 'date', ['-u', '+%Y'], ''],
+    ['python3 -c', '/usr/bin/python3', ['-c', 'print(sum(range(10)))'], ''],
+    ['node -e', process.execPath, ['-e', 'console.log(6 * 7)'], ''],
+    ['threads', threads, ['3', '20'], ''],
+  ]
+  const body = programs
+    .map(([name, file, args, stdin]) => {
+      const call = `${JSON.stringify(file)}, ${JSON.stringify(args)}, ${JSON.stringify(stdin)}`
+      return `test(${JSON.stringify(name)}, () => run(${call}))`
+    })
+    .join('\n')
+  const run = goldens
+    ? `async function run(file: string, args: string[], stdin: string): Promise<void> {
+  const proc = await launch(file, { args, stdin })
+  await proc.runTo('libc.so.6!exit')
+  expect(proc).toMatchProcessSnapshot()
+  await proc.kill()
+}`
+    : `async function run(file: string, args: string[], stdin: string): Promise<void> {
+  const { stdout } = await execa(file, args, { input: stdin, reject: false })
+  expect(stdout.replace(/\\d/g, '0')).toMatchSnapshot()
+}`
+  return `import { expect, test } from 'vitest'
+${goldens ? "import { launch } from 'procsnap'" : "import { execa } from 'execa'"}
+
+${run}
+${body}
+`
+}
+
+/**
+ * Wall time of the golden suite over real programs (goldens written by a first, untimed run), and of
+ * the same programs matching their stdout without procsnap.
+ */
+export async function programsSuite(threads: string): Promise<{ golden: number; plain: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'procsnap-bench-programs-'))
+  try {
+    const roots = { golden: join(dir, 'golden'), plain: join(dir, 'plain') }
+    for (const [kind, root] of Object.entries(roots)) {
+      mkdirSync(root)
+      symlinkSync(fileURLToPath(new URL('../../node_modules', import.meta.url)), join(root, 'node_modules'))
+      writeFileSync(join(root, 'programs.test.ts'), programsFile(threads, kind === 'golden'))
+      await runSuite(root) // writes the goldens or Vitest's snapshots
+    }
     return { golden: await runSuite(roots.golden), plain: await runSuite(roots.plain) }
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -10,6 +10,9 @@ import { hex, mapAt, symbolizeIn, type SnapshotModule } from '../snapshot/region
 /** Values below this are numbers, never addresses (no map starts below 64 KiB: vm.mmap_min_addr). */
 const LOWEST_ADDRESS = 0x10000n
 
+/** The register that holds a thread's thread pointer (x86_64; aarch64's is tpidr). */
+const THREAD_POINTER = 'fs_base'
+
 /** Linux's RESERVED_PIDS: after the first wrap of pid numbers, user processes get pids from 300 on. */
 const MIN_USER_PID = 300
 
@@ -21,6 +24,8 @@ export class AddressNamer {
 
   /** The process id and the tids of its threads at the stop, by their symbolic names. */
   private readonly ids = new Map<bigint, string>()
+  /** Each thread's thread pointer (fs_base: glibc's struct pthread, what pthread_self() returns), by thread index. */
+  private readonly threadPointers = new Map<bigint, string>()
 
   constructor(data: SnapshotData, modules: readonly SnapshotModule[]) {
     this.data = data
@@ -29,6 +34,13 @@ export class AddressNamer {
     if (data.pid >= MIN_USER_PID) this.ids.set(BigInt(data.pid), 'pid')
     for (const t of data.threads)
       if (t.tid >= MIN_USER_PID && t.tid !== data.pid) this.ids.set(BigInt(t.tid), `tid#${t.index}`)
+    // The main thread's block is placed by ld.so after allocations that depend on the CPU (its list
+    // of glibc-hwcaps directories): written by thread, the same pointer reads the same on every CPU.
+    for (const t of data.threads) {
+      const tp = t.regs[THREAD_POINTER]
+      if (tp !== undefined && tp >= LOWEST_ADDRESS && !this.threadPointers.has(tp))
+        this.threadPointers.set(tp, `pthread#${t.index}`)
+    }
     const map = data.maps.find((m) => m.path === '[stack]')
     const sp = data.threads.find((t) => t.index === 1)?.regs[archSp(data)]
     if (map && sp !== undefined) {
@@ -67,6 +79,8 @@ export class AddressNamer {
   /** The stable name of an address, or undefined when it is in no map (a number, then). */
   name(value: bigint): string | undefined {
     if (value < LOWEST_ADDRESS) return undefined
+    const thread = this.threadPointers.get(value)
+    if (thread !== undefined) return thread
     const stack = this.stack
     if (stack && value >= stack.map.start && value < stack.map.end) {
       if (value >= stack.stringsStart) return `[stack]-${hex(stack.map.end - value)}`

@@ -15,7 +15,7 @@ import {
 
 export class AddressSpace {
   private readonly pid: number
-  private readonly exePath: string
+  private exePath: string
   private readonly onModulesRead: () => void
   private readonly reader: MapsReader
   private mapsCache: MemoryMap[] | undefined
@@ -38,6 +38,13 @@ export class AddressSpace {
   /** The process ran: its maps may have changed (heap, mmap), its modules only through ld.so. */
   ran(): void {
     this.mapsCache = undefined
+  }
+
+  /** After an exec of `exePath`: an open /proc/PID/maps still shows the old address space (empty), so reopen it. */
+  execed(exePath: string): void {
+    this.exePath = exePath
+    this.reader.close()
+    this.reload()
   }
 
   /** An exec or a link-map change: read everything again. */

@@ -318,4 +318,9 @@ export class BreakpointTable {
   userBreakpoints(): Breakpoint[] {
     return [...this.all].filter((bp) => !bp.internal)
   }
+
+  /** What an exec re-arms by name: the user's breakpoints and a runTo's target given by name. */
+  byName(): Breakpoint[] {
+    return [...this.all].filter((bp) => !bp.internal || (bp.temporary && typeof bp.location === 'string'))
+  }
 }

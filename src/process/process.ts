@@ -78,8 +78,11 @@ const AT_RANDOM = 25n
 export class Process implements AsyncDisposable {
   /** The pid of the program, as this process sees it (inside its PID namespace it is proc.isolation.pid). */
   readonly pid: number
-  /** Absolute path of the executable, as the program sees it (isolated: under /tmp/procsnap when it lies under the cwd). */
-  readonly path: string
+  /** Absolute path of the executable the process runs now (after an exec too), as the program sees it (isolated: under /tmp/procsnap when it lies under the cwd). */
+  get path(): string {
+    return this.exePath
+  }
+  private exePath: string
   readonly argv: readonly string[]
   readonly arch: Arch
   /** Default deadline of every wait, in milliseconds. */
@@ -114,7 +117,7 @@ export class Process implements AsyncDisposable {
   /** @internal Use launch(). */
   constructor(init: ProcessInit) {
     this.pid = init.pid
-    this.path = init.path
+    this.exePath = init.path
     this.argv = init.argv
     this.arch = init.arch
     this.timeout = init.timeout
@@ -716,11 +719,14 @@ export class Process implements AsyncDisposable {
   }
 
   private afterExec(): void {
-    this.space.reload()
+    // An open /proc/PID/mem or /proc/PID/maps belongs to the old address space: reopen them.
+    this.memory.close()
+    const exe = readlinkSync(`/proc/${this.pid}/exe`)
+    this.space.execed(exe)
     if (this.launching) {
       // The seize can land while the launcher's own execve is finishing (posix_spawn returns as
       // soon as the vfork'ed child releases our memory): that exec is reported too. Skip it.
-      if (readlinkSync(`/proc/${this.pid}/exe`).startsWith('/memfd:procsnap-launcher')) return
+      if (exe.startsWith('/memfd:procsnap-launcher')) return
       // The target's exec: stop at the program's entry point, which the kernel put in the auxv.
       this.launching = false
       this.fixAtRandom()
@@ -730,10 +736,11 @@ export class Process implements AsyncDisposable {
       return
     }
     // A later execve: the old address space and every int3 in it are gone. Re-arm by name.
+    this.exePath = exe
     this.fixAtRandom()
     this.table.dropAllSites()
     this.rendezvous = undefined
-    for (const bp of this.table.userBreakpoints()) {
+    for (const bp of this.table.byName()) {
       try {
         this.arm(bp)
       } catch (error) {

@@ -173,6 +173,21 @@ describe('breakpoints', () => {
     expect(await proc.wait()).toEqual({ exitCode: 0 })
     expect(proc.stdout).toBe('plugin 41\n')
   })
+
+  it('after an exec (bash -c ending in a command execs it), a libc breakpoint arms again in the new program and runTo reaches it', async () => {
+    const proc = await start('bash', { args: ['-c', 'x=1; date -u +%Y'] })
+    const bp = proc.breakAt('libc.so.6!exit')
+    const first = await proc.cont()
+    expect(first.kind === 'breakpoint' && first.breakpoint).toBe(bp)
+    // the exit of date, not of bash: its own libc is mapped and read back
+    expect(proc.createSnapshot().exe).toMatch(/\/date$/)
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
+    const again = await start('bash', { args: ['-c', 'x=1; date -u +%Y'] })
+    const ev = await again.runTo('libc.so.6!exit')
+    expect(ev.kind === 'breakpoint' && ev.location).toBe('libc.so.6!exit')
+    expect(again.readMemory('libc.so.6!exit', 1)).not.toEqual(Uint8Array.of(0xcc))
+    await again.kill()
+  })
 })
 
 describe('a pending breakpoint that never resolves says so', () => {
