@@ -78,7 +78,10 @@ const AT_RANDOM = 25n
 export class Process implements AsyncDisposable {
   /** The pid of the program, as this process sees it (inside its PID namespace it is proc.isolation.pid). */
   readonly pid: number
-  /** Absolute path of the executable the process runs now (after an exec too), as the program sees it (isolated: under /tmp/procsnap when it lies under the cwd). */
+  /**
+   * Absolute path of the executable the process runs now (after an exec too), as the program sees
+   * it: isolated, under /tmp/procsnap when it lies under the working directory.
+   */
   get path(): string {
     return this.exePath
   }

@@ -100,6 +100,7 @@ static void isolate(const char *p)
 	/* The init is a child of our parent (the tracer), so the tracer reaps it; this launcher ends. */
 	if (check(9, sys(SYS_clone, CLONE_PARENT | SIGCHLD, 0, 0, 0, 0)) > 0) leave(0);
 	sys(SYS_prctl, 1 /* PR_SET_PDEATHSIG */, SIGKILL, 0, 0, 0);
+	sys(SYS_prctl, 15 /* PR_SET_NAME */, (long)"procsnap-init", 0, 0, 0); /* not the memfd's fd number */
 	check(10, sys(SYS_setsid, 0, 0, 0, 0, 0));
 	check(11, sys(SYS_mount, (long)"proc", (long)"/proc", (long)"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0));
 	long target = check(12, sys(SYS_fork, 0, 0, 0, 0, 0));
