@@ -119,10 +119,13 @@ export interface Refused {
  */
 export async function enterNamespaces(launcher: number, arch: Arch, deadline: number): Promise<Entered | Refused> {
   const launcherEnd = await followUntilFork(launcher, arch, deadline)
-  await reap(launcher, deadline) // it ends right after the clone, or was killed on a refusal
-  if ('refused' in launcherEnd) return launcherEnd
+  if ('refused' in launcherEnd) {
+    await reap(launcher, deadline)
+    return launcherEnd
+  }
   const init = launcherEnd.child
   const initEnd = await followUntilFork(init, arch, deadline)
+  await reap(launcher, deadline) // it ended right after the clone, meanwhile
   if ('refused' in initEnd) {
     await reap(init, deadline)
     return initEnd
@@ -130,7 +133,7 @@ export async function enterNamespaces(launcher: number, arch: Arch, deadline: nu
   // The target was auto-attached by the fork: let the init go, it only waits for the target now.
   ptraceDetach(init, 0)
   const target = initEnd.child
-  const first = await new Waiter(target).next(deadline, () => sendSignal(init, SIG.KILL))
+  const first = await new Waiter(target, 0).next(deadline, () => sendSignal(init, SIG.KILL))
   if (!first || !wifStopped(first.status)) {
     sendSignal(init, SIG.KILL)
     await reap(init, deadline)
@@ -141,7 +144,8 @@ export async function enterNamespaces(launcher: number, arch: Arch, deadline: nu
 
 /** Resumes `pid` through its stops until it forks (its child's pid) or reports a failed step (int3). */
 async function followUntilFork(pid: number, arch: Arch, deadline: number): Promise<{ child: number } | Refused> {
-  const waiter = new Waiter(pid)
+  // No spinning: the launcher has work to do (namespaces, mounts, a fork), maybe on this CPU.
+  const waiter = new Waiter(pid, 0)
   for (;;) {
     const w = await waiter.next(deadline, () => sendSignal(pid, SIG.KILL))
     if (!w) return { refused: `the launcher (pid ${pid}) vanished`, errno: 0 }

@@ -11,11 +11,13 @@ const MAX_BUSY_MS = 20
 
 export class Waiter {
   private readonly target: number
+  private readonly spinMs: number
   private lastTurn = performance.now()
 
-  /** `target` is -pgid: every thread of the tracee, and nothing of libuv's. */
-  constructor(target: number) {
+  /** `target` is -pgid: every thread of the tracee, and nothing of libuv's; `spinMs` how long to poll first. */
+  constructor(target: number, spinMs = SPIN_MS) {
     this.target = target
+    this.spinMs = spinMs
   }
 
   /**
@@ -28,7 +30,7 @@ export class Waiter {
       await turn()
       this.lastTurn = performance.now()
     }
-    const spinUntil = performance.now() + SPIN_MS
+    const spinUntil = performance.now() + this.spinMs
     for (;;) {
       const r = waitNoHang(this.target)
       if (typeof r === 'object') return r
