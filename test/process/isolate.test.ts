@@ -16,6 +16,7 @@ import { hostname, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, describe, expect, it } from 'vitest'
+import { goldenSections, renderGolden } from '../../src/golden/render.js'
 import { launch, type Process } from '../../src/index.js'
 import { useDist } from '../dist.js'
 import { fixture, start, strayChildren } from '../helpers.js'
@@ -111,6 +112,30 @@ describe('what an isolated program sees', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  it('goldens write the same ids on every run: pid 2, the worker thread 3', async () => {
+    const texts: string[] = []
+    for (let run = 0; run < 2; run++) {
+      const proc = await start(fixture('ids'))
+      proc.breakAt('checkpoint')
+      expect((await proc.cont()).kind).toBe('breakpoint')
+      const snap = proc.createSnapshot({ level: 'writable' })
+      const text = renderGolden(
+        { key: 'ids', test: 'isolate' },
+        goldenSections(snap.data, snap.modules(), { include: ['regs', 'memory'] }),
+      )
+      // The lines that held ids (the rest moves with where the scheduler left the main thread).
+      const worker = text.slice(text.indexOf('thread 2 registers:'))
+      const lines = worker.split('\n').filter((l) => /^ {2}(rdi|rsi|ids!g_\w+) /.test(l))
+      texts.push(`\n${lines.join('\n')}\n`)
+      await proc.kill()
+    }
+    expect(texts[1]).toBe(texts[0])
+    expect(texts[0]).toMatch(/\n {2}rdi +0x2\n/)
+    expect(texts[0]).toMatch(/\n {2}rsi +0x3\n/)
+    expect(texts[0]).toMatch(/\n {2}ids!g_pid +02 00 00 00\n/)
+    expect(texts[0]).toMatch(/\n {2}ids!g_worker_tid +03 00 00 00\n/)
   })
 
   it('abort() still ends in SIGABRT: the program is not pid 1', async () => {
