@@ -251,8 +251,9 @@ console.log(out.join('\\n'))
     expect(theirs.stderr).toBe('')
     expect(mine.status).toBe(0)
     expect(theirs.stdout).toBe(mine.stdout)
-    expect(mine.stdout).toContain(
-      'uid=0(root) gid=0(root) groups=0(root)\\nroot\\nprocsnap\\n/tmp/procsnap\\n2 1\\n0 0 root bin/counter',
+    // (JSON text.) Supplementary groups: none as root; another user keeps its own, unmapped (65534).
+    expect(mine.stdout).toMatch(
+      /uid=0\(root\) gid=0\(root\) groups=0\(root\)[^\\]*\\nroot\\nprocsnap\\n\/tmp\/procsnap\\n2 1\\n0 0 root bin\/counter/,
     )
     expect(mine.stdout).toContain('cwd /tmp/procsnap\\n')
     expect(mine.stdout.split('\n').slice(-3)).toEqual(['/tmp/procsnap/bin/counter', '/tmp/procsnap/bin/counter', ''])
