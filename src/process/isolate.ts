@@ -108,6 +108,7 @@ export interface Entered {
 /** A refusal: what failed and why, in words for proc.isolation and IsolationError. */
 export interface Refused {
   refused: string
+  /** The errno of the refused step; 0 when no step was refused (the launcher vanished, a timeout). */
   errno: number
 }
 

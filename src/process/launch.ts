@@ -316,6 +316,15 @@ async function startIsolated(
   sys.close(launcher.goWrite)
   const result = await enterNamespaces(launcher.pid, arch, performance.now() + timeout)
   if (!('refused' in result)) return { request: inside, isolation: plan.isolation, plan, entered: result }
+  if (result.errno === 0) {
+    // Not a refusal of the system (the launcher vanished, or the setup outran the deadline): no fallback.
+    release()
+    throw new PtraceError(
+      'ERR_SPAWN_FAILED',
+      0,
+      `Starting ${request.path} in new namespaces failed: ${result.refused}.`,
+    )
+  }
   if (isolate === true) {
     release()
     throw new IsolationError(
