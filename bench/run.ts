@@ -107,13 +107,13 @@ async function oursBreakpoints(pin: boolean, emulateStepOver: boolean): Promise<
 }
 
 /** Median milliseconds from launch() to the stop at main. */
-async function oursLaunch(pin: boolean, fixedRandom = true, defaultStdio = false): Promise<number> {
+async function oursLaunch(pin: boolean, fixedRandom = true, defaultStdio = false, isolate = true): Promise<number> {
   // Like the C launcher, no output captured; defaultStdio measures the two pseudo-terminals of the default.
   const stdio = defaultStdio ? {} : ({ stdout: 'ignore', stderr: 'ignore' } as const)
   const times: number[] = []
   for (let i = 0; i < LAUNCHES; i++) {
     const t0 = performance.now()
-    const proc = await launch(`${FIX}hot`, { args: ['1'], pin, fixedRandom, ...stdio })
+    const proc = await launch(`${FIX}hot`, { args: ['1'], pin, fixedRandom, isolate, ...stdio })
     proc.breakAt('main')
     const ev = await proc.cont()
     times.push(performance.now() - t0)
@@ -349,12 +349,14 @@ async function main(): Promise<void> {
     better: 'higher',
     target: 'reference',
   })
-  // fixedRandom (the default) costs a ptrace stop per rdtsc the loader runs before main: measured apart.
-  for (const [pin, fixedRandom, defaultStdio] of [
-    [false, true, false],
-    [false, false, false],
-    [true, true, false],
-    [false, true, true],
+  // fixedRandom (the default) costs a ptrace stop per rdtsc the loader runs before main, isolate (the
+  // default) the namespaces and two forks: each measured apart.
+  for (const [pin, fixedRandom, defaultStdio, isolate] of [
+    [false, true, false, true],
+    [false, true, false, false],
+    [false, false, false, true],
+    [true, true, false, true],
+    [false, true, true, true],
   ] as const) {
     const ours: number[] = []
     const base: number[] = []
@@ -371,13 +373,14 @@ async function main(): Promise<void> {
           ]).median_ms,
         ),
       )
-      ours.push(await oursLaunch(pin, fixedRandom, defaultStdio))
+      ours.push(await oursLaunch(pin, fixedRandom, defaultStdio, isolate))
     }
     rows.push({
       measure:
         'launch to breakpoint at main' +
         (pin ? ', pinned' : '') +
         (fixedRandom ? '' : ', fixedRandom: false') +
+        (isolate ? '' : ', isolate: false') +
         (defaultStdio ? ', default stdio (stdout and stderr on ptys)' : ''),
       ours,
       baseline: base,

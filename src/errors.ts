@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'ERR_ELF_CORRUPT'
   | 'ERR_SPAWN_FAILED'
   | 'ERR_PTY_UNAVAILABLE'
+  | 'ERR_ISOLATION_UNAVAILABLE'
   | 'ERR_PTRACE_DENIED'
   | 'ERR_PTRACE'
   | 'ERR_SYMBOL_NOT_FOUND'
@@ -210,5 +211,15 @@ export class GoldenError extends ProcsnapError {
     super(code, message)
     this.path = path
     this.line = line
+  }
+}
+
+/** The program could not be put in new namespaces (launch's isolate: true), and why. */
+export class IsolationError extends ProcsnapError {
+  readonly errno: number
+
+  constructor(errno: number, message: string) {
+    super('ERR_ISOLATION_UNAVAILABLE', message)
+    this.errno = errno
   }
 }

@@ -59,7 +59,7 @@ describe('launch', () => {
   it('refuses options that are not an object, and a path that is not a string', async () => {
     expect((await thrown(() => launch(fixture('counter'), 'fast' as LaunchOptions))).message).toContain(
       'launch: the options must be an object ({ args, argv0, stdin, env, inheritEnv, cwd, aslr, ' +
-        "fixedRandom, clock, timeout, stdout, stderr, pin, emulateStepOver, schedule }), not 'fast' (a string).",
+        "fixedRandom, clock, timeout, stdout, stderr, pin, emulateStepOver, schedule, isolate }), not 'fast' (a string).",
     )
     const error = await thrown(() => launch(42 as unknown as string))
     expect(error.code).toBe('ERR_BAD_ARGUMENT')

@@ -1,32 +1,40 @@
-// A 185-byte static launcher, built in memory: it waits for its go message on fd 3 (the tracer
-// writes it once PTRACE_SEIZE is done, see launcherMessage), closes fd 3 and every fd above it, then
-// execve(argv[1], argv+2, envp). So the tracee is seized before it runs a single instruction
-// of the target, with no signals and no shell, and starts with only fds 0, 1, 2. A message whose
-// first byte is 2 also hands the program's randomness to the tracer: no_new_privs, the seccomp
-// filter the message carries (the syscalls it traps stop for the tracer), rdtsc faulting.
+// The launcher, a small static executable built in memory (its source: launcher/launcher.c): it
+// waits for its go message on fd 3 (the tracer writes it once PTRACE_SEIZE is done, see
+// launcherMessage), closes fd 3 and every fd above it, then execve(argv[1], argv+2, envp). So the
+// tracee is seized before it runs a single instruction of the target, with no signals and no shell,
+// and starts with only fds 0, 1, 2. Mode 2 of the message also hands the program's randomness to the
+// tracer: no_new_privs, the seccomp filter the message carries, rdtsc faulting. With the isolate
+// flag it first makes new user, PID, UTS and mount namespaces: the launcher clones an init (pid 1,
+// a child of the tracer) and ends; the init forks the target (pid 2) and ends with its status.
 // If execve fails the launcher exits with the errno as its status.
 import { sys, lastErrno } from './libc.js'
 
-// x86_64 machine code of _start (GNU as, intel syntax; message = mode, 0, u16 filter length, 4 bytes, filter):
-//   mov r12,rsp; sub rsp,4160                                           buf = rsp+64, sock_fprog at rsp
-//   mov edi,3; lea rsi,[rsp+64]; mov edx,4096; xor eax,eax; syscall     read(3, buf, 4096)
-//   cmp byte ptr [rsp+64],2; jne 1f                                     mode 2: fix the randomness
-//   mov edi,38; mov esi,1; xor edx,edx; xor r10d,r10d; xor r8d,r8d
-//   mov eax,157; syscall                                                 prctl(PR_SET_NO_NEW_PRIVS, 1)
-//   movzx eax,word ptr [rsp+66]; mov word ptr [rsp],ax; lea rax,[rsp+72]; mov [rsp+8],rax
-//   mov edi,1; xor esi,esi; mov rdx,rsp; mov eax,317; syscall           seccomp(SET_MODE_FILTER, 0, {len, buf+8})
-//   mov edi,26; mov esi,2; mov eax,157; syscall                          prctl(PR_SET_TSC, PR_TSC_SIGSEGV)
-// 1:
-//   mov edi,3; mov esi,-1; xor edx,edx; mov eax,436; syscall            close_range(3, ~0, 0)
-//   mov edi,3; mov eax,3; syscall                                        close(3), for kernels < 5.9
-//   mov rsp,r12; mov rcx,[rsp]; mov rdi,[rsp+16]; lea rsi,[rsp+24]; lea rdx,[rsp+rcx*8+16]
-//   mov eax,59; syscall                                                  execve(argv[1], &argv[2], envp)
-//   mov edi,eax; neg edi; mov eax,60; syscall                            exit(-ret)
+// x86_64 machine code of launcher/launcher.c, loaded at 0x400078 (launcher/launcher.ld), as
+// launcher/build.sh prints it. test/native/launcher.test.ts rebuilds it with the compiler below.
+export const LAUNCHER_COMPILER = 'gcc (Debian 12.2.0-14+deb12u1) 12.2.0'
 const X86_64_CODE =
-  '4989e44881ec40100000bf03000000488d742440ba0010000031c00f05807c244002754ebf26000000be0100000031d2' +
-  '4531d24531c0b89d0000000f050fb744244266890424488d4424484889442408bf0100000031f64889e2b83d0100000f' +
-  '05bf1a000000be02000000b89d0000000f05bf03000000beffffffff31d2b8b40100000f05bf03000000b8030000000f' +
-  '054c89e4488b0c24488b7c2410488d742418488d54cc10b83b0000000f0589c7f7dfb83c0000000f05'
+  '4889e7e8a0000000f441b9e700000031d24531d24531c04c89c84889d60f05ebee31c0803c0700740548ffc0ebf5c341544531e44531d245' +
+  '31c055b8020000004889f54c89e253bb010000004889de0f054989c14885c078304889ef4889eee8bdffffff4c89cf4889c24889d80f0548' +
+  '89c34c89e6b8030000004c89e20f054531c94885db4c0f4ecb5b4c89c85d415cc34885f6790e48f7deccbf7e000000e865ffffff4889f0c3' +
+  '415731d24531d24531c0415631c04155415455534889fbbf030000004881ec181000004889542418488d742418ba001000000f054885c07f' +
+  '0731ffe9790300000fb744241a6689442406f6442419010f84c30200004c8d7cc6084531d24531c04c89ffe811ffffff4d8d7407014c89f7' +
+  'e804ffffff4d8d6406014c89e7e8f7feffff498d6c04014889efe8eafeffff31ff4c8d6c05014889feb8740000004889fa0f05b810010000' +
+  'bf000002340f05bf010000004889c6e82dffffffbede044000bfe3044000e8bcfeffffbf020000004889c6e811ffffff4c89febff8044000' +
+  'e8a2feffffbf030000004889c6e8f7feffff4c89f6bf0b054000e888feffffbf040000004889c6e8ddfeffff4c89e74531d24531c0e85ffe' +
+  'ffff31d24889c6b8aa0000000f05bf050000004889c6e8b6feffff4889ef4531d24531c0e838feffff31d24889c6b8ab0000000f05bf0500' +
+  '00004889c6bda5000000e88afeffff31ff41ba004004004531c0be1e0540004889e84889fa0f05bf060000004889c6e865feffff41807d00' +
+  '00744741ba005000004531c0bf2005400031d24889e84c89ee0f05bf070000004889c6e839feffff31f64531d24531c0b8500000004c89ef' +
+  '4889f20f05bf080000004889c6e817feffff31ed4531d24531c0b838000000bf118000004889ee4889ea0f05bf090000004889c6e8f0fdff' +
+  'ff4885c00f8f37feffff41b99d0000004531d24531c04889eabf01000000be090000004c89c80f05be22054000bf0f0000004c89c80f05b8' +
+  '700000004889ef4889ee0f05bf0a0000004889c6e8a0fdffffba3105400041ba0e0000004531c0be30054000b8a50000004889d70f05bf0b' +
+  '0000004889c6e876fdffff4531d24531c0b8390000004889ef4889ee4889ea0f05bf0c0000004889c6e853fdffff4989c14885c0747a4531' +
+  'd24531c0b8b4010000beffffffff4889ef4889ea0f05bb3d000000488d7424084883cfffba0000004031c04531d24531c0894424084889d8' +
+  '0f054939c175248b44240889c283e27f740e8d82800000004863f8e9c10000000fb6fc4863ffe9b60000004885c079c14883f8fc74bbbf7f' +
+  '000000e9a1000000807c241802755c0fb744240641b99d00000031ed4531d241bc010000004531c0bf260000004889ea4889442408488d44' +
+  '24204c89e648894424104c89c80f05b83d010000488d5424084c89e74889ee0f05bf1a000000be020000004c89c84889ea0f054531d24531' +
+  'c0bf0300000031d2b8b4010000beffffffff0f054889f84889d60f05488b03488d7318488b7b10488d54c310b83b0000000f0548f7d84889' +
+  'c7e8a3fbffff64656e79002f70726f632f73656c662f73657467726f757073002f70726f632f73656c662f7569645f6d6170002f70726f63' +
+  '2f73656c662f6769645f6d6170002f002e0070726f63736e61702d696e6974002f70726f6300'
 
 const CODE_BY_ARCH: Readonly<Record<string, { machine: number; code: string }>> = {
   x86_64: { machine: 62, code: X86_64_CODE },

@@ -21,10 +21,15 @@ export class AddressSpace {
   private mapsCache: MemoryMap[] | undefined
   private modulesCache: Module[] | undefined
   private readonly elves = new Map<string, ElfFile | null>()
+  private readonly hostPath: (path: string) => string
 
-  /** `onModulesRead` runs each time the module list is read afresh (the Process arms its rendezvous). */
-  constructor(pid: number, exePath: string, onModulesRead: () => void) {
+  /**
+   * `onModulesRead` runs each time the module list is read afresh (the Process arms its rendezvous);
+   * `hostPath` turns a path of the maps (as the tracee sees it) into one this process can open.
+   */
+  constructor(pid: number, exePath: string, onModulesRead: () => void, hostPath = (path: string): string => path) {
     this.pid = pid
+    this.hostPath = hostPath
     this.exePath = exePath
     this.onModulesRead = onModulesRead
     this.reader = new MapsReader(pid)
@@ -119,7 +124,7 @@ export class AddressSpace {
     let elf = this.elves.get(key)
     if (elf === undefined) {
       try {
-        elf = readElf(path.replace(/ \(deleted\)$/, ''))
+        elf = readElf(this.hostPath(path.replace(/ \(deleted\)$/, '')))
       } catch {
         elf = null // a mapped file that is not ELF (a locale archive, a font)
       }

@@ -1,7 +1,7 @@
 // launch(): check the binary, spawn the launcher with the tracee's stdio and environment,
 // seize it, let it exec the target, and stop at the program's entry point.
 import { existsSync, readFileSync, realpathSync } from 'node:fs'
-import { BinaryError, ProcsnapError, PtraceError } from '../errors.js'
+import { BinaryError, IsolationError, ProcsnapError, PtraceError } from '../errors.js'
 import {
   arrayOf,
   checkOptions,
@@ -16,13 +16,15 @@ import {
   recordOf,
   type OptionSchema,
 } from '../options.js'
-import { hostArch } from '../native/arch/index.js'
+import { hostArch, type Arch } from '../native/arch/index.js'
 import { ERRNO, PTRACE_O, SIG, errnoName } from '../native/constants.js'
 import { lastErrno, sys } from '../native/libc.js'
-import { ptraceSeize, sendSignal, waitBlocking } from '../native/ptrace.js'
+import { withNamespaces } from '../native/namespaces.js'
+import { ptraceCont, ptraceSeize, sendSignal, waitBlocking } from '../native/ptrace.js'
 import { CLOCK_SYSCALLS, TRAPPED_SYSCALLS, launcherMessage } from '../native/seccomp.js'
-import { spawnLauncher } from '../native/spawn.js'
+import { spawnLauncher, type SpawnRequest } from '../native/spawn.js'
 import { checkBinary, resolveBinary } from './binary.js'
+import { enterNamespaces, IsolationPlan, type Isolation } from './isolate.js'
 import { pinThread, spawnOnThisCpu, unpinThread } from './pinning.js'
 import { Process } from './process.js'
 import type { Schedule } from './schedule.js'
@@ -94,6 +96,15 @@ export interface LaunchOptions {
    * thread reaches the same breakpoint first in every run. 'free': all at once, as the kernel schedules them.
    */
   schedule?: Schedule
+  /**
+   * Run the program in new user, PID, UTS and mount namespaces, so that what it reads of its
+   * surroundings is the same for every user and machine: uid and gid 0, pid 2 (a small init is pid
+   * 1), hostname 'procsnap', its working directory at /tmp/procsnap (a bind mount of the real one)
+   * and so its own path too when the binary lies under it. Default true; where the system refuses
+   * namespaces the default runs the program without them (see proc.isolation, a warning once) and
+   * an explicit true throws IsolationError.
+   */
+  isolate?: boolean
 }
 
 /** What each launch option accepts, checked at run time (ERR_BAD_OPTION). */
@@ -113,6 +124,7 @@ const LAUNCH_OPTIONS: OptionSchema = {
   pin: isBoolean,
   emulateStepOver: isBoolean,
   schedule: oneOf('serial', 'free'),
+  isolate: isBoolean,
 }
 
 /** The default environment: fixed, so goldens do not depend on who runs the tests. */
@@ -194,56 +206,43 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
       cwd,
       `The working directory ${cwd} does not exist. Create it or pass another { cwd }.`,
     )
-  const argv = [options.argv0 ?? file, ...(options.args ?? [])]
   const timeout = options.timeout ?? 5000
   const stdio = new Stdio({ stdin: options.stdin, stdout: options.stdout, stderr: options.stderr })
-  const [goRead, goWrite] = pipe(() => stdio.close())
   const pinned = options.pin === true && pinThread()
   // fixedRandom and the virtual clock stop the program at every rdtsc the loader runs before main: round
   // trips that cost far less on one CPU, so tracer and tracee share one until the entry point (see Process.start).
   const startupPinned = !pinned && (fixedRandom || virtualClock) && pinThread()
-  const pid = spawnOnThisCpu(() =>
-    spawnLauncher({
-      path,
-      argv,
-      env: buildEnv(options),
-      cwd: options.cwd,
-      stdin: stdio.childFds[0],
-      stdout: stdio.childFds[1],
-      stderr: stdio.childFds[2],
-      goFd: goRead,
-      aslr: options.aslr ?? false,
-      arch: arch.name,
-    }),
-  )
-  sys.close(goRead)
-  if (pid < 0) {
-    sys.close(goWrite)
+  const release = (): void => {
     stdio.close()
     if (pinned || startupPinned) unpinThread()
-    throw new PtraceError('ERR_SPAWN_FAILED', -pid, `posix_spawn failed (${errnoName(-pid)}) for ${path}.`)
   }
-  stdio.started()
+  const request: LauncherRequest = {
+    path,
+    argv: [options.argv0 ?? file, ...(options.args ?? [])],
+    env: buildEnv(options),
+    cwd: options.cwd,
+    stdin: stdio.childFds[0],
+    stdout: stdio.childFds[1],
+    stderr: stdio.childFds[2],
+    aslr: options.aslr ?? false,
+    arch: arch.name,
+  }
+  // The launcher's go message; with fixedRandom or the virtual clock it also installs the seccomp filter and rdtsc faulting.
+  const trapped = [...(fixedRandom ? TRAPPED_SYSCALLS : []), ...(virtualClock ? CLOCK_SYSCALLS : [])]
+  const message = launcherMessage(fixedRandom || virtualClock, trapped)
   // The virtual clock serves the program's children, those of vfork (posix_spawn, system) too: see family.ts.
-  const seized = ptraceSeize(pid, SEIZE_OPTIONS | (virtualClock ? PTRACE_O.TRACEVFORK : 0))
-  if (seized !== 0) {
-    sys.close(goWrite)
-    sendSignal(pid, SIG.KILL)
-    while (waitBlocking(pid)) {
-      // reap the launcher
-    }
-    stdio.close()
-    if (pinned || startupPinned) unpinThread()
-    throw new PtraceError(
-      seized === ERRNO.EPERM || seized === ERRNO.EACCES ? 'ERR_PTRACE_DENIED' : 'ERR_PTRACE',
-      seized,
-      deniedMessage(seized),
-    )
-  }
+  const seize = SEIZE_OPTIONS | (virtualClock ? PTRACE_O.TRACEVFORK : 0)
+  const isolated = await startIsolated(request, message, options.isolate, cwd, arch, timeout, release, seize)
+  const launcher = isolated.entered ? undefined : spawnSeized(isolated.request, release, seize)
+  const pid = isolated.entered?.target ?? launcher?.pid ?? -1
+  const group = isolated.entered?.init ?? pid
+  stdio.started()
+  const plan = isolated.plan
   const proc = new Process({
     pid,
-    path,
-    argv,
+    group,
+    path: isolated.request.path,
+    argv: isolated.request.argv,
     arch,
     timeout,
     stdio,
@@ -254,13 +253,14 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     fixedRandom,
     virtualClock,
     startupPinned,
+    isolation: isolated.isolation,
+    hostPath: plan ? (p) => plan.outside(p) : undefined,
   })
-  track(pid, proc)
-  // The launcher's go message; with fixedRandom or the virtual clock it also installs the seccomp filter and rdtsc faulting.
-  const trapped = [...(fixedRandom ? TRAPPED_SYSCALLS : []), ...(virtualClock ? CLOCK_SYSCALLS : [])]
-  const message = launcherMessage(fixedRandom || virtualClock, trapped)
-  sys.write(goWrite, message, message.length)
-  sys.close(goWrite)
+  track(pid, proc, group)
+  if (launcher) {
+    sys.write(launcher.goWrite, message, message.length)
+    sys.close(launcher.goWrite)
+  } else ptraceCont(pid, 0) // the target, at its first stop after the init's fork
   try {
     await proc.start()
   } catch (error) {
@@ -268,4 +268,109 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     throw error
   }
   return proc
+}
+
+type LauncherRequest = Omit<SpawnRequest, 'goFd'>
+
+/** Spawns the launcher and seizes it; on failure, `release` frees the launch's resources and it throws. */
+function spawnSeized(request: LauncherRequest, release: () => void, seize: number): { pid: number; goWrite: number } {
+  const [goRead, goWrite] = pipe(release)
+  const pid = spawnOnThisCpu(() => spawnLauncher({ ...request, goFd: goRead }))
+  sys.close(goRead)
+  if (pid < 0) {
+    sys.close(goWrite)
+    release()
+    throw new PtraceError('ERR_SPAWN_FAILED', -pid, `posix_spawn failed (${errnoName(-pid)}) for ${request.path}.`)
+  }
+  const seized = ptraceSeize(pid, seize)
+  if (seized !== 0) {
+    sys.close(goWrite)
+    sendSignal(pid, SIG.KILL)
+    while (waitBlocking(pid)) {
+      // reap the launcher
+    }
+    release()
+    throw new PtraceError(
+      seized === ERRNO.EPERM || seized === ERRNO.EACCES ? 'ERR_PTRACE_DENIED' : 'ERR_PTRACE',
+      seized,
+      deniedMessage(seized),
+    )
+  }
+  return { pid, goWrite }
+}
+
+/** Why isolation was not tried or failed in this thread: later default launches skip it. */
+let refusal: string | undefined
+
+interface IsolatedStart {
+  /** The request as the program sees it (its path and argv[0] under the inner cwd), or unchanged. */
+  request: LauncherRequest
+  isolation: Isolation
+  plan?: IsolationPlan
+  /** The init and the target, stopped at its first stop, when the namespaces were made. */
+  entered?: { init: number; target: number }
+}
+
+/**
+ * launch's isolate: spawns the launcher with the namespace setup and follows it to the target.
+ * Where the system refuses, an explicit `isolate: true` throws IsolationError and the default
+ * records why (proc.isolation), warns once and lets the caller launch without namespaces.
+ */
+async function startIsolated(
+  request: LauncherRequest,
+  message: Uint8Array,
+  isolate: boolean | undefined,
+  cwd: string,
+  arch: Arch,
+  timeout: number,
+  release: () => void,
+  seize: number,
+): Promise<IsolatedStart> {
+  if (isolate === false) return { request, isolation: { isolated: false, reason: 'isolate: false' } }
+  if (isolate === undefined && refusal !== undefined)
+    return { request, isolation: { isolated: false, reason: refusal } }
+  const plan = new IsolationPlan(cwd)
+  const inside = {
+    ...request,
+    path: plan.inside(request.path),
+    argv: request.argv.map((a, i) => (i === 0 ? plan.inside(a) : a)),
+  }
+  const launcher = spawnSeized(inside, release, seize)
+  const go = withNamespaces(message, plan.setup)
+  sys.write(launcher.goWrite, go, go.length)
+  sys.close(launcher.goWrite)
+  const result = await enterNamespaces(launcher.pid, arch, performance.now() + timeout)
+  if (!('refused' in result)) return { request: inside, isolation: plan.isolation, plan, entered: result }
+  if (result.errno === 0) {
+    // Not a refusal of the system (the launcher vanished, or the setup outran the deadline): no fallback.
+    release()
+    throw new PtraceError(
+      'ERR_SPAWN_FAILED',
+      0,
+      `Starting ${request.path} in new namespaces failed: ${result.refused}.`,
+    )
+  }
+  if (isolate === true) {
+    release()
+    throw new IsolationError(
+      result.errno,
+      `The program cannot run in new namespaces here: ${result.refused}. Launch with { isolate: false } to run it without them.`,
+    )
+  }
+  refusal = result.refused
+  warnFallback(refusal)
+  return { request, isolation: { isolated: false, reason: refusal } }
+}
+
+let warnedFallback = false
+
+function warnFallback(reason: string): void {
+  if (warnedFallback) return
+  warnedFallback = true
+  process.emitWarning(
+    `procsnap: the program cannot run in new namespaces here (${reason}), so it sees this machine's ` +
+      `uid, pids, hostname and working directory: goldens may differ between machines. Pass ` +
+      `{ isolate: false } to launch() to say so and silence this warning.`,
+    { code: 'PROCSNAP_ISOLATION_FALLBACK' },
+  )
 }

@@ -25,6 +25,8 @@ import { untrack } from './registry.js'
 import type { Stdio, StdioModes } from './stdio.js'
 import type { TracedThread } from './thread.js'
 import type { Schedule } from './schedule.js'
+import type { Isolation } from './isolate.js'
+import { sendSignal, waitBlocking } from '../native/ptrace.js'
 import { Tracer, type Stop } from './tracer.js'
 
 export interface WaitOptions {
@@ -51,6 +53,9 @@ const CONT_OPTIONS: OptionSchema = {
 
 export interface ProcessInit {
   pid: number
+  /** Its process group: the pid, or the init of its PID namespace when isolated. */
+  group: number
+  /** The executable as the program sees it. */
   path: string
   argv: readonly string[]
   arch: Arch
@@ -69,14 +74,21 @@ export interface ProcessInit {
   virtualClock: boolean
   /** The calling thread was pinned for this process until its entry point (launch): unpin there. */
   startupPinned: boolean
+  isolation: Isolation
+  /** A path the program sees as one this process can open (isolated: under the inner cwd); default: itself. */
+  hostPath?: ((path: string) => string) | undefined
 }
 
 const MAX_FINISH_STEPS = 1_000_000
 const AT_RANDOM = 25n
 
 export class Process implements AsyncDisposable {
+  /** The pid of the program, as this process sees it (inside its PID namespace it is proc.isolation.pid). */
   readonly pid: number
-  /** Absolute path of the executable: the one the process runs now, after an exec. */
+  /**
+   * Absolute path of the executable the process runs now (after an exec too), as the program sees
+   * it: isolated, under /tmp/procsnap when it lies under the working directory.
+   */
   get path(): string {
     return this.exePath
   }
@@ -87,6 +99,10 @@ export class Process implements AsyncDisposable {
   readonly timeout: number
   /** Address-space layout randomization was on for this process (launch's `aslr`). */
   readonly aslr: boolean
+  /** What the program sees of its surroundings (launch's `isolate`), or why it sees the real ones. */
+  readonly isolation: Isolation
+  private readonly group: number
+  private readonly hostPath: (path: string) => string
   /** Set when launched with fixedRandom. */
   private readonly entropy: FixedRandom | undefined
   /** Set when launched with clock: 'virtual'. */
@@ -118,12 +134,15 @@ export class Process implements AsyncDisposable {
     this.arch = init.arch
     this.timeout = init.timeout
     this.aslr = init.aslr
+    this.isolation = init.isolation
+    this.group = init.group
+    this.hostPath = init.hostPath ?? ((path) => path)
     this.entropy = init.fixedRandom ? new FixedRandom() : undefined
     this.clock = init.virtualClock ? new VirtualClock() : undefined
     this.stdio = init.stdio
     this.pinned = init.pinned
     this.startupPinned = init.startupPinned
-    this.space = new AddressSpace(this.pid, this.path, () => this.ensureRendezvous())
+    this.space = new AddressSpace(this.pid, this.path, () => this.ensureRendezvous(), this.hostPath)
     this.memory = new TraceeMemory(this.pid, () => this.space.maps())
     this.table = new BreakpointTable(
       this.arch.breakpoint,
@@ -154,6 +173,7 @@ export class Process implements AsyncDisposable {
         onFault: (t) => (this.clock ?? this.entropy)?.emulateRdtsc(t, this.memory) ?? false,
       },
       () => this.assertAlive('read registers'),
+      this.group,
     )
     this.tracer.emulate = init.emulateStepOver
     if (this.clock)
@@ -440,7 +460,7 @@ export class Process implements AsyncDisposable {
     if (stop.kind === 'exited' || stop.kind === 'killed') {
       const neverRan = this.launching
       this.ended(stop)
-      if (neverRan && stop.kind === 'exited') throw execFailure(this.path, stop.exitCode)
+      if (neverRan && stop.kind === 'exited') throw execFailure(this.path, stop.exitCode, this.hostPath(this.path))
       throw new ProcessStateError(
         'ERR_PROCESS_EXITED',
         `${this.path} ended before its entry point ` +
@@ -606,9 +626,22 @@ export class Process implements AsyncDisposable {
       this.space.close()
       this.stdio.close()
       if (this.pinned) unpinThread()
+      this.endNamespace()
       untrack(this.pid, this)
     }
     return this.exitResult
+  }
+
+  /**
+   * An isolated program ended: end its PID namespace too (its init, and whatever the program left
+   * running there) and reap the init. Every tracee left in the group is dead or dying then.
+   */
+  private endNamespace(): void {
+    if (this.group === this.pid) return
+    sendSignal(this.group, 9)
+    while (waitBlocking(-this.group)) {
+      // until ECHILD
+    }
   }
 
   private finished(thread: Thread): StopEvent {
@@ -773,11 +806,11 @@ export class Process implements AsyncDisposable {
 }
 
 /** A launcher that exited before exec: its exit status is the execve errno. */
-function execFailure(path: string, errno: number): Error {
+function execFailure(path: string, errno: number, hostPath: string): Error {
   if (errno === ERRNO.ENOENT) {
     let interp: string | undefined
     try {
-      interp = readElf(path).interpreter
+      interp = readElf(hostPath).interpreter
     } catch {
       // unreadable now: say it without the name
     }

@@ -4,6 +4,8 @@ import { SIG } from '../native/constants.js'
 import { sendSignal, waitBlocking } from '../native/ptrace.js'
 
 const live = new Set<number>()
+/** The process group of each live tracee, when it is not its own: an isolated one's init leads it. */
+const groups = new Map<number, number>()
 /** The handle of each live tracee, to end it through its own kill() (state, stdio, pinning) when it is still reachable. */
 const owners = new Map<number, WeakRef<object>>()
 
@@ -12,10 +14,13 @@ const finalizer = new FinalizationRegistry<number>((pid) => {
 })
 
 function reapNow(pid: number): void {
+  const group = groups.get(pid) ?? pid
+  groups.delete(pid)
   sendSignal(pid, SIG.KILL)
+  if (group !== pid) sendSignal(group, SIG.KILL) // the init of its PID namespace: everything in it dies
   // Blocking is fine here: the process is exiting or the handle is unreachable; SIGKILL is quick.
-  while (waitBlocking(-pid)) {
-    // reap every thread until ECHILD
+  while (waitBlocking(-group)) {
+    // reap every thread (and an isolated tracee's init) until ECHILD
   }
 }
 
@@ -26,9 +31,10 @@ function killAll(): void {
   live.clear()
 }
 
-/** Tracks a tracee until `untrack`; `owner` is the handle whose collection kills it. */
-export function track(pid: number, owner: object): void {
+/** Tracks a tracee until `untrack`; `owner` is the handle whose collection kills it; `group` its process group. */
+export function track(pid: number, owner: object, group = pid): void {
   live.add(pid)
+  if (group !== pid) groups.set(pid, group)
   owners.set(pid, new WeakRef(owner))
   finalizer.register(owner, pid, owner)
   if (!hooked) {
@@ -39,6 +45,7 @@ export function track(pid: number, owner: object): void {
 
 export function untrack(pid: number, owner: object): void {
   live.delete(pid)
+  groups.delete(pid)
   owners.delete(pid)
   finalizer.unregister(owner)
 }

@@ -127,14 +127,17 @@ export class Tracer {
   /** Ticks in a row that found the runner asleep without a syscall entry seen. */
   private asleepTicks = 0
 
-  /** `guard` runs before any register access and throws if the process can no longer be used. */
-  constructor(pid: number, arch: Arch, table: BreakpointTable, hooks: TracerHooks, guard: () => void) {
+  /**
+   * `guard` runs before any register access and throws if the process can no longer be used;
+   * `group` is the tracee's process group (an isolated tracee's init leads it).
+   */
+  constructor(pid: number, arch: Arch, table: BreakpointTable, hooks: TracerHooks, guard: () => void, group = pid) {
     this.pid = pid
     this.arch = arch
     this.table = table
     this.hooks = hooks
     this.guard = guard
-    this.waiter = new Waiter(-pid)
+    this.waiter = new Waiter(-group)
     this.current = this.addThread(pid)
   }
 

@@ -17,13 +17,15 @@ export interface Tick {
 
 export class Waiter {
   private readonly target: number
+  private readonly spinMs: number
   private lastTurn = performance.now()
   /** A wait on the thread pool that a tick left behind: the next call takes its status. */
   private pool: Promise<WaitResult | undefined> | undefined
 
-  /** `target` is -pgid: every thread of the tracee, and nothing of libuv's. */
-  constructor(target: number) {
+  /** `target` is -pgid: every thread of the tracee, and nothing of libuv's; `spinMs` how long to poll first. */
+  constructor(target: number, spinMs = SPIN_MS) {
     this.target = target
+    this.spinMs = spinMs
   }
 
   /**
@@ -39,7 +41,7 @@ export class Waiter {
       await turn()
       this.lastTurn = performance.now()
     }
-    const spinUntil = performance.now() + SPIN_MS
+    const spinUntil = performance.now() + this.spinMs
     for (; !this.pool;) {
       const r = waitNoHang(this.target)
       if (typeof r === 'object') return r

@@ -23,7 +23,7 @@ import type {
   SnapshotStop,
   ThreadState,
 } from './model.js'
-import { hex, mapAt, type SnapshotModule } from './regions.js'
+import { hex, mapAt, rememberElf, type SnapshotModule } from './regions.js'
 import { snapshotFromData, type ProcessSnapshot, type ThreadSnapshot } from './snapshot.js'
 import { unwind, type UnwindModule } from './unwind.js'
 import { checkOptions, isString, oneOf, type OptionSchema } from '../options.js'
@@ -86,6 +86,7 @@ function capture(
   const arch = proc.arch.name as SnapshotArch
   const liveModules = proc.modules
   const buildIds = new Map(liveModules.map((m) => [m.path, m.elf.buildId]))
+  for (const m of liveModules) rememberElf(m.path, m.elf.buildId, m.elf)
   const residency = new Residency(proc.pid)
   let maps: MapState[]
   try {

@@ -1,8 +1,9 @@
 // Where an address is in a snapshot's maps: modules rebuilt offline from the maps (ELF files read
 // again when they are still on disk with the same build-id), symbolization, and ASLR-proof map identities
 // (thread stacks by thread: '[stack thread 2]').
-import { basename } from 'node:path'
+import { basename, join } from 'node:path'
 import { readElf, type ElfFile } from '../elf/index.js'
+import { INNER_CWD } from '../process/isolate.js'
 import { findMap } from '../process/maps.js'
 import { archInfo } from './arch-info.js'
 import type { MapIdentity, MapState, SnapshotData } from './model.js'
@@ -37,15 +38,27 @@ function elfFor(path: string, buildId: string | undefined): ElfFile | undefined 
   const key = `${path}\0${buildId ?? ''}`
   let elf = elfCache.get(key)
   if (elf === undefined) {
-    try {
-      elf = readElf(path.replace(/ \(deleted\)$/, ''))
-      if (buildId !== undefined && elf.buildId !== buildId) elf = null // the file changed since the capture
-    } catch {
-      elf = null
-    }
+    elf = readMatching(path.replace(/ \(deleted\)$/, ''), buildId)
+    // An isolated program's working directory was a bind mount at /tmp/procsnap: most likely this cwd.
+    if (!elf && path.startsWith(`${INNER_CWD}/`))
+      elf = readMatching(join(process.cwd(), path.slice(INNER_CWD.length + 1)), buildId)
     elfCache.set(key, elf)
   }
   return elf ?? undefined
+}
+
+function readMatching(path: string, buildId: string | undefined): ElfFile | null {
+  try {
+    const elf = readElf(path)
+    return buildId !== undefined && elf.buildId !== buildId ? null : elf // null: the file changed since the capture
+  } catch {
+    return null
+  }
+}
+
+/** Capture hands over the ELF files the live process read (an isolated program's paths may not open here). */
+export function rememberElf(path: string, buildId: string | undefined, elf: ElfFile): void {
+  elfCache.set(`${path}\0${buildId ?? ''}`, elf)
 }
 
 /** Groups file-backed maps by path into modules, as the live process does (see process/modules.ts). */

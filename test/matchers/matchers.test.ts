@@ -137,7 +137,7 @@ describe('toHaveMapping, toHaveOpenFd', () => {
   it('find maps by path, base name or region, and open files by fd and target', async () => {
     const proc = await atSecondBump()
     expect(proc).toHaveMapping('counter', 'r-x')
-    expect(proc).toHaveMapping(fixture('counter'), 'rw-p')
+    expect(proc).toHaveMapping(proc.path, 'rw-p') // isolated: /tmp/procsnap/fixtures/c/bin/counter
     expect(proc).toHaveMapping('libc.so.6')
     expect(proc).toHaveMapping('[heap]', 'rw')
     expect(proc).not.toHaveMapping('counter', 'rwx')

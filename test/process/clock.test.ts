@@ -82,7 +82,8 @@ describe('clock: virtual, programs we did not write', () => {
   })
 
   it('a child still running when the launched process ends is killed and reaped', async () => {
-    const proc = await start('/bin/bash', { args: ['-c', '/bin/sleep 30 & echo $!'], stdout: 'pipe' })
+    // isolate: false, so that $! is the child's pid here (inside the PID namespace it would be 3)
+    const proc = await start('/bin/bash', { args: ['-c', '/bin/sleep 30 & echo $!'], stdout: 'pipe', isolate: false })
     await proc.wait()
     const child = Number(proc.stdout.trim())
     expect(child).toBeGreaterThan(0)

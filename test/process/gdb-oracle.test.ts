@@ -153,7 +153,8 @@ describe('gdb agrees with us at the same stop', () => {
     // gdb's inferior gets exactly our environment (no LINES/COLUMNS), or the stacks could not agree.
     expect(gdbEnv).toEqual(Object.entries(DEFAULT_ENV).map(([k, v]) => `${k}=${v}`))
 
-    const proc = await start(counter, { args: ['3'], argv0: counter })
+    // gdb runs it outside namespaces: so do we, for the same paths in the maps.
+    const proc = await start(counter, { args: ['3'], argv0: counter, isolate: false })
     expect(environOf(proc.pid)).toEqual(gdbEnv)
     const bp = proc.breakAt('bump')
     for (const [i, section] of (['hit1', 'hit2', 'hit3'] as const).entries()) {

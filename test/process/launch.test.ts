@@ -41,7 +41,13 @@ describe('launch stops at the entry point of every kind of binary', () => {
   })
 
   it('passes args, env and cwd, and uses a fixed environment by default', async () => {
-    const proc = await start(fixture('counter'), { args: ['1', '--cwd'], env: { FOO: 'bar' }, cwd: '/tmp' })
+    // Not isolated: an isolated program sees its cwd at /tmp/procsnap (test/process/isolate.test.ts).
+    const proc = await start(fixture('counter'), {
+      args: ['1', '--cwd'],
+      env: { FOO: 'bar' },
+      cwd: '/tmp',
+      isolate: false,
+    })
     await proc.wait()
     expect(proc.stdout).toBe('bump 1 -> 1\ntotal 1\nFOO=bar\ncwd /tmp\n')
     const env = await start('/usr/bin/env')

@@ -78,7 +78,8 @@ describe('pty output', () => {
   })
 
   it('gives the program no controlling terminal and leaves its session alone (its own process group)', async () => {
-    const proc = await start(fixture('crash_output'))
+    // Not isolated: an isolated program is in its init's session (test/process/isolate.test.ts).
+    const proc = await start(fixture('crash_output'), { isolate: false })
     await proc.cont()
     // /proc/PID/stat after "(comm)": state ppid pgrp session tty_nr ...
     const stat = (pid: number | 'self'): string[] => {

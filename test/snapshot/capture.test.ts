@@ -17,7 +17,8 @@ const dir = mkdtempSync(join(tmpdir(), 'procsnap-capture-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 async function atBump(args = ['3'], hits = 1): Promise<Process> {
-  const proc = await start(fixture('counter'), { args })
+  // Not isolated: these tests compare paths and the cwd with the fixture's real ones.
+  const proc = await start(fixture('counter'), { args, isolate: false })
   proc.breakAt('bump')
   for (let i = 0; i < hits; i++) await proc.cont()
   return proc

@@ -555,7 +555,7 @@ describe('pprint methods on a snapshot of a real process', () => {
   afterEach(() => vi.unstubAllEnvs())
 
   it('print registers, maps, backtrace, memory and a diff to the given stream', async () => {
-    const proc = await start(fixture('counter'), { args: ['3'] })
+    const proc = await start(fixture('counter'), { args: ['3'], isolate: false }) // the maps print the fixture's real path
     proc.breakAt('bump')
     await proc.cont()
     await proc.cont()
