@@ -5,7 +5,7 @@ import { LocationError } from '../errors.js'
 import type { MapState, SnapshotData } from '../snapshot/model.js'
 import type { SnapshotModule } from '../snapshot/regions.js'
 import type { AddressNamer } from './names.js'
-import { statImageWords } from './stat-images.js'
+import { statImageWords, type StatWord } from './stat-images.js'
 
 const LINE = 16n
 
@@ -179,13 +179,18 @@ function rangeEntries(
 }
 
 /** Hex bytes, with each aligned 8-byte word that points into a map (or is part of a descriptor's stat image) written as <its name>. */
-function lineValue(line: Buffer, address: bigint, namer: AddressNamer, statWords: ReadonlyMap<bigint, string>): string {
+function lineValue(
+  line: Buffer,
+  address: bigint,
+  namer: AddressNamer,
+  statWords: ReadonlyMap<bigint, StatWord>,
+): string {
   const tokens: string[] = []
   for (let i = 0; i < line.length;) {
     const word = statWords.get(address + BigInt(i))
-    if (word !== undefined && i + 8 <= line.length) {
-      tokens.push(`<${word}>`)
-      i += 8
+    if (word !== undefined && i + word.size <= line.length) {
+      tokens.push(`<${word.name}>`)
+      i += word.size
       continue
     }
     if ((address + BigInt(i)) % 8n === 0n && i + 8 <= line.length) {

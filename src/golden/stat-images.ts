@@ -1,6 +1,7 @@
 // A program that keeps what fstat() said of its terminal, pipe or socket (node keeps it for fds 0-2)
 // holds values that belong to the machine and the moment, not to the program: the pty's number
-// (st_ino, st_rdev), its device, and when it was last written (the times). Where a struct stat image
+// (st_ino, st_rdev), its device, its owner (/dev/null is root's, or nobody's in the user namespace of
+// a run that is not root's) and when it was last written (the times). Where a struct stat image
 // of one of the process's non-file descriptors lies in memory, those words are written by name.
 import type { FdState } from '../snapshot/model.js'
 
@@ -8,6 +9,8 @@ import type { FdState } from '../snapshot/model.js'
 const ST_DEV = 0
 const ST_INO = 8
 const ST_MODE = 24
+const ST_UID = 28
+const ST_GID = 32
 const ST_RDEV = 40
 const TIMES: readonly [number, string][] = [
   [72, 'st_atime'],
@@ -19,9 +22,15 @@ const TIMES: readonly [number, string][] = [
 ]
 const STAT_SIZE = 144
 
-/** Address of each varying word of a stat image of a descriptor in `bytes` (mapped at `start`) -> its name, '<fd1.st_ino>'. */
-export function statImageWords(start: bigint, bytes: Buffer, fds: readonly FdState[]): Map<bigint, string> {
-  const words = new Map<bigint, string>()
+/** A field of a stat image, written by name: 8 bytes, or 4 for the owner's ids. */
+export interface StatWord {
+  readonly name: string
+  readonly size: 4 | 8
+}
+
+/** Address of each varying field of a stat image of a descriptor in `bytes` (mapped at `start`) -> its name, 'fd1.st_ino'. */
+export function statImageWords(start: bigint, bytes: Buffer, fds: readonly FdState[]): Map<bigint, StatWord> {
+  const words = new Map<bigint, StatWord>()
   const known = fds.filter((f) => f.stat !== undefined)
   if (known.length === 0) return words
   const first = Number((8n - (start % 8n)) % 8n)
@@ -33,10 +42,15 @@ export function statImageWords(start: bigint, bytes: Buffer, fds: readonly FdSta
       if (bytes.readBigUInt64LE(at + ST_DEV) !== s.dev || bytes.readBigUInt64LE(at + ST_RDEV) !== s.rdev) continue
       if (bytes.readUInt32LE(at + ST_MODE) !== s.mode) continue
       const base = start + BigInt(at)
-      words.set(base + BigInt(ST_DEV), `fd${f.fd}.st_dev`)
-      words.set(base + BigInt(ST_INO), `fd${f.fd}.st_ino`)
-      words.set(base + BigInt(ST_RDEV), `fd${f.fd}.st_rdev`)
-      for (const [offset, name] of TIMES) words.set(base + BigInt(offset), `fd${f.fd}.${name}`)
+      const word = (offset: number, name: string, size: 4 | 8 = 8): void => {
+        words.set(base + BigInt(offset), { name: `fd${f.fd}.${name}`, size })
+      }
+      word(ST_DEV, 'st_dev')
+      word(ST_INO, 'st_ino')
+      word(ST_UID, 'st_uid', 4)
+      word(ST_GID, 'st_gid', 4)
+      word(ST_RDEV, 'st_rdev')
+      for (const [offset, name] of TIMES) word(offset, name)
       break
     }
   }

@@ -31,7 +31,15 @@ describe('stat images of terminals, pipes and devices in goldens', () => {
     expect(stdout?.target).toMatch(/^\/dev\/pts\/\d+$/)
     expect(stdout?.stat?.rdev).toBeGreaterThan(0n)
     const text = memory(first)
-    for (const word of ['fd1.st_ino', 'fd1.st_rdev', 'fd1.st_mtime', 'fd1.st_ctime.ns', 'fd2.st_ino'])
+    for (const word of [
+      'fd1.st_ino',
+      'fd1.st_rdev',
+      'fd1.st_uid',
+      'fd1.st_mtime',
+      'fd1.st_ctime.ns',
+      'fd2.st_ino',
+      'fd0.st_gid',
+    ])
       expect(text).toContain(`<${word}>`)
     expect(memory(second)).toBe(text)
   }, 60_000)
