@@ -55,9 +55,12 @@ export class AddressNamer {
     this.modules = modules
     this.project = project
     // Below 300 the kernel gives pids to nobody after boot (RESERVED_PIDS): small numbers stay numbers.
-    if (data.pid >= MIN_USER_PID) this.ids.set(BigInt(data.pid), 'pid')
-    for (const t of data.threads)
-      if (t.tid >= MIN_USER_PID && t.tid !== data.pid) this.ids.set(BigInt(t.tid), `tid#${t.index}`)
+    // In a PID namespace of its own (isolate) the program sees small ids of its own, never these.
+    if (data.ownPid === undefined) {
+      if (data.pid >= MIN_USER_PID) this.ids.set(BigInt(data.pid), 'pid')
+      for (const t of data.threads)
+        if (t.tid >= MIN_USER_PID && t.tid !== data.pid) this.ids.set(BigInt(t.tid), `tid#${t.index}`)
+    }
     for (const t of [...data.threads].sort((a, b) => a.index - b.index)) {
       const tp = t.regs.fs_base ?? t.regs.tpidr_el0
       const at = tp === undefined || tp === 0n ? undefined : mapAt(data.maps, tp)

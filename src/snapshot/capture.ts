@@ -118,6 +118,7 @@ function capture(
     snapshotId: randomUUID(),
     arch,
     pid: proc.pid,
+    ...ownPid(proc.pid),
     aslrEnabled: proc.aslr,
     exe: proc.path,
     argv: [...proc.argv],
@@ -282,6 +283,17 @@ function identity(link: string): FdIdentity | undefined {
   const st = statSync(link, { bigint: true, throwIfNoEntry: false })
   if (!st || !MACHINE_OBJECTS.has(Number(st.mode) & S_IFMT)) return undefined
   return { dev: st.dev, ino: st.ino, mode: Number(st.mode), rdev: st.rdev }
+}
+
+/** The pid the process sees of itself (the last of NSpid), when a PID namespace makes it differ. */
+function ownPid(pid: number): { ownPid?: number } {
+  try {
+    const line = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'))?.[1]
+    const own = Number(line?.trim().split(/\s+/).at(-1))
+    return Number.isInteger(own) && own !== pid ? { ownPid: own } : {}
+  } catch {
+    return {}
+  }
 }
 
 /** Open file descriptors from /proc/PID/fd and fdinfo. */

@@ -139,6 +139,8 @@ export interface SnapshotData {
   readonly snapshotId: string
   readonly arch: SnapshotArch
   readonly pid: number
+  /** The pid the program sees of itself, when it runs in a PID namespace of its own (launch's isolate): 2. */
+  readonly ownPid?: number
   readonly aslrEnabled: boolean
   /** Absolute path of the executable. */
   readonly exe: string

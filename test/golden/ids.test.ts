@@ -44,4 +44,24 @@ describe('ids in goldens', () => {
     const withoutFlags = (text: string): string => text.replace(/\n {2}eflags +0x[0-9a-f]+/g, '')
     expect(withoutFlags(b.text)).toBe(withoutFlags(a.text))
   })
+
+  it('isolated, the program sees pid 2: a value equal to the pid outside is a number like any other', async () => {
+    const proc = await start(fixture('ids'))
+    proc.breakAt('checkpoint')
+    await proc.cont()
+    const outside = Buffer.alloc(4)
+    outside.writeUInt32LE(proc.pid)
+    proc.writeMemory('g_worker_tid', outside) // what a constant that happens to equal it looks like
+    const snap = proc.createSnapshot({ level: 'writable' })
+    await proc.kill()
+    expect(snap.data.ownPid).toBe(2)
+    const text = renderGolden(
+      { key: 'k', test: 't' },
+      goldenSections(snap.data, snap.modules(), { include: ['memory'] }),
+    )
+    expect(text).toMatch(/\n {2}ids!g_pid +02 00 00 00\n/)
+    expect(text).toContain(`ids!g_worker_tid`)
+    expect(text).not.toContain('<pid>')
+    expect(text).not.toContain('<tid#')
+  })
 })
