@@ -6,6 +6,7 @@
 // timeout: the same values on every run, and a loop towards a deadline ends.
 import { parseElf } from '../elf/index.js'
 import type { TraceeMemory } from './memory.js'
+import { emulateTimestamp } from './rdtsc.js'
 import type { TracedThread } from './thread.js'
 
 const NS = 1_000_000_000n
@@ -202,24 +203,7 @@ export class VirtualClock {
 
   /** A SIGSEGV at rdtsc or rdtscp (TSC faulting is on): the virtual clock's ns, as a 1 GHz counter. */
   emulateRdtsc(t: TracedThread, memory: TraceeMemory): boolean {
-    const code = new Uint8Array(3)
-    try {
-      memory.readRaw(t.pc, code)
-    } catch {
-      return false
-    }
-    const rdtsc = code[0] === 0x0f && code[1] === 0x31
-    const rdtscp = code[0] === 0x0f && code[1] === 0x01 && code[2] === 0xf9
-    if (!rdtsc && !rdtscp) return false
-    const tsc = this.read('monotonic')
-    // IA32_TSC_AUX (rcx after rdtscp): CPU 0
-    t.setRegisters({
-      rax: tsc & 0xffffffffn,
-      rdx: tsc >> 32n,
-      ...(rdtscp ? { rcx: 0n } : {}),
-      rip: t.pc + (rdtscp ? 3n : 2n),
-    })
-    return true
+    return emulateTimestamp(t, memory, () => this.read('monotonic'))
   }
 
   /**

@@ -4,6 +4,7 @@
 import { ptraceStep, waitBlocking } from '../native/ptrace.js'
 import { SIG, wifStopped, wStopSig } from '../native/constants.js'
 import type { TraceeMemory } from './memory.js'
+import { emulateTimestamp } from './rdtsc.js'
 import type { TracedThread } from './thread.js'
 
 /** What AT_RANDOM points to after exec: 16 recognisable, non-zero bytes. */
@@ -44,24 +45,7 @@ export class FixedRandom {
 
   /** A SIGSEGV at rdtsc or rdtscp (TSC faulting is on until the entry point): emulates it. False for any other fault. */
   emulateRdtsc(t: TracedThread, memory: TraceeMemory): boolean {
-    const code = new Uint8Array(3)
-    try {
-      memory.readRaw(t.pc, code)
-    } catch {
-      return false
-    }
-    const rdtsc = code[0] === 0x0f && code[1] === 0x31
-    const rdtscp = code[0] === 0x0f && code[1] === 0x01 && code[2] === 0xf9
-    if (!rdtsc && !rdtscp) return false
-    this.tsc += TSC_STEP
-    // IA32_TSC_AUX (rcx after rdtscp): CPU 0
-    t.setRegisters({
-      rax: this.tsc & 0xffffffffn,
-      rdx: this.tsc >> 32n,
-      ...(rdtscp ? { rcx: 0n } : {}),
-      rip: t.pc + (rdtscp ? 3n : 2n),
-    })
-    return true
+    return emulateTimestamp(t, memory, () => (this.tsc += TSC_STEP))
   }
 
   /**
