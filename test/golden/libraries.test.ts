@@ -197,15 +197,18 @@ describe('a library upgrade', () => {
     expect(summary).toMatch(/^libplugin\.so rebuilt \(build-id [0-9a-f]{8} -> [0-9a-f]{8}\)/)
     expect(changes.filter((c) => c.section === 'modules').map((c) => c.label)).toEqual(['libplugin.so'])
     expect(section(v1, 'memory').get('libplugin.so!completed.0')).toBe('00')
-    // By name or pattern too, wherever the project root is.
+    // By name or pattern too, wherever the project root is: here an empty directory (not tmpdir(),
+    // which holds this repository when it is cloned under /tmp).
+    const elsewhere = mkdtempSync(join(tmpdir(), 'procsnap-elsewhere-'))
     for (const modules of [['libplugin.so'], [/^libplugin/]]) {
-      const named = await pluginGolden('v1', { modules, root: tmpdir() })
+      const named = await pluginGolden('v1', { modules, root: elsewhere })
       expect(section(named, 'modules').get('libplugin.so')).toMatch(/^[0-9a-f]{40}$/)
     }
-    const outside = await pluginGolden('v1', { root: tmpdir() })
+    const outside = await pluginGolden('v1', { root: elsewhere })
     expect(section(outside, 'modules').get('libplugin.so')).toBe('by symbol')
     const moved = summarizeGolden(compareGolden(parseGolden(outside, 'a').sections, parseGolden(v1, 'b').sections))
     expect(moved).toMatch(/^libplugin\.so by symbol -> build-id [0-9a-f]{8},/)
+    rmSync(elsewhere, { recursive: true, force: true })
   })
 })
 
