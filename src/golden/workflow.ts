@@ -124,7 +124,12 @@ export function goldenContext(matcherState: MatcherState): GoldenContext | undef
 }
 
 /** Compares a snapshot with its golden file: written when missing (not in CI), rewritten with -u. */
-export function checkGolden(context: GoldenContext, snap: Snapshot, options: ProcessSnapshotOptions): Result {
+export function checkGolden(
+  context: GoldenContext,
+  snap: Snapshot,
+  options: ProcessSnapshotOptions,
+  caveat?: string,
+): Result {
   const { matcherState, state, task, testFile } = context
   const testName = [matcherState.currentTestName ?? '', ...(options.name !== undefined ? [options.name] : [])].join(
     ' > ',
@@ -205,7 +210,7 @@ export function checkGolden(context: GoldenContext, snap: Snapshot, options: Pro
   state.unmatched.increment(task.id)
   return {
     pass: false,
-    message: () => `Process snapshot \`${key}\` mismatched (${shown}): ${summary}`,
+    message: () => `Process snapshot \`${key}\` mismatched (${shown}): ${summary}${caveat ? `. ${caveat}` : ''}`,
     actual: text,
     expected: existing,
   }

@@ -61,5 +61,16 @@ export function toMatchProcessSnapshot(
     received instanceof Process
       ? received.createSnapshot({ level: options.level ?? 'writable' })
       : (received as ProcessSnapshot | ThreadSnapshot)
-  return checkGolden(context, snap, options)
+  return checkGolden(context, snap, options, received instanceof Process ? scheduleCaveat(received) : undefined)
+}
+
+/** What a mismatch should add when the run's thread order was not decided at deterministic points only. */
+function scheduleCaveat(proc: Process): string | undefined {
+  const slices = proc.timeSlices
+  if (slices === 0) return undefined
+  return (
+    `Note: this run switched threads ${slices} time${slices === 1 ? '' : 's'} at the end of a time slice (a thread ` +
+    'ran 30 ms of CPU without a syscall, a busy-wait), which is not deterministic: the difference may come from the ' +
+    'schedule, not from the program (see schedule in the README)'
+  )
 }
