@@ -4,6 +4,9 @@
 // (TSC faulting stays on) and are emulated. Each read advances the clock by a fixed step; sleeps and
 // timed waits (poll, select, epoll, futex) wait for real and, when they time out, advance it by their
 // timeout: the same values on every run, and a loop towards a deadline ends.
+// Under the serial schedule, while the process has two threads or more, time is simulated instead
+// (`simulate` below): a sleep is not executed and a timed wait waits without its timeout; the
+// tracer advances the clock to the earliest deadline when no thread can run (expire()).
 import { parseElf } from '../elf/index.js'
 import type { TraceeMemory } from './memory.js'
 import { emulateTimestamp } from './rdtsc.js'
@@ -26,6 +29,9 @@ const MASK64 = (1n << 64n) - 1n
 const NO_SYSCALL = MASK64
 const EFAULT = 14n
 const ETIMEDOUT = 110n
+const EINTR = 4n
+/** Results of a wait broken off by a signal or a ptrace interrupt: ERESTARTSYS, -NOINTR, -NOHAND, -_RESTARTBLOCK, EINTR. */
+const INTERRUPTED = new Set([512n, 513n, 514n, 516n, EINTR].map((e) => -e & MASK64))
 const ENOSYS = 38n
 /** The kernel's "restart through restart_syscall" result, seen at a syscall-exit stop. */
 const ERESTART_RESTARTBLOCK = 516n
@@ -34,6 +40,8 @@ const AT_IGNORE = 1n
 const AT_SYSINFO_EHDR = 33n
 /** Scratch space for a translated futex timeout: below the 128-byte red zone, which is all the ABI keeps. */
 const SCRATCH_BELOW_SP = 512n
+/** select's nfds beyond this (the kernel's default fd limit ceiling) is not cleared on a timeout. */
+const MAX_FDS = 1n << 20n
 
 const SYS = {
   poll: 7n,
@@ -88,12 +96,29 @@ interface PendingWait {
   advance: { by: bigint } | { to: bigint }
   /** Registers the tracer changed at the entry, put back at the exit. */
   restore?: Readonly<Record<string, bigint>>
+  /** Simulated: the wait runs without its timeout, the tracer expires it at its virtual deadline. */
+  simulated?: Simulated
+}
+
+interface Simulated {
+  nr: bigint
+  deadline: bigint
+  /** What the syscall returns when it times out (0, or -ETIMEDOUT for futex). */
+  result: bigint
+  /** Writes what the syscall writes when it times out (select's cleared fd sets). */
+  onTimeout?: () => void
+  /** Writes the time left where select, pselect and ppoll have their timeout, as the kernel does. */
+  left?: (ns: bigint) => void
+  /** The virtual clock reached the deadline and the tracer interrupted the wait. */
+  expired: boolean
 }
 
 export class VirtualClock {
   /** Nanoseconds since the first read: the one counter of the process, all threads share it. */
   private elapsed = 0n
   private readonly waits = new Map<number, PendingWait>()
+  /** Simulated waits broken off by a stop of all threads: the restarted syscall keeps its deadline. */
+  private readonly restarts = new Map<number, { nr: bigint; deadline: bigint }>()
 
   /** The virtual time of a clock kind, in ns, without advancing. */
   private now(kind: Kind): bigint {
@@ -115,11 +140,19 @@ export class VirtualClock {
     return this.now(kind)
   }
 
-  /** At a seccomp stop: answers a clock read or a sleep, or watches a timed wait. False for another syscall. */
-  answerSyscall(t: TracedThread, memory: TraceeMemory): boolean {
+  /**
+   * At a seccomp stop: answers a clock read or a sleep, or watches a timed wait. False for another syscall.
+   * `simulate` (the serial schedule, two threads or more): sleeps park the thread and timed waits lose
+   * their timeout; each gets a virtual deadline (t.deadline) for expire().
+   */
+  answerSyscall(t: TracedThread, memory: TraceeMemory, simulate = false): boolean {
     const r = t.regs
     const nr = r.orig_rax
     const writes = (address: bigint, ...words: bigint[]): boolean => write(memory, address, words)
+    const restart = this.restarts.get(t.tid)
+    this.restarts.delete(t.tid)
+    if (simulate && !t.stepping && this.simulate(t, memory, restart?.nr === nr ? restart.deadline : undefined))
+      return true
     switch (nr) {
       case SYS.clock_gettime: {
         const kind = clockKind(r.rdi)
@@ -175,11 +208,51 @@ export class VirtualClock {
     }
   }
 
+  /**
+   * The virtual clock reached `t`'s deadline (the tracer found no thread that can run): the clock
+   * moves there. A parked sleeper returns 0 and is ready (true); a simulated wait is marked expired,
+   * and the tracer interrupts it (false): its exit then gives the timeout's result.
+   */
+  expire(t: TracedThread): boolean {
+    const deadline = t.deadline
+    t.deadline = undefined
+    if (deadline !== undefined && deadline > this.elapsed) this.elapsed = deadline
+    if (t.parked) {
+      t.parked = false
+      skip(t, 0n)
+      return true
+    }
+    const simulated = this.waits.get(t.tid)?.simulated
+    if (simulated) simulated.expired = true
+    return false
+  }
+
   /** The exit of a timed wait watched at its seccomp stop: a timeout advances the clock by it. */
   syscallExit(t: TracedThread): void {
     const wait = this.waits.get(t.tid)
     if (!wait) return
     const result = t.regs.rax
+    const simulated = wait.simulated
+    if (simulated) {
+      this.waits.delete(t.tid)
+      t.deadline = undefined
+      const restore = wait.restore ?? {}
+      const left = (ns: bigint): void => simulated.left?.(ns)
+      if (!INTERRUPTED.has(result)) {
+        // woken, or it returned at once: the program sees what the kernel said, and the time left
+        left(simulated.deadline > this.elapsed ? simulated.deadline - this.elapsed : 0n)
+        t.setRegisters(restore)
+      } else if (simulated.expired) {
+        simulated.onTimeout?.()
+        left(0n)
+        t.setRegisters({ ...restore, rax: simulated.result & MASK64 })
+      } else {
+        // A stop of every thread broke it off: the kernel restarts it, and the restart keeps the deadline.
+        t.setRegisters(restore)
+        this.restarts.set(t.tid, { nr: simulated.nr, deadline: simulated.deadline })
+      }
+      return
+    }
     if (wait.restore) {
       t.setRegisters(wait.restore)
       delete wait.restore
@@ -220,6 +293,101 @@ export class VirtualClock {
     const [base] = read64(memory, entry + 8n, 1) ?? []
     if (base !== undefined && patchTimeFunctions(memory, base)) return
     write(memory, entry, [AT_IGNORE])
+  }
+
+  /**
+   * Virtual time for a sleep or a timed wait at its seccomp stop; false when the syscall is none of
+   * those (or has no timeout, or one already over): the usual handling then applies.
+   */
+  private simulate(t: TracedThread, memory: TraceeMemory, kept: bigint | undefined): boolean {
+    const r = t.regs
+    const nr = r.orig_rax
+    const timespec = (pointer: bigint): bigint | undefined =>
+      pointer === 0n ? undefined : readTimespec(memory, pointer)
+    const zero =
+      (...blocks: [bigint, number][]) =>
+      () => {
+        for (const [address, words] of blocks)
+          if (address !== 0n && words > 0) write(memory, address, new Array<bigint>(words).fill(0n))
+      }
+    /** Writes the time left at `address`: a timespec, or a timeval. */
+    const left =
+      (address: bigint, timeval: boolean) =>
+      (ns: bigint): void => {
+        write(memory, address, [ns / NS, timeval ? (ns % NS) / 1000n : ns % NS])
+      }
+    /** A wait without its timeout (`untimed`: the registers that say so), expired at `deadline`. */
+    const wait = (
+      relative: bigint | undefined,
+      untimed: Record<string, bigint>,
+      result = 0n,
+      onTimeout?: () => void,
+      left?: (ns: bigint) => void,
+    ): boolean => {
+      if (relative === undefined || relative <= 0n) return false
+      const deadline = kept ?? this.elapsed + relative
+      const restore = Object.fromEntries(Object.keys(untimed).map((k) => [k, r[k as 'rax']]))
+      t.setRegisters(untimed)
+      t.deadline = deadline
+      this.watch(t, {
+        timedOut: () => false,
+        advance: { by: 0n },
+        restore,
+        simulated: { nr, deadline, result, onTimeout, left, expired: false },
+      })
+      return true
+    }
+    const park = (request: bigint, kind: Kind, absolute: boolean): boolean => {
+      const ts = readTimespec(memory, request)
+      if (ts === undefined) return false
+      const remaining = absolute ? ts - this.now(kind) : ts
+      if (remaining <= 0n) return false
+      t.deadline = kept ?? this.elapsed + remaining
+      t.parked = true
+      return true
+    }
+    const ms = (timeout: bigint): bigint => BigInt.asIntN(32, timeout) * 1_000_000n
+    switch (nr) {
+      case SYS.nanosleep:
+        return park(r.rdi, 'monotonic', false)
+      case SYS.clock_nanosleep: {
+        const kind = clockKind(r.rdi)
+        if (!kind || BigInt.asIntN(32, r.rdi) === 3n) return false
+        return park(r.rdx, kind, (r.rsi & 1n) !== 0n)
+      }
+      case SYS.poll:
+        return wait(ms(r.rdx), { rdx: MASK64 })
+      case SYS.epoll_wait:
+      case SYS.epoll_pwait:
+        return wait(ms(r.r10), { r10: MASK64 })
+      case SYS.epoll_pwait2:
+        return wait(timespec(r.r10), { r10: 0n })
+      case SYS.ppoll:
+        return wait(timespec(r.rdx), { rdx: 0n }, 0n, undefined, left(r.rdx, false))
+      case SYS.select:
+      case SYS.pselect6: {
+        // On a timeout the kernel clears the fd sets and writes the time left (none) back.
+        const nfds = BigInt.asUintN(32, r.rdi)
+        const words = Number(((nfds < MAX_FDS ? nfds : MAX_FDS) + 63n) / 64n)
+        const sets = zero([r.rsi, words], [r.rdx, words], [r.r10, words])
+        const timeval = nr === SYS.select
+        if (!timeval) return wait(timespec(r.r8), { r8: 0n }, 0n, sets, left(r.r8, false))
+        const [s, us] = (r.r8 === 0n ? undefined : read64(memory, r.r8, 2)) ?? []
+        if (s === undefined || us === undefined || s < 0n || us < 0n || us >= 1_000_000n) return false
+        return wait(s * NS + us * 1000n, { r8: 0n }, 0n, sets, left(r.r8, true))
+      }
+      case SYS.futex: {
+        const op = r.rsi & 0x7fn
+        // FUTEX_WAIT (relative) and FUTEX_WAIT_BITSET (absolute); the PI ops keep the usual handling
+        if (op !== 0n && op !== 9n) return false
+        const ts = timespec(r.r10)
+        if (ts === undefined) return false
+        const kind: Kind = (r.rsi & 0x100n) !== 0n ? 'realtime' : 'monotonic'
+        return wait(op === 0n ? ts : ts - this.now(kind), { r10: 0n }, -ETIMEDOUT)
+      }
+      default:
+        return false
+    }
   }
 
   private getrusage(t: TracedThread, memory: TraceeMemory): boolean {

@@ -61,8 +61,10 @@ export interface LaunchOptions {
    * run. Every read (clock_gettime of any clock, gettimeofday, time, times, getrusage, rdtsc, rdtscp;
    * the vDSO's clock functions become syscalls) advances it by 1 ms from 2000-01-01T00:00:00Z
    * (monotonic clocks from 1 s). Sleeps take their real time and advance it by the time asked; a
-   * poll, select, epoll or futex wait that times out advances it by its timeout. 'real' leaves the
-   * kernel's clocks alone.
+   * poll, select, epoll or futex wait that times out advances it by its timeout. Under the serial
+   * schedule, while the process has two threads or more, sleeps and timed waits run on virtual time
+   * instead: not executed / without their timeout, they expire when no thread can run, earliest
+   * deadline first. 'real' leaves the kernel's clocks alone.
    */
   clock?: 'virtual' | 'real'
   /** Milliseconds for every wait (launch, cont, step, ...); default 5000. */

@@ -166,9 +166,11 @@ export class Process implements AsyncDisposable {
         onExec: () => this.afterExec(),
         cleanForkedChild: (pid) => this.cleanForkedChild(pid),
         onSeccomp: (t) => {
-          if (!this.clock?.answerSyscall(t, this.memory)) this.entropy?.answerGetrandom(t, this.memory)
+          const simulate = this.tracer.simulatesTime()
+          if (!this.clock?.answerSyscall(t, this.memory, simulate)) this.entropy?.answerGetrandom(t, this.memory)
         },
         onSyscallExit: (t) => this.clock?.syscallExit(t),
+        ...(this.clock && { onDeadline: (t: TracedThread) => this.clock?.expire(t) ?? false }),
         // The virtual clock keeps TSC faulting on and answers every rdtsc; fixedRandom alone, those before the entry point.
         onFault: (t) => (this.clock ?? this.entropy)?.emulateRdtsc(t, this.memory) ?? false,
       },

@@ -71,7 +71,7 @@ export function nextThread(threads: Iterable<TracedThread>, last: number): Trace
   let first: TracedThread | undefined
   let after: TracedThread | undefined
   for (const t of threads) {
-    if (t.state !== 'stopped') continue
+    if (t.state !== 'stopped' || t.parked) continue
     if (!first || t.index < first.index) first = t
     if (t.index > last && (!after || t.index < after.index)) after = t
   }

@@ -22,6 +22,10 @@ export class TracedThread implements RegisterSource {
   rewound = false
   /** Resume with PTRACE_SYSCALL: the owner watches this syscall's result (the virtual clock's timed waits). */
   traceExit = false
+  /** Virtual time (clock.ts): the virtual deadline of the timed wait or sleep it is in, on the clock's elapsed scale. */
+  deadline: bigint | undefined = undefined
+  /** A sleep not executed: the thread stays stopped at its seccomp stop until the virtual clock reaches its deadline. */
+  parked = false
   readonly regs: Registers
   private readonly bytes: Uint8Array
   private readonly words: BigUint64Array

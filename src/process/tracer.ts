@@ -85,6 +85,11 @@ export interface TracerHooks {
   onFault(thread: TracedThread): boolean
   /** The exit of a syscall whose thread had traceExit set at its seccomp stop. */
   onSyscallExit(thread: TracedThread): void
+  /**
+   * Virtual time: no thread can run, and `thread` has the earliest virtual deadline (thread.deadline).
+   * True when the thread is ready to run (a parked sleep); false when it must be interrupted in its wait.
+   */
+  onDeadline?: (thread: TracedThread) => boolean
 }
 
 export class Tracer {
@@ -126,6 +131,11 @@ export class Tracer {
   private sliceStart: number | undefined
   /** Ticks in a row that found the runner asleep without a syscall entry seen. */
   private asleepTicks = 0
+  /**
+   * Virtual time: the runner used up its time slice while the other threads only wait for the clock
+   * (a busy wait on a flag that a sleeping thread sets): the earliest deadline expires at the next choice.
+   */
+  private lapse = false
 
   /**
    * `guard` runs before any register access and throws if the process can no longer be used;
@@ -254,6 +264,7 @@ export class Tracer {
     this.entered = undefined
     this.inSyscall = undefined
     this.preempt = false
+    this.lapse = false
     return stop
   }
 
@@ -346,6 +357,34 @@ export class Tracer {
     this.asleepTicks = 0
   }
 
+  /** Whether sleeps and timed waits entered now run on virtual time (clock.ts): the serial schedule with two threads or more. */
+  simulatesTime(): boolean {
+    return this.schedule === 'serial' && this.hooks.onDeadline !== undefined && this.liveThreads() > 1
+  }
+
+  /**
+   * Virtual time, when no thread can run (each is asleep in a syscall or parked): the earliest virtual
+   * deadline (ties: the lowest index) expires. True when its thread is ready now; false when there is
+   * none, or the thread was interrupted in its wait (its syscall exit comes next).
+   */
+  private expireEarliest(lapse = false): boolean {
+    const onDeadline = this.hooks.onDeadline
+    if (!onDeadline || this.schedule !== 'serial' || this.timedOut) return false
+    let first: TracedThread | undefined
+    for (const t of this.threads.values()) {
+      if (t.state === 'exited') continue
+      if (t.interruptPending) return false // a wait that expired (or an all-stop) on its way to a stop
+      const d = t.deadline
+      if (d === undefined) continue
+      if (t.state === 'stopped' && !t.parked && !lapse) return false // ready: not the moment to move the clock
+      if (!first || d < (first.deadline ?? d) || (d === first.deadline && t.index < first.index)) first = t
+    }
+    if (!first) return false
+    if (onDeadline(first)) return true
+    if (ptraceInterrupt(first.tid) === 0) first.interruptPending = true
+    return false
+  }
+
   private liveThreads(): number {
     let n = 0
     for (const t of this.threads.values()) if (t.state !== 'exited') n++
@@ -358,6 +397,11 @@ export class Tracer {
    */
   private proceed(t: TracedThread, op = 0): void {
     if (t.stepping || this.schedule === 'free') return this.resume(t, t.stepping)
+    if (t.parked) {
+      // A sleep on virtual time: the thread stays stopped until the clock reaches its deadline.
+      if (t === this.runner) this.runner = undefined
+      return
+    }
     if (t !== this.runner || this.timedOut) return
     if (this.preempt) {
       this.preempt = false
@@ -374,7 +418,7 @@ export class Tracer {
   }
 
   private anyReady(except: TracedThread): boolean {
-    for (const t of this.threads.values()) if (t !== except && t.state === 'stopped') return true
+    for (const t of this.threads.values()) if (t !== except && t.state === 'stopped' && !t.parked) return true
     return false
   }
 
@@ -407,8 +451,15 @@ export class Tracer {
       }
       // A thread on its way to a stop (on a busy machine it may wait long for a CPU): choose after it.
       if (pending) return undefined
+      if (this.lapse) {
+        this.lapse = false
+        this.expireEarliest(true)
+      }
       const next = nextThread(this.threads.values(), this.lastIndex)
-      if (!next) return undefined
+      if (!next) {
+        if (this.expireEarliest()) continue
+        return undefined
+      }
       this.runner = next
       this.lastIndex = next.index
       // Switched out at a syscall entry or seccomp stop: the syscall runs now, and may block.
@@ -449,7 +500,8 @@ export class Tracer {
       this.entered = r
       return true
     }
-    if (!this.anyReady(r)) return false
+    const ready = this.anyReady(r)
+    if (!ready && !this.anyDeadline(r)) return false
     // Asleep where no syscall entry was seen (a page fault on userfaultfd, ...): it uses no CPU, so
     // the slice below would never end; after SLEEP_TICKS ticks it is interrupted all the same.
     const asleep = taskState(this.pid, r.tid) === 'S'
@@ -465,6 +517,16 @@ export class Tracer {
     r.interruptPending = true
     this.preempt = true
     this.preemptions++
+    // Nothing else can run before the clock moves: the slice moves it (as a preemption, not deterministic).
+    if (!ready) this.lapse = true
+    return false
+  }
+
+  /** Virtual time: a thread other than `except` waits for a virtual deadline. */
+  private anyDeadline(except: TracedThread): boolean {
+    if (!this.hooks.onDeadline) return false
+    for (const t of this.threads.values())
+      if (t !== except && t.state !== 'exited' && t.deadline !== undefined) return true
     return false
   }
 
