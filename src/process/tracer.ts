@@ -182,6 +182,8 @@ export class Tracer {
     this.runner = only
     this.lastIndex = only.index
     this.resume(only)
+    // A wait on virtual time, entered while another thread lived: watched, so that it expires once it sleeps.
+    if (only.deadline !== undefined) this.entered = only
   }
 
   /** Continue every thread until the next stop worth reporting. */
