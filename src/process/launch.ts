@@ -61,12 +61,13 @@ export interface LaunchOptions {
    * run. Every read (clock_gettime of any clock, gettimeofday, time, times, getrusage, rdtsc, rdtscp;
    * the vDSO's clock functions become syscalls) advances it by 1 ms from 2000-01-01T00:00:00Z
    * (monotonic clocks from 1 s). Sleeps take their real time and advance it by the time asked; a
-   * poll, select, epoll or futex wait that times out advances it by its timeout. Under the serial
-   * schedule, while the process has two threads or more, sleeps and timed waits run on virtual time
-   * instead: not executed / without their timeout, they expire when no thread can run, earliest
-   * deadline first. 'real' leaves the kernel's clocks alone.
+   * poll, select, epoll or futex wait that times out advances it by its timeout. 'simulated': the
+   * same clock, and under the serial schedule, while the process has two threads or more, sleeps and
+   * timed waits run on virtual time instead (not executed / without their timeout, they expire when
+   * no thread can run, earliest deadline first): for programs that do not wait on the outside world
+   * (a child, a socket) with a timeout, which would then fire at once. 'real' leaves the kernel's clocks alone.
    */
-  clock?: 'virtual' | 'real'
+  clock?: 'virtual' | 'real' | 'simulated'
   /** Milliseconds for every wait (launch, cont, step, ...); default 5000. */
   timeout?: number
   /**
@@ -119,7 +120,7 @@ const LAUNCH_OPTIONS: OptionSchema = {
   cwd: isNonEmptyString,
   aslr: isBoolean,
   fixedRandom: isBoolean,
-  clock: oneOf('virtual', 'real'),
+  clock: oneOf('virtual', 'real', 'simulated'),
   timeout: isTimeout,
   stdout: oneOf('pty', 'pipe', 'inherit', 'ignore'),
   stderr: oneOf('pty', 'pipe', 'inherit', 'ignore'),
@@ -199,7 +200,8 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   const resolved = resolveBinary(file)
   checkBinary(resolved, arch)
   const fixedRandom = options.fixedRandom ?? true
-  const virtualClock = (options.clock ?? 'virtual') === 'virtual'
+  const clockMode = options.clock ?? 'virtual'
+  const virtualClock = clockMode !== 'real'
   const path = realpathSync.native(resolved)
   const cwd = options.cwd ?? process.cwd()
   if (!existsSync(cwd))
@@ -254,6 +256,7 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     aslr: options.aslr ?? false,
     fixedRandom,
     virtualClock,
+    simulatedTime: clockMode === 'simulated',
     startupPinned,
     isolation: isolated.isolation,
     hostPath: plan ? (p) => plan.outside(p) : undefined,

@@ -72,6 +72,8 @@ export interface ProcessInit {
   fixedRandom: boolean
   /** launch's clock is 'virtual': see clock.ts. */
   virtualClock: boolean
+  /** launch's clock is 'simulated': sleeps and timed waits of a multi-threaded process expire in virtual time. */
+  simulatedTime: boolean
   /** The calling thread was pinned for this process until its entry point (launch): unpin there. */
   startupPinned: boolean
   isolation: Isolation
@@ -170,7 +172,7 @@ export class Process implements AsyncDisposable {
           if (!this.clock?.answerSyscall(t, this.memory, simulate)) this.entropy?.answerGetrandom(t, this.memory)
         },
         onSyscallExit: (t) => this.clock?.syscallExit(t),
-        ...(this.clock && { onDeadline: (t: TracedThread) => this.clock?.expire(t) ?? false }),
+        ...(this.clock && init.simulatedTime && { onDeadline: (t: TracedThread) => this.clock?.expire(t) ?? false }),
         // The virtual clock keeps TSC faulting on and answers every rdtsc; fixedRandom alone, those before the entry point.
         onFault: (t) => (this.clock ?? this.entropy)?.emulateRdtsc(t, this.memory) ?? false,
       },

@@ -1,7 +1,7 @@
-// Virtual time under the serial schedule (clock: 'virtual', the default): while a process has two
-// threads or more, a sleep is not executed and a timed wait waits without its timeout; when no thread
-// can run, the clock jumps to the earliest deadline and that thread times out. The same result in
-// every run, whatever the machine's speed, and no real waiting.
+// Virtual time under the serial schedule (clock: 'simulated'): while a process has two threads or
+// more, a sleep is not executed and a timed wait waits without its timeout; when no thread can run,
+// the clock jumps to the earliest deadline and that thread times out. The same result in every run,
+// whatever the machine's speed, and no real waiting.
 import { describe, expect, it } from 'vitest'
 import { goldenSections, renderGolden } from '../../src/golden/render.js'
 import type { LaunchOptions } from '../../src/index.js'
@@ -11,7 +11,14 @@ const RUNS = 5
 
 async function run(args: string[], options: LaunchOptions = {}): Promise<{ out: string; ms: number }> {
   const t0 = performance.now()
-  const proc = await start(fixture('timedwait'), { args, stdout: 'pipe', stderr: 'pipe', timeout: 20_000, ...options })
+  const proc = await start(fixture('timedwait'), {
+    args,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    timeout: 20_000,
+    clock: 'simulated',
+    ...options,
+  })
   const end = await proc.wait()
   expect(end.exitCode).toBe(0)
   return { out: proc.stdout, ms: performance.now() - t0 }
@@ -26,7 +33,12 @@ describe('virtual time: timed waits of threads expire when no thread can run', (
     const goldens = new Set<string>()
     const printed = new Set<string>()
     for (let i = 0; i < RUNS; i++) {
-      const proc = await start('/usr/bin/python3', { args: ['-c', program], stdout: 'pipe', timeout: 20_000 })
+      const proc = await start('/usr/bin/python3', {
+        args: ['-c', program],
+        stdout: 'pipe',
+        timeout: 20_000,
+        clock: 'simulated',
+      })
       proc.breakAt('libc.so.6!exit')
       const ev = await proc.cont()
       expect(ev.kind).toBe('breakpoint')
@@ -93,7 +105,12 @@ describe('virtual time: timed waits of threads expire when no thread can run', (
   })
 
   it('a wait broken off by a stop of every thread keeps its deadline: the same count as without the stop', async () => {
-    const proc = await start(fixture('timedwait'), { args: ['cond'], stdout: 'pipe', timeout: 20_000 })
+    const proc = await start(fixture('timedwait'), {
+      args: ['cond'],
+      stdout: 'pipe',
+      timeout: 20_000,
+      clock: 'simulated',
+    })
     proc.breakAt('libc.so.6!usleep') // the worker, while the waiter is in its condition wait
     const ev = await proc.cont()
     expect(ev.kind).toBe('breakpoint')
@@ -103,9 +120,19 @@ describe('virtual time: timed waits of threads expire when no thread can run', (
   })
 
   it('a thread busy-waiting for a flag that a sleeping thread sets: its time slice moves the clock, the program ends', async () => {
-    const proc = await start(fixture('timedwait'), { args: ['spin'], stdout: 'pipe', timeout: 20_000 })
+    const proc = await start(fixture('timedwait'), {
+      args: ['spin'],
+      stdout: 'pipe',
+      timeout: 20_000,
+      clock: 'simulated',
+    })
     const end = await proc.wait()
     expect(end.exitCode).toBe(0)
     expect(proc.stdout).toBe('flag 1\n')
   })
+
+  it("the default clock ('virtual') leaves sleeps and timed waits of threads on the real clock", async () => {
+    const real = await run(['waits'], { clock: 'virtual' })
+    expect(real.ms).toBeGreaterThan(700) // the fixture's 800 ms of waits, taken for real
+  }, 30_000)
 })
