@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterEach } from 'vitest'
-import { launch, type LaunchOptions, type Process } from '../src/index.js'
+import { ProcsnapError, launch, type LaunchOptions, type Process } from '../src/index.js'
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/c/bin/', import.meta.url))
 
@@ -49,4 +49,15 @@ export function le32(bytes: Uint8Array): number {
 
 export function le64(bytes: Uint8Array): bigint {
   return Buffer.from(bytes).readBigUInt64LE(0)
+}
+
+/** The ProcsnapError that `fn` throws; anything else thrown goes on, and throwing nothing fails. */
+export function caughtProcsnapError(fn: () => unknown): ProcsnapError {
+  try {
+    fn()
+  } catch (error) {
+    if (error instanceof ProcsnapError) return error
+    throw error
+  }
+  throw new Error('expected a ProcsnapError, nothing was thrown')
 }

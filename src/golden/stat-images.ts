@@ -31,28 +31,32 @@ export interface StatWord {
 /** Address of each varying field of a stat image of a descriptor in `bytes` (mapped at `start`) -> its name, 'fd1.st_ino'. */
 export function statImageWords(start: bigint, bytes: Buffer, fds: readonly FdState[]): Map<bigint, StatWord> {
   const words = new Map<bigint, StatWord>()
-  const known = fds.filter((f) => f.stat !== undefined)
-  if (known.length === 0) return words
+  // By inode (/dev/null and a pty can both be inode 3, on two devices): one lookup per word.
+  const byIno = new Map<bigint, FdState[]>()
+  for (const f of fds) if (f.stat) byIno.set(f.stat.ino, [...(byIno.get(f.stat.ino) ?? []), f])
+  if (byIno.size === 0) return words
   const first = Number((8n - (start % 8n)) % 8n)
   for (let at = first; at + STAT_SIZE <= bytes.length; at += 8) {
-    const ino = bytes.readBigUInt64LE(at + ST_INO)
-    for (const f of known) {
-      const s = f.stat
-      if (!s || ino !== s.ino) continue
-      if (bytes.readBigUInt64LE(at + ST_DEV) !== s.dev || bytes.readBigUInt64LE(at + ST_RDEV) !== s.rdev) continue
-      if (bytes.readUInt32LE(at + ST_MODE) !== s.mode) continue
-      const base = start + BigInt(at)
-      const word = (offset: number, name: string, size: 4 | 8 = 8): void => {
-        words.set(base + BigInt(offset), { name: `fd${f.fd}.${name}`, size })
-      }
-      word(ST_DEV, 'st_dev')
-      word(ST_INO, 'st_ino')
-      word(ST_UID, 'st_uid', 4)
-      word(ST_GID, 'st_gid', 4)
-      word(ST_RDEV, 'st_rdev')
-      for (const [offset, name] of TIMES) word(offset, name)
-      break
+    const candidates = byIno.get(bytes.readBigUInt64LE(at + ST_INO))
+    if (!candidates) continue
+    const f = candidates.find(
+      ({ stat: s }) =>
+        s !== undefined &&
+        bytes.readBigUInt64LE(at + ST_DEV) === s.dev &&
+        bytes.readBigUInt64LE(at + ST_RDEV) === s.rdev &&
+        bytes.readUInt32LE(at + ST_MODE) === s.mode,
+    )
+    if (!f) continue
+    const base = start + BigInt(at)
+    const word = (offset: number, name: string, size: 4 | 8 = 8): void => {
+      words.set(base + BigInt(offset), { name: `fd${f.fd}.${name}`, size })
     }
+    word(ST_DEV, 'st_dev')
+    word(ST_INO, 'st_ino')
+    word(ST_UID, 'st_uid', 4)
+    word(ST_GID, 'st_gid', 4)
+    word(ST_RDEV, 'st_rdev')
+    for (const [offset, name] of TIMES) word(offset, name)
   }
   return words
 }

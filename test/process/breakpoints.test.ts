@@ -1,7 +1,7 @@
 import { closeSync, openSync, readSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { ProcsnapError, type Process } from '../../src/index.js'
-import { fixture, le32, nmSymbol, start } from '../helpers.js'
+import type { Process } from '../../src/index.js'
+import { caughtProcsnapError, fixture, le32, nmSymbol, start } from '../helpers.js'
 
 /** The byte at an address as the kernel has it (int3 included), read through /proc/PID/mem: not through procsnap. */
 function rawByte(proc: Process, address: bigint): number {
@@ -15,15 +15,7 @@ function rawByte(proc: Process, address: bigint): number {
   }
 }
 
-function thrown(fn: () => unknown): ProcsnapError {
-  try {
-    fn()
-  } catch (error) {
-    if (error instanceof ProcsnapError) return error
-    throw error
-  }
-  throw new Error('expected a ProcsnapError, nothing was thrown')
-}
+const thrown = caughtProcsnapError
 
 describe('breakpoints', () => {
   it('never show their int3 in memory reads, and restore the code when removed', async () => {

@@ -8,7 +8,7 @@ import { inspect } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ProcsnapError, launch, livePids, type Location, type Process } from '../../src/index.js'
 import { useDist } from '../dist.js'
-import { FIXTURES, fixture, start, strayChildren } from '../helpers.js'
+import { caughtProcsnapError, FIXTURES, fixture, start, strayChildren } from '../helpers.js'
 
 let tmp = ''
 
@@ -20,15 +20,7 @@ afterAll(() => {
   rmSync(tmp, { recursive: true, force: true })
 })
 
-function caught(fn: () => unknown): ProcsnapError {
-  try {
-    fn()
-  } catch (error) {
-    if (error instanceof ProcsnapError) return error
-    throw error
-  }
-  throw new Error('expected a ProcsnapError, nothing was thrown')
-}
+const caught = caughtProcsnapError
 
 async function rejected(promise: Promise<unknown>): Promise<ProcsnapError> {
   try {
