@@ -1,5 +1,6 @@
 // Shared test helpers: fixture paths and a tracker that kills every process a test launched.
 import { execFileSync } from 'node:child_process'
+import { statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { afterEach } from 'vitest'
 import { ProcsnapError, launch, type LaunchOptions, type Process } from '../src/index.js'
@@ -60,4 +61,10 @@ export function caughtProcsnapError(fn: () => unknown): ProcsnapError {
     throw error
   }
   throw new Error('expected a ProcsnapError, nothing was thrown')
+}
+
+/** Every directory down to `path` lets others in: what a run as another user needs of the repository. */
+export function othersCanEnter(path: string): boolean {
+  const parts = path.split('/').filter(Boolean)
+  return parts.every((_, i) => (statSync('/' + parts.slice(0, i + 1).join('/')).mode & 0o005) === 0o005)
 }

@@ -2,10 +2,11 @@
 // gzip, bash -c, date, python3 -c, node -e, a threaded fixture) written once and then matched in CI
 // mode again, as another user, from a copy of the project at a longer path, with another runner
 // environment, and with AVX-512/AVX2 hidden from glibc. A changed input still fails, readably.
-import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { chmodSync, chownSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { othersCanEnter } from '../helpers.js'
 import { runSuite, writeProject, type SuiteRun } from './project.js'
 
 const OTHER_UID = 1234
@@ -26,12 +27,6 @@ function expectAllMatched(run: SuiteRun): void {
   expect(failed(run), run.output.slice(-3000)).toEqual([])
   expect(run.output, run.output.slice(-3000)).toMatch(new RegExp(`Tests\\s+${TESTS} passed`))
   expect(run.ok).toBe(true)
-}
-
-/** Every directory above `path` lets others in: what a run as another user needs of the repository. */
-function othersCanEnter(path: string): boolean {
-  const parts = path.split('/').filter(Boolean)
-  return parts.every((_, i) => (statSync('/' + parts.slice(0, i + 1).join('/')).mode & 0o005) === 0o005)
 }
 
 function chownTree(dir: string, uid: number): void {
