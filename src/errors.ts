@@ -36,6 +36,9 @@ export type ErrorCode =
   | 'ERR_UNSUPPORTED_ARCH'
   | 'ERR_READ_ONLY'
   | 'ERR_BAD_VALUE'
+  | 'ERR_NOT_A_FILE'
+  | 'ERR_FILE_TOO_LARGE'
+  | 'ERR_FILE_UNREADABLE'
 
 export class ProcsnapError extends Error {
   readonly code: ErrorCode
@@ -221,5 +224,15 @@ export class IsolationError extends ProcsnapError {
   constructor(errno: number, message: string) {
     super('ERR_ISOLATION_UNAVAILABLE', message)
     this.errno = errno
+  }
+}
+
+/** A file procsnap was asked to read is not a regular file, is larger than its kind may be, or cannot be read. */
+export class FileError extends ProcsnapError {
+  readonly path: string
+
+  constructor(code: 'ERR_NOT_A_FILE' | 'ERR_FILE_TOO_LARGE' | 'ERR_FILE_UNREADABLE', path: string, message: string) {
+    super(code, message)
+    this.path = path
   }
 }

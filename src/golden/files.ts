@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
-import { writeFileAtomically } from '../snapshot/format.js'
+import { writeFileAtomically } from '../files/write.js'
 
 export const GOLDEN_DIR = '__process_snapshots__'
 

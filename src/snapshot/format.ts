@@ -1,9 +1,8 @@
 // The snapshot file, format 'procsnap/1' (docs/snapshot-format.md): versioned JSON, every 64-bit or
 // wider value a hex string, memory in deduplicated compressed pages. Loading validates every field.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { dirname } from 'node:path'
-import { threadId } from 'node:worker_threads'
-import { SnapshotFormatError } from '../errors.js'
+import { FileError, SnapshotFormatError } from '../errors.js'
+import { readRegularFile } from '../files/read.js'
+import { writeFileAtomically } from '../files/write.js'
 import { FieldError, Fields, hexValue, toHex, type Json } from './format-fields.js'
 import { PAGE_SIZE, PageError, PageReader, PageWriter, type ContentRef } from './format-pages.js'
 import type {
@@ -74,32 +73,23 @@ export function saveSnapshotData(path: string, data: SnapshotData): void {
   writeFileAtomically(path, encodeSnapshot(data))
 }
 
-/** A temporary file in the target's directory (per process and thread), then a rename over the target. */
-export function writeFileAtomically(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true })
-  const temp = `${path}.${process.pid}-${threadId}.tmp`
-  try {
-    writeFileSync(temp, data)
-    renameSync(temp, path)
-  } finally {
-    rmSync(temp, { force: true })
-  }
-}
+/** The largest snapshot file loadSnapshot reads: the format is one JSON text, and V8's strings stop near 512 MiB. */
+const MAX_SNAPSHOT_BYTES = 0x1fffffe8
 
 export function readSnapshotData(path: string): SnapshotData {
-  let bytes: Buffer
+  let bytes: Buffer | undefined
   try {
-    bytes = readFileSync(path)
+    bytes = readRegularFile(path, { what: 'snapshot file', maxBytes: MAX_SNAPSHOT_BYTES })
   } catch (error) {
-    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT'
-    throw new SnapshotFormatError(
-      missing ? 'ERR_SNAPSHOT_NOT_FOUND' : 'ERR_SNAPSHOT_CORRUPT',
-      path,
-      missing
-        ? `No snapshot file at ${path}: save one with snapshot.save(path) first, or fix the path.`
-        : `Cannot read the snapshot file ${path}: ${(error as Error).message}`,
-    )
+    if (!(error instanceof FileError)) throw error
+    throw new SnapshotFormatError('ERR_SNAPSHOT_CORRUPT', path, error.message)
   }
+  if (!bytes)
+    throw new SnapshotFormatError(
+      'ERR_SNAPSHOT_NOT_FOUND',
+      path,
+      `No snapshot file at ${path}: save one with snapshot.save(path) first, or fix the path.`,
+    )
   return decodeSnapshot(bytes, path)
 }
 

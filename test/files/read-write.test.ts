@@ -1,0 +1,69 @@
+// Hostile files: special files are refused before a byte is read, sizes are checked before reading,
+// and atomic writes go through an exclusive temporary file that a planted link cannot redirect.
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { readRegularFile } from '../../src/files/read.js'
+import { writeFileAtomically } from '../../src/files/write.js'
+import { caughtProcsnapError } from '../helpers.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'procsnap-files-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const how = { what: 'test file', maxBytes: 1 << 20 }
+
+describe('readRegularFile', () => {
+  it('reads a regular file and says undefined for a missing one', () => {
+    writeFileSync(join(dir, 'a'), 'hello')
+    expect(readRegularFile(join(dir, 'a'), how)?.toString()).toBe('hello')
+    expect(readRegularFile(join(dir, 'missing'), how)).toBeUndefined()
+    expect(readRegularFile(join(dir, 'a', 'under-a-file'), how)).toBeUndefined()
+  })
+
+  it.each([
+    ['/dev/zero', 'a character device'],
+    ['/proc', 'a directory'],
+  ])('refuses %s (%s) at once', (path, kind) => {
+    const t0 = performance.now()
+    const error = caughtProcsnapError(() => readRegularFile(path, how))
+    expect(error.code).toBe('ERR_NOT_A_FILE')
+    expect(error.message).toContain(kind)
+    expect(performance.now() - t0).toBeLessThan(1000)
+  })
+
+  it('refuses a FIFO without hanging, and a symlink to /dev/zero', () => {
+    const fifo = join(dir, 'fifo')
+    execFileSync('mkfifo', [fifo])
+    expect(caughtProcsnapError(() => readRegularFile(fifo, how)).message).toContain('a FIFO')
+    symlinkSync('/dev/zero', join(dir, 'zero-link'))
+    expect(caughtProcsnapError(() => readRegularFile(join(dir, 'zero-link'), how)).code).toBe('ERR_NOT_A_FILE')
+  })
+
+  it('refuses a link with noFollow, and a file larger than its kind may be', () => {
+    writeFileSync(join(dir, 'big'), Buffer.alloc(2 << 20))
+    symlinkSync(join(dir, 'big'), join(dir, 'big-link'))
+    expect(caughtProcsnapError(() => readRegularFile(join(dir, 'big'), how)).code).toBe('ERR_FILE_TOO_LARGE')
+    expect(
+      caughtProcsnapError(() => readRegularFile(join(dir, 'big-link'), { ...how, maxBytes: 4 << 20, noFollow: true }))
+        .code,
+    ).toBe('ERR_NOT_A_FILE')
+  })
+
+  it('reads only what fstat declares: /proc files that say 0 bytes give 0 bytes', () => {
+    expect(readRegularFile('/proc/self/pagemap', how)?.length).toBe(0)
+  })
+})
+
+describe('writeFileAtomically', () => {
+  it('writes through a temporary file that leaves nothing behind, replacing a planted link instead of following it', () => {
+    const sub = join(dir, 'w')
+    mkdirSync(sub)
+    writeFileSync(join(dir, 'victim'), 'keep')
+    symlinkSync(join(dir, 'victim'), join(sub, 'out.snap'))
+    writeFileAtomically(join(sub, 'out.snap'), 'new')
+    expect(readFileSync(join(dir, 'victim'), 'utf8')).toBe('keep')
+    expect(readFileSync(join(sub, 'out.snap'), 'utf8')).toBe('new')
+    expect(readdirSync(sub)).toEqual(['out.snap'])
+  })
+})
