@@ -146,19 +146,6 @@ export const sys: Libc = {
   ioctlBuf: libc.func('ioctl', 'int', ['int', 'unsigned long', 'void *']) as Libc['ioctlBuf'],
 }
 
-/** Asynchronous waitpid on libuv's thread pool: the event loop stays free while the tracee runs. */
-const waitpidOnPool = libc.func('int waitpid(int pid, int *status, int options)') as {
-  async: (pid: number, status: Int32Array, options: number, done: (err: unknown, r: number) => void) => void
-}
-
-export function waitpidAsync(pid: number, status: Int32Array, options: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    waitpidOnPool.async(pid, status, options, (err, r) =>
-      err ? reject(err instanceof Error ? err : new Error('waitpid failed')) : resolve(r),
-    )
-  })
-}
-
 /** Calls a function pointer of ours (see cpuid.ts) with a koffi prototype. */
 export function callPointer(pointer: unknown, prototype: string, ...args: unknown[]): unknown {
   let type = prototypes.get(prototype)

@@ -1,6 +1,6 @@
 // ptrace requests and waitpid as small functions that return 0 or an errno; callers decide what a failure means.
 import { PTRACE, WAIT } from './constants.js'
-import { lastErrno, sys, waitpidAsync } from './libc.js'
+import { lastErrno, sys } from './libc.js'
 
 function check(result: number | bigint): number {
   return Number(result) === -1 ? lastErrno() : 0
@@ -77,13 +77,6 @@ export function waitNoHang(pid: number): WaitResult | undefined | number {
   if (r === 0) return undefined
   if (r < 0) return lastErrno()
   return { pid: r, status: statusSync[0] ?? 0 }
-}
-
-/** Blocking waitpid on the thread pool; -1 result means the wait failed (ECHILD: nothing left to wait for). */
-export async function waitOnPool(pid: number): Promise<WaitResult | undefined> {
-  const status = new Int32Array(1)
-  const r = await waitpidAsync(pid, status, WAIT.__WALL)
-  return r > 0 ? { pid: r, status: status[0] ?? 0 } : undefined
 }
 
 /** Blocking waitpid on this thread, for cleanup paths where the event loop cannot run (process exit). */

@@ -1,13 +1,22 @@
-// Waiting for the next ptrace stop without blocking the event loop: a short spin on
-// waitpid(WNOHANG) catches the quick stops (breakpoint loops) at native speed, then a
-// waitpid on libuv's thread pool takes over, with a timer that fires the deadline.
+// Waiting for the next ptrace stop without blocking the event loop and without taking a thread
+// from libuv's pool (which fs, dns and zlib share: four blocked waits used to starve them, and a
+// worker thread blocked in waitpid could not be terminated). A short spin on waitpid(WNOHANG)
+// catches the quick stops (breakpoint loops) at native speed; then the wait sleeps on the event
+// loop and polls again at each SIGCHLD (the kernel sends one to the tracer at every ptrace stop;
+// Node delivers signals to the main thread only) and on a timer that backs off to a few ms
+// (worker threads, and a safety net for the main thread).
 import { setImmediate as turn } from 'node:timers/promises'
-import { waitNoHang, waitOnPool, yieldCpu, type WaitResult } from '../native/ptrace.js'
+import { isMainThread } from 'node:worker_threads'
+import { waitNoHang, yieldCpu, type WaitResult } from '../native/ptrace.js'
 
-/** How long to poll before handing the wait to the thread pool. */
+/** How long to poll before sleeping on the event loop. */
 const SPIN_MS = 1
 /** Let the event loop take a turn at least this often, even when every stop comes back at once. */
 const MAX_BUSY_MS = 20
+/** The timer's longest interval: a stop is seen this late at worst (main thread: SIGCHLD comes first). */
+const MAX_POLL_MS = isMainThread ? 20 : 10
+/** The timer's interval grows with the wait: at most this fraction of the time waited so far is added. */
+const POLL_FRACTION = 0.1
 
 /** Runs every `ms` while a wait blocks; returning true ends that wait early with 'tick'. */
 export interface Tick {
@@ -15,17 +24,42 @@ export interface Tick {
   run: () => boolean
 }
 
+/** One SIGCHLD listener for every waiter of this thread, installed while one sleeps. */
+const sleepers = new Set<() => void>()
+const wakeAll = (): void => {
+  for (const wake of [...sleepers]) wake()
+}
+
+/** Resolves after `ms`, or at the next SIGCHLD, whichever comes first. */
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer)
+      sleepers.delete(done)
+      if (sleepers.size === 0 && isMainThread) process.off('SIGCHLD', wakeAll)
+      resolve()
+    }
+    const timer = setTimeout(done, ms)
+    if (isMainThread && sleepers.size === 0) process.on('SIGCHLD', wakeAll)
+    sleepers.add(done)
+  })
+}
+
 export class Waiter {
   private readonly target: number
   private readonly spinMs: number
+  private readonly outside: () => Iterable<number>
   private lastTurn = performance.now()
-  /** A wait on the thread pool that a tick left behind: the next call takes its status. */
-  private pool: Promise<WaitResult | undefined> | undefined
 
-  /** `target` is -pgid: every thread of the tracee, and nothing of libuv's; `spinMs` how long to poll first. */
-  constructor(target: number, spinMs = SPIN_MS) {
+  /**
+   * `target` is -pgid: every thread of the tracee, and nothing of libuv's; `spinMs` how long to
+   * poll first; `outside` lists traced tids that may have left that process group (setsid,
+   * setpgid: a forked child, or the program itself), polled one by one while the wait sleeps.
+   */
+  constructor(target: number, spinMs = SPIN_MS, outside: () => Iterable<number> = () => []) {
     this.target = target
     this.spinMs = spinMs
+    this.outside = outside
   }
 
   /**
@@ -42,36 +76,58 @@ export class Waiter {
       this.lastTurn = performance.now()
     }
     const spinUntil = performance.now() + this.spinMs
-    for (; !this.pool;) {
-      const r = waitNoHang(this.target)
-      if (typeof r === 'object') return r
-      if (typeof r === 'number') return undefined
+    for (;;) {
+      const r = this.poll(true)
+      if (r !== 'none') return r
       if (performance.now() > spinUntil) break
       yieldCpu()
     }
-    let fired = false
-    const fire = (): void => {
-      if (fired) return
-      fired = true
-      onDeadline()
-    }
-    const delay = deadline - performance.now()
-    if (delay <= 0) fire()
-    const timer = delay > 0 && Number.isFinite(delay) ? setTimeout(fire, delay) : undefined
-    let ticker: NodeJS.Timeout | undefined
-    const woken = new Promise<'tick'>((resolve) => {
-      if (tick) ticker = setInterval(() => tick.run() && resolve('tick'), tick.ms)
-    })
-    const pool = (this.pool ??= waitOnPool(this.target))
     try {
-      const r = await Promise.race([pool.then((w) => ({ w })), woken])
-      if (r === 'tick') return r
-      this.pool = undefined
-      return r.w
+      return await this.sleepUntilStatus(deadline, onDeadline, tick)
     } finally {
-      if (timer) clearTimeout(timer)
-      if (ticker) clearInterval(ticker)
       this.lastTurn = performance.now()
     }
+  }
+
+  private async sleepUntilStatus(
+    deadline: number,
+    onDeadline: () => void,
+    tick: Tick | undefined,
+  ): Promise<WaitResult | undefined | 'tick'> {
+    const start = performance.now()
+    let fired = false
+    let lastTick = start
+    for (;;) {
+      const now = performance.now()
+      if (!fired && now >= deadline) {
+        fired = true
+        onDeadline()
+      }
+      let delay = Math.min(MAX_POLL_MS, Math.max(1, (now - start) * POLL_FRACTION))
+      if (!fired) delay = Math.min(delay, Math.max(0, deadline - now))
+      if (tick) delay = Math.min(delay, Math.max(0, lastTick + tick.ms - now))
+      await sleep(delay)
+      const r = this.poll(false)
+      if (r !== 'none') return r
+      if (tick && performance.now() - lastTick >= tick.ms) {
+        lastTick = performance.now()
+        if (tick.run()) return 'tick'
+      }
+    }
+  }
+
+  /** A ready status; undefined when nothing traced is left; 'none' while they run. `groupOnly`: skip the tids (the spin). */
+  private poll(groupOnly: boolean): WaitResult | undefined | 'none' {
+    const r = waitNoHang(this.target)
+    if (typeof r === 'object') return r
+    const groupGone = typeof r === 'number'
+    if (groupOnly && !groupGone) return 'none'
+    let outsideAlive = false
+    for (const tid of this.outside()) {
+      const s = waitNoHang(tid)
+      if (typeof s === 'object') return s
+      if (s === undefined) outsideAlive = true
+    }
+    return groupGone && !outsideAlive ? undefined : 'none'
   }
 }
