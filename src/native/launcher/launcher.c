@@ -1,6 +1,7 @@
 /* procsnap's launcher (see ../launcher.ts): freestanding x86_64, raw syscalls, no libc, no data.
- * Waits for its go message on fd 3, optionally makes new user, PID, UTS and mount namespaces (a
- * tiny init as pid 1 forks the target as pid 2), fixes the program's randomness, closes fds >= 3,
+ * Dies with its parent thread (PR_SET_PDEATHSIG); waits for its go message on fd 3 (end-of-file:
+ * exits), optionally makes new user, PID, UTS and mount namespaces (a tiny init as pid 1 forks the
+ * target as pid 2), fixes the program's randomness, closes fds >= 3,
  * then execve(argv[1], argv+2, envp). Regenerate the bytes in ../launcher.ts with ./build.sh.
  *
  * Message: u8 mode (1 exec, 2 also no_new_privs + seccomp filter + rdtsc faulting), then (absent
@@ -119,6 +120,8 @@ __attribute__((used)) static void launch(long *sp)
 {
 	char message[4096];
 	for (int i = 0; i < 8; i++) message[i] = 0; /* a message of 1 byte (mode 1) has no flags, no filter */
+	/* Die with the tracer's thread, even before it seized us; a tracer gone earlier closed the pipe: end-of-file. */
+	sys(SYS_prctl, 1 /* PR_SET_PDEATHSIG */, SIGKILL, 0, 0, 0);
 	if (sys(SYS_read, 3, (long)message, sizeof message, 0, 0) < 1) leave(0); /* no go: the tracer is gone */
 	u16 filter_length = (u16)((unsigned char)message[2] | (unsigned char)message[3] << 8);
 	if (message[1] & 1) isolate(message + 8 + 8 * filter_length);
