@@ -1,26 +1,32 @@
-// Processes the tracee forks, under the virtual clock. They inherit its seccomp filter and TSC
-// faulting, so a detached child would get ENOSYS from every trapped syscall and SIGSEGV at rdtsc:
-// instead each stays traced, reads the launched process's virtual clock (one clock for the whole
-// family: a child's sleep is time that passed for the parent waiting for it), and otherwise runs
-// freely. Breakpoints and stops are the launched process's only. A child's first stop waits for its
-// parent's fork or vfork event, which says whether it has a copy of the int3s to clean or shares them.
+// Processes the tracee forks, and theirs: every descendant stays traced, so that it ends with the
+// launched process whatever it does (setsid, double fork, ignoring signals) and dies with its
+// tracer (PTRACE_O_EXITKILL is inherited). Under the virtual clock a child also reads the launched
+// process's clock (one clock for the whole family: a child's sleep is time that passed for the
+// parent waiting for it): it inherits the seccomp filter and TSC faulting, and a detached child
+// would get ENOSYS from every trapped syscall and SIGSEGV at rdtsc. Breakpoints and stops are the
+// launched process's only. A child's first stop waits for its parent's fork or vfork event, which
+// says whether it has a copy of the int3s to clean or shares them.
 import { readFileSync } from 'node:fs'
 import { PTRACE_EVENT, SIG, wPtraceEvent, wStopSig, wifExited, wifSignaled } from '../native/constants.js'
-import {
-  ptraceCont,
-  ptraceEventMsg,
-  ptraceSyscall,
-  sendSignal,
-  waitBlocking,
-  type WaitResult,
-} from '../native/ptrace.js'
+import { ptraceCont, ptraceEventMsg, ptraceSyscall, sendSignal, waitNoHang, type WaitResult } from '../native/ptrace.js'
 import type { Arch } from '../native/arch/index.js'
 import type { VirtualClock } from './clock.js'
 import { TraceeMemory } from './memory.js'
 import { TracedThread } from './thread.js'
 
+/** How long killAll waits for the descendants it killed to be reaped (SIGKILL is quick; a D-state process may not be). */
+const KILL_ALL_MS = 3000
+const pauseCell = new Int32Array(new SharedArrayBuffer(4))
+
+/** Sleeps this thread (not the event loop's turn: a synchronous cleanup path). */
+function pauseMs(ms: number): void {
+  Atomics.wait(pauseCell, 0, 0, ms)
+}
+
 interface Member {
   readonly pid: number
+  /** A vforked child: it shares the tracee's memory (and int3s) until it execs or exits. */
+  shared?: boolean
   readonly memory: TraceeMemory
   readonly threads: Map<number, TracedThread>
   /** Stopped at its first stop until its parent's fork (or vfork) event is seen. */
@@ -29,26 +35,41 @@ interface Member {
 
 export class Family {
   private readonly mainPid: number
-  private readonly clock: VirtualClock
+  private readonly clock: VirtualClock | undefined
   private readonly arch: Arch
   private readonly clean: (pid: number) => void
   private readonly members = new Map<number, Member>()
   private readonly byTid = new Map<number, Member>()
   /** Children whose parent's event came first: true for vfork (memory shared with the parent). */
   private readonly announced = new Map<number, boolean>()
+  /** Children vforked by the launched process (or by such a child): they share its int3s. */
+  private readonly sharing = new Set<number>()
+  private readonly passSite: (t: TracedThread) => boolean
 
-  /** `clean` removes the launched process's int3s from a new child's copy of its memory. */
-  constructor(mainPid: number, clock: VirtualClock, arch: Arch, clean: (pid: number) => void) {
+  /**
+   * `clean` removes the launched process's int3s from a new child's copy of its memory;
+   * `passSite` executes the instruction under an int3 for a vforked child that trapped on it.
+   */
+  constructor(
+    mainPid: number,
+    clock: VirtualClock | undefined,
+    arch: Arch,
+    clean: (pid: number) => void,
+    passSite: (t: TracedThread) => boolean,
+  ) {
     this.mainPid = mainPid
     this.clock = clock
     this.arch = arch
     this.clean = clean
+    this.passSite = passSite
   }
 
   /** A fork or vfork event of thread `tid` (of the launched process or a child). */
   forked(tid: number, vfork: boolean): void {
     const child = Number(ptraceEventMsg(tid) ?? 0n)
     if (child <= 0) return
+    const parent = this.byTid.get(tid) // undefined: a thread of the launched process
+    if (vfork && (parent === undefined || parent.shared === true)) this.sharing.add(child)
     const member = this.members.get(child)
     const first = member?.waiting
     if (!member || !first) {
@@ -84,24 +105,71 @@ export class Family {
     return true
   }
 
-  /** SIGKILL every child still traced: they would wait at their next trapped syscall for a tracer that is gone. */
-  killAll(): void {
-    // children announced by their parent's event whose first stop was not seen yet are traced too
-    const unseen = [...this.announced.keys()]
-    for (const pid of [...this.members.keys(), ...unseen]) sendSignal(pid, SIG.KILL)
-    // A traced process that dies stays a zombie until its tracer waits for it: reap each thread.
-    // threads before their leader, whose death is reported only once its threads are reaped
-    const tids = [...this.byTid.keys()].sort((x, y) => Number(this.members.has(x)) - Number(this.members.has(y)))
-    tids.push(...unseen)
-    for (const tid of tids) {
-      for (let w = waitBlocking(tid); w && !wifExited(w.status) && !wifSignaled(w.status); w = waitBlocking(tid)) {
-        // a stop that came before the SIGKILL: the next status is the death
+  /** Every traced tid of the family and the children announced but not seen yet: a wait polls them when they left the group. */
+  tids(): number[] {
+    return [...this.byTid.keys(), ...this.announced.keys()]
+  }
+
+  /**
+   * SIGKILL every descendant still traced, and the process groups they lead (a child that called
+   * setsid), then reap them, and those forked meanwhile, without ever blocking: an isolated
+   * program's init waits in the kernel until we have reaped every traced process of its namespace,
+   * so a blocking wait on one process could wait for ever. `group` is the launched process's group.
+   */
+  killAll(group: number): void {
+    const signalled = new Set<number>()
+    sendSignal(-group, SIG.KILL)
+    const deadline = performance.now() + KILL_ALL_MS
+    for (;;) {
+      for (const pid of [...this.members.keys(), ...this.announced.keys()]) {
+        if (signalled.has(pid)) continue
+        signalled.add(pid)
+        sendSignal(pid, SIG.KILL)
+        sendSignal(-pid, SIG.KILL) // fails (ESRCH) unless it leads a group of its own
       }
+      let progressed = false
+      for (const g of [group, ...signalled])
+        for (let w = waitNoHang(-g); typeof w === 'object'; w = waitNoHang(-g))
+          progressed = this.noteDeath(w) || progressed
+      for (const tid of [...this.byTid.keys(), ...this.announced.keys()]) {
+        const w = waitNoHang(tid)
+        if (typeof w === 'number')
+          this.forget(tid) // not ours any more (reaped as a group member above)
+        else if (w) this.noteDeath(w)
+        progressed ||= w !== undefined
+      }
+      if ((this.byTid.size === 0 && this.announced.size === 0) || performance.now() > deadline) break
+      if (!progressed) pauseMs(1)
     }
     for (const m of this.members.values()) m.memory.close()
     this.members.clear()
     this.byTid.clear()
     this.announced.clear()
+    this.sharing.clear()
+  }
+
+  /** A status met while killing: a death is forgotten; a stop of a process not seen yet adopts it (to be killed). True either way. */
+  private noteDeath(w: WaitResult): boolean {
+    if (wifExited(w.status) || wifSignaled(w.status)) {
+      this.forget(w.pid)
+      return true
+    }
+    if (!this.byTid.has(w.pid)) {
+      const ids = statusIds(w.pid)
+      if (ids && ids.tgid !== this.mainPid) this.byTid.set(w.pid, this.members.get(ids.tgid) ?? this.adopt(ids.tgid))
+    }
+    return true
+  }
+
+  private forget(tid: number): void {
+    const member = this.byTid.get(tid)
+    this.byTid.delete(tid)
+    this.announced.delete(tid)
+    member?.threads.delete(tid)
+    if (member?.pid === tid) {
+      member.memory.close()
+      this.members.delete(tid)
+    }
   }
 
   private adopt(pid: number): Member {
@@ -117,6 +185,7 @@ export class Family {
   /** A new child may run: a forked one gets its copy of memory cleaned of int3s; a vforked one shares its parent's. */
   private start(member: Member, vfork: boolean, first: WaitResult): void {
     if (!vfork) this.clean(member.pid)
+    if (this.sharing.delete(member.pid)) member.shared = true
     this.handle(member, first)
   }
 
@@ -138,19 +207,22 @@ export class Family {
     let signal = 0
     switch (wPtraceEvent(status)) {
       case PTRACE_EVENT.SECCOMP:
-        this.clock.answerSyscall(t, m.memory)
+        this.clock?.answerSyscall(t, m.memory) // without the clock, a trapped syscall (getrandom) runs as it is
         break
       case PTRACE_EVENT.EXEC:
         // the execing thread now has the leader's tid; the others are gone
         for (const other of m.threads.keys()) if (other !== tid) this.byTid.delete(other)
         m.memory.close() // its /proc/PID/mem named the old address space
-        this.clock.patchVdso(t.regs.rsp, m.memory)
+        m.shared = false
+        this.clock?.patchVdso(t.regs.rsp, m.memory)
         break
       case 0:
         if (sig === (SIG.TRAP | 0x80) && t.traceExit) {
           t.traceExit = false
-          this.clock.syscallExit(t)
-        } else if (!(sig === SIG.SEGV && this.clock.emulateRdtsc(t, m.memory))) {
+          this.clock?.syscallExit(t)
+        } else if (sig === SIG.TRAP && m.shared && this.passSite(t)) {
+          // a vforked child on one of our int3s (a breakpoint on execve, say) runs on past it
+        } else if (!(sig === SIG.SEGV && this.clock?.emulateRdtsc(t, m.memory))) {
           signal = sig
         }
         break

@@ -141,11 +141,13 @@ export const DEFAULT_ENV: Readonly<Record<string, string>> = {
   GLIBC_TUNABLES: 'glibc.pthread.rseq=0',
 }
 
+// Every descendant stays traced, those of vfork (posix_spawn, system) too: see family.ts.
 const SEIZE_OPTIONS =
   PTRACE_O.TRACESYSGOOD |
   PTRACE_O.TRACECLONE |
   PTRACE_O.TRACEEXEC |
   PTRACE_O.TRACEFORK |
+  PTRACE_O.TRACEVFORK |
   PTRACE_O.TRACESECCOMP |
   PTRACE_O.EXITKILL
 
@@ -234,10 +236,8 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   // The launcher's go message; with fixedRandom or the virtual clock it also installs the seccomp filter and rdtsc faulting.
   const trapped = [...(fixedRandom ? TRAPPED_SYSCALLS : []), ...(virtualClock ? CLOCK_SYSCALLS : [])]
   const message = launcherMessage(fixedRandom || virtualClock, trapped)
-  // The virtual clock serves the program's children, those of vfork (posix_spawn, system) too: see family.ts.
-  const seize = SEIZE_OPTIONS | (virtualClock ? PTRACE_O.TRACEVFORK : 0)
-  const isolated = await startIsolated(request, message, options.isolate, cwd, arch, timeout, release, seize)
-  const launcher = isolated.entered ? undefined : spawnSeized(isolated.request, release, seize)
+  const isolated = await startIsolated(request, message, options.isolate, cwd, arch, timeout, release, SEIZE_OPTIONS)
+  const launcher = isolated.entered ? undefined : spawnSeized(isolated.request, release, SEIZE_OPTIONS)
   const pid = isolated.entered?.target ?? launcher?.pid ?? -1
   const group = isolated.entered?.init ?? pid
   stdio.started()

@@ -21,12 +21,12 @@ import { ModuleNotLoaded, findModule, moduleAt, whyNotLoaded, type Location, typ
 import { normalAffinity, unpinThread } from './pinning.js'
 import { setAffinity } from '../native/affinity.js'
 import type { Registers } from './registers.js'
-import { untrack } from './registry.js'
+import { reapGroup, untrack } from './registry.js'
 import type { Stdio, StdioModes } from './stdio.js'
 import type { TracedThread } from './thread.js'
 import type { Schedule } from './schedule.js'
 import type { Isolation } from './isolate.js'
-import { sendSignal, waitBlocking } from '../native/ptrace.js'
+import { sendSignal } from '../native/ptrace.js'
 import { Tracer, type Stop } from './tracer.js'
 
 export interface WaitOptions {
@@ -166,7 +166,6 @@ export class Process implements AsyncDisposable {
       {
         onInternalHit: (bp) => this.internalHit(bp),
         onExec: () => this.afterExec(),
-        cleanForkedChild: (pid) => this.cleanForkedChild(pid),
         onSeccomp: (t) => {
           const simulate = this.tracer.simulatesTime()
           if (!this.clock?.answerSyscall(t, this.memory, simulate)) this.entropy?.answerGetrandom(t, this.memory)
@@ -180,8 +179,13 @@ export class Process implements AsyncDisposable {
       this.group,
     )
     this.tracer.emulate = init.emulateStepOver
-    if (this.clock)
-      this.tracer.family = new Family(this.pid, this.clock, this.arch, (pid) => this.cleanForkedChild(pid))
+    this.tracer.family = new Family(
+      this.pid,
+      this.clock,
+      this.arch,
+      (pid) => this.cleanForkedChild(pid),
+      (t) => this.tracer.passSharedSite(t),
+    )
     this.tracer.schedule = init.schedule
   }
 
@@ -625,7 +629,7 @@ export class Process implements AsyncDisposable {
   private ended(stop: { kind: 'exited'; exitCode: number } | { kind: 'killed'; signal: number }): ExitResult {
     if (!this.exitResult) {
       this.exitResult = stop.kind === 'exited' ? { exitCode: stop.exitCode } : { signal: signalName(stop.signal) }
-      this.tracer.family?.killAll()
+      this.tracer.family?.killAll(this.group)
       this.memory.close()
       this.space.close()
       this.stdio.close()
@@ -643,9 +647,7 @@ export class Process implements AsyncDisposable {
   private endNamespace(): void {
     if (this.group === this.pid) return
     sendSignal(this.group, 9)
-    while (waitBlocking(-this.group)) {
-      // until ECHILD
-    }
+    reapGroup(this.group)
   }
 
   private finished(thread: Thread): StopEvent {

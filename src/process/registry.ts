@@ -1,7 +1,7 @@
 // Every live tracee of this thread, so that none outlives its test, its worker or a crash:
 // killed and reaped at exit, and killed if its handle is garbage-collected.
 import { SIG } from '../native/constants.js'
-import { sendSignal, waitBlocking } from '../native/ptrace.js'
+import { sendSignal, waitNoHang } from '../native/ptrace.js'
 
 const live = new Set<number>()
 /** The process group of each live tracee, when it is not its own: an isolated one's init leads it. */
@@ -18,9 +18,22 @@ function reapNow(pid: number): void {
   groups.delete(pid)
   sendSignal(pid, SIG.KILL)
   if (group !== pid) sendSignal(group, SIG.KILL) // the init of its PID namespace: everything in it dies
-  // Blocking is fine here: the process is exiting or the handle is unreachable; SIGKILL is quick.
-  while (waitBlocking(-group)) {
-    // reap every thread (and an isolated tracee's init) until ECHILD
+  reapGroup(group)
+}
+
+const pauseCell = new Int32Array(new SharedArrayBuffer(4))
+
+/**
+ * Reaps every thread of a killed tracee's group (and an isolated tracee's init) until ECHILD,
+ * polling for at most `ms`: an init waits in the kernel for traced processes of its namespace that
+ * may have left the group (setsid), which only their tracer can reap. Never blocks for ever.
+ */
+export function reapGroup(group: number, ms = 1000): void {
+  const until = performance.now() + ms
+  for (;;) {
+    const w = waitNoHang(-group)
+    if (typeof w === 'number' || performance.now() > until) return
+    if (w === undefined) Atomics.wait(pauseCell, 0, 0, 1)
   }
 }
 

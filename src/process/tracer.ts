@@ -19,7 +19,6 @@ import {
 } from '../native/constants.js'
 import {
   ptraceCont,
-  ptraceDetach,
   ptraceEventMsg,
   ptraceInterrupt,
   ptraceProbe,
@@ -46,7 +45,6 @@ import {
 } from './schedule.js'
 import { TracedThread } from './thread.js'
 import { Waiter } from './waiter.js'
-import { readFileSync } from 'node:fs'
 
 /** Why the tracee stopped, before symbolization (the Process turns it into a StopEvent). */
 export type Stop =
@@ -77,8 +75,6 @@ export interface TracerHooks {
   onInternalHit(bp: Breakpoint, thread: TracedThread): void
   /** The tracee called execve: every breakpoint site is gone with the old address space. */
   onExec(): void
-  /** A forked child stopped: remove our breakpoints from its copy of memory before it is let go. */
-  cleanForkedChild(pid: number): void
   /** A seccomp filter stopped the thread at a syscall (launch's fixedRandom: getrandom). */
   onSeccomp(thread: TracedThread): void
   /** A SIGSEGV the owner may handle (an rdtsc while TSC faulting is on): true when it did, and the thread goes on. */
@@ -147,7 +143,8 @@ export class Tracer {
     this.table = table
     this.hooks = hooks
     this.guard = guard
-    this.waiter = new Waiter(-group)
+    // Threads and descendants that left the group (setsid) are polled by tid.
+    this.waiter = new Waiter(-group, undefined, () => [...this.threads.keys(), ...(this.family?.tids() ?? [])])
     this.current = this.addThread(pid)
   }
 
@@ -298,12 +295,27 @@ export class Tracer {
     }
   }
 
+  /**
+   * A vforked child (sharing the tracee's memory, int3s included) trapped: when it sits on one of
+   * our sites, execute the instruction there for it (the sites stay in, so no thread of the tracee
+   * can run through them) and return true; it then runs on as if there were no breakpoint.
+   */
+  passSharedSite(t: TracedThread): boolean {
+    const site = this.table.siteAt(t.pc - this.arch.pcAfterTrap)
+    if (!site?.inserted) return false
+    const pc = t.pc
+    t.pc = site.address
+    if (this.emulateOver(t, site)) return true
+    t.pc = pc
+    return false
+  }
+
   /** Executes the instruction under the int3 in the tracer (push, endbr64, ...) when it is that simple. */
   private emulateOver(t: TracedThread, site: Site): boolean {
     const { decodeEmulation, applyEmulation } = this.arch
     if (!decodeEmulation || !applyEmulation) return false
     if (site.emulation === undefined) {
-      const code = this.table.codeAt(site, 4)
+      const code = this.table.codeAt(site, 5)
       site.emulation = (code && decodeEmulation(code)) ?? null
     }
     if (!site.emulation) return false
@@ -673,13 +685,7 @@ export class Tracer {
     if (this.family && !this.threads.has(tid) && this.family.claim(w)) return undefined
     if (wifExited(status) || wifSignaled(status)) return this.threadEnded(tid, status)
     let t = this.threads.get(tid)
-    if (!t) {
-      if (this.isForkedChild(tid)) {
-        this.releaseForkedChild(tid)
-        return undefined
-      }
-      t = this.addThread(tid) // a new thread whose first stop came before its parent's clone event
-    }
+    t ??= this.addThread(tid) // a new thread whose first stop came before its parent's clone event
     t.state = 'stopped'
     t.invalidate()
     // A rewound thread keeps its int3 to execute until its pc moves: a stop that came first
@@ -806,24 +812,5 @@ export class Tracer {
     for (const [tid, other] of this.threads) if (other !== t) this.threads.delete(tid)
     if (this.schedule === 'serial') this.runner = t
     this.hooks.onExec()
-  }
-
-  private isForkedChild(tid: number): boolean {
-    try {
-      const status = readFileSync(`/proc/${tid}/status`, 'latin1')
-      const tgid = /^Tgid:\s+(\d+)/m.exec(status)?.[1]
-      return tgid !== undefined && Number(tgid) !== this.pid && Number(tgid) === tid
-    } catch {
-      return false
-    }
-  }
-
-  /** A child forked by the tracee: it got a copy of our int3s; restore the bytes and let it go. */
-  private releaseForkedChild(pid: number): void {
-    try {
-      this.hooks.cleanForkedChild(pid)
-    } finally {
-      ptraceDetach(pid, 0)
-    }
   }
 }

@@ -46,3 +46,18 @@ describe('forker fixture', () => {
     expect(strayChildren()).toEqual([])
   })
 })
+
+describe('vfork children (posix_spawn, system) share the int3s of the process', () => {
+  it('a vforked child that calls a function with a breakpoint runs past it: system() under a breakpoint on execve', async () => {
+    // glibc's system() is posix_spawn: clone(CLONE_VM|CLONE_VFORK), then execve in the child, on
+    // the very int3 we placed in the memory it shares. Before: the child died of SIGTRAP.
+    const proc = await start('/usr/bin/python3', {
+      args: ['-c', "import os; print(os.system('echo from-the-child'), flush=True)"],
+    })
+    const bp = proc.breakAt('libc!execve')
+    expect(await proc.cont()).toEqual({ kind: 'exited', exitCode: 0 })
+    expect(proc.stdout).toBe('from-the-child\n0\n')
+    expect(bp.hits).toBe(0) // the child's passage is not a hit of the launched process
+    expect(strayChildren()).toEqual([])
+  })
+})

@@ -14,6 +14,8 @@ export interface Emulation {
   readonly push?: number | undefined
   /** Register copy: block[to] = block[from]. */
   readonly copy?: { readonly from: number; readonly to: number }
+  /** Register load: block[to] = value (mov r32, imm32 zero-extends). */
+  readonly load?: { readonly to: number; readonly value: bigint }
 }
 
 export interface RegisterFeatures {

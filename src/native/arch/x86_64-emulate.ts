@@ -1,5 +1,6 @@
 // Stepping over a breakpoint without running the thread, for the few instructions that start
-// most functions (as the kernel's uprobes do): endbr64, nop, push r64, mov rbp, rsp.
+// most functions (as the kernel's uprobes do): endbr64, nop, push r64, mov rbp, rsp, and the
+// mov eax, imm32 that starts libc's syscall wrappers (execve, write, ...).
 // No flags, no memory reads: what these do is plain to compute, and it saves a single-step
 // round trip (two context switches and a wait) per breakpoint hit.
 import type { Emulation } from './types.js'
@@ -20,6 +21,10 @@ export function decodeX86_64(code: Uint8Array): Emulation | undefined {
   if (b0 !== undefined && b0 >= 0x50 && b0 <= 0x57) return { length: 1, push: PUSH_LOW[b0 - 0x50] }
   if (b0 === 0x41 && b1 !== undefined && b1 >= 0x50 && b1 <= 0x57) return { length: 2, push: PUSH_HIGH[b1 - 0x50] }
   if (b0 === 0x48 && b1 === 0x89 && b2 === 0xe5) return { length: 3, copy: { from: RSP, to: RBP } } // mov rbp, rsp
+  if (b0 !== undefined && b0 >= 0xb8 && b0 <= 0xbf && code.length >= 5) {
+    const value = BigInt(new DataView(code.buffer, code.byteOffset + 1, 4).getUint32(0, true))
+    return { length: 5, load: { to: PUSH_LOW[b0 - 0xb8] ?? 0, value } } // mov r32, imm32
+  }
   return undefined
 }
 
@@ -38,6 +43,7 @@ export function applyX86_64(
     regs[RSP] = sp
   }
   if (e.copy) regs[e.copy.to] = regs[e.copy.from] ?? 0n
+  if (e.load) regs[e.load.to] = e.load.value
   regs[RIP] = (regs[RIP] ?? 0n) + BigInt(e.length)
   return true
 }
