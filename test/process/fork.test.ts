@@ -61,3 +61,23 @@ describe('vfork children (posix_spawn, system) share the int3s of the process', 
     expect(strayChildren()).toEqual([])
   })
 })
+
+describe('descendants that leave the process group', () => {
+  it.each([true, false])(
+    'a child that calls setsid (util-linux setsid) still reads the virtual clock, isolate %s',
+    async (isolate) => {
+      // Its stops no longer come to a wait on the tracee's group: they are polled by tid. Before,
+      // the child stopped at its first clock read until the launched process ended (a hang here).
+      const proc = await start('/usr/bin/setsid', {
+        args: ['--fork', '--wait', '/bin/sh', '-c', '/bin/date -u +%s.%N; sleep 0.2; /bin/date -u +%s.%N'],
+        isolate,
+      })
+      expect(await proc.cont({ timeout: 10_000 })).toEqual({ kind: 'exited', exitCode: 0 })
+      const [first, second] = proc.stdout.trim().split('\n').map(Number)
+      expect(first).toBeGreaterThanOrEqual(946684800)
+      expect(first).toBeLessThan(946684801) // 2000-01-01 and a few virtual milliseconds
+      expect((second ?? 0) - (first ?? 0)).toBeGreaterThanOrEqual(0.2) // the sleep moved the one clock
+      expect(strayChildren()).toEqual([])
+    },
+  )
+})
