@@ -48,6 +48,19 @@ describe('launch', () => {
     [{ stdOut: 'pipe' }, "unknown option 'stdOut'. Did you mean 'stdout'? launch takes args, argv0,"],
     [{ timout: 10 }, "unknown option 'timout'. Did you mean 'timeout'?"],
     [{ schedule: 'fair' }, "option 'schedule' is 'fair' (a string); it takes 'serial', 'free'"],
+    [{ outputLimit: -1 }, "option 'outputLimit' is -1; it takes a whole number of bytes from 0 to 536870888"],
+    [{ outputLimit: 1.5 }, "option 'outputLimit' is 1.5; it takes a whole number of bytes"],
+    [{ outputLimit: '16M' }, "option 'outputLimit' is '16M' (a string); it takes a whole number of bytes"],
+    [
+      { outputLimit: Infinity },
+      "option 'outputLimit' is Infinity; it takes a whole number of bytes from 0 to 536870888",
+    ],
+    [
+      { outputLimit: 2 ** 29 },
+      "option 'outputLimit' is 536870912; it takes a whole number of bytes from 0 to 536870888",
+    ],
+    [{ onOutput: 'console' }, "option 'onOutput' is 'console' (a string); it takes a function"],
+    [{ outputlimit: 10 }, "unknown option 'outputlimit'. Did you mean 'outputLimit'?"],
   ])('refuses %j', async (options, message) => {
     const before = strayChildren()
     const error = await thrown(() => launch(fixture('counter'), loose(options)))
@@ -59,13 +72,16 @@ describe('launch', () => {
   it('refuses options that are not an object, and a path that is not a string', async () => {
     expect((await thrown(() => launch(fixture('counter'), 'fast' as LaunchOptions))).message).toContain(
       'launch: the options must be an object ({ args, argv0, stdin, env, inheritEnv, cwd, aslr, ' +
-        "fixedRandom, clock, timeout, stdout, stderr, pin, emulateStepOver, schedule, isolate }), not 'fast' (a string).",
+        'fixedRandom, clock, timeout, stdout, stderr, outputLimit, onOutput, pin, emulateStepOver, schedule, ' +
+        "isolate }), not 'fast' (a string).",
     )
     const error = await thrown(() => launch(42 as unknown as string))
     expect(error.code).toBe('ERR_BAD_ARGUMENT')
   })
 
   it('accepts every documented option with a right value, undefined as absent, and Infinity as no deadline', async () => {
+    const output: Buffer[] = []
+    const streams = new Set<string>()
     const proc = await start(fixture('counter'), {
       args: ['2'],
       argv0: 'counter',
@@ -78,11 +94,17 @@ describe('launch', () => {
       timeout: Infinity,
       stdout: 'pipe',
       stderr: 'ignore',
+      outputLimit: 0,
+      onOutput: (stream, chunk) => output.push(chunk) && streams.add(stream),
       pin: false,
       emulateStepOver: undefined,
       schedule: 'serial',
     })
     expect(await proc.wait()).toEqual({ exitCode: 0 })
+    expect(Buffer.concat(output).toString()).toBe('bump 1 -> 1\nbump 2 -> 3\ntotal 4\nFOO=1\n')
+    expect([...streams]).toEqual(['stdout'])
+    expect(proc.stdout).toBe('') // outputLimit 0: streamed only
+    expect(proc.outputDropped).toEqual({ stdout: 38, stderr: 0 })
   })
 })
 

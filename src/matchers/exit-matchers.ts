@@ -3,6 +3,7 @@ import type { MatcherState, MatcherResult } from 'vitest'
 import { ProcsnapError } from '../errors.js'
 import { signalName } from '../native/constants.js'
 import type { Process } from '../process/process.js'
+import { droppedNote } from '../process/stdio.js'
 import { subjectOf } from './subject.js'
 
 type Result = Exclude<MatcherResult, Promise<unknown>>
@@ -29,7 +30,7 @@ export function toHaveExited(this: MatcherState, received: unknown, code?: numbe
     pass,
     message: () =>
       `expected process ${proc.pid} ${this.isNot ? 'not ' : ''}${what}; ` +
-      `${ending(proc)}${proc.stderr ? `\nits stderr: ${proc.stderr.slice(-500).trimEnd()}` : ''}`,
+      `${ending(proc)}${proc.stderr ? `\nits stderr${droppedNote(proc.outputDropped.stderr)}: ${proc.stderr.slice(-500).trimEnd()}` : ''}`,
   }
 }
 
@@ -68,7 +69,7 @@ export function toHaveOutput(
         : wrong
             .map(
               (k) =>
-                `${k} of process ${proc.pid}:\n` +
+                `${k} of process ${proc.pid}${droppedNote(proc.outputDropped[k])}:\n` +
                 (this.utils.diff(expected[k], actual[k]) ??
                   `expected ${this.utils.stringify(expected[k])}, received ${this.utils.stringify(actual[k])}`),
             )

@@ -6,8 +6,10 @@ import {
   arrayOf,
   checkOptions,
   either,
+  integerIn,
   isBoolean,
   isBytes,
+  isFunction,
   isNonEmptyString,
   isString,
   isTimeout,
@@ -29,7 +31,7 @@ import { pinThread, spawnOnThisCpu, unpinThread } from './pinning.js'
 import { Process } from './process.js'
 import type { Schedule } from './schedule.js'
 import { track } from './registry.js'
-import { Stdio, type OutputMode } from './stdio.js'
+import { MAX_OUTPUT_LIMIT, Stdio, type OutputListener, type OutputMode } from './stdio.js'
 
 export interface LaunchOptions {
   /** Arguments after argv[0]. */
@@ -82,6 +84,15 @@ export interface LaunchOptions {
   /** Where stderr goes, as for stdout, on a pty of its own: proc.stderr stays apart from proc.stdout. */
   stderr?: OutputMode
   /**
+   * Bytes kept of each captured stream (stdout and stderr apart): proc.stdout is the newest part,
+   * cut to start on a whole UTF-8 character, and proc.outputDropped counts the bytes dropped from
+   * the front. Default 16 MiB; at most buffer.constants.MAX_STRING_LENGTH, so the text always fits
+   * in a string.
+   */
+  outputLimit?: number
+  /** Given every chunk the captured streams read, in order, dropped ones included: for the whole output. */
+  onOutput?: OutputListener
+  /**
    * Run the tracee on the CPU of the calling JS thread, and keep that thread there while the
    * tracee lives: breakpoint round trips become same-CPU switches (several times faster on
    * small VMs). Default false.
@@ -124,6 +135,8 @@ const LAUNCH_OPTIONS: OptionSchema = {
   timeout: isTimeout,
   stdout: oneOf('pty', 'pipe', 'inherit', 'ignore'),
   stderr: oneOf('pty', 'pipe', 'inherit', 'ignore'),
+  outputLimit: integerIn(0, MAX_OUTPUT_LIMIT, 'bytes'),
+  onOutput: isFunction,
   pin: isBoolean,
   emulateStepOver: isBoolean,
   schedule: oneOf('serial', 'free'),
@@ -213,7 +226,13 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
       `The working directory ${cwd} does not exist. Create it or pass another { cwd }.`,
     )
   const timeout = options.timeout ?? 5000
-  const stdio = new Stdio({ stdin: options.stdin, stdout: options.stdout, stderr: options.stderr })
+  const stdio = new Stdio({
+    stdin: options.stdin,
+    stdout: options.stdout,
+    stderr: options.stderr,
+    outputLimit: options.outputLimit,
+    onOutput: options.onOutput,
+  })
   const pinned = options.pin === true && pinThread()
   // fixedRandom and the virtual clock stop the program at every rdtsc the loader runs before main: round
   // trips that cost far less on one CPU, so tracer and tracee share one until the entry point (see Process.start).

@@ -22,7 +22,7 @@ import { normalAffinity, unpinThread } from './pinning.js'
 import { setAffinity } from '../native/affinity.js'
 import type { Registers } from './registers.js'
 import { reapGroup, untrack } from './registry.js'
-import type { Stdio, StdioModes } from './stdio.js'
+import { droppedNote, type OutputDropped, type Stdio, type StdioModes } from './stdio.js'
 import type { TracedThread } from './thread.js'
 import type { Schedule } from './schedule.js'
 import type { Isolation } from './isolate.js'
@@ -244,13 +244,27 @@ export class Process implements AsyncDisposable {
     return this.table.userBreakpoints()
   }
 
-  /** Everything the process wrote to stdout so far (when stdout is 'pty', the default, or 'pipe'). */
+  /**
+   * What the process wrote to stdout so far (when stdout is 'pty', the default, or 'pipe'): all of
+   * it, or its newest launch's outputLimit bytes (outputDropped says how many came before).
+   */
   get stdout(): string {
     return this.stdio.stdout
   }
 
   get stderr(): string {
     return this.stdio.stderr
+  }
+
+  /** Bytes dropped from the front of stdout and stderr to keep each within launch's outputLimit: 0 when none. */
+  get outputDropped(): OutputDropped {
+    return this.stdio.dropped
+  }
+
+  /** ' Its stderr: ...' with its last `chars` characters, and what was dropped before them; '' when it is empty. */
+  private stderrTail(chars: number): string {
+    const stderr = this.stdio.stderr
+    return stderr ? ` Its stderr${droppedNote(this.stdio.dropped.stderr)}: ${stderr.slice(-chars).trim()}` : ''
   }
 
   /**
@@ -377,13 +391,11 @@ export class Process implements AsyncDisposable {
         : end.kind === 'killed'
           ? `was killed by ${end.signal}`
           : 'ended'
-    const hint = this.stdio.stderr
-      ? `Its stderr: ${this.stdio.stderr.slice(-300)}`
-      : 'Check that this run of the program reaches that code.'
+    const hint = this.stderrTail(300) || ' Check that this run of the program reaches that code.'
     const notes = this.pendingNotes('stayed').map((n) => `\n${n}`)
     return new ProcessStateError(
       'ERR_PROCESS_EXITED',
-      `The process ${how} before reaching ${where}. ${hint}${notes.join('')}`,
+      `The process ${how} before reaching ${where}.${hint}${notes.join('')}`,
     )
   }
 
@@ -473,7 +485,7 @@ export class Process implements AsyncDisposable {
         'ERR_PROCESS_EXITED',
         `${this.path} ended before its entry point ` +
           `(${stop.kind === 'exited' ? `exit code ${stop.exitCode}` : signalName(stop.signal)}).` +
-          (this.stdio.stderr ? ` Its stderr: ${this.stdio.stderr.slice(-500).trim()}` : ''),
+          this.stderrTail(500),
       )
     }
     this.toEvent(stop) // a timeout throws; a signal before the entry point leaves the process stopped there

@@ -1,7 +1,9 @@
 // The tracee's standard streams: stdin fed from a string or bytes and closed; stdout and stderr each
 // on its own pseudo-terminal (the default: glibc then line-buffers stdout, so what a program printed
 // before a crash has been written) or pipe, drained by the event loop so a chatty tracee never
-// blocks on a full buffer, and drained synchronously whenever they are read.
+// blocks on a full buffer, and drained synchronously whenever they are read. Each keeps its newest
+// `outputLimit` bytes (a TailBuffer) and hands every chunk, in order, to `onOutput`.
+import { constants } from 'node:buffer'
 import { readSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { ReadStream } from 'node:tty'
@@ -9,11 +11,37 @@ import { ProcsnapError, PtyError } from '../errors.js'
 import { ERRNO, errnoName } from '../native/constants.js'
 import { sys, lastErrno } from '../native/libc.js'
 import { isPtyFailure, openPty, type PtyFailure } from '../native/pty.js'
+import { TailBuffer } from './tail.js'
 
 const O_CLOEXEC = 0o2000000
 
 /** How a stream of the program is connected. */
 export type OutputMode = 'pty' | 'pipe' | 'inherit' | 'ignore'
+
+/**
+ * Default outputLimit, per stream: far beyond what a test asserts on or a failure message can show,
+ * yet a few dozen chatty tracees in parallel workers still fit in memory.
+ */
+export const DEFAULT_OUTPUT_LIMIT = 16 * 1024 * 1024
+
+/** The largest outputLimit: a UTF-8 decoding has at most one UTF-16 unit per byte, so the text fits in a string. */
+export const MAX_OUTPUT_LIMIT = constants.MAX_STRING_LENGTH
+
+/** Bytes dropped from the front of proc.stdout and proc.stderr to keep them within launch's outputLimit. */
+export interface OutputDropped {
+  readonly stdout: number
+  readonly stderr: number
+}
+
+/** launch's onOutput: given every chunk a captured stream reads, in order; the Buffer is the caller's to keep. */
+export type OutputListener = (stream: 'stdout' | 'stderr', chunk: Buffer) => void
+
+/** What a message quoting a captured stream adds when its front was dropped: '' when nothing was. */
+export function droppedNote(bytes: number): string {
+  return bytes === 0
+    ? ''
+    : ` (first ${bytes.toLocaleString('en-US')} bytes dropped: see launch's outputLimit and onOutput)`
+}
 
 /** How the program's stdout and stderr are connected, as launched. */
 export interface StdioModes {
@@ -34,12 +62,15 @@ function pipe(): [number, number] {
 class Capture {
   private readonly fd: number
   private readonly socket: Socket
-  private readonly chunks: Buffer[] = []
+  private readonly tail: TailBuffer
   private text: string | undefined = ''
   private readonly scratch = Buffer.allocUnsafe(65536)
+  private listener: ((chunk: Buffer) => void) | undefined
 
-  constructor(fd: number, kind: 'pipe' | 'pty') {
+  constructor(fd: number, kind: 'pipe' | 'pty', limit: number, listener: ((chunk: Buffer) => void) | undefined) {
     this.fd = fd
+    this.tail = new TailBuffer(limit)
+    this.listener = listener
     // net.Socket refuses a tty fd (libuv guesses its type: ERR_INVALID_FD_TYPE). A tty.ReadStream
     // reads it on the event loop; libuv leaves a master's blocking mode alone, and we opened it
     // nonblocking, so neither the loop nor drain() ever blocks on it.
@@ -55,16 +86,40 @@ class Capture {
     this.socket.unref()
   }
 
+  /** `chunk` is ours: a socket's read, or a copy of the scratch buffer. */
   private push(chunk: Buffer): void {
-    this.chunks.push(Buffer.from(chunk))
+    this.tail.push(chunk)
     this.text = undefined
+    this.emit(chunk)
   }
 
-  /** Everything written so far, reading what is still in the pipe or pty first. */
+  /**
+   * Hands a chunk to onOutput. What it throws must not stop the capture or the cleanup that drains
+   * the stream: it is thrown again as an uncaught exception, and onOutput gets no more chunks.
+   */
+  private emit(chunk: Buffer): void {
+    if (!this.listener) return
+    try {
+      this.listener(chunk)
+    } catch (error) {
+      this.listener = undefined
+      process.nextTick(() => {
+        throw error
+      })
+    }
+  }
+
+  /** The newest output (at most the limit, in bytes), reading what is still in the pipe or pty first. */
   read(): string {
     this.drain()
-    this.text ??= Buffer.concat(this.chunks).toString('utf8')
+    this.text ??= this.tail.bytes().toString('utf8')
     return this.text
+  }
+
+  /** Bytes dropped from the front so far, reading what is still in the pipe or pty first. */
+  dropped(): number {
+    this.drain()
+    return this.tail.dropped
   }
 
   private drain(): void {
@@ -77,7 +132,7 @@ class Capture {
         return // EAGAIN: nothing more for now; EIO (pty): no writer left
       }
       if (n <= 0) return
-      this.push(this.scratch.subarray(0, n))
+      this.push(Buffer.from(this.scratch.subarray(0, n)))
     }
   }
 
@@ -95,6 +150,9 @@ export interface StdioOptions {
    */
   stdout: OutputMode | undefined
   stderr: OutputMode | undefined
+  /** Bytes kept of each captured stream: the newest, the older ones dropped; undefined: DEFAULT_OUTPUT_LIMIT. */
+  outputLimit: number | undefined
+  onOutput: OutputListener | undefined
 }
 
 let warnedFallback = false
@@ -112,6 +170,11 @@ export class Stdio {
   constructor(options: StdioOptions) {
     this.input = options.stdin
     let fallback: string | undefined
+    const capture = (fd: number, kind: 'pipe' | 'pty', stream: 'stdout' | 'stderr'): Capture => {
+      const listener = options.onOutput
+      const limit = options.outputLimit ?? DEFAULT_OUTPUT_LIMIT
+      return new Capture(fd, kind, limit, listener && ((chunk) => listener(stream, chunk)))
+    }
     const connect = (stream: 'stdout' | 'stderr', asked: OutputMode | undefined): [OutputMode, Capture | undefined] => {
       const fd = stream === 'stdout' ? 1 : 2
       const mode = asked ?? 'pty'
@@ -126,7 +189,7 @@ export class Stdio {
           this.toClose.push(pty.slave)
           this.childFds[fd] = pty.slave
           try {
-            return ['pty', new Capture(pty.master, 'pty')]
+            return ['pty', capture(pty.master, 'pty', stream)]
           } catch (error) {
             sys.close(pty.master)
             throw error
@@ -138,7 +201,7 @@ export class Stdio {
       const [r, w] = pipe()
       this.toClose.push(w)
       this.childFds[fd] = w
-      return ['pipe', new Capture(r, 'pipe')]
+      return ['pipe', capture(r, 'pipe', stream)]
     }
     try {
       if (options.stdin !== undefined) {
@@ -181,6 +244,10 @@ export class Stdio {
 
   get stderr(): string {
     return this.err?.read() ?? ''
+  }
+
+  get dropped(): OutputDropped {
+    return { stdout: this.out?.dropped() ?? 0, stderr: this.err?.dropped() ?? 0 }
   }
 
   close(): void {
