@@ -25,13 +25,17 @@ const TRIES = Number(process.env.STRESS_RACE_TRIES ?? 40)
 const SETTLE_MS = Number(process.env.STRESS_SETTLE_MS ?? 300)
 const LOOP = fileURLToPath(new URL('./launch-loop.js', import.meta.url))
 
-/** Kills every fixture process and reaps those orphaned to us, until none is left (or 3 s pass). */
+/**
+ * Kills every fixture process and reaps what was orphaned to us, until none is left (or 3 s pass).
+ * Called only when no child of ours that libuv waits for is left (reaping one would hide its exit).
+ */
 export async function cleanFixtures(): Promise<void> {
   for (let i = 0; i < 150; i++) {
     const procs = fixtureProcesses().filter((p) => p.state !== 'Z' || p.ppid === process.pid)
-    if (procs.length === 0) return
     killProcs(living(procs))
-    for (const p of procs) if (p.ppid === process.pid) reap(p.pid)
+    // Zombies orphaned to this subreaper: fixtures, launchers, isolate inits.
+    for (const p of allProcesses()) if (p.ppid === process.pid && p.state === 'Z') reap(p.pid)
+    if (procs.length === 0) return
     await sleep(20)
   }
 }
