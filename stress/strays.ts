@@ -173,6 +173,9 @@ async function vitestRun(c: Condition, pool: 'forks' | 'threads', kase: VitestCa
     await sleep(SETTLE_MS)
     const counts: Record<string, string> = {}
     for (const name of DESCENDANT_FIXTURES) counts[name] = describeProcs(fixtureProcesses([name]))
+    // Vitest's own processes still there: a fork worker that outlives its killed main process holds its tracees.
+    const fixtures = new Set(fixtureProcesses().map((p) => p.pid))
+    counts.vitest = String(living(processesIn(dir)).filter((p) => !fixtures.has(p.pid)).length)
     if (note) counts.note = note
     return counts
   } finally {
@@ -196,8 +199,8 @@ function conditionLabel(c: Condition): string {
 
 async function descendants(): Promise<string> {
   const header = [
-    '| case | condition | ' + DESCENDANT_FIXTURES.join(' | ') + ' |',
-    '| --- | --- |' + ' --- |'.repeat(6),
+    '| case | condition | ' + DESCENDANT_FIXTURES.join(' | ') + ' | vitest processes left |',
+    '| --- | --- |' + ' --- |'.repeat(7),
   ]
   const rows: string[] = []
   const notes: string[] = []
@@ -209,11 +212,12 @@ async function descendants(): Promise<string> {
       kills.push(await byKill(name, c))
       usings.push(await byUsing(name, c))
     }
-    rows.push(`| a: kill() | ${conditionLabel(c)} | ${kills.join(' | ')} |`)
-    rows.push(`| b: await using | ${conditionLabel(c)} | ${usings.join(' | ')} |`)
+    rows.push(`| a: kill() | ${conditionLabel(c)} | ${kills.join(' | ')} | - |`)
+    rows.push(`| b: await using | ${conditionLabel(c)} | ${usings.join(' | ')} | - |`)
     for (const { label, pool, kase } of CASES) {
       const counts = await vitestRun(c, pool, kase)
-      rows.push(`| ${label} | ${conditionLabel(c)} | ${DESCENDANT_FIXTURES.map((n) => counts[n]).join(' | ')} |`)
+      const cells = [...DESCENDANT_FIXTURES, 'vitest'].map((n) => counts[n])
+      rows.push(`| ${label} | ${conditionLabel(c)} | ${cells.join(' | ')} |`)
       if (counts.note) notes.push(`${label}, ${conditionLabel(c)}: ${counts.note}`)
     }
   }
@@ -226,7 +230,7 @@ async function descendants(): Promise<string> {
     'setsid(), doublefork orphans a grandchild, stubborn 3 that ignore SIGTERM/INT/HUP, vforksleep execs /bin/sleep in a',
     'vfork child, spinner 2 that spin. (c) tests leave the process to the plugin; (d) and (e) hold the six at ready in',
     '`test.concurrent` tests and SIGKILL the fork worker or the main process (the threads pool has no worker process: (d)',
-    'is (e) there).',
+    'is (e) there). "vitest processes left": its main process or workers still alive then (killed after counting).',
     '',
     ...header,
     ...rows,
