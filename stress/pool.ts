@@ -9,7 +9,7 @@ import { FIXTURES, ROOT, allProcesses, fixtureProcesses, living, type ProcInfo }
 import { exitWithin, killVitest, removeProject, startVitest, writeProject } from './project.js'
 import { cleanFixtures } from './strays.js'
 
-const HANG_RUNS = Number(process.env.STRESS_HANG_RUNS ?? 2)
+const HANG_RUNS = Number(process.env.STRESS_HANG_RUNS ?? 4)
 const HANG_CAP_MS = Number(process.env.STRESS_HANG_CAP_MS ?? 60_000)
 const ZOMBIE_TESTS = Number(process.env.STRESS_ZOMBIE_TESTS ?? 200)
 const WAITERS = Number(process.env.STRESS_WAITERS ?? 16)
