@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process'
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { deflateRawSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadSnapshot, type Snapshot } from '../../src/index.js'
 import { encodeSnapshot } from '../../src/snapshot/format.js'
@@ -96,6 +97,97 @@ describe('maps naming files that are no ELF file of the snapshot', () => {
     expect(snap.symbolize(bump)).toMatch(/^counter\+0x[0-9a-f]+$/)
     exercise(snap, original)
     expect(caughtProcsnapError(() => snap.memory.resolve('bump')).code).toBe('ERR_SYMBOL_NOT_FOUND')
+  })
+})
+
+describe('pages', () => {
+  it('a zlib bomb (a page that inflates to 256 MiB) is refused without being inflated: ERR_SNAPSHOT_CORRUPT naming the page', () => {
+    const bomb = deflateRawSync(Buffer.alloc(256 * MB), { level: 9 }).toString('base64')
+    let hash = ''
+    const file = edited('bomb.json', (f) => {
+      hash = Object.keys(f.pages)[0] ?? ''
+      f.pages[hash] = bomb
+    })
+    const { value: error, ms, peakGrowth } = measured(() => caughtProcsnapError(() => loadSnapshot(file)))
+    expect(error.code).toBe('ERR_SNAPSHOT_CORRUPT')
+    expect(error.message).toContain(`page ${hash.slice(0, 12)}… inflates to more than`)
+    expect(ms).toBeLessThan(1000)
+    expect(peakGrowth).toBeLessThan(32 * MB)
+  })
+})
+
+describe('declared sizes', () => {
+  /** `count` maps of `size` bytes above the process's maps, every page listed as `page` (null: zeros). */
+  const withMaps = (name: string, count: number, size: number, page: (f: SnapshotFile) => string | null): string =>
+    edited(name, (f) => {
+      const listed = page(f)
+      for (let i = 0; i < count; i++) {
+        const start = 0x100000000000n + BigInt(i) * 0x100000000n
+        f.snapshot.maps.push({
+          start: `0x${start.toString(16)}`,
+          end: `0x${(start + BigInt(size)).toString(16)}`,
+          perms: 'rw-p',
+          offset: '0x0',
+          path: '',
+          inode: 0,
+          content: { size, pages: new Array<string | null>(Math.ceil(size / 4096)).fill(listed) },
+        })
+      }
+      f.snapshot.maps.sort((a, b) => (BigInt(String(a.start)) < BigInt(String(b.start)) ? -1 : 1))
+    })
+
+  it('8 maps of 2 GiB of zero pages (a 21 MB file) load in well under a second and cost what the file stores', () => {
+    const file = withMaps('zeros.json', 8, 2 ** 31, () => null)
+    const { value: snap, ms, peakGrowth } = measured(() => loadSnapshot(file))
+    expect(ms).toBeLessThan(1000)
+    expect(peakGrowth).toBeLessThan(256 * MB)
+    const last = snap.maps.find((m) => m.start === 0x100000000000n + 7n * 0x100000000n)
+    expect(last && last.end - last.start).toBe(2n ** 31n)
+    expect([...snap.memory.read(0x100000000000n + 2n ** 31n - 8n, 8)]).toEqual([0, 0, 0, 0, 0, 0, 0, 0])
+    expect(snap.memory.find('procsnap')).toEqual(original.memory.find('procsnap'))
+    // held page by page in memory, written back as the same content page lists
+    expect(encodeSnapshot(snap.data).equals(readFileSync(file))).toBe(true)
+    exercise(snap, original)
+  })
+
+  it('one data page listed for every page of a 1 GiB map (a 17 MB file) is held once, not a gigabyte', () => {
+    const file = withMaps('repeated.json', 1, 2 ** 30, (f) => Object.keys(f.pages)[0] ?? null)
+    const { value: snap, ms, peakGrowth } = measured(() => loadSnapshot(file))
+    expect(ms).toBeLessThan(1000)
+    expect(peakGrowth).toBeLessThan(256 * MB)
+    const page = snap.memory.read(0x100000000000n, 4096)
+    expect(Buffer.from(snap.memory.read(0x100000000000n + 2n ** 30n - 4096n, 4096)).equals(page)).toBe(true)
+    expect(encodeSnapshot(snap.data).equals(readFileSync(file))).toBe(true)
+  })
+
+  it('a content of 2^33 bytes, more than a map can hold: ERR_SNAPSHOT_CORRUPT naming the field', () => {
+    const file = withMaps('huge.json', 1, 2 ** 33, () => null)
+    const error = caughtProcsnapError(() => loadSnapshot(file))
+    expect(error.code).toBe('ERR_SNAPSHOT_CORRUPT')
+    expect(error.message).toMatch(/content\.size: 8589934592 bytes, more than the \d+ a map's content may hold/)
+  })
+
+  it('a size that does not match the map, or a page list of another length: ERR_SNAPSHOT_CORRUPT before anything is allocated', () => {
+    const wrongSize = edited('wrong-size.json', (f) => {
+      const m = f.snapshot.maps.find((x) => x.content !== undefined)
+      if (m) (m.content as { size: number }).size = 2 ** 33
+    })
+    expect(caughtProcsnapError(() => loadSnapshot(wrongSize)).message).toMatch(
+      /content\.size: 8589934592 bytes for a map of/,
+    )
+    const longList = edited('long-list.json', (f) => {
+      const m = f.snapshot.maps.find((x) => x.content !== undefined)
+      if (m) (m.content as { pages: unknown[] }).pages.push(null)
+    })
+    expect(caughtProcsnapError(() => loadSnapshot(longList)).message).toMatch(/pages listed for \d+ bytes/)
+  })
+
+  it('a hex value of a million digits: ERR_SNAPSHOT_CORRUPT, not a million-digit bigint', () => {
+    const file = edited('long-hex.json', (f) => {
+      const first = f.snapshot.maps[0]
+      if (first) first.start = `0x${'f'.repeat(1e6)}`
+    })
+    expect(caughtProcsnapError(() => loadSnapshot(file)).message).toMatch(/longer than any value a snapshot holds/)
   })
 })
 
