@@ -191,6 +191,20 @@ describe('declared sizes', () => {
   })
 })
 
+describe('registers', () => {
+  it("a register named 'constructor' or '__proto__': ERR_SNAPSHOT_CORRUPT (diff used to meet Object.prototype's function)", () => {
+    for (const name of ['constructor', '__proto__', 'toString', 'RAX', 'x'.repeat(40)]) {
+      const file = edited('regs.json', (f) => {
+        const threads = f.snapshot.threads as Array<{ regs: Record<string, string> }>
+        if (threads[0]) threads[0].regs = JSON.parse(`{"${name}": "0x1", "rip": "0x2"}`) as Record<string, string>
+      })
+      const error = caughtProcsnapError(() => loadSnapshot(file))
+      expect(error.code, name).toBe('ERR_SNAPSHOT_CORRUPT')
+      expect(error.message, name).toMatch(/regs\.\S+: not a register name/)
+    }
+  })
+})
+
 describe('special files given to loadSnapshot', () => {
   it('/dev/zero, a FIFO, a directory: ERR_SNAPSHOT_CORRUPT at once, saying it is not a regular file', () => {
     const fifo = join(dir, 'snap-fifo')
