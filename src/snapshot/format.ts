@@ -94,11 +94,41 @@ export function readSnapshotData(path: string): SnapshotData {
   return decodeSnapshot(bytes, path)
 }
 
+/** Far deeper than a snapshot's 7 levels: JSON.parse takes a second per two million levels, which a 2 MB file can hold. */
+const MAX_NESTING = 64
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+
+/** Whether the JSON text opens more than `max` arrays or objects at once; strings are skipped with indexOf. */
+function nestedDeeper(bytes: Buffer, max: number): boolean {
+  let depth = 0
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]
+    if (c === QUOTE) i = stringEnd(bytes, i)
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return false
+}
+
+/** The index of the quote that closes the string opening at `start` (one not escaped), or the end. */
+function stringEnd(bytes: Buffer, start: number): number {
+  for (let j = bytes.indexOf(QUOTE, start + 1); j >= 0; j = bytes.indexOf(QUOTE, j + 1)) {
+    let slashes = 0
+    while (bytes[j - 1 - slashes] === BACKSLASH) slashes++
+    if (slashes % 2 === 0) return j
+  }
+  return bytes.length
+}
+
 /** Parses and validates a snapshot file's bytes; never evaluates anything from them. */
 export function decodeSnapshot(bytes: Uint8Array, source = 'buffer'): SnapshotData {
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8')
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
+  const text = buffer.toString('utf8')
   let parsed: unknown
   try {
+    if (nestedDeeper(buffer, MAX_NESTING)) throw new Error(`nested deeper than ${MAX_NESTING} levels`)
     parsed = JSON.parse(text)
   } catch (error) {
     // A damaged file of ours still starts like one; anything else is not ours at all.

@@ -191,6 +191,26 @@ describe('declared sizes', () => {
   })
 })
 
+describe('nesting', () => {
+  it('4 million nested arrays (an 8 MB file): ERR_SNAPSHOT_CORRUPT in milliseconds, not seconds of JSON.parse', () => {
+    const path = join(dir, 'deep.json')
+    const depth = 4_000_000
+    writeFileSync(
+      path,
+      `{"format":"procsnap/1","extra":${'['.repeat(depth)}${']'.repeat(depth)},` + bytes.toString().slice(1),
+    )
+    const { value: error, ms } = measured(() => caughtProcsnapError(() => loadSnapshot(path)))
+    expect(error.code).toBe('ERR_SNAPSHOT_CORRUPT')
+    expect(error.message).toMatch(/nested deeper than 64 levels/)
+    expect(ms).toBeLessThan(300)
+  })
+
+  it('brackets inside strings, escaped quotes included, are not nesting', () => {
+    const path = edited('brackets.json', (f) => (f.snapshot.name = `${'['.repeat(1000)}\\"${'{'.repeat(1000)}`))
+    expect(loadSnapshot(path).name).toBe(`${'['.repeat(1000)}\\"${'{'.repeat(1000)}`)
+  })
+})
+
 describe('registers', () => {
   it("a register named 'constructor' or '__proto__': ERR_SNAPSHOT_CORRUPT (diff used to meet Object.prototype's function)", () => {
     for (const name of ['constructor', '__proto__', 'toString', 'RAX', 'x'.repeat(40)]) {
