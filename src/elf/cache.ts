@@ -1,5 +1,5 @@
 // Reads ELF files from disk: whole files parsed once and cached per path (keyed by mtime, size, inode), or just the header.
-// Only regular files, header first, at most MAX_ELF_BYTES: a path from a snapshot file may name anything.
+// Only regular files, header first, within a size limit: a path from a snapshot file may name anything.
 import { statSync, type BigIntStats } from 'node:fs'
 import { BinaryError, FileError } from '../errors.js'
 import { readRegularFile, readRegularHead } from '../files/read.js'
@@ -12,11 +12,17 @@ const MAX_ENTRIES = 64
 const cache = new Map<string, { key: string; elf: ElfFile }>()
 
 /**
- * The largest ELF file read: the binaries in common use are well below it (libc 2 MB, node 99 MB,
- * libLLVM 117 MB, which parses in 0.7 s), while one of 1.5 GB would hold that much memory and take
- * over ten seconds to parse. Its symbols are not worth that: a larger file is ERR_FILE_TOO_LARGE.
+ * The largest ELF file readElf reads: a program being launched or traced is the user's choice, so
+ * this is what readFileSync allowed before (2 GiB - 1); a larger one is ERR_FILE_TOO_LARGE.
  */
-export const MAX_ELF_BYTES = 512 << 20
+export const MAX_ELF_BYTES = 2 ** 31 - 1
+
+/**
+ * The largest ELF file a snapshot's maps make procsnap read: the binaries in common use are well
+ * below it (libc 2 MB, node 99 MB and libLLVM 117 MB, which parse in 1.3 and 0.7 s), while a file
+ * of 1.5 GB that a loaded snapshot names would hold that much memory and take over ten seconds.
+ */
+export const MAX_NAMED_ELF_BYTES = 512 << 20
 
 /** Parses the ELF file at `path`, reusing the previous result while the file is unchanged. */
 export function readElf(path: string): ElfFile {
@@ -25,9 +31,13 @@ export function readElf(path: string): ElfFile {
 
 /**
  * readElf, or undefined when `buildId` is given and the file's differs (checked before its symbols
- * are parsed): the file changed since a snapshot named it.
+ * are parsed): the file changed since a snapshot named it. A file parsed before is not read again.
  */
-export function readElfMatching(path: string, buildId: string | undefined): ElfFile | undefined {
+export function readElfMatching(
+  path: string,
+  buildId: string | undefined,
+  maxBytes = MAX_ELF_BYTES,
+): ElfFile | undefined {
   const stats = statFile(path)
   const key = `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}`
   const hit = cache.get(path)
@@ -36,7 +46,7 @@ export function readElfMatching(path: string, buildId: string | undefined): ElfF
     cache.set(path, hit)
     return buildId === undefined || hit.elf.buildId === buildId ? hit.elf : undefined
   }
-  const bytes = readElfBytes(path)
+  const bytes = readElfBytes(path, maxBytes)
   if (buildId !== undefined && peekBuildId(bytes, path) !== buildId) return undefined
   const elf = parseElf(bytes, path)
   cache.set(path, { key, elf })
@@ -56,16 +66,16 @@ export function readElfHeader(path: string): ElfHeaderInfo {
 
 /**
  * A whole ELF file: never a special file (opened non-blocking, checked on the descriptor), its
- * header checked before the rest is read, at most MAX_ELF_BYTES.
+ * header checked before the rest is read, at most `maxBytes`.
  */
-function readElfBytes(path: string): Uint8Array {
+function readElfBytes(path: string, maxBytes: number): Uint8Array {
   return readChecked(path, () =>
     readRegularFile(path, {
       what: 'ELF file',
-      maxBytes: MAX_ELF_BYTES,
+      maxBytes,
       checkHead: (head) => parseElfHeader(head, path),
       tooLarge: (size) =>
-        `The ELF file ${path} is ${size} bytes, more than the ${MAX_ELF_BYTES} procsnap reads ` +
+        `The ELF file ${path} is ${size} bytes, more than the ${maxBytes} procsnap reads here ` +
         `(its symbols would take seconds and as much memory to parse). Strip it (debug info in a separate file).`,
     }),
   )

@@ -1,9 +1,19 @@
 // readElf's cache: one parse per unchanged file, a fresh parse after the file changes or the cache is cleared.
 import { execFileSync } from 'node:child_process'
-import { closeSync, copyFileSync, openSync, rmSync, utimesSync, writeFileSync, writeSync, readFileSync } from 'node:fs'
+import {
+  closeSync,
+  copyFileSync,
+  openSync,
+  rmSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+  readFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { MAX_ELF_BYTES, readElfMatching } from '../../src/elf/cache.js'
+import { MAX_ELF_BYTES, MAX_NAMED_ELF_BYTES, readElfMatching } from '../../src/elf/cache.js'
 import { clearElfCache, readElf } from '../../src/elf/index.js'
 import { caughtProcsnapError } from '../helpers.js'
 import { LIBC, makeTempDir } from './oracle.js'
@@ -77,7 +87,7 @@ describe('readElf on files that are no binary (paths from a snapshot file may na
     }
   })
 
-  it('refuses an ELF file over MAX_ELF_BYTES before reading it, saying why', () => {
+  it("refuses an ELF file over MAX_ELF_BYTES (2 GiB), or over the limit given (a snapshot's 512 MiB), before reading it", () => {
     const big = join(dir, 'big.so')
     const fd = openSync(big, 'w')
     writeSync(fd, readFileSync('/bin/true').subarray(0, 64), 0, 64, 0)
@@ -85,7 +95,11 @@ describe('readElf on files that are no binary (paths from a snapshot file may na
     closeSync(fd)
     const error = caughtProcsnapError(() => readElf(big))
     expect(error.code).toBe('ERR_FILE_TOO_LARGE')
-    expect(error.message).toMatch(/more than the 536870912 procsnap reads/)
+    expect(error.message).toMatch(/more than the 2147483647 procsnap reads here/)
+    truncateSync(big, MAX_NAMED_ELF_BYTES + 1)
+    expect(caughtProcsnapError(() => readElfMatching(big, undefined, MAX_NAMED_ELF_BYTES)).code).toBe(
+      'ERR_FILE_TOO_LARGE',
+    )
   })
 
   it('readElfMatching: undefined for another build-id, without parsing the symbols', () => {
