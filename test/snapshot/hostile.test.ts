@@ -9,6 +9,8 @@ import { deflateRawSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadSnapshot, type Snapshot } from '../../src/index.js'
 import { encodeSnapshot } from '../../src/snapshot/format.js'
+import type { SnapshotDiffData } from '../../src/snapshot/model.js'
+import { renderDiff } from '../../src/snapshot/pprint.js'
 import { caughtProcsnapError, fixture, start } from '../helpers.js'
 import { exercise, measured } from './exercise.js'
 
@@ -225,6 +227,31 @@ describe('registers', () => {
     expect(snap.diff(original).regs.map((c) => c.name)).toEqual(['rip'])
     expect(original.diff(snap).regs.map((c) => c.name)).toEqual(['rip'])
     exercise(snap, original)
+  })
+})
+
+describe('counts', () => {
+  it('a diff of 140k registers, maps and frames prints: no call spreads 140k arguments (the stack holds about 120k)', () => {
+    const n = 140_000
+    const map = original.maps[0]
+    const frames = Array.from({ length: n }, (_, i) => ({ pc: 1n, offset: 0n, location: `f${i}`, via: 'fp' as const }))
+    const d: SnapshotDiffData = {
+      level: 'base',
+      regs: Array.from({ length: n }, (_, i) => ({ thread: 1, name: `r${i}`, before: 1n, after: 2n })),
+      maps: Array.from({ length: n }, (_, i) => ({
+        kind: 'added' as const,
+        identity: `anon#${i}`,
+        after: map,
+        fields: [],
+      })),
+      memory: [],
+      threads: [],
+      backtrace: [{ thread: 1, before: frames, after: [] }],
+      isEmpty: false,
+    }
+    const { value: text, ms } = measured(() => renderDiff(d, 'x86_64', { color: false }))
+    expect(text.split('\n').length).toBeGreaterThan(3 * n)
+    expect(ms).toBeLessThan(3000)
   })
 })
 
