@@ -1,6 +1,5 @@
 // The snapshot file, format 'procsnap/1' (docs/snapshot-format.md): versioned JSON, every 64-bit or
 // wider value a hex string, memory in deduplicated compressed pages. Loading validates every field.
-import { constants as bufferConstants } from 'node:buffer'
 import { FileError, SnapshotFormatError } from '../errors.js'
 import { readRegularFile } from '../files/read.js'
 import { writeFileAtomically } from '../files/write.js'
@@ -333,8 +332,6 @@ function decodeFrame(f: Fields): Frame {
  * declaring gigabytes of zero pages, or one page listed a million times, costs what it stores.
  */
 export const DENSE_CONTENT_BUDGET = 256 << 20
-/** The largest `content` a map may declare: the largest buffer Node can allocate. */
-const MAX_CONTENT = bufferConstants.MAX_LENGTH
 
 /**
  * Sparse contents that were a `content` page list on disk (held page by page past the budget):
@@ -389,8 +386,6 @@ function decodeContent(
 function contentRef(c: Fields, mapSize: bigint): ContentRef {
   const size = c.int('size')
   if (BigInt(size) !== mapSize) throw new FieldError(`${c.path}.size`, `${size} bytes for a map of ${mapSize}`)
-  if (size > MAX_CONTENT)
-    throw new FieldError(`${c.path}.size`, `${size} bytes, more than the ${MAX_CONTENT} a map's content may hold`)
   const list = c.value.pages
   if (!Array.isArray(list)) throw new FieldError(`${c.path}.pages`, 'expected an array')
   const expected = Math.ceil(size / PAGE_SIZE)
