@@ -75,11 +75,12 @@ describe('architecture', () => {
     expect(findCycle(graph)).toBeUndefined()
   })
 
-  it('the lower layers stay below: elf and native import no folder; golden none above snapshot', () => {
+  it('the lower layers stay below: files, elf and native import no folder but files (bounded reads); golden none above snapshot but files', () => {
     const graph = folderGraph()
-    expect([...(graph.get('elf') ?? [])]).toEqual([])
+    expect([...(graph.get('files') ?? [])]).toEqual([])
+    expect([...(graph.get('elf') ?? [])]).toEqual(['files']) // ELF files are read through the bounded reader
     expect([...(graph.get('native') ?? [])]).toEqual([])
-    expect([...(graph.get('golden') ?? [])].sort()).toEqual(['snapshot'])
+    expect([...(graph.get('golden') ?? [])].sort()).toEqual(['files', 'snapshot'])
     for (const low of ['elf', 'native', 'process', 'snapshot', 'golden'])
       expect([...(graph.get(low) ?? [])], low).not.toContain('matchers')
   })

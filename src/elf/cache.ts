@@ -1,28 +1,54 @@
 // Reads ELF files from disk: whole files parsed once and cached per path (keyed by mtime, size, inode), or just the header.
-import { closeSync, openSync, readFileSync, readSync, statSync, type BigIntStats } from 'node:fs'
-import { BinaryError } from '../errors.js'
+// Only regular files, header first, within a size limit: a path from a snapshot file may name anything.
+import { statSync, type BigIntStats } from 'node:fs'
+import { BinaryError, FileError } from '../errors.js'
+import { readRegularFile, readRegularHead } from '../files/read.js'
 import { parseElfHeader } from './header.js'
-import { parseElf } from './parse.js'
+import { parseElf, peekBuildId } from './parse.js'
 import type { ElfFile, ElfHeaderInfo } from './types.js'
 
 /** Most files kept parsed at once; the least recently used goes first. */
 const MAX_ENTRIES = 64
 const cache = new Map<string, { key: string; elf: ElfFile }>()
 
+/**
+ * The largest ELF file readElf reads: a program being launched or traced is the user's choice, so
+ * this is what readFileSync allowed before (2 GiB - 1); a larger one is ERR_FILE_TOO_LARGE.
+ */
+export const MAX_ELF_BYTES = 2 ** 31 - 1
+
+/**
+ * The largest ELF file a snapshot's maps make procsnap read: the binaries in common use are well
+ * below it (libc 2 MB, node 99 MB and libLLVM 117 MB, which parse in 1.3 and 0.7 s), while a file
+ * of 1.5 GB that a loaded snapshot names would hold that much memory and take over ten seconds.
+ */
+export const MAX_NAMED_ELF_BYTES = 512 << 20
+
 /** Parses the ELF file at `path`, reusing the previous result while the file is unchanged. */
 export function readElf(path: string): ElfFile {
+  return readElfMatching(path, undefined) as ElfFile
+}
+
+/**
+ * readElf, or undefined when `buildId` is given and the file's differs (checked before its symbols
+ * are parsed): the file changed since a snapshot named it. A file parsed before is not read again.
+ */
+export function readElfMatching(
+  path: string,
+  buildId: string | undefined,
+  maxBytes = MAX_ELF_BYTES,
+): ElfFile | undefined {
   const stats = statFile(path)
   const key = `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}`
   const hit = cache.get(path)
   cache.delete(path)
   if (hit?.key === key) {
     cache.set(path, hit)
-    return hit.elf
+    return buildId === undefined || hit.elf.buildId === buildId ? hit.elf : undefined
   }
-  const elf = parseElf(
-    readBytes(path, () => readFileSync(path)),
-    path,
-  )
+  const bytes = readElfBytes(path, maxBytes)
+  if (buildId !== undefined && peekBuildId(bytes, path) !== buildId) return undefined
+  const elf = parseElf(bytes, path)
   cache.set(path, { key, elf })
   for (const oldest of cache.keys()) {
     if (cache.size <= MAX_ENTRIES) break
@@ -34,16 +60,25 @@ export function readElf(path: string): ElfFile {
 /** Reads only the first 64 bytes of `path`: a fast "is this ELF, for which machine" check. */
 export function readElfHeader(path: string): ElfHeaderInfo {
   statFile(path)
-  const bytes = readBytes(path, () => {
-    const fd = openSync(path, 'r')
-    try {
-      const buffer = Buffer.alloc(64)
-      return buffer.subarray(0, readSync(fd, buffer, 0, 64, 0))
-    } finally {
-      closeSync(fd)
-    }
-  })
+  const bytes = readChecked(path, () => readRegularHead(path, { what: 'ELF file' }, 64))
   return parseElfHeader(bytes, path)
+}
+
+/**
+ * A whole ELF file: never a special file (opened non-blocking, checked on the descriptor), its
+ * header checked before the rest is read, at most `maxBytes`.
+ */
+function readElfBytes(path: string, maxBytes: number): Uint8Array {
+  return readChecked(path, () =>
+    readRegularFile(path, {
+      what: 'ELF file',
+      maxBytes,
+      checkHead: (head) => parseElfHeader(head, path),
+      tooLarge: (size) =>
+        `The ELF file ${path} is ${size} bytes, more than the ${maxBytes} procsnap reads here ` +
+        `(its symbols would take seconds and as much memory to parse). Strip it (debug info in a separate file).`,
+    }),
+  )
 }
 
 /** Forgets every cached parse. */
@@ -58,29 +93,39 @@ function statFile(path: string): BigIntStats {
   } catch (error) {
     throw toBinaryError(path, error)
   }
-  if (!stats.isFile()) {
-    throw new BinaryError('ERR_NOT_ELF', path, `${path} is not a regular file. Point at a compiled binary.`)
-  }
+  if (!stats.isFile()) throw notRegular(path)
   return stats
 }
 
-function readBytes(path: string, read: () => Uint8Array): Uint8Array {
+/** Runs a bounded read, turning its FileErrors into the BinaryErrors readElf has always thrown (ERR_FILE_TOO_LARGE stays). */
+function readChecked(path: string, read: () => Buffer | undefined): Uint8Array {
+  let bytes: Buffer | undefined
   try {
-    return read()
+    bytes = read()
   } catch (error) {
-    throw toBinaryError(path, error)
+    if (!(error instanceof FileError) || error.code === 'ERR_FILE_TOO_LARGE') throw error
+    if (error.code === 'ERR_NOT_A_FILE') throw notRegular(path)
+    throw new BinaryError('ERR_NOT_EXECUTABLE', path, error.message)
   }
+  if (!bytes) throw notFound(path)
+  return bytes
+}
+
+function notFound(path: string): BinaryError {
+  return new BinaryError(
+    'ERR_FILE_NOT_FOUND',
+    path,
+    `${path} does not exist. Check the path, or build the binary first.`,
+  )
+}
+
+function notRegular(path: string): BinaryError {
+  return new BinaryError('ERR_NOT_ELF', path, `${path} is not a regular file. Point at a compiled binary.`)
 }
 
 function toBinaryError(path: string, error: unknown): unknown {
   const code = (error as NodeJS.ErrnoException | undefined)?.code
-  if (code === 'ENOENT' || code === 'ENOTDIR') {
-    return new BinaryError(
-      'ERR_FILE_NOT_FOUND',
-      path,
-      `${path} does not exist. Check the path, or build the binary first.`,
-    )
-  }
+  if (code === 'ENOENT' || code === 'ENOTDIR') return notFound(path)
   if (code === 'EACCES' || code === 'EPERM') {
     return new BinaryError('ERR_NOT_EXECUTABLE', path, `${path} cannot be read (${code}). Check its permissions.`)
   }

@@ -33,6 +33,19 @@ export function parseElf(bytes: Uint8Array, path: string): ElfFile {
   }
 }
 
+/** The GNU build-id alone (header, segments, sections, notes): whether a file is the one a snapshot names, before parsing its symbols. */
+export function peekBuildId(bytes: Uint8Array, path: string): string | undefined {
+  try {
+    const r = createElfReader(bytes, path)
+    const header = resolveExtendedCounts(r, parseFileHeader(r))
+    return readBuildId(r, parseSegments(r, header), parseSections(r, header))
+  } catch (error) {
+    if (error instanceof ProcsnapError) throw error
+    const message = error instanceof Error ? error.message : String(error)
+    throw createCorruptError(path, `unexpected structure (${message})`)
+  }
+}
+
 function buildElfFile(bytes: Uint8Array, path: string): ElfFile {
   const r = createElfReader(bytes, path)
   const header = resolveExtendedCounts(r, parseFileHeader(r))

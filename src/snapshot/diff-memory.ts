@@ -112,7 +112,8 @@ export function diffMemory(
     const ca = p.a.content
     const cb = p.b.content
     if (!ca || !cb) {
-      if (heldSize(p.a) > 0 && heldSize(p.b) > 0) changes.push(...sparseChanges(p, places, sameId, a, b, modulesB))
+      if (heldSize(p.a) > 0 && heldSize(p.b) > 0)
+        for (const c of sparseChanges(p, places, sameId, a, b, modulesB)) changes.push(c) // may be 100k: no spread
       continue
     }
     for (const range of rangesOf(p, places.stackShift, a, b)) {

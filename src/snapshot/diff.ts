@@ -65,7 +65,7 @@ function diffRegisters(a: SnapshotData, b: SnapshotData, same: SamePlace): Regis
     const tb = b.threads.find((t) => t.index === ta.index)
     if (!tb) continue
     for (const [name, before] of Object.entries(ta.regs)) {
-      const after = tb.regs[name]
+      const after = Object.hasOwn(tb.regs, name) ? tb.regs[name] : undefined // 'constructor' is no register
       if (after === undefined || sameLanes(before, after, same)) continue // compare only what both sides hold
       changes.push({ thread: ta.index, name, before, after })
     }

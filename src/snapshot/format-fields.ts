@@ -89,7 +89,12 @@ export class Fields {
   }
 }
 
+/** '-0x' and 256 digits: room for twice the widest register (zmm, 512 bits); a longer number is no value of ours. */
+const MAX_HEX_LENGTH = 259
+
 export function hexValue(v: unknown, path: string): bigint {
+  if (typeof v === 'string' && v.length > MAX_HEX_LENGTH)
+    throw new FieldError(path, `a hex string of ${v.length} characters, longer than any value a snapshot holds`)
   if (typeof v !== 'string' || !HEX.test(v))
     throw new FieldError(path, `expected a hex string ('0x1f'), found ${describe(v)}`)
   // BigInt() parses '0x..' but not '-0x..'.

@@ -38,6 +38,11 @@ export class PageWriter {
   }
 }
 
+/** A plain Uint8Array over a Buffer's bytes, without a copy. */
+export function view(bytes: Buffer): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length)
+}
+
 /** Why a page list cannot be turned back into bytes; the caller adds the file and JSON path. */
 export class PageError extends Error {}
 
@@ -50,31 +55,42 @@ export class PageReader {
     this.stored = stored
   }
 
+  /** The whole map in one buffer; the caller has checked that the list has one entry per page. */
   read(ref: ContentRef): Uint8Array {
-    const expected = Math.ceil(ref.size / PAGE_SIZE)
-    if (ref.pages.length !== expected)
-      throw new PageError(`${ref.pages.length} pages listed for ${ref.size} bytes (expected ${expected})`)
     const out = new Uint8Array(ref.size)
     ref.pages.forEach((hash, i) => {
-      if (hash === null) return
-      const length = Math.min(PAGE_SIZE, ref.size - i * PAGE_SIZE)
-      const page = this.page(hash)
-      if (page.length !== length)
-        throw new PageError(`page ${i} (${hash.slice(0, 12)}…) holds ${page.length} bytes, expected ${length}`)
-      out.set(page, i * PAGE_SIZE)
+      if (hash !== null) out.set(this.listed(ref, i, hash), i * PAGE_SIZE)
     })
     return out
   }
 
+  /** The map page by page, zeros left out: each page a view of the one inflated copy of its hash. */
+  readSparse(ref: ContentRef): Map<number, Uint8Array> {
+    const held = new Map<number, Uint8Array>()
+    ref.pages.forEach((hash, i) => {
+      if (hash !== null) held.set(i * PAGE_SIZE, view(this.listed(ref, i, hash)))
+    })
+    return held
+  }
+
+  private listed(ref: ContentRef, i: number, hash: string): Buffer {
+    const length = Math.min(PAGE_SIZE, ref.size - i * PAGE_SIZE)
+    const page = this.page(hash, length)
+    if (page.length !== length)
+      throw new PageError(`page ${i} (${hash.slice(0, 12)}…) holds ${page.length} bytes, expected ${length}`)
+    return page
+  }
+
   /** One stored page, checked against its hash and its expected length. */
   readPage(hash: string, length: number): Buffer {
-    const page = this.page(hash)
+    const page = this.page(hash, length)
     if (page.length !== length)
       throw new PageError(`page ${hash.slice(0, 12)}… holds ${page.length} bytes, expected ${length}`)
     return page
   }
 
-  private page(hash: string): Buffer {
+  /** Inflates at most `length` + 1 bytes: a page that inflates to more (a zlib bomb) is refused without being inflated. */
+  private page(hash: string, length: number): Buffer {
     const cached = this.inflated.get(hash)
     if (cached) return cached
     if (!HASH.test(hash)) throw new PageError(`'${hash.slice(0, 16)}' is not a page hash (64 hex digits)`)
@@ -82,9 +98,12 @@ export class PageReader {
     if (typeof data !== 'string') throw new PageError(`page ${hash.slice(0, 12)}… is not in the file's page table`)
     let page: Buffer
     try {
-      page = inflateRawSync(Buffer.from(data, 'base64'))
-    } catch {
-      throw new PageError(`page ${hash.slice(0, 12)}… does not decompress`)
+      page = inflateRawSync(Buffer.from(data, 'base64'), { maxOutputLength: length + 1 })
+    } catch (error) {
+      const bomb = (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE'
+      throw new PageError(
+        `page ${hash.slice(0, 12)}… ${bomb ? `inflates to more than ${length} bytes` : 'does not decompress'}`,
+      )
     }
     if (createHash('sha256').update(page).digest('hex') !== hash)
       throw new PageError(`page ${hash.slice(0, 12)}… does not match its hash: the file was altered`)

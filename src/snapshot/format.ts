@@ -4,7 +4,7 @@ import { FileError, SnapshotFormatError } from '../errors.js'
 import { readRegularFile } from '../files/read.js'
 import { writeFileAtomically } from '../files/write.js'
 import { FieldError, Fields, hexValue, toHex, type Json } from './format-fields.js'
-import { PAGE_SIZE, PageError, PageReader, PageWriter, type ContentRef } from './format-pages.js'
+import { PAGE_SIZE, PageError, PageReader, PageWriter, view, type ContentRef } from './format-pages.js'
 import type {
   AuxvEntry,
   CpuInfo,
@@ -93,11 +93,41 @@ export function readSnapshotData(path: string): SnapshotData {
   return decodeSnapshot(bytes, path)
 }
 
+/** Far deeper than a snapshot's 7 levels: JSON.parse takes a second per two million levels, which a 2 MB file can hold. */
+const MAX_NESTING = 64
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+
+/** Whether the JSON text opens more than `max` arrays or objects at once; strings are skipped with indexOf. */
+function nestedDeeper(bytes: Buffer, max: number): boolean {
+  let depth = 0
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i]
+    if (c === QUOTE) i = stringEnd(bytes, i)
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return false
+}
+
+/** The index of the quote that closes the string opening at `start` (one not escaped), or the end. */
+function stringEnd(bytes: Buffer, start: number): number {
+  for (let j = bytes.indexOf(QUOTE, start + 1); j >= 0; j = bytes.indexOf(QUOTE, j + 1)) {
+    let slashes = 0
+    while (bytes[j - 1 - slashes] === BACKSLASH) slashes++
+    if (slashes % 2 === 0) return j
+  }
+  return bytes.length
+}
+
 /** Parses and validates a snapshot file's bytes; never evaluates anything from them. */
 export function decodeSnapshot(bytes: Uint8Array, source = 'buffer'): SnapshotData {
-  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8')
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
+  const text = buffer.toString('utf8')
   let parsed: unknown
   try {
+    if (nestedDeeper(buffer, MAX_NESTING)) throw new Error(`nested deeper than ${MAX_NESTING} levels`)
     parsed = JSON.parse(text)
   } catch (error) {
     // A damaged file of ours still starts like one; anything else is not ours at all.
@@ -191,7 +221,8 @@ function encodeMap(m: MapState, pages: PageWriter): Json {
     inode: m.inode,
     ...(m.buildId !== undefined ? { buildId: m.buildId } : {}),
     ...(m.content ? { content: pages.add(m.content) } : {}),
-    ...(m.sparse ? { sparse: encodeSparse(m.sparse, pages) } : {}),
+    ...(m.sparse && contentOnDisk.has(m.sparse) ? { content: encodeHeldContent(m.sparse, pages) } : {}),
+    ...(m.sparse && !contentOnDisk.has(m.sparse) ? { sparse: encodeSparse(m.sparse, pages) } : {}),
     ...(m.unreadable !== undefined ? { unreadable: m.unreadable } : {}),
   }
 }
@@ -202,6 +233,16 @@ function encodeSparse(sparse: SparseContent, pages: PageWriter): Json {
   for (const [offset, bytes] of sparse.pages) {
     const hash = pages.addPage(bytes)
     if (hash !== null) list.push([offset / PAGE_SIZE, hash])
+  }
+  return { size: sparse.size, pages: list }
+}
+
+/** A `content` page list from contents held page by page: one entry per page, null for zeros. */
+function encodeHeldContent(sparse: SparseContent, pages: PageWriter): Json {
+  const list: (string | null)[] = []
+  for (let offset = 0; offset < sparse.size; offset += PAGE_SIZE) {
+    const bytes = sparse.pages.get(offset)
+    list.push(bytes ? pages.addPage(bytes) : null)
   }
   return { size: sparse.size, pages: list }
 }
@@ -223,7 +264,7 @@ function decodeData(s: Fields, pages: PageReader): SnapshotData {
     stop: s.has('stop') ? decodeStop(s.object('stop')) : undefined,
     current: s.int('current'),
     threads: s.objects('threads').map(decodeThread),
-    maps: s.objects('maps').map((m) => decodeMap(m, pages)),
+    maps: decodeMaps(s, pages),
     fds: s.objects('fds').map((f): FdState => ({
       fd: f.int('fd'),
       target: f.string('target'),
@@ -236,6 +277,11 @@ function decodeData(s: Fields, pages: PageReader): SnapshotData {
       .map((a): AuxvEntry => ({ type: a.int('type'), name: a.string('name'), value: a.hex('value') })),
     cpu: decodeCpu(s.object('cpu')),
   }
+}
+
+function decodeMaps(s: Fields, pages: PageReader): MapState[] {
+  const budget = { left: DENSE_CONTENT_BUDGET }
+  return s.objects('maps').map((m) => decodeMap(m, pages, budget))
 }
 
 function decodeFdStat(f: Fields): FdIdentity {
@@ -280,31 +326,27 @@ function decodeFrame(f: Fields): Frame {
   }
 }
 
-function decodeMap(m: Fields, pages: PageReader): MapState {
+/**
+ * How many bytes of `content` a load materializes in one buffer per map: past this budget (all maps
+ * of the file together), a map's content is held page by page as `sparse` is, so that a small file
+ * declaring gigabytes of zero pages, or one page listed a million times, costs what it stores.
+ */
+export const DENSE_CONTENT_BUDGET = 256 << 20
+
+/**
+ * Sparse contents that were a `content` page list on disk (held page by page past the budget):
+ * written back as `content`, so that a file loaded and saved again gives the same bytes.
+ */
+const contentOnDisk = new WeakSet<SparseContent>()
+
+function decodeMap(m: Fields, pages: PageReader, budget: { left: number }): MapState {
   const start = m.hex('start')
   const end = m.hex('end')
   if (end < start) throw new FieldError(`${m.path}.end`, 'the map ends before it starts')
-  let content: Uint8Array | undefined
   if (m.has('content') && m.has('sparse')) throw new FieldError(m.path, 'a map holds content or sparse, not both')
-  if (m.has('content')) {
-    const c = m.object('content')
-    const ref: ContentRef = {
-      size: c.int('size'),
-      pages: c.array('pages').map((p) => {
-        if (p.value !== null && typeof p.value !== 'string')
-          throw new FieldError(p.path, 'expected a page hash or null')
-        return p.value
-      }),
-    }
-    if (BigInt(ref.size) !== end - start)
-      throw new FieldError(`${c.path}.size`, `${ref.size} bytes for a map of ${end - start}`)
-    try {
-      content = pages.read(ref)
-    } catch (error) {
-      if (error instanceof PageError) throw new FieldError(`${c.path}.pages`, error.message)
-      throw error
-    }
-  }
+  let held: Pick<MapState, 'content' | 'sparse'> = {}
+  if (m.has('content')) held = decodeContent(m.object('content'), end - start, pages, budget)
+  else if (m.has('sparse')) held = { sparse: decodeSparse(m.object('sparse'), end - start, pages) }
   return {
     start,
     end,
@@ -313,10 +355,46 @@ function decodeMap(m: Fields, pages: PageReader): MapState {
     path: m.string('path'),
     inode: m.int('inode'),
     ...(m.has('buildId') ? { buildId: m.string('buildId') } : {}),
-    ...(content ? { content } : {}),
-    ...(m.has('sparse') ? { sparse: decodeSparse(m.object('sparse'), end - start, pages) } : {}),
+    ...held,
     ...(m.has('unreadable') ? { unreadable: m.string('unreadable') } : {}),
   }
+}
+
+/** A `content` page list: in one buffer within the budget, else page by page (zeros cost nothing). */
+function decodeContent(
+  c: Fields,
+  mapSize: bigint,
+  pages: PageReader,
+  budget: { left: number },
+): Pick<MapState, 'content' | 'sparse'> {
+  const ref = contentRef(c, mapSize)
+  try {
+    if (ref.size <= budget.left) {
+      budget.left -= ref.size
+      return { content: pages.read(ref) }
+    }
+    const sparse: SparseContent = { size: ref.size, pages: pages.readSparse(ref) }
+    contentOnDisk.add(sparse)
+    return { sparse }
+  } catch (error) {
+    if (error instanceof PageError) throw new FieldError(`${c.path}.pages`, error.message)
+    throw error
+  }
+}
+
+/** `{ size, pages }` checked before anything is allocated: the map's size, one entry (hash or null) per page. */
+function contentRef(c: Fields, mapSize: bigint): ContentRef {
+  const size = c.int('size')
+  if (BigInt(size) !== mapSize) throw new FieldError(`${c.path}.size`, `${size} bytes for a map of ${mapSize}`)
+  const list = c.value.pages
+  if (!Array.isArray(list)) throw new FieldError(`${c.path}.pages`, 'expected an array')
+  const expected = Math.ceil(size / PAGE_SIZE)
+  if (list.length !== expected)
+    throw new FieldError(`${c.path}.pages`, `${list.length} pages listed for ${size} bytes (expected ${expected})`)
+  // One pass without a path per element: a list may hold millions of nulls.
+  const bad = list.findIndex((p: unknown) => p !== null && typeof p !== 'string')
+  if (bad >= 0) throw new FieldError(`${c.path}.pages[${bad}]`, 'expected a page hash or null')
+  return { size, pages: list as (string | null)[] }
 }
 
 function decodeSparse(f: Fields, mapSize: bigint, pages: PageReader): SparseContent {
@@ -325,24 +403,27 @@ function decodeSparse(f: Fields, mapSize: bigint, pages: PageReader): SparseCont
     throw new FieldError(`${f.path}.size`, `${size} bytes for a map of ${mapSize}`)
   if (BigInt(size) !== mapSize && size % PAGE_SIZE !== 0)
     throw new FieldError(`${f.path}.size`, `${size} is neither the map's size nor a multiple of ${PAGE_SIZE}`)
+  const list = f.value.pages
+  if (!Array.isArray(list)) throw new FieldError(`${f.path}.pages`, 'expected an array')
   const held = new Map<number, Uint8Array>()
   let previous = -1
-  for (const entry of f.array('pages')) {
-    const pair = entry.value
+  list.forEach((pair: unknown, i) => {
+    const at = `${f.path}.pages[${i}]`
     if (!Array.isArray(pair) || pair.length !== 2 || !Number.isSafeInteger(pair[0]) || typeof pair[1] !== 'string')
-      throw new FieldError(entry.path, 'expected [page index, page hash]')
+      throw new FieldError(at, 'expected [page index, page hash]')
     const index = pair[0] as number
     const offset = index * PAGE_SIZE
     if (index <= previous || offset >= size)
-      throw new FieldError(entry.path, `page ${index} is out of order or past the ${size} bytes held`)
+      throw new FieldError(at, `page ${index} is out of order or past the ${size} bytes held`)
     previous = index
     try {
-      held.set(offset, new Uint8Array(pages.readPage(pair[1], Math.min(PAGE_SIZE, size - offset))))
+      // A view of the page's one inflated copy: a hash listed a million times is stored once.
+      held.set(offset, view(pages.readPage(pair[1], Math.min(PAGE_SIZE, size - offset))))
     } catch (error) {
-      if (error instanceof PageError) throw new FieldError(entry.path, error.message)
+      if (error instanceof PageError) throw new FieldError(at, error.message)
       throw error
     }
-  }
+  })
   return { size, pages: held }
 }
 

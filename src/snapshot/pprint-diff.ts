@@ -56,9 +56,9 @@ function registerLines(arch: SnapshotArch, regs: readonly RegisterChange[], styl
   const lines: string[] = []
   for (const thread of threads) {
     const mine = regs.filter((r) => r.thread === thread)
-    const names = Math.max(...mine.map((r) => r.name.length))
+    const names = mine.reduce((w, r) => Math.max(w, r.name.length), 0)
     const befores = mine.map((r) => registerValue(arch, r, r.before))
-    const width = Math.max(...befores.map((b) => b.length))
+    const width = befores.reduce((w, b) => Math.max(w, b.length), 0)
     lines.push(paint(style, 'bold', labelled ? `registers of thread ${thread}:` : 'registers:'))
     mine.forEach((r, i) =>
       lines.push(
@@ -107,6 +107,11 @@ function mapLine(c: MapChange, style: RenderStyle): string {
   return `  ~ ${c.identity}  ${fields.join(', ')}`
 }
 
+/** Appends without spreading: a diff of 300k maps or frames would pass more arguments than the stack holds. */
+function append(lines: string[], ...parts: readonly (readonly string[])[]): void {
+  for (const part of parts) for (const line of part) lines.push(line)
+}
+
 /**
  * A changed backtrace as a unified diff of frames: the frames both sides share at the outer end
  * (main, __libc_start_call_main, ...) are context; the inner ones are removed (-, numbered as in the
@@ -143,9 +148,19 @@ export function renderDiff(d: SnapshotDiffData, arch: SnapshotArch, style: Rende
   if (d.levelNote) lines.push(paint(style, 'dim', `(${d.levelNote})`))
   if (d.stop)
     lines.push(`${paint(style, 'bold', 'stop:')} ${change(style, stopText(d.stop.before), stopText(d.stop.after))}`)
-  if (d.regs.length) lines.push(...registerLines(arch, d.regs, style))
-  if (d.memory.length) lines.push(paint(style, 'bold', 'memory:'), ...d.memory.map((m) => memoryLine(m, style)))
-  if (d.maps.length) lines.push(paint(style, 'bold', 'maps:'), ...d.maps.map((c) => mapLine(c, style)))
+  if (d.regs.length) append(lines, registerLines(arch, d.regs, style))
+  if (d.memory.length)
+    append(
+      lines,
+      [paint(style, 'bold', 'memory:')],
+      d.memory.map((m) => memoryLine(m, style)),
+    )
+  if (d.maps.length)
+    append(
+      lines,
+      [paint(style, 'bold', 'maps:')],
+      d.maps.map((c) => mapLine(c, style)),
+    )
   if (d.threads.length) {
     lines.push(paint(style, 'bold', 'threads:'))
     for (const t of d.threads)
@@ -153,6 +168,6 @@ export function renderDiff(d: SnapshotDiffData, arch: SnapshotArch, style: Rende
         `  ${paint(style, t.kind === 'added' ? 'green' : 'red', `${t.kind === 'added' ? '+' : '-'} thread ${t.index}`)} (tid ${t.tid})`,
       )
   }
-  for (const b of d.backtrace) lines.push(...backtraceLines(b, style))
+  for (const b of d.backtrace) append(lines, backtraceLines(b, style))
   return `${lines.join('\n')}\n`
 }

@@ -2,7 +2,8 @@
 // again when they are still on disk with the same build-id), symbolization, and ASLR-proof map identities
 // (thread stacks by thread: '[stack thread 2]').
 import { basename, join } from 'node:path'
-import { readElf, type ElfFile } from '../elf/index.js'
+import { MAX_NAMED_ELF_BYTES, readElfMatching } from '../elf/cache.js'
+import type { ElfFile } from '../elf/index.js'
 import { INNER_CWD } from '../process/isolate.js'
 import { findMap } from '../process/maps.js'
 import { archInfo } from './arch-info.js'
@@ -47,12 +48,12 @@ function elfFor(path: string, buildId: string | undefined): ElfFile | undefined 
   return elf ?? undefined
 }
 
+/** The file when it is ELF, of at most 512 MiB, of the build-id recorded (checked before its symbols are parsed); else null. */
 function readMatching(path: string, buildId: string | undefined): ElfFile | null {
   try {
-    const elf = readElf(path)
-    return buildId !== undefined && elf.buildId !== buildId ? null : elf // null: the file changed since the capture
+    return readElfMatching(path, buildId, MAX_NAMED_ELF_BYTES) ?? null // null: the file changed since the capture
   } catch {
-    return null
+    return null // a special file, not ELF, too large, unreadable: the module stays unsymbolized
   }
 }
 

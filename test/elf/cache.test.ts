@@ -1,8 +1,21 @@
 // readElf's cache: one parse per unchanged file, a fresh parse after the file changes or the cache is cleared.
-import { copyFileSync, rmSync, utimesSync, writeFileSync, readFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import {
+  closeSync,
+  copyFileSync,
+  openSync,
+  rmSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+  readFileSync,
+} from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { MAX_ELF_BYTES, MAX_NAMED_ELF_BYTES, readElfMatching } from '../../src/elf/cache.js'
 import { clearElfCache, readElf } from '../../src/elf/index.js'
+import { caughtProcsnapError } from '../helpers.js'
 import { LIBC, makeTempDir } from './oracle.js'
 
 let dir = ''
@@ -56,5 +69,46 @@ describe('readElf cache', () => {
     const symbolizeMs = performance.now() - t0
     expect(parseMs).toBeLessThan(500)
     expect(symbolizeMs).toBeLessThan(500)
+  })
+})
+
+describe('readElf on files that are no binary (paths from a snapshot file may name anything)', () => {
+  it('reads the header first: /proc/self/pagemap and a 1.5 GB non-ELF file cost 64 bytes, /dev/zero and a FIFO nothing', () => {
+    const big = join(dir, 'big.bin')
+    const fd = openSync(big, 'w')
+    writeSync(fd, Buffer.from([1]), 0, 1, 1.5e9) // sparse
+    closeSync(fd)
+    const fifo = join(dir, 'fifo')
+    execFileSync('mkfifo', [fifo])
+    for (const path of ['/proc/self/pagemap', big, '/dev/zero', fifo]) {
+      const t0 = performance.now()
+      expect(caughtProcsnapError(() => readElf(path)).code, path).toBe('ERR_NOT_ELF')
+      expect(performance.now() - t0, path).toBeLessThan(1000)
+    }
+  })
+
+  it("refuses an ELF file over MAX_ELF_BYTES (2 GiB), or over the limit given (a snapshot's 512 MiB), before reading it", () => {
+    const big = join(dir, 'big.so')
+    const fd = openSync(big, 'w')
+    writeSync(fd, readFileSync('/bin/true').subarray(0, 64), 0, 64, 0)
+    writeSync(fd, Buffer.from([1]), 0, 1, MAX_ELF_BYTES + 1)
+    closeSync(fd)
+    const error = caughtProcsnapError(() => readElf(big))
+    expect(error.code).toBe('ERR_FILE_TOO_LARGE')
+    expect(error.message).toMatch(/more than the 2147483647 procsnap reads here/)
+    truncateSync(big, MAX_NAMED_ELF_BYTES + 1)
+    expect(caughtProcsnapError(() => readElfMatching(big, undefined, MAX_NAMED_ELF_BYTES)).code).toBe(
+      'ERR_FILE_TOO_LARGE',
+    )
+  })
+
+  it('readElfMatching: undefined for another build-id, without parsing the symbols', () => {
+    const path = join(dir, 'true-copy')
+    copyFileSync('/bin/true', path)
+    const elf = readElf('/bin/true')
+    clearElfCache()
+    expect(readElfMatching(path, 'ab'.repeat(20))).toBeUndefined()
+    expect(readElfMatching(path, elf.buildId)?.buildId).toBe(elf.buildId)
+    expect(readElfMatching(path, 'ab'.repeat(20))).toBeUndefined() // from the cache too
   })
 })

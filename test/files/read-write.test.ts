@@ -5,7 +5,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync,
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { readRegularFile } from '../../src/files/read.js'
+import { FileError } from '../../src/errors.js'
+import { readRegularFile, readRegularHead } from '../../src/files/read.js'
 import { writeFileAtomically } from '../../src/files/write.js'
 import { caughtProcsnapError } from '../helpers.js'
 
@@ -65,5 +66,30 @@ describe('writeFileAtomically', () => {
     expect(readFileSync(join(dir, 'victim'), 'utf8')).toBe('keep')
     expect(readFileSync(join(sub, 'out.snap'), 'utf8')).toBe('new')
     expect(readdirSync(sub)).toEqual(['out.snap'])
+  })
+})
+
+describe('readRegularFile checkHead, readRegularHead', () => {
+  it('checkHead sees the first bytes before the size is checked and before the rest is read', () => {
+    writeFileSync(join(dir, 'head'), Buffer.concat([Buffer.from('HEAD'), Buffer.alloc(2 << 20)]))
+    const seen: string[] = []
+    const refuse = (head: Buffer): void => {
+      seen.push(head.toString('latin1', 0, 4))
+      throw new FileError('ERR_NOT_A_FILE', 'head', 'not ours')
+    }
+    expect(caughtProcsnapError(() => readRegularFile(join(dir, 'head'), { ...how, checkHead: refuse })).message).toBe(
+      'not ours',
+    )
+    expect(seen).toEqual(['HEAD'])
+    const tooLarge = (size: number): string => `${size} is too many`
+    expect(caughtProcsnapError(() => readRegularFile(join(dir, 'head'), { ...how, tooLarge })).message).toBe(
+      `${4 + (2 << 20)} is too many`,
+    )
+  })
+
+  it('readRegularHead reads only a prefix, of regular files only', () => {
+    expect(readRegularHead(join(dir, 'head'), how, 4)?.toString()).toBe('HEAD')
+    expect(readRegularHead(join(dir, 'missing'), how, 4)).toBeUndefined()
+    expect(caughtProcsnapError(() => readRegularHead('/dev/zero', how, 4)).code).toBe('ERR_NOT_A_FILE')
   })
 })

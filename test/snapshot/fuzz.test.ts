@@ -1,0 +1,49 @@
+// The seeded fuzzer of snapshot files (test/snapshot/fuzz.ts) on real snapshots of real processes:
+// 300 mutants, each ending in success or a ProcsnapError with a code, within a second, in bounded
+// memory. `npm run stress` runs 3000 (stress/snapshots.ts).
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, expect, it } from 'vitest'
+import { encodeSnapshot } from '../../src/snapshot/format.js'
+import { loadSnapshot, type SnapshotLevel } from '../../src/index.js'
+import { fixture, start } from '../helpers.js'
+import { fuzzReport, fuzzSnapshots, type FuzzOriginal } from './fuzz.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'procsnap-fuzz-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** Snapshots of counter at bump at each level, and of threads (every thread) at worker_tick. */
+async function originals(): Promise<FuzzOriginal[]> {
+  const out: FuzzOriginal[] = []
+  const counter = await start(fixture('counter'))
+  counter.breakAt('bump')
+  await counter.cont()
+  for (const level of ['base', 'writable', 'full'] as SnapshotLevel[]) {
+    const snapshot = counter.createSnapshot({ level, name: `counter ${level}` })
+    out.push({ name: `counter ${level}`, bytes: encodeSnapshot(snapshot.data), snapshot })
+  }
+  const threads = await start(fixture('threads'), { args: ['3', '2'] })
+  threads.breakAt('worker_tick')
+  await threads.cont()
+  const snapshot = threads.createSnapshot({ level: 'writable' })
+  out.push({ name: 'threads writable', bytes: encodeSnapshot(snapshot.data), snapshot })
+  // loaded back, as a user compares a file against a file
+  return out.map((o) => ({ ...o, snapshot: loadSnapshot(save(o)) }))
+}
+
+function save(o: FuzzOriginal): string {
+  const path = join(dir, `${o.name.replace(/ /g, '-')}.json`)
+  o.snapshot.save(path)
+  return path
+}
+
+it('300 seeded mutants of real snapshot files: each a result or a ProcsnapError, under a second, memory bounded', async () => {
+  const result = fuzzSnapshots(await originals(), 300, 11, dir)
+  const report = fuzzReport(result)
+  expect(result.failures, report).toEqual([])
+  expect(result.maxMs, report).toBeLessThan(1000)
+  expect(result.peakRss, report).toBeLessThan(1024 * 2 ** 20)
+  expect(result.outcomes.get('ok') ?? 0, report).toBeGreaterThan(0)
+  expect(result.outcomes.get('ERR_SNAPSHOT_CORRUPT') ?? 0, report).toBeGreaterThan(0)
+}, 60_000)
