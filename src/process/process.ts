@@ -5,7 +5,7 @@ import { basename } from 'node:path'
 import { readElf } from '../elf/index.js'
 import { BinaryError, ProcessStateError, ProcsnapError, TimeoutError } from '../errors.js'
 import type { Arch } from '../native/arch/index.js'
-import { ERRNO, errnoName, signalName } from '../native/constants.js'
+import { ERRNO, SIG, errnoName, signalName } from '../native/constants.js'
 import { closeFd, openProcessMem, pwriteMem } from '../native/memory.js'
 import { checkOptions, integerIn, isBoolean, isTimeout, rule, type OptionSchema } from '../options.js'
 import { AddressSpace } from './address-space.js'
@@ -21,7 +21,7 @@ import { ModuleNotLoaded, findModule, moduleAt, whyNotLoaded, type Location, typ
 import { normalAffinity, unpinThread } from './pinning.js'
 import { setAffinity } from '../native/affinity.js'
 import type { Registers } from './registers.js'
-import { reapGroup, untrack } from './registry.js'
+import { KILL_NOW, reapGroup, untrack } from './registry.js'
 import { droppedNote, type OutputDropped, type Stdio, type StdioModes } from './stdio.js'
 import type { TracedThread } from './thread.js'
 import type { Schedule } from './schedule.js'
@@ -451,6 +451,15 @@ export class Process implements AsyncDisposable {
     if (this.exitResult) return this.exitResult
     this.killing ??= this.tracer.kill().then((stop) => this.ended(stop))
     return this.killing
+  }
+
+  /** @internal The registry's synchronous end, where the event loop will not turn again (exit, a closed IPC channel). */
+  [KILL_NOW](): void {
+    if (this.exitResult) return
+    sendSignal(this.pid, SIG.KILL)
+    this.tracer.family?.killAll(this.group) // descendants, and the group's members
+    reapGroup(this.group)
+    this.ended({ kind: 'killed', signal: SIG.KILL })
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,5 +1,6 @@
 // Every live tracee of this thread, so that none outlives its test, its worker or a crash:
 // killed and reaped at exit, and killed if its handle is garbage-collected.
+import { isMainThread } from 'node:worker_threads'
 import { SIG } from '../native/constants.js'
 import { sendSignal, waitNoHang } from '../native/ptrace.js'
 
@@ -13,10 +14,20 @@ const finalizer = new FinalizationRegistry<number>((pid) => {
   if (live.delete(pid)) reapNow(pid)
 })
 
+/** A handle's synchronous end: the tracee, its descendants and its namespace killed and reaped (Process implements it). */
+export const KILL_NOW = Symbol('procsnap.killNow')
+interface KillsNow {
+  [KILL_NOW]?: () => void
+}
+
 function reapNow(pid: number): void {
   const group = groups.get(pid) ?? pid
   groups.delete(pid)
+  const owner = owners.get(pid)?.deref() as KillsNow | undefined
+  const killNow = owner?.[KILL_NOW]
+  if (killNow) return killNow.call(owner)
   sendSignal(pid, SIG.KILL)
+  sendSignal(-group, SIG.KILL) // its children still in its group
   if (group !== pid) sendSignal(group, SIG.KILL) // the init of its PID namespace: everything in it dies
   reapGroup(group)
 }
@@ -53,6 +64,9 @@ export function track(pid: number, owner: object, group = pid): void {
   if (!hooked) {
     hooked = true
     process.on('exit', killAll)
+    // A child with an IPC channel (a Vitest forks worker) whose parent died may live on, holding
+    // its tracees stopped: end them when the channel closes.
+    if (isMainThread && process.send) process.once('disconnect', killAll)
   }
 }
 
