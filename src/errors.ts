@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'ERR_GOLDEN_CORRUPT'
   | 'ERR_GOLDEN_VERSION'
   | 'ERR_GOLDEN_MISSING'
+  | 'ERR_GOLDEN_OUTSIDE'
   | 'ERR_UNKNOWN_REGISTER'
   | 'ERR_TIMEOUT'
   | 'ERR_PROCESS_EXITED'
@@ -199,14 +200,17 @@ export class SnapshotFormatError extends ProcsnapError {
   }
 }
 
-/** A golden file that cannot be read back (hand-edited badly, from a newer procsnap), or one CI may not write. */
+/**
+ * A golden file that cannot be read back (hand-edited badly, from a newer procsnap), one CI may not
+ * write, or one whose folder is a link out of the project.
+ */
 export class GoldenError extends ProcsnapError {
   readonly path: string
   /** 1-based line of the problem, when there is one. */
   readonly line: number | undefined
 
   constructor(
-    code: 'ERR_GOLDEN_CORRUPT' | 'ERR_GOLDEN_VERSION' | 'ERR_GOLDEN_MISSING',
+    code: 'ERR_GOLDEN_CORRUPT' | 'ERR_GOLDEN_VERSION' | 'ERR_GOLDEN_MISSING' | 'ERR_GOLDEN_OUTSIDE',
     path: string,
     line: number | undefined,
     message: string,

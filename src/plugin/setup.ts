@@ -3,17 +3,19 @@
 // goldens after the file, as Vitest writes its snapshots; then finds obsolete goldens (-u deletes
 // them, CI fails the file; the reporter counts them in Vitest's summary).
 import { rmSync } from 'node:fs'
+import { GoldenError } from '../errors.js'
 import { relative } from 'node:path'
 import { afterAll, afterEach, expect, inject } from 'vitest'
 import {
   checkedKeys,
   deferGoldenWrites,
   flushGoldenWrites,
+  goldenRoot,
   setGoldenDefaults,
   updateMode,
   type SnapshotStateLike,
 } from '../golden/workflow.js'
-import { headerKey, readText } from '../golden/files.js'
+import { checkGoldenDir } from '../golden/files.js'
 import { obsoleteGoldens, type TestOutcome } from '../golden/obsolete.js'
 import { processMatchers, processSerializer } from '../matchers/index.js'
 import { killLiveTracees } from '../process/registry.js'
@@ -57,17 +59,19 @@ afterAll(async ({}, suite) => {
     passed: t.mode === 'run' && t.result?.state === 'pass',
   }))
   const complete = tests.length > 0 && outcomes.every((t) => t.passed)
+  // A golden folder linked out of the project failed its tests (ERR_GOLDEN_OUTSIDE): nothing there is ours to list or delete.
+  if (!goldenDirAllowed(testFile)) return
   const obsolete = obsoleteGoldens(testFile, checkedKeys.get(testFile) ?? new Set(), outcomes, complete)
   if (obsolete.length === 0) return
   const mode = updateMode((expect.getState() as unknown as { snapshotState?: SnapshotStateLike }).snapshotState)
-  const list = obsolete.map((p) => `  ${relative(process.cwd(), p)}`).join('\n')
+  const list = obsolete.map((o) => `  ${relative(process.cwd(), o.path)}`).join('\n')
   // For the plugin's reporter, which counts them in Vitest's summary line (obsolete, or files removed).
   ;(file as unknown as { meta: Record<string, unknown> }).meta.procsnap = {
-    obsolete: obsolete.map((path) => ({ path, key: headerKey(readText(path) ?? '') ?? '' })),
+    obsolete,
     removed: mode === 'all',
   }
   if (mode === 'all') {
-    for (const path of obsolete) rmSync(path, { force: true })
+    for (const { path } of obsolete) rmSync(path, { force: true })
   } else if (mode === 'none') {
     throw new Error(
       `${obsolete.length} obsolete process snapshot${obsolete.length === 1 ? '' : 's'} (no test ` +
@@ -75,3 +79,13 @@ afterAll(async ({}, suite) => {
     )
   }
 })
+
+function goldenDirAllowed(testFile: string): boolean {
+  try {
+    checkGoldenDir(testFile, goldenRoot())
+    return true
+  } catch (error) {
+    if (error instanceof GoldenError) return false
+    throw error
+  }
+}
