@@ -34,6 +34,8 @@ export interface ProjectRun {
   readonly errors: string[]
   /** The same errors' name and `code` ('GoldenError ERR_GOLDEN_CORRUPT'; 'AssertionError' for a failed matcher). */
   readonly errorKinds: string[]
+  /** Per test (at most one describe deep): its errors' name and code, as errorKinds. */
+  readonly failures: Record<string, string[]>
   /** Errors no test caught (unhandled rejections), which Vitest reports apart and which fail the run. */
   readonly unhandled: string[]
   /** Every file passed. */
@@ -81,6 +83,7 @@ export async function runProject(root: string, options: ProjectOptions): Promise
     if (options.mergeReports) await vitest.mergeReports()
     else await vitest.start()
     const states: Record<string, string | undefined> = {}
+    const failures: Record<string, string[]> = {}
     const fileErrors: TestError[] = []
     const testErrors: TestError[] = []
     for (const file of vitest.state.getFiles()) {
@@ -88,6 +91,7 @@ export async function runProject(root: string, options: ProjectOptions): Promise
       for (const task of file.tasks.flatMap((t) => ('tasks' in t ? t.tasks : [t]))) {
         states[task.name] = task.result?.state
         testErrors.push(...(task.result?.errors ?? []))
+        failures[task.name] = (task.result?.errors ?? []).map(kindOf)
       }
     }
     const errors = [...fileErrors, ...testErrors]
@@ -95,11 +99,8 @@ export async function runProject(root: string, options: ProjectOptions): Promise
     return {
       states,
       errors: errors.map((e) => e.message),
-      errorKinds: errors.map((e) => {
-        const code = (e as { code?: unknown }).code
-        const name = e.name ?? 'Error'
-        return typeof code === 'string' ? `${name} ${code}` : name
-      }),
+      errorKinds: errors.map(kindOf),
+      failures,
       unhandled: vitest.state
         .getUnhandledErrors()
         .map((e) => `${(e as { name?: string }).name ?? 'Error'}: ${(e as { message?: string }).message ?? ''}`),
@@ -119,4 +120,11 @@ export async function runProject(root: string, options: ProjectOptions): Promise
     await vitest.close()
     for (const key of Object.keys(env)) Reflect.deleteProperty(process.env, key)
   }
+}
+
+/** 'GoldenError ERR_GOLDEN_CORRUPT', or the name alone of an error without a code ('AssertionError'). */
+function kindOf(error: TestError): string {
+  const code = (error as { code?: unknown }).code
+  const name = error.name ?? 'Error'
+  return typeof code === 'string' ? `${name} ${code}` : name
 }

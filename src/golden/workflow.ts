@@ -264,7 +264,7 @@ function checkGoldenFile(
   }
   let summary: string
   try {
-    summary = summarizeGolden(compareGolden(readGolden(existing, shown, key).sections, readableSections(sections)))
+    summary = compareWithGolden(existing, text, sections, key, shown) ?? 'no differences'
   } catch (error) {
     if (!(error instanceof GoldenError) || mode !== 'all')
       throw error instanceof GoldenError ? withKey(error, key) : error
@@ -283,6 +283,21 @@ function checkGoldenFile(
     actual: text,
     expected: existing,
   }
+}
+
+/**
+ * How a golden's text compares with the rendered one: undefined when they are the same, else the
+ * mismatch summed up. Throws GoldenError when the text cannot be read back as the golden of `key`.
+ */
+export function compareWithGolden(
+  existing: string,
+  text: string,
+  sections: readonly GoldenSection[],
+  key: string,
+  shown: string,
+): string | undefined {
+  if (existing === text) return undefined
+  return summarizeGolden(compareGolden(readGolden(existing, shown, key).sections, readableSections(sections)))
 }
 
 /** The golden parsed, checked to be the golden of `key`: a header naming another key is a damaged key line, not a second golden. */
