@@ -93,6 +93,19 @@ export function flushGoldenWrites(): void {
   pending.clear()
 }
 
+/**
+ * What this file's run will write at `path` after it: a key that shares its slug with one written
+ * earlier in the same run sees that golden, and takes the hash-suffixed name, as it would next run.
+ */
+function pendingText(path: string, task: TaskLike): string | undefined {
+  const attempt = task.result?.retryCount ?? 0
+  let text: string | undefined
+  // An earlier attempt of a retried test leaves nothing behind: its writes are not seen.
+  for (const [id, entry] of pending)
+    if (id !== task.id || entry.attempt === attempt) text = entry.writes.get(path) ?? text
+  return text
+}
+
 function writeGolden(task: TaskLike, path: string, text: string): void {
   if (!deferred) {
     writeAtomically(path, text)
@@ -221,7 +234,7 @@ function checkGoldenFile(
   const read = (p: string): string | undefined => {
     if (!texts.has(p)) {
       try {
-        texts.set(p, readText(p))
+        texts.set(p, pendingText(p, task) ?? readText(p))
       } catch (error) {
         throw error instanceof ProcsnapError ? withKey(error, key) : error
       }

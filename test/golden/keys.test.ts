@@ -131,3 +131,32 @@ describe('keys through Vitest', () => {
     expect(existsSync(GOLDENS)).toBe(true)
   }, 240_000)
 })
+
+describe('keys of the same slug', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'procsnap-slug-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+  const COLLIDE = `import { expect, test } from 'vitest'
+import { launch } from 'procsnap'
+
+for (const [name, hits] of [['x.y', 1], ['x y', 2]] as const) {
+  test(name, async () => {
+    const proc = await launch(${JSON.stringify(fixture('counter'))}, { args: ['3'] })
+    proc.breakAt('bump')
+    for (let i = 0; i < hits; i++) await proc.cont()
+    expect(proc).toMatchProcessSnapshot({ include: ['regs'] })
+    await proc.kill()
+  })
+}
+`
+
+  it('written in the same run: each its own file (the second hash-suffixed), matched in CI after', async () => {
+    writeFileSync(join(dir, 'collide.test.ts'), COLLIDE)
+    const first = await runProject(dir, { update: 'new' })
+    expect(first.errors).toEqual([])
+    const folder = join(dir, '__process_snapshots__', 'collide.test.ts')
+    expect(readdirSync(folder).sort()).toEqual([expect.stringMatching(/^x-y-1-[0-9a-f]{8}\.snap$/), 'x-y-1.snap'])
+    const ci = await runProject(dir, { update: 'none' })
+    expect(ci.errors).toEqual([])
+    expect(ci.summary).toMatchObject({ matched: 2, unchecked: 0 })
+  }, 60_000)
+})
