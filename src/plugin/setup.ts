@@ -73,7 +73,10 @@ afterAll(async ({}, suite) => {
   if (mode === 'all') {
     for (const { path } of obsolete) removeGolden(path)
   } else if (mode === 'none') {
-    throw new Error(
+    throw new GoldenError(
+      'ERR_GOLDEN_OBSOLETE',
+      obsolete[0]?.path ?? testFile,
+      undefined,
       `${obsolete.length} obsolete process snapshot${obsolete.length === 1 ? '' : 's'} (no test ` +
         `takes them any more):\n${list}\nRun vitest -u to remove them, and commit the removal.`,
     )
