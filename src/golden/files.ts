@@ -3,9 +3,9 @@
 // with identical content. Read only as regular files of a bounded size (src/files/read.ts): a FIFO,
 // a device or a link in their place is refused with a FileError, never read.
 import { createHash } from 'node:crypto'
-import { lstatSync, realpathSync } from 'node:fs'
+import { lstatSync, realpathSync, statSync } from 'node:fs'
 import { basename, dirname, join, relative, isAbsolute } from 'node:path'
-import { GoldenError } from '../errors.js'
+import { FileError, GoldenError } from '../errors.js'
 import { readRegularText } from '../files/read.js'
 import { writeFileAtomically } from '../files/write.js'
 import { decodeKey } from './key.js'
@@ -52,6 +52,7 @@ function isInside(path: string, dir: string): boolean {
  */
 export function checkGoldenDir(testFile: string, root: string): void {
   const dir = goldenDir(testFile)
+  for (const folder of [dirname(dir), dir]) refuseNonFolder(folder)
   const real = realTarget(dir)
   const bounds = [realTarget(root), realTarget(dirname(testFile))].filter((b) => b !== undefined)
   if (real !== undefined && bounds.some((b) => isInside(real, b))) return
@@ -63,6 +64,22 @@ export function checkGoldenDir(testFile: string, root: string): void {
       `outside the project (${root}): procsnap neither reads, writes nor deletes goldens there. Replace the link ` +
       `with a folder, or point it inside the project.`,
   )
+}
+
+/** A golden folder that exists as something else (a file, a FIFO) is ERR_NOT_A_FILE, before a write fails on it untyped. */
+function refuseNonFolder(folder: string): void {
+  let stat
+  try {
+    stat = statSync(folder)
+  } catch {
+    return // missing (made when a golden is written), or a dangling link (ERR_GOLDEN_OUTSIDE below)
+  }
+  if (!stat.isDirectory())
+    throw new FileError(
+      'ERR_NOT_A_FILE',
+      folder,
+      `The golden folder ${folder} is not a folder: procsnap keeps goldens in a folder there. Remove it or rename it.`,
+    )
 }
 
 /** 'counter > bump increments the counter 1' -> 'counter-bump-increments-the-counter-1'. */

@@ -3,7 +3,7 @@
 // goldens after the file, as Vitest writes its snapshots; then finds obsolete goldens (-u deletes
 // them, CI fails the file; the reporter counts them in Vitest's summary).
 import { unlinkSync } from 'node:fs'
-import { GoldenError } from '../errors.js'
+import { FileError, GoldenError } from '../errors.js'
 import { relative } from 'node:path'
 import { afterAll, afterEach, expect, inject } from 'vitest'
 import {
@@ -59,7 +59,7 @@ afterAll(async ({}, suite) => {
     passed: t.mode === 'run' && t.result?.state === 'pass',
   }))
   const complete = tests.length > 0 && outcomes.every((t) => t.passed)
-  // A golden folder linked out of the project failed its tests (ERR_GOLDEN_OUTSIDE): nothing there is ours to list or delete.
+  // A golden folder linked out of the project, or not a folder, failed its tests: nothing there is ours to list or delete.
   if (!goldenDirAllowed(testFile)) return
   const obsolete = obsoleteGoldens(testFile, checkedKeys.get(testFile) ?? new Set(), outcomes, complete)
   if (obsolete.length === 0) return
@@ -88,7 +88,7 @@ function goldenDirAllowed(testFile: string): boolean {
     checkGoldenDir(testFile, goldenRoot())
     return true
   } catch (error) {
-    if (error instanceof GoldenError) return false
+    if (error instanceof GoldenError || error instanceof FileError) return false
     throw error
   }
 }

@@ -2,7 +2,18 @@
 // may be a symbolic link to a place inside the project; one that leads out of the project, or
 // dangles, fails every snapshot of the file with ERR_GOLDEN_OUTSIDE, and nothing there is read,
 // written or deleted (not even by -u's obsolete check).
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import {
+  cpSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -82,3 +93,24 @@ describe('a linked golden folder', () => {
     120_000,
   )
 })
+
+it('a golden folder that is a file or a FIFO: ERR_NOT_A_FILE in every mode, left as it was', async () => {
+  for (const make of [
+    () => writeFileSync(SNAPSHOTS, 'not a folder'),
+    () => {
+      mkdirSync(SNAPSHOTS)
+      execFileSync('mkfifo', [join(SNAPSHOTS, 'counter.test.ts')])
+    },
+  ]) {
+    rmSync(SNAPSHOTS, { recursive: true, force: true })
+    make()
+    for (const update of ['none', 'new', 'all'] as const) {
+      const run = await runProject(project, { update })
+      expect(run.states, update).toEqual({ bump: 'fail' })
+      expect(run.errorKinds).toEqual(['FileError ERR_NOT_A_FILE'])
+      expect(run.errors[0]).toContain('is not a folder')
+      expect(lstatSync(SNAPSHOTS).isFile() || lstatSync(join(SNAPSHOTS, 'counter.test.ts')).isFIFO()).toBe(true)
+    }
+  }
+  rmSync(SNAPSHOTS, { recursive: true, force: true })
+}, 120_000)
