@@ -75,11 +75,13 @@ describe('architecture', () => {
     expect(findCycle(graph)).toBeUndefined()
   })
 
-  it('the lower layers stay below: elf and native import no folder; golden none above snapshot', () => {
+  it('the lower layers stay below: elf, native and files import no folder; golden none above snapshot', () => {
     const graph = folderGraph()
     expect([...(graph.get('elf') ?? [])]).toEqual([])
     expect([...(graph.get('native') ?? [])]).toEqual([])
-    expect([...(graph.get('golden') ?? [])].sort()).toEqual(['snapshot'])
+    expect([...(graph.get('files') ?? [])]).toEqual([])
+    // files: the bounded reader and the atomic writer, a leaf that goldens read and write through.
+    expect([...(graph.get('golden') ?? [])].sort()).toEqual(['files', 'snapshot'])
     for (const low of ['elf', 'native', 'process', 'snapshot', 'golden'])
       expect([...(graph.get(low) ?? [])], low).not.toContain('matchers')
   })
