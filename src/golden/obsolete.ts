@@ -60,8 +60,8 @@ function keyOf(path: string): string | undefined {
 }
 
 /** The test a key belongs to: 'd > t 2' and 'd > t > name 1' belong to 'd > t' (the longest such name). */
-export function ownerOf(key: string, tests: readonly TestOutcome[]): TestOutcome | undefined {
-  let best: TestOutcome | undefined
+export function ownerOf<T extends { readonly name: string }>(key: string, tests: readonly T[]): T | undefined {
+  let best: T | undefined
   for (const t of tests) {
     const rest = key.startsWith(t.name) ? key.slice(t.name.length) : undefined
     if (rest === undefined || !/^( > [\s\S]+)? \d+$/.test(rest)) continue

@@ -153,7 +153,7 @@ export function goldenContext(matcherState: MatcherState): GoldenContext | undef
 }
 
 /** The full names of every test of the running file, or undefined when Vitest does not say. */
-function fileTests(task: TaskLike): { name: string; passed: boolean }[] | undefined {
+function fileTests(task: TaskLike): { name: string }[] | undefined {
   if (!task.file) return undefined
   const names: string[] = []
   const walk = (t: TaskTree): void => {
@@ -161,7 +161,7 @@ function fileTests(task: TaskLike): { name: string; passed: boolean }[] | undefi
     for (const c of t.tasks ?? []) walk(c)
   }
   walk(task.file)
-  return names.map((name) => ({ name, passed: true }))
+  return names.map((name) => ({ name }))
 }
 
 /**

@@ -163,7 +163,7 @@ export function directOutcome(golden: FuzzGolden, bytes: Buffer): Outcome {
   writeFileSync(golden.path, bytes)
   const text = golden.bytes.toString('utf8')
   try {
-    const tests = [{ name: golden.key.replace(/ \d+$/, ''), passed: true }]
+    const tests = [{ name: golden.key.replace(/ \d+$/, '') }]
     const chosen = goldenPath(
       golden.testFile,
       golden.key,
