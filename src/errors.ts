@@ -28,6 +28,8 @@ export type ErrorCode =
   | 'ERR_GOLDEN_CORRUPT'
   | 'ERR_GOLDEN_VERSION'
   | 'ERR_GOLDEN_MISSING'
+  | 'ERR_GOLDEN_OUTSIDE'
+  | 'ERR_GOLDEN_OBSOLETE'
   | 'ERR_UNKNOWN_REGISTER'
   | 'ERR_TIMEOUT'
   | 'ERR_PROCESS_EXITED'
@@ -199,14 +201,18 @@ export class SnapshotFormatError extends ProcsnapError {
   }
 }
 
-/** A golden file that cannot be read back (hand-edited badly, from a newer procsnap), or one CI may not write. */
+/**
+ * A golden file that cannot be read back (hand-edited badly, from a newer procsnap), one CI may not
+ * write, one whose folder is a link out of the project, or obsolete ones in CI (path: the first).
+ */
 export class GoldenError extends ProcsnapError {
   readonly path: string
   /** 1-based line of the problem, when there is one. */
   readonly line: number | undefined
 
   constructor(
-    code: 'ERR_GOLDEN_CORRUPT' | 'ERR_GOLDEN_VERSION' | 'ERR_GOLDEN_MISSING',
+    code:
+      'ERR_GOLDEN_CORRUPT' | 'ERR_GOLDEN_VERSION' | 'ERR_GOLDEN_MISSING' | 'ERR_GOLDEN_OUTSIDE' | 'ERR_GOLDEN_OBSOLETE',
     path: string,
     line: number | undefined,
     message: string,

@@ -1,6 +1,7 @@
 // Runs a throwaway Vitest project in-process (createVitest), with 'procsnap' resolved to src/: the
 // end-to-end tests of the matchers, the goldens and the plugin share it.
 import { fileURLToPath } from 'node:url'
+import type { TestError } from '@vitest/utils'
 import { createVitest } from 'vitest/node'
 import { processSnapshots, type ProcessSnapshotsOptions } from '../src/plugin/index.js'
 
@@ -31,6 +32,10 @@ export interface ProjectRun {
   readonly states: Record<string, string | undefined>
   /** Errors of the files (a failing afterAll), then of the tests. */
   readonly errors: string[]
+  /** The same errors' name and `code` ('GoldenError ERR_GOLDEN_CORRUPT'; 'AssertionError' for a failed matcher). */
+  readonly errorKinds: string[]
+  /** Per test (at most one describe deep): its errors' name and code, as errorKinds. */
+  readonly failures: Record<string, string[]>
   /** Errors no test caught (unhandled rejections), which Vitest reports apart and which fail the run. */
   readonly unhandled: string[]
   /** Every file passed. */
@@ -78,19 +83,24 @@ export async function runProject(root: string, options: ProjectOptions): Promise
     if (options.mergeReports) await vitest.mergeReports()
     else await vitest.start()
     const states: Record<string, string | undefined> = {}
-    const fileErrors: string[] = []
-    const testErrors: string[] = []
+    const failures: Record<string, string[]> = {}
+    const fileErrors: TestError[] = []
+    const testErrors: TestError[] = []
     for (const file of vitest.state.getFiles()) {
-      fileErrors.push(...(file.result?.errors ?? []).map((e) => e.message))
+      fileErrors.push(...(file.result?.errors ?? []))
       for (const task of file.tasks.flatMap((t) => ('tasks' in t ? t.tasks : [t]))) {
         states[task.name] = task.result?.state
-        testErrors.push(...(task.result?.errors ?? []).map((e) => e.message))
+        testErrors.push(...(task.result?.errors ?? []))
+        failures[task.name] = (task.result?.errors ?? []).map(kindOf)
       }
     }
+    const errors = [...fileErrors, ...testErrors]
     const s = vitest.snapshot.summary
     return {
       states,
-      errors: [...fileErrors, ...testErrors],
+      errors: errors.map((e) => e.message),
+      errorKinds: errors.map(kindOf),
+      failures,
       unhandled: vitest.state
         .getUnhandledErrors()
         .map((e) => `${(e as { name?: string }).name ?? 'Error'}: ${(e as { message?: string }).message ?? ''}`),
@@ -110,4 +120,11 @@ export async function runProject(root: string, options: ProjectOptions): Promise
     await vitest.close()
     for (const key of Object.keys(env)) Reflect.deleteProperty(process.env, key)
   }
+}
+
+/** 'GoldenError ERR_GOLDEN_CORRUPT', or the name alone of an error without a code ('AssertionError'). */
+function kindOf(error: TestError): string {
+  const code = (error as { code?: unknown }).code
+  const name = error.name ?? 'Error'
+  return typeof code === 'string' ? `${name} ${code}` : name
 }

@@ -1,6 +1,7 @@
 // Reading a golden file back into its header and sections, so that a mismatch is reported as a
 // structured diff. Every problem names the file and the line.
 import { GoldenError } from '../errors.js'
+import { decodeKey } from './key.js'
 import type { GoldenEntry } from './memory-lines.js'
 import { GOLDEN_VERSION, type GoldenSection } from './render.js'
 
@@ -35,8 +36,14 @@ export function parseGolden(text: string, path: string): GoldenDocument {
       `${path}:1: written by a newer procsnap (golden format ${version}; this one reads ${GOLDEN_VERSION}). Upgrade procsnap.`,
     )
   }
-  const key = /^# key: (.+)$/.exec(lines[1] ?? '')?.[1] ?? fail(2, "expected '# key: <test name> <n>'")
-  const test = /^# test: (.+)$/.exec(lines[2] ?? '')?.[1] ?? fail(3, "expected '# test: <test file>'")
+  const keyLine = lines[1] ?? ''
+  const key =
+    (keyLine.startsWith('# key: ') ? decodeKey(keyLine.slice('# key: '.length)) : undefined) ??
+    fail(2, `expected '# key: <test name> <n>' (or a JSON string after '# key: '), found '${keyLine.slice(0, 60)}'`)
+  const testLine = lines[2] ?? ''
+  const test =
+    (testLine.startsWith('# test: ') ? decodeKey(testLine.slice('# test: '.length)) : undefined) ??
+    fail(3, "expected '# test: <test file>'")
   const sections: { title: string; entries: GoldenEntry[]; labels: Set<string> }[] = []
   const titles = new Set<string>()
   for (let i = 3; i < lines.length; i++) {

@@ -5,6 +5,7 @@ import { basename } from 'node:path'
 import { archInfo } from '../snapshot/arch-info.js'
 import type { SnapshotData } from '../snapshot/model.js'
 import { hex, type SnapshotModule } from '../snapshot/regions.js'
+import { encodeKey } from './key.js'
 import { lineRanges, memoryEntries, namedRangeEntries, type GoldenEntry } from './memory-lines.js'
 import { AddressNamer } from './names.js'
 import { projectPaths, type ProjectModules } from './project.js'
@@ -176,25 +177,38 @@ export const LABEL_COLUMN = 48
 export function readableSections(sections: readonly GoldenSection[]): GoldenSection[] {
   return sections.map((s) => {
     const seen = new Set<string>()
+    // The next number to try per label: 300,000 equal labels would otherwise try 2, 3, ... each time.
+    const next = new Map<string, number>()
     const entries = s.entries.map((e) => {
       const base = e.label.replace(/\s+/g, ' ').trim() || '?'
       let label = base
-      for (let n = 2; seen.has(label); n++) label = `${base}#${n}`
+      let n = next.get(base) ?? 2
+      while (seen.has(label)) label = `${base}#${n++}`
+      next.set(base, n)
       seen.add(label)
-      const value = e.value.replace(/\r?\n/g, '\\n').trim()
+      const value = oneLine(e.value.replace(/\r?\n/g, '\\n')).trim()
       if (label === e.label && value === e.value) return e
       const entry = { label, value }
       const range = lineRanges.get(e)
       if (range) lineRanges.set(entry, range)
       return entry
     })
-    return { title: s.title, entries }
+    return { title: oneLine(s.title), entries }
   })
+}
+
+/** The line breaks other than '\n' that the reader's lines cannot hold ('\r', U+2028, U+2029), escaped. */
+function oneLine(text: string): string {
+  return text.replace(/[\n\r\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }
 
 /** The whole file: a header naming the key, the test file and the format version, then the sections. */
 export function renderGolden(header: GoldenHeader, sections: readonly GoldenSection[]): string {
-  const lines = [`# procsnap golden ${GOLDEN_VERSION}`, `# key: ${header.key}`, `# test: ${header.test}`]
+  const lines = [
+    `# procsnap golden ${GOLDEN_VERSION}`,
+    `# key: ${encodeKey(header.key)}`,
+    `# test: ${encodeKey(header.test)}`,
+  ]
   for (const s of readableSections(sections)) {
     lines.push('', `${s.title}:`)
     const width = s.entries.reduce((w, e) => Math.max(w, Math.min(LABEL_COLUMN, e.label.length)), 0)

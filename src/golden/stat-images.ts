@@ -33,7 +33,12 @@ export function statImageWords(start: bigint, bytes: Buffer, fds: readonly FdSta
   const words = new Map<bigint, StatWord>()
   // By inode (/dev/null and a pty can both be inode 3, on two devices): one lookup per word.
   const byIno = new Map<bigint, FdState[]>()
-  for (const f of fds) if (f.stat) byIno.set(f.stat.ino, [...(byIno.get(f.stat.ino) ?? []), f])
+  for (const f of fds) {
+    if (!f.stat) continue
+    const list = byIno.get(f.stat.ino) // appended in place: a copy per descriptor is quadratic in a loaded snapshot's fds
+    if (list) list.push(f)
+    else byIno.set(f.stat.ino, [f])
+  }
   if (byIno.size === 0) return words
   const first = Number((8n - (start % 8n)) % 8n)
   for (let at = first; at + STAT_SIZE <= bytes.length; at += 8) {

@@ -1,13 +1,14 @@
 // The golden workflow behind toMatchProcessSnapshot: compare a snapshot with its golden file in
 // Vitest's snapshot workflow (write missing goldens locally, rewrite changed ones with -u, refuse to
 // write in CI) and count into Vitest's own summary through the file's snapshot state.
-import { basename, dirname, relative } from 'node:path'
+import { basename, dirname, join, relative } from 'node:path'
 import type { MatcherResult, MatcherState } from 'vitest'
-import { GoldenError } from '../errors.js'
+import { FileError, GoldenError, ProcsnapError } from '../errors.js'
 import type { Snapshot } from '../snapshot/snapshot.js'
 import type { SnapshotLevel } from '../snapshot/model.js'
 import { compareGolden, summarizeGolden } from './compare.js'
-import { goldenPath, headerKey, readText, writeAtomically } from './files.js'
+import { checkGoldenDir, goldenPath, headerKey, slugOf, MAX_GOLDEN_BYTES, readText, writeAtomically } from './files.js'
+import { ownerOf } from './obsolete.js'
 import { parseGolden } from './parse.js'
 import type { ProjectModules } from './project.js'
 import { largeGoldenNote } from './size.js'
@@ -33,6 +34,11 @@ export interface GoldenDefaults {
 
 let defaults: GoldenDefaults = {}
 
+/** The project root: Vitest's, from the plugin; without it, the working directory. */
+export function goldenRoot(): string {
+  return defaults.root ?? process.cwd()
+}
+
 /** Called by the plugin's setup file with what processSnapshots() provided. */
 export function setGoldenDefaults(value: GoldenDefaults): void {
   defaults = value
@@ -52,9 +58,19 @@ export interface SnapshotStateLike {
   readonly _updateSnapshot?: UpdateMode
 }
 
+/** A test or suite of the running file, for the names of the file's tests. */
+interface TaskTree {
+  readonly type: string
+  readonly name: string
+  readonly fullTestName?: string
+  readonly tasks?: readonly TaskTree[]
+}
+
 export interface TaskLike {
   readonly id: string
   readonly result?: { readonly retryCount?: number }
+  /** The test file's task (Vitest's File): every test of the file, filtered or not. */
+  readonly file?: TaskTree
 }
 
 export type Result = Exclude<MatcherResult, Promise<unknown>>
@@ -75,6 +91,19 @@ export function deferGoldenWrites(): void {
 export function flushGoldenWrites(): void {
   for (const { writes } of pending.values()) for (const [path, text] of writes) writeAtomically(path, text)
   pending.clear()
+}
+
+/**
+ * What this file's run will write at `path` after it: a key that shares its slug with one written
+ * earlier in the same run sees that golden, and takes the hash-suffixed name, as it would next run.
+ */
+function pendingText(path: string, task: TaskLike): string | undefined {
+  const attempt = task.result?.retryCount ?? 0
+  let text: string | undefined
+  // An earlier attempt of a retried test leaves nothing behind: its writes are not seen.
+  for (const [id, entry] of pending)
+    if (id !== task.id || entry.attempt === attempt) text = entry.writes.get(path) ?? text
+  return text
 }
 
 function writeGolden(task: TaskLike, path: string, text: string): void {
@@ -123,8 +152,48 @@ export function goldenContext(matcherState: MatcherState): GoldenContext | undef
   return state && task && testFile ? { matcherState, state, task, testFile } : undefined
 }
 
-/** Compares a snapshot with its golden file: written when missing (not in CI), rewritten with -u. */
+/** The full names of every test of the running file, or undefined when Vitest does not say. */
+function fileTests(task: TaskLike): { name: string }[] | undefined {
+  if (!task.file) return undefined
+  const names: string[] = []
+  const walk = (t: TaskTree): void => {
+    if (t.type === 'test') names.push(t.fullTestName ?? t.name)
+    for (const c of t.tasks ?? []) walk(c)
+  }
+  walk(task.file)
+  return names.map((name) => ({ name }))
+}
+
+/**
+ * Compares a snapshot with its golden file: written when missing (not in CI), rewritten with -u.
+ * A golden that cannot be read back (damaged, a header naming another key) or is too large throws
+ * its ProcsnapError after being counted as unmatched; -u rewrites a damaged golden, never a FileError's.
+ */
 export function checkGolden(
+  context: GoldenContext,
+  snap: Snapshot,
+  options: ProcessSnapshotOptions,
+  caveat?: string,
+): Result {
+  try {
+    return checkGoldenFile(context, snap, options, caveat)
+  } catch (error) {
+    if (error instanceof GoldenError || error instanceof FileError) context.state.unmatched.increment(context.task.id)
+    throw error
+  }
+}
+
+/** The key prefixed to a golden error's message, which names the file and the line. */
+function withKey(error: ProcsnapError, key: string): ProcsnapError {
+  const message = `Process snapshot \`${key}\`: ${error.message}`
+  if (error instanceof GoldenError)
+    return new GoldenError(error.code as ConstructorParameters<typeof GoldenError>[0], error.path, error.line, message)
+  if (error instanceof FileError)
+    return new FileError(error.code as ConstructorParameters<typeof FileError>[0], error.path, message)
+  return error
+}
+
+function checkGoldenFile(
   context: GoldenContext,
   snap: Snapshot,
   options: ProcessSnapshotOptions,
@@ -159,15 +228,32 @@ export function checkGolden(
     state.unmatched.increment(task.id)
     return { pass: false, message: () => `Process snapshot \`${key}\`: ${failures.join('; ')}` }
   }
+  checkGoldenDir(testFile, goldenRoot())
   // goldenPath reads the file its slug names; that is usually the golden itself: read it once.
   const texts = new Map<string, string | undefined>()
-  const read = (p: string): string | undefined => (texts.has(p) ? texts.get(p) : texts.set(p, readText(p)).get(p))
-  const path = goldenPath(testFile, key, (p) => headerKey(read(p) ?? ''))
+  const read = (p: string): string | undefined => {
+    if (!texts.has(p)) {
+      try {
+        texts.set(p, pendingText(p, task) ?? readText(p))
+      } catch (error) {
+        throw error instanceof ProcsnapError ? withKey(error, key) : error
+      }
+    }
+    return texts.get(p)
+  }
+  const tests = fileTests(task)
+  const path = goldenPath(
+    testFile,
+    key,
+    (p) => headerKey(read(p) ?? ''),
+    (owner) => !tests || ownerOf(owner, tests) !== undefined,
+  )
   // Paths in messages and headers are relative to the test file: the same on every machine.
   const shown = relative(dirname(testFile), path)
   const text = renderGolden({ key, test: basename(testFile) }, sections)
   const existing = read(path)
   const mode = updateMode(state)
+  if (existing !== text) refuseTooLarge(key, shown, path, text, sections)
 
   if (existing === undefined) {
     if (mode === 'none') {
@@ -177,7 +263,7 @@ export function checkGolden(
         message: () =>
           `Process snapshot \`${key}\` was not written: ${shown} does not exist, and this run may ` +
           `not write goldens (CI, or --update=none). Run vitest locally or with -u, then commit the ` +
-          `file.`,
+          `file.${collisionHint(key, path, read)}`,
       }
     }
     writeGolden(task, path, text)
@@ -191,14 +277,10 @@ export function checkGolden(
   }
   let summary: string
   try {
-    summary = summarizeGolden(compareGolden(parseGolden(existing, shown).sections, readableSections(sections)))
+    summary = compareWithGolden(existing, text, sections, key, shown) ?? 'no differences'
   } catch (error) {
-    if (!(error instanceof GoldenError) || mode !== 'all') {
-      state.unmatched.increment(task.id)
-      if (error instanceof GoldenError)
-        return { pass: false, message: () => `Process snapshot \`${key}\`: ${error.message}` }
-      throw error
-    }
+    if (!(error instanceof GoldenError) || mode !== 'all')
+      throw error instanceof GoldenError ? withKey(error, key) : error
     summary = 'unreadable golden rewritten'
   }
   if (mode === 'all') {
@@ -214,4 +296,62 @@ export function checkGolden(
     actual: text,
     expected: existing,
   }
+}
+
+/**
+ * How a golden's text compares with the rendered one: undefined when they are the same, else the
+ * mismatch summed up. Throws GoldenError when the text cannot be read back as the golden of `key`.
+ */
+export function compareWithGolden(
+  existing: string,
+  text: string,
+  sections: readonly GoldenSection[],
+  key: string,
+  shown: string,
+): string | undefined {
+  if (existing === text) return undefined
+  return summarizeGolden(compareGolden(readGolden(existing, shown, key).sections, readableSections(sections)))
+}
+
+/** The golden parsed, checked to be the golden of `key`: a header naming another key is a damaged key line, not a second golden. */
+function readGolden(text: string, shown: string, key: string): ReturnType<typeof parseGolden> {
+  const doc = parseGolden(text, shown)
+  if (doc.key !== key)
+    throw new GoldenError(
+      'ERR_GOLDEN_CORRUPT',
+      shown,
+      2,
+      `${shown}:2: the key line names ${JSON.stringify(doc.key)}, not this snapshot's key ${JSON.stringify(key)}: ` +
+        'it is damaged or was edited. Fix the line, or run vitest -u to write the golden again.',
+    )
+  return doc
+}
+
+/** A golden the reader would refuse (over MAX_GOLDEN_BYTES) is not written: ERR_FILE_TOO_LARGE with what shrinks it. */
+function refuseTooLarge(
+  key: string,
+  shown: string,
+  path: string,
+  text: string,
+  sections: readonly GoldenSection[],
+): void {
+  const bytes = Buffer.byteLength(text)
+  if (bytes <= MAX_GOLDEN_BYTES) return
+  throw new FileError(
+    'ERR_FILE_TOO_LARGE',
+    path,
+    `Process snapshot \`${key}\` would be ${bytes} bytes, more than the ${MAX_GOLDEN_BYTES} a golden may hold, and was ` +
+      `not written to ${shown}. ${largeGoldenNote(key, shown, bytes, sections) ?? ''}`.trim(),
+  )
+}
+
+/** Why a golden beside the slug's file is missing: the slug's file holds another key, maybe a damaged one. */
+function collisionHint(key: string, path: string, read: (path: string) => string | undefined): string {
+  const plain = join(dirname(path), `${slugOf(key)}.snap`)
+  if (path === plain) return ''
+  const other = headerKey(read(plain) ?? '')
+  return (
+    ` (${basename(plain)} holds another key of the same name without punctuation, ${JSON.stringify(other)}: ` +
+    'if its key line is damaged, fix it.)'
+  )
 }

@@ -2,18 +2,20 @@
 // tracees a test left running (after the test, or after the file for test.concurrent); writes the
 // goldens after the file, as Vitest writes its snapshots; then finds obsolete goldens (-u deletes
 // them, CI fails the file; the reporter counts them in Vitest's summary).
-import { rmSync } from 'node:fs'
+import { unlinkSync } from 'node:fs'
+import { FileError, GoldenError } from '../errors.js'
 import { relative } from 'node:path'
 import { afterAll, afterEach, expect, inject } from 'vitest'
 import {
   checkedKeys,
   deferGoldenWrites,
   flushGoldenWrites,
+  goldenRoot,
   setGoldenDefaults,
   updateMode,
   type SnapshotStateLike,
 } from '../golden/workflow.js'
-import { headerKey, readText } from '../golden/files.js'
+import { checkGoldenDir } from '../golden/files.js'
 import { obsoleteGoldens, type TestOutcome } from '../golden/obsolete.js'
 import { processMatchers, processSerializer } from '../matchers/index.js'
 import { killLiveTracees } from '../process/registry.js'
@@ -57,21 +59,45 @@ afterAll(async ({}, suite) => {
     passed: t.mode === 'run' && t.result?.state === 'pass',
   }))
   const complete = tests.length > 0 && outcomes.every((t) => t.passed)
+  // A golden folder linked out of the project, or not a folder, failed its tests: nothing there is ours to list or delete.
+  if (!goldenDirAllowed(testFile)) return
   const obsolete = obsoleteGoldens(testFile, checkedKeys.get(testFile) ?? new Set(), outcomes, complete)
   if (obsolete.length === 0) return
   const mode = updateMode((expect.getState() as unknown as { snapshotState?: SnapshotStateLike }).snapshotState)
-  const list = obsolete.map((p) => `  ${relative(process.cwd(), p)}`).join('\n')
+  const list = obsolete.map((o) => `  ${relative(process.cwd(), o.path)}`).join('\n')
   // For the plugin's reporter, which counts them in Vitest's summary line (obsolete, or files removed).
   ;(file as unknown as { meta: Record<string, unknown> }).meta.procsnap = {
-    obsolete: obsolete.map((path) => ({ path, key: headerKey(readText(path) ?? '') ?? '' })),
+    obsolete,
     removed: mode === 'all',
   }
   if (mode === 'all') {
-    for (const path of obsolete) rmSync(path, { force: true })
+    for (const { path } of obsolete) removeGolden(path)
   } else if (mode === 'none') {
-    throw new Error(
+    throw new GoldenError(
+      'ERR_GOLDEN_OBSOLETE',
+      obsolete[0]?.path ?? testFile,
+      undefined,
       `${obsolete.length} obsolete process snapshot${obsolete.length === 1 ? '' : 's'} (no test ` +
         `takes them any more):\n${list}\nRun vitest -u to remove them, and commit the removal.`,
     )
   }
 })
+
+function goldenDirAllowed(testFile: string): boolean {
+  try {
+    checkGoldenDir(testFile, goldenRoot())
+    return true
+  } catch (error) {
+    if (error instanceof GoldenError || error instanceof FileError) return false
+    throw error
+  }
+}
+
+/** Deletes an obsolete golden; one gone or replaced by a directory since the check is left as it is. */
+function removeGolden(path: string): void {
+  try {
+    unlinkSync(path)
+  } catch (error) {
+    if (!['ENOENT', 'EISDIR', 'EPERM'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error
+  }
+}

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { goldenSections, renderGolden } from '../../src/golden/render.js'
+import { statImageWords } from '../../src/golden/stat-images.js'
 import { launch, loadSnapshot, type ProcessSnapshot } from '../../src/index.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-descriptors-'))
@@ -64,4 +65,17 @@ describe('stat images of terminals, pipes and devices in goldens', () => {
     expect(back.fds).toEqual(snap.fds)
     expect(memory(back as ProcessSnapshot)).toBe(memory(snap))
   }, 60_000)
+})
+
+it('indexes 100,000 descriptors of one inode in linear time (a loaded snapshot may list that many)', () => {
+  const fds = Array.from({ length: 100_000 }, (_, fd) => ({
+    fd,
+    target: '/dev/null',
+    flags: 0,
+    offset: 0n,
+    stat: { dev: 5n, ino: 3n, mode: 0o20666, rdev: 0x103n },
+  }))
+  const t0 = performance.now()
+  expect(statImageWords(0x1000n, Buffer.alloc(4096), fds).size).toBe(0)
+  expect(performance.now() - t0).toBeLessThan(2000)
 })

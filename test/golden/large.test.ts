@@ -4,9 +4,14 @@
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
+import { compareGolden, summarizeGolden } from '../../src/golden/compare.js'
+import { parseGolden } from '../../src/golden/parse.js'
+import { goldenSections, readableSections, renderGolden } from '../../src/golden/render.js'
 import { largeGoldenNote, REVIEWABLE_BYTES } from '../../src/golden/size.js'
+import { ProcessSnapshot } from '../../src/index.js'
 import { fixture } from '../helpers.js'
+import { aarch64CounterData } from '../snapshot/aarch64-data.js'
 import { runProject } from '../vitest-project.js'
 
 const project = mkdtempSync(join(tmpdir(), 'procsnap-large-'))
@@ -61,4 +66,35 @@ it('names the three largest sections and what shrinks each', () => {
   expect(note).toContain("maps 3 KB (include without 'maps')")
   expect(note).not.toContain('stop')
   expect(largeGoldenNote('t 1', 't-1.snap', REVIEWABLE_BYTES, [])).toBeUndefined()
+})
+
+describe('300,000 maps and labels (issue 11: renderGolden overflowed the stack)', () => {
+  it('render, parse back, compare and size a golden of 300,000 maps of the executable', () => {
+    const base = aarch64CounterData()
+    const maps = Array.from({ length: 300_000 }, (_, i) => ({
+      start: 0x100000000n + BigInt(i) * 0x2000n,
+      end: 0x100001000n + BigInt(i) * 0x2000n,
+      perms: 'r--p',
+      offset: BigInt(i) * 0x1000n,
+      path: base.exe,
+      inode: 1234,
+    }))
+    const snap = new ProcessSnapshot({ ...base, maps: [...base.maps, ...maps] })
+    const t0 = performance.now()
+    const sections = goldenSections(snap.data, snap.modules(), { modules: 'all' })
+    const text = renderGolden({ key: 'maps 1', test: 'maps.test.ts' }, sections)
+    const parsed = parseGolden(text, 'maps-1.snap')
+    expect(parsed.sections.find((s) => s.title === 'maps')?.entries.length).toBeGreaterThan(300_000)
+    expect(summarizeGolden(compareGolden(parsed.sections, sections))).toBe('no differences')
+    expect(largeGoldenNote('maps 1', 'maps-1.snap', Buffer.byteLength(text), sections)).toContain('maps ')
+    expect(performance.now() - t0).toBeLessThan(20_000)
+  }, 30_000)
+
+  it('numbers 300,000 equal labels in linear time', () => {
+    const entries = Array.from({ length: 300_000 }, () => ({ label: 'same', value: '00' }))
+    const t0 = performance.now()
+    const [section] = readableSections([{ title: 'memory', entries }])
+    expect(section?.entries.at(-1)?.label).toBe('same#300000')
+    expect(performance.now() - t0).toBeLessThan(5_000)
+  })
 })

@@ -80,7 +80,17 @@ describe('generated sections', () => {
     'é',
     'tab\there',
   ]
-  const values = ['01 00 00 00', '', '<libc.so.6!environ>', 'line\nbreak', 'trailing  ', '00 x 4096', '  lead']
+  const values = [
+    '01 00 00 00',
+    '',
+    '<libc.so.6!environ>',
+    'line\nbreak',
+    'trailing  ',
+    '00 x 4096',
+    '  lead',
+    'carriage\rreturn',
+    'sep\u2028par\u2029',
+  ]
 
   it('render, parse and render again agree for 300 random sections with hostile labels and values', () => {
     const next = random(0x9e3779b9)

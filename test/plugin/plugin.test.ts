@@ -71,6 +71,7 @@ describe('processSnapshots()', () => {
 
     const ci = await run('none')
     expect(ci.errors.join('\n')).toContain('1 obsolete process snapshot (no test takes them any more)')
+    expect(ci.errorKinds).toEqual(['GoldenError ERR_GOLDEN_OBSOLETE'])
     expect(existsSync(join(GOLDENS, 'counter-bump-old-name-1.snap'))).toBe(true)
 
     const updated = await run('all')
