@@ -2,7 +2,6 @@
 // 11): 4000 seeded mutations of a real golden through the direct path (bounded read, path choice,
 // parse, compare) and 200 through real Vitest runs in CI mode (10 runs of 20 goldens). Returns a
 // markdown summary: cases, outcomes by kind, failures (none expected), time, peak RSS.
-import { fileURLToPath } from 'node:url'
 import {
   directGolden,
   directOutcome,
@@ -18,7 +17,9 @@ import {
 const DIRECT_CASES = 4000
 const REAL_RUNS = 10
 const TESTS_PER_RUN = 20
-const COUNTER = fileURLToPath(new URL('../fixtures/c/bin/counter', import.meta.url))
+import { ROOT } from './procs.js'
+
+const COUNTER = `${ROOT}fixtures/c/bin/counter`
 
 interface Part {
   readonly title: string

@@ -3,15 +3,15 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { launch, loadSnapshot, type Process, type SnapshotLevel } from '../src/index.js'
 import { encodeSnapshot } from '../src/snapshot/format.js'
 import { fuzzReport, fuzzSnapshots, type FuzzOriginal } from '../test/snapshot/fuzz.js'
+import { FIXTURES } from './procs.js'
 
 const CASES = 3000
 /** Another seed: PROCSNAP_FUZZ_SEED=12 npm run stress. */
 const SEED = Number(process.env.PROCSNAP_FUZZ_SEED ?? 11)
-const bin = (name: string): string => fileURLToPath(new URL(`../fixtures/c/bin/${name}`, import.meta.url))
+const bin = (name: string): string => `${FIXTURES}${name}`
 
 /** Stops `name` at `symbol`, snapshots it at each level, and saves and loads each back. */
 async function snapshotsOf(

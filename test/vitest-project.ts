@@ -1,11 +1,14 @@
 // Runs a throwaway Vitest project in-process (createVitest), with 'procsnap' resolved to src/: the
 // end-to-end tests of the matchers, the goldens and the plugin share it.
+import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { TestError } from '@vitest/utils'
 import { createVitest } from 'vitest/node'
 import { processSnapshots, type ProcessSnapshotsOptions } from '../src/plugin/index.js'
 
 const SRC = fileURLToPath(new URL('../src/', import.meta.url))
+/** .ts under Vitest; .js once compiled (npm run stress runs build/test/...). */
+const EXT = existsSync(`${SRC}index.ts`) ? 'ts' : 'js'
 
 export interface ProjectOptions {
   /** Always explicit: this suite itself runs with CI=true in CI, where an unset mode means 'none'. */
@@ -76,7 +79,7 @@ export async function runProject(root: string, options: ProjectOptions): Promise
     },
     {
       plugins: options.plugin === false ? [] : [processSnapshots(options.pluginOptions)],
-      resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.ts`, procsnap: `${SRC}index.ts` } },
+      resolve: { alias: { 'procsnap/matchers': `${SRC}matchers/index.${EXT}`, procsnap: `${SRC}index.${EXT}` } },
     },
   )
   try {
