@@ -3,6 +3,7 @@
 // lists its obsolete snapshots.
 import { relative } from 'node:path'
 import type { Reporter, TestModule, Vitest } from 'vitest/node'
+import { reapOrphans } from '../process/orphans.js'
 
 interface ObsoleteMeta {
   readonly obsolete: ReadonlyArray<{ readonly path: string; readonly key: string }>
@@ -17,6 +18,8 @@ export class ProcessSnapshotReporter implements Reporter {
   }
 
   onTestModuleEnd(testModule: TestModule): void {
+    // The threads pool's workers are threads of this process: reap what a terminated one left.
+    reapOrphans()
     const info = (testModule.meta() as { procsnap?: ObsoleteMeta }).procsnap
     if (!info || info.obsolete.length === 0) return
     const summary = this.vitest.snapshot.summary

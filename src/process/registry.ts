@@ -3,6 +3,7 @@
 import { isMainThread } from 'node:worker_threads'
 import { SIG } from '../native/constants.js'
 import { sendSignal, waitNoHang } from '../native/ptrace.js'
+import { forgetTracee, noteTracee, reapOrphans, removeOrphanFolder } from './orphans.js'
 
 const live = new Set<number>()
 /** The process group of each live tracee, when it is not its own: an isolated one's init leads it. */
@@ -22,6 +23,7 @@ interface KillsNow {
 
 function reapNow(pid: number): void {
   const group = groups.get(pid) ?? pid
+  forgetTracee(pid, group)
   groups.delete(pid)
   const owner = owners.get(pid)?.deref() as KillsNow | undefined
   const killNow = owner?.[KILL_NOW]
@@ -53,10 +55,13 @@ let hooked = false
 function killAll(): void {
   for (const pid of live) reapNow(pid)
   live.clear()
+  removeOrphanFolder()
 }
 
 /** Tracks a tracee until `untrack`; `owner` is the handle whose collection kills it; `group` its process group. */
 export function track(pid: number, owner: object, group = pid): void {
+  reapOrphans()
+  noteTracee(pid, group)
   live.add(pid)
   if (group !== pid) groups.set(pid, group)
   owners.set(pid, new WeakRef(owner))
@@ -71,6 +76,7 @@ export function track(pid: number, owner: object, group = pid): void {
 }
 
 export function untrack(pid: number, owner: object): void {
+  forgetTracee(pid, groups.get(pid) ?? pid)
   live.delete(pid)
   groups.delete(pid)
   owners.delete(pid)

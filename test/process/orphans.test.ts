@@ -1,0 +1,57 @@
+// A worker thread terminated without its exit hooks (Vitest's threads pool) leaves its tracees
+// killed by PTRACE_O_EXITKILL but unreaped: zombies of this process until it exits. The next launch,
+// in any thread, reaps those of tracer threads that are gone, and never a live tracer's.
+import { describe, expect, it } from 'vitest'
+import { useDist } from '../dist.js'
+import { fixture } from '../helpers.js'
+
+const script = (brood: string, sleeper: string): string => `
+import { Worker } from 'node:worker_threads'
+import { execFileSync } from 'node:child_process'
+import { launch } from './index.js'
+
+const zombies = () => execFileSync('ps', ['-o', 'stat=', '--ppid', String(process.pid)], { encoding: 'utf8' })
+  .split('\\n').filter((s) => s.startsWith('Z')).length
+const worker = (code) => {
+  const w = new Worker(code, { eval: true })
+  return { w, ready: new Promise((resolve) => w.once('message', resolve)) }
+}
+const leaver = worker(\`
+  import('${'$'}{process.cwd()}/index.js').then(async ({ launch }) => {
+    for (const isolate of [false, false, false, true]) await launch(${JSON.stringify(brood)}, { args: ['0', '1000'], isolate })
+    require('node:worker_threads').parentPort.postMessage('ready')
+  })\`)
+const keeper = worker(\`
+  const { parentPort } = require('node:worker_threads')
+  import('${'$'}{process.cwd()}/index.js').then(async ({ launch }) => {
+    const p = await launch(${JSON.stringify(sleeper)}, { isolate: false })
+    const pending = p.cont({ timeout: 60000 })
+    parentPort.postMessage('ready')
+    parentPort.once('message', async () => { await p.kill(); parentPort.postMessage(await pending) })
+  })\`)
+await leaver.ready
+await keeper.ready
+await leaver.w.terminate()
+await new Promise((r) => setTimeout(r, 300))
+const before = zombies()
+const proc = await launch(${JSON.stringify(brood)}, { args: ['0', '1000'] })
+const after = zombies()
+keeper.w.postMessage('end')
+const keeperEnd = await new Promise((resolve) => keeper.w.once('message', resolve))
+await proc.kill()
+await keeper.w.terminate()
+console.log(JSON.stringify({ before, after, keeperEnd }))
+`
+
+describe("a terminated worker's tracees", () => {
+  const dist = useDist()
+
+  it('are reaped by the next launch in another thread; a live worker keeps its own', () => {
+    const r = dist().run(script(fixture('brood'), fixture('sleeper')), { timeout: 30_000 })
+    expect(r.stderr).toBe('')
+    const out = JSON.parse(r.stdout.trim()) as { before: number; after: number; keeperEnd: unknown }
+    expect(out.before).toBeGreaterThanOrEqual(4) // three tracees and an isolated one's init, killed, not reaped
+    expect(out.after).toBe(0)
+    expect(out.keeperEnd).toEqual({ kind: 'killed', signal: 'SIGKILL' }) // its status was not stolen
+  }, 40_000)
+})
