@@ -5,7 +5,7 @@
 // tracee named <tracer tid>-<pid>-<group>, and any later launch, in any thread, reaps the zombies
 // of tracer threads that are gone. Only a dead tracer's tracees are touched: a live one's waits
 // are never stolen. The main thread needs none of this: its exit hook reaps.
-import { mkdirSync, readdirSync, readlinkSync, rmSync, writeFileSync, existsSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isMainThread } from 'node:worker_threads'
@@ -70,19 +70,23 @@ export function reapOrphans(): number {
     if (!tracer || !pid || !group || existsSync(`/proc/self/task/${tracer}`)) continue
     // No signal: EXITKILL killed them with their tracer (an isolated one's init died with its parent
     // thread), and a pid signalled now might be another process's already.
-    let gone = true
     for (const target of [-group, pid]) {
-      for (let w = waitNoHang(target); ; w = waitNoHang(target)) {
-        if (typeof w === 'object') reaped++
-        else {
-          if (w === undefined) gone = false // still dying: next time
-          break
-        }
-      }
+      for (let w = waitNoHang(target); typeof w === 'object'; w = waitNoHang(target)) reaped++
     }
-    if (gone) rmSync(join(DIR, name), { force: true })
+    // ECHILD is no proof: a tracer thread just gone from /proc may not have handed its children on yet.
+    if (!ourChild(pid) && !ourChild(group)) rmSync(join(DIR, name), { force: true })
   }
   return reaped
+}
+
+/** Whether `pid` is still a process (a zombie included) whose parent is this process. */
+function ourChild(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === process.pid
+  } catch {
+    return false
+  }
 }
 
 /** Removes this process's folder (at its exit, from the main thread). */

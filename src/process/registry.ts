@@ -23,7 +23,6 @@ interface KillsNow {
 
 function reapNow(pid: number): void {
   const group = groups.get(pid) ?? pid
-  forgetTracee(pid, group)
   groups.delete(pid)
   const owner = owners.get(pid)?.deref() as KillsNow | undefined
   const killNow = owner?.[KILL_NOW]
@@ -31,7 +30,8 @@ function reapNow(pid: number): void {
   sendSignal(pid, SIG.KILL)
   sendSignal(-group, SIG.KILL) // its children still in its group
   if (group !== pid) sendSignal(group, SIG.KILL) // the init of its PID namespace: everything in it dies
-  reapGroup(group)
+  // Forgotten once reaped: a worker terminated meanwhile leaves the rest to reapOrphans.
+  if (reapGroup(group)) forgetTracee(pid, group)
 }
 
 const pauseCell = new Int32Array(new SharedArrayBuffer(4))
@@ -40,12 +40,14 @@ const pauseCell = new Int32Array(new SharedArrayBuffer(4))
  * Reaps every thread of a killed tracee's group (and an isolated tracee's init) until ECHILD,
  * polling for at most `ms`: an init waits in the kernel for traced processes of its namespace that
  * may have left the group (setsid), which only their tracer can reap. Never blocks for ever.
+ * True once nothing is left (ECHILD).
  */
-export function reapGroup(group: number, ms = 1000): void {
+export function reapGroup(group: number, ms = 1000): boolean {
   const until = performance.now() + ms
   for (;;) {
     const w = waitNoHang(-group)
-    if (typeof w === 'number' || performance.now() > until) return
+    if (typeof w === 'number') return true
+    if (performance.now() > until) return false
     if (w === undefined) Atomics.wait(pauseCell, 0, 0, 1)
   }
 }

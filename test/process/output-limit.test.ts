@@ -90,9 +90,10 @@ describe('a stream larger than outputLimit', () => {
       expect(proc.stderr).toBe('')
       expect(streamed).toEqual({ stream: 'stdout', bytes: total, digest: writtenDigest(total) })
       // Everything kept (as before) holds all 128 MiB; here the ring, within the limit. The worker's
-      // resident memory grows by some 40 MB in pty mode whatever the total: the heap that 4 KiB reads churn.
+      // resident memory grows by some 40 MB in pty mode whatever the total (67 MB once under Node 24):
+      // the heap that 4 KiB reads churn. Keeping everything would grow it by the whole 128 MiB.
       expect(heldGrowth).toBeLessThan(limit + MiB)
-      expect(growth).toBeLessThan(total / 2)
+      expect(growth).toBeLessThan(total * 0.75)
     },
   )
 
