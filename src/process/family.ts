@@ -12,16 +12,11 @@ import { ptraceCont, ptraceEventMsg, ptraceSyscall, sendSignal, waitNoHang, type
 import type { Arch } from '../native/arch/index.js'
 import type { VirtualClock } from './clock.js'
 import { TraceeMemory } from './memory.js'
+import { pauseMs } from './registry.js'
 import { TracedThread } from './thread.js'
 
 /** How long killAll waits for the descendants it killed to be reaped (SIGKILL is quick; a D-state process may not be). */
 const KILL_ALL_MS = 3000
-const pauseCell = new Int32Array(new SharedArrayBuffer(4))
-
-/** Sleeps this thread (not the event loop's turn: a synchronous cleanup path). */
-function pauseMs(ms: number): void {
-  Atomics.wait(pauseCell, 0, 0, ms)
-}
 
 interface Member {
   readonly pid: number

@@ -36,6 +36,11 @@ function reapNow(pid: number): void {
 
 const pauseCell = new Int32Array(new SharedArrayBuffer(4))
 
+/** Sleeps this thread, for the synchronous cleanup paths where the event loop cannot turn. */
+export function pauseMs(ms: number): void {
+  Atomics.wait(pauseCell, 0, 0, ms)
+}
+
 /**
  * Reaps every thread of a killed tracee's group (and an isolated tracee's init) until ECHILD,
  * polling for at most `ms`: an init waits in the kernel for traced processes of its namespace that
@@ -48,7 +53,7 @@ export function reapGroup(group: number, ms = 1000): boolean {
     const w = waitNoHang(-group)
     if (typeof w === 'number') return true
     if (performance.now() > until) return false
-    if (w === undefined) Atomics.wait(pauseCell, 0, 0, 1)
+    if (w === undefined) pauseMs(1)
   }
 }
 
