@@ -1,25 +1,25 @@
 // `npm run bench`: procsnap's public API against C baselines doing the same work, in the same run,
 // interleaved, several runs each; medians and ratios go to bench/RESULTS.md.
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { cpus, release, tmpdir } from 'node:os'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { launch } from '../src/index.js'
 import { bigGoldenCost, goldenCost, programsSuite, suiteOf100 } from './golden.js'
 import { median } from './median.js'
+import { fmt, RUNS, writeResults, type Row } from './report.js'
 import { scheduleRun } from './schedule.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const FIX = `${ROOT}fixtures/c/bin/`
 const BIN = `${ROOT}bench/bin/`
-const RUNS = Number(process.env.BENCH_RUNS ?? 5)
 const HITS = Number(process.env.BENCH_HITS ?? 100_000)
 const LAUNCHES = Number(process.env.BENCH_LAUNCHES ?? 100)
 const MIB = Number(process.env.BENCH_MIB ?? 256)
 const GDB_HITS = Number(process.env.BENCH_GDB_HITS ?? 10_000)
 const CLOCK_READS = Number(process.env.BENCH_CLOCK_READS ?? 10_000)
-/** BENCH_ONLY=schedule, clock or programs runs only those rows. */
+/** BENCH_ONLY=<group> (GROUPS below) runs only those rows. */
 const ONLY = process.env.BENCH_ONLY
 const TICKS = Number(process.env.BENCH_TICKS ?? 2_000_000)
 const THREAD_HITS = Number(process.env.BENCH_THREAD_HITS ?? 20_000)
@@ -263,20 +263,6 @@ async function clockRows(): Promise<Row[]> {
   return rows
 }
 
-interface Row {
-  measure: string
-  ours: number[]
-  baseline: number[]
-  unit: string
-  /** 'higher' when a bigger figure is better. */
-  better: 'higher' | 'lower'
-  target: string
-}
-
-function fmt(x: number): string {
-  return x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)
-}
-
 /** The golden suite over real programs against the same programs without procsnap. `BENCH_ONLY=programs` runs it alone. */
 async function programsRows(): Promise<Row[]> {
   const programs: number[] = []
@@ -300,14 +286,20 @@ async function programsRows(): Promise<Row[]> {
   ]
 }
 
+/** Groups of rows that BENCH_ONLY=<name> runs alone; each also runs in a full `npm run bench`. */
+const GROUPS: Record<string, () => Promise<Row[]>> = {
+  clock: clockRows,
+  programs: programsRows,
+  schedule: scheduleRows,
+}
+
 async function main(): Promise<void> {
-  if (ONLY === 'clock') return writeResults(await clockRows())
-  if (ONLY === 'programs') return writeResults(await programsRows())
+  const only = ONLY !== undefined ? GROUPS[ONLY] : undefined
+  if (only) return writeResults(await only())
   const hitOffset = nm(`${FIX}hot`, 'hit')
   const mainOffset = nm(`${FIX}hot`, 'main')
   const readyOffset = nm(`${FIX}bigheap`, 'ready')
   const rows: Row[] = []
-  if (ONLY === 'schedule') return writeResults(await scheduleRows())
   for (const pin of [false, true]) {
     const emulated: number[] = []
     const classic: number[] = []
@@ -500,46 +492,8 @@ async function main(): Promise<void> {
     better: 'lower',
     target: 'a few ms',
   })
-  rows.push(...(await programsRows()))
-  rows.push(...(await clockRows()))
-  rows.push(...(await scheduleRows()))
+  for (const group of Object.values(GROUPS)) rows.push(...(await group()))
   writeResults(rows)
-}
-
-function writeResults(rows: Row[]): void {
-  const cpu = cpus()[0]?.model ?? 'unknown CPU'
-  const date = new Date().toISOString().slice(0, 10)
-  const lines = [
-    `## ${date} — ${cpus().length} CPUs (${cpu}), Linux ${release()}, Node ${process.version}`,
-    '',
-    `${RUNS} runs of each, procsnap and its baseline (C unless the row names another) ` +
-      `interleaved; medians. Ratio = procsnap / baseline for rates (above 100% means procsnap is ` +
-      `faster), procsnap's time as a multiple of the baseline's for times.`,
-    '',
-    '| measure | procsnap | baseline | ratio | target | procsnap runs | baseline runs |',
-    '|---|---|---|---|---|---|---|',
-  ]
-  for (const row of rows) {
-    const o = median(row.ours)
-    const b = median(row.baseline)
-    const ratio = row.better === 'higher' ? o / b : b / o
-    const ratioText = row.better === 'higher' ? `${(ratio * 100).toFixed(0)}%` : `${(o / b).toFixed(2)}x the baseline`
-    lines.push(
-      `| ${row.measure} | ${fmt(o)} ${row.unit} | ${fmt(b)} ${row.unit} | ${ratioText} | ` +
-        `${row.target} | ${row.ours.map(fmt).join(', ')} | ${row.baseline.map(fmt).join(', ')} |`,
-    )
-  }
-  const section = lines.join('\n')
-  console.log(section)
-  const file = `${ROOT}bench/RESULTS.md`
-  let previous = ''
-  try {
-    previous = readFileSync(file, 'utf8')
-  } catch {
-    previous = '# Benchmark results\n\nWritten by `npm run bench` (bench/run.ts); newest first. Baselines: bench/c/.\n'
-  }
-  const [head, ...rest] = previous.split('\n## ')
-  writeFileSync(file, [head?.trimEnd(), '', section, ...rest.map((r) => `\n## ${r.trimEnd()}`)].join('\n') + '\n')
 }
 
 await main()

@@ -79,7 +79,16 @@ export interface MapState extends MemoryMap {
    * '[vvar] is kernel data that ptrace cannot read', 'past the end of the file from +0x1000 (EIO)...'.
    */
   readonly unreadable?: string
+  /**
+   * Byte ranges [from, to) from the map's start, page-aligned and ascending, whose pages the process
+   * never touched (neither present nor swapped, says /proc/PID/pagemap): they read as zeros, were not
+   * read, and cost nothing. Set on private anonymous maps (heap, stacks, anonymous mmaps) the level holds.
+   */
+  readonly untouched?: readonly PageRun[]
 }
+
+/** [from, to) byte offsets from a map's start. */
+export type PageRun = readonly [from: number, to: number]
 
 /** Contents held page by page: every byte below `size` that no listed page holds is zero. */
 export interface SparseContent {
