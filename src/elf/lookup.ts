@@ -22,6 +22,8 @@ const MAX_WALK = 512
 export function createSymbolIndex(symbols: readonly ElfSymbol[], hidden: ReadonlySet<ElfSymbol>): SymbolIndex {
   let byName: Map<string, ElfSymbol[]> | undefined
   let byAddress: AddressIndex | undefined
+  // The last answer and the addresses it holds for: consecutive lookups (a golden's lines) mostly hit it.
+  let last: Containing | undefined
   return {
     findSymbol(query: string): ElfSymbol | undefined {
       byName ??= indexByName(symbols)
@@ -34,7 +36,8 @@ export function createSymbolIndex(symbols: readonly ElfSymbol[], hidden: Readonl
     },
     symbolize(vaddr: bigint): SymbolHit | undefined {
       byAddress ??= indexByAddress(symbols)
-      const symbol = findContaining(byAddress, vaddr)
+      if (last === undefined || vaddr < last.from || vaddr >= last.to) last = findContaining(byAddress, vaddr)
+      const symbol = last.symbol
       return symbol === undefined ? undefined : { symbol, offset: vaddr - symbol.value }
     },
   }
@@ -97,8 +100,19 @@ function indexByAddress(all: readonly ElfSymbol[]): AddressIndex {
   return { symbols, maxEnd }
 }
 
-/** The best symbol containing `vaddr`: func/object first, then the innermost (highest start), then by name quality. */
-function findContaining(index: AddressIndex, vaddr: bigint): ElfSymbol | undefined {
+/** The symbol containing an address, and the addresses [from, to) around it for which the search gives the same answer. */
+interface Containing {
+  readonly symbol: ElfSymbol | undefined
+  readonly from: bigint
+  readonly to: bigint
+}
+
+/**
+ * The best symbol containing `vaddr`: func/object first, then the innermost (highest start), then by
+ * name quality. The answer holds from the nearest symbol boundary the search looked at below `vaddr`
+ * to the nearest above it (every test it made changes only there), so a caller may reuse it there.
+ */
+function findContaining(index: AddressIndex, vaddr: bigint): Containing {
   const { symbols, maxEnd } = index
   let lo = 0
   let hi = symbols.length
@@ -107,16 +121,29 @@ function findContaining(index: AddressIndex, vaddr: bigint): ElfSymbol | undefin
     if ((symbols[mid] as ElfSymbol).value <= vaddr) lo = mid + 1
     else hi = mid
   }
+  const below = symbols[lo - 1]?.value
+  // At a symbol's very start, zero-sized symbols there count: the answer is for this address alone.
+  let from = below === undefined ? 0n : below === vaddr ? vaddr : below + 1n
+  let to = below === vaddr ? vaddr + 1n : (symbols[lo]?.value ?? MAX_ADDRESS)
+  const bound = (at: bigint): void => {
+    if (at <= vaddr) from = at > from ? at : from
+    else to = at < to ? at : to
+  }
   let best: ElfSymbol | undefined
   for (let i = lo - 1, walked = 0; i >= 0 && walked < MAX_WALK; i--, walked++) {
     const s = symbols[i] as ElfSymbol
-    if (s.value < vaddr && (maxEnd[i] ?? 0n) <= vaddr) break
+    const reach = maxEnd[i] ?? 0n
+    bound(reach)
+    if (s.value < vaddr && reach <= vaddr) break
     if (best !== undefined && isCode(best) && s.value < best.value) break
+    if (s.size !== 0n) bound(s.value + s.size)
     const contains = s.size === 0n ? s.value === vaddr : vaddr - s.value < s.size
     if (contains && (best === undefined || compareForAddress(s, best) < 0)) best = s
   }
-  return best
+  return { symbol: best, from, to }
 }
+
+const MAX_ADDRESS = 1n << 64n
 
 /** Negative when `a` is the better name for an address both contain. */
 function compareForAddress(a: ElfSymbol, b: ElfSymbol): number {

@@ -7,7 +7,8 @@ import type { SnapshotModule } from '../snapshot/regions.js'
 import type { AddressNamer } from './names.js'
 import { statImageWords, type StatWord } from './stat-images.js'
 
-const LINE = 16n
+/** Bytes in a line, at most. */
+const LINE = 16
 
 export interface GoldenEntry {
   readonly label: string
@@ -15,12 +16,41 @@ export interface GoldenEntry {
 }
 
 /** A memory line's first address and byte count, beside the entry (not written): for redactions, as names do not resolve back. */
-export const lineRanges = new WeakMap<GoldenEntry, { readonly address: bigint; readonly length: number }>()
+export interface LineRange {
+  readonly address: bigint
+  readonly length: number
+}
+
+/** A memory entry that knows the bytes it shows; the range is no own enumerable property, so it is never written or compared. */
+class MemoryLine implements GoldenEntry {
+  readonly label: string
+  readonly value: string
+  readonly #range: LineRange
+
+  constructor(label: string, value: string, range: LineRange) {
+    this.label = label
+    this.value = value
+    this.#range = range
+  }
+
+  get range(): LineRange {
+    return this.#range
+  }
+}
+
+/** The bytes a memory entry shows, when it is one (a WeakMap per line was a tenth of a large golden's cost). */
+export function lineRange(entry: GoldenEntry): LineRange | undefined {
+  return entry instanceof MemoryLine ? entry.range : undefined
+}
+
+/** The same entry under another label or value, keeping its range. */
+export function withText(entry: GoldenEntry, label: string, value: string): GoldenEntry {
+  const range = lineRange(entry)
+  return range ? new MemoryLine(label, value, range) : { label, value }
+}
 
 function memoryLine(label: string, value: string, address: bigint, length: number): GoldenEntry {
-  const entry = { label, value }
-  lineRanges.set(entry, { address, length })
-  return entry
+  return new MemoryLine(label, value, { address, length })
 }
 
 /** The writable maps of the given files (default: the executable) and the anonymous .bss after them, in address order. */
@@ -147,70 +177,88 @@ function rangeEntries(
 ): GoldenEntry[] {
   const entries: GoldenEntry[] = []
   const bytes = Buffer.from(content.buffer, content.byteOffset, content.length)
-  const stop = start + BigInt(content.length)
   const statWords = statImageWords(start, bytes, namer.descriptors())
-  const { breaks, starts } = symbols
+  // Offsets from `start` as numbers: a data section is far below 2^53 bytes, and bigint arithmetic
+  // per 16-byte line was most of the cost of a large program's golden.
+  const breaks = symbols.breaks.map((b) => Number(b - start))
+  const starts = new Set([...symbols.starts].map((b) => Number(b - start)))
+  const line = { address: start, bytes, from: 0, to: 0, align: Number(start & 7n) }
   let next = 0
-  let pos = start
-  let zeros: { from: bigint; length: bigint } | undefined
-  const flushZeros = (): void => {
-    if (zeros)
-      entries.push(memoryLine(namer.value(zeros.from), `00 x ${zeros.length}`, zeros.from, Number(zeros.length)))
-    zeros = undefined
+  let zerosFrom = -1
+  const flushZeros = (to: number): void => {
+    if (zerosFrom < 0) return
+    const address = start + BigInt(zerosFrom)
+    entries.push(memoryLine(namer.value(address), `00 x ${to - zerosFrom}`, address, to - zerosFrom))
+    zerosFrom = -1
   }
-  while (pos < stop) {
-    while (next < breaks.length && (breaks[next] ?? 0n) <= pos) next++
-    const boundary = breaks[next] ?? stop
-    const end = [pos + LINE, boundary, stop].reduce((a, b) => (a < b ? a : b))
-    const from = Number(pos - start)
-    const line = bytes.subarray(from, from + Number(end - pos))
-    if (line.every((b) => b === 0) && !starts.has(pos)) {
-      zeros = zeros
-        ? { from: zeros.from, length: zeros.length + BigInt(line.length) }
-        : { from: pos, length: BigInt(line.length) }
+  for (let pos = 0; pos < bytes.length;) {
+    while (next < breaks.length && (breaks[next] ?? 0) <= pos) next++
+    const end = Math.min(pos + LINE, breaks[next] ?? bytes.length, bytes.length)
+    if (isZero(bytes, pos, end) && !starts.has(pos)) {
+      if (zerosFrom < 0) zerosFrom = pos
     } else {
-      flushZeros()
-      entries.push(memoryLine(namer.value(pos), lineValue(line, pos, namer, statWords), pos, line.length))
+      flushZeros(pos)
+      const address = start + BigInt(pos)
+      line.from = pos
+      line.to = end
+      entries.push(memoryLine(namer.value(address), lineValue(line, namer, statWords), address, end - pos))
     }
     pos = end
   }
-  flushZeros()
+  flushZeros(bytes.length)
   return entries
 }
 
+function isZero(bytes: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (bytes[i] !== 0) return false
+  return true
+}
+
+/** One line's bytes: [from, to) of `bytes`, which starts at `address`; `align` is address mod 8. */
+interface LineBytes {
+  readonly address: bigint
+  readonly bytes: Buffer
+  from: number
+  to: number
+  readonly align: number
+}
+
 /** Hex bytes, with each aligned 8-byte word that points into a map (or is part of a descriptor's stat image) written as <its name>. */
-function lineValue(
-  line: Buffer,
-  address: bigint,
-  namer: AddressNamer,
-  statWords: ReadonlyMap<bigint, StatWord>,
-): string {
+function lineValue(line: LineBytes, namer: AddressNamer, statWords: ReadonlyMap<bigint, StatWord>): string {
+  const { bytes, to, align } = line
   const tokens: string[] = []
-  for (let i = 0; i < line.length;) {
-    const word = statWords.get(address + BigInt(i))
-    if (word !== undefined && i + word.size <= line.length) {
+  for (let i = line.from; i < to;) {
+    const word = statWords.size > 0 ? statWords.get(line.address + BigInt(i)) : undefined
+    if (word !== undefined && i + word.size <= to) {
       tokens.push(`<${word.name}>`)
       i += word.size
       continue
     }
-    if ((address + BigInt(i)) % 8n === 0n && i + 8 <= line.length) {
-      const name = namer.slotValue(address + BigInt(i), line.readBigUInt64LE(i))
+    if ((align + i) % 8 === 0 && i + 8 <= to) {
+      const lo = bytes.readUInt32LE(i)
+      const hi = bytes.readUInt32LE(i + 4)
+      const name = namer.mayName(lo, hi)
+        ? namer.slotValue(line.address + BigInt(i), bytes.readBigUInt64LE(i))
+        : undefined
       if (name) {
         tokens.push(`<${name}>`)
         i += 8
         continue
       }
     }
-    if ((address + BigInt(i)) % 4n === 0n && i + 4 <= line.length) {
-      const id = namer.id(BigInt(line.readUInt32LE(i)))
+    if ((align + i) % 4 === 0 && i + 4 <= to) {
+      const value = bytes.readUInt32LE(i)
+      const id = namer.mayBeId(value) ? namer.id(BigInt(value)) : undefined
       if (id) {
         tokens.push(`<${id}>`)
         i += 4
         continue
       }
     }
-    tokens.push((line[i] ?? 0).toString(16).padStart(2, '0'))
+    tokens.push(HEX_BYTE[bytes[i] ?? 0] ?? '00')
     i++
   }
   return tokens.join(' ')
 }
+
+const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'))

@@ -5,6 +5,7 @@
 // shifts the one by a random amount and not the other. Addresses in modules that are not the
 // project's (system libraries) are written by symbol only ('libc.so.6!write'), or by module alone
 // where no symbol covers them, so that a rebuilt libc leaves them as they were. Names are demangled.
+import type { ElfSection } from '../elf/types.js'
 import { demangle } from '../snapshot/demangle.js'
 import { stringsGap, archSp } from '../snapshot/diff-memory.js'
 import type { FdState, Frame, MapState, SnapshotData, SnapshotStop } from '../snapshot/model.js'
@@ -12,6 +13,11 @@ import { hex, mapAt, symbolizeIn, threadStacks, type SnapshotModule } from '../s
 
 /** Values below this are numbers, never addresses (no map starts below 64 KiB: vm.mmap_min_addr). */
 const LOWEST_ADDRESS = 0x10000n
+
+const LOWEST_NUMBER = Number(LOWEST_ADDRESS)
+/** 2^53, below which a number holds an address exactly, and its upper 32-bit half. */
+const NUMBER_EXACT = 1n << 53n
+const HIGH_WORD_EXACT = 1 << 21
 
 /** Section flags: in memory at run time; thread-local (.tbss overlaps the sections after it). */
 const SHF_ALLOC = 0x2n
@@ -34,6 +40,18 @@ function sectionsEnd(module: SnapshotModule): bigint {
   return end
 }
 
+const loaded = new WeakMap<SnapshotModule, readonly ElfSection[]>()
+
+/** A module's sections in memory at run time, thread-local ones excluded (.tbss overlaps the sections after it). */
+function loadedSections(module: SnapshotModule): readonly ElfSection[] {
+  let list = loaded.get(module)
+  if (list === undefined) {
+    list = (module.elf?.sections ?? []).filter((s) => (s.flags & SHF_ALLOC) !== 0n && (s.flags & SHF_TLS) === 0n)
+    loaded.set(module, list)
+  }
+  return list
+}
+
 export class AddressNamer {
   private readonly data: SnapshotData
   private readonly modules: readonly SnapshotModule[]
@@ -49,6 +67,10 @@ export class AddressNamer {
   private readonly tps: { map: MapState; tp: bigint; index: number }[] = []
   /** Paths of the modules written in full (offsets); undefined: all of them. */
   private readonly project: ReadonlySet<string> | undefined
+  /** Starts and ends of the maps below 2^53, merged where adjacent, as numbers: a cheap test before a bigint lookup. */
+  private readonly spans: number[] = []
+  /** The ids of `ids` as numbers. */
+  private readonly idNumbers = new Set<number>()
 
   constructor(data: SnapshotData, modules: readonly SnapshotModule[], project?: ReadonlySet<string>) {
     this.data = data
@@ -68,12 +90,47 @@ export class AddressNamer {
       if (at && at.path === '' && !this.tps.some((x) => x.map === at) && !threadStacks(data).has(at))
         this.tps.push({ map: at, tp: tp ?? 0n, index: t.index })
     }
+    for (const id of this.ids.keys()) this.idNumbers.add(Number(id))
+    // Modules too: one may span a hole between its maps, and an address there is named by the module.
+    const ranges = [...data.maps, ...modules]
+      .filter((r) => r.end <= NUMBER_EXACT)
+      .map((r) => [Number(r.start), Number(r.end)] as const)
+      .sort((a, b) => a[0] - b[0])
+    for (const [start, end] of ranges) {
+      const last = this.spans.length - 1
+      if (last > 0 && start <= (this.spans[last] ?? 0)) this.spans[last] = Math.max(end, this.spans[last] ?? 0)
+      else this.spans.push(start, end)
+    }
     const map = data.maps.find((m) => m.path === '[stack]')
     const sp = data.threads.find((t) => t.index === 1)?.regs[archSp(data)]
     if (map && sp !== undefined) {
       const gap = stringsGap(map, data)
       this.stack = { map, sp, stringsStart: gap ? map.start + BigInt(gap.end) : map.end }
     }
+  }
+
+  /**
+   * Whether the 64-bit value with these 32-bit halves may have a name (it may point into a map): false
+   * for most data words, without the cost of a bigint. Values above 2^53 are left to name().
+   */
+  mayName(lo: number, hi: number): boolean {
+    if (hi >= HIGH_WORD_EXACT) return true
+    const value = hi * 0x100000000 + lo
+    if (value < LOWEST_NUMBER) return false
+    const spans = this.spans
+    let low = 0
+    let high = spans.length >> 1
+    while (low < high) {
+      const mid = (low + high) >> 1
+      if ((spans[mid * 2 + 1] ?? 0) <= value) low = mid + 1
+      else high = mid
+    }
+    return low < spans.length >> 1 && (spans[low * 2] ?? 0) <= value
+  }
+
+  /** Whether a 32-bit value may be the process's or a thread's id (see id()). */
+  mayBeId(value: number): boolean {
+    return this.idNumbers.has(value)
   }
 
   /**
@@ -121,9 +178,7 @@ export class AddressNamer {
       return `${module.name}!${demangle(hit.symbol.name)}${full && offset ? `+${hex(offset)}` : ''}`
     }
     if (!full) return module.name
-    const section = module.elf?.sections.find(
-      (s) => (s.flags & SHF_ALLOC) !== 0n && (s.flags & SHF_TLS) === 0n && vaddr >= s.addr && vaddr < s.addr + s.size,
-    )
+    const section = loadedSections(module).find((s) => vaddr >= s.addr && vaddr < s.addr + s.size)
     return section && section.name !== ''
       ? `${module.name}!${section.name}+${hex(vaddr - section.addr)}`
       : `${module.name}+${hex(address - module.start)}`

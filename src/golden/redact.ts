@@ -4,7 +4,7 @@
 // value, and the golden shows the matcher instead of the value.
 import type { MatcherState } from 'vitest'
 import type { Snapshot } from '../snapshot/snapshot.js'
-import { lineRanges, type GoldenEntry } from './memory-lines.js'
+import { lineRange, type GoldenEntry } from './memory-lines.js'
 import type { GoldenSection } from './render.js'
 
 export type Redactions = Readonly<Record<string, unknown>>
@@ -61,7 +61,7 @@ export function applyRedactions(
           (k) => k.startsWith('memory.') && (entry.label === k.slice(7) || entry.label.endsWith(`!${k.slice(7)}`)),
         )
         // A line's own address: its label may be a demangled name, which resolve() does not read.
-        const range = lineRanges.get(entry)
+        const range = lineRange(entry)
         const read = (): Uint8Array =>
           range
             ? snap.memory.read(range.address, range.length)

@@ -1,6 +1,7 @@
 // Symbols of libc and ld.so against readelf --dyn-syms and nm -D: names, versions, values, sizes, symbolize.
 import { describe, expect, it } from 'vitest'
-import { readElf } from '../../src/elf/index.js'
+import { readFileSync } from 'node:fs'
+import { parseElf, readElf } from '../../src/elf/index.js'
 import { LDSO, LIBC, definedSymbols, readelfSymbols, run } from './oracle.js'
 
 describe('libc symbols', () => {
@@ -94,5 +95,29 @@ describe('ld.so symbols', () => {
     for (const s of expected) {
       expect(elf.findSymbol(s.name), s.name).toMatchObject({ value: s.value, size: s.size })
     }
+  })
+})
+
+describe('symbolize of consecutive addresses', () => {
+  // symbolize remembers its last answer and the addresses it holds for; answers must not depend on
+  // what was asked before. python3's data has a large object covering thousands of smaller symbols.
+  it.each([LIBC, '/usr/bin/python3'])('gives %s the same answers in order as one at a time', (path) => {
+    const ordered = parseElf(readFileSync(path), path)
+    const fresh = parseElf(readFileSync(path), path)
+    const points = new Set<bigint>()
+    for (const s of ordered.symbols.slice(0, 20_000)) {
+      for (const d of [-1n, 0n, 1n, 8n]) points.add(s.value + d)
+      if (s.size > 0n) for (const d of [-1n, 0n, 1n]) points.add(s.value + s.size + d)
+    }
+    const sorted = [...points].filter((p) => p >= 0n).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    const far = (sorted.at(-1) ?? 0n) + 0x1000000n
+    const differ = sorted.filter((p) => {
+      const a = ordered.symbolize(p)
+      fresh.symbolize(far) // forgets the last answer
+      const b = fresh.symbolize(p)
+      return a?.symbol !== b?.symbol && a?.symbol.name !== b?.symbol.name
+    })
+    expect(sorted.length).toBeGreaterThan(10_000)
+    expect(differ.map((p) => `0x${p.toString(16)}`)).toEqual([])
   })
 })
