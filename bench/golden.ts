@@ -129,6 +129,50 @@ export async function programsSuite(threads: string): Promise<{ golden: number; 
   }
 }
 
+/** A file of `count` tests, each running `sort` on the same input and matching it at exit: a golden, or its stdout with toMatchSnapshot. */
+function perTestFile(count: number, golden: boolean): string {
+  const body = golden
+    ? `const proc = await launch('sort', { stdin: 'pear\\napple\\nfig\\n' })
+  await proc.runTo('libc.so.6!exit')
+  expect(proc).toMatchProcessSnapshot()
+  await proc.kill()`
+    : `const { stdout } = await execa('sort', { input: 'pear\\napple\\nfig\\n' })
+  expect(stdout).toMatchSnapshot()`
+  return `import { expect, test } from 'vitest'
+${golden ? "import { launch } from 'procsnap'" : "import { execa } from 'execa'"}
+
+test.each(Array.from({ length: ${count} }, (_, i) => i))('sort %i', async () => {
+  ${body}
+})
+`
+}
+
+/**
+ * ms per test of a Vitest test that runs coreutils' sort and matches a golden at its exit, and of one
+ * that runs it with execa and matches its stdout with toMatchSnapshot: (suite of 51 - suite of 1) / 50,
+ * so that Vitest's own start is not counted. Goldens and snapshots written by a first, untimed run.
+ */
+export async function perTestCost(): Promise<{ golden: number; plain: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'procsnap-bench-pertest-'))
+  const many = 51
+  try {
+    const time = async (kind: 'golden' | 'plain', count: number): Promise<number> => {
+      const root = join(dir, `${kind}-${count}`)
+      mkdirSync(root, { recursive: true })
+      symlinkSync(fileURLToPath(new URL('../../node_modules', import.meta.url)), join(root, 'node_modules'))
+      writeFileSync(join(root, 'sort.test.ts'), perTestFile(count, kind === 'golden'))
+      await runSuite(root)
+      return runSuite(root)
+    }
+    const result = { golden: 0, plain: 0 }
+    for (const kind of ['golden', 'plain'] as const)
+      result[kind] = ((await time(kind, many)) - (await time(kind, 1))) / (many - 1)
+    return result
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 /** ms of a 'writable' capture of counter at bump, and ms the golden view and its comparison add to it. */
 export async function goldenCost(counter: string): Promise<{ capture: number; golden: number }> {
   const proc = await launch(counter, { args: ['3'] })

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { launch } from '../src/index.js'
-import { bigGoldenCost, goldenCost, programsSuite, suiteOf100 } from './golden.js'
+import { bigGoldenCost, goldenCost, perTestCost, programsSuite, suiteOf100 } from './golden.js'
 import { median } from './median.js'
 import { fmt, RUNS, writeResults, type Row } from './report.js'
 import { scheduleRun } from './schedule.js'
@@ -286,11 +286,35 @@ async function programsRows(): Promise<Row[]> {
   ]
 }
 
+/** A Vitest test matching a golden against one matching the same program's stdout with toMatchSnapshot. `BENCH_ONLY=pertest`. */
+async function perTestRows(): Promise<Row[]> {
+  const golden: number[] = []
+  const plain: number[] = []
+  for (let r = 0; r < RUNS; r++) {
+    const cost = await perTestCost()
+    golden.push(cost.golden)
+    plain.push(cost.plain)
+  }
+  return [
+    {
+      measure:
+        'one Vitest test: launch sort, run to exit, toMatchProcessSnapshot ' +
+        "(baseline: execa sort, stdout's toMatchSnapshot), ms per test over 50",
+      ours: golden,
+      baseline: plain,
+      unit: 'ms',
+      better: 'lower',
+      target: '<= 2x',
+    },
+  ]
+}
+
 /** Groups of rows that BENCH_ONLY=<name> runs alone; each also runs in a full `npm run bench`. */
 const GROUPS: Record<string, () => Promise<Row[]>> = {
   clock: clockRows,
   programs: programsRows,
   schedule: scheduleRows,
+  pertest: perTestRows,
 }
 
 async function main(): Promise<void> {
