@@ -42,6 +42,7 @@ export type ErrorCode =
   | 'ERR_FILE_TOO_LARGE'
   | 'ERR_FILE_UNREADABLE'
   | 'ERR_INJECT_FAILED'
+  | 'ERR_TRACKING_ENDED'
 
 export class ProcsnapError extends Error {
   readonly code: ErrorCode
@@ -248,5 +249,12 @@ export class FileError extends ProcsnapError {
 export class InjectError extends ProcsnapError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_INJECT_FAILED', message, options)
+  }
+}
+
+/** A tracker of written pages (written-pages.ts) whose address space is gone (exec, end) or that was closed. */
+export class TrackingEndedError extends ProcsnapError {
+  constructor(message: string) {
+    super('ERR_TRACKING_ENDED', message)
   }
 }

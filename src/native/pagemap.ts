@@ -45,7 +45,8 @@ const regions = Buffer.alloc(1024 * REGION_SIZE)
 /**
  * PAGEMAP_SCAN over [start, end) for pages in category PAGE_IS_WRITTEN, appending the runs found to
  * `into`; `flags` PM_SCAN_WP_MATCHING write-protects them again in the same walk. Returns 0 or an
- * errno (ENOTTY: the kernel has no PAGEMAP_SCAN; EPERM with CHECK_WPASYNC: a page is not tracked).
+ * errno (ENOTTY: the kernel has no PAGEMAP_SCAN; EPERM with CHECK_WPASYNC: a mapping is not
+ * registered, and the runs found before it are appended all the same).
  */
 export function scanWritten(fd: number, start: bigint, end: bigint, flags: bigint, into: PageRun[]): number {
   let from = start
@@ -60,8 +61,13 @@ export function scanWritten(fd: number, start: bigint, end: bigint, flags: bigin
     scanArg.writeBigUInt64LE(BigInt(capacity), 48) // vec_len
     scanArg.writeBigUInt64LE(PAGE_IS_WRITTEN, 72) // category_mask
     scanArg.writeBigUInt64LE(PAGE_IS_WRITTEN, 88) // return_mask
-    const n = sys.ioctlBuf(fd, PAGEMAP_SCAN, scanArg)
-    if (n < 0) return lastErrno()
+    regions.fill(0)
+    const r = sys.ioctlBuf(fd, PAGEMAP_SCAN, scanArg)
+    const errno = r < 0 ? lastErrno() : 0
+    // On a failure (EPERM: a mapping not registered) the kernel still copies out what it found
+    // before, and those pages are protected again already: count the filled entries and keep them.
+    let n = r
+    if (r < 0) for (n = 0; n < capacity && regions.readBigUInt64LE(n * REGION_SIZE + 8) !== 0n; n++);
     for (let i = 0; i < n; i++) {
       const runStart = regions.readBigUInt64LE(i * REGION_SIZE)
       const runEnd = regions.readBigUInt64LE(i * REGION_SIZE + 8)
@@ -69,6 +75,7 @@ export function scanWritten(fd: number, start: bigint, end: bigint, flags: bigin
       if (last && last.end === runStart) last.end = runEnd
       else into.push({ start: runStart, end: runEnd })
     }
+    if (errno !== 0) return errno
     const walkEnd = scanArg.readBigUInt64LE(32)
     // The walk stops early only when the vector is full; it goes on from where it stopped.
     if (walkEnd <= from) return 0

@@ -76,11 +76,14 @@ export class SyscallInjector {
     where: InjectSite = 'vdso',
   ): Promise<bigint> {
     const { arch } = this.host
-    if (arch.name !== 'x86_64') throw new InjectError(`Injecting a system call is written for x86_64 only, not ${arch.name}.`)
+    if (arch.name !== 'x86_64')
+      throw new InjectError(`Injecting a system call is written for x86_64 only, not ${arch.name}.`)
     if (args.length > ARG_REGISTERS.length)
       throw new InjectError(`A system call takes at most 6 arguments; got ${args.length}.`)
     if (t.state !== 'stopped')
-      throw new InjectError(`Thread ${t.index} (tid ${t.tid}) is not stopped: a system call is injected into a stopped thread.`)
+      throw new InjectError(
+        `Thread ${t.index} (tid ${t.tid}) is not stopped: a system call is injected into a stopped thread.`,
+      )
     if (AT_ENTRY.has(ptraceSyscallOp(t.tid)))
       throw new InjectError(
         `Thread ${t.index} (tid ${t.tid}) is stopped at the entry of a system call of its own: ` +
@@ -139,7 +142,8 @@ export class SyscallInjector {
       }
       // A seccomp stop of the call itself, or a late interrupt: step on.
       if (event === PTRACE_EVENT.SECCOMP || event === PTRACE_EVENT.STOP) continue
-      if (event !== 0) throw new InjectError(`The injected system call caused a ptrace event (${event}): not supported.`)
+      if (event !== 0)
+        throw new InjectError(`The injected system call caused a ptrace event (${event}): not supported.`)
       if (sig === SIG.TRAP && (ptraceSiginfo(t.tid)?.code ?? 0) > 0) {
         const pc = t.pc
         if (pc === at + 2n) return

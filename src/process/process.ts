@@ -341,7 +341,8 @@ export class Process implements AsyncDisposable {
       options.tid === undefined
         ? ([current, ...others].find((t) => this.injector.usable(t)) ?? current)
         : this.tracer.threads.get(options.tid)
-    if (!thread) throw new ProcsnapError('ERR_BAD_ARGUMENT', `No thread with tid ${String(options.tid)} in process ${this.pid}.`)
+    if (!thread)
+      throw new ProcsnapError('ERR_BAD_ARGUMENT', `No thread with tid ${String(options.tid)} in process ${this.pid}.`)
     return this.operation('injectSyscall', () =>
       this.injector.run(thread, nr, args, this.deadline(options), options.site ?? 'vdso'),
     )

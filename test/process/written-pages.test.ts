@@ -1,0 +1,207 @@
+// Write tracking: the pages a tracee wrote since a point, checked against the fixture's own list of
+// the pages it wrote (g_written), on this kernel's mechanism (uffd-wp; soft-dirty is absent here).
+import { readdirSync, readFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import type { Process } from '../../src/index.js'
+import { probeWriteTracking } from '../../src/process/write-probe.js'
+import { trackWrites, type PageRun, type WriteTracker } from '../../src/process/written-pages.js'
+import { fixture, le64, start } from '../helpers.js'
+
+const PAGE = 4096n
+const probe = probeWriteTracking()
+const hasUffd = probe.mechanism === 'uffd-wp'
+
+/** The pages the fixture says it wrote in its last round. */
+function oracle(proc: Process): bigint[] {
+  const count = Buffer.from(proc.readMemory('g_count', 4)).readInt32LE(0)
+  const list = proc.readMemory('g_written', 8 * count)
+  const pages = new Set<bigint>()
+  for (let i = 0; i < count; i++) pages.add(le64(list.subarray(i * 8)))
+  return [...pages].sort((a, b) => (a < b ? -1 : 1))
+}
+
+/** Every page of a list of runs. */
+function pagesOf(runs: readonly PageRun[]): bigint[] {
+  const out: bigint[] = []
+  for (const r of runs) for (let p = r.start; p < r.end; p += PAGE) out.push(p)
+  return out
+}
+
+/** The fixture's buffer: [g_buf, g_buf + g_pages pages). */
+function buffer(proc: Process): PageRun {
+  const start = le64(proc.readMemory('g_buf', 8))
+  return { start, end: start + le64(proc.readMemory('g_pages', 8)) * PAGE }
+}
+
+async function tracked(proc: Process, ranges?: readonly PageRun[]): Promise<WriteTracker> {
+  const { tracker, reason } = await trackWrites(proc, ranges ? { ranges } : {})
+  if (!tracker) throw new Error(`no tracker: ${reason}`)
+  return tracker
+}
+
+async function toRound(proc: Process, round: number): Promise<void> {
+  const stop = await proc.cont()
+  expect(stop.kind).toBe('breakpoint')
+  expect(proc.regs.rdi).toBe(BigInt(round))
+}
+
+describe('probe', () => {
+  it('names a mechanism or says why there is none; soft-dirty is absent on this kernel', () => {
+    expect(probe.mechanism === undefined ? probe.uffd && probe.softDirty : true).toBeTruthy()
+    // CONFIG_MEM_SOFT_DIRTY is not set on these machines: the probe says so (the kernel's config is the oracle).
+    let config = ''
+    try {
+      config = readFileSync(`/boot/config-${readFileSync('/proc/sys/kernel/osrelease', 'latin1').trim()}`, 'latin1')
+    } catch {
+      // no config file: the probe is checked against the kernel's behaviour below
+    }
+    if (config.includes('# CONFIG_MEM_SOFT_DIRTY is not set')) expect(probe.softDirty).toMatch(/soft-dirty/)
+    if (probe.softDirty === '') expect(probe.mechanism).toBeDefined()
+  })
+
+  it('asking for soft-dirty where there is none gives a reason, not a tracker', async () => {
+    if (probe.softDirty === '') return
+    const proc = await start(fixture('dirty'), { args: ['4'] })
+    const result = await trackWrites(proc, { mechanism: 'soft-dirty' })
+    expect(result.tracker).toBeUndefined()
+    expect(result.reason).toMatch(/soft-dirty/)
+  })
+})
+
+describe.runIf(hasUffd)('uffd-wp tracker', () => {
+  it('reports exactly the pages each round wrote, unwritten pages written later included', async () => {
+    const proc = await start(fixture('dirty'), { args: ['16'] })
+    proc.breakAt('ready')
+    proc.breakAt('round_done')
+    await proc.cont()
+    const buf = buffer(proc)
+    const tracker = await tracked(proc, [buf])
+    expect(tracker.mechanism).toBe('uffd-wp')
+    expect(tracker.tracked).toEqual([buf])
+    // Nothing written since the start.
+    expect(tracker.scan()).toEqual({ written: [], lost: [] })
+    for (const round of [1, 2, 3]) {
+      await toRound(proc, round)
+      const expected = oracle(proc)
+      if (round === 1) expect(expected).toHaveLength(7)
+      expect(pagesOf(tracker.scan().written)).toEqual(expected)
+    }
+    await toRound(proc, 4) // .data is outside the tracked range
+    expect(tracker.scan().written).toEqual([])
+  })
+
+  it('scan without reset keeps the pages marked; runs are merged', async () => {
+    const proc = await start(fixture('dirty'), { args: ['4'] })
+    proc.breakAt('ready')
+    proc.breakAt('round_done')
+    await proc.cont()
+    const tracker = await tracked(proc, [buffer(proc)])
+    await toRound(proc, 1)
+    const first = tracker.scan({ reset: false })
+    expect(first.written[0]).toEqual({ start: buffer(proc).start + PAGE, end: buffer(proc).start + 4n * PAGE })
+    expect(tracker.scan({ reset: false })).toEqual(first)
+    expect(tracker.scan()).toEqual(first)
+    expect(tracker.scan().written).toEqual([])
+  })
+
+  it('tracks every writable mapping by default: .data of the executable (private file-backed) too', async () => {
+    const proc = await start(fixture('dirty'), { args: ['4'] })
+    proc.breakAt('ready')
+    proc.breakAt('round_done')
+    await proc.cont()
+    const tracker = await tracked(proc)
+    const data = proc.resolve('g_data')
+    const dataMap = proc.maps.find((m) => m.start <= data && data < m.end)
+    expect(dataMap?.path).toBe(proc.path)
+    expect(tracker.tracked.some((r) => r.start <= dataMap!.start && dataMap!.end <= r.end)).toBe(true)
+    for (const round of [1, 2, 3]) await toRound(proc, round)
+    tracker.scan()
+    await toRound(proc, 4)
+    const written = pagesOf(tracker.scan().written)
+    // g_count and g_written (.bss, in the same mapping) are written by the round too: look at g_data's pages.
+    const dataPage = oracle(proc)[0]
+    const bss = proc.resolve('g_count') - (proc.resolve('g_count') % PAGE)
+    expect(written.filter((p) => p >= data - (data % PAGE) && p < bss)).toEqual([dataPage])
+  })
+
+  it('leaves no descriptor in the tracee, and closes its own when the process ends', async () => {
+    const before = readdirSync('/proc/self/fd').length
+    const proc = await start(fixture('dirty'), { args: ['4'] })
+    proc.breakAt('ready')
+    await proc.cont()
+    const fds = readdirSync(`/proc/${proc.pid}/fd`).sort()
+    const tracker = await tracked(proc)
+    expect(readdirSync(`/proc/${proc.pid}/fd`).sort()).toEqual(fds)
+    expect(readdirSync('/proc/self/fd').length).toBeGreaterThan(before)
+    await proc.kill()
+    expect(tracker.open).toBe(false)
+    expect(() => tracker.scan()).toThrow(expect.objectContaining({ code: 'ERR_TRACKING_ENDED' }))
+    expect(readdirSync('/proc/self/fd').length).toBe(before)
+  })
+
+  it('breakpoints, readMemory and writeMemory still work; our own writes count as written', async () => {
+    const proc = await start(fixture('dirty'), { args: ['4'] })
+    proc.breakAt('ready')
+    await proc.cont()
+    const buf = buffer(proc)
+    const tracker = await tracked(proc, [buf])
+    proc.breakAt('round_done') // an int3 written into the text after tracking began
+    const bytes = proc.readMemory(buf.start, 8 * Number(PAGE))
+    expect(tracker.scan().written).toEqual([]) // reading is not writing
+    proc.writeMemory(buf.start + 5n * PAGE, Uint8Array.of(bytes[5 * Number(PAGE)] ?? 0))
+    expect(tracker.scan().written).toEqual([{ start: buf.start + 5n * PAGE, end: buf.start + 6n * PAGE }])
+    await toRound(proc, 1)
+    expect(pagesOf(tracker.scan().written)).toEqual(oracle(proc))
+  })
+
+  it('a forked child writing every page does not count; the parent goes on being tracked', async () => {
+    const proc = await start(fixture('dirty'), { args: ['4', 'fork'] })
+    proc.breakAt('ready')
+    await proc.cont()
+    const tracker = await tracked(proc, [buffer(proc)])
+    proc.breakAt('round_done')
+    for (const round of [1, 2, 3, 4]) await toRound(proc, round)
+    tracker.scan()
+    await toRound(proc, 5)
+    expect(pagesOf(tracker.scan().written)).toEqual(oracle(proc))
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
+  })
+
+  it('ends at an exec of the tracee', async () => {
+    const proc = await start(fixture('dirty'), { args: ['4', 'exec', '/bin/true'] })
+    proc.breakAt('ready')
+    await proc.cont()
+    const tracker = await tracked(proc)
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
+    expect(tracker.open).toBe(false)
+  })
+
+  it('a range unmapped and mapped again is reported lost, the rest stays tracked', async () => {
+    const proc = await start(fixture('dirty'), { args: ['4'] })
+    proc.breakAt('ready')
+    proc.breakAt('round_done')
+    await proc.cont()
+    const buf = buffer(proc)
+    const tracker = await tracked(proc, [buf])
+    // munmap + mmap(MAP_FIXED) of pages 40..48 from inside the process: a new, unregistered mapping.
+    const at = buf.start + 40n * PAGE
+    expect(await proc.injectSyscall(11, [at, 8n * PAGE])).toBe(0n)
+    expect(await proc.injectSyscall(9, [at, 8n * PAGE, 3n, 0x32n, BigInt.asUintN(64, -1n), 0n])).toBe(at)
+    await toRound(proc, 1)
+    const result = tracker.scan()
+    expect(result.lost.map(({ start, end }) => ({ start, end }))).toEqual([{ start: at, end: at + 8n * PAGE }])
+    expect(result.lost[0]?.reason).toMatch(/mapped again/)
+    expect(pagesOf(result.written)).toEqual(oracle(proc))
+    expect(tracker.tracked).toEqual([
+      { start: buf.start, end: at },
+      { start: at + 8n * PAGE, end: buf.end },
+    ])
+  })
+
+  it('rejects ranges that are not page-aligned', async () => {
+    const proc = await start(fixture('dirty'), { args: ['4'] })
+    await expect(trackWrites(proc, { ranges: [{ start: 4097n, end: 8192n }] })).rejects.toMatchObject({
+      code: 'ERR_BAD_ARGUMENT',
+    })
+  })
+})
