@@ -124,6 +124,19 @@ describe('injectSyscall', () => {
     expect(await proc.cont()).toMatchObject({ kind: 'killed', signal: 'SIGUSR1' })
   })
 
+  it('a signal pending before the call is kept for the program, not delivered into the injected call', async () => {
+    const proc = await start(fixture('counter'))
+    proc.breakAt('bump')
+    await proc.cont()
+    // Pending while the thread is stopped: it is dequeued as soon as the injected step starts.
+    process.kill(proc.pid, 'SIGUSR1')
+    const regs = allRegisters(proc)
+    expect(await proc.injectSyscall(SYS.getpid)).toBe(BigInt(innerPid(proc.pid)))
+    expect(allRegisters(proc)).toEqual(regs)
+    expect(await proc.cont()).toMatchObject({ kind: 'signal', signal: 'SIGUSR1' })
+    expect(await proc.cont()).toMatchObject({ kind: 'killed', signal: 'SIGUSR1' })
+  })
+
   it('works in a program we did not write, stopped at launch (sleep) and interrupted in its sleep', async () => {
     const proc = await start('/usr/bin/sleep', { args: ['1'], clock: 'real' })
     expect(await proc.injectSyscall(SYS.getpid)).toBe(BigInt(innerPid(proc.pid)))

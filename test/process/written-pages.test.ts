@@ -124,6 +124,20 @@ describe.runIf(hasUffd)('uffd-wp tracker', () => {
     expect(written.filter((p) => p >= data - (data % PAGE) && p < bss)).toEqual([dataPage])
   })
 
+  it('leaves the memory maps as they were (registration splits or merges no mapping)', async () => {
+    const proc = await start(fixture('dirty'), { args: ['4'] })
+    proc.breakAt('ready')
+    await proc.cont()
+    const maps = proc.maps
+    const { tracker } = await trackWrites(proc)
+    // Every writable mapping is accepted: anonymous ones, the stack, and private file-backed ones
+    // (the executable's and libc's .data and .bss), which WP_ASYNC takes on this kernel.
+    expect(tracker?.untracked).toEqual([])
+    const libcData = maps.find((m) => m.path.includes('libc.so') && m.perms === 'rw-p')
+    expect(tracker?.tracked.some((r) => r.start <= libcData!.start && libcData!.end <= r.end)).toBe(true)
+    expect(proc.maps).toEqual(maps)
+  })
+
   it('leaves no descriptor in the tracee, and closes its own when the process ends', async () => {
     const before = readdirSync('/proc/self/fd').length
     const proc = await start(fixture('dirty'), { args: ['4'] })
