@@ -1,6 +1,6 @@
 // Write tracking: the pages a tracee wrote since a point, checked against the fixture's own list of
 // the pages it wrote (g_written), on this kernel's mechanism (uffd-wp; soft-dirty is absent here).
-import { readdirSync, readFileSync } from 'node:fs'
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import type { Process } from '../../src/index.js'
 import { probeWriteTracking } from '../../src/process/write-probe.js'
@@ -39,15 +39,19 @@ async function tracked(proc: Process, ranges?: readonly PageRun[]): Promise<Writ
   return tracker
 }
 
-/** AnonHugePages (KiB) of the mapping that contains `address`, from /proc/PID/smaps. */
-function hugeKiB(pid: number, address: bigint): number {
+/** A field (KiB) of the mapping that contains `address`, from /proc/PID/smaps. */
+function smapsField(pid: number, address: bigint, field: string): number {
   let inside = false
   for (const line of readFileSync(`/proc/${pid}/smaps`, 'latin1').split('\n')) {
     const head = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line)
     if (head) inside = BigInt(`0x${head[1]}`) <= address && address < BigInt(`0x${head[2]}`)
-    else if (inside && line.startsWith('AnonHugePages:')) return Number(line.split(/\s+/)[1])
+    else if (inside && line.startsWith(`${field}:`)) return Number(line.split(/\s+/)[1])
   }
   return 0
+}
+
+function hugeKiB(pid: number, address: bigint): number {
+  return smapsField(pid, address, 'AnonHugePages')
 }
 
 async function toRound(proc: Process, round: number): Promise<void> {
@@ -257,6 +261,31 @@ describe.runIf(hasUffd)('uffd-wp tracker', () => {
     tracker.close()
     expect(readFileSync(`/proc/${proc.pid}/smaps`, 'latin1')).not.toMatch(/^VmFlags:.* uw/m)
     expect(await proc.wait()).toEqual({ exitCode: 0 })
+  })
+
+  it('side effect: a tracked page never written reads as swapped in pagemap (a uffd-wp marker), while smaps says Swap: 0', async () => {
+    const proc = await start(fixture('dirty'), { args: ['4'] })
+    proc.breakAt('ready')
+    await proc.cont()
+    const buf = buffer(proc)
+    const untouched = buf.end - PAGE // the fixture writes only the first half
+    const entry = (): bigint => {
+      const fd = openSync(`/proc/${proc.pid}/pagemap`, 'r')
+      try {
+        const b = Buffer.alloc(8)
+        readSync(fd, b, 0, 8, Number((untouched / PAGE) * 8n))
+        return b.readBigUInt64LE(0)
+      } finally {
+        closeSync(fd)
+      }
+    }
+    expect(entry() >> 62n).toBe(0n) // neither present nor swapped
+    await tracked(proc, [buf])
+    expect((entry() >> 62n) & 1n).toBe(1n) // "swapped": the marker that protects the unpopulated page
+    expect((entry() >> 57n) & 1n).toBe(1n) // with the uffd-wp bit
+    expect(smapsField(proc.pid, buf.start, 'Swap')).toBe(0)
+    // Reading it still reads zeros, and is not a write.
+    expect(proc.readMemory(untouched, 8)).toEqual(new Uint8Array(8))
   })
 
   it('rejects ranges that are not page-aligned', async () => {
