@@ -33,13 +33,14 @@ import {
   uffdApi,
   uffdRegister,
 } from '../native/userfaultfd.js'
-import { hex } from './maps.js'
+import { classify, gaps, sortRuns, writableRanges, type UntrackedRange } from './page-runs.js'
 import type { AddressSpaceEnd, Process } from './process.js'
 import { registeredRuns } from './uffd-ranges.js'
 import { probeWriteTracking, type WriteTracking } from './write-probe.js'
 
 export type { PageRun } from '../native/pagemap.js'
 export type { WriteTracking } from './write-probe.js'
+export type { UntrackedRange } from './page-runs.js'
 
 const SYS_USERFAULTFD = 323
 const SYS_CLOSE = 3
@@ -47,11 +48,6 @@ const O_CLOEXEC = 0o2000000
 const ERRNO_EPERM = 1
 /** Pagemap entries read per pread by the soft-dirty scan (512 KiB). */
 const SOFT_DIRTY_CHUNK = 65536
-
-/** A range the tracker does not track, and why (callers treat it as fully written). */
-export interface UntrackedRange extends PageRun {
-  reason: string
-}
 
 /** What a scan found. */
 export interface WrittenPages {
@@ -62,8 +58,14 @@ export interface WrittenPages {
 }
 
 export interface TrackOptions {
-  /** Ranges to track, page-aligned; default: every writable mapping but [vvar] and [vsyscall]. */
+  /**
+   * Ranges to track, page-aligned; default: every writable mapping but [vvar] and [vsyscall]. Of
+   * these, shared and file-backed mappings are left out (see `untracked`): their bytes can change
+   * without a write of this process.
+   */
   ranges?: readonly PageRun[]
+  /** Track private file-backed mappings too (.data): right unless the program MADV_DONTNEEDs them. */
+  fileBacked?: boolean
   /** Use this mechanism or none (tests); default: the best this kernel has. */
   mechanism?: WriteTracking
 }
@@ -212,18 +214,19 @@ export class WriteTracker {
 export async function trackWrites(proc: Process, options: TrackOptions = {}): Promise<Tracking> {
   const probe = probeWriteTracking()
   const mechanism = options.mechanism ?? probe.mechanism
-  const ranges = normalize(options.ranges ?? writableRanges(proc))
+  const maps = proc.maps
+  const { track, skip } = classify(options.ranges ?? writableRanges(maps), maps, options.fileBacked ?? false)
   if (mechanism === undefined)
     return { tracker: undefined, reason: `No way to track written pages here: ${probe.uffd}; ${probe.softDirty}.` }
   if (mechanism === 'soft-dirty') {
     if (probe.softDirty !== '') return { tracker: undefined, reason: `soft-dirty: ${probe.softDirty}` }
-    return startSoftDirty(proc, ranges)
+    return startSoftDirty(proc, track, skip)
   }
   if (probe.uffd !== '') return { tracker: undefined, reason: `uffd-wp: ${probe.uffd}` }
-  return startUffd(proc, ranges)
+  return startUffd(proc, track, skip)
 }
 
-function startSoftDirty(proc: Process, ranges: PageRun[]): Tracking {
+function startSoftDirty(proc: Process, ranges: PageRun[], skipped: UntrackedRange[]): Tracking {
   const pagemap = openPagemap(proc.pid)
   if (pagemap < 0)
     return { tracker: undefined, reason: `cannot open /proc/${proc.pid}/pagemap (${errnoName(-pagemap)})` }
@@ -232,10 +235,10 @@ function startSoftDirty(proc: Process, ranges: PageRun[]): Tracking {
     closeFd(pagemap)
     return { tracker: undefined, reason: `cannot write /proc/${proc.pid}/clear_refs (${errnoName(errno)})` }
   }
-  return { tracker: new WriteTracker(proc, 'soft-dirty', -1, pagemap, ranges, []) }
+  return { tracker: new WriteTracker(proc, 'soft-dirty', -1, pagemap, ranges, skipped.sort(byStart)) }
 }
 
-async function startUffd(proc: Process, ranges: PageRun[]): Promise<Tracking> {
+async function startUffd(proc: Process, ranges: PageRun[], skipped: UntrackedRange[]): Promise<Tracking> {
   const uffd = await userfaultfdOf(proc)
   if (typeof uffd === 'string') return { tracker: undefined, reason: uffd }
   const want = UFFD_FEATURE.WP_ASYNC | UFFD_FEATURE.WP_UNPOPULATED
@@ -253,7 +256,6 @@ async function startUffd(proc: Process, ranges: PageRun[]): Promise<Tracking> {
     }
   }
   const tracked: PageRun[] = []
-  const skipped: UntrackedRange[] = []
   for (const range of ranges) {
     const errno = uffdRegister(uffd, range.start, range.end - range.start, UFFDIO_REGISTER_MODE_WP)
     if (errno !== 0) {
@@ -265,7 +267,13 @@ async function startUffd(proc: Process, ranges: PageRun[]): Promise<Tracking> {
     if (errnoScan !== 0) skipped.push({ ...range, reason: `PAGEMAP_SCAN refused it (${errnoName(errnoScan)})` })
     else tracked.push(range)
   }
-  return { tracker: new WriteTracker(proc, 'uffd-wp', uffd, pagemap, tracked, skipped) }
+  return {
+    tracker: new WriteTracker(proc, 'uffd-wp', uffd, pagemap, tracked, skipped.sort(byStart)),
+  }
+}
+
+function byStart(a: PageRun, b: PageRun): number {
+  return a.start < b.start ? -1 : a.start > b.start ? 1 : 0
 }
 
 /** A userfaultfd of the tracee's mm, held by us only: made in the tracee, copied, closed there. Or why not. */
@@ -284,51 +292,4 @@ async function userfaultfdOf(proc: Process): Promise<number | string> {
     return `cannot take the tracee's userfaultfd (${errnoName(pidfd < 0 ? -pidfd : -ours)})`
   }
   return ours
-}
-
-/** Every writable mapping of the process but the kernel's own ([vvar], [vsyscall]). */
-function writableRanges(proc: Process): PageRun[] {
-  return proc.maps
-    .filter((m) => m.perms[1] === 'w' && !m.path.startsWith('[vvar') && m.path !== '[vsyscall]')
-    .map((m) => ({ start: m.start, end: m.end }))
-}
-
-/** Sorted, page-aligned, merged runs; a range not aligned is a caller's mistake. */
-function normalize(ranges: readonly PageRun[]): PageRun[] {
-  for (const r of ranges) {
-    if (r.start % PAGE !== 0n || r.end % PAGE !== 0n || r.end <= r.start)
-      throw new ProcsnapError(
-        'ERR_BAD_ARGUMENT',
-        `Track page-aligned, non-empty ranges: ${hex(r.start)}-${hex(r.end)} is not one.`,
-      )
-  }
-  return sortRuns(
-    ranges.map((r) => ({ start: r.start, end: r.end })),
-    false,
-  )
-}
-
-/** Sorted runs, overlapping ones merged (and adjacent ones with `adjacent`: registration keeps mappings apart). */
-function sortRuns(runs: PageRun[], adjacent: boolean): PageRun[] {
-  runs.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0))
-  const out: PageRun[] = []
-  for (const r of runs) {
-    const last = out.at(-1)
-    if (last && (r.start < last.end || (adjacent && r.start === last.end)))
-      last.end = r.end > last.end ? r.end : last.end
-    else out.push({ ...r })
-  }
-  return out
-}
-
-/** The parts of `range` that `inside` (sorted, within it) does not cover. */
-function gaps(range: PageRun, inside: readonly PageRun[]): PageRun[] {
-  const out: PageRun[] = []
-  let at = range.start
-  for (const r of inside) {
-    if (r.start > at) out.push({ start: at, end: r.start })
-    at = r.end
-  }
-  if (at < range.end) out.push({ start: at, end: range.end })
-  return out
 }

@@ -33,8 +33,8 @@ function buffer(proc: Process): PageRun {
   return { start, end: start + le64(proc.readMemory('g_pages', 8)) * PAGE }
 }
 
-async function tracked(proc: Process, ranges?: readonly PageRun[]): Promise<WriteTracker> {
-  const { tracker, reason } = await trackWrites(proc, ranges ? { ranges } : {})
+async function tracked(proc: Process, ranges?: readonly PageRun[], fileBacked = false): Promise<WriteTracker> {
+  const { tracker, reason } = await trackWrites(proc, { ...(ranges && { ranges }), fileBacked })
   if (!tracker) throw new Error(`no tracker: ${reason}`)
   return tracker
 }
@@ -119,12 +119,12 @@ describe.runIf(hasUffd)('uffd-wp tracker', () => {
     expect(tracker.scan().written).toEqual([])
   })
 
-  it('tracks every writable mapping by default: .data of the executable (private file-backed) too', async () => {
+  it('with fileBacked, tracks .data of the executable (private file-backed) too', async () => {
     const proc = await start(fixture('dirty'), { args: ['4'] })
     proc.breakAt('ready')
     proc.breakAt('round_done')
     await proc.cont()
-    const tracker = await tracked(proc)
+    const tracker = await tracked(proc, undefined, true)
     const data = proc.resolve('g_data')
     const dataMap = proc.maps.find((m) => m.start <= data && data < m.end)
     expect(dataMap?.path).toBe(proc.path)
@@ -144,12 +144,20 @@ describe.runIf(hasUffd)('uffd-wp tracker', () => {
     proc.breakAt('ready')
     await proc.cont()
     const maps = proc.maps
-    const { tracker } = await trackWrites(proc)
-    // Every writable mapping is accepted: anonymous ones, the stack, and private file-backed ones
-    // (the executable's and libc's .data and .bss), which WP_ASYNC takes on this kernel.
-    expect(tracker?.untracked).toEqual([])
-    const libcData = maps.find((m) => m.path.includes('libc.so') && m.perms === 'rw-p')
-    expect(tracker?.tracked.some((r) => r.start <= libcData!.start && libcData!.end <= r.end)).toBe(true)
+    const byDefault = await tracked(proc)
+    // By default the private anonymous writable mappings; file-backed ones are left out, and say why.
+    const writable = maps.filter((m) => m.perms[1] === 'w' && !m.path.startsWith('[vvar'))
+    const run = (m: { start: bigint; end: bigint }): PageRun => ({ start: m.start, end: m.end })
+    expect(byDefault.tracked).toEqual(writable.filter((m) => m.inode === 0).map(run))
+    expect(byDefault.untracked.map(run)).toEqual(writable.filter((m) => m.inode !== 0).map(run))
+    expect(byDefault.untracked[0]?.reason).toMatch(/file-backed/)
+    expect(proc.maps).toEqual(maps)
+    byDefault.close()
+    // fileBacked: every writable mapping is accepted, private file-backed ones (the executable's and
+    // libc's .data and .bss) too: WP_ASYNC takes them on this kernel.
+    const all = await tracked(proc, undefined, true)
+    expect(all.untracked).toEqual([])
+    expect(all.tracked).toEqual(writable.map(run))
     expect(proc.maps).toEqual(maps)
   })
 
@@ -286,6 +294,36 @@ describe.runIf(hasUffd)('uffd-wp tracker', () => {
     expect(smapsField(proc.pid, buf.start, 'Swap')).toBe(0)
     // Reading it still reads zeros, and is not a write.
     expect(proc.readMemory(untouched, 8)).toEqual(new Uint8Array(8))
+  })
+
+  it('a page dropped by MADV_DONTNEED (its bytes become zeros) counts as written', async () => {
+    const proc = await start(fixture('dirty'), { args: ['4'] })
+    proc.breakAt('ready')
+    await proc.cont()
+    const buf = buffer(proc)
+    const tracker = await tracked(proc, [buf])
+    const page = buf.start + 9n * PAGE
+    expect(proc.readMemory(page, 1)[0]).toBe(9) // written by the fixture before ready()
+    expect(await proc.injectSyscall(28, [page, PAGE, 4n])).toBe(0n) // madvise(MADV_DONTNEED)
+    expect(proc.readMemory(page, 1)[0]).toBe(0)
+    expect(tracker.scan().written).toEqual([{ start: page, end: page + PAGE }])
+  })
+
+  it('limitation, why file-backed mappings are left out: MADV_DONTNEED puts the file back unseen', async () => {
+    const proc = await start(fixture('dirty'), { args: ['4'] })
+    proc.breakAt('round_done')
+    for (const round of [1, 2, 3, 4]) await toRound(proc, round)
+    const data = proc.resolve('g_data') + 2n * PAGE // written in round 4: 1, in the file: 0
+    const page = data - (data % PAGE)
+    const tracker = await tracked(proc, [{ start: page, end: page + PAGE }], true)
+    expect(proc.readMemory(data, 1)[0]).toBe(1)
+    expect(await proc.injectSyscall(28, [page, PAGE, 4n])).toBe(0n) // madvise(MADV_DONTNEED)
+    expect(proc.readMemory(data, 1)[0]).toBe(0)
+    // The kernel keeps the page protected (a marker): the change is not reported.
+    expect(tracker.scan().written).toEqual([])
+    // Without fileBacked, the same range is not tracked: callers read it.
+    const { tracker: second } = await trackWrites(proc, { ranges: [{ start: page, end: page + PAGE }] })
+    expect(second?.tracked).toEqual([])
   })
 
   it('rejects ranges that are not page-aligned', async () => {
