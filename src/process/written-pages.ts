@@ -11,6 +11,11 @@
 // whole process, pagemap's bit 55 reads them. Not available on the kernels this is tested on.
 //
 // A range mapped after registration is not tracked: `tracked` says what is; callers read the rest.
+// Shared and file-backed mappings are left out by default: their bytes change without a write
+// fault of this process. A tracked range that is unmapped since reports nothing: intersect the
+// answer with the maps of the stop. Written pages are exact to 4 KiB (a written transparent huge
+// page is split by the kernel). A tracked page never written reads as swapped in pagemap (bit 62,
+// with bit 57 uffd-wp): the pte marker that protects it; smaps' Swap stays 0 and it reads as zeros.
 import { ProcsnapError, TrackingEndedError } from '../errors.js'
 import { errnoName } from '../native/constants.js'
 import { closeFd } from '../native/memory.js'
@@ -102,7 +107,7 @@ export class WriteTracker {
     this.unsubscribe = proc.onAddressSpaceEnd((why) => this.end(why))
   }
 
-  /** The ranges whose writes this tracker sees (page-aligned, in address order). */
+  /** The ranges whose writes this tracker sees (page-aligned, in address order, one per mapping). */
   get tracked(): readonly PageRun[] {
     return this.ranges
   }
