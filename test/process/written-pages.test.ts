@@ -326,6 +326,32 @@ describe.runIf(hasUffd)('uffd-wp tracker', () => {
     expect(second?.tracked).toEqual([])
   })
 
+  it('in a program we did not write (python3): the page a bytearray store wrote, none of its untouched neighbours', async () => {
+    const script = [
+      'import ctypes, os, sys',
+      'b = bytearray(32 << 20)',
+      'a = ctypes.addressof((ctypes.c_char * len(b)).from_buffer(b))',
+      'sys.stdout.write(f"{a}\\n"); sys.stdout.flush()',
+      'os.getpid()',
+      'b[100 * 4096 + 7] = 1',
+      'os.getppid()',
+    ].join('\n')
+    const proc = await start('/usr/bin/python3', { args: ['-c', script], stdout: 'pipe' })
+    proc.breakAt('libc.so.6!getpid')
+    proc.breakAt('libc.so.6!getppid')
+    expect((await proc.cont()).kind).toBe('breakpoint')
+    const a = BigInt(proc.stdout.trim())
+    const first = a - (a % PAGE) + PAGE // the first page wholly inside the bytearray
+    const { tracker } = await trackWrites(proc)
+    expect(tracker?.tracked.some((r) => r.start <= first && first + 200n * PAGE <= r.end)).toBe(true)
+    expect((await proc.cont()).kind).toBe('breakpoint')
+    const written = pagesOf(tracker!.scan().written)
+    const target = (a + 100n * 4096n + 7n) & ~(PAGE - 1n)
+    expect(written).toContain(target)
+    // The bytearray's other pages were not written between the two stops.
+    expect(written.filter((p) => p >= first && p < first + 8000n * PAGE && p !== target)).toEqual([])
+  })
+
   it('rejects ranges that are not page-aligned', async () => {
     const proc = await start(fixture('dirty'), { args: ['4'] })
     await expect(trackWrites(proc, { ranges: [{ start: 4097n, end: 8192n }] })).rejects.toMatchObject({
