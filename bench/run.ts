@@ -10,6 +10,7 @@ import { bigGoldenCost, goldenCost, perTestCost, programsSuite, suiteOf100 } fro
 import { median } from './median.js'
 import { fmt, RUNS, writeResults, type Row } from './report.js'
 import { scheduleRun } from './schedule.js'
+import { writtenRows } from './written-pages.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const FIX = `${ROOT}fixtures/c/bin/`
@@ -315,6 +316,7 @@ const GROUPS: Record<string, () => Promise<Row[]>> = {
   programs: programsRows,
   schedule: scheduleRows,
   pertest: perTestRows,
+  written: writtenRows,
 }
 
 async function main(): Promise<void> {

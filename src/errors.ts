@@ -41,6 +41,8 @@ export type ErrorCode =
   | 'ERR_NOT_A_FILE'
   | 'ERR_FILE_TOO_LARGE'
   | 'ERR_FILE_UNREADABLE'
+  | 'ERR_INJECT_FAILED'
+  | 'ERR_TRACKING_ENDED'
 
 export class ProcsnapError extends Error {
   readonly code: ErrorCode
@@ -240,5 +242,19 @@ export class FileError extends ProcsnapError {
   constructor(code: 'ERR_NOT_A_FILE' | 'ERR_FILE_TOO_LARGE' | 'ERR_FILE_UNREADABLE', path: string, message: string) {
     super(code, message)
     this.path = path
+  }
+}
+
+/** A system call run inside the tracee (inject.ts) could not be run; the tracee is left as it was. */
+export class InjectError extends ProcsnapError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_INJECT_FAILED', message, options)
+  }
+}
+
+/** A tracker of written pages (written-pages.ts) whose address space is gone (exec, end) or that was closed. */
+export class TrackingEndedError extends ProcsnapError {
+  constructor(message: string) {
+    super('ERR_TRACKING_ENDED', message)
   }
 }

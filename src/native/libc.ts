@@ -57,6 +57,7 @@ interface Libc {
   /** Returns an opaque koffi pointer (MAP_FAILED is address ~0). */
   mmap(addr: null, length: Word, prot: Int, flags: Int, fd: Int, offset: Word): unknown
   mprotect(addr: unknown, length: Word, prot: Int): Int
+  munmap(addr: unknown, length: Word): Int
   memcpy(dst: unknown, src: Uint8Array, n: Word): unknown
   posix_openpt(flags: Int): Int
   grantpt(fd: Int): Int
@@ -67,6 +68,10 @@ interface Libc {
   cfmakeraw(termios: Uint8Array): void
   /** ioctl with a pointer argument (variadic in C; a pointer is passed the same way on x86_64 and aarch64). */
   ioctlBuf(fd: Int, request: Int, arg: Uint8Array): Int
+  /** syscall(2) with two integer arguments (variadic in C; integers pass the same way on x86_64 and aarch64). */
+  syscall2(nr: Int, a: Int, b: Int): Word
+  /** syscall(2) with three integer arguments. */
+  syscall3(nr: Int, a: Int, b: Int, c: Int): Word
 }
 
 function bind<K extends keyof Libc>(name: K, decl: string): Libc[K] {
@@ -135,6 +140,7 @@ export const sys: Libc = {
   madvise: bind('madvise', 'int madvise(uintptr_t addr, size_t length, int advice)'),
   mmap: bind('mmap', 'void *mmap(void *addr, size_t length, int prot, int flags, int fd, intptr_t offset)'),
   mprotect: bind('mprotect', 'int mprotect(void *addr, size_t length, int prot)'),
+  munmap: bind('munmap', 'int munmap(void *addr, size_t length)'),
   memcpy: bind('memcpy', 'void *memcpy(void *dst, void *src, size_t n)'),
   posix_openpt: bind('posix_openpt', 'int posix_openpt(int flags)'),
   grantpt: bind('grantpt', 'int grantpt(int fd)'),
@@ -144,6 +150,8 @@ export const sys: Libc = {
   tcsetattr: bind('tcsetattr', 'int tcsetattr(int fd, int when, void *termios)'),
   cfmakeraw: bind('cfmakeraw', 'void cfmakeraw(void *termios)'),
   ioctlBuf: libc.func('ioctl', 'int', ['int', 'unsigned long', 'void *']) as Libc['ioctlBuf'],
+  syscall2: libc.func('syscall', 'long', ['long', 'long', 'long']) as Libc['syscall2'],
+  syscall3: libc.func('syscall', 'long', ['long', 'long', 'long', 'long']) as Libc['syscall3'],
 }
 
 /** Calls a function pointer of ours (see cpuid.ts) with a koffi prototype. */

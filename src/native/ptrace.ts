@@ -64,6 +64,17 @@ export function ptraceSiginfo(tid: number): SigInfo | undefined {
   return { signo: siginfo.readInt32LE(0), code: siginfo.readInt32LE(8), address: siginfo.readBigUInt64LE(16) }
 }
 
+/** The raw siginfo_t (128 bytes) of the stop a thread is in, to put back later; undefined outside a signal-delivery stop. */
+export function ptraceSaveSiginfo(tid: number): Uint8Array | undefined {
+  const raw = new Uint8Array(128)
+  return check(sys.ptraceBuf(PTRACE.GETSIGINFO, tid, 0, raw)) === 0 ? raw : undefined
+}
+
+/** PTRACE_SETSIGINFO: the siginfo the signal of this stop is delivered with. 0 or an errno. */
+export function ptraceRestoreSiginfo(tid: number, raw: Uint8Array): number {
+  return check(sys.ptraceBuf(PTRACE.SETSIGINFO, tid, 0, raw))
+}
+
 export interface WaitResult {
   pid: number
   status: number

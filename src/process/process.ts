@@ -10,6 +10,7 @@ import { closeFd, openProcessMem, pwriteMem } from '../native/memory.js'
 import { checkOptions, integerIn, isBoolean, isTimeout, rule, type OptionSchema } from '../options.js'
 import { AddressSpace } from './address-space.js'
 import { FIXED_AT_RANDOM, FixedRandom } from './entropy.js'
+import { SyscallInjector, type InjectSite } from './inject.js'
 import { VirtualClock } from './clock.js'
 import { Family } from './family.js'
 import { Breakpoint, BreakpointTable } from './breakpoints.js'
@@ -81,6 +82,17 @@ export interface ProcessInit {
   hostPath?: ((path: string) => string) | undefined
 }
 
+/** @internal Options of Process.injectSyscall. */
+export interface InjectOptions extends WaitOptions {
+  /** The tid of the thread to run it in; default: the thread of the last stop (another one if that one cannot). */
+  tid?: number
+  /** Where the `syscall` instruction comes from (inject.ts); default 'vdso'. */
+  site?: InjectSite
+}
+
+/** @internal Why an address space is gone: the program called execve, or ended. */
+export type AddressSpaceEnd = 'exec' | 'end'
+
 const MAX_FINISH_STEPS = 1_000_000
 const AT_RANDOM = 25n
 
@@ -127,6 +139,9 @@ export class Process implements AsyncDisposable {
   private readonly pending = new Map<Breakpoint, string>()
   /** Every module loaded at some point of this run (a dlclose'd library too), for those messages. */
   private readonly seenModules = new Set<string>()
+  private readonly injector: SyscallInjector
+  /** Told when the address space goes (exec, end): what holds a handle on it (written-pages.ts) lets go. */
+  private readonly spaceListeners = new Set<(why: AddressSpaceEnd) => void>()
 
   /** @internal Use launch(). */
   constructor(init: ProcessInit) {
@@ -159,6 +174,13 @@ export class Process implements AsyncDisposable {
       },
     )
     this.memory.table = this.table
+    this.injector = new SyscallInjector({
+      pid: this.pid,
+      arch: this.arch,
+      table: this.table,
+      memory: this.memory,
+      maps: () => this.space.maps(),
+    })
     this.tracer = new Tracer(
       this.pid,
       this.arch,
@@ -305,6 +327,37 @@ export class Process implements AsyncDisposable {
   writeMemory(location: Location, bytes: Uint8Array): void {
     this.assertStopped('write memory')
     this.memory.write(this.space.resolve(location).address, bytes)
+  }
+
+  /**
+   * @internal Runs system call `nr` in a stopped thread of the process (see inject.ts) and returns
+   * its result (-errno on failure); registers and memory are as they were after it.
+   */
+  async injectSyscall(nr: number, args: readonly bigint[] = [], options: InjectOptions = {}): Promise<bigint> {
+    this.assertStopped('inject a system call')
+    const current = this.tracer.current
+    const others = [...this.tracer.threads.values()].filter((t) => t !== current)
+    const thread =
+      options.tid === undefined
+        ? ([current, ...others].find((t) => this.injector.usable(t)) ?? current)
+        : this.tracer.threads.get(options.tid)
+    if (!thread)
+      throw new ProcsnapError('ERR_BAD_ARGUMENT', `No thread with tid ${String(options.tid)} in process ${this.pid}.`)
+    return this.operation('injectSyscall', () =>
+      this.injector.run(thread, nr, args, this.deadline(options), options.site ?? 'vdso'),
+    )
+  }
+
+  /** @internal Calls `listener` once when this address space is gone (exec or end); returns a function that unsubscribes. */
+  onAddressSpaceEnd(listener: (why: AddressSpaceEnd) => void): () => void {
+    this.spaceListeners.add(listener)
+    return () => this.spaceListeners.delete(listener)
+  }
+
+  private spaceEnded(why: AddressSpaceEnd): void {
+    const listeners = [...this.spaceListeners]
+    this.spaceListeners.clear()
+    for (const listener of listeners) listener(why)
   }
 
   // ---- breakpoints -------------------------------------------------------------------------
@@ -651,6 +704,7 @@ export class Process implements AsyncDisposable {
     if (!this.exitResult) {
       this.exitResult = stop.kind === 'exited' ? { exitCode: stop.exitCode } : { signal: signalName(stop.signal) }
       this.tracer.family?.killAll(this.group)
+      this.spaceEnded('end')
       this.memory.close()
       this.space.close()
       this.stdio.close()
@@ -777,6 +831,8 @@ export class Process implements AsyncDisposable {
   private afterExec(): void {
     // An open /proc/PID/mem or /proc/PID/maps belongs to the old address space: reopen them.
     this.memory.close()
+    this.injector.forget()
+    this.spaceEnded('exec')
     const exe = readlinkSync(`/proc/${this.pid}/exe`)
     this.space.execed(exe)
     if (this.launching) {

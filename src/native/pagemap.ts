@@ -1,0 +1,103 @@
+// /proc/PID/pagemap: the PAGEMAP_SCAN ioctl (Linux >= 6.7) that lists pages written since they were
+// last write-protected (and write-protects them again in the same walk), and plain 8-byte entries
+// with the soft-dirty bit. Layouts and numbers from include/uapi/linux/fs.h and
+// Documentation/admin-guide/mm/pagemap.rst.
+import { addressOf, lastErrno, sys } from './libc.js'
+
+/** _IOWR('f', 16, struct pm_scan_arg): 96 bytes (12 u64). */
+const PAGEMAP_SCAN = 0xc0606610
+const PM_SCAN_ARG_SIZE = 96
+/** struct page_region: start, end, categories. */
+const REGION_SIZE = 24
+
+/** Page categories (PAGE_IS_*), as masks and as reported. */
+export const PAGE_IS_WRITTEN = 1n << 1n
+/** Flags: write-protect the pages that matched; abort (EPERM) on a page without asynchronous write-protect. */
+export const PM_SCAN_WP_MATCHING = 1n << 0n
+export const PM_SCAN_CHECK_WPASYNC = 1n << 1n
+
+/** pagemap entry bit 55: the pte is soft-dirty (written since the last clear_refs "4"). */
+export const PM_SOFT_DIRTY = 1n << 55n
+
+/** x86_64's page size: pagemap has one entry per page. */
+export const PAGE = 4096n
+
+const O_RDONLY = 0
+const O_WRONLY = 1
+const O_CLOEXEC = 0o2000000
+
+/** Opens /proc/PID/pagemap (PID may be 'self'); returns the fd or -errno. */
+export function openPagemap(pid: number | 'self'): number {
+  const fd = sys.open(`/proc/${pid}/pagemap`, O_RDONLY | O_CLOEXEC, 0)
+  return fd < 0 ? -lastErrno() : fd
+}
+
+/** A half-open run of pages [start, end). */
+export interface PageRun {
+  start: bigint
+  end: bigint
+}
+
+/** Reused across scans: the argument and 1024 regions (24 KiB). */
+const scanArg = Buffer.alloc(PM_SCAN_ARG_SIZE)
+const regions = Buffer.alloc(1024 * REGION_SIZE)
+
+/**
+ * PAGEMAP_SCAN over [start, end) for pages in category PAGE_IS_WRITTEN, appending the runs found to
+ * `into`; `flags` PM_SCAN_WP_MATCHING write-protects them again in the same walk. Returns 0 or an
+ * errno (ENOTTY: the kernel has no PAGEMAP_SCAN; EPERM with CHECK_WPASYNC: a mapping is not
+ * registered, and the runs found before it are appended all the same).
+ */
+export function scanWritten(fd: number, start: bigint, end: bigint, flags: bigint, into: PageRun[]): number {
+  let from = start
+  const capacity = regions.length / REGION_SIZE
+  while (from < end) {
+    scanArg.fill(0)
+    scanArg.writeBigUInt64LE(BigInt(PM_SCAN_ARG_SIZE), 0) // size
+    scanArg.writeBigUInt64LE(flags, 8)
+    scanArg.writeBigUInt64LE(from, 16) // start
+    scanArg.writeBigUInt64LE(end, 24) // end
+    scanArg.writeBigUInt64LE(addressOf(regions), 40) // vec
+    scanArg.writeBigUInt64LE(BigInt(capacity), 48) // vec_len
+    scanArg.writeBigUInt64LE(PAGE_IS_WRITTEN, 72) // category_mask
+    scanArg.writeBigUInt64LE(PAGE_IS_WRITTEN, 88) // return_mask
+    regions.fill(0)
+    const r = sys.ioctlBuf(fd, PAGEMAP_SCAN, scanArg)
+    const errno = r < 0 ? lastErrno() : 0
+    // On a failure (EPERM: a mapping not registered) the kernel still copies out what it found
+    // before, and those pages are protected again already: count the filled entries and keep them.
+    let n = r
+    if (r < 0) for (n = 0; n < capacity && regions.readBigUInt64LE(n * REGION_SIZE + 8) !== 0n; n++);
+    for (let i = 0; i < n; i++) {
+      const runStart = regions.readBigUInt64LE(i * REGION_SIZE)
+      const runEnd = regions.readBigUInt64LE(i * REGION_SIZE + 8)
+      const last = into.at(-1)
+      if (last && last.end === runStart) last.end = runEnd
+      else into.push({ start: runStart, end: runEnd })
+    }
+    if (errno !== 0) return errno
+    const walkEnd = scanArg.readBigUInt64LE(32)
+    // The walk stops early only when the vector is full; it goes on from where it stopped.
+    if (walkEnd <= from) return 0
+    from = walkEnd
+  }
+  return 0
+}
+
+/** Writes "4" to /proc/PID/clear_refs: clears the soft-dirty bits of every page of the process. 0 or an errno. */
+export function clearSoftDirty(pid: number): number {
+  const fd = sys.open(`/proc/${pid}/clear_refs`, O_WRONLY | O_CLOEXEC, 0)
+  if (fd < 0) return lastErrno()
+  const r = sys.write(fd, Buffer.from('4'), 1)
+  const errno = r < 0 ? lastErrno() : 0
+  sys.close(fd)
+  return errno
+}
+
+/** Reads the pagemap entries of `pages` pages from `start` into `into` (8 bytes each): 0 or an errno. */
+export function readPagemap(fd: number, start: bigint, pages: number, into: BigUint64Array): number {
+  const bytes = new Uint8Array(into.buffer, into.byteOffset, pages * 8)
+  const r = Number(sys.pread64(fd, bytes, bytes.length, (start / PAGE) * 8n))
+  if (r < 0) return lastErrno()
+  return r === bytes.length ? 0 : 5 // EIO: a short read
+}
