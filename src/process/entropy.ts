@@ -78,11 +78,16 @@ export class FixedRandom {
   /**
    * Zeroes the stack below the entry point's stack pointer, as the kernel handed it out: the dynamic
    * loader's dead frames hold addresses (random under ASLR) that the program's uninitialized locals
-   * would otherwise show. Nothing there is live at the entry point.
+   * would otherwise show. Nothing there is live at the entry point. 'bottom': the dirt reached
+   * `stack.start` (the mapping may have grown since the caller read it), 'outside': sp is not in `stack`.
    */
-  clearDeadStack(t: TracedThread, memory: TraceeMemory, stack: { start: bigint; end: bigint } | undefined): void {
+  clearDeadStack(
+    t: TracedThread,
+    memory: TraceeMemory,
+    stack: { start: bigint; end: bigint } | undefined,
+  ): 'done' | 'bottom' | 'outside' {
     const sp = t.regs.rsp
-    if (!stack || sp <= stack.start || sp > stack.end) return
+    if (!stack || sp <= stack.start || sp > stack.end) return 'outside'
     // Only what the loader dirtied, page by page down from sp to the first page still all zeros:
     // touching the untouched pages below would allocate them (reading them too: ~10 µs each here).
     const page = new Uint8Array(DEAD_STACK_PAGE)
@@ -95,6 +100,7 @@ export class FixedRandom {
       low = from
     }
     if (low < sp) memory.writeRaw(low, new Uint8Array(Number(sp - low)))
+    return low === stack.start ? 'bottom' : 'done'
   }
 
   /** The next `length` bytes of the fixed stream (xorshift64*). */

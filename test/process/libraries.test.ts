@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process'
 import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { elfCacheStats } from '../../src/elf/cache.js'
+import { clearElfCache, elfCacheStats } from '../../src/elf/cache.js'
 import { fixture, nmSymbol, start } from '../helpers.js'
 
 const PROGRAM = fixture('manylibs-16/main')
@@ -64,6 +64,20 @@ describe('a program with 16 shared libraries', () => {
       'main!main',
     ])
     expect(frames.some((f) => f.module === 'libc.so.6')).toBe(true)
+  })
+
+  it('breaks at main without reading a library: the executable is searched first, as it is once they are listed', async () => {
+    clearElfCache()
+    const before = elfCacheStats().parses
+    const proc = await start(PROGRAM)
+    const bp = proc.breakAt('main')
+    const ev = await proc.cont()
+    expect(ev.kind === 'breakpoint' && ev.breakpoint).toBe(bp)
+    expect(elfCacheStats().parses - before).toBe(1) // main alone
+    expect(proc.modules.length).toBe(16 + 3) // main, the libraries, libc, ld.so
+    expect(elfCacheStats().parses - before).toBe(19)
+    expect(bp.address).toBe(proc.resolve('main'))
+    expect(bp.description).toBe('main!main')
   })
 
   it('parses each library once across launches', async () => {
