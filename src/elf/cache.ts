@@ -10,9 +10,10 @@ import type { ElfFile, ElfHeaderInfo } from './types.js'
 
 /**
  * The estimated heap the cache may hold in parsed files; the least recently used go first. Bounded by
- * bytes, not by count: a program with 300 small libraries (24 KB each) fits, and so do several
- * programs' worth of large ones (libc 0.7 MB, node's 107,000 symbols 27 MB); one file larger than
- * this stays alone, as the newest.
+ * bytes, not by count: a program with 300 small libraries (25 KB each) fits, and so do several
+ * programs' worth of large ones (libc 0.9 MB, node's 107,000 symbols and its unwind tables 30 MB);
+ * one file larger than this stays alone, as the newest. Processes alive keep the files they use
+ * (their module lists) beyond it.
  */
 export const DEFAULT_ELF_CACHE_BYTES = 128 << 20
 const cache = new BudgetCache<ElfFile>(DEFAULT_ELF_CACHE_BYTES)
@@ -21,11 +22,15 @@ let parses = 0
 /**
  * What a parsed file holds on the heap, estimated from its tables: measured (Node 20) at 15-19 KB
  * for a small library or program, and about 220 bytes a symbol beyond (libm 262 KB, node 24 MB):
- * this errs on the high side.
+ * this errs on the high side. Plus the call-frame information an unwind through it keeps with it
+ * (eh-frame.ts: a copy of .eh_frame and .eh_frame_hdr), counted whether loaded yet or not.
  */
 export function estimateElfBytes(elf: ElfFile): number {
   const rows = elf.symbols.length + elf.relocatedSlots.size + elf.sections.length + elf.segments.length
-  return 8192 + 256 * rows
+  const cfi = elf.sections
+    .filter((s) => s.name === '.eh_frame' || s.name === '.eh_frame_hdr')
+    .reduce((sum, s) => sum + Number(s.size), 0)
+  return 8192 + 256 * rows + cfi
 }
 
 /**
