@@ -479,14 +479,10 @@ export class Process implements AsyncDisposable {
     if (stop.kind === 'breakpoint') {
       for (const bp of stop.hit) if (bp.internal) bp.remove()
       if (!this.clock) this.entropy?.restoreTsc(stop.thread, this.memory)
-      // The stack as the exec made it: reading the maps again here costs a line per library mapping.
-      const cleared = this.entropy?.clearDeadStack(stop.thread, this.memory, this.space.stackAtExec())
-      if (cleared === 'bottom' || cleared === 'outside')
-        this.entropy?.clearDeadStack(
-          stop.thread,
-          this.memory,
-          this.space.maps().find((m) => m.path === '[stack]'),
-        )
+      // The stack as the exec made it: reading the maps again costs 5 lines per library, so only if it grew.
+      this.entropy?.clearDeadStack(stop.thread, this.memory, this.space.stackAtExec(), () =>
+        this.space.maps().find((m) => m.path === '[stack]'),
+      )
       return
     }
     if (stop.kind === 'exited' || stop.kind === 'killed') {

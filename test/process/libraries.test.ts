@@ -91,4 +91,20 @@ describe('a program with 16 shared libraries', () => {
     expect(second.modules.length).toBeGreaterThan(16)
     expect(elfCacheStats().parses).toBe(parses)
   })
+
+  it("clears the dead stack at the entry point even where a library's constructor grew the stack past the exec's", async () => {
+    for (const fixedRandom of [true, false]) {
+      const proc = await start(fixture('deepinit'), { fixedRandom })
+      const stack = proc.maps.find((m) => m.path === '[stack]')
+      const sp = proc.regs.rsp
+      expect(Number(sp - (stack?.start ?? sp))).toBeGreaterThan(512 << 10) // grown beyond 132 KiB
+      const dead = proc.readMemory(sp - BigInt(512 << 10), 512 << 10)
+      const dirty = dead.filter((b) => b !== 0).length
+      // Without fixedRandom nothing is cleared: the constructor's pattern is there to be seen.
+      if (fixedRandom) expect(dirty).toBe(0)
+      else expect(dirty).toBeGreaterThan(400 << 10)
+      expect((await proc.wait()).exitCode).toBe(0)
+      expect(proc.stdout.trim()).toBe('128')
+    }
+  })
 })
