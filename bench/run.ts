@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { launch } from '../src/index.js'
 import { bigGoldenCost, goldenCost, perTestCost, programsSuite, suiteOf100 } from './golden.js'
+import { librariesRows } from './libraries.js'
 import { median } from './median.js'
 import { fmt, RUNS, writeResults, type Row } from './report.js'
 import { scheduleRun } from './schedule.js'
@@ -313,6 +314,7 @@ async function perTestRows(): Promise<Row[]> {
 /** Groups of rows that BENCH_ONLY=<name> runs alone; each also runs in a full `npm run bench`. */
 const GROUPS: Record<string, () => Promise<Row[]>> = {
   clock: clockRows,
+  libraries: librariesRows,
   programs: programsRows,
   schedule: scheduleRows,
   pertest: perTestRows,

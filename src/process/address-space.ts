@@ -6,6 +6,8 @@ import { readElf, type ElfFile } from '../elf/index.js'
 import { describeUnmapped, findMap, hex, MapsReader, type MemoryMap } from './maps.js'
 import {
   modulesFromMaps,
+  parseLocation,
+  resolveInModule,
   resolveLocation,
   symbolizeAddress,
   type Location,
@@ -20,6 +22,12 @@ export class AddressSpace {
   private readonly reader: MapsReader
   private mapsCache: MemoryMap[] | undefined
   private modulesCache: Module[] | undefined
+  /**
+   * The executable's module and the stack's mapping, read from the maps at the exec, while they are
+   * a few lines long: by the entry point ld.so has mapped every library (5 lines each), and the
+   * launch needs neither the rest nor a module per library to break at main (see resolve).
+   */
+  private atExec: { exe: Module | undefined; stack: MemoryMap | undefined } | undefined
   private readonly elves = new Map<string, ElfFile | null>()
   private readonly hostPath: (path: string) => string
 
@@ -45,6 +53,17 @@ export class AddressSpace {
     this.exePath = exePath
     this.reader.close()
     this.reload()
+    const maps = this.maps()
+    const exe = modulesFromMaps(
+      maps.filter((m) => m.path === exePath),
+      (path, inode) => this.elfFor(path, inode),
+    )[0]
+    this.atExec = { exe, stack: maps.find((m) => m.path === '[stack]') }
+  }
+
+  /** The stack's mapping as the exec left it (it only grows down from there); undefined before an exec. */
+  stackAtExec(): MemoryMap | undefined {
+    return this.atExec?.stack
   }
 
   /** An exec or a link-map change: read everything again. */
@@ -73,7 +92,7 @@ export class AddressSpace {
 
   /** A location as an address; for a breakpoint or an absolute address, it must be mapped. */
   resolve(location: Location, forBreakpoint = false): ResolvedLocation {
-    const resolved = resolveLocation(location, this.modules(), this.exe())
+    const resolved = this.resolveInExe(location) ?? resolveLocation(location, this.modules(), this.exe())
     // Inside a module it is mapped; elsewhere (an absolute address) the maps must say so.
     if ((typeof location === 'bigint' || forBreakpoint) && !resolved.module) {
       const maps = this.maps()
@@ -93,6 +112,19 @@ export class AddressSpace {
 
   symbolize(address: bigint): string {
     return symbolizeAddress(this.modules(), address)
+  }
+
+  /**
+   * A plain symbol ('main', not 'libc!write') that the executable defines, without listing the libraries:
+   * resolveLocation searches the executable first, so the answer is the same. Only until the module
+   * list is read (once it is, resolveLocation costs no more).
+   */
+  private resolveInExe(location: Location): ResolvedLocation | undefined {
+    const exe = this.atExec?.exe
+    if (this.modulesCache || !exe || typeof location !== 'string') return undefined
+    const parsed = parseLocation(location)
+    if (parsed.kind !== 'symbol' || parsed.module !== undefined) return undefined
+    return resolveInModule(exe, parsed.symbol, parsed.offset)
   }
 
   /** A value of the auxiliary vector (AT_ENTRY, AT_RANDOM, ...), or undefined when absent. */

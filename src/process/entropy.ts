@@ -21,6 +21,9 @@ const NO_SYSCALL = MASK64
 /** Largest getrandom() answered in one stop; the kernel caps a call at 32 MiB too, callers loop. */
 const MAX_GETRANDOM = 1 << 20
 /** Granule of the dead-stack scan below the entry point's sp. */
+/** A stack mapping's bounds. */
+type StackRange = { readonly start: bigint; readonly end: bigint }
+
 const DEAD_STACK_PAGE = 4096
 /** Fake time-stamp counter ticks per rdtsc. */
 const TSC_STEP = 1000n
@@ -77,18 +80,36 @@ export class FixedRandom {
 
   /**
    * Zeroes the stack below the entry point's stack pointer, as the kernel handed it out: the dynamic
-   * loader's dead frames hold addresses (random under ASLR) that the program's uninitialized locals
-   * would otherwise show. Nothing there is live at the entry point.
+   * loader's dead frames (and the libraries' constructors') hold addresses, random under ASLR, that
+   * the program's uninitialized locals would otherwise show. Nothing there is live at the entry
+   * point. `stack` is the mapping as the caller last read it; `current` reads it again, for when sp
+   * is outside it or the dirt reaches its start (the stack grew down since).
    */
-  clearDeadStack(t: TracedThread, memory: TraceeMemory, stack: { start: bigint; end: bigint } | undefined): void {
+  clearDeadStack(
+    t: TracedThread,
+    memory: TraceeMemory,
+    stack: StackRange | undefined,
+    current: () => StackRange | undefined,
+  ): void {
     const sp = t.regs.rsp
-    if (!stack || sp <= stack.start || sp > stack.end) return
-    // Only what the loader dirtied, page by page down from sp to the first page still all zeros:
+    const holds = (s: StackRange | undefined): s is StackRange => s !== undefined && sp > s.start && sp <= s.end
+    const first = holds(stack) ? stack : current()
+    if (!holds(first)) return
+    let bounds: StackRange = first
+    let reread = first !== stack
+    // Only what was dirtied, page by page down from sp to the first page still all zeros:
     // touching the untouched pages below would allocate them (reading them too: ~10 µs each here).
     const page = new Uint8Array(DEAD_STACK_PAGE)
     let low = sp
-    while (low > stack.start) {
-      const from = low - BigInt(DEAD_STACK_PAGE) > stack.start ? low - BigInt(DEAD_STACK_PAGE) : stack.start
+    for (;;) {
+      if (low === bounds.start) {
+        if (reread) break
+        reread = true
+        const now = current()
+        if (!now || now.start >= low) break
+        bounds = now
+      }
+      const from = low - BigInt(DEAD_STACK_PAGE) > bounds.start ? low - BigInt(DEAD_STACK_PAGE) : bounds.start
       const chunk = page.subarray(0, Number(low - from))
       memory.readRaw(from, chunk)
       if (chunk.every((b) => b === 0)) break

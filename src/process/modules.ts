@@ -201,11 +201,8 @@ function resolveSymbol(
     search = exe ? [exe, ...modules.filter((m) => m !== exe)] : [...modules]
   }
   for (const mod of search) {
-    const sym = mod.elf.findSymbol(symbol)
-    if (sym) {
-      const address = mod.bias + sym.value + offset
-      return { address, module: mod, description: `${mod.name}!${sym.name}${offset ? `+${hex(offset)}` : ''}` }
-    }
+    const found = resolveInModule(mod, symbol, offset)
+    if (found) return found
   }
   const suggestions = [
     ...new Set(search.flatMap((m) => m.elf.nearNames(symbol, 3).map((n) => (m === exe ? n : `${m.name}!${n}`)))),
@@ -220,6 +217,14 @@ function resolveSymbol(
       ? ' (the executable is stripped: only its dynamic symbols are known)'
       : ''
   throw new SymbolNotFoundError(symbol, suggestions, where + hint)
+}
+
+/** `symbol`+`offset` in one module, or undefined when the module lacks the symbol. */
+export function resolveInModule(mod: Module, symbol: string, offset: bigint): ResolvedLocation | undefined {
+  const sym = mod.elf.findSymbol(symbol)
+  if (!sym) return undefined
+  const address = mod.bias + sym.value + offset
+  return { address, module: mod, description: `${mod.name}!${sym.name}${offset ? `+${hex(offset)}` : ''}` }
 }
 
 export function moduleAt(modules: readonly Module[], address: bigint): Module | undefined {

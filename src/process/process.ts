@@ -532,9 +532,8 @@ export class Process implements AsyncDisposable {
     if (stop.kind === 'breakpoint') {
       for (const bp of stop.hit) if (bp.internal) bp.remove()
       if (!this.clock) this.entropy?.restoreTsc(stop.thread, this.memory)
-      this.entropy?.clearDeadStack(
-        stop.thread,
-        this.memory,
+      // The stack as the exec made it: reading the maps again costs 5 lines per library, so only if it grew.
+      this.entropy?.clearDeadStack(stop.thread, this.memory, this.space.stackAtExec(), () =>
         this.space.maps().find((m) => m.path === '[stack]'),
       )
       return

@@ -10,12 +10,21 @@ import {
   writeFileSync,
   writeSync,
   readFileSync,
+  readdirSync,
 } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { MAX_ELF_BYTES, MAX_NAMED_ELF_BYTES, readElfMatching } from '../../src/elf/cache.js'
+import {
+  DEFAULT_ELF_CACHE_BYTES,
+  MAX_ELF_BYTES,
+  MAX_NAMED_ELF_BYTES,
+  elfCacheStats,
+  estimateElfBytes,
+  readElfMatching,
+  setElfCacheBytes,
+} from '../../src/elf/cache.js'
 import { clearElfCache, readElf } from '../../src/elf/index.js'
-import { caughtProcsnapError } from '../helpers.js'
+import { caughtProcsnapError, fixture } from '../helpers.js'
 import { LIBC, makeTempDir } from './oracle.js'
 
 let dir = ''
@@ -69,6 +78,81 @@ describe('readElf cache', () => {
     const symbolizeMs = performance.now() - t0
     expect(parseMs).toBeLessThan(500)
     expect(symbolizeMs).toBeLessThan(500)
+  })
+})
+
+/** The 16 libraries of the manylibs fixture (fixtures/c/manylibs.sh), and its program. */
+function manyLibsFiles(): string[] {
+  const dir = dirname(fixture('manylibs-16/main'))
+  const libs = readdirSync(dir)
+    .filter((n) => n.endsWith('.so'))
+    .sort()
+  expect(libs).toHaveLength(16)
+  return [...libs.map((n) => join(dir, n)), join(dir, 'main')]
+}
+
+describe('readElf cache bound (estimated bytes, not a count of files)', () => {
+  afterAll(() => setElfCacheBytes(DEFAULT_ELF_CACHE_BYTES))
+
+  it('parses each file once: reading the same files again parses none, however many there are', () => {
+    clearElfCache()
+    const files = [...manyLibsFiles(), LIBC, '/bin/true', '/usr/bin/sort']
+    const before = elfCacheStats()
+    const first = files.map((f) => readElf(f))
+    const afterFirst = elfCacheStats()
+    expect(afterFirst.parses - before.parses).toBe(files.length)
+    const second = files.map((f) => readElf(f))
+    const afterSecond = elfCacheStats()
+    expect(afterSecond.parses).toBe(afterFirst.parses)
+    expect(afterSecond.hits - afterFirst.hits).toBe(files.length)
+    second.forEach((elf, i) => expect(elf).toBe(first[i]))
+    expect(afterSecond).toMatchObject({ entries: files.length, evictions: before.evictions })
+    expect(afterSecond.cost).toBe(first.reduce((sum, elf) => sum + estimateElfBytes(elf), 0))
+  })
+
+  it('with more files than the bound holds, drops the least recently used and stays within it', () => {
+    clearElfCache()
+    const files = manyLibsFiles()
+    const sizes = files.map((f) => estimateElfBytes(readElf(f)))
+    const bound = sizes.slice(-4).reduce((a, b) => a + b, 0) // room for the last four files read
+    clearElfCache()
+    setElfCacheBytes(bound)
+    const before = elfCacheStats()
+    for (const f of files) {
+      readElf(f)
+      expect(elfCacheStats().cost).toBeLessThanOrEqual(bound)
+    }
+    const after = elfCacheStats()
+    expect(after.entries).toBe(4)
+    expect(after.evictions - before.evictions).toBe(files.length - 4)
+    // The newest four are still there; the oldest is parsed again.
+    const parses = after.parses
+    for (const f of files.slice(-4)) readElf(f)
+    expect(elfCacheStats().parses).toBe(parses)
+    readElf(files[0] ?? '')
+    expect(elfCacheStats().parses).toBe(parses + 1)
+    expect(elfCacheStats().cost).toBeLessThanOrEqual(bound)
+  })
+
+  it('keeps one file larger than the whole bound, alone', () => {
+    clearElfCache()
+    setElfCacheBytes(1)
+    const libc = readElf(LIBC)
+    expect(elfCacheStats()).toMatchObject({ entries: 1, cost: estimateElfBytes(libc) })
+    expect(readElf(LIBC)).toBe(libc)
+    readElf('/bin/true')
+    expect(elfCacheStats().entries).toBe(1)
+    expect(readElf(LIBC)).not.toBe(libc) // dropped for the newer one, parsed again
+  })
+
+  it('lowering the bound drops entries at once', () => {
+    setElfCacheBytes(DEFAULT_ELF_CACHE_BYTES)
+    clearElfCache()
+    for (const f of manyLibsFiles()) readElf(f)
+    expect(elfCacheStats().entries).toBe(17)
+    setElfCacheBytes(40_000)
+    expect(elfCacheStats().cost).toBeLessThanOrEqual(40_000)
+    expect(elfCacheStats().entries).toBeLessThan(17)
   })
 })
 
