@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { launch, loadSnapshot, type Process, type SnapshotLevel } from '../src/index.js'
-import { encodeSnapshot } from '../src/snapshot/format.js'
+import { encodeSnapshot } from '../src/snapshot/format-file.js'
 import { fuzzReport, fuzzSnapshots, type FuzzOriginal } from '../test/snapshot/fuzz.js'
 import { FIXTURES } from './procs.js'
 
