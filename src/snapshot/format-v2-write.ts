@@ -5,7 +5,7 @@ import { crc32 } from 'node:zlib'
 import type { ByteSink } from '../files/write.js'
 import { contentOnDisk, mapJson, snapshotJson } from './format.js'
 import { type Json } from './format-fields.js'
-import { FORMAT_V2, PAGE_BYTES, dataOffset, encodeHeader } from './format-v2.js'
+import { FORMAT_V2, HEADER_BYTES, PAGE_BYTES, dataOffset, encodeHeader } from './format-v2.js'
 import type { MapState, PageRun, SnapshotData, SparseContent } from './model.js'
 
 const ZERO_PAGE = new Uint8Array(PAGE_BYTES)
@@ -17,7 +17,9 @@ const MAX_CANDIDATES = 4
 class PageStore {
   readonly crcs: number[] = []
   private readonly bytes: Uint8Array[] = []
-  private readonly byCrc = new Map<number, number[]>()
+  /** The first slot stored with each crc32, and any later ones (rare: a collision or a crafted page). */
+  private readonly byCrc = new Map<number, number>()
+  private readonly moreByCrc = new Map<number, number[]>()
   /** Blocks of consecutive slots: a buffer and a byte range in it. */
   private readonly blockBuffers: ArrayBufferLike[] = []
   private readonly blockStarts: number[] = []
@@ -32,12 +34,16 @@ class PageStore {
     const crc = crc32(page)
     if (crc === ZERO_CRC && Buffer.compare(page, ZERO_PAGE) === 0) return -1
     const known = this.byCrc.get(crc)
-    if (known) for (const slot of known) if (Buffer.compare(this.bytes[slot]!, page) === 0) return slot
     const slot = this.crcs.length
+    if (known === undefined) this.byCrc.set(crc, slot)
+    else {
+      if (Buffer.compare(this.bytes[known]!, page) === 0) return known
+      const more = this.moreByCrc.get(crc) ?? []
+      for (const other of more) if (Buffer.compare(this.bytes[other]!, page) === 0) return other
+      if (more.length < MAX_CANDIDATES - 1) this.moreByCrc.set(crc, [...more, slot])
+    }
     this.crcs.push(crc)
     this.bytes.push(page)
-    if (!known) this.byCrc.set(crc, [slot])
-    else if (known.length < MAX_CANDIDATES) known.push(slot)
     const last = this.blockBuffers.length - 1
     if (last >= 0 && this.blockBuffers[last] === page.buffer && this.blockEnds[last] === page.byteOffset)
       this.blockEnds[last] = page.byteOffset + PAGE_BYTES
@@ -175,6 +181,6 @@ export function writeSnapshotV2(data: SnapshotData, out: ByteSink): void {
     encodeHeader({ metaLength: meta.length, pageCount: store.size, metaCrc: crc32(meta), dataCrc: store.dataCrc() }),
   )
   out.write(meta)
-  out.write(ZERO_PAGE.subarray(0, dataOffset(meta.length) - 40 - meta.length))
+  out.write(ZERO_PAGE.subarray(0, dataOffset(meta.length) - HEADER_BYTES - meta.length))
   store.writeTo(out)
 }
