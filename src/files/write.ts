@@ -10,7 +10,7 @@ const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | const
 /** Writes `data` to `path` through an exclusive temporary file and a rename; creates the directory. */
 export function writeFileAtomically(path: string, data: string | Uint8Array): void {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
-  writeFileStreaming(path, (out) => out.write(bytes))
+  atomically(path, (fd) => writeAll(fd, bytes, 0, bytes.length))
 }
 
 /** Where a streaming write puts its bytes, in order. */
@@ -29,18 +29,9 @@ const MAX_WRITE = 0x7ffff000
  * The temporary file is removed if `produce` or a write throws; the target is then untouched.
  */
 export function writeFileStreaming(path: string, produce: (out: ByteSink) => void): void {
-  const dir = dirname(path)
-  mkdirSync(dir, { recursive: true })
-  const temp = join(dir, `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`)
-  const fd = openSync(temp, CREATE, 0o644)
-  let renamed = false
-  try {
+  atomically(path, (fd) => {
     const stage = Buffer.allocUnsafe(STAGE_BYTES)
     let staged = 0
-    const flush = (): void => {
-      writeAll(fd, stage, 0, staged)
-      staged = 0
-    }
     produce({
       write(bytes: Uint8Array): void {
         if (staged + bytes.length <= STAGE_BYTES) {
@@ -48,14 +39,27 @@ export function writeFileStreaming(path: string, produce: (out: ByteSink) => voi
           staged += bytes.length
           return
         }
-        flush()
+        writeAll(fd, stage, 0, staged)
+        staged = 0
         if (bytes.length < STAGE_BYTES) {
           stage.set(bytes, 0)
           staged = bytes.length
         } else writeAll(fd, bytes, 0, bytes.length)
       },
     })
-    flush()
+    writeAll(fd, stage, 0, staged)
+  })
+}
+
+/** Opens an exclusive temporary file beside `path`, lets `write` fill it, renames it over `path`; removes it on failure. */
+function atomically(path: string, write: (fd: number) => void): void {
+  const dir = dirname(path)
+  mkdirSync(dir, { recursive: true })
+  const temp = join(dir, `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`)
+  const fd = openSync(temp, CREATE, 0o644)
+  let renamed = false
+  try {
+    write(fd)
     closeSync(fd)
     renameSync(temp, path)
     renamed = true
