@@ -29,7 +29,7 @@ async function oursSave(mib: number, kind: string, file: string): Promise<number
   const proc = await launch(FILL, { args: [String(mib), kind] })
   try {
     proc.breakAt('ready')
-    await proc.cont()
+    await proc.cont({ timeout: 300_000 }) // filling a GiB on a shared machine
     const t0 = performance.now()
     proc.createSnapshot({ level: 'full' }).save(file)
     return performance.now() - t0
