@@ -166,10 +166,29 @@ function sparseRuns(sparse: SparseContent, untouched: readonly PageRun[] | undef
 
 function heldJson(m: MapState, store: PageStore): Json {
   const held: Record<string, unknown> = {}
-  if (m.content) held.content = contentRuns(m.content, m.untouched, store)
-  else if (m.sparse) held[contentOnDisk.has(m.sparse) ? 'content' : 'sparse'] = sparseRuns(m.sparse, m.untouched, store)
-  if (m.untouched) held.untouched = m.untouched.map(([from, to]) => [from, to])
+  const untouched = m.untouched && normalized(m.untouched, Number(m.end - m.start))
+  if (m.content) held.content = contentRuns(m.content, untouched, store)
+  else if (m.sparse) held[contentOnDisk.has(m.sparse) ? 'content' : 'sparse'] = sparseRuns(m.sparse, untouched, store)
+  if (untouched) held.untouched = untouched.map(([from, to]) => [from, to])
   return held
+}
+
+/**
+ * Untouched runs as the reader requires them (ascending, disjoint, whole pages inside the map): what
+ * capture records already; a list built otherwise is sorted, merged and shrunk to whole pages, so that
+ * a file is never written that cannot be read back, and no byte outside a run is skipped.
+ */
+function normalized(runs: readonly PageRun[], size: number): PageRun[] {
+  const out: [number, number][] = []
+  for (const [a, b] of [...runs].sort((x, y) => x[0] - y[0])) {
+    const from = Math.ceil(Math.max(0, a) / PAGE_BYTES) * PAGE_BYTES
+    const to = b >= size ? size : Math.floor(b / PAGE_BYTES) * PAGE_BYTES
+    if (to <= from) continue
+    const last = out[out.length - 1]
+    if (last && from <= last[1]) last[1] = Math.max(last[1], to)
+    else out.push([from, to])
+  }
+  return out
 }
 
 /** Writes a snapshot as procsnap/2 to `out`; equal snapshots give equal bytes (keys in a fixed order). */

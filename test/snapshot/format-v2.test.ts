@@ -149,6 +149,26 @@ describe('procsnap/2 files', () => {
     expect(encodeSnapshot(back.data).equals(readFileSync(path))).toBe(true)
   })
 
+  it('write untouched runs as the reader requires them, whatever order and alignment the data has', () => {
+    const content = new Uint8Array(8 * PAGE_BYTES).fill(3)
+    const untouched: [number, number][] = [
+      [6 * PAGE_BYTES, 99 * PAGE_BYTES],
+      [100, 3 * PAGE_BYTES + 5],
+      [2 * PAGE_BYTES, 4 * PAGE_BYTES],
+    ]
+    const data: SnapshotData = {
+      ...syntheticData(),
+      maps: [anon(0x10000n, { size: content.length, content, untouched })],
+    }
+    const back = decodeSnapshot(encodeSnapshot(data))
+    expect(back.maps[0]?.untouched).toEqual([
+      [PAGE_BYTES, 4 * PAGE_BYTES],
+      [6 * PAGE_BYTES, 8 * PAGE_BYTES],
+    ])
+    const bytes = back.maps[0]?.content
+    expect(bytes && [0, 1, 3, 4, 5, 6, 7].map((p) => bytes[p * PAGE_BYTES])).toEqual([3, 0, 0, 3, 3, 0, 0])
+  })
+
   it('save and load snapshots past 512 MiB (one JSON string could not hold them)', () => {
     const size = 640 * MiB
     const content = new Uint8Array(size)
