@@ -12,6 +12,7 @@ import { median } from './median.js'
 import { fmt, RUNS, writeResults, type Row } from './report.js'
 import { scheduleRun } from './schedule.js'
 import { writtenRows } from './written-pages.js'
+import { snapshotIoRows } from './snapshot-io.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const FIX = `${ROOT}fixtures/c/bin/`
@@ -319,6 +320,7 @@ const GROUPS: Record<string, () => Promise<Row[]>> = {
   schedule: scheduleRows,
   pertest: perTestRows,
   written: writtenRows,
+  io: snapshotIoRows,
 }
 
 async function main(): Promise<void> {

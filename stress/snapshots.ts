@@ -1,10 +1,12 @@
 // npm run stress: the fuzzer of snapshot files (test/snapshot/fuzz.ts) at 3000 seeded cases, on
-// snapshots of counter at every level and of threads and noaccess (sparse maps) at 'full'.
+// snapshots of counter at every level and of threads and noaccess (sparse maps) at 'full', each as
+// procsnap/2 (what save() writes) and as procsnap/1 (still loaded).
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { launch, loadSnapshot, type Process, type SnapshotLevel } from '../src/index.js'
-import { encodeSnapshot } from '../src/snapshot/format.js'
+import { encodeSnapshotV1 } from '../src/snapshot/format.js'
+import { encodeSnapshot } from '../src/snapshot/format-file.js'
 import { fuzzReport, fuzzSnapshots, type FuzzOriginal } from '../test/snapshot/fuzz.js'
 import { FIXTURES } from './procs.js'
 
@@ -25,11 +27,14 @@ async function snapshotsOf(
   try {
     proc.breakAt(symbol)
     await proc.cont()
-    return levels.map((level) => {
+    return levels.flatMap((level) => {
       const path = join(dir, `${name}-${level}.json`)
       proc.createSnapshot({ level }).save(path)
       const snapshot = loadSnapshot(path)
-      return { name: `${name} ${level}`, bytes: encodeSnapshot(snapshot.data), snapshot }
+      return [
+        { name: `${name} ${level}`, bytes: encodeSnapshot(snapshot.data), snapshot },
+        { name: `${name} ${level} v1`, bytes: encodeSnapshotV1(snapshot.data), snapshot },
+      ]
     })
   } finally {
     await proc.kill()

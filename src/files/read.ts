@@ -89,8 +89,11 @@ export function readRegularHead(path: string, how: Omit<BoundedRead, 'maxBytes'>
   return withRegularFile(path, how, (fd, size) => readAt(fd, Math.min(size, bytes)))
 }
 
-/** Opens `path`, refuses anything but a regular file (fstat on the descriptor), and hands the descriptor and size to `use`. */
-function withRegularFile<T>(
+/**
+ * Opens `path`, refuses anything but a regular file (fstat on the descriptor), and hands the descriptor
+ * and size to `use`; undefined when it does not exist. For readers that stream a file in blocks.
+ */
+export function withRegularFile<T>(
   path: string,
   how: Omit<BoundedRead, 'maxBytes'>,
   use: (fd: number, size: number) => T,

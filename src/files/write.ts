@@ -9,14 +9,57 @@ const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | const
 
 /** Writes `data` to `path` through an exclusive temporary file and a rename; creates the directory. */
 export function writeFileAtomically(path: string, data: string | Uint8Array): void {
+  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
+  atomically(path, (fd) => writeAll(fd, bytes, 0, bytes.length))
+}
+
+/** Where a streaming write puts its bytes, in order. */
+export interface ByteSink {
+  write(bytes: Uint8Array): void
+}
+
+/** Writes up to this much at once; smaller writes are gathered into a buffer of this size first. */
+const STAGE_BYTES = 1 << 20
+/** The most one write(2) moves on Linux. */
+const MAX_WRITE = 0x7ffff000
+
+/**
+ * writeFileAtomically for data produced in pieces: `produce` hands its bytes to the sink, small
+ * pieces are gathered into 1 MiB writes and large ones written straight from the caller's buffer.
+ * The temporary file is removed if `produce` or a write throws; the target is then untouched.
+ */
+export function writeFileStreaming(path: string, produce: (out: ByteSink) => void): void {
+  atomically(path, (fd) => {
+    const stage = Buffer.allocUnsafe(STAGE_BYTES)
+    let staged = 0
+    produce({
+      write(bytes: Uint8Array): void {
+        if (staged + bytes.length <= STAGE_BYTES) {
+          stage.set(bytes, staged)
+          staged += bytes.length
+          return
+        }
+        writeAll(fd, stage, 0, staged)
+        staged = 0
+        if (bytes.length < STAGE_BYTES) {
+          stage.set(bytes, 0)
+          staged = bytes.length
+        } else writeAll(fd, bytes, 0, bytes.length)
+      },
+    })
+    writeAll(fd, stage, 0, staged)
+  })
+}
+
+/** Opens an exclusive temporary file beside `path`, lets `write` fill it, renames it over `path`; removes it on failure. */
+function atomically(path: string, write: (fd: number) => void): void {
   const dir = dirname(path)
   mkdirSync(dir, { recursive: true })
   const temp = join(dir, `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`)
-  const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
   const fd = openSync(temp, CREATE, 0o644)
   let renamed = false
   try {
-    for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done)
+    write(fd)
     closeSync(fd)
     renameSync(temp, path)
     renamed = true
@@ -30,4 +73,8 @@ export function writeFileAtomically(path: string, data: string | Uint8Array): vo
       rmSync(temp, { force: true })
     }
   }
+}
+
+function writeAll(fd: number, bytes: Uint8Array, from: number, to: number): void {
+  for (let done = from; done < to;) done += writeSync(fd, bytes, done, Math.min(to - done, MAX_WRITE))
 }

@@ -1,8 +1,9 @@
 // The snapshot file, format 'procsnap/1' (docs/snapshot-format.md): versioned JSON, every 64-bit or
 // wider value a hex string, memory in deduplicated compressed pages. Loading validates every field.
+// Files are written as procsnap/2 now (format-v2.ts), whose metadata is this JSON but for the pages:
+// the parts both share are exported from here.
 import { FileError, SnapshotFormatError } from '../errors.js'
 import { readRegularFile } from '../files/read.js'
-import { writeFileAtomically } from '../files/write.js'
 import { FieldError, Fields, hexValue, toHex, type Json } from './format-fields.js'
 import { PAGE_SIZE, PageError, PageReader, PageWriter, view, type ContentRef } from './format-pages.js'
 import type {
@@ -19,14 +20,22 @@ import type {
   ThreadState,
 } from './model.js'
 
-export const SNAPSHOT_FORMAT = 'procsnap/1'
+const SNAPSHOT_FORMAT = 'procsnap/1'
 const FORMAT_VERSION = 1
-const ARCHES: readonly SnapshotArch[] = ['x86_64', 'aarch64']
+/** The newest version any procsnap writes: a JSON file claiming a later one is from a newer procsnap. */
+export const LATEST_VERSION = 2
+export const ARCHES: readonly SnapshotArch[] = ['x86_64', 'aarch64']
 
-/** The file's bytes: UTF-8 JSON, keys in a fixed order, so equal snapshots give equal files. */
-export function encodeSnapshot(data: SnapshotData): Buffer {
+/** A procsnap/1 file's bytes: UTF-8 JSON, keys in a fixed order, so equal snapshots give equal files. */
+export function encodeSnapshotV1(data: SnapshotData): Buffer {
   const pages = new PageWriter()
-  const snapshot = {
+  const snapshot = snapshotJson(data, (m) => encodeMap(m, pages))
+  return Buffer.from(JSON.stringify({ format: SNAPSHOT_FORMAT, snapshot, pages: Object.fromEntries(pages.pages) }))
+}
+
+/** The `snapshot` object of a file, keys in a fixed order; `map` writes a map (its contents differ by version). */
+export function snapshotJson(data: SnapshotData, map: (m: MapState) => Json): Json {
+  return {
     kind: data.kind,
     level: data.level,
     ...(data.name !== undefined ? { name: data.name } : {}),
@@ -47,7 +56,7 @@ export function encodeSnapshot(data: SnapshotData): Buffer {
       regs: hexRecord(t.regs),
       backtrace: t.backtrace.map(encodeFrame),
     })),
-    maps: data.maps.map((m) => encodeMap(m, pages)),
+    maps: data.maps.map(map),
     fds: data.fds.map((f) => ({
       fd: f.fd,
       target: f.target,
@@ -65,18 +74,13 @@ export function encodeSnapshot(data: SnapshotData): Buffer {
       ...(data.cpu.xsaveSize !== undefined ? { xsaveSize: data.cpu.xsaveSize } : {}),
     },
   }
-  return Buffer.from(JSON.stringify({ format: SNAPSHOT_FORMAT, snapshot, pages: Object.fromEntries(pages.pages) }))
-}
-
-/** Writes atomically: a temporary file in the same directory, renamed over the target. */
-export function saveSnapshotData(path: string, data: SnapshotData): void {
-  writeFileAtomically(path, encodeSnapshot(data))
 }
 
 /** The largest snapshot file loadSnapshot reads: the format is one JSON text, and V8's strings stop near 512 MiB. */
 const MAX_SNAPSHOT_BYTES = 0x1fffffe8
 
-export function readSnapshotData(path: string): SnapshotData {
+/** Reads a procsnap/1 file (or tells what else it is). */
+export function readSnapshotDataV1(path: string): SnapshotData {
   let bytes: Buffer | undefined
   try {
     bytes = readRegularFile(path, { what: 'snapshot file', maxBytes: MAX_SNAPSHOT_BYTES })
@@ -90,16 +94,16 @@ export function readSnapshotData(path: string): SnapshotData {
       path,
       `No snapshot file at ${path}: save one with snapshot.save(path) first, or fix the path.`,
     )
-  return decodeSnapshot(bytes, path)
+  return decodeSnapshotV1(bytes, path)
 }
 
 /** Far deeper than a snapshot's 7 levels: JSON.parse takes a second per two million levels, which a 2 MB file can hold. */
-const MAX_NESTING = 64
+export const MAX_NESTING = 64
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
 
 /** Whether the JSON text opens more than `max` arrays or objects at once; strings are skipped with indexOf. */
-function nestedDeeper(bytes: Buffer, max: number): boolean {
+export function nestedDeeper(bytes: Buffer, max: number): boolean {
   let depth = 0
   for (let i = 0; i < bytes.length; i++) {
     const c = bytes[i]
@@ -121,8 +125,8 @@ function stringEnd(bytes: Buffer, start: number): number {
   return bytes.length
 }
 
-/** Parses and validates a snapshot file's bytes; never evaluates anything from them. */
-export function decodeSnapshot(bytes: Uint8Array, source = 'buffer'): SnapshotData {
+/** Parses and validates a procsnap/1 file's bytes; never evaluates anything from them. */
+export function decodeSnapshotV1(bytes: Uint8Array, source = 'buffer'): SnapshotData {
   const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
   const text = buffer.toString('utf8')
   let parsed: unknown
@@ -149,29 +153,24 @@ export function decodeSnapshot(bytes: Uint8Array, source = 'buffer'): SnapshotDa
       source,
       `${source} is not a procsnap snapshot: no "format": "${SNAPSHOT_FORMAT}" field.`,
     )
-  if (Number(version) > FORMAT_VERSION)
+  if (Number(version) > LATEST_VERSION)
     throw new SnapshotFormatError(
       'ERR_SNAPSHOT_VERSION',
       source,
       `${source} is in format ${String(format)}, written by a newer procsnap; this one reads ` +
-        `${SNAPSHOT_FORMAT}. Upgrade procsnap to load it.`,
+        `procsnap/${LATEST_VERSION} and earlier. Upgrade procsnap to load it.`,
     )
   if (Number(version) !== FORMAT_VERSION)
     throw new SnapshotFormatError(
       'ERR_SNAPSHOT_FOREIGN',
       source,
-      `${source} is in format ${String(format)}, which no procsnap writes.`,
+      `${source} is in format ${String(format)} as JSON, which no procsnap writes (procsnap/2 files begin with PROCSNAP).`,
     )
   try {
     const root = new Fields(parsed, '$')
-    const arch = root.object('snapshot').string('arch')
-    if (!(ARCHES as readonly string[]).includes(arch))
-      throw new SnapshotFormatError(
-        'ERR_SNAPSHOT_ARCH',
-        source,
-        `${source} holds a snapshot of architecture '${arch}'; procsnap knows ${ARCHES.join(' and ')}.`,
-      )
-    return decodeData(root.object('snapshot'), new PageReader(root.object('pages').value))
+    checkArch(root.object('snapshot'), source)
+    const pages = new PageReader(root.object('pages').value)
+    return decodeData(root.object('snapshot'), (s) => decodeMaps(s, pages))
   } catch (error) {
     if (error instanceof FieldError || error instanceof PageError)
       throw new SnapshotFormatError(
@@ -181,6 +180,17 @@ export function decodeSnapshot(bytes: Uint8Array, source = 'buffer'): SnapshotDa
       )
     throw error
   }
+}
+
+/** ERR_SNAPSHOT_ARCH for an architecture procsnap does not know, before anything else is decoded. */
+export function checkArch(snapshot: Fields, source: string): void {
+  const arch = snapshot.string('arch')
+  if (!(ARCHES as readonly string[]).includes(arch))
+    throw new SnapshotFormatError(
+      'ERR_SNAPSHOT_ARCH',
+      source,
+      `${source} holds a snapshot of architecture '${arch}'; procsnap knows ${ARCHES.join(' and ')}.`,
+    )
 }
 
 function hexRecord(values: Readonly<Record<string, bigint>>): Record<string, string> {
@@ -212,6 +222,15 @@ function encodeFrame(f: Frame): Json {
 }
 
 function encodeMap(m: MapState, pages: PageWriter): Json {
+  return mapJson(m, {
+    ...(m.content ? { content: pages.add(m.content) } : {}),
+    ...(m.sparse && contentOnDisk.has(m.sparse) ? { content: encodeHeldContent(m.sparse, pages) } : {}),
+    ...(m.sparse && !contentOnDisk.has(m.sparse) ? { sparse: encodeSparse(m.sparse, pages) } : {}),
+  })
+}
+
+/** A map's fields in a fixed order, with `held` (its contents as a version writes them) before `unreadable`. */
+export function mapJson(m: MapState, held: Json): Json {
   return {
     start: toHex(m.start),
     end: toHex(m.end),
@@ -220,9 +239,7 @@ function encodeMap(m: MapState, pages: PageWriter): Json {
     path: m.path,
     inode: m.inode,
     ...(m.buildId !== undefined ? { buildId: m.buildId } : {}),
-    ...(m.content ? { content: pages.add(m.content) } : {}),
-    ...(m.sparse && contentOnDisk.has(m.sparse) ? { content: encodeHeldContent(m.sparse, pages) } : {}),
-    ...(m.sparse && !contentOnDisk.has(m.sparse) ? { sparse: encodeSparse(m.sparse, pages) } : {}),
+    ...held,
     ...(m.unreadable !== undefined ? { unreadable: m.unreadable } : {}),
   }
 }
@@ -247,7 +264,8 @@ function encodeHeldContent(sparse: SparseContent, pages: PageWriter): Json {
   return { size: sparse.size, pages: list }
 }
 
-function decodeData(s: Fields, pages: PageReader): SnapshotData {
+/** The `snapshot` object; `maps` decodes its maps (their contents differ by version). */
+export function decodeData(s: Fields, maps: (s: Fields) => MapState[]): SnapshotData {
   return {
     kind: s.oneOf('kind', ['process', 'thread']),
     level: s.oneOf('level', ['base', 'writable', 'full']),
@@ -264,7 +282,7 @@ function decodeData(s: Fields, pages: PageReader): SnapshotData {
     stop: s.has('stop') ? decodeStop(s.object('stop')) : undefined,
     current: s.int('current'),
     threads: s.objects('threads').map(decodeThread),
-    maps: decodeMaps(s, pages),
+    maps: maps(s),
     fds: s.objects('fds').map((f): FdState => ({
       fd: f.int('fd'),
       target: f.string('target'),
@@ -337,16 +355,26 @@ export const DENSE_CONTENT_BUDGET = 256 << 20
  * Sparse contents that were a `content` page list on disk (held page by page past the budget):
  * written back as `content`, so that a file loaded and saved again gives the same bytes.
  */
-const contentOnDisk = new WeakSet<SparseContent>()
+export const contentOnDisk = new WeakSet<SparseContent>()
 
 function decodeMap(m: Fields, pages: PageReader, budget: { left: number }): MapState {
+  return decodeMapWith(m, (size) => {
+    if (m.has('content')) return decodeContent(m.object('content'), size, pages, budget)
+    if (m.has('sparse')) return { sparse: decodeSparse(m.object('sparse'), size, pages) }
+    return {}
+  })
+}
+
+/** What a map holds of its bytes, as a version stores it; `size` is end - start. */
+export type HeldContent = Pick<MapState, 'content' | 'sparse' | 'untouched'>
+
+/** A map's fields; `held` decodes its contents, given its size (checked not negative). */
+export function decodeMapWith(m: Fields, held: (size: bigint) => HeldContent): MapState {
   const start = m.hex('start')
   const end = m.hex('end')
   if (end < start) throw new FieldError(`${m.path}.end`, 'the map ends before it starts')
   if (m.has('content') && m.has('sparse')) throw new FieldError(m.path, 'a map holds content or sparse, not both')
-  let held: Pick<MapState, 'content' | 'sparse'> = {}
-  if (m.has('content')) held = decodeContent(m.object('content'), end - start, pages, budget)
-  else if (m.has('sparse')) held = { sparse: decodeSparse(m.object('sparse'), end - start, pages) }
+  const contents = held(end - start)
   return {
     start,
     end,
@@ -355,7 +383,7 @@ function decodeMap(m: Fields, pages: PageReader, budget: { left: number }): MapS
     path: m.string('path'),
     inode: m.int('inode'),
     ...(m.has('buildId') ? { buildId: m.string('buildId') } : {}),
-    ...held,
+    ...contents,
     ...(m.has('unreadable') ? { unreadable: m.string('unreadable') } : {}),
   }
 }

@@ -11,7 +11,7 @@ export {
   type PrintOptions,
 } from './snapshot.js'
 export { SnapshotMemory, type SnapshotLocation } from './memory-view.js'
-export { SNAPSHOT_FORMAT, encodeSnapshot, decodeSnapshot } from './format.js'
+export { SNAPSHOT_FORMAT, encodeSnapshot, decodeSnapshot } from './format-file.js'
 export type { SnapshotRegisters } from './registers.js'
 export type {
   SnapshotLevel,

@@ -17,7 +17,7 @@ import { SnapshotMemory } from './memory-view.js'
 import { hex, modulesOf, symbolizeIn, type SnapshotModule } from './regions.js'
 import { registerView, type SnapshotRegisters } from './registers.js'
 import { diffSnapshots } from './diff.js'
-import { readSnapshotData, saveSnapshotData } from './format.js'
+import { readSnapshotData, saveSnapshotData } from './format-file.js'
 import {
   renderBacktrace,
   renderDiff,
@@ -143,7 +143,7 @@ abstract class BaseSnapshot {
     return symbolizeIn(this.data, this.modules(), address) ?? hex(address)
   }
 
-  /** Writes the snapshot as procsnap/1 JSON (atomically); loadSnapshot(path) gives it back. */
+  /** Writes the snapshot as procsnap/2 (atomically, streamed in large blocks); loadSnapshot(path) gives it back. */
   save(path: string): void {
     saveSnapshotData(path, this.data)
   }

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { FileError } from '../../src/errors.js'
 import { readRegularFile, readRegularHead } from '../../src/files/read.js'
-import { writeFileAtomically } from '../../src/files/write.js'
+import { writeFileAtomically, writeFileStreaming } from '../../src/files/write.js'
 import { caughtProcsnapError } from '../helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-files-'))
@@ -65,6 +65,25 @@ describe('writeFileAtomically', () => {
     writeFileAtomically(join(sub, 'out.snap'), 'new')
     expect(readFileSync(join(dir, 'victim'), 'utf8')).toBe('keep')
     expect(readFileSync(join(sub, 'out.snap'), 'utf8')).toBe('new')
+    expect(readdirSync(sub)).toEqual(['out.snap'])
+  })
+})
+
+describe('writeFileStreaming', () => {
+  it('writes small and large pieces in order, and leaves the target untouched and no temporary file when producing fails', () => {
+    const sub = join(dir, 's')
+    const target = join(sub, 'out.snap')
+    const big = Buffer.alloc(3 << 20, 7)
+    const pieces = [Buffer.from('head'), big, Buffer.from('mid'), Buffer.alloc(1 << 20, 9), Buffer.from('tail')]
+    writeFileStreaming(target, (out) => pieces.forEach((p) => out.write(p)))
+    expect(readFileSync(target).equals(Buffer.concat(pieces))).toBe(true)
+    expect(() =>
+      writeFileStreaming(target, (out) => {
+        out.write(big)
+        throw new Error('capture failed')
+      }),
+    ).toThrow('capture failed')
+    expect(readFileSync(target).equals(Buffer.concat(pieces))).toBe(true)
     expect(readdirSync(sub)).toEqual(['out.snap'])
   })
 })

@@ -1,11 +1,13 @@
-// The snapshot file: exact round trips, pages stored once, a committed aarch64 snapshot that loads
-// on this machine, and every kind of bad file refused with its own code and the path of the problem.
+// The procsnap/1 snapshot file (still loaded; procsnap/2 is format-v2.test.ts): exact round trips, pages
+// stored once, a committed aarch64 snapshot that loads on this machine, and every kind of bad file
+// refused with its own code and the path of the problem.
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadSnapshot, ProcessSnapshot, type SnapshotData } from '../../src/index.js'
-import { decodeSnapshot, encodeSnapshot, readSnapshotData, saveSnapshotData } from '../../src/snapshot/format.js'
+import { encodeSnapshotV1 as encodeSnapshot } from '../../src/snapshot/format.js'
+import { decodeSnapshot, readSnapshotData, saveSnapshotData } from '../../src/snapshot/format-file.js'
 import { fixture, start } from '../helpers.js'
 import { AARCH64_COUNTER_ADDRESS, AARCH64_MESSAGE_ADDRESS, aarch64CounterData } from './aarch64-data.js'
 
@@ -280,7 +282,7 @@ describe('bad files', () => {
   })
 
   it('a newer format: ERR_SNAPSHOT_VERSION, saying to upgrade', () => {
-    const newer = edit((f) => (f.format = 'procsnap/2'))
+    const newer = edit((f) => (f.format = 'procsnap/3'))
     expect(codeOf(() => decodeSnapshot(newer))).toBe('ERR_SNAPSHOT_VERSION')
     expect(() => decodeSnapshot(newer)).toThrow(/newer procsnap.*Upgrade/)
   })

@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, expect, it } from 'vitest'
-import { encodeSnapshot } from '../../src/snapshot/format.js'
+import { encodeSnapshotV1 } from '../../src/snapshot/format.js'
+import { encodeSnapshot } from '../../src/snapshot/format-file.js'
 import { loadSnapshot, type SnapshotLevel } from '../../src/index.js'
 import { fixture, start } from '../helpers.js'
 import { fuzzReport, fuzzSnapshots, type FuzzOriginal } from './fuzz.js'
@@ -13,7 +14,7 @@ import { fuzzReport, fuzzSnapshots, type FuzzOriginal } from './fuzz.js'
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-fuzz-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-/** Snapshots of counter at bump at each level, and of threads (every thread) at worker_tick. */
+/** Snapshots of counter at bump at each level (procsnap/2 and /1), and of threads (every thread) at worker_tick. */
 async function originals(): Promise<FuzzOriginal[]> {
   const out: FuzzOriginal[] = []
   const counter = await start(fixture('counter'))
@@ -22,6 +23,7 @@ async function originals(): Promise<FuzzOriginal[]> {
   for (const level of ['base', 'writable', 'full'] as SnapshotLevel[]) {
     const snapshot = counter.createSnapshot({ level, name: `counter ${level}` })
     out.push({ name: `counter ${level}`, bytes: encodeSnapshot(snapshot.data), snapshot })
+    out.push({ name: `counter ${level} v1`, bytes: encodeSnapshotV1(snapshot.data), snapshot })
   }
   const threads = await start(fixture('threads'), { args: ['3', '2'] })
   threads.breakAt('worker_tick')

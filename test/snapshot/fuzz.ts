@@ -1,13 +1,17 @@
 // A seeded fuzzer of snapshot files (issue 11): real snapshots mutated as JSON (wrong types, huge
 // or negative numbers, 2^33 sizes, NaN, deep nesting, long strings, duplicated and missing keys, bad
 // hex and base64, zlib bombs, pages that do not match their hash, hostile map paths) and as bytes
-// (truncation, flips), each loaded and used as a test would use it. No Vitest here: the test and
-// stress/snapshots.ts share it.
+// (truncation, flips), each loaded and used as a test would use it. procsnap/2 files (a binary header,
+// JSON metadata, raw pages) are mutated in their header, as bytes, and in their metadata and pages
+// resealed with valid checksums, so that the checks behind the checksums are reached. No Vitest
+// here: the test and stress/snapshots.ts share it.
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { deflateRawSync } from 'node:zlib'
 import { loadSnapshot, ProcsnapError, type Snapshot } from '../../src/index.js'
+import { HEADER_BYTES, isV2 } from '../../src/snapshot/format-v2.js'
 import { exercise, measured } from './exercise.js'
+import { sealV2, splitV2 } from './v2-file.js'
 
 /** A snapshot to mutate: its file's bytes, and the snapshot they load to (what diffs compare against). */
 export interface FuzzOriginal {
@@ -276,9 +280,104 @@ function mutateBytes(r: Rand, bytes: Buffer): { bytes: Buffer; what: string } {
   }
 }
 
+/** A procsnap/2 header field set to an odd value; the rest of the file as it was. */
+function mutateHeader(r: Rand, bytes: Buffer): { bytes: Buffer; what: string } {
+  const out = Buffer.from(bytes)
+  const [name, at, wide] = pick(r, [
+    ['version', 8, false],
+    ['flags', 12, false],
+    ['metadata length', 16, true],
+    ['page count', 24, true],
+    ['metadata crc', 32, false],
+    ['pages crc', 36, false],
+  ] as const)
+  if (wide) {
+    const old = out.readBigUInt64LE(at)
+    out.writeBigUInt64LE(
+      BigInt.asUintN(64, pick(r, [old + 1n, old - 1n, 0n, 1n << 40n, (1n << 64n) - 1n, 1n << 53n])),
+      at,
+    )
+  } else out.writeUInt32LE(pick(r, [0, 1, 3, 0xffffffff, int(r, 2 ** 32)]), at)
+  return { bytes: out, what: `header ${name}` }
+}
+
+/** Changes to a procsnap/2 map's runs and untouched list (whatever earlier changes left). */
+function mutateRuns(r: Rand, file: Obj): string {
+  const snapshot = isObject(file.snapshot) ? file.snapshot : {}
+  const held = objects(snapshot.maps).filter((m) => isObject(m.content) || isObject(m.sparse))
+  if (!held.length) return 'no runs'
+  const map = pick(r, held)
+  const c = (isObject(map.content) ? map.content : map.sparse) as Obj
+  const runs = Array.isArray(c.runs) ? c.runs : []
+  const run = runs.length ? pick(r, runs) : undefined
+  switch (int(r, 6)) {
+    case 0:
+      if (Array.isArray(run)) run[int(r, run.length)] = pick(r, [...NUMBERS, 1, 0])
+      return 'run number'
+    case 1:
+      if (run) runs.splice(int(r, runs.length + 1), 0, run)
+      return 'run duplicated'
+    case 2:
+      runs.splice(int(r, runs.length), 1)
+      return 'run removed'
+    case 3:
+      runs.push(
+        pick(r, [
+          [0, 2 ** 40, 0, 0],
+          [0, 1, 0, 1],
+          [2 ** 52, 1, 0],
+          [0, 2 ** 20, 0],
+        ]),
+      )
+      return 'huge run'
+    case 4:
+      map.untouched = pick(r, [
+        [[0, 2 ** 52]],
+        [[4096, 0]],
+        [
+          [0, 4096],
+          [0, 4096],
+        ],
+        [[1, 2]],
+        'x',
+        [[0, 8192]],
+      ])
+      return 'untouched'
+    default:
+      runs.reverse()
+      return 'runs reversed'
+  }
+}
+
+/** A procsnap/2 mutant: its header, its bytes, or its metadata and pages changed and resealed. */
+function mutantV2(r: Rand, bytes: Buffer): { bytes: Buffer; what: string } {
+  const roll = r()
+  if (roll < 0.15) return mutateBytes(r, bytes)
+  if (roll < 0.3) return mutateHeader(r, bytes)
+  const { meta, data } = splitV2(bytes)
+  const file = JSON.parse(meta) as Obj
+  const what: string[] = []
+  const n = 1 + int(r, 3)
+  for (let j = 0; j < n; j++) what.push(r() < 0.5 ? mutateRuns(r, file) : mutateJson(r, file))
+  let pages = data
+  if (r() < 0.2) {
+    const k = int(r, 3)
+    pages =
+      k === 0
+        ? data.subarray(0, Math.max(0, data.length - 4096))
+        : k === 1
+          ? Buffer.concat([data, Buffer.alloc(4096, 7)])
+          : Buffer.from(data).fill(0xee, 0, Math.min(data.length, 64))
+    what.push(['a page less', 'a page more', 'a page changed'][k] as string)
+  }
+  const text = JSON.stringify(file).replace(DEEP, (_, d: string) => '['.repeat(Number(d)) + ']'.repeat(Number(d)))
+  return { bytes: sealV2(text, pages), what: `procsnap/2 ${what.join('; ')}` }
+}
+
 /** The mutated file of case `i`: one to three JSON changes, or one byte-level change. */
 export function mutant(original: FuzzOriginal, seed: number, i: number): { bytes: Buffer; what: string } {
   const r = rng(seed * 1_000_003 + i)
+  if (original.bytes.length > HEADER_BYTES && isV2(original.bytes)) return mutantV2(r, original.bytes)
   if (r() < 0.25) return mutateBytes(r, original.bytes)
   const file = JSON.parse(original.bytes.toString()) as Obj
   const what: string[] = []

@@ -1,0 +1,120 @@
+// Snapshot files at disk speed (group `io`): capture('full') + save() of a process holding 256 MiB or
+// 1 GiB of repeated, distinct or random pages, against `gcore` writing a core of the same process;
+// then loadSnapshot of that file, against reading gcore's core whole, each in a fresh child process
+// (its time and peak RSS).
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { launch } from '../src/index.js'
+import { median } from './median.js'
+import { fmt, RUNS, type Row } from './report.js'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const FILL = `${ROOT}fixtures/c/bin/pagefill`
+const LOADER = fileURLToPath(new URL('./snapshot-load.js', import.meta.url))
+const SIZES = (process.env.BENCH_IO_MIB ?? '256,1024').split(',').map(Number)
+const KINDS = (process.env.BENCH_IO_KINDS ?? 'repeated,distinct,random').split(',')
+
+interface Load {
+  ms: number
+  maxRssKiB: number
+  startRssKiB: number
+  held: number
+}
+
+/** procsnap: launched, stopped at ready(), then capture('full') + save() timed together. */
+async function oursSave(mib: number, kind: string, file: string): Promise<number> {
+  const proc = await launch(FILL, { args: [String(mib), kind] })
+  try {
+    proc.breakAt('ready')
+    await proc.cont({ timeout: 300_000 }) // filling a GiB on a shared machine
+    const t0 = performance.now()
+    proc.createSnapshot({ level: 'full' }).save(file)
+    return performance.now() - t0
+  } finally {
+    await proc.kill()
+  }
+}
+
+/**
+ * gcore: the fixture stops itself (SIGSTOP) once filled, not under our ptrace; gcore attaches,
+ * writes the core and detaches. Timed as the whole command (gdb's start included, as a user runs it).
+ */
+async function gcoreSave(mib: number, kind: string, prefix: string): Promise<{ ms: number; core: string }> {
+  const child = spawn(FILL, [String(mib), kind, 'stop'], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const pid = await new Promise<number>((resolve, reject) => {
+    child.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())))
+    child.once('error', reject)
+  })
+  try {
+    while (!/^\d+ \(.*\) T/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) await new Promise((r) => setTimeout(r, 5))
+    const t0 = performance.now()
+    execFileSync('gcore', ['-o', prefix, String(pid)], { stdio: 'ignore' })
+    return { ms: performance.now() - t0, core: `${prefix}.${pid}` }
+  } finally {
+    child.kill('SIGKILL')
+  }
+}
+
+function load(how: 'snapshot' | 'raw', file: string): Load {
+  const out = execFileSync(process.execPath, [LOADER, how, file], { encoding: 'utf8', maxBuffer: 1 << 20 })
+  return JSON.parse(out) as Load
+}
+
+export async function snapshotIoRows(): Promise<Row[]> {
+  const rows: Row[] = []
+  const dir = mkdtempSync(join(tmpdir(), 'procsnap-io-'))
+  try {
+    for (const mib of SIZES)
+      for (const kind of KINDS) {
+        const save = { ours: [] as number[], gcore: [] as number[] }
+        const loads = { ours: [] as Load[], raw: [] as Load[] }
+        const sizes = { ours: 0, core: 0 }
+        for (let r = 0; r < RUNS; r++) {
+          const file = join(dir, 'snap.procsnap')
+          save.ours.push(await oursSave(mib, kind, file))
+          sizes.ours = statSync(file).size
+          loads.ours.push(load('snapshot', file))
+          rmSync(file)
+          const g = await gcoreSave(mib, kind, join(dir, 'core'))
+          save.gcore.push(g.ms)
+          sizes.core = statSync(g.core).size
+          loads.raw.push(load('raw', g.core))
+          rmSync(g.core)
+        }
+        const what = `${mib} MiB of ${kind} pages`
+        const rss = (l: Load[]): number => median(l.map((x) => x.maxRssKiB / 1024))
+        rows.push(
+          {
+            measure: `capture('full') + save(), ${what}; file ${fmt(sizes.ours / 2 ** 20)} MiB (baseline: gcore, core ${fmt(sizes.core / 2 ** 20)} MiB)`,
+            ours: save.ours,
+            baseline: save.gcore,
+            unit: 'ms',
+            better: 'lower',
+            target: 'at least as fast as gcore',
+          },
+          {
+            measure: `loadSnapshot, ${what}, in a fresh node (baseline: the core read whole into one buffer); peak RSS ${fmt(rss(loads.ours))} MiB vs ${fmt(rss(loads.raw))} MiB`,
+            ours: loads.ours.map((l) => l.ms),
+            baseline: loads.raw.map((l) => l.ms),
+            unit: 'ms',
+            better: 'lower',
+            target: 'at least as fast; RSS within 1.2x the content',
+          },
+          {
+            measure: `peak RSS of the load above, above node's own start (${fmt(median(loads.ours.map((l) => l.startRssKiB / 1024)))} MiB), as a multiple of the ${mib} MiB content (baseline: the raw read)`,
+            ours: loads.ours.map((l) => (l.maxRssKiB - l.startRssKiB) / 1024 / mib),
+            baseline: loads.raw.map((l) => (l.maxRssKiB - l.startRssKiB) / 1024 / mib),
+            unit: 'x content',
+            better: 'lower',
+            target: '<= 1.2',
+          },
+        )
+      }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  return rows
+}
