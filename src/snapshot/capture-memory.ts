@@ -31,7 +31,7 @@ export function captureMap(
   m: MemoryMap,
   level: SnapshotLevel,
   buildId: string | undefined,
-  residency: Residency,
+  memory: CaptureMemory,
   previous?: CaptureBase,
 ): MapState {
   const base: MapState = {
@@ -48,8 +48,8 @@ export function captureMap(
   const kernel = kernelMapReason(m)
   if (kernel) return { ...base, unreadable: kernel }
   if (m.perms[0] === 'r') {
-    const touched = isPrivateAnonymous(m) ? residency.touched(m.start, m.end) : undefined
-    const held = (touched && previous && shareFrom(proc, m, touched, previous)) || readWhole(proc, m, touched)
+    const touched = isPrivateAnonymous(m) ? memory.residency.touched(m.start, m.end) : undefined
+    const held = (touched && previous && shareFrom(proc, m, touched, previous)) || readWhole(proc, m, touched, memory)
     if (held) return { ...base, ...held }
     // part of it, at least, cannot be read: page by page below, to hold what can be
   } else if (m.perms[3] === 's') {
@@ -58,7 +58,7 @@ export function captureMap(
       unreadable: `not read: a shared map the process cannot read (${m.perms}), whose untouched pages a read through ptrace would allocate`,
     }
   }
-  const { sparse, failure, untouched } = readPages(proc, m, residency)
+  const { sparse, failure, untouched } = readPages(proc, m, memory.residency)
   return {
     ...base,
     ...(sparse.size > 0 ? { sparse } : {}),
@@ -106,10 +106,15 @@ type Held = Pick<MapState, 'content' | 'sparse' | 'untouched'>
  * (the others stay zeros, and a large buffer's untouched pages cost no memory); undefined when part
  * of it cannot be read.
  */
-function readWhole(proc: Process, m: MemoryMap, touched: readonly PageRun[] | undefined): Held | undefined {
+function readWhole(
+  proc: Process,
+  m: MemoryMap,
+  touched: readonly PageRun[] | undefined,
+  memory: CaptureMemory,
+): Held | undefined {
   const size = Number(m.end - m.start)
   try {
-    const content = allocateCapture(size)
+    const content = memory.buffer(size, touched ? touchedBytes(touched) : size)
     if (!touched) {
       proc.readMemoryInto(m.start, content)
       return { content }
@@ -218,6 +223,10 @@ function splitRuns(
   return out
 }
 
+function touchedBytes(runs: readonly PageRun[]): number {
+  return runs.reduce((n, [from, to]) => n + to - from, 0)
+}
+
 /** The runs of [0, size) outside `touched` (ascending, disjoint). */
 export function untouchedRuns(touched: readonly PageRun[], size: number): PageRun[] {
   const out: PageRun[] = []
@@ -296,6 +305,39 @@ function sizeOfFile(path: string, inode: number): bigint | undefined {
 function roundUp(size: bigint): bigint {
   const page = BigInt(PAGE)
   return ((size + page - 1n) / page) * page
+}
+
+/** Slabs of this size hold the buffers of mostly untouched maps; larger maps get a buffer of their own. */
+const SLAB = 512 << 20
+
+/**
+ * Where a capture's buffers come from. Maps mostly touched get a buffer each, THP-advised when that
+ * pays. Maps mostly untouched (idle thread stacks, reservations) are carved out of a few zeroed slabs
+ * whose untouched pages cost no memory: a buffer each would make V8 collect garbage at every 64 MiB
+ * of new external memory (100 collections, half a second, for 256 idle 8 MiB thread stacks).
+ */
+export class CaptureMemory {
+  readonly residency: Residency
+  /** Whether large buffers may ask for huge pages (see capture.ts). */
+  private readonly hugeOk: boolean
+  private slab: Uint8Array | undefined
+  private used = 0
+
+  constructor(residency: Residency, hugeOk: boolean) {
+    this.residency = residency
+    this.hugeOk = hugeOk
+  }
+
+  /** A zeroed buffer of `size` bytes of which `touched` will be written. */
+  buffer(size: number, touched: number): Uint8Array {
+    if (touched * 2 >= size || size > SLAB / 4) return allocateCapture(size, this.hugeOk && touched * 2 >= size)
+    if (!this.slab || this.used + size > this.slab.length) {
+      this.slab = new Uint8Array(SLAB)
+      this.used = 0
+    }
+    this.used += size
+    return this.slab.subarray(this.used - size, this.used)
+  }
 }
 
 /**
