@@ -307,8 +307,10 @@ function roundUp(size: bigint): bigint {
   return ((size + page - 1n) / page) * page
 }
 
-/** Slabs of this size hold the buffers of mostly untouched maps; larger maps get a buffer of their own. */
-const SLAB = 512 << 20
+/** Slabs hold the buffers of mostly untouched maps from 1 MiB to a quarter of the largest slab; they grow 32 MiB, 64 MiB... */
+const SLAB_FIRST = 32 << 20
+const SLAB_MAX = 512 << 20
+const SLAB_MIN_MAP = 1 << 20
 
 /**
  * Where a capture's buffers come from. Maps mostly touched get a buffer each, THP-advised when that
@@ -330,9 +332,11 @@ export class CaptureMemory {
 
   /** A zeroed buffer of `size` bytes of which `touched` will be written. */
   buffer(size: number, touched: number): Uint8Array {
-    if (touched * 2 >= size || size > SLAB / 4) return allocateCapture(size, this.hugeOk && touched * 2 >= size)
+    if (touched * 2 >= size || size < SLAB_MIN_MAP || size > SLAB_MAX / 4)
+      return allocateCapture(size, this.hugeOk && touched * 2 >= size)
     if (!this.slab || this.used + size > this.slab.length) {
-      this.slab = new Uint8Array(SLAB)
+      const next = this.slab ? Math.min(SLAB_MAX, this.slab.length * 2) : SLAB_FIRST
+      this.slab = new Uint8Array(Math.max(next, size))
       this.used = 0
     }
     this.used += size
