@@ -86,6 +86,10 @@ describe('pages never touched', () => {
     expect(snap.memory.read(buf + BigInt(discarded), 8)).toEqual(new Uint8Array(8))
     // the snapshot's 1 GiB buffer is mostly untouched memory: this process did not grow by a gigabyte
     expect(grew).toBeLessThan(64 * MiB)
+    // pprintMaps says how much was never touched
+    let text = ''
+    snap.pprintMaps({ color: false, stream: { write: (t: string) => (text += t) } })
+    expect(text.split('\n')[0]).toMatch(/ held; 1\.0 GiB never touched: zeros, not read\)$/)
     // a live read agrees (the snapshot is a copy of the process's memory, zeros included)
     expect(proc.readMemory(buf + BigInt(step), PAGE)).toEqual(filled(step))
   })
