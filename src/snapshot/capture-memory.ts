@@ -140,61 +140,63 @@ function shareFrom(proc: Process, m: MemoryMap, touched: readonly PageRun[], pre
   const size = Number(m.end - m.start)
   if (size < SHARE_MIN) return undefined
   const old = previous.map
-  const pages = new Map<number, Uint8Array>()
-  const oldPage = (at: number): Uint8Array | undefined =>
-    old.content ? old.content.subarray(at, at + PAGE) : old.sparse?.pages.get(at)
-  let changed = 0
+  // pages that differ from the earlier capture: their new bytes, null when they are zeros now
+  const changed = new Map<number, Uint8Array | null>()
   try {
-    for (const [from, to, written] of splitRuns(touched, previous.written)) {
-      if (!written) {
-        for (let at = from; at < to; at += PAGE) {
-          const view = oldPage(at)
-          if (view) pages.set(at, view)
-        }
-        continue
-      }
-      changed += compareRange(proc, m.start, from, to, oldPage, pages)
-    }
+    for (const [from, to, written] of splitRuns(touched, previous.written))
+      if (written) compareRange(proc, m.start, from, to, old, changed)
   } catch (error) {
     if (error instanceof MemoryError) return undefined
     throw error
   }
   const untouched = untouchedRuns(touched, size)
-  if (changed === 0 && sameRuns(untouched, old.untouched))
+  if (changed.size === 0 && sameRuns(untouched, old.untouched))
     return { ...(old.content ? { content: old.content } : { sparse: old.sparse }), untouched: old.untouched ?? [] }
-  if (changed * PAGE * 2 > size) return undefined
+  if (changed.size * PAGE * 2 > size) return undefined
+  const pages = new Map<number, Uint8Array>()
+  for (const [from, to] of touched)
+    for (let at = from; at < to; at += PAGE) {
+      const now = changed.get(at)
+      const bytes = now === undefined ? oldPage(old, at) : now
+      if (bytes) pages.set(at, bytes)
+    }
   return { sparse: { size, pages }, untouched }
 }
 
+/** A page of an earlier capture: a view of its bytes, or undefined where it held none (zeros). */
+function oldPage(old: MapState, at: number): Uint8Array | undefined {
+  return old.content ? old.content.subarray(at, at + PAGE) : old.sparse?.pages.get(at)
+}
+
 /**
- * Reads [from, to) of a map a chunk at a time and compares it page by page with the earlier capture:
- * equal pages are kept as views of it, the others copied (zero pages left out). Returns how many differ.
+ * Reads [from, to) of a map a chunk at a time and compares it with the earlier capture, a chunk at
+ * once (memcmp), then page by page where the chunk differs: the pages that differ go to `changed`.
  */
 function compareRange(
   proc: Process,
   start: bigint,
   from: number,
   to: number,
-  oldPage: (at: number) => Uint8Array | undefined,
-  pages: Map<number, Uint8Array>,
-): number {
+  old: MapState,
+  changed: Map<number, Uint8Array | null>,
+): void {
   chunkBuffer ??= new Uint8Array(CHUNK)
   const chunk = Buffer.from(chunkBuffer.buffer, chunkBuffer.byteOffset, chunkBuffer.length)
-  let changed = 0
   for (let pos = from; pos < to; pos += CHUNK) {
     const view = chunk.subarray(0, Math.min(CHUNK, to - pos))
     proc.readMemoryInto(start + BigInt(pos), view)
+    if (old.content && view.equals(old.content.subarray(pos, pos + view.length))) continue
     for (let at = 0; at < view.length; at += PAGE) {
       const page = view.subarray(at, at + PAGE)
-      const before = oldPage(pos + at)
-      if (before && page.equals(before)) pages.set(pos + at, before)
-      else if (before || !page.equals(ZERO_PAGE.subarray(0, page.length))) {
-        changed++
-        if (!page.equals(ZERO_PAGE.subarray(0, page.length))) pages.set(pos + at, Uint8Array.prototype.slice.call(page))
-      }
+      const before = oldPage(old, pos + at)
+      if (before ? page.equals(before) : isZero(page)) continue
+      changed.set(pos + at, isZero(page) ? null : Uint8Array.prototype.slice.call(page))
     }
   }
-  return changed
+}
+
+function isZero(page: Buffer): boolean {
+  return page.equals(page.length === PAGE ? ZERO_PAGE : ZERO_PAGE.subarray(0, page.length))
 }
 
 /** Touched runs cut where written runs begin and end: [from, to, written]; all written when unknown. */
