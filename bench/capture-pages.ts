@@ -3,6 +3,8 @@
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { launch, type Process, type ProcessSnapshot } from '../src/index.js'
+import { Residency } from '../src/snapshot/capture-memory.js'
+import { trackWrites } from '../src/snapshot/incremental.js'
 import { median } from './median.js'
 import { RUNS, type Row } from './report.js'
 
@@ -22,6 +24,19 @@ function measured(take: () => ProcessSnapshot): { ms: number; mb: number; snap: 
   const snap = take()
   const ms = performance.now() - t0
   return { ms, mb: (process.memoryUsage().rss - rss) / MB, snap }
+}
+
+/** Milliseconds to find the touched runs of [start, end): PAGEMAP_SCAN, or 8-byte pagemap entries; median of 5. */
+function touchedMs(pid: number, start: bigint, end: bigint, useScan: boolean): number {
+  const times: number[] = []
+  for (let i = 0; i < 5; i++) {
+    const residency = new Residency(pid, { scan: useScan })
+    const t0 = performance.now()
+    residency.touched(start, end)
+    times.push(performance.now() - t0)
+    residency.close()
+  }
+  return median(times)
 }
 
 /** bench/c/touched_read against the stopped process: median ms, and bytes it read. */
@@ -53,7 +68,8 @@ export async function capturePagesRows(): Promise<Row[]> {
   const reserve = { ms: [] as number[], c: [] as number[] }
   const repeat = { first: [] as number[], collected: [] as number[], alive: [] as number[], shared: [] as number[] }
   const repeatMb = { alive: [] as number[], shared: [] as number[] }
-  const onePage = { ms: [] as number[], mb: [] as number[], c: [] as number[] }
+  const onePage = { ms: [] as number[], mb: [] as number[], c: [] as number[], tracked: [] as number[] }
+  const scan = { sparse: [] as number[], sparseRead: [] as number[], dense: [] as number[], denseRead: [] as number[] }
   for (let r = 0; r < RUNS; r++) {
     // (1) 256 threads asleep: each 8 MiB stack has a few pages touched
     const many = await stopped('manythreads', [String(THREADS)])
@@ -72,6 +88,8 @@ export async function capturePagesRows(): Promise<Row[]> {
     reserve.ms.push(measured(() => res.createSnapshot({ level: 'writable' })).ms)
     const buf = res.regs.rdi
     reserve.c.push(cTouched(res.pid, [buf, buf + res.regs.rsi]).ms)
+    scan.sparse.push(touchedMs(res.pid, buf, buf + res.regs.rsi, true))
+    scan.sparseRead.push(touchedMs(res.pid, buf, buf + res.regs.rsi, false))
     await res.kill()
     // (3) a 256 MiB heap, all touched, captured again: first; again with the first collected; with it alive
     const heap = await stopped('reserve', [String(MIB), String((MIB << 20) / 4096), '3'])
@@ -98,6 +116,8 @@ export async function capturePagesRows(): Promise<Row[]> {
     const shared = measured(() => heap.createSnapshot({ level: 'writable' }))
     repeat.shared.push(shared.ms)
     repeatMb.shared.push(shared.mb)
+    scan.dense.push(touchedMs(heap.pid, heap.regs.rdi, heap.regs.rdi + heap.regs.rsi, true))
+    scan.denseRead.push(touchedMs(heap.pid, heap.regs.rdi, heap.regs.rdi + heap.regs.rsi, false))
     // (4) one page written between two stops: the incremental snapshot against reading that page
     await heap.cont()
     const hbuf = heap.regs.rdi
@@ -106,7 +126,20 @@ export async function capturePagesRows(): Promise<Row[]> {
     onePage.ms.push(inc.ms)
     onePage.mb.push(inc.mb)
     onePage.c.push(cTouched(heap.pid, [hbuf + BigInt(MIB << 20) / 2n, hbuf + BigInt(MIB << 20) / 2n + 4096n]).ms)
-    if (shared.snap.maps.length === 0 || lone.snap.maps.length === 0) throw new Error('no maps')
+    // the same with a tracker: a stand-in that reports what reserve.c writes (page `round` of the map)
+    const end = hbuf + heap.regs.rsi
+    let round = 2
+    trackWrites(heap, {
+      tracked: (start, stop) => start === hbuf && stop === end,
+      written: () => [[round * 4096, round * 4096 + 4096]],
+      reset: () => undefined,
+    })
+    const base = heap.createSnapshot({ level: 'writable' })
+    await heap.cont()
+    round = Number(heap.regs.rdx)
+    gc()
+    onePage.tracked.push(measured(() => heap.createSnapshot({ level: 'writable' })).ms)
+    if ([base, shared.snap, lone.snap].some((x) => x.maps.length === 0)) throw new Error('no maps')
     await heap.kill()
   }
   const row = (measure: string, ours: number[], baseline: number[], unit: string, target: string): Row => ({
@@ -173,10 +206,31 @@ export async function capturePagesRows(): Promise<Row[]> {
       onePage.ms,
       onePage.c,
       'ms',
-      'one page with a tracker',
+      'for the record: a full read and compare',
     ),
     row(
-      `RSS growth of that snapshot (baseline: one page, MB)`,
+      `the same with a tracker of written pages (a stand-in reporting the page; baseline: C reads one page)`,
+      onePage.tracked,
+      onePage.c,
+      'ms',
+      'about one page',
+    ),
+    row(
+      `touched runs of ${MIB} MiB with 256 pages touched: PAGEMAP_SCAN (baseline: pagemap read 8 bytes a page)`,
+      scan.sparse,
+      scan.sparseRead,
+      'ms',
+      'below 1x',
+    ),
+    row(
+      `touched runs of ${MIB} MiB all touched: PAGEMAP_SCAN (baseline: pagemap read 8 bytes a page)`,
+      scan.dense,
+      scan.denseRead,
+      'ms',
+      'about 1x',
+    ),
+    row(
+      `RSS growth of the untracked one (baseline: one page, MB)`,
       onePage.mb,
       onePage.mb.map(() => 4096 / MB),
       'MB',
