@@ -166,7 +166,7 @@ describe('incremental snapshots', () => {
 
   it('read only the pages a tracker says were written', async () => {
     const n = 64
-    const proc = await reserve(8, n, 3)
+    const proc = await reserve(8, n, 4)
     const buf = proc.regs.rdi
     const size = Number(proc.regs.rsi)
     const step = size / n
@@ -191,6 +191,15 @@ describe('incremental snapshots', () => {
     }
     expect(asked.length).toBeGreaterThan(0)
     expect(mapAt(first, buf).content?.subarray(step, step + 1)).toEqual(filled(step).subarray(0, 1))
+    // pages outside the written runs are not read: a tracker that misses the write leaves the earlier byte
+    let missed = false
+    trackWrites(proc, { ...tracker, written: () => ((missed = true), []) })
+    const before = proc.createSnapshot({ level: 'writable' })
+    await proc.cont()
+    const stale = proc.createSnapshot({ level: 'writable' })
+    expect(missed).toBe(true)
+    expect(proc.readMemory(buf + BigInt(3 * step), 1)).toEqual(Uint8Array.of((filled(3 * step)[0] ?? 0) + 3))
+    expect(stale.memory.read(buf + BigInt(3 * step), 1)).toEqual(before.memory.read(buf + BigInt(3 * step), 1))
     trackWrites(proc, undefined)
   })
 })
