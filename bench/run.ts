@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { launch } from '../src/index.js'
+import { capturePagesRows } from './capture-pages.js'
 import { bigGoldenCost, goldenCost, perTestCost, programsSuite, suiteOf100 } from './golden.js'
 import { librariesRows } from './libraries.js'
 import { median } from './median.js'
@@ -316,6 +317,7 @@ async function perTestRows(): Promise<Row[]> {
 const GROUPS: Record<string, () => Promise<Row[]>> = {
   clock: clockRows,
   libraries: librariesRows,
+  pages: capturePagesRows,
   programs: programsRows,
   schedule: scheduleRows,
   pertest: perTestRows,

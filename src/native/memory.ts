@@ -51,10 +51,12 @@ const HUGE_BUFFER_MIN = 8 << 20
  * A zeroed buffer for `size` bytes about to be filled from a tracee. Large ones ask for transparent
  * huge pages on their 2 MiB-aligned interior (THP is often in 'madvise' mode), so that filling them
  * takes a page fault per 2 MiB instead of per 4 KiB: the faults, not the copy, bound a big capture.
+ * `huge: false` when few pages will be written (each would cost a zeroed 2 MiB page), or when fresh
+ * huge pages are slow to come by (a VM backing them on first touch: see capture-memory.ts).
  */
-export function allocateCapture(size: number): Uint8Array {
+export function allocateCapture(size: number, huge = true): Uint8Array {
   const buf = new Uint8Array(size)
-  if (size < HUGE_BUFFER_MIN) return buf
+  if (size < HUGE_BUFFER_MIN || !huge) return buf
   const start = addressOf(buf)
   const first = (start + HUGE_PAGE - 1n) & ~(HUGE_PAGE - 1n)
   const last = (start + BigInt(size)) & ~(HUGE_PAGE - 1n)

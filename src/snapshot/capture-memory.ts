@@ -1,17 +1,19 @@
 // A map's contents at capture. Maps the process can read come in one buffer (process_vm_readv).
 // The rest is read as a debugger reads it, through /proc/PID/mem, page by page with zeros left out:
-// guard pages and PROT_NONE reservations. Pages of private anonymous memory that were never touched
-// read as zeros without being read at all (/proc/PID/smaps, /proc/PID/pagemap), so that a 16 GiB
-// reservation costs a look at its totals, not 16 GiB of copying; memory stays bounded by the pages
-// that hold data.
+// guard pages and PROT_NONE reservations. Pages of private anonymous memory (heap, stacks, anonymous
+// mmaps) that were never touched read as zeros without being read at all (/proc/PID/smaps, then
+// PAGEMAP_SCAN or /proc/PID/pagemap), and the map's `untouched` lists them: a 16 GiB reservation or
+// 256 idle 8 MiB thread stacks cost a look at their page tables, not their size in copying.
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs'
 import { MemoryError } from '../errors.js'
 import { allocateCapture } from '../native/memory.js'
+import { PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan } from '../native/pagemap.js'
 import type { MemoryMap } from '../process/maps.js'
 import type { Process } from '../process/process.js'
 import { PAGE } from './content.js'
+import type { CaptureBase } from './incremental.js'
 import { levelHolding, levelRank } from './memory-view.js'
-import type { MapState, SnapshotLevel, SparseContent } from './model.js'
+import type { MapState, PageRun, SnapshotLevel, SparseContent } from './model.js'
 import { hex } from './regions.js'
 
 /** Bytes read at once page by page, and pagemap entries (one per page) read at once. */
@@ -20,6 +22,8 @@ const PAGEMAP_BATCH = 1 << 15
 /** Bits 63 (present) and 62 (swapped) of a pagemap entry, in its upper 32 bits. */
 const TOUCHED = 0xc0000000
 const ZERO_PAGE = Buffer.alloc(PAGE)
+/** Whether PAGEMAP_SCAN answered so far in this process (cleared at its first refusal). */
+let scanWorks = true
 
 /** One map, with its contents when the level holds them; what cannot be read is recorded, not thrown. */
 export function captureMap(
@@ -27,7 +31,8 @@ export function captureMap(
   m: MemoryMap,
   level: SnapshotLevel,
   buildId: string | undefined,
-  residency: Residency,
+  memory: CaptureMemory,
+  previous?: CaptureBase,
 ): MapState {
   const base: MapState = {
     start: m.start,
@@ -43,23 +48,21 @@ export function captureMap(
   const kernel = kernelMapReason(m)
   if (kernel) return { ...base, unreadable: kernel }
   if (m.perms[0] === 'r') {
-    const content = allocateCapture(Number(m.end - m.start))
-    try {
-      proc.readMemoryInto(m.start, content)
-      return { ...base, content }
-    } catch {
-      // part of it, at least, cannot be read: page by page below, to hold what can be
-    }
+    const touched = isPrivateAnonymous(m) ? memory.residency.touched(m.start, m.end) : undefined
+    const held = (touched && previous && shareFrom(proc, m, touched, previous)) || readWhole(proc, m, touched, memory)
+    if (held) return { ...base, ...held }
+    // part of it, at least, cannot be read: page by page below, to hold what can be
   } else if (m.perms[3] === 's') {
     return {
       ...base,
       unreadable: `not read: a shared map the process cannot read (${m.perms}), whose untouched pages a read through ptrace would allocate`,
     }
   }
-  const { sparse, failure } = readPages(proc, m, residency)
+  const { sparse, failure, untouched } = readPages(proc, m, memory.residency)
   return {
     ...base,
     ...(sparse.size > 0 ? { sparse } : {}),
+    ...(untouched ? { untouched } : {}),
     ...(failure ? { unreadable: failureReason(m, sparse.size, failure) } : {}),
   }
 }
@@ -76,16 +79,180 @@ function kernelMapReason(m: MemoryMap): string | undefined {
  * A map's pages as a debugger reads them, up to the first page that cannot be read (past the end of
  * its file, for instance). Only pages holding a non-zero byte are kept.
  */
-function readPages(proc: Process, m: MemoryMap, residency: Residency): { sparse: SparseContent; failure?: string } {
+function readPages(
+  proc: Process,
+  m: MemoryMap,
+  residency: Residency,
+): { sparse: SparseContent; failure?: string; untouched?: PageRun[] } {
   const size = Number(m.end - m.start)
   const pages = new Map<number, Uint8Array>()
-  const privateAnonymous = m.inode === 0 && m.perms[3] === 'p' && !m.path.startsWith('/')
-  const ranges = (privateAnonymous ? residency.touched(m.start, m.end) : undefined) ?? [[0, size]]
-  for (const [from, to] of ranges) {
+  const touched = isPrivateAnonymous(m) ? residency.touched(m.start, m.end) : undefined
+  for (const [from, to] of touched ?? [[0, size]]) {
     const stop = readRange(proc, m.start, from, to, pages)
     if (stop) return { sparse: { size: stop.offset, pages }, failure: stop.errno }
   }
-  return { sparse: { size, pages } }
+  return { sparse: { size, pages }, ...(touched ? { untouched: untouchedRuns(touched, size) } : {}) }
+}
+
+/** Heap, stacks, anonymous mmaps: memory whose untouched pages are zeros, known from the page tables. */
+function isPrivateAnonymous(m: MemoryMap): boolean {
+  return m.inode === 0 && m.perms[3] === 'p' && !m.path.startsWith('/')
+}
+
+type Held = Pick<MapState, 'content' | 'sparse' | 'untouched'>
+
+/**
+ * A readable map in one zeroed buffer: only its touched runs are read when the page tables say which
+ * (the others stay zeros, and a large buffer's untouched pages cost no memory); undefined when part
+ * of it cannot be read.
+ */
+function readWhole(
+  proc: Process,
+  m: MemoryMap,
+  touched: readonly PageRun[] | undefined,
+  memory: CaptureMemory,
+): Held | undefined {
+  const size = Number(m.end - m.start)
+  try {
+    const content = memory.buffer(size, touched ? touchedBytes(touched) : size)
+    if (!touched) {
+      proc.readMemoryInto(m.start, content)
+      return { content }
+    }
+    for (const [from, to] of touched) proc.readMemoryInto(m.start + BigInt(from), content.subarray(from, to))
+    return { content, untouched: untouchedRuns(touched, size) }
+  } catch {
+    return undefined
+  }
+}
+
+/** Maps at least this large share their unchanged pages with the previous capture; smaller ones are copied. */
+const SHARE_MIN = 1 << 20
+
+/**
+ * A map that was captured before (`previous`, the same map): unchanged pages are views of the earlier
+ * capture's bytes, pages written since are read and copied, so that the new snapshot costs the pages
+ * that changed. With a tracker's written runs, only those are read; without, every touched page is
+ * read (a chunk at a time, not kept) and compared. Nothing changed: the earlier contents themselves.
+ * Undefined when the map is small, a read fails, or most pages changed (then a dense read is better).
+ */
+function shareFrom(proc: Process, m: MemoryMap, touched: readonly PageRun[], previous: CaptureBase): Held | undefined {
+  const size = Number(m.end - m.start)
+  if (size < SHARE_MIN) return undefined
+  const old = previous.map
+  // pages that differ from the earlier capture: their new bytes, null when they are zeros now
+  const changed = new Map<number, Uint8Array | null>()
+  try {
+    for (const [from, to, written] of splitRuns(touched, previous.written))
+      if (written) compareRange(proc, m.start, from, to, old, changed)
+  } catch (error) {
+    if (error instanceof MemoryError) return undefined
+    throw error
+  }
+  const untouched = untouchedRuns(touched, size)
+  if (changed.size === 0 && sameRuns(untouched, old.untouched))
+    return { ...(old.content ? { content: old.content } : { sparse: old.sparse }), untouched: old.untouched ?? [] }
+  if (changed.size * PAGE * 2 > size) return undefined
+  const oldPages = old.sparse?.pages
+  if (oldPages && sameRuns(untouched, old.untouched) && [...changed.keys()].every((at) => oldPages.has(at))) {
+    // the earlier capture shared pages too: its page list, copied, with the changed pages replaced (order kept)
+    const pages = new Map(oldPages)
+    for (const [at, bytes] of changed) {
+      if (bytes) pages.set(at, bytes)
+      else pages.delete(at)
+    }
+    return { sparse: { size, pages }, untouched }
+  }
+  const pages = new Map<number, Uint8Array>()
+  for (const [from, to] of touched)
+    for (let at = from; at < to; at += PAGE) {
+      const now = changed.get(at)
+      const bytes = now === undefined ? oldPage(old, at) : now
+      if (bytes) pages.set(at, bytes)
+    }
+  return { sparse: { size, pages }, untouched }
+}
+
+/** A page of an earlier capture: a view of its bytes, or undefined where it held none (zeros). */
+function oldPage(old: MapState, at: number): Uint8Array | undefined {
+  return old.content ? old.content.subarray(at, at + PAGE) : old.sparse?.pages.get(at)
+}
+
+/**
+ * Reads [from, to) of a map a chunk at a time and compares it with the earlier capture, a chunk at
+ * once (memcmp), then page by page where the chunk differs: the pages that differ go to `changed`.
+ */
+function compareRange(
+  proc: Process,
+  start: bigint,
+  from: number,
+  to: number,
+  old: MapState,
+  changed: Map<number, Uint8Array | null>,
+): void {
+  chunkBuffer ??= new Uint8Array(CHUNK)
+  const chunk = Buffer.from(chunkBuffer.buffer, chunkBuffer.byteOffset, chunkBuffer.length)
+  for (let pos = from; pos < to; pos += CHUNK) {
+    const view = chunk.subarray(0, Math.min(CHUNK, to - pos))
+    proc.readMemoryInto(start + BigInt(pos), view)
+    if (old.content && view.equals(old.content.subarray(pos, pos + view.length))) continue
+    for (let at = 0; at < view.length; at += PAGE) {
+      const page = view.subarray(at, at + PAGE)
+      const before = oldPage(old, pos + at)
+      if (before ? page.equals(before) : isZero(page)) continue
+      changed.set(pos + at, isZero(page) ? null : Uint8Array.prototype.slice.call(page))
+    }
+  }
+}
+
+function isZero(page: Buffer): boolean {
+  return page.equals(page.length === PAGE ? ZERO_PAGE : ZERO_PAGE.subarray(0, page.length))
+}
+
+/** Touched runs cut where written runs begin and end: [from, to, written]; all written when unknown. */
+function splitRuns(
+  touched: readonly PageRun[],
+  written: readonly PageRun[] | undefined,
+): Array<[number, number, boolean]> {
+  if (!written) return touched.map(([from, to]) => [from, to, true])
+  const out: Array<[number, number, boolean]> = []
+  let w = 0
+  for (const [from, to] of touched) {
+    let at = from
+    while (at < to) {
+      while (w < written.length && (written[w]?.[1] ?? 0) <= at) w++
+      const next = written[w]
+      if (!next || next[0] >= to) {
+        out.push([at, to, false])
+        break
+      }
+      if (next[0] > at) out.push([at, next[0], false])
+      const end = Math.min(to, next[1])
+      out.push([Math.max(at, next[0]), end, true])
+      at = end
+    }
+  }
+  return out
+}
+
+function touchedBytes(runs: readonly PageRun[]): number {
+  return runs.reduce((n, [from, to]) => n + to - from, 0)
+}
+
+/** The runs of [0, size) outside `touched` (ascending, disjoint). */
+export function untouchedRuns(touched: readonly PageRun[], size: number): PageRun[] {
+  const out: PageRun[] = []
+  let at = 0
+  for (const [from, to] of touched) {
+    if (from > at) out.push([at, from])
+    at = to
+  }
+  if (at < size) out.push([at, size])
+  return out
+}
+
+function sameRuns(a: readonly PageRun[], b: readonly PageRun[] | undefined): boolean {
+  return b !== undefined && a.length === b.length && a.every(([f, t], i) => b[i]?.[0] === f && b[i]?.[1] === t)
 }
 
 let chunkBuffer: Uint8Array | undefined
@@ -152,10 +319,48 @@ function roundUp(size: bigint): bigint {
   return ((size + page - 1n) / page) * page
 }
 
+/** Slabs hold the buffers of mostly untouched maps from 1 MiB to a quarter of the largest slab; they grow 32 MiB, 64 MiB... */
+const SLAB_FIRST = 32 << 20
+const SLAB_MAX = 512 << 20
+const SLAB_MIN_MAP = 1 << 20
+
+/**
+ * Where a capture's buffers come from. Maps mostly touched get a buffer each, THP-advised when that
+ * pays. Maps mostly untouched (idle thread stacks, reservations) are carved out of a few zeroed slabs
+ * whose untouched pages cost no memory: a buffer each would make V8 collect garbage at every 64 MiB
+ * of new external memory (100 collections, half a second, for 256 idle 8 MiB thread stacks).
+ */
+export class CaptureMemory {
+  readonly residency: Residency
+  /** Whether large buffers may ask for huge pages (see capture.ts). */
+  private readonly hugeOk: boolean
+  private slab: Uint8Array | undefined
+  private used = 0
+
+  constructor(residency: Residency, hugeOk: boolean) {
+    this.residency = residency
+    this.hugeOk = hugeOk
+  }
+
+  /** A zeroed buffer of `size` bytes of which `touched` will be written. */
+  buffer(size: number, touched: number): Uint8Array {
+    if (touched * 2 >= size || size < SLAB_MIN_MAP || size > SLAB_MAX / 4)
+      return allocateCapture(size, this.hugeOk && touched * 2 >= size)
+    if (!this.slab || this.used + size > this.slab.length) {
+      const next = this.slab ? Math.min(SLAB_MAX, this.slab.length * 2) : SLAB_FIRST
+      this.slab = new Uint8Array(Math.max(next, size))
+      this.used = 0
+    }
+    this.used += size
+    return this.slab.subarray(this.used - size, this.used)
+  }
+}
+
 /**
  * Which pages of a range are in memory or swapped out; the others were never touched (or were
- * discarded), and read as zeros. /proc/PID/smaps first, whose per-map totals say in well under a
- * millisecond that a whole reservation is untouched; /proc/PID/pagemap, 8 bytes a page, for the rest.
+ * discarded), and read as zeros. PAGEMAP_SCAN (Linux 6.7+) returns the runs; before it,
+ * /proc/PID/smaps, whose per-map totals say that a whole reservation is untouched, then
+ * /proc/PID/pagemap, 8 bytes a page, for the rest.
  */
 export class Residency {
   private readonly pid: number
@@ -163,16 +368,30 @@ export class Residency {
   private fd: number | undefined
   private failed = false
   private readonly entries = Buffer.alloc(PAGEMAP_BATCH * 8)
+  /** PAGEMAP_SCAN unless the kernel lacks it (before 6.7), or the caller measures the fallback. */
+  private scan: boolean
 
-  constructor(pid: number) {
+  constructor(pid: number, options: { scan?: boolean } = {}) {
     this.pid = pid
+    this.scan = options.scan ?? scanWorks
   }
 
   /** Runs [from, to) of offsets in [start, end) whose pages were touched; undefined when the kernel does not say. */
-  touched(start: bigint, end: bigint): Array<[number, number]> | undefined {
-    if (this.residentBytes(start) === 0n) return []
+  touched(start: bigint, end: bigint): PageRun[] | undefined {
     const fd = this.open()
+    // PAGEMAP_SCAN skips empty page tables itself; smaps would walk every map's (25 ms for a 256 MiB heap)
+    if (fd !== undefined && this.scan) {
+      const runs = pagemapScan(fd, start, end, PAGE_IS_PRESENT | PAGE_IS_SWAPPED)
+      if (typeof runs !== 'number') return runs.map(([from, to]) => [Number(from - start), Number(to - start)])
+      this.scan = scanWorks = false // EINVAL/ENOTTY: no PAGEMAP_SCAN here, 8 bytes a page instead
+    }
+    if (this.residentBytes(start) === 0n) return []
     if (fd === undefined) return undefined
+    return this.readEntries(fd, start, end)
+  }
+
+  /** /proc/PID/pagemap read 8 bytes a page, bits 63 (present) and 62 (swapped). */
+  private readEntries(fd: number, start: bigint, end: bigint): PageRun[] | undefined {
     const first = Number(start / BigInt(PAGE))
     const count = Number((end - start) / BigInt(PAGE))
     const words = new Uint32Array(this.entries.buffer, this.entries.byteOffset, PAGEMAP_BATCH * 2)

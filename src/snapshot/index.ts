@@ -21,6 +21,7 @@ export type {
   Frame,
   MapState,
   SparseContent,
+  PageRun,
   FdState,
   AuxvEntry,
   CpuInfo,

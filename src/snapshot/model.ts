@@ -97,7 +97,10 @@ export interface SparseContent {
    * not be read (the map's `unreadable` says why); then a multiple of 4096.
    */
   readonly size: number
-  /** The 4 KiB pages holding a non-zero byte, by offset from the map's start, ascending (the last may be shorter). */
+  /**
+   * The 4 KiB pages holding a non-zero byte, by offset from the map's start, ascending (the last may be
+   * shorter). An incremental capture lists views of the previous snapshot's pages, zero ones included.
+   */
   readonly pages: ReadonlyMap<number, Uint8Array>
 }
 

@@ -31,7 +31,9 @@ export function renderMaps(data: SnapshotData, style: RenderStyle): string {
     ...(count('part held') ? [`${count('part held')} part held`] : []),
     ...(count('unreadable') ? [`${count('unreadable')} unreadable`] : []),
   ].join(', ')
-  const title = `process ${data.pid}: ${data.maps.length} map${data.maps.length === 1 ? '' : 's'}, ${data.level} snapshot (${counts})`
+  const untouched = data.maps.reduce((n, m) => n + (m.untouched ?? []).reduce((k, [f, t]) => k + t - f, 0), 0)
+  const zeros = untouched > 0 ? `; ${bytesText(untouched)} never touched: zeros, not read` : ''
+  const title = `process ${data.pid}: ${data.maps.length} map${data.maps.length === 1 ? '' : 's'}, ${data.level} snapshot (${counts}${zeros})`
   const header = ['start', 'end', 'perms', 'offset', 'size', 'contents', 'path']
   const stacks = threadStacks(data)
   const paths = data.maps.map((m) => stacks.get(m) ?? m.path)
@@ -64,6 +66,18 @@ export function renderMaps(data: SnapshotData, style: RenderStyle): string {
     return reason === undefined ? line : `${line}  ${paint(style, 'dim', `(${reason})`)}`
   })
   return `${[title, ...lines].join('\n')}\n`
+}
+
+/** 4096 -> '4 KiB', 3 << 30 -> '3 GiB', 1 GiB less 3 pages -> '1.0 GiB'. */
+function bytesText(n: number): string {
+  const units = ['bytes', 'KiB', 'MiB', 'GiB', 'TiB']
+  let i = 0
+  let x = n
+  while (x >= 1000 && i < units.length - 1) {
+    x /= 1024
+    i++
+  }
+  return `${i === 0 || Number.isInteger(x) ? x : x.toFixed(1)} ${units[i]}`
 }
 
 const HOLDING_COLOR: Record<string, Paint> = { held: 'green', 'part held': 'yellow' }

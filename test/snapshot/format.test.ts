@@ -184,13 +184,17 @@ describe('a real process', () => {
     // toEqual walks a Uint8Array byte by byte (minutes for tens of MB): contents are compared with Buffer.equals.
     const withoutContent = (d: SnapshotData): SnapshotData => ({
       ...d,
-      maps: d.maps.map(({ content, ...m }) => ({ ...m, content: content?.length })) as unknown as SnapshotData['maps'],
+      // `untouched` (issue 12) is not in format v1: the next format version saves it
+      maps: d.maps.map(({ content, untouched: _, ...m }) => ({
+        ...m,
+        content: content?.length,
+      })) as unknown as SnapshotData['maps'],
     })
     expect(withoutContent(back)).toEqual(withoutContent(snap.data))
     expect(Object.keys(back).sort()).toEqual(Object.keys(snap.data).sort())
     for (const [i, m] of snap.data.maps.entries()) {
       const b = back.maps[i]
-      expect(Object.keys(b ?? {}), m.path).toEqual(Object.keys(m))
+      expect(Object.keys(b ?? {}), m.path).toEqual(Object.keys(m).filter((k) => k !== 'untouched'))
       if (m.content)
         expect(b?.content && Buffer.from(m.content).equals(Buffer.from(b.content)), `${m.path} ${m.perms}`).toBe(true)
     }
