@@ -254,7 +254,10 @@ describe('real processes through procsnap/2', () => {
     const snap = proc.createSnapshot({ level: 'writable' })
     const path = join(dir, 'counter-v1.json')
     writeFileSync(path, encodeSnapshotV1(snap.data))
-    expect(comparable(loadSnapshot(path).data)).toEqual(comparable(snap.data))
+    // procsnap/1 has no `untouched`: those pages load as the zeros they are, unlisted.
+    const withoutUntouched = { ...snap.data, maps: snap.data.maps.map(({ untouched: _, ...m }) => m) }
+    expect(snap.data.maps.some((m) => m.untouched?.length)).toBe(true)
+    expect(comparable(loadSnapshot(path).data)).toEqual(comparable(withoutUntouched))
   })
 })
 
