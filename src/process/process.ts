@@ -142,6 +142,12 @@ export class Process implements AsyncDisposable {
   private readonly injector: SyscallInjector
   /** Told when the address space goes (exec, end): what holds a handle on it (written-pages.ts) lets go. */
   private readonly spaceListeners = new Set<(why: AddressSpaceEnd) => void>()
+  /** Work for the next resume, done while the process is still stopped (atNextResume). */
+  private readonly resumeTasks: (() => Promise<void>)[] = []
+  /** Set while resumeTasks run: they may inject system calls though an operation is under way. */
+  private preparing = false
+  /** Memory writes through writeMemory so far: a capture notes it, to know whether memory changed since. */
+  private writes = 0
 
   /** @internal Use launch(). */
   constructor(init: ProcessInit) {
@@ -326,7 +332,21 @@ export class Process implements AsyncDisposable {
 
   writeMemory(location: Location, bytes: Uint8Array): void {
     this.assertStopped('write memory')
+    this.writes++
     this.memory.write(this.space.resolve(location).address, bytes)
+  }
+
+  /** @internal How many writeMemory calls were made: equal counts mean procsnap wrote nothing in between. */
+  get memoryWrites(): number {
+    return this.writes
+  }
+
+  /**
+   * @internal Runs `task` at the next cont, step, finish or runTo, before the process runs: it is
+   * still stopped then, and may inject system calls. A task that fails changes nothing else.
+   */
+  atNextResume(task: () => Promise<void>): void {
+    this.resumeTasks.push(task)
   }
 
   /**
@@ -334,7 +354,7 @@ export class Process implements AsyncDisposable {
    * its result (-errno on failure); registers and memory are as they were after it.
    */
   async injectSyscall(nr: number, args: readonly bigint[] = [], options: InjectOptions = {}): Promise<bigint> {
-    this.assertStopped('inject a system call')
+    if (!this.preparing) this.assertStopped('inject a system call')
     const current = this.tracer.current
     const others = [...this.tracer.threads.values()].filter((t) => t !== current)
     const thread =
@@ -343,9 +363,9 @@ export class Process implements AsyncDisposable {
         : this.tracer.threads.get(options.tid)
     if (!thread)
       throw new ProcsnapError('ERR_BAD_ARGUMENT', `No thread with tid ${String(options.tid)} in process ${this.pid}.`)
-    return this.operation('injectSyscall', () =>
-      this.injector.run(thread, nr, args, this.deadline(options), options.site ?? 'vdso'),
-    )
+    const run = (): Promise<bigint> =>
+      this.injector.run(thread, nr, args, this.deadline(options), options.site ?? 'vdso')
+    return this.preparing ? run() : this.operation('injectSyscall', run)
   }
 
   /** @internal Calls `listener` once when this address space is gone (exec or end); returns a function that unsubscribes. */
@@ -605,11 +625,24 @@ export class Process implements AsyncDisposable {
   private async operation<T>(name: string, run: () => Promise<T>): Promise<T> {
     this.assertStopped(name)
     this.busy = name
-    this.space.ran()
     try {
+      if (name !== 'injectSyscall') await this.prepareResume()
+      this.space.ran()
       return await run()
     } finally {
       this.busy = undefined
+    }
+  }
+
+  /** Runs the tasks atNextResume queued, in order; their failures are theirs (a task is an optimization). */
+  private async prepareResume(): Promise<void> {
+    const tasks = this.resumeTasks.splice(0)
+    if (tasks.length === 0) return
+    this.preparing = true
+    try {
+      for (const task of tasks) await task().catch(() => undefined)
+    } finally {
+      this.preparing = false
     }
   }
 
@@ -627,7 +660,8 @@ export class Process implements AsyncDisposable {
 
   private assertStopped(what: string): void {
     this.assertAlive(what)
-    if (this.busy) {
+    // While atNextResume's tasks run the process is still stopped: they may read it and inject.
+    if (this.busy && !this.preparing) {
       throw new ProcessStateError(
         'ERR_PROCESS_RUNNING',
         `Cannot ${what} while ${this.busy}() is running: await it first.`,

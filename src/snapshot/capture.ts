@@ -10,6 +10,7 @@ import { auxvName } from './auxv.js'
 import { CaptureMemory, captureMap, Residency } from './capture-memory.js'
 import { heldBytes, heldSize } from './content.js'
 import { captureBases, rememberCapture } from './incremental.js'
+import { trackAfterCapture } from './tracked-writes.js'
 import type {
   AuxvEntry,
   CpuInfo,
@@ -36,6 +37,8 @@ export interface SnapshotOptions {
   /**
    * Share the pages that did not change with the previous snapshot of this process, while it is
    * alive (default true); false reads every touched page into a buffer of this snapshot's own.
+   * After a capture that read 32 MiB or more, the pages the process writes are tracked from its next
+   * resume on (Linux >= 6.7: tracked-writes.ts), and the next capture reads only those.
    */
   incremental?: boolean
 }
@@ -109,6 +112,7 @@ function capture(
     residency.close()
   }
   rememberCapture(proc, level, maps)
+  if (options.incremental !== false) trackAfterCapture(proc, level, maps)
   const modules: SnapshotModule[] = liveModules.map((m) => ({
     name: m.name,
     path: m.path,

@@ -15,6 +15,8 @@ export interface WrittenPages {
   tracked(start: bigint, end: bigint): boolean
   /** Page-aligned runs [from, to) of offsets from `start`, ascending, written since the last reset; undefined when unknown. */
   written(start: bigint, end: bigint): readonly PageRun[] | undefined
+  /** A capture begins: learn what was written since the last reset (nothing before it is asked). */
+  begin?(): void
   /** Forgets what was written: called once a capture has read the process (it is the new base). */
   reset(): void
 }
@@ -37,14 +39,21 @@ const previousCaptures = new WeakMap<Process, Previous>()
 const trackers = new WeakMap<Process, WrittenPages>()
 
 /** Attaches (or, with undefined, detaches) a tracker of the pages `proc` writes; reset at once. */
-export function trackWrites(proc: Process, tracker: WrittenPages | undefined): void {
+export function trackWrites(proc: Process, tracker: WrittenPages | undefined, keepBase = false): void {
   if (!tracker) {
     trackers.delete(proc)
     return
   }
   trackers.set(proc, tracker)
   tracker.reset()
-  previousCaptures.delete(proc) // writes before now are not known: the next capture is the base
+  // Writes before now are not known, and the next capture is the base; unless the caller knows that
+  // the process did not run nor was written since the last capture (the tracker started right after it).
+  if (!keepBase) previousCaptures.delete(proc)
+}
+
+/** Whether a tracker of written pages is attached to `proc`. */
+export function hasTracker(proc: Process): boolean {
+  return trackers.has(proc)
 }
 
 /** The previous capture's maps of `proc`, when they are still alive, as bases for the maps of a new one. */
@@ -54,6 +63,7 @@ export function captureBases(proc: Process): ((m: MemoryMap) => CaptureBase | un
   if (!previous || !maps) return undefined
   const byStart = (previous.byStart ??= new Map(maps.map((m) => [m.start, m])))
   const tracker = trackers.get(proc)
+  tracker?.begin?.()
   return (m) => {
     const old = byStart.get(m.start)
     if (!old || !sameMap(old, m) || old.unreadable !== undefined || !holdsAll(old)) return undefined

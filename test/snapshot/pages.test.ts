@@ -6,7 +6,9 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadSnapshot, type MapState, type PageRun, type Process, type ProcessSnapshot } from '../../src/index.js'
 import { heldBytes } from '../../src/snapshot/content.js'
-import { trackWrites, type WrittenPages } from '../../src/snapshot/incremental.js'
+import { probeWriteTracking } from '../../src/process/write-probe.js'
+import { hasTracker, trackWrites, type WrittenPages } from '../../src/snapshot/incremental.js'
+import { TRACK_FROM_BYTES } from '../../src/snapshot/tracked-writes.js'
 import { fixture, start } from '../helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-pages-'))
@@ -202,4 +204,31 @@ describe('incremental snapshots', () => {
     expect(stale.memory.read(buf + BigInt(3 * step), 1)).toEqual(before.memory.read(buf + BigInt(3 * step), 1))
     trackWrites(proc, undefined)
   })
+
+  const tracking = probeWriteTracking()
+  it.skipIf(tracking.mechanism === undefined)(
+    `track a big process's writes after its first capture and read only those (${tracking.uffd || 'uffd-wp'})`,
+    async () => {
+      const mib = TRACK_FROM_BYTES / MiB + 8
+      const n = mib * (MiB / PAGE) // every page touched: the capture reads more than TRACK_FROM_BYTES
+      const proc = await reserve(mib, n, 3)
+      const buf = proc.regs.rdi
+      const first = proc.createSnapshot({ level: 'writable' })
+      expect(hasTracker(proc)).toBe(false) // it starts at the next resume, at this stop still
+      let base = first
+      for (const round of [1, 2]) {
+        await proc.cont()
+        expect(hasTracker(proc)).toBe(true)
+        const next = proc.createSnapshot({ level: 'writable' })
+        const full = proc.createSnapshot({ level: 'writable', incremental: false })
+        next.maps.forEach((m, i) => expect(same(bytesOf(m), bytesOf(full.maps[i] as MapState))).toBe(true))
+        // round r added r to the first byte of page r (reserve.c): that page read again, the rest shared
+        const map = mapAt(next, buf)
+        const shared = [...(map.sparse?.pages ?? [])].filter(([, b]) => b.buffer === mapAt(base, buf).content?.buffer)
+        expect(shared.length).toBe(n - 1)
+        expect(map.sparse?.pages.get(round * PAGE)?.[0]).toBe((filled(round * PAGE)[0] ?? 0) + round)
+        base = full
+      }
+    },
+  )
 })
