@@ -897,4 +897,9 @@ export class ProcessThread implements Thread {
   get pc(): bigint {
     return this.#traced.pc
   }
+
+  /** @internal A copy of the general register block as PTRACE_GETREGS gave it (read once per stop), for capture. */
+  registerBlock(): BigUint64Array {
+    return this.#traced.block().slice()
+  }
 }

@@ -210,6 +210,76 @@ function extendedRegisters(
   if (decoded(XSAVE_BIT.pkru)) regs.pkru = part(XSAVE_BIT.pkru, 0, 4)
 }
 
+/** Reads one register out of an xsave area. */
+export interface AreaDecoder {
+  readonly name: string
+  decode(area: Uint8Array): bigint
+}
+
+const decoderCache = new Map<string, readonly AreaDecoder[]>()
+
+/**
+ * The registers `decodeXState` gives for areas of `area`'s layout and size, in its order, each decoded
+ * on its own (the same table, built once, for every such area): a register costs nothing until read.
+ */
+export function xstateDecoders(area: Uint8Array): readonly AreaDecoder[] {
+  const layout = xsaveAreaLayout(area)
+  const extended = layout !== undefined && area.length >= XSTATE_BV + 8
+  // On this machine a layout is fixed by XCR0 and how it was learnt (CPUID, or the fallback without it).
+  const key = area.length < FXSAVE.size ? 'none' : extended ? `${layout.source}:${layout.xcr0}` : 'fxsave'
+  let table = decoderCache.get(key)
+  if (!table) {
+    table = area.length < FXSAVE.size ? [] : buildDecoders(extended ? layout : undefined)
+    decoderCache.set(key, table)
+  }
+  return table
+}
+
+function buildDecoders(layout: XsaveLayout | undefined): AreaDecoder[] {
+  const table: AreaDecoder[] = []
+  const add = (name: string, decode: (area: Uint8Array) => bigint): number => table.push({ name, decode })
+  const st = (area: Uint8Array, i: number): bigint => le(area, FXSAVE.st + 16 * i, 10)
+  for (let i = 0; i < 8; i++) add(`st${i}`, (a) => st(a, i))
+  add('fcw', (a) => le(a, FXSAVE.fcw, 2))
+  add('fsw', (a) => le(a, FXSAVE.fsw, 2))
+  add('ftw', (a) =>
+    fullTagWord(
+      a[FXSAVE.ftw] ?? 0,
+      Number(le(a, FXSAVE.fsw, 2)),
+      Array.from({ length: 8 }, (_, i) => st(a, i)),
+    ),
+  )
+  add('fop', (a) => le(a, FXSAVE.fop, 2))
+  add('fip', (a) => le(a, FXSAVE.fip, 8))
+  add('fdp', (a) => le(a, FXSAVE.fdp, 8))
+  add('mxcsr', (a) => le(a, FXSAVE.mxcsr, 4))
+  add('mxcsr_mask', (a) => le(a, FXSAVE.mxcsrMask, 4))
+  const xmm = (area: Uint8Array, i: number): bigint => le(area, FXSAVE.xmm + 16 * i, 16)
+  for (let i = 0; i < 16; i++) add(`xmm${i}`, (a) => xmm(a, i))
+  if (!layout) return table
+  const part = (area: Uint8Array, bit: number, offset: number, length: number): bigint =>
+    component(area, layout, le(area, XSTATE_BV, 8), bit, offset, length)
+  const decoded = (bit: number): boolean => hasComponent(layout.xcr0, bit) && layout.offsets.has(bit)
+  const avx = decoded(XSAVE_BIT.avx)
+  const avx512 = avx && decoded(XSAVE_BIT.opmask) && decoded(XSAVE_BIT.zmmHi256) && decoded(XSAVE_BIT.hi16Zmm)
+  const ymm = (area: Uint8Array, i: number): bigint => xmm(area, i) | (part(area, XSAVE_BIT.avx, 16 * i, 16) << 128n)
+  const zmmHigh = (area: Uint8Array, i: number): bigint => part(area, XSAVE_BIT.hi16Zmm, 64 * (i - 16), 64)
+  for (let i = 0; i < 16 && avx; i++) {
+    add(`ymm${i}`, (a) => ymm(a, i))
+    if (avx512) add(`zmm${i}`, (a) => ymm(a, i) | (part(a, XSAVE_BIT.zmmHi256, 32 * i, 32) << 256n))
+  }
+  if (avx512) {
+    for (let i = 16; i < 32; i++) {
+      add(`xmm${i}`, (a) => zmmHigh(a, i) & ((1n << 128n) - 1n))
+      add(`ymm${i}`, (a) => zmmHigh(a, i) & ((1n << 256n) - 1n))
+      add(`zmm${i}`, (a) => zmmHigh(a, i))
+    }
+    for (let i = 0; i < 8; i++) add(`k${i}`, (a) => part(a, XSAVE_BIT.opmask, 8 * i, 8))
+  }
+  if (decoded(XSAVE_BIT.pkru)) add('pkru', (a) => part(a, XSAVE_BIT.pkru, 0, 4))
+  return table
+}
+
 /** The xsave components that hold register `name` (all of them needed to decode it), or undefined if none. */
 function componentsOf(name: string): number[] | undefined {
   if (name === 'pkru') return [XSAVE_BIT.pkru]
