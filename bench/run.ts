@@ -10,6 +10,7 @@ import { bigGoldenCost, goldenCost, programsSuite, suiteOf100 } from './golden.j
 import { median } from './median.js'
 import { fmt, RUNS, writeResults, type Row } from './report.js'
 import { scheduleRun } from './schedule.js'
+import { threadsCaptureRows } from './threads-capture.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const FIX = `${ROOT}fixtures/c/bin/`
@@ -291,6 +292,7 @@ const GROUPS: Record<string, () => Promise<Row[]>> = {
   clock: clockRows,
   programs: programsRows,
   schedule: scheduleRows,
+  threads: threadsCaptureRows,
 }
 
 async function main(): Promise<void> {

@@ -83,20 +83,30 @@ function decoded(self: object, i: number, decoder: RegisterDecoder): bigint | un
   return (state.values[i] ??= decoder.decode(state.raw))
 }
 
-/** Accessors shared by every view of one decoder table: they find their bytes through `this`. */
-const shapes = new WeakMap<readonly RegisterDecoder[], Map<SnapshotArch, PropertyDescriptorMap>>()
+/**
+ * Per decoder table: the registers' accessors, shared by every view and defined on each (own and
+ * enumerable: what Object.keys, spread, structuredClone and toEqual see), and a prototype holding
+ * the aliases (not enumerable, read-only as well), so that a view defines only its registers.
+ */
+interface Shape {
+  readonly own: PropertyDescriptorMap
+  readonly prototype: object
+}
 
-function shapeOf(arch: SnapshotArch, decoders: readonly RegisterDecoder[]): PropertyDescriptorMap {
+const shapes = new WeakMap<readonly RegisterDecoder[], Map<SnapshotArch, Shape>>()
+
+function shapeOf(arch: SnapshotArch, decoders: readonly RegisterDecoder[]): Shape {
   let byArch = shapes.get(decoders)
-  if (!byArch) shapes.set(decoders, (byArch = new Map<SnapshotArch, PropertyDescriptorMap>()))
-  const shape = byArch.get(arch)
-  if (shape) return shape
-  const descriptors: PropertyDescriptorMap = {}
+  if (!byArch) shapes.set(decoders, (byArch = new Map<SnapshotArch, Shape>()))
+  const known = byArch.get(arch)
+  if (known) return known
+  const own: PropertyDescriptorMap = {}
+  const aliases: PropertyDescriptorMap = {}
   const index = new Map<string, number>()
   decoders.forEach((decoder, i) => {
     index.set(decoder.name, i)
     const name = decoder.name
-    descriptors[name] = {
+    own[name] = {
       get(this: object) {
         return decoded(this, i, decoder)
       },
@@ -110,7 +120,7 @@ function shapeOf(arch: SnapshotArch, decoders: readonly RegisterDecoder[]): Prop
     if (i === undefined || !decoder || index.has(alias)) continue
     const mask = (1n << BigInt(info.bits)) - 1n
     const shift = BigInt(info.shift)
-    descriptors[alias] = {
+    aliases[alias] = {
       get(this: object) {
         const base = decoded(this, i, decoder)
         return base === undefined ? undefined : (base >> shift) & mask
@@ -119,8 +129,9 @@ function shapeOf(arch: SnapshotArch, decoders: readonly RegisterDecoder[]): Prop
       enumerable: false,
     }
   }
-  byArch.set(arch, descriptors)
-  return descriptors
+  const shape: Shape = { own, prototype: Object.freeze(Object.create(writeGuard, aliases) as object) }
+  byArch.set(arch, shape)
+  return shape
 }
 
 /**
@@ -132,7 +143,8 @@ export function compactRegisters(
   decoders: readonly RegisterDecoder[],
   raw: RawRegisters,
 ): SnapshotRegisters {
-  const view = Object.create(writeGuard, shapeOf(arch, decoders)) as SnapshotRegisters
+  const shape = shapeOf(arch, decoders)
+  const view = Object.create(shape.prototype, shape.own) as SnapshotRegisters
   states.set(view, { raw, values: [] })
   return Object.freeze(view)
 }

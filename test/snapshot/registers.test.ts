@@ -11,7 +11,7 @@ import { inspect } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULT_ENV, launch, loadSnapshot, type Process, type ProcessSnapshot } from '../../src/index.js'
 import { XSAVE_BIT, xsaveLayout } from '../../src/native/arch/x86_64-xsave-layout.js'
-import { readXState } from '../../src/native/arch/x86_64-xstate.js'
+import { decodeXState, readXState, xsaveAreaLayout, xstateDecoders } from '../../src/native/arch/x86_64-xstate.js'
 import { archInfo } from '../../src/snapshot/arch-info.js'
 import { fixture } from '../helpers.js'
 
@@ -258,5 +258,36 @@ describe('the registers of one captured thread (vector fixture at checkpoint)', 
     expect(printed(back)).toBe(printed(snap))
     expect(snap.diff(back).regs).toEqual([])
     expect(back.diff(proc.createSnapshot()).regs).toEqual([])
+  })
+})
+
+describe('the per-register decoders', () => {
+  const layout = xsaveLayout()
+
+  /** An xsave area of `size` bytes full of 0xa5 garbage, with `xstateBv` as its XSTATE_BV. */
+  function garbage(size: number, xstateBv: bigint): Uint8Array {
+    const area = new Uint8Array(size).fill(0xa5)
+    if (size >= 520) Buffer.from(area.buffer).writeBigUInt64LE(xstateBv, 512)
+    if (size >= 472 && layout) Buffer.from(area.buffer).writeBigUInt64LE(layout.xcr0, 464)
+    return area
+  }
+
+  it('give what decodeXState gives, in its order: every component set, all in init state, a truncated area, bare FXSAVE', () => {
+    if (!layout) throw new Error('CPUID cannot run here')
+    const size = Math.max(layout.size, 576)
+    const areas = [
+      garbage(size, layout.xcr0),
+      garbage(size, layout.xcr0 & 3n),
+      garbage(size, layout.xcr0 & ~(1n << BigInt(XSAVE_BIT.zmmHi256))),
+      garbage(size - 40, layout.xcr0), // the last component cut short
+      garbage(512, 0n),
+      garbage(100, 0n),
+    ]
+    for (const [i, area] of areas.entries()) {
+      const table = xstateDecoders(area)
+      const eager = decodeXState(area, xsaveAreaLayout(area))
+      expect(Object.fromEntries(table.map((d) => [d.name, d.decode(area)])), `area ${i}`).toEqual(eager)
+      expect(table.map((d) => d.name)).toEqual(Object.keys(eager))
+    }
   })
 })

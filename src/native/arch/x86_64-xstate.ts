@@ -45,9 +45,21 @@ const SW_XFEATURES = 464
 /** XSTATE_BV: which components are not in their init state (a clear bit reads as zeros). */
 const XSTATE_BV = 512
 
+/** A DataView per area, made once: decoding reads an area a register at a time. */
+const views = new WeakMap<Uint8Array, DataView>()
+
+function viewOf(area: Uint8Array): DataView {
+  if (area.buffer === AREA.buffer) return VIEW
+  let view = views.get(area)
+  if (!view) views.set(area, (view = new DataView(area.buffer, area.byteOffset, area.byteLength)))
+  return view
+}
+
 /** `length` bytes at `offset`, little-endian. */
 function le(area: Uint8Array, offset: number, length: number): bigint {
-  const view = area.buffer === AREA.buffer ? VIEW : new DataView(area.buffer, area.byteOffset, area.byteLength)
+  const view = viewOf(area)
+  if (length === 2) return BigInt(view.getUint16(offset, true))
+  if (length === 4) return BigInt(view.getUint32(offset, true))
   let value = 0n
   let i = length
   while (i >= 8) {
@@ -257,28 +269,45 @@ function buildDecoders(layout: XsaveLayout | undefined): AreaDecoder[] {
   const xmm = (area: Uint8Array, i: number): bigint => le(area, FXSAVE.xmm + 16 * i, 16)
   for (let i = 0; i < 16; i++) add(`xmm${i}`, (a) => xmm(a, i))
   if (!layout) return table
-  const part = (area: Uint8Array, bit: number, offset: number, length: number): bigint =>
-    component(area, layout, le(area, XSTATE_BV, 8), bit, offset, length)
   const decoded = (bit: number): boolean => hasComponent(layout.xcr0, bit) && layout.offsets.has(bit)
   const avx = decoded(XSAVE_BIT.avx)
   const avx512 = avx && decoded(XSAVE_BIT.opmask) && decoded(XSAVE_BIT.zmmHi256) && decoded(XSAVE_BIT.hi16Zmm)
-  const ymm = (area: Uint8Array, i: number): bigint => xmm(area, i) | (part(area, XSAVE_BIT.avx, 16 * i, 16) << 128n)
-  const zmmHigh = (area: Uint8Array, i: number): bigint => part(area, XSAVE_BIT.hi16Zmm, 64 * (i - 16), 64)
+  // As component() does, with each component's offset looked up once and XSTATE_BV's low bits as a number.
+  const part = (bit: number): Part => {
+    const base = layout.offsets.get(bit) ?? 0
+    return (area, offset, length, whole = length) =>
+      ((viewOf(area).getUint32(XSTATE_BV, true) >>> bit) & 1) === 0 || base + offset + whole > area.length
+        ? 0n
+        : le(area, base + offset, length)
+  }
+  const [upper, zmmHi, hi16, opmask, pkru] = [
+    XSAVE_BIT.avx,
+    XSAVE_BIT.zmmHi256,
+    XSAVE_BIT.hi16Zmm,
+    XSAVE_BIT.opmask,
+    XSAVE_BIT.pkru,
+  ].map(part) as [Part, Part, Part, Part, Part]
+  const ymm = (area: Uint8Array, i: number): bigint => xmm(area, i) | (upper(area, 16 * i, 16) << 128n)
   for (let i = 0; i < 16 && avx; i++) {
     add(`ymm${i}`, (a) => ymm(a, i))
-    if (avx512) add(`zmm${i}`, (a) => ymm(a, i) | (part(a, XSAVE_BIT.zmmHi256, 32 * i, 32) << 256n))
+    if (avx512) add(`zmm${i}`, (a) => ymm(a, i) | (zmmHi(a, 32 * i, 32) << 256n))
   }
   if (avx512) {
     for (let i = 16; i < 32; i++) {
-      add(`xmm${i}`, (a) => zmmHigh(a, i) & ((1n << 128n) - 1n))
-      add(`ymm${i}`, (a) => zmmHigh(a, i) & ((1n << 256n) - 1n))
-      add(`zmm${i}`, (a) => zmmHigh(a, i))
+      const at = 64 * (i - 16)
+      // The low bits of zmm<i>: zero, as zmm<i> is, when the area is too short to hold all of it.
+      add(`xmm${i}`, (a) => hi16(a, at, 16, 64))
+      add(`ymm${i}`, (a) => hi16(a, at, 32, 64))
+      add(`zmm${i}`, (a) => hi16(a, at, 64))
     }
-    for (let i = 0; i < 8; i++) add(`k${i}`, (a) => part(a, XSAVE_BIT.opmask, 8 * i, 8))
+    for (let i = 0; i < 8; i++) add(`k${i}`, (a) => opmask(a, 8 * i, 8))
   }
-  if (decoded(XSAVE_BIT.pkru)) add('pkru', (a) => part(a, XSAVE_BIT.pkru, 0, 4))
+  if (decoded(XSAVE_BIT.pkru)) add('pkru', (a) => pkru(a, 0, 4))
   return table
 }
+
+/** `length` bytes at `offset` of one component, zero in its init state or when `whole` bytes do not fit in the area. */
+type Part = (area: Uint8Array, offset: number, length: number, whole?: number) => bigint
 
 /** The xsave components that hold register `name` (all of them needed to decode it), or undefined if none. */
 function componentsOf(name: string): number[] | undefined {
