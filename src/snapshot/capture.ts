@@ -152,7 +152,7 @@ function reader(proc: Process, maps: readonly MapState[]): (address: bigint, len
       const start = index * BLOCK > map.start ? index * BLOCK : map.start
       const end = (index + 1n) * BLOCK < map.end ? (index + 1n) * BLOCK : map.end
       try {
-        bytes = proc.readMemory(start, Number(end - start))
+        bytes = proc.readMapped(start, Number(end - start))
       } catch {
         bytes = null
       }
