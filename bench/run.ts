@@ -14,6 +14,7 @@ import { fmt, RUNS, writeResults, type Row } from './report.js'
 import { scheduleRun } from './schedule.js'
 import { writtenRows } from './written-pages.js'
 import { snapshotIoRows } from './snapshot-io.js'
+import { threadsCaptureRows } from './threads-capture.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const FIX = `${ROOT}fixtures/c/bin/`
@@ -323,6 +324,7 @@ const GROUPS: Record<string, () => Promise<Row[]>> = {
   pertest: perTestRows,
   written: writtenRows,
   io: snapshotIoRows,
+  threads: threadsCaptureRows,
 }
 
 async function main(): Promise<void> {

@@ -323,6 +323,16 @@ export class Process implements AsyncDisposable {
     return this.memory.read(this.space.resolve(location).address, length)
   }
 
+  /**
+   * @internal Reads at an address the caller knows is mapped (capture's unwinder, block by block):
+   * readMemory without resolving and symbolizing the location first.
+   */
+  readMapped(address: bigint, length: number): Uint8Array {
+    this.assertStopped('read memory')
+    checkLength(length)
+    return this.memory.read(address, length)
+  }
+
   /** Reads into a buffer the caller owns and reuses: no allocation, for large or repeated reads. */
   readMemoryInto(location: Location, target: Uint8Array): Uint8Array {
     this.assertStopped('read memory')
@@ -985,5 +995,10 @@ export class ProcessThread implements Thread {
 
   get pc(): bigint {
     return this.#traced.pc
+  }
+
+  /** @internal A copy of the general register block as PTRACE_GETREGS gave it (read once per stop), for capture. */
+  registerBlock(): BigUint64Array {
+    return this.#traced.block().slice()
   }
 }

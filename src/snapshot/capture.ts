@@ -26,6 +26,7 @@ import type {
   ThreadState,
 } from './model.js'
 import { hex, mapAt, rememberElf, type SnapshotModule } from './regions.js'
+import { compactRegisters, type RawRegisters, type SnapshotRegisters } from './registers.js'
 import { snapshotFromData, type ProcessSnapshot, type ThreadSnapshot } from './snapshot.js'
 import { unwind, type UnwindModule } from './unwind.js'
 import { checkOptions, isBoolean, isString, oneOf, type OptionSchema } from '../options.js'
@@ -154,13 +155,41 @@ function capture(
   return snapshotFromData(data, modules)
 }
 
-/** Reads for the unwinder: captured contents first, else the live process; undefined when unreadable. */
+/** The unwinder reads live stacks a page at a time: one process_vm_readv per 4 KiB, not per 8-byte slot. */
+const BLOCK = 4096n
+
+/**
+ * Reads for the unwinder: captured contents first, else the live process, in 4 KiB blocks cached for
+ * the whole capture (the process is stopped; 256 threads' frames cost one read per stack page);
+ * undefined when unreadable.
+ */
 function reader(proc: Process, maps: readonly MapState[]): (address: bigint, length: number) => Uint8Array | undefined {
+  const blocks = new Map<bigint, Uint8Array | null>()
+  const block = (map: MapState, index: bigint): Uint8Array | undefined => {
+    let bytes = blocks.get(index)
+    if (bytes === undefined) {
+      const start = index * BLOCK > map.start ? index * BLOCK : map.start
+      const end = (index + 1n) * BLOCK < map.end ? (index + 1n) * BLOCK : map.end
+      try {
+        bytes = proc.readMapped(start, Number(end - start))
+      } catch {
+        bytes = null
+      }
+      blocks.set(index, bytes)
+    }
+    return bytes ?? undefined
+  }
   return (address, length) => {
     const map = mapAt(maps, address)
     if (!map) return undefined
     const from = Number(address - map.start)
     if (from + length <= heldSize(map)) return heldBytes(map, from, length)
+    const end = address + BigInt(length)
+    const first = address / BLOCK
+    if (length > 0 && end <= map.end && (end - 1n) / BLOCK === first) {
+      const at = Number(address - (first * BLOCK > map.start ? first * BLOCK : map.start))
+      return block(map, first)?.subarray(at, at + length)
+    }
     try {
       return proc.readMemory(address, length)
     } catch {
@@ -213,11 +242,31 @@ function unwindModulesOf(modules: readonly SnapshotModule[], vdso: VdsoModule | 
 }
 
 function captureThread(proc: Process, t: Thread, u: Unwinding): ThreadState {
-  const regs: Record<string, bigint> = { ...t.regs.toJSON(), ...(proc.arch.readExtendedRegs?.(t.tid) ?? {}) }
+  const arch = proc.arch.name as SnapshotArch
+  const raw: RawRegisters = { block: generalBlock(proc, t), extended: proc.arch.readExtendedArea?.(t.tid) }
+  const decoders = proc.arch.registerDecoders(raw.extended)
+  // The unwinder needs only general registers: a plain record of the block, no xsave decoding.
+  const general: Record<string, bigint> = {}
+  proc.arch.registers.forEach((name, i) => (general[name] = raw.block[i] ?? 0n))
   const isCode = (address: bigint): boolean => mapAt(u.maps, address)?.perms[2] === 'x'
-  const raw = unwind({ arch: proc.arch.name as SnapshotArch, regs, modules: u.unwindModules, read: u.read, isCode })
-  const backtrace = raw.map((f, i) => frameOf(f.pc, i, f.via, f.cfa, u.modules, u.maps))
-  return { tid: t.tid, index: t.index, regs, backtrace }
+  const frames = unwind({ arch, regs: general, modules: u.unwindModules, read: u.read, isCode })
+  const backtrace = frames.map((f, i) => frameOf(f.pc, i, f.via, f.cfa, u.modules, u.maps))
+  let regs: SnapshotRegisters | undefined
+  return {
+    tid: t.tid,
+    index: t.index,
+    get regs(): SnapshotRegisters {
+      return (regs ??= compactRegisters(arch, decoders, raw))
+    },
+    backtrace,
+  }
+}
+
+/** The thread's general register block, as the thread cached it at this stop (no second PTRACE_GETREGS). */
+function generalBlock(proc: Process, t: Thread): BigUint64Array {
+  if (t instanceof ProcessThread) return t.registerBlock()
+  const values = t.regs.toJSON()
+  return BigUint64Array.from(proc.arch.registers, (name) => values[name] ?? 0n)
 }
 
 /** Symbolizes a frame; a caller's symbol is looked up at pc - 1, inside its call instruction. */

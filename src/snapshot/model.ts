@@ -38,6 +38,11 @@ export interface ThreadState {
   readonly tid: number
   /** 1 for the main thread, then 2, 3, ... in creation order. */
   readonly index: number
+  /**
+   * Full registers in capture order. A captured thread keeps the kernel's bytes (the GETREGS block
+   * and the xsave area) and decodes a register when it is read (registers.ts compactRegisters); a
+   * loaded snapshot holds a plain record. Both enumerate, compare and save the same.
+   */
   readonly regs: RegisterValues
   readonly backtrace: readonly Frame[]
 }

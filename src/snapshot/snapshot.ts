@@ -12,6 +12,7 @@ import type {
   SnapshotArch,
   SnapshotKind,
   SnapshotLevel,
+  ThreadState,
 } from './model.js'
 import { SnapshotMemory } from './memory-view.js'
 import { hex, modulesOf, symbolizeIn, type SnapshotModule } from './regions.js'
@@ -43,6 +44,19 @@ export interface SnapshotThread {
   readonly index: number
   readonly regs: SnapshotRegisters
   readonly backtrace: readonly Frame[]
+}
+
+/** A thread of the snapshot; its register view is built when first read (one of 256 threads costs nothing until then). */
+function threadView(arch: SnapshotArch, t: ThreadState): SnapshotThread {
+  let regs: SnapshotRegisters | undefined
+  return Object.freeze({
+    tid: t.tid,
+    index: t.index,
+    get regs(): SnapshotRegisters {
+      return (regs ??= registerView(arch, t.regs))
+    },
+    backtrace: t.backtrace,
+  })
 }
 
 function print(text: string, options: PrintOptions): void {
@@ -122,9 +136,7 @@ abstract class BaseSnapshot {
 
   /** The threads captured, in creation order. */
   get threads(): readonly SnapshotThread[] {
-    this.threadList ??= this.data.threads.map((t) =>
-      Object.freeze({ tid: t.tid, index: t.index, regs: registerView(this.data.arch, t.regs), backtrace: t.backtrace }),
-    )
+    this.threadList ??= this.data.threads.map((t) => threadView(this.data.arch, t))
     return this.threadList
   }
 

@@ -145,7 +145,7 @@ function stepCfi(input: UnwindInput, rules: ArchRules, state: FrameState): Step 
   const lookup = state.exact ? state.pc : state.pc - 1n
   const module = input.modules.find((m) => lookup >= m.start && lookup < m.end)
   if (!module) return undefined
-  const row = findUnwindRow(module.elf, (lookup - module.bias) & U64, module.bytes)
+  const row = rowAt(module, (lookup - module.bias) & U64)
   if (!row || row.unusable !== undefined) return undefined
   const context: ExpressionContext = {
     register: (n) => (n === rules.pc ? state.pc : state.regs[n]),
@@ -161,6 +161,21 @@ function stepCfi(input: UnwindInput, rules: ArchRules, state: FrameState): Step 
   if (returnAddress === undefined) return { cfa, via: 'cfi', caller: undefined, signal }
   const regs = rules.dwarf.map((_, n) => (n === rules.pc ? returnAddress : recover(n)))
   return { cfa, via: 'cfi', caller: { pc: returnAddress, regs, exact: signal }, signal }
+}
+
+/** Rows by link-time address, per ELF file: 256 threads stopped at the same call sites run each CFA program once. */
+const rows = new WeakMap<ElfFile, Map<bigint, UnwindRow | undefined>>()
+/** Rows kept per file: a bound on memory, far above the distinct return addresses of any stop. */
+const ROWS_PER_FILE = 4096
+
+function rowAt(module: UnwindModule, vaddr: bigint): UnwindRow | undefined {
+  let byAddress = rows.get(module.elf)
+  if (!byAddress) rows.set(module.elf, (byAddress = new Map<bigint, UnwindRow | undefined>()))
+  if (byAddress.has(vaddr)) return byAddress.get(vaddr)
+  const row = findUnwindRow(module.elf, vaddr, module.bytes)
+  if (byAddress.size >= ROWS_PER_FILE) byAddress.clear()
+  byAddress.set(vaddr, row)
+  return row
 }
 
 function computeCfa(row: UnwindRow, context: ExpressionContext): bigint | undefined {

@@ -24,6 +24,18 @@ export interface RegisterFeatures {
   readonly xsaveSize: number
 }
 
+/** A thread's registers as the kernel gives them: the general block, and the extended area (x86_64: xsave). */
+export interface RawRegisters {
+  readonly block: BigUint64Array
+  readonly extended: Uint8Array | undefined
+}
+
+/** Reads one register, full width, out of a thread's raw registers. */
+export interface RegisterDecoder {
+  readonly name: string
+  decode(raw: RawRegisters): bigint
+}
+
 export interface Arch {
   readonly name: 'x86_64' | 'aarch64' | 'i386'
   /** e_machine of ELF files for this architecture. */
@@ -48,6 +60,13 @@ export interface Arch {
   writeRegs(tid: number, from: Uint8Array): number
   /** Registers beyond the general-purpose block (x87, SSE/AVX/AVX-512, ...) of a stopped thread, by name. */
   readonly readExtendedRegs?: (tid: number) => Record<string, bigint>
+  /** A copy of the extended register area of a stopped thread (x86_64: the xsave area), undecoded. */
+  readonly readExtendedArea?: (tid: number) => Uint8Array
+  /**
+   * Every register by name, in the order `readRegs` then `readExtendedRegs` give them, each decoded
+   * on its own from raw registers whose extended area is `extended` (the same table for every area of one layout).
+   */
+  readonly registerDecoders: (extended: Uint8Array | undefined) => readonly RegisterDecoder[]
   /** Why `readExtendedRegs` has no register `name` that this architecture can have (a CPU without it, a layout not known here). */
   readonly explainMissingRegister?: (tid: number, name: string) => string | undefined
   /** Which register sets this CPU and kernel provide (x86_64: XCR0 and the xsave components). */

@@ -45,9 +45,21 @@ const SW_XFEATURES = 464
 /** XSTATE_BV: which components are not in their init state (a clear bit reads as zeros). */
 const XSTATE_BV = 512
 
+/** A DataView per area, made once: decoding reads an area a register at a time. */
+const views = new WeakMap<Uint8Array, DataView>()
+
+function viewOf(area: Uint8Array): DataView {
+  if (area.buffer === AREA.buffer) return VIEW
+  let view = views.get(area)
+  if (!view) views.set(area, (view = new DataView(area.buffer, area.byteOffset, area.byteLength)))
+  return view
+}
+
 /** `length` bytes at `offset`, little-endian. */
 function le(area: Uint8Array, offset: number, length: number): bigint {
-  const view = area.buffer === AREA.buffer ? VIEW : new DataView(area.buffer, area.byteOffset, area.byteLength)
+  const view = viewOf(area)
+  if (length === 2) return BigInt(view.getUint16(offset, true))
+  if (length === 4) return BigInt(view.getUint32(offset, true))
   let value = 0n
   let i = length
   while (i >= 8) {
@@ -209,6 +221,93 @@ function extendedRegisters(
   }
   if (decoded(XSAVE_BIT.pkru)) regs.pkru = part(XSAVE_BIT.pkru, 0, 4)
 }
+
+/** Reads one register out of an xsave area. */
+export interface AreaDecoder {
+  readonly name: string
+  decode(area: Uint8Array): bigint
+}
+
+const decoderCache = new Map<string, readonly AreaDecoder[]>()
+
+/**
+ * The registers `decodeXState` gives for areas of `area`'s layout and size, in its order, each decoded
+ * on its own (the same table, built once, for every such area): a register costs nothing until read.
+ */
+export function xstateDecoders(area: Uint8Array): readonly AreaDecoder[] {
+  const layout = xsaveAreaLayout(area)
+  const extended = layout !== undefined && area.length >= XSTATE_BV + 8
+  // On this machine a layout is fixed by XCR0 and how it was learnt (CPUID, or the fallback without it).
+  const key = area.length < FXSAVE.size ? 'none' : extended ? `${layout.source}:${layout.xcr0}` : 'fxsave'
+  let table = decoderCache.get(key)
+  if (!table) {
+    table = area.length < FXSAVE.size ? [] : buildDecoders(extended ? layout : undefined)
+    decoderCache.set(key, table)
+  }
+  return table
+}
+
+function buildDecoders(layout: XsaveLayout | undefined): AreaDecoder[] {
+  const table: AreaDecoder[] = []
+  const add = (name: string, decode: (area: Uint8Array) => bigint): number => table.push({ name, decode })
+  const st = (area: Uint8Array, i: number): bigint => le(area, FXSAVE.st + 16 * i, 10)
+  for (let i = 0; i < 8; i++) add(`st${i}`, (a) => st(a, i))
+  add('fcw', (a) => le(a, FXSAVE.fcw, 2))
+  add('fsw', (a) => le(a, FXSAVE.fsw, 2))
+  add('ftw', (a) =>
+    fullTagWord(
+      a[FXSAVE.ftw] ?? 0,
+      Number(le(a, FXSAVE.fsw, 2)),
+      Array.from({ length: 8 }, (_, i) => st(a, i)),
+    ),
+  )
+  add('fop', (a) => le(a, FXSAVE.fop, 2))
+  add('fip', (a) => le(a, FXSAVE.fip, 8))
+  add('fdp', (a) => le(a, FXSAVE.fdp, 8))
+  add('mxcsr', (a) => le(a, FXSAVE.mxcsr, 4))
+  add('mxcsr_mask', (a) => le(a, FXSAVE.mxcsrMask, 4))
+  const xmm = (area: Uint8Array, i: number): bigint => le(area, FXSAVE.xmm + 16 * i, 16)
+  for (let i = 0; i < 16; i++) add(`xmm${i}`, (a) => xmm(a, i))
+  if (!layout) return table
+  const decoded = (bit: number): boolean => hasComponent(layout.xcr0, bit) && layout.offsets.has(bit)
+  const avx = decoded(XSAVE_BIT.avx)
+  const avx512 = avx && decoded(XSAVE_BIT.opmask) && decoded(XSAVE_BIT.zmmHi256) && decoded(XSAVE_BIT.hi16Zmm)
+  // As component() does, with each component's offset looked up once and XSTATE_BV's low bits as a number.
+  const part = (bit: number): Part => {
+    const base = layout.offsets.get(bit) ?? 0
+    return (area, offset, length, whole = length) =>
+      ((viewOf(area).getUint32(XSTATE_BV, true) >>> bit) & 1) === 0 || base + offset + whole > area.length
+        ? 0n
+        : le(area, base + offset, length)
+  }
+  const [upper, zmmHi, hi16, opmask, pkru] = [
+    XSAVE_BIT.avx,
+    XSAVE_BIT.zmmHi256,
+    XSAVE_BIT.hi16Zmm,
+    XSAVE_BIT.opmask,
+    XSAVE_BIT.pkru,
+  ].map(part) as [Part, Part, Part, Part, Part]
+  const ymm = (area: Uint8Array, i: number): bigint => xmm(area, i) | (upper(area, 16 * i, 16) << 128n)
+  for (let i = 0; i < 16 && avx; i++) {
+    add(`ymm${i}`, (a) => ymm(a, i))
+    if (avx512) add(`zmm${i}`, (a) => ymm(a, i) | (zmmHi(a, 32 * i, 32) << 256n))
+  }
+  if (avx512) {
+    for (let i = 16; i < 32; i++) {
+      const at = 64 * (i - 16)
+      // The low bits of zmm<i>: zero, as zmm<i> is, when the area is too short to hold all of it.
+      add(`xmm${i}`, (a) => hi16(a, at, 16, 64))
+      add(`ymm${i}`, (a) => hi16(a, at, 32, 64))
+      add(`zmm${i}`, (a) => hi16(a, at, 64))
+    }
+    for (let i = 0; i < 8; i++) add(`k${i}`, (a) => opmask(a, 8 * i, 8))
+  }
+  if (decoded(XSAVE_BIT.pkru)) add('pkru', (a) => pkru(a, 0, 4))
+  return table
+}
+
+/** `length` bytes at `offset` of one component, zero in its init state or when `whole` bytes do not fit in the area. */
+type Part = (area: Uint8Array, offset: number, length: number, whole?: number) => bigint
 
 /** The xsave components that hold register `name` (all of them needed to decode it), or undefined if none. */
 function componentsOf(name: string): number[] | undefined {

@@ -1,9 +1,16 @@
 // x86_64: struct user_regs_struct from <sys/user.h>, read with PTRACE_GETREGS; int3 breakpoints.
 import { PTRACE } from '../constants.js'
 import { lastErrno, sys } from '../libc.js'
-import type { Arch, RegisterAlias } from './types.js'
+import type { Arch, RegisterAlias, RegisterDecoder } from './types.js'
 import { applyX86_64, decodeX86_64 } from './x86_64-emulate.js'
-import { explainMissingXState, readXState, xsaveFeatures } from './x86_64-xstate.js'
+import {
+  explainMissingXState,
+  readXState,
+  readXStateArea,
+  xsaveFeatures,
+  xstateDecoders,
+  type AreaDecoder,
+} from './x86_64-xstate.js'
 
 const REGISTERS = [
   'r15',
@@ -64,6 +71,28 @@ function legacyAliases(): Map<string, RegisterAlias> {
   return map
 }
 
+const GENERAL: readonly RegisterDecoder[] = REGISTERS.map((name, i) => ({
+  name,
+  decode: (raw) => raw.block[i] ?? 0n,
+}))
+const NO_AREA: readonly AreaDecoder[] = []
+const decoders = new WeakMap<readonly AreaDecoder[], readonly RegisterDecoder[]>()
+
+/** The general registers, then the xsave area's (one table per xsave layout). */
+function registerDecoders(extended: Uint8Array | undefined): readonly RegisterDecoder[] {
+  const area = extended ? xstateDecoders(extended) : NO_AREA
+  let table = decoders.get(area)
+  if (!table) {
+    const fromArea = area.map((d): RegisterDecoder => ({
+      name: d.name,
+      decode: (raw) => (raw.extended ? d.decode(raw.extended) : 0n),
+    }))
+    table = [...GENERAL, ...fromArea]
+    decoders.set(area, table)
+  }
+  return table
+}
+
 export const x86_64: Arch = {
   name: 'x86_64',
   elfMachine: 62,
@@ -84,6 +113,8 @@ export const x86_64: Arch = {
     return Number(sys.ptraceBuf(PTRACE.SETREGS, tid, 0, from)) === 0 ? 0 : lastErrno()
   },
   readExtendedRegs: readXState,
+  readExtendedArea: readXStateArea,
+  registerDecoders,
   explainMissingRegister: explainMissingXState,
   registerFeatures: xsaveFeatures,
   decodeEmulation: decodeX86_64,
