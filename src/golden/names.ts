@@ -5,7 +5,6 @@
 // shifts the one by a random amount and not the other. Addresses in modules that are not the
 // project's (system libraries) are written by symbol only ('libc.so.6!write'), or by module alone
 // where no symbol covers them, so that a rebuilt libc leaves them as they were. Names are demangled.
-import type { ElfSection } from '../elf/types.js'
 import { demangle } from '../snapshot/demangle.js'
 import { stringsGap, archSp } from '../snapshot/diff-memory.js'
 import type { FdState, Frame, MapState, SnapshotData, SnapshotStop } from '../snapshot/model.js'
@@ -39,6 +38,9 @@ function sectionsEnd(module: SnapshotModule): bigint {
   }
   return end
 }
+
+/** A section of a module's ELF file. */
+type ElfSection = NonNullable<SnapshotModule['elf']>['sections'][number]
 
 const loaded = new WeakMap<SnapshotModule, readonly ElfSection[]>()
 
