@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { launch } from '../src/index.js'
+import { linearRows } from './linear.js'
 import { bigGoldenCost, goldenCost, programsSuite, suiteOf100 } from './golden.js'
 import { median } from './median.js'
 import { fmt, RUNS, writeResults, type Row } from './report.js'
@@ -289,6 +290,7 @@ async function programsRows(): Promise<Row[]> {
 /** Groups of rows that BENCH_ONLY=<name> runs alone; each also runs in a full `npm run bench`. */
 const GROUPS: Record<string, () => Promise<Row[]>> = {
   clock: clockRows,
+  linear: linearRows,
   programs: programsRows,
   schedule: scheduleRows,
 }
