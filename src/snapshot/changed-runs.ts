@@ -107,6 +107,7 @@ function firstDiff(
       if (a[i] !== b[i + shift]) return i
       i++
     }
+    if (i >= to) return to // the lanes below start at i, which only the loop above puts on a lane's start
     let x = (i + offA) >> 2
     let y = (i + offB) >> 2
     const stop = (to + offA) >> 2
