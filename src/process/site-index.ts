@@ -42,7 +42,7 @@ export class SiteIndex<S extends Placed> {
     for (let i = this.firstFrom(from - this.reach + 1n); i < this.sorted.length; i++) {
       const site = this.sorted[i]
       if (!site || site.address >= to) return
-      if (site.address + BigInt(site.original.length) > from) visit(site)
+      if (site.address >= from || site.address + BigInt(site.original.length) > from) visit(site)
     }
   }
 
