@@ -45,6 +45,69 @@ function lanesOf(a: Uint8Array, b: Uint8Array, shift: number): Lanes | undefined
 }
 
 /**
+ * 64-bit views of two buffers whose words line up, as float64 (V8's fastest typed-array compare, twice
+ * as fast as int32 lanes here) with the high halves as int32: two float64 words compare equal with
+ * different bits only as +0 and -0, which the high halves tell apart.
+ */
+interface Words {
+  readonly a: Float64Array
+  readonly b: Float64Array
+  readonly hiA: Int32Array
+  readonly hiB: Int32Array
+  /** Byte i of a is in word (i + offA) >> 3 of `a`; byte i + shift of b in word (i + offB) >> 3 of `b`. */
+  readonly offA: number
+  readonly offB: number
+}
+
+function wordsOf(a: Uint8Array, b: Uint8Array, shift: number): Words | undefined {
+  const alignA = a.byteOffset & 7
+  const alignB = b.byteOffset & 7
+  const offB = alignB + shift
+  if ((((alignA - offB) % 8) + 8) % 8 !== 0) return undefined
+  const baseA = a.byteOffset - alignA
+  const baseB = b.byteOffset - alignB
+  const countA = (a.length + alignA) >> 3
+  const countB = (b.length + alignB) >> 3
+  return {
+    a: new Float64Array(a.buffer, baseA, countA),
+    b: new Float64Array(b.buffer, baseB, countB),
+    hiA: new Int32Array(a.buffer, baseA, countA * 2),
+    hiB: new Int32Array(b.buffer, baseB, countB * 2),
+    offA: alignA,
+    offB,
+  }
+}
+
+/** Past the blocks of four words from i (a word's start) on that are equal bit for bit: where a difference may be. */
+function skipEqualWords(words: Words, i: number, to: number): number {
+  const { a: fa, b: fb, hiA, hiB, offA, offB } = words
+  if (((i + offA) & 7) !== 0) return i
+  let x = (i + offA) >> 3
+  let y = (i + offB) >> 3
+  const stop = (to + offA) >> 3
+  const from = x
+  while (x + 4 <= stop) {
+    const a0 = fa[x] ?? 0
+    const a1 = fa[x + 1] ?? 0
+    const a2 = fa[x + 2] ?? 0
+    const a3 = fa[x + 3] ?? 0
+    if (a0 !== fb[y] || a1 !== fb[y + 1] || a2 !== fb[y + 2] || a3 !== fb[y + 3]) break
+    // Equal as numbers: the same bits, unless one is +0 and the other -0 (only the sign, in the high half, differs).
+    if (
+      (a0 === 0 || a1 === 0 || a2 === 0 || a3 === 0) &&
+      (hiA[2 * x + 1] !== hiB[2 * y + 1] ||
+        hiA[2 * x + 3] !== hiB[2 * y + 3] ||
+        hiA[2 * x + 5] !== hiB[2 * y + 5] ||
+        hiA[2 * x + 7] !== hiB[2 * y + 7])
+    )
+      break
+    x += 4
+    y += 4
+  }
+  return x === from ? i : (x << 3) - offA
+}
+
+/**
  * [from, to) ranges of `a` whose bytes differ from b's at i + shift, runs at most MERGE_GAP apart
  * merged. Words count 8 bytes from the first compared byte (a stack pointer is 8-byte aligned); a
  * word holding a pointer that moved with its map, or a thread id of the same thread, is no change.
@@ -58,6 +121,7 @@ export function changedRuns(a: Uint8Array, b: Uint8Array, align: Alignment): Arr
   const runs: Array<[number, number]> = []
   if (end <= start) return runs
   const lanes = lanesOf(a, b, shift)
+  const words = wordsOf(a, b, shift)
   const equalAt = (i: number, j: number): boolean => bufA.compare(bufB, i + shift, j + shift, i, j) === 0
   const sameWord = (i: number): boolean => {
     if (align.same(bufA.readBigUInt64LE(i), bufB.readBigUInt64LE(i + shift))) return true
@@ -74,7 +138,7 @@ export function changedRuns(a: Uint8Array, b: Uint8Array, align: Alignment): Arr
     for (let page = chunk; page < chunkEnd; page += PAGE) {
       const pageEnd = Math.min(page + PAGE, chunkEnd)
       if (equalAt(page, pageEnd)) continue
-      for (let i = firstDiff(a, b, shift, lanes, page, pageEnd); i < pageEnd;) {
+      for (let i = firstDiff(a, b, shift, lanes, words, page, pageEnd); i < pageEnd;) {
         // The word holding the first differing byte; the bytes before that one in it are equal.
         const w = i - ((i - start) & 7)
         const wEnd = Math.min(w + 8, pageEnd)
@@ -85,7 +149,7 @@ export function changedRuns(a: Uint8Array, b: Uint8Array, align: Alignment): Arr
           if (last && i - last[1] <= MERGE_GAP) last[1] = to
           else runs.push([i, to])
         }
-        i = firstDiff(a, b, shift, lanes, wEnd, pageEnd)
+        i = firstDiff(a, b, shift, lanes, words, wEnd, pageEnd)
       }
     }
   }
@@ -98,9 +162,11 @@ function firstDiff(
   b: Uint8Array,
   shift: number,
   lanes: Lanes | undefined,
+  words: Words | undefined,
   i: number,
   to: number,
 ): number {
+  if (words) i = skipEqualWords(words, i, to)
   if (lanes) {
     const { a: la, b: lb, offA, offB } = lanes
     while (i < to && ((i + offA) & 3) !== 0) {

@@ -179,6 +179,16 @@ describe('memory diff', () => {
       after[at] = (after[at] ?? 0) ^ 0x11
       after[at + 6] = (after[at + 6] ?? 0) ^ 0x22
     }
+    // Words equal as float64 numbers but not in bits (+0 and -0), equal NaNs, different NaNs, equal zeros.
+    const word = (at: number, x: number[], y: number[]): void => {
+      before.set(x, at)
+      after.set(y, at)
+    }
+    word(40000, [0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0x80])
+    word(40008, [0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0])
+    word(40064, new Array<number>(8).fill(0xff), new Array<number>(8).fill(0xff))
+    word(40128, new Array<number>(8).fill(0xff), [0xfe, ...new Array<number>(7).fill(0xff)])
+    word(40192, [0, 0, 0, 0, 0, 0, 0, 0x80], [0, 0, 0, 0, 0, 0, 0, 0])
     const place = (bytes: Uint8Array, offset: number, pad: number): Uint8Array => {
       const out = new Uint8Array(bytes.length + offset + pad).fill(0xee)
       out.set(bytes, offset)
@@ -198,6 +208,12 @@ describe('memory diff', () => {
           const to = n - 16
           const got = changedRuns(a, b, { shift, from, to, same, sameId })
           expect(got, `shift ${shift}, offsets ${offA} ${offB}`).toEqual(naiveRuns(a, b, from, to, shift))
+          if (shift === 0)
+            expect(got.filter(([x]) => x >= 40000 && x < 40200)).toEqual([
+              [40007, 40008],
+              [40128, 40129],
+              [40199, 40200],
+            ])
         }
     expect(size).toBe(MIB)
   })
