@@ -9,6 +9,8 @@ import { launch } from '../src/index.js'
 import { capturePagesRows } from './capture-pages.js'
 import { bigGoldenCost, goldenCost, perTestCost, programsSuite, suiteOf100 } from './golden.js'
 import { librariesRows } from './libraries.js'
+import { linearRows } from './linear.js'
+import { bigGoldenCost, goldenCost, programsSuite, suiteOf100 } from './golden.js'
 import { median } from './median.js'
 import { fmt, RUNS, writeResults, type Row } from './report.js'
 import { scheduleRun } from './schedule.js'
@@ -319,6 +321,7 @@ const GROUPS: Record<string, () => Promise<Row[]>> = {
   clock: clockRows,
   libraries: librariesRows,
   pages: capturePagesRows,
+  linear: linearRows,
   programs: programsRows,
   schedule: scheduleRows,
   pertest: perTestRows,

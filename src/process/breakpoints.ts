@@ -3,6 +3,7 @@
 import type { Emulation } from '../native/arch/index.js'
 import { ReadOnlyError, ValueError } from '../errors.js'
 import type { Location } from './modules.js'
+import { SiteIndex } from './site-index.js'
 
 /** Writes bytes into the tracee; throws on failure. */
 export type PokeFn = (address: bigint, bytes: Uint8Array) => void
@@ -159,7 +160,9 @@ export class Breakpoint {
 }
 
 export class BreakpointTable {
+  /** Sites by address; `byAddress` holds the same sites sorted, for reads and writes over a range. */
   readonly sites = new Map<bigint, Site>()
+  private readonly byAddress = new SiteIndex<Site>()
   readonly all = new Set<Breakpoint>()
   private readonly states = new WeakMap<Breakpoint, BreakpointState>()
   private readonly instruction: Uint8Array
@@ -223,6 +226,7 @@ export class BreakpointTable {
       this.poke(address, this.instruction)
       site = { address, original, inserted: true, owners: new Set() }
       this.sites.set(address, site)
+      this.byAddress.add(site)
     }
     site.owners.add(bp)
   }
@@ -235,6 +239,7 @@ export class BreakpointTable {
     if (site.owners.size > 0) return
     if (site.inserted) this.poke(site.address, site.original)
     this.sites.delete(site.address)
+    this.byAddress.remove(site)
   }
 
   forget(bp: Breakpoint): void {
@@ -276,15 +281,12 @@ export class BreakpointTable {
 
   /** Replaces int3 bytes in a buffer read from [address, address+len) with the original bytes. */
   patchRead(address: bigint, buf: Uint8Array): void {
-    if (this.sites.size === 0) return
-    const end = address + BigInt(buf.length)
-    for (const site of this.sites.values()) {
-      if (!site.inserted || site.address + BigInt(site.original.length) <= address || site.address >= end) continue
-      for (let i = 0; i < site.original.length; i++) {
-        const at = site.address + BigInt(i) - address
-        if (at >= 0n && at < BigInt(buf.length)) buf[Number(at)] = site.original[i] ?? 0
-      }
-    }
+    this.byAddress.forOverlapping(address, address + BigInt(buf.length), (site) => {
+      if (!site.inserted) return
+      const at = Number(site.address - address)
+      const { original } = site
+      for (let i = Math.max(0, -at); i < original.length && at + i < buf.length; i++) buf[at + i] = original[i] ?? 0
+    })
   }
 
   /**
@@ -292,26 +294,25 @@ export class BreakpointTable {
    * int3 stays in place. Returns the bytes to actually write.
    */
   patchWrite(address: bigint, bytes: Uint8Array): Uint8Array {
-    if (this.sites.size === 0) return bytes
     let out = bytes
-    const end = address + BigInt(bytes.length)
-    for (const site of this.sites.values()) {
-      if (!site.inserted || site.address + BigInt(site.original.length) <= address || site.address >= end) continue
+    this.byAddress.forOverlapping(address, address + BigInt(bytes.length), (site) => {
+      if (!site.inserted) return
       if (out === bytes) out = Uint8Array.from(bytes)
-      for (let i = 0; i < site.original.length; i++) {
-        const at = site.address + BigInt(i) - address
-        if (at < 0n || at >= BigInt(bytes.length)) continue
-        site.original[i] = bytes[Number(at)] ?? 0
-        out[Number(at)] = this.instruction[i] ?? 0
+      const at = Number(site.address - address)
+      const { original } = site
+      for (let i = Math.max(0, -at); i < original.length && at + i < bytes.length; i++) {
+        original[i] = bytes[at + i] ?? 0
+        out[at + i] = this.instruction[i] ?? 0
       }
       site.emulation = undefined // the instruction may have changed
-    }
+    })
     return out
   }
 
   /** After exec the address space is new: no site is in memory any more. */
   dropAllSites(): void {
     this.sites.clear()
+    this.byAddress.clear()
     for (const bp of this.all) this.state(bp).address = undefined
   }
 

@@ -1,13 +1,13 @@
 // Memory half of a snapshot diff: which bytes of two paired maps differ once ASLR, dead stack,
 // thread ids and mangled pointers are accounted for. A pointer that moved with its map is no change.
+import { changedRuns, MERGE_GAP, type Alignment, type SamePlace } from './changed-runs.js'
 import { heldBytes, heldSize, mayHoldData } from './content.js'
 import { levelHolding, levelRank } from './memory-view.js'
 import type { MapState, MemoryChange, SnapshotData, SnapshotLevel } from './model.js'
 import { mapAt, symbolizeIn, type SnapshotModule } from './regions.js'
 
-/** Equal bytes between two changed runs up to which they are reported as one range. */
-const MERGE_GAP = 4
-const PAGE = 4096
+/** Bytes of the ArrayBuffers that hold the changed bytes of a diff. */
+const SLAB = 1 << 16
 /** Bytes of a sparse map compared at once. */
 const SPARSE_WINDOW = 1 << 20
 /** glibc's PTR_MANGLE on x86_64: rol(pointer ^ guard, 0x11), the guard at fs:0x30. */
@@ -21,8 +21,7 @@ export interface MapPair {
   readonly b: MapState
 }
 
-/** Whether a value of `a` and a value of `b` name the same place: equal, or a pointer that moved with its map. */
-export type SamePlace = (before: bigint, after: bigint) => boolean
+export type { SamePlace }
 
 export interface Places {
   readonly same: SamePlace
@@ -86,17 +85,6 @@ function pointerGuard(data: SnapshotData): bigint | undefined {
   return Buffer.from(m.content.buffer, m.content.byteOffset, m.content.length).readBigUInt64LE(Number(at - m.start))
 }
 
-/** A range of a's map compared with b's at i + shift (see changedRuns). */
-interface Alignment {
-  readonly shift: number
-  /** [from, to) of a's map. */
-  readonly from: number
-  readonly to: number
-  readonly same: SamePlace
-  /** 32-bit values that are the same thread's id on both sides (struct pthread's tid, a saved pid). */
-  readonly sameId: (before: number, after: number) => boolean
-}
-
 export function diffMemory(
   pairs: readonly MapPair[],
   level: SnapshotLevel,
@@ -107,13 +95,14 @@ export function diffMemory(
 ): MemoryChange[] {
   const changes: MemoryChange[] = []
   const sameId = idMatcher(a, b)
+  const slab = new ByteSlab()
   for (const p of pairs) {
     if (levelRank(levelHolding(p.a)) > levelRank(level)) continue
     const ca = p.a.content
     const cb = p.b.content
     if (!ca || !cb) {
       if (heldSize(p.a) > 0 && heldSize(p.b) > 0)
-        for (const c of sparseChanges(p, places, sameId, a, b, modulesB)) changes.push(c) // may be 100k: no spread
+        for (const c of sparseChanges(p, places, sameId, a, b, modulesB, slab)) changes.push(c) // may be 100k: no spread
       continue
     }
     for (const range of rangesOf(p, places.stackShift, a, b)) {
@@ -124,14 +113,35 @@ export function diffMemory(
           mapOffset: BigInt(start + range.shift),
           addressBefore: p.a.start + BigInt(start),
           addressAfter: address,
-          before: ca.slice(start, end),
-          after: cb.slice(start + range.shift, end + range.shift),
+          before: slab.copy(ca, start, end),
+          after: slab.copy(cb, start + range.shift, end + range.shift),
           location: symbolizeIn(b, modulesB, address) ?? p.identity,
         })
       }
     }
   }
   return changes
+}
+
+/** Copies of changed bytes, many to one ArrayBuffer: a copy of its own per change (slice) cost twice as much. */
+class ByteSlab {
+  private chunk = new Uint8Array(0)
+  private used = 0
+
+  copy(from: Uint8Array, start = 0, end = from.length): Uint8Array {
+    const length = end - start
+    if (length > SLAB / 4) return from.slice(start, end)
+    if (this.used + length > this.chunk.length) {
+      this.chunk = new Uint8Array(SLAB)
+      this.used = 0
+    }
+    const at = this.used
+    // A few bytes (most changes) by hand: a subarray to set() from costs more than copying them.
+    if (length <= 32) for (let k = 0; k < length; k++) this.chunk[at + k] = from[start + k] ?? 0
+    else this.chunk.set(from.subarray(start, end), at)
+    this.used += length
+    return new Uint8Array(this.chunk.buffer, at, length)
+  }
 }
 
 /**
@@ -145,6 +155,7 @@ function sparseChanges(
   a: SnapshotData,
   b: SnapshotData,
   modulesB: readonly SnapshotModule[],
+  slab: ByteSlab,
 ): MemoryChange[] {
   const size = Math.min(heldSize(p.a), heldSize(p.b))
   const from = Math.max(liveFrom(p.a, a), liveFrom(p.b, b))
@@ -166,8 +177,8 @@ function sparseChanges(
       mapOffset: BigInt(start),
       addressBefore: p.a.start + BigInt(start),
       addressAfter: address,
-      before: heldBytes(p.a, start, end - start).slice(),
-      after: heldBytes(p.b, start, end - start).slice(),
+      before: slab.copy(heldBytes(p.a, start, end - start)),
+      after: slab.copy(heldBytes(p.b, start, end - start)),
       location: symbolizeIn(b, modulesB, address) ?? p.identity,
     }
   })
@@ -231,47 +242,4 @@ function idMatcher(a: SnapshotData, b: SnapshotData): (before: number, after: nu
     if (other) pairs.set(t.tid, other.tid)
   }
   return (before, after) => pairs.get(before) === after
-}
-
-/**
- * [from, to) ranges of `a` whose bytes differ from b's at i + shift; pages compared natively first.
- * A word holding a pointer that moved with its map, or a thread id of the same thread, is no change.
- */
-function changedRuns(a: Uint8Array, b: Uint8Array, align: Alignment): Array<[number, number]> {
-  const { shift } = align
-  const bufA = Buffer.from(a.buffer, a.byteOffset, a.length)
-  const bufB = Buffer.from(b.buffer, b.byteOffset, b.length)
-  const start = Math.max(0, -shift, align.from)
-  const end = Math.min(align.to, a.length, b.length - shift)
-  const runs: Array<[number, number]> = []
-  const mark = (from: number, to: number): void => {
-    const last = runs[runs.length - 1]
-    if (last && from - last[1] <= MERGE_GAP) last[1] = to
-    else runs.push([from, to])
-  }
-  const equalAt = (i: number, j: number): boolean => bufA.compare(bufB, i + shift, j + shift, i, j) === 0
-  const sameWord = (i: number): boolean => {
-    if (align.same(bufA.readBigUInt64LE(i), bufB.readBigUInt64LE(i + shift))) return true
-    const half = (k: number): boolean => {
-      const x = bufA.readUInt32LE(i + k)
-      const y = bufB.readUInt32LE(i + shift + k)
-      return x === y || align.sameId(x, y)
-    }
-    return half(0) && half(4)
-  }
-  // Pages and words count from the first compared byte (a stack pointer is 8-byte aligned).
-  for (let page = start; page < end; page += PAGE) {
-    const pageEnd = Math.min(page + PAGE, end)
-    if (equalAt(page, pageEnd)) continue
-    for (let w = page; w < pageEnd; w += 8) {
-      const wEnd = Math.min(w + 8, pageEnd)
-      if (equalAt(w, wEnd) || (wEnd - w === 8 && sameWord(w))) continue
-      let from = w
-      while (from < wEnd && bufA[from] === bufB[from + shift]) from++
-      let to = wEnd
-      while (to > from && bufA[to - 1] === bufB[to - 1 + shift]) to--
-      mark(from, to)
-    }
-  }
-  return runs
 }

@@ -1,0 +1,220 @@
+// Memory diffs of real processes against a byte-by-byte comparison of what live reads returned: runs
+// at page, chunk and map edges, runs merged across at most 4 equal bytes, pointers that moved under
+// ASLR, snapshots saved and loaded, buffers at any alignment.
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { loadSnapshot, type Process, type Snapshot } from '../../src/index.js'
+import { changedRuns, MERGE_GAP } from '../../src/snapshot/changed-runs.js'
+import { fixture, start } from '../helpers.js'
+
+const PAGE = 4096
+const MIB = 1 << 20
+const dir = mkdtempSync(join(tmpdir(), 'procsnap-diff-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** pagediff stopped at its first ready(): its map's address and size (1 MiB, 256 pages). */
+async function atReady(
+  options: { aslr?: boolean; step?: number } = {},
+): Promise<{ proc: Process; buf: bigint; size: number }> {
+  const proc = await start(fixture('pagediff'), { args: ['1', String(options.step ?? 1)], aslr: options.aslr ?? false })
+  proc.breakAt('ready')
+  await proc.cont()
+  return { proc, buf: proc.regs.rdi, size: Number(proc.regs.rsi) }
+}
+
+/**
+ * The oracle, byte by byte: for each 8-byte word (counted from `from`) where bytes differ, its first to
+ * last differing byte; runs at most MERGE_GAP equal bytes apart are one. `at(i)` is b's index for a's i.
+ */
+function naiveRuns(a: Uint8Array, b: Uint8Array, from: number, to: number, shift = 0): Array<[number, number]> {
+  const runs: Array<[number, number]> = []
+  for (let w = from; w < to; w += 8) {
+    let first = -1
+    let last = -1
+    for (let i = w; i < Math.min(w + 8, to); i++) {
+      if (a[i] === b[i + shift]) continue
+      if (first < 0) first = i
+      last = i
+    }
+    if (first < 0) continue
+    const prev = runs[runs.length - 1]
+    if (prev && first - prev[1] <= MERGE_GAP) prev[1] = last + 1
+    else runs.push([first, last + 1])
+  }
+  return runs
+}
+
+/** The changes a diff reports in the map at `buf`, as [offset in the map, before, after]. */
+function changesIn(a: Snapshot, b: Snapshot, buf: bigint): Array<[number, number[], number[]]> {
+  return a
+    .diff(b)
+    .memory.filter((c) => c.addressBefore - c.mapOffset === buf)
+    .map((c) => [Number(c.mapOffset), [...c.before], [...c.after]])
+}
+
+function expected(
+  before: Uint8Array,
+  after: Uint8Array,
+  runs: Array<[number, number]>,
+): Array<[number, number[], number[]]> {
+  return runs.map(([s, e]) => [s, [...before.subarray(s, e)], [...after.subarray(s, e)]])
+}
+
+describe('memory diff', () => {
+  it('of one changed byte in every page is what a byte-by-byte comparison of live reads finds, saved and loaded too', async () => {
+    const { proc, buf, size } = await atReady()
+    const before = proc.readMemory(buf, size)
+    const a = proc.createSnapshot({ level: 'writable' })
+    await proc.cont()
+    const after = proc.readMemory(buf, size)
+    const b = proc.createSnapshot({ level: 'writable' })
+    const runs = naiveRuns(before, after, 0, size)
+    expect(runs.length).toBe(size / PAGE) // the fixture changed every page, each once
+    const want = expected(before, after, runs)
+    expect(changesIn(a, b, buf)).toEqual(want)
+    a.save(join(dir, 'a.json'))
+    b.save(join(dir, 'b.json'))
+    const [la, lb] = [loadSnapshot(join(dir, 'a.json')), loadSnapshot(join(dir, 'b.json'))]
+    expect(changesIn(la, lb, buf)).toEqual(want)
+    expect(changesIn(la, b, buf)).toEqual(want)
+    const c = a.diff(b).memory.find((m) => m.addressAfter === buf + 0x1061n) // page 1's change, at 97
+    expect(c?.location).toBe(`${c?.identity}+0x1061`)
+  })
+
+  it('runs at the first and last byte of a map, across page and 256 KiB chunk edges, merged across at most 4 equal bytes', async () => {
+    const { proc, buf, size } = await atReady({ step: 0 })
+    const chunk = 64 * PAGE
+    const touched = [
+      0, // the map's first byte
+      PAGE - 1,
+      PAGE, // adjacent across a page edge: one run
+      2 * PAGE - 2,
+      2 * PAGE + 2, // 3 equal bytes between: one run
+      3 * PAGE - 3,
+      3 * PAGE + 2, // 4 equal bytes between: one run
+      4 * PAGE - 3,
+      4 * PAGE + 3, // 5 equal bytes between: two runs
+      chunk - 2,
+      chunk + 2, // across a natively compared chunk: one run
+      2 * chunk - 3,
+      2 * chunk + 3, // two runs
+      5 * PAGE + 17,
+      5 * PAGE + 23, // both ends of one word, 5 equal bytes between: the word's range
+      size - 1, // the map's last byte
+    ]
+    const before = proc.readMemory(buf, size)
+    const a = proc.createSnapshot({ level: 'writable' })
+    for (const off of touched) proc.writeMemory(buf + BigInt(off), Uint8Array.of((before[off] ?? 0) ^ 0xff))
+    const after = proc.readMemory(buf, size)
+    const b = proc.createSnapshot({ level: 'writable' })
+    const got = changesIn(a, b, buf)
+    expect(got.map(([s, x]) => [s, x.length])).toEqual([
+      [0, 1],
+      [PAGE - 1, 2],
+      [2 * PAGE - 2, 5],
+      [3 * PAGE - 3, 6],
+      [4 * PAGE - 3, 1],
+      [4 * PAGE + 3, 1],
+      [5 * PAGE + 17, 7],
+      [chunk - 2, 5],
+      [2 * chunk - 3, 1],
+      [2 * chunk + 3, 1],
+      [size - 1, 1],
+    ])
+    expect(got).toEqual(expected(before, after, naiveRuns(before, after, 0, size)))
+  })
+
+  it('pointers into a map that moved with it (ASLR on) are no change; the bytes the program changed are', async () => {
+    interface Run {
+      buf: bigint
+      size: number
+      first: Snapshot
+      second: Snapshot
+      pointer: bigint
+    }
+    const runs: Run[] = []
+    for (let r = 0; r < 2; r++) {
+      const { proc, buf, size } = await atReady({ aslr: true })
+      const first = proc.createSnapshot({ level: 'writable' })
+      const pointer = Buffer.from(proc.readMemory(buf + 8n, 8)).readBigUInt64LE(0)
+      await proc.cont()
+      runs.push({ buf, size, first, second: proc.createSnapshot({ level: 'writable' }), pointer })
+      await proc.kill()
+    }
+    const [x, y] = runs as [Run, Run]
+    expect(x.buf).not.toBe(y.buf) // the map moved, and with it the pointer in every page
+    expect([x.pointer, y.pointer]).toEqual([x.buf, y.buf])
+    const inMap = (c: { addressBefore: bigint; mapOffset: bigint }): boolean => c.addressBefore - c.mapOffset === x.buf
+    // (Only the map: ld.so keeps the initial program break, which moved too, but with no [heap] map to pair it with.)
+    expect(x.first.diff(y.first).memory.filter(inMap)).toEqual([])
+    const changes = x.first.diff(y.second).memory.filter(inMap)
+    // One change a page, where the program changed a byte, except page 0 (at 0) and 0x7e (at 0xe,
+    // inside the pointer: a changed pointer is reported, with all the bytes it differs in).
+    expect(changes.map((c) => Number(c.mapOffset) >> 12)).toEqual(Array.from({ length: x.size / PAGE }, (_, p) => p))
+    for (const c of changes) {
+      const page = Number(c.mapOffset) >> 12
+      const at = (page * 97) % PAGE
+      expect(c.addressAfter - y.buf).toBe(c.mapOffset)
+      if (at >= 8 && at < 16) {
+        expect(Number(c.mapOffset) % PAGE).toBeLessThanOrEqual(at)
+        expect((Number(c.mapOffset) % PAGE) + c.before.length).toBeGreaterThan(at)
+      } else {
+        expect([Number(c.mapOffset) % PAGE, c.before.length]).toEqual([at, 1])
+        expect((c.before[0] ?? 0) ^ (c.after[0] ?? 0)).toBe(0x5a)
+      }
+    }
+  })
+
+  it('finds the same runs in buffers at any byte alignment and with b shifted, as a byte-by-byte comparison', async () => {
+    const { proc, buf, size } = await atReady()
+    const n = 64 * 1024
+    const before = proc.readMemory(buf, n)
+    await proc.cont()
+    const after = proc.readMemory(buf, n)
+    // Pairs of changed bytes 6 apart at every offset modulo 8: one word's range, or two runs, by where words start.
+    for (let k = 0; k < 64; k++) {
+      const at = 1000 + k * 97
+      after[at] = (after[at] ?? 0) ^ 0x11
+      after[at + 6] = (after[at + 6] ?? 0) ^ 0x22
+    }
+    // Words equal as float64 numbers but not in bits (+0 and -0), equal NaNs, different NaNs, equal zeros.
+    const word = (at: number, x: number[], y: number[]): void => {
+      before.set(x, at)
+      after.set(y, at)
+    }
+    word(40000, [0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0x80])
+    word(40008, [0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0])
+    word(40064, new Array<number>(8).fill(0xff), new Array<number>(8).fill(0xff))
+    word(40128, new Array<number>(8).fill(0xff), [0xfe, ...new Array<number>(7).fill(0xff)])
+    word(40192, [0, 0, 0, 0, 0, 0, 0, 0x80], [0, 0, 0, 0, 0, 0, 0, 0])
+    const place = (bytes: Uint8Array, offset: number, pad: number): Uint8Array => {
+      const out = new Uint8Array(bytes.length + offset + pad).fill(0xee)
+      out.set(bytes, offset)
+      return out.subarray(offset, offset + bytes.length + pad)
+    }
+    const same = (x: bigint, y: bigint): boolean => x === y
+    const sameId = (): boolean => false
+    for (const shift of [0, 8, 3, -8, -5])
+      for (const offA of [0, 1, 2, 3, 4])
+        for (const offB of [0, 1, 3, 5]) {
+          const a = place(before, offA, 0).subarray(0, n)
+          // b holds a's byte i at i + shift
+          const shifted = new Uint8Array(n + 16)
+          shifted.set(after.subarray(Math.max(0, -shift)), Math.max(0, shift))
+          const b = place(shifted, offB, 0)
+          const from = Math.max(0, -shift) + 8
+          const to = n - 16
+          const got = changedRuns(a, b, { shift, from, to, same, sameId })
+          expect(got, `shift ${shift}, offsets ${offA} ${offB}`).toEqual(naiveRuns(a, b, from, to, shift))
+          if (shift === 0)
+            expect(got.filter(([x]) => x >= 40000 && x < 40200)).toEqual([
+              [40007, 40008],
+              [40128, 40129],
+              [40199, 40200],
+            ])
+        }
+    expect(size).toBe(MIB)
+  })
+})
