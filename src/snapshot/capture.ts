@@ -26,7 +26,8 @@ import type {
   ThreadState,
 } from './model.js'
 import { hex, mapAt, rememberElf, type SnapshotModule } from './regions.js'
-import { compactRegisters, type RawRegisters, type SnapshotRegisters } from './registers.js'
+import type { RawRegisters } from '../native/arch/types.js'
+import { compactRegisters, type SnapshotRegisters } from './registers.js'
 import { snapshotFromData, type ProcessSnapshot, type ThreadSnapshot } from './snapshot.js'
 import { unwind, type UnwindModule } from './unwind.js'
 import { checkOptions, isBoolean, isString, oneOf, type OptionSchema } from '../options.js'

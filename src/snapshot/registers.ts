@@ -5,6 +5,7 @@
 import { ReadOnlyError } from '../errors.js'
 import { archInfo } from './arch-info.js'
 import type { RegisterValues, SnapshotArch } from './model.js'
+import type { RawRegisters, RegisterDecoder } from '../native/arch/types.js'
 
 /** Registers by name, bigint; aliases included (not enumerable). */
 export type SnapshotRegisters = Readonly<Record<string, bigint>>
@@ -56,18 +57,6 @@ export function registerView(arch: SnapshotArch, values: RegisterValues): Snapsh
 }
 
 // ---- compact registers: raw areas, decoded on access ----------------------------------------
-
-/** A thread's registers as the kernel gave them: the general block, and the extended area (x86_64: xsave). */
-export interface RawRegisters {
-  readonly block: BigUint64Array
-  readonly extended: Uint8Array | undefined
-}
-
-/** Reads one register, full width, out of raw registers (the architecture's table, src/native/arch). */
-export interface RegisterDecoder {
-  readonly name: string
-  decode(raw: RawRegisters): bigint
-}
 
 /** What each compact view holds: its raw areas, and the registers decoded so far (by decoder index). */
 interface RawState {
