@@ -41,36 +41,42 @@ export interface PageRun {
   end: bigint
 }
 
-/** Reused across scans: the argument and 1024 regions (24 KiB). */
+/** Reused across scans: the argument and 4096 regions (96 KiB); a longer answer is fetched from where the walk ended. */
 const scanArg = Buffer.alloc(PM_SCAN_ARG_SIZE)
-const regions = Buffer.alloc(1024 * REGION_SIZE)
+const REGIONS = 4096
+const regions = Buffer.alloc(REGIONS * REGION_SIZE)
+
+/** What a PAGEMAP_SCAN asks: flags, and the category masks of struct pm_scan_arg. */
+interface ScanQuery {
+  readonly flags: bigint
+  /** Pages must have every category of this mask... */
+  readonly all: bigint
+  /** ...and at least one of this one (0: no such condition). */
+  readonly anyOf: bigint
+}
 
 /**
- * PAGEMAP_SCAN over [start, end) for pages in category PAGE_IS_WRITTEN, appending the runs found to
- * `into`; `flags` PM_SCAN_WP_MATCHING write-protects them again in the same walk. Returns 0 or an
- * errno (ENOTTY: the kernel has no PAGEMAP_SCAN; EPERM with CHECK_WPASYNC: a mapping is not
- * registered, and the runs found before it are appended all the same).
+ * PAGEMAP_SCAN over [start, end), appending the runs of matching pages to `into` (merged where they
+ * touch). Returns 0 or an errno; on a failure the runs the kernel copied out before it are appended
+ * all the same (EPERM with CHECK_WPASYNC: they are protected again already).
  */
-export function scanWritten(fd: number, start: bigint, end: bigint, flags: bigint, into: PageRun[]): number {
-  let from = start
-  const capacity = regions.length / REGION_SIZE
-  while (from < end) {
+function scan(fd: number, start: bigint, end: bigint, query: ScanQuery, into: PageRun[]): number {
+  for (let from = start; from < end;) {
     scanArg.fill(0)
     scanArg.writeBigUInt64LE(BigInt(PM_SCAN_ARG_SIZE), 0) // size
-    scanArg.writeBigUInt64LE(flags, 8)
+    scanArg.writeBigUInt64LE(query.flags, 8)
     scanArg.writeBigUInt64LE(from, 16) // start
     scanArg.writeBigUInt64LE(end, 24) // end
     scanArg.writeBigUInt64LE(addressOf(regions), 40) // vec
-    scanArg.writeBigUInt64LE(BigInt(capacity), 48) // vec_len
-    scanArg.writeBigUInt64LE(PAGE_IS_WRITTEN, 72) // category_mask
-    scanArg.writeBigUInt64LE(PAGE_IS_WRITTEN, 88) // return_mask
+    scanArg.writeBigUInt64LE(BigInt(REGIONS), 48) // vec_len
+    scanArg.writeBigUInt64LE(query.all, 72) // category_mask
+    scanArg.writeBigUInt64LE(query.anyOf, 80) // category_anyof_mask
+    scanArg.writeBigUInt64LE(query.all | query.anyOf, 88) // return_mask
     regions.fill(0)
     const r = sys.ioctlBuf(fd, PAGEMAP_SCAN, scanArg)
     const errno = r < 0 ? lastErrno() : 0
-    // On a failure (EPERM: a mapping not registered) the kernel still copies out what it found
-    // before, and those pages are protected again already: count the filled entries and keep them.
     let n = r
-    if (r < 0) for (n = 0; n < capacity && regions.readBigUInt64LE(n * REGION_SIZE + 8) !== 0n; n++);
+    if (r < 0) for (n = 0; n < REGIONS && regions.readBigUInt64LE(n * REGION_SIZE + 8) !== 0n; n++);
     for (let i = 0; i < n; i++) {
       const runStart = regions.readBigUInt64LE(i * REGION_SIZE)
       const runEnd = regions.readBigUInt64LE(i * REGION_SIZE + 8)
@@ -85,6 +91,16 @@ export function scanWritten(fd: number, start: bigint, end: bigint, flags: bigin
     from = walkEnd
   }
   return 0
+}
+
+/**
+ * PAGEMAP_SCAN over [start, end) for pages in category PAGE_IS_WRITTEN, appending the runs found to
+ * `into`; `flags` PM_SCAN_WP_MATCHING write-protects them again in the same walk. Returns 0 or an
+ * errno (ENOTTY: the kernel has no PAGEMAP_SCAN; EPERM with CHECK_WPASYNC: a mapping is not
+ * registered, and the runs found before it are appended all the same).
+ */
+export function scanWritten(fd: number, start: bigint, end: bigint, flags: bigint, into: PageRun[]): number {
+  return scan(fd, start, end, { flags, all: PAGE_IS_WRITTEN, anyOf: 0n }, into)
 }
 
 /** Writes "4" to /proc/PID/clear_refs: clears the soft-dirty bits of every page of the process. 0 or an errno. */
@@ -105,38 +121,12 @@ export function readPagemap(fd: number, start: bigint, pages: number, into: BigU
   return r === bytes.length ? 0 : 5 // EIO: a short read
 }
 
-/** Regions per call: a 96 KiB vector; a longer answer is fetched from where the walk ended. */
-const REGIONS = 4096
-const anyArg = Buffer.alloc(PM_SCAN_ARG_SIZE)
-const anyRegions = Buffer.alloc(REGIONS * REGION_SIZE)
-
 /**
  * Runs [start, end) of addresses in [from, to) whose pages have any of the `anyOf` categories, in
  * ascending order, merged; a negative errno when the kernel has no PAGEMAP_SCAN (EINVAL, ENOTTY).
  */
 export function pagemapScan(fd: number, from: bigint, to: bigint, anyOf: bigint): Array<[bigint, bigint]> | number {
-  const runs: Array<[bigint, bigint]> = []
-  for (let at = from; at < to;) {
-    anyArg.fill(0)
-    anyArg.writeBigUInt64LE(BigInt(PM_SCAN_ARG_SIZE), 0) // size
-    anyArg.writeBigUInt64LE(at, 16) // start
-    anyArg.writeBigUInt64LE(to, 24) // end
-    anyArg.writeBigUInt64LE(addressOf(anyRegions), 40) // vec
-    anyArg.writeBigUInt64LE(BigInt(REGIONS), 48) // vec_len
-    anyArg.writeBigUInt64LE(anyOf, 80) // category_anyof_mask
-    anyArg.writeBigUInt64LE(anyOf, 88) // return_mask
-    const n = sys.ioctlBuf(fd, PAGEMAP_SCAN, anyArg)
-    if (n < 0) return -lastErrno()
-    for (let i = 0; i < n; i++) {
-      const start = anyRegions.readBigUInt64LE(i * REGION_SIZE)
-      const end = anyRegions.readBigUInt64LE(i * REGION_SIZE + 8)
-      const last = runs[runs.length - 1]
-      if (last && last[1] === start) last[1] = end
-      else runs.push([start, end])
-    }
-    const walkEnd = anyArg.readBigUInt64LE(32)
-    if (walkEnd <= at) break // no progress: should not happen, but never loop forever
-    at = walkEnd
-  }
-  return runs
+  const runs: PageRun[] = []
+  const errno = scan(fd, from, to, { flags: 0n, all: 0n, anyOf }, runs)
+  return errno !== 0 ? -errno : runs.map((r): [bigint, bigint] => [r.start, r.end])
 }
