@@ -63,6 +63,16 @@ export function caughtProcsnapError(fn: () => unknown): ProcsnapError {
   throw new Error('expected a ProcsnapError, nothing was thrown')
 }
 
+/** The `code` of what `run` throws, or undefined when it throws nothing (or something without one). */
+export function codeOf(run: () => unknown): string | undefined {
+  try {
+    run()
+  } catch (error) {
+    return (error as { code?: string }).code
+  }
+  return undefined
+}
+
 /** Every directory down to `path` lets others in: what a run as another user needs of the repository. */
 export function othersCanEnter(path: string): boolean {
   const parts = path.split('/').filter(Boolean)

@@ -10,22 +10,13 @@ import { encodeSnapshotV1 } from '../../src/snapshot/format.js'
 import { decodeSnapshot, encodeSnapshot, readSnapshotData, saveSnapshotData } from '../../src/snapshot/format-file.js'
 import { heldBytes } from '../../src/snapshot/content.js'
 import { HEADER_BYTES, PAGE_BYTES, dataOffset } from '../../src/snapshot/format-v2.js'
-import { fixture, start } from '../helpers.js'
+import { fixture, start, codeOf } from '../helpers.js'
 import { aarch64CounterData } from './aarch64-data.js'
 import { editV2, sealV2, splitV2 } from './v2-file.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-v2-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 const MiB = 1 << 20
-
-function codeOf(run: () => unknown): string | undefined {
-  try {
-    run()
-  } catch (error) {
-    return (error as { code?: string }).code
-  }
-  return undefined
-}
 
 /** A map with the given contents at `start`. */
 function anon(start: bigint, held: Partial<MapState> & { size: number }): MapState {

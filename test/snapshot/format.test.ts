@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { loadSnapshot, ProcessSnapshot, type SnapshotData } from '../../src/index.js'
 import { encodeSnapshotV1 as encodeSnapshot } from '../../src/snapshot/format.js'
 import { decodeSnapshot, readSnapshotData, saveSnapshotData } from '../../src/snapshot/format-file.js'
-import { fixture, start } from '../helpers.js'
+import { fixture, start, codeOf } from '../helpers.js'
 import { AARCH64_COUNTER_ADDRESS, AARCH64_MESSAGE_ADDRESS, aarch64CounterData } from './aarch64-data.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-format-'))
@@ -95,15 +95,6 @@ function syntheticData(): SnapshotData {
     ],
     cpu: { arch: 'x86_64', xcr0: 0x2e7n, components: ['x87', 'sse', 'avx'], xsaveSize: 2696 },
   }
-}
-
-function codeOf(run: () => unknown): string | undefined {
-  try {
-    run()
-  } catch (error) {
-    return (error as { code?: string }).code
-  }
-  return undefined
 }
 
 describe('round trip', () => {
