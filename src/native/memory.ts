@@ -55,8 +55,10 @@ const HUGE_BUFFER_MIN = 8 << 20
  * huge pages are slow to come by (a VM backing them on first touch: see capture-memory.ts).
  */
 export function allocateCapture(size: number, huge = true): Uint8Array {
-  const buf = new Uint8Array(size)
-  if (size < HUGE_BUFFER_MIN || !huge) return buf
+  if (size < HUGE_BUFFER_MIN) return new Uint8Array(size)
+  // Shared, so that saving it can hand pages to a helper thread (files/shared-pages.ts).
+  const buf = new Uint8Array(new SharedArrayBuffer(size))
+  if (!huge) return buf
   const start = addressOf(buf)
   const first = (start + HUGE_PAGE - 1n) & ~(HUGE_PAGE - 1n)
   const last = (start + BigInt(size)) & ~(HUGE_PAGE - 1n)

@@ -1,5 +1,6 @@
 // Reading and writing tracee memory by address, with errors that say which mapping is missing or refused.
 import { MemoryError, ProcessStateError } from '../errors.js'
+import { readPagesShared, type ReadSync } from '../files/shared-pages.js'
 import { ERRNO, errnoName } from '../native/constants.js'
 import { closeFd, openProcessMem, preadMem, pwriteMem, readProcessMemory } from '../native/memory.js'
 import type { BreakpointTable } from './breakpoints.js'
@@ -32,6 +33,8 @@ export class TraceeMemory {
 
   /** The bytes as they are in memory, int3 included: for the breakpoint table only. */
   readRaw(address: bigint, target: Uint8Array): void {
+    // A large capture buffer: half of it read by a helper thread through /proc/PID/mem (files/shared-pages.ts).
+    if (readPagesShared(this.memFd(), target, Number(address), undefined, this.vmRead)) return
     let done = 0
     while (done < target.length) {
       const n = readProcessMemory(this.pid, address + BigInt(done), target, done, target.length - done)
@@ -55,6 +58,10 @@ export class TraceeMemory {
     const n = pwriteMem(this.memFd(), address, bytes)
     if (n !== bytes.length) throw this.failure('write', address, bytes.length, n < 0 ? -n : 0)
   }
+
+  /** process_vm_readv, as the shared read calls it (the descriptor is the helper's, for pread). */
+  private readonly vmRead: ReadSync = (_fd, into, at, length, position) =>
+    readProcessMemory(this.pid, BigInt(position), into, at, length)
 
   close(): void {
     if (this.fd >= 0) closeFd(this.fd)

@@ -3,6 +3,7 @@
 import { readSync } from 'node:fs'
 import { FileError, SnapshotFormatError } from '../errors.js'
 import { withRegularFile } from '../files/read.js'
+import { readPagesShared } from '../files/shared-pages.js'
 import { writeFileStreaming, type ByteSink } from '../files/write.js'
 import { decodeSnapshotV1, readSnapshotDataV1 } from './format.js'
 import { FORMAT_V2, MAGIC, isV2 } from './format-v2.js'
@@ -82,5 +83,6 @@ function fileSource(fd: number, size: number): ByteSource {
       }
       return done
     },
+    readPages: (into, position, crcs) => position + into.length <= size && readPagesShared(fd, into, position, crcs),
   }
 }

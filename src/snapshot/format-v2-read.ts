@@ -6,6 +6,7 @@
 import { constants as bufferConstants } from 'node:buffer'
 import { crc32 } from 'node:zlib'
 import { SnapshotFormatError } from '../errors.js'
+import { allocateShared } from '../files/shared-pages.js'
 import {
   DENSE_CONTENT_BUDGET,
   LATEST_VERSION,
@@ -34,6 +35,11 @@ export interface ByteSource {
   readonly size: number
   /** Reads up to `length` bytes at `position` into `into` at `at`; fewer only at the end. */
   read(into: Uint8Array, at: number, length: number, position: number): number
+  /**
+   * Reads `into.length` bytes at `position` and, with `crcs`, each page's crc32, faster when it
+   * can (another thread); false when it did not, and `read` is to be used instead.
+   */
+  readPages?(into: Uint8Array, position: number, crcs: Uint32Array | undefined): boolean
 }
 
 /** The metadata is one JSON text: V8's strings stop near 512 MiB. */
@@ -111,7 +117,7 @@ class PageLoader {
     private readonly start: number,
     private readonly pageCount: number,
   ) {
-    this.crcs = new Uint32Array(pageCount)
+    this.crcs = new Uint32Array(new SharedArrayBuffer(pageCount * 4))
     this.denseLeft = DENSE_CONTENT_BUDGET + pageCount * PAGE_BYTES
     this.sparseLeft = (SPARSE_BUDGET + pageCount * PAGE_BYTES) / PAGE_BYTES
   }
@@ -194,7 +200,7 @@ class PageLoader {
   }
 
   private readDense(runs: readonly PageRunV2[], size: number): Uint8Array {
-    const out = new Uint8Array(size)
+    const out = allocateShared(size)
     const scratch = new Uint8Array(PAGE_BYTES)
     for (const run of runs) {
       const at = run.page * PAGE_BYTES
@@ -257,8 +263,14 @@ class PageLoader {
   private readSlots(slot: number, count: number, into: Uint8Array, at: number): void {
     const length = count * PAGE_BYTES
     const position = this.start + slot * PAGE_BYTES
+    const fresh = slot === this.next
+    const crcs = fresh ? this.crcs.subarray(slot, slot + count) : undefined
+    if (this.src.readPages?.(into.subarray(at, at + length), position, crcs)) {
+      if (fresh) this.next += count
+      return
+    }
     if (this.src.read(into, at, length, position) !== length) throw new LoadError('the file ended early')
-    if (slot !== this.next) return
+    if (!fresh) return
     for (let k = 0; k < count; k++)
       this.crcs[slot + k] = crc32(into.subarray(at + k * PAGE_BYTES, at + (k + 1) * PAGE_BYTES))
     this.next += count

@@ -1,7 +1,9 @@
 // Writing procsnap/2: one pass over each map's pages computes a crc32 per page (zero pages and
 // pages already stored are found by it, duplicates confirmed by comparing bytes), then the header,
 // the metadata and the distinct pages go out in large writes straight from the maps' buffers.
+// A large map's crc32s are computed up front, shared with a helper thread (files/shared-pages.ts).
 import { crc32 } from 'node:zlib'
+import { crcPages } from '../files/shared-pages.js'
 import type { ByteSink } from '../files/write.js'
 import { contentOnDisk, mapJson, snapshotJson } from './format.js'
 import { type Json } from './format-fields.js'
@@ -12,13 +14,18 @@ const ZERO_PAGE = new Uint8Array(PAGE_BYTES)
 const ZERO_CRC = crc32(ZERO_PAGE)
 /** Pages with one crc32 compared at most: a process that crafts colliding pages stores them twice, not slowly. */
 const MAX_CANDIDATES = 4
+/** Pages of a map whose crc32s are computed at once, ahead of the pass that uses them. */
+const CRC_BATCH_PAGES = 1 << 16
 
-/** The distinct non-zero pages in slot order, kept as views of the maps' buffers, gathered into contiguous blocks. */
+/** The distinct non-zero pages in slot order, kept as places in the maps' buffers, gathered into contiguous blocks. */
 class PageStore {
-  readonly crcs: number[] = []
-  private readonly bytes: Uint8Array[] = []
+  private crcs = new Uint32Array(1 << 12)
+  private count = 0
+  /** Each slot's page: bytes[at, at + 4096) of the buffer in `held`. */
+  private readonly held: Uint8Array[] = []
+  private readonly at: number[] = []
   /** The first slot stored with each crc32, and any later ones (rare: a collision or a crafted page). */
-  private readonly byCrc = new Map<number, number>()
+  private readonly byCrc = new FirstSlots((slot) => this.crcs[slot]!)
   private readonly moreByCrc = new Map<number, number[]>()
   /** Blocks of consecutive slots: a buffer and a byte range in it. */
   private readonly blockBuffers: ArrayBufferLike[] = []
@@ -26,39 +33,58 @@ class PageStore {
   private readonly blockEnds: number[] = []
 
   get size(): number {
-    return this.crcs.length
+    return this.count
   }
 
-  /** The slot holding these 4096 bytes (stored now if new), or -1 for a page of zeros. */
-  slotOf(page: Uint8Array): number {
-    const crc = crc32(page)
-    if (crc === ZERO_CRC && Buffer.compare(page, ZERO_PAGE) === 0) return -1
+  /** Room for `more` slots, so that a large map does not grow the tables page by page. */
+  reserve(more: number): void {
+    const want = this.count + more
+    if (want > this.crcs.length) {
+      const grown = new Uint32Array(want)
+      grown.set(this.crcs.subarray(0, this.count))
+      this.crcs = grown
+    }
+    this.byCrc.reserve(want)
+  }
+
+  /** The slot holding the 4096 bytes at `at` of `bytes`, whose crc32 is `crc` (stored now if new), or -1 for a page of zeros. */
+  slotOf(bytes: Uint8Array, at: number, crc: number): number {
+    if (crc === ZERO_CRC && equalPages(bytes, at, ZERO_PAGE, 0)) return -1
     const known = this.byCrc.get(crc)
-    const slot = this.crcs.length
-    if (known === undefined) this.byCrc.set(crc, slot)
+    const slot = this.count
+    if (known < 0) this.byCrc.add(crc, slot)
     else {
-      if (Buffer.compare(this.bytes[known]!, page) === 0) return known
+      if (equalPages(bytes, at, this.held[known]!, this.at[known]!)) return known
       const more = this.moreByCrc.get(crc) ?? []
-      for (const other of more) if (Buffer.compare(this.bytes[other]!, page) === 0) return other
+      for (const other of more) if (equalPages(bytes, at, this.held[other]!, this.at[other]!)) return other
       if (more.length < MAX_CANDIDATES - 1) this.moreByCrc.set(crc, [...more, slot])
     }
-    this.crcs.push(crc)
-    this.bytes.push(page)
+    if (slot === this.crcs.length) {
+      const grown = new Uint32Array(Math.max(1 << 12, slot * 2))
+      grown.set(this.crcs)
+      this.crcs = grown
+    }
+    this.crcs[slot] = crc
+    this.count++
+    this.held.push(bytes)
+    this.at.push(at)
+    const buffer = bytes.buffer
+    const start = bytes.byteOffset + at
     const last = this.blockBuffers.length - 1
-    if (last >= 0 && this.blockBuffers[last] === page.buffer && this.blockEnds[last] === page.byteOffset)
-      this.blockEnds[last] = page.byteOffset + PAGE_BYTES
+    if (last >= 0 && this.blockBuffers[last] === buffer && this.blockEnds[last] === start)
+      this.blockEnds[last] = start + PAGE_BYTES
     else {
-      this.blockBuffers.push(page.buffer)
-      this.blockStarts.push(page.byteOffset)
-      this.blockEnds.push(page.byteOffset + PAGE_BYTES)
+      this.blockBuffers.push(buffer)
+      this.blockStarts.push(start)
+      this.blockEnds.push(start + PAGE_BYTES)
     }
     return slot
   }
 
   /** crc32 of the table of page crc32s, u32 little-endian each. */
   dataCrc(): number {
-    const table = Buffer.allocUnsafe(this.crcs.length * 4)
-    this.crcs.forEach((c, i) => table.writeUInt32LE(c, i * 4))
+    const table = Buffer.allocUnsafe(this.count * 4)
+    for (let i = 0; i < this.count; i++) table.writeUInt32LE(this.crcs[i]!, i * 4)
     return crc32(table)
   }
 
@@ -68,6 +94,50 @@ class PageStore {
       out.write(new Uint8Array(buffer, start, this.blockEnds[i]! - start))
     })
   }
+}
+
+/** crc32 -> the first slot stored with it: open addressing in an Int32Array (a Map of uint32 keys boxes them). */
+class FirstSlots {
+  private table = new Int32Array(1 << 13).fill(-1)
+  private used = 0
+
+  constructor(private readonly crcOf: (slot: number) => number) {}
+
+  get(crc: number): number {
+    const mask = this.table.length - 1
+    for (let i = crc & mask; ; i = (i + 1) & mask) {
+      const slot = this.table[i]!
+      if (slot < 0 || this.crcOf(slot) === crc) return slot
+    }
+  }
+
+  /** Room for `entries` entries in all without growing. */
+  reserve(entries: number): void {
+    while (entries * 2 > this.table.length) this.grow()
+  }
+
+  add(crc: number, slot: number): void {
+    if ((this.used + 1) * 2 > this.table.length) this.grow()
+    this.put(crc, slot)
+    this.used++
+  }
+
+  private put(crc: number, slot: number): void {
+    const mask = this.table.length - 1
+    let i = crc & mask
+    while (this.table[i]! >= 0) i = (i + 1) & mask
+    this.table[i] = slot
+  }
+
+  private grow(): void {
+    const old = this.table
+    this.table = new Int32Array(old.length * 2).fill(-1)
+    for (const slot of old) if (slot >= 0) this.put(this.crcOf(slot), slot)
+  }
+}
+
+function equalPages(a: Uint8Array, atA: number, b: Uint8Array, atB: number): boolean {
+  return Buffer.compare(a.subarray(atA, atA + PAGE_BYTES), b.subarray(atB, atB + PAGE_BYTES)) === 0
 }
 
 /** Builds a map's run list page by page: consecutive new slots extend a run, one slot repeated makes a repeat run. */
@@ -135,15 +205,41 @@ class Untouched {
 
 function contentRuns(content: Uint8Array, untouched: readonly PageRun[] | undefined, store: PageStore): Json {
   const runs = new RunBuilder()
-  const skip = new Untouched(untouched)
   const size = content.length
-  for (let at = skip.next(0); at < size; at = skip.next(at + PAGE_BYTES)) {
+  const whole = size - (size % PAGE_BYTES)
+  const batch = CRC_BATCH_PAGES * PAGE_BYTES
+  const add = (bytes: Uint8Array, at: number, page: number, crc: number): void => {
     const before = store.size
-    const slot = store.slotOf(pageAt(content, at, Math.min(at + PAGE_BYTES, size)))
-    runs.add(at / PAGE_BYTES, slot, slot >= before)
+    const slot = store.slotOf(bytes, at, crc)
+    runs.add(page, slot, slot >= before)
+  }
+  const spans = touchedSpans(untouched, whole)
+  store.reserve(spans.reduce((pages, [from, to]) => pages + (to - from) / PAGE_BYTES, 0))
+  for (const [from, to] of spans)
+    for (let at = from; at < to; at += batch) {
+      const span = content.subarray(at, Math.min(to, at + batch))
+      const crcs = crcPages(span)
+      for (let k = 0; k < span.length / PAGE_BYTES; k++)
+        add(content, at + k * PAGE_BYTES, at / PAGE_BYTES + k, crcs[k]!)
+    }
+  if (whole < size && new Untouched(untouched).next(whole) === whole) {
+    const last = pageAt(content, whole, size)
+    add(last, 0, whole / PAGE_BYTES, crc32(last))
   }
   runs.flush()
   return { size, runs: runs.runs }
+}
+
+/** The [from, to) byte spans of [0, size) outside the untouched runs (ascending, page-aligned starts). */
+function touchedSpans(untouched: readonly PageRun[] | undefined, size: number): [number, number][] {
+  const spans: [number, number][] = []
+  let at = 0
+  for (const [from, to] of untouched ?? []) {
+    if (from > at) spans.push([at, Math.min(from, size)])
+    at = Math.max(at, Math.ceil(to / PAGE_BYTES) * PAGE_BYTES)
+  }
+  if (at < size) spans.push([at, size])
+  return spans.filter(([from, to]) => to > from)
 }
 
 function sparseRuns(sparse: SparseContent, untouched: readonly PageRun[] | undefined, store: PageStore): Json {
@@ -155,9 +251,9 @@ function sparseRuns(sparse: SparseContent, untouched: readonly PageRun[] | undef
   for (const at of offsets) {
     if (at % PAGE_BYTES !== 0 || at >= sparse.size) throw new Error(`sparse page at ${at} of ${sparse.size} bytes`)
     if (skip.next(at) !== at) continue
-    const bytes = sparse.pages.get(at)!
+    const page = pageAt(sparse.pages.get(at)!, 0, Math.min(sparse.pages.get(at)!.length, sparse.size - at, PAGE_BYTES))
     const before = store.size
-    const slot = store.slotOf(pageAt(bytes, 0, Math.min(bytes.length, sparse.size - at, PAGE_BYTES)))
+    const slot = store.slotOf(page, 0, crc32(page))
     runs.add(at / PAGE_BYTES, slot, slot >= before)
   }
   runs.flush()
