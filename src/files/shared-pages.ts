@@ -122,16 +122,28 @@ function isShared(bytes: ArrayBufferView): boolean {
   return bytes.buffer instanceof SharedArrayBuffer
 }
 
-/**
- * Runs a job's chunks in this thread and the helper's; true when every chunk was done. A chunk the
- * helper failed or left unfinished past STALL_MS is done here again (the work is idempotent).
- */
-function runShared(job: Job, callerRead: ReadSync = readSync): boolean {
+/** A job posted to the helper, which the caller joins later (`finishShared`). */
+interface Started {
+  readonly job: Job
+  readonly chunks: number
+  readonly state: Int32Array
+}
+
+/** Posts a job to the helper, which starts on it at once; the caller joins with finishShared. */
+function startShared(job: Job): Started {
   const chunks = Math.ceil(job.length / CHUNK_BYTES)
   const state = new Int32Array(job.state)
   const helping = theHelper()
   helping?.postMessage(job)
   if (helping && helperFirst) Atomics.wait(state, chunks, 0, STALL_MS)
+  return { job, chunks, state }
+}
+
+/**
+ * Takes the chunks left, waits for those the helper took; true when every chunk was done. A chunk
+ * the helper failed or left unfinished past STALL_MS is done here again (the work is idempotent).
+ */
+function finishShared({ job, chunks, state }: Started, callerRead: ReadSync = readSync): boolean {
   const run = (i: number): void => {
     let ok = false
     try {
@@ -192,12 +204,25 @@ function sharable(bytes: Uint8Array, crcs: Uint32Array | undefined): boolean {
 
 /** The crc32 of each 4096-byte page of `bytes` (a multiple of 4096 long). */
 export function crcPages(bytes: Uint8Array): Uint32Array {
+  return startCrcPages(bytes)?.finish() ?? crcPagesHere(bytes)
+}
+
+/**
+ * crc32s of a large shared buffer's pages, begun by the helper now, while the caller does something
+ * else with the bytes (writes them); `finish` joins in and returns them. Undefined when the buffer
+ * is not one to share (small, not shared, not whole pages, no helper): crcPages does it then.
+ */
+export function startCrcPages(bytes: Uint8Array): { finish(): Uint32Array } | undefined {
+  const pages = bytes.length / PAGE
+  if (!sharable(bytes, undefined)) return undefined
+  const crcs = new Uint32Array(new SharedArrayBuffer(pages * 4))
+  const started = startShared(job(bytes, crcs, -1, 0))
+  return { finish: () => (finishShared(started) ? crcs : crcPagesHere(bytes)) }
+}
+
+function crcPagesHere(bytes: Uint8Array): Uint32Array {
   const pages = bytes.length / PAGE
   if (!Number.isInteger(pages)) throw new RangeError(`crcPages: ${bytes.length} bytes are not whole pages`)
-  if (sharable(bytes, undefined)) {
-    const crcs = new Uint32Array(new SharedArrayBuffer(pages * 4))
-    if (runShared(job(bytes, crcs, -1, 0))) return crcs
-  }
   const crcs = new Uint32Array(pages)
   for (let p = 0; p < pages; p++) crcs[p] = crc32(bytes.subarray(p * PAGE, p * PAGE + PAGE))
   return crcs
@@ -217,7 +242,7 @@ export function readPagesShared(
   callerRead?: ReadSync,
 ): boolean {
   if (!sharable(into, crcs) || position + into.length > Number.MAX_SAFE_INTEGER) return false
-  return runShared(job(into, crcs?.subarray(0, into.length / PAGE), fd, position), callerRead)
+  return finishShared(startShared(job(into, crcs?.subarray(0, into.length / PAGE), fd, position)), callerRead)
 }
 
 /** For tests and benchmarks: the helper thread on, off (which stops it), or on and first to work. */

@@ -16,6 +16,22 @@ export function writeFileAtomically(path: string, data: string | Uint8Array): vo
 /** Where a streaming write puts its bytes, in order. */
 export interface ByteSink {
   write(bytes: Uint8Array): void
+  /** Overwrites bytes already written at `position` (a checksum known only at the end). */
+  patch(position: number, bytes: Uint8Array): void
+}
+
+/** A sink into memory: its bytes, once written, from `bytes()`. */
+export function memorySink(): ByteSink & { bytes(): Buffer } {
+  const chunks: Buffer[] = []
+  const all = (): Buffer => {
+    if (chunks.length !== 1) chunks.splice(0, chunks.length, Buffer.concat(chunks))
+    return chunks[0]!
+  }
+  return {
+    write: (bytes) => chunks.push(Buffer.from(bytes)),
+    patch: (position, bytes) => all().set(bytes, position),
+    bytes: all,
+  }
 }
 
 /** Writes up to this much at once; smaller writes are gathered into a buffer of this size first. */
@@ -32,7 +48,16 @@ export function writeFileStreaming(path: string, produce: (out: ByteSink) => voi
   atomically(path, (fd) => {
     const stage = Buffer.allocUnsafe(STAGE_BYTES)
     let staged = 0
+    let flushed = 0
     produce({
+      patch(position: number, bytes: Uint8Array): void {
+        if (position + bytes.length > flushed + staged)
+          throw new RangeError(`patch past the ${flushed + staged} bytes written`)
+        const inStage = Math.max(position, flushed)
+        if (inStage < position + bytes.length) stage.set(bytes.subarray(inStage - position), inStage - flushed)
+        const onDisk = Math.min(bytes.length, flushed - position)
+        for (let done = 0; done < onDisk;) done += writeSync(fd, bytes, done, onDisk - done, position + done)
+      },
       write(bytes: Uint8Array): void {
         if (staged + bytes.length <= STAGE_BYTES) {
           stage.set(bytes, staged)
@@ -40,11 +65,15 @@ export function writeFileStreaming(path: string, produce: (out: ByteSink) => voi
           return
         }
         writeAll(fd, stage, 0, staged)
+        flushed += staged
         staged = 0
         if (bytes.length < STAGE_BYTES) {
           stage.set(bytes, 0)
           staged = bytes.length
-        } else writeAll(fd, bytes, 0, bytes.length)
+        } else {
+          writeAll(fd, bytes, 0, bytes.length)
+          flushed += bytes.length
+        }
       },
     })
     writeAll(fd, stage, 0, staged)

@@ -4,7 +4,7 @@ import { readSync } from 'node:fs'
 import { FileError, SnapshotFormatError } from '../errors.js'
 import { withRegularFile } from '../files/read.js'
 import { readPagesShared } from '../files/shared-pages.js'
-import { writeFileStreaming, type ByteSink } from '../files/write.js'
+import { memorySink, writeFileStreaming, type ByteSink } from '../files/write.js'
 import { decodeSnapshotV1, readSnapshotDataV1 } from './format.js'
 import { FORMAT_V2, MAGIC, isV2 } from './format-v2.js'
 import { LoadError, decodeSnapshotV2, type ByteSource } from './format-v2-read.js'
@@ -16,9 +16,9 @@ export const SNAPSHOT_FORMAT = FORMAT_V2
 
 /** The bytes save() writes, in one buffer (a snapshot of gigabytes is better saved to a file). */
 export function encodeSnapshot(data: SnapshotData): Buffer {
-  const chunks: Buffer[] = []
-  writeSnapshotV2(data, { write: (bytes) => chunks.push(Buffer.from(bytes)) })
-  return Buffer.concat(chunks)
+  const sink = memorySink()
+  writeSnapshotV2(data, sink)
+  return sink.bytes()
 }
 
 /** Streams the snapshot to `out` as procsnap/2. */

@@ -1,9 +1,11 @@
-// Writing procsnap/2: one pass over each map's pages computes a crc32 per page (zero pages and
-// pages already stored are found by it, duplicates confirmed by comparing bytes), then the header,
-// the metadata and the distinct pages go out in large writes straight from the maps' buffers.
-// A large map's crc32s are computed up front, shared with a helper thread (files/shared-pages.ts).
+// Writing procsnap/2 in two passes. The first goes over each map's pages once: a cheap sample of
+// each page's words finds zero pages and candidates for pages already stored (both confirmed by
+// comparing bytes), which decides the slots and the metadata. The second writes the header, the
+// metadata and the distinct pages in large writes straight from the maps' buffers, while the pages'
+// crc32s are computed beside it, by a helper thread for large shared buffers (files/shared-pages.ts);
+// the header's checksum of them is patched in last.
 import { crc32 } from 'node:zlib'
-import { crcPages } from '../files/shared-pages.js'
+import { crcPages, startCrcPages } from '../files/shared-pages.js'
 import type { ByteSink } from '../files/write.js'
 import { contentOnDisk, mapJson, snapshotJson } from './format.js'
 import { type Json } from './format-fields.js'
@@ -11,26 +13,45 @@ import { FORMAT_V2, HEADER_BYTES, PAGE_BYTES, dataOffset, encodeHeader } from '.
 import type { MapState, PageRun, SnapshotData, SparseContent } from './model.js'
 
 const ZERO_PAGE = new Uint8Array(PAGE_BYTES)
-const ZERO_CRC = crc32(ZERO_PAGE)
-/** Pages with one crc32 compared at most: a process that crafts colliding pages stores them twice, not slowly. */
-const MAX_CANDIDATES = 4
-/** Pages of a map whose crc32s are computed at once, ahead of the pass that uses them. */
-const CRC_BATCH_PAGES = 1 << 16
+/** Pages with one sample key compared at most: pages alike in every sampled word beyond these are stored again, not slowly. */
+const MAX_CANDIDATES = 8
+/** Words of a page sampled for its key: one in every 128 bytes, at a different place in each. */
+const SAMPLES = 32
+/** Where the header's crc32 of the page crc32s lies. */
+const DATA_CRC_AT = 36
+
+/**
+ * A page's key: an FNV-style mix of SAMPLES of its 32-bit words (`words` views the buffer, the page
+ * starts at word `first`). Equal pages have equal keys; a page of zeros has ZERO_KEY.
+ */
+function pageKey(words: Int32Array, first: number): number {
+  let h = 0x811c9dc5
+  for (let k = 0; k < SAMPLES; k++) h = Math.imul(h ^ words[first + k * 32 + k]!, 0x01000193)
+  return h >>> 0
+}
+
+const ZERO_KEY = pageKey(new Int32Array(PAGE_BYTES / 4), 0)
+
+/** The buffer's bytes as 32-bit words, from `bytes`' start (which must be 4-aligned). */
+function wordsOf(bytes: Uint8Array): Int32Array {
+  return new Int32Array(bytes.buffer, bytes.byteOffset, Math.floor(bytes.length / 4))
+}
 
 /** The distinct non-zero pages in slot order, kept as places in the maps' buffers, gathered into contiguous blocks. */
 class PageStore {
-  private crcs = new Uint32Array(1 << 12)
+  private keys = new Uint32Array(1 << 12)
   private count = 0
   /** Each slot's page: bytes[at, at + 4096) of the buffer in `held`. */
   private readonly held: Uint8Array[] = []
   private readonly at: number[] = []
-  /** The first slot stored with each crc32, and any later ones (rare: a collision or a crafted page). */
-  private readonly byCrc = new FirstSlots((slot) => this.crcs[slot]!)
-  private readonly moreByCrc = new Map<number, number[]>()
-  /** Blocks of consecutive slots: a buffer and a byte range in it. */
+  /** The first slot stored with each key, and any later ones (pages alike where sampled, or crafted so). */
+  private readonly byKey = new FirstSlots((slot) => this.keys[slot]!)
+  private readonly moreByKey = new Map<number, number[]>()
+  /** Blocks of consecutive slots: a buffer, a byte range in it, and the first slot. */
   private readonly blockBuffers: ArrayBufferLike[] = []
   private readonly blockStarts: number[] = []
   private readonly blockEnds: number[] = []
+  private readonly blockSlots: number[] = []
 
   get size(): number {
     return this.count
@@ -39,32 +60,32 @@ class PageStore {
   /** Room for `more` slots, so that a large map does not grow the tables page by page. */
   reserve(more: number): void {
     const want = this.count + more
-    if (want > this.crcs.length) {
+    if (want > this.keys.length) {
       const grown = new Uint32Array(want)
-      grown.set(this.crcs.subarray(0, this.count))
-      this.crcs = grown
+      grown.set(this.keys.subarray(0, this.count))
+      this.keys = grown
     }
-    this.byCrc.reserve(want)
+    this.byKey.reserve(want)
   }
 
-  /** The slot holding the 4096 bytes at `at` of `bytes`, whose crc32 is `crc` (stored now if new), or -1 for a page of zeros. */
-  slotOf(bytes: Uint8Array, at: number, crc: number): number {
-    if (crc === ZERO_CRC && equalPages(bytes, at, ZERO_PAGE, 0)) return -1
-    const known = this.byCrc.get(crc)
+  /** The slot holding the 4096 bytes at `at` of `bytes` (stored now if new), or -1 for a page of zeros. */
+  slotOf(bytes: Uint8Array, at: number, key: number): number {
+    if (key === ZERO_KEY && equalPages(bytes, at, ZERO_PAGE, 0)) return -1
+    const known = this.byKey.get(key)
     const slot = this.count
-    if (known < 0) this.byCrc.add(crc, slot)
+    if (known < 0) this.byKey.add(key, slot)
     else {
       if (equalPages(bytes, at, this.held[known]!, this.at[known]!)) return known
-      const more = this.moreByCrc.get(crc) ?? []
+      const more = this.moreByKey.get(key) ?? []
       for (const other of more) if (equalPages(bytes, at, this.held[other]!, this.at[other]!)) return other
-      if (more.length < MAX_CANDIDATES - 1) this.moreByCrc.set(crc, [...more, slot])
+      if (more.length < MAX_CANDIDATES - 1) this.moreByKey.set(key, [...more, slot])
     }
-    if (slot === this.crcs.length) {
+    if (slot === this.keys.length) {
       const grown = new Uint32Array(Math.max(1 << 12, slot * 2))
-      grown.set(this.crcs)
-      this.crcs = grown
+      grown.set(this.keys)
+      this.keys = grown
     }
-    this.crcs[slot] = crc
+    this.keys[slot] = key
     this.count++
     this.held.push(bytes)
     this.at.push(at)
@@ -77,37 +98,43 @@ class PageStore {
       this.blockBuffers.push(buffer)
       this.blockStarts.push(start)
       this.blockEnds.push(start + PAGE_BYTES)
+      this.blockSlots.push(slot)
     }
     return slot
   }
 
-  /** crc32 of the table of page crc32s, u32 little-endian each. */
-  dataCrc(): number {
-    const table = Buffer.allocUnsafe(this.count * 4)
-    for (let i = 0; i < this.count; i++) table.writeUInt32LE(this.crcs[i]!, i * 4)
-    return crc32(table)
-  }
-
-  writeTo(out: ByteSink): void {
+  /**
+   * Writes the pages in slot order, block by block, each block's crc32s computed meanwhile (by the
+   * helper thread when it can); returns the crc32 of the table of page crc32s (u32 LE each).
+   */
+  writeTo(out: ByteSink): number {
+    const crcs = Buffer.alloc(this.count * 4)
+    const table = new Uint32Array(crcs.buffer, crcs.byteOffset, this.count)
     this.blockBuffers.forEach((buffer, i) => {
-      const start = this.blockStarts[i]!
-      out.write(new Uint8Array(buffer, start, this.blockEnds[i]! - start))
+      const block = new Uint8Array(buffer, this.blockStarts[i], this.blockEnds[i]! - this.blockStarts[i]!)
+      const pending = startCrcPages(block) // the helper starts on it while this thread writes it
+      out.write(block)
+      table.set(pending ? pending.finish() : crcPages(block), this.blockSlots[i])
     })
+    if (!isLittleEndian) for (let i = 0; i < this.count; i++) crcs.writeUInt32LE(table[i]!, i * 4)
+    return crc32(crcs)
   }
 }
 
-/** crc32 -> the first slot stored with it: open addressing in an Int32Array (a Map of uint32 keys boxes them). */
+const isLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+
+/** key -> the first slot stored with it: open addressing in an Int32Array (a Map of uint32 keys boxes them). */
 class FirstSlots {
   private table = new Int32Array(1 << 13).fill(-1)
   private used = 0
 
-  constructor(private readonly crcOf: (slot: number) => number) {}
+  constructor(private readonly keyOf: (slot: number) => number) {}
 
-  get(crc: number): number {
+  get(key: number): number {
     const mask = this.table.length - 1
-    for (let i = crc & mask; ; i = (i + 1) & mask) {
+    for (let i = key & mask; ; i = (i + 1) & mask) {
       const slot = this.table[i]!
-      if (slot < 0 || this.crcOf(slot) === crc) return slot
+      if (slot < 0 || this.keyOf(slot) === key) return slot
     }
   }
 
@@ -116,15 +143,15 @@ class FirstSlots {
     while (entries * 2 > this.table.length) this.grow()
   }
 
-  add(crc: number, slot: number): void {
+  add(key: number, slot: number): void {
     if ((this.used + 1) * 2 > this.table.length) this.grow()
-    this.put(crc, slot)
+    this.put(key, slot)
     this.used++
   }
 
-  private put(crc: number, slot: number): void {
+  private put(key: number, slot: number): void {
     const mask = this.table.length - 1
-    let i = crc & mask
+    let i = key & mask
     while (this.table[i]! >= 0) i = (i + 1) & mask
     this.table[i] = slot
   }
@@ -132,7 +159,7 @@ class FirstSlots {
   private grow(): void {
     const old = this.table
     this.table = new Int32Array(old.length * 2).fill(-1)
-    for (const slot of old) if (slot >= 0) this.put(this.crcOf(slot), slot)
+    for (const slot of old) if (slot >= 0) this.put(this.keyOf(slot), slot)
   }
 }
 
@@ -207,24 +234,23 @@ function contentRuns(content: Uint8Array, untouched: readonly PageRun[] | undefi
   const runs = new RunBuilder()
   const size = content.length
   const whole = size - (size % PAGE_BYTES)
-  const batch = CRC_BATCH_PAGES * PAGE_BYTES
-  const add = (bytes: Uint8Array, at: number, page: number, crc: number): void => {
+  const add = (bytes: Uint8Array, at: number, page: number, key: number): void => {
     const before = store.size
-    const slot = store.slotOf(bytes, at, crc)
+    const slot = store.slotOf(bytes, at, key)
     runs.add(page, slot, slot >= before)
   }
   const spans = touchedSpans(untouched, whole)
   store.reserve(spans.reduce((pages, [from, to]) => pages + (to - from) / PAGE_BYTES, 0))
+  // Words of the buffer itself when it is 4-aligned (capture's are); else of an aligned copy, page by page.
+  const words = content.byteOffset % 4 === 0 ? wordsOf(content) : undefined
   for (const [from, to] of spans)
-    for (let at = from; at < to; at += batch) {
-      const span = content.subarray(at, Math.min(to, at + batch))
-      const crcs = crcPages(span)
-      for (let k = 0; k < span.length / PAGE_BYTES; k++)
-        add(content, at + k * PAGE_BYTES, at / PAGE_BYTES + k, crcs[k]!)
+    for (let at = from; at < to; at += PAGE_BYTES) {
+      const key = words ? pageKey(words, at / 4) : pageKey(wordsOf(content.slice(at, at + PAGE_BYTES)), 0)
+      add(content, at, at / PAGE_BYTES, key)
     }
   if (whole < size && new Untouched(untouched).next(whole) === whole) {
     const last = pageAt(content, whole, size)
-    add(last, 0, whole / PAGE_BYTES, crc32(last))
+    add(last, 0, whole / PAGE_BYTES, pageKey(wordsOf(last), 0))
   }
   runs.flush()
   return { size, runs: runs.runs }
@@ -251,9 +277,11 @@ function sparseRuns(sparse: SparseContent, untouched: readonly PageRun[] | undef
   for (const at of offsets) {
     if (at % PAGE_BYTES !== 0 || at >= sparse.size) throw new Error(`sparse page at ${at} of ${sparse.size} bytes`)
     if (skip.next(at) !== at) continue
-    const page = pageAt(sparse.pages.get(at)!, 0, Math.min(sparse.pages.get(at)!.length, sparse.size - at, PAGE_BYTES))
+    const bytes = sparse.pages.get(at)!
+    const page = pageAt(bytes, 0, Math.min(bytes.length, sparse.size - at, PAGE_BYTES))
+    const aligned = page.byteOffset % 4 === 0 ? page : page.slice()
     const before = store.size
-    const slot = store.slotOf(page, 0, crc32(page))
+    const slot = store.slotOf(aligned, 0, pageKey(wordsOf(aligned), 0))
     runs.add(at / PAGE_BYTES, slot, slot >= before)
   }
   runs.flush()
@@ -292,10 +320,10 @@ export function writeSnapshotV2(data: SnapshotData, out: ByteSink): void {
   const store = new PageStore()
   const snapshot = snapshotJson(data, (m) => mapJson(m, heldJson(m, store)))
   const meta = Buffer.from(JSON.stringify({ format: FORMAT_V2, snapshot }), 'utf8')
-  out.write(
-    encodeHeader({ metaLength: meta.length, pageCount: store.size, metaCrc: crc32(meta), dataCrc: store.dataCrc() }),
-  )
+  out.write(encodeHeader({ metaLength: meta.length, pageCount: store.size, metaCrc: crc32(meta), dataCrc: 0 }))
   out.write(meta)
   out.write(ZERO_PAGE.subarray(0, dataOffset(meta.length) - HEADER_BYTES - meta.length))
-  store.writeTo(out)
+  const dataCrc = Buffer.alloc(4)
+  dataCrc.writeUInt32LE(store.writeTo(out))
+  out.patch(DATA_CRC_AT, dataCrc)
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { FileError } from '../../src/errors.js'
 import { readRegularFile, readRegularHead } from '../../src/files/read.js'
-import { writeFileAtomically, writeFileStreaming } from '../../src/files/write.js'
+import { memorySink, writeFileAtomically, writeFileStreaming, type ByteSink } from '../../src/files/write.js'
 import { caughtProcsnapError } from '../helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-files-'))
@@ -85,6 +85,28 @@ describe('writeFileStreaming', () => {
     ).toThrow('capture failed')
     expect(readFileSync(target).equals(Buffer.concat(pieces))).toBe(true)
     expect(readdirSync(sub)).toEqual(['out.snap'])
+  })
+
+  it('patches bytes already written, whether on disk, still staged, or across both; the same in memory; never past the end', () => {
+    const produce = (out: ByteSink): void => {
+      out.write(Buffer.alloc(40, 1)) // staged, then flushed by the large piece
+      out.write(Buffer.alloc(2 << 20, 2)) // written straight
+      out.write(Buffer.alloc(100, 3)) // staged until the end
+      out.patch(36, Buffer.from('CRC!')) // on disk
+      out.patch((2 << 20) + 37, Buffer.from('across')) // 3 bytes on disk, 3 staged
+      out.patch((2 << 20) + 40 + 96, Buffer.from('END!')) // the stage's last bytes
+      expect(() => out.patch((2 << 20) + 40 + 97, Buffer.from('END!'))).toThrow(RangeError)
+    }
+    const expected = Buffer.concat([Buffer.alloc(40, 1), Buffer.alloc(2 << 20, 2), Buffer.alloc(100, 3)])
+    expected.write('CRC!', 36)
+    expected.write('across', (2 << 20) + 37)
+    expected.write('END!', (2 << 20) + 40 + 96)
+    const target = join(dir, 'patched.bin')
+    writeFileStreaming(target, produce)
+    expect(readFileSync(target).equals(expected)).toBe(true)
+    const inMemory = memorySink()
+    produce({ write: (b) => inMemory.write(b), patch: (at, b) => inMemory.patch(at, b) })
+    expect(inMemory.bytes().equals(expected)).toBe(true)
   })
 })
 

@@ -119,6 +119,21 @@ describe('procsnap/2 files', () => {
     ])
   })
 
+  it('pages alike in every sampled word are never confused: each kept, repeats stored once while few are alike', () => {
+    // 20 pages that differ only at byte 2000 (no sampled word there) and are zero elsewhere, then repeats
+    const distinct = 20
+    const content = new Uint8Array((distinct + 3) * PAGE_BYTES)
+    for (let i = 0; i < distinct; i++) content[i * PAGE_BYTES + 2000] = i + 1
+    content.set(content.subarray(0, PAGE_BYTES), distinct * PAGE_BYTES) // page 0 again
+    content[(distinct + 2) * PAGE_BYTES + 4095] = 1 // differs from the zero page in its last byte only
+    const data: SnapshotData = { ...syntheticData(), maps: [anon(0x10000n, { size: content.length, content })] }
+    const bytes = encodeSnapshot(data)
+    const back = decodeSnapshot(bytes)
+    expect(back.maps[0]?.content && Buffer.from(back.maps[0].content).equals(content)).toBe(true)
+    // all distinct pages, page 0's repeat shares its slot, page 21 (zeros) is stored as none
+    expect(splitV2(bytes).header.pageCount).toBe(distinct + 1)
+  })
+
   it('never read nor store untouched pages: bytes planted there are not saved, and a 2 GiB map saves as a few KB', () => {
     const size = 2 ** 31 // calloc'd: costs no memory until written
     const content = new Uint8Array(size)
