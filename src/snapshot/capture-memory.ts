@@ -12,6 +12,7 @@ import type { MemoryMap } from '../process/maps.js'
 import type { Process } from '../process/process.js'
 import { PAGE } from './content.js'
 import type { CaptureBase } from './incremental.js'
+import { PatchedPages, type PageRoot } from './patched-pages.js'
 import { levelHolding, levelRank } from './memory-view.js'
 import type { MapState, PageRun, SnapshotLevel, SparseContent } from './model.js'
 import { hex } from './regions.js'
@@ -130,11 +131,12 @@ function readWhole(
 const SHARE_MIN = 1 << 20
 
 /**
- * A map that was captured before (`previous`, the same map): unchanged pages are views of the earlier
- * capture's bytes, pages written since are read and copied, so that the new snapshot costs the pages
- * that changed. With a tracker's written runs, only those are read; without, every touched page is
- * read (a chunk at a time, not kept) and compared. Nothing changed: the earlier contents themselves.
- * Undefined when the map is small, a read fails, or most pages changed (then a dense read is better).
+ * A map that was captured before (`previous`, the same map): the earlier capture's pages with the
+ * pages written since laid over them (PatchedPages), so that the new snapshot costs the pages that
+ * changed, not the map's size. With a tracker's written runs, only those are read; without, every
+ * touched page is read (a chunk at a time, not kept) and compared. Nothing changed: the earlier
+ * contents themselves. Undefined when the map is small, a read fails, or most pages changed (then a
+ * dense read is better).
  */
 function shareFrom(proc: Process, m: MemoryMap, touched: readonly PageRun[], previous: CaptureBase): Held | undefined {
   const size = Number(m.end - m.start)
@@ -150,32 +152,37 @@ function shareFrom(proc: Process, m: MemoryMap, touched: readonly PageRun[], pre
     throw error
   }
   const untouched = untouchedRuns(touched, size)
-  if (changed.size === 0 && sameRuns(untouched, old.untouched))
+  const sameLayout = sameRuns(untouched, old.untouched)
+  if (changed.size === 0 && sameLayout)
     return { ...(old.content ? { content: old.content } : { sparse: old.sparse }), untouched: old.untouched ?? [] }
   if (changed.size * PAGE * 2 > size) return undefined
-  const oldPages = old.sparse?.pages
-  if (oldPages && sameRuns(untouched, old.untouched) && [...changed.keys()].every((at) => oldPages.has(at))) {
-    // the earlier capture shared pages too: its page list, copied, with the changed pages replaced (order kept)
-    const pages = new Map(oldPages)
-    for (const [at, bytes] of changed) {
-      if (bytes) pages.set(at, bytes)
-      else pages.delete(at)
-    }
-    return { sparse: { size, pages }, untouched }
-  }
-  const pages = new Map<number, Uint8Array>()
-  for (const [from, to] of touched)
-    for (let at = from; at < to; at += PAGE) {
-      const now = changed.get(at)
-      const bytes = now === undefined ? oldPage(old, at) : now
-      if (bytes) pages.set(at, bytes)
-    }
-  return { sparse: { size, pages }, untouched }
+  const listed = old.untouched ? untouchedRuns(old.untouched, size) : [[0, size] as const]
+  // pages touched then and untouched now (discarded: MADV_DONTNEED) read as zeros: no longer listed
+  if (!sameLayout)
+    for (const [from, to] of untouched)
+      for (const [a, b] of overlaps(listed, from, to))
+        for (let at = a; at < b; at += PAGE) if (!changed.has(at)) changed.set(at, null)
+  const root: PageRoot = old.content ? { content: old.content, listed } : { pages: old.sparse?.pages ?? new Map() }
+  return { sparse: { size, pages: PatchedPages.over(root, changed) }, untouched }
+}
+
+/** The parts of ascending, disjoint `runs` inside [from, to). */
+function overlaps(runs: readonly PageRun[], from: number, to: number): PageRun[] {
+  const out: PageRun[] = []
+  for (const [a, b] of runs) if (a < to && b > from) out.push([Math.max(a, from), Math.min(b, to)])
+  return out
 }
 
 /** A page of an earlier capture: a view of its bytes, or undefined where it held none (zeros). */
 function oldPage(old: MapState, at: number): Uint8Array | undefined {
   return old.content ? old.content.subarray(at, at + PAGE) : old.sparse?.pages.get(at)
+}
+
+/** [at, at + length) of an earlier capture as one view, when it holds them in one buffer (the range unpatched). */
+function oldBytes(old: MapState, at: number, length: number): Uint8Array | undefined {
+  if (old.content) return old.content.subarray(at, at + length)
+  const pages = old.sparse?.pages
+  return pages instanceof PatchedPages ? pages.denseView(at, length) : undefined
 }
 
 /**
@@ -195,7 +202,8 @@ function compareRange(
   for (let pos = from; pos < to; pos += CHUNK) {
     const view = chunk.subarray(0, Math.min(CHUNK, to - pos))
     proc.readMemoryInto(start + BigInt(pos), view)
-    if (old.content && view.equals(old.content.subarray(pos, pos + view.length))) continue
+    const earlier = oldBytes(old, pos, view.length)
+    if (earlier && view.equals(earlier)) continue
     for (let at = 0; at < view.length; at += PAGE) {
       const page = view.subarray(at, at + PAGE)
       const before = oldPage(old, pos + at)
