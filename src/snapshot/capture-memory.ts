@@ -34,6 +34,7 @@ export function captureMap(
   buildId: string | undefined,
   memory: CaptureMemory,
   previous?: CaptureBase,
+  share = true,
 ): MapState {
   const base: MapState = {
     start: m.start,
@@ -49,9 +50,10 @@ export function captureMap(
   const kernel = kernelMapReason(m)
   if (kernel) return { ...base, unreadable: kernel }
   if (m.perms[0] === 'r') {
-    const touched = isPrivateAnonymous(m) ? memory.residency.touched(m.start, m.end) : undefined
-    const held = (touched && previous && shareFrom(proc, m, touched, previous)) || readWhole(proc, m, touched, memory)
-    if (held) return { ...base, ...held }
+    const touched = isPrivateAnonymous(m) ? touchedRuns(m, memory.residency, previous) : undefined
+    const held =
+      (touched && previous && share && shareFrom(proc, m, touched, previous)) || readWhole(proc, m, touched, memory)
+    if (held) return remember({ ...base, ...held }, touched)
     // part of it, at least, cannot be read: page by page below, to hold what can be
   } else if (m.perms[3] === 's') {
     return {
@@ -93,6 +95,65 @@ function readPages(
     if (stop) return { sparse: { size: stop.offset, pages }, failure: stop.errno }
   }
   return { sparse: { size, pages }, ...(touched ? { untouched: untouchedRuns(touched, size) } : {}) }
+}
+
+/** The touched runs of the private anonymous maps captured, kept for the next capture of the same maps. */
+const touchedOf = new WeakMap<MapState, readonly PageRun[]>()
+
+function remember(map: MapState, touched: readonly PageRun[] | undefined): MapState {
+  if (touched) touchedOf.set(map, touched)
+  return map
+}
+
+/** The runs an earlier capture of a map held: its touched runs, or all but its untouched ones. */
+function heldRuns(old: MapState, size: number): readonly PageRun[] {
+  return touchedOf.get(old) ?? (old.untouched ? untouchedRuns(old.untouched, size) : [[0, size]])
+}
+
+/**
+ * The touched runs of a private anonymous map. When a tracker saw every write since the earlier
+ * capture: the pages touched then and the pages written since (a page discarded since counts as
+ * written, and reads as zeros), without a look at the page tables, which under write tracking list
+ * every page as touched anyway (uffd-wp markers read as swapped); the earlier list itself when the
+ * pages written lie inside it. Else the page tables'.
+ */
+function touchedRuns(
+  m: MemoryMap,
+  residency: Residency,
+  previous: CaptureBase | undefined,
+): readonly PageRun[] | undefined {
+  if (!previous?.written) return residency.touched(m.start, m.end)
+  const before = heldRuns(previous.map, Number(m.end - m.start))
+  if (previous.written.every(([from, to]) => insideRuns(before, from, to))) return before
+  return unionRuns(before, previous.written)
+}
+
+/** Whether [from, to) lies inside one of the ascending, disjoint runs (binary search). */
+function insideRuns(runs: readonly PageRun[], from: number, to: number): boolean {
+  let lo = 0
+  let hi = runs.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    const run = runs[mid]!
+    if (from < run[0]) hi = mid
+    else if (from >= run[1]) lo = mid + 1
+    else return to <= run[1]
+  }
+  return false
+}
+
+/** The union of two ascending lists of disjoint runs, ascending, merged where they touch. */
+function unionRuns(a: readonly PageRun[], b: readonly PageRun[]): PageRun[] {
+  const out: Array<[number, number]> = []
+  let i = 0
+  let j = 0
+  while (i < a.length || j < b.length) {
+    const next = j >= b.length || (i < a.length && a[i]![0] <= b[j]![0]) ? a[i++]! : b[j++]!
+    const last = out[out.length - 1]
+    if (last && next[0] <= last[1]) last[1] = Math.max(last[1], next[1])
+    else out.push([next[0], next[1]])
+  }
+  return out
 }
 
 /** Heap, stacks, anonymous mmaps: memory whose untouched pages are zeros, known from the page tables. */
@@ -145,31 +206,38 @@ function shareFrom(proc: Process, m: MemoryMap, touched: readonly PageRun[], pre
   // pages that differ from the earlier capture: their new bytes, null when they are zeros now
   const changed = new Map<number, Uint8Array | null>()
   try {
-    for (const [from, to, written] of splitRuns(touched, previous.written))
-      if (written) compareRange(proc, m.start, from, to, old, changed)
+    // with a tracker, `touched` holds the written runs (touchedRuns): read those; without, every touched page
+    for (const [from, to] of previous.written ?? touched) compareRange(proc, m.start, from, to, old, changed)
   } catch (error) {
     if (error instanceof MemoryError) return undefined
     throw error
   }
-  const untouched = untouchedRuns(touched, size)
-  const sameLayout = sameRuns(untouched, old.untouched)
+  const listed = heldRuns(old, size)
+  const sameLayout = touched === listed || sameRuns(touched, listed)
+  const untouched = sameLayout && old.untouched ? old.untouched : untouchedRuns(touched, size)
   if (changed.size === 0 && sameLayout)
-    return { ...(old.content ? { content: old.content } : { sparse: old.sparse }), untouched: old.untouched ?? [] }
+    return { ...(old.content ? { content: old.content } : { sparse: old.sparse }), untouched }
   if (changed.size * PAGE * 2 > size) return undefined
-  const listed = old.untouched ? untouchedRuns(old.untouched, size) : [[0, size] as const]
   // pages touched then and untouched now (discarded: MADV_DONTNEED) read as zeros: no longer listed
   if (!sameLayout)
-    for (const [from, to] of untouched)
-      for (const [a, b] of overlaps(listed, from, to))
-        for (let at = a; at < b; at += PAGE) if (!changed.has(at)) changed.set(at, null)
+    for (const [a, b] of intersectRuns(listed, untouched))
+      for (let at = a; at < b; at += PAGE) if (!changed.has(at)) changed.set(at, null)
   const root: PageRoot = old.content ? { content: old.content, listed } : { pages: old.sparse?.pages ?? new Map() }
   return { sparse: { size, pages: PatchedPages.over(root, changed) }, untouched }
 }
 
-/** The parts of ascending, disjoint `runs` inside [from, to). */
-function overlaps(runs: readonly PageRun[], from: number, to: number): PageRun[] {
+/** The intersection of two ascending lists of disjoint runs, in one pass over both. */
+function intersectRuns(a: readonly PageRun[], b: readonly PageRun[]): PageRun[] {
   const out: PageRun[] = []
-  for (const [a, b] of runs) if (a < to && b > from) out.push([Math.max(a, from), Math.min(b, to)])
+  let i = 0
+  let j = 0
+  while (i < a.length && j < b.length) {
+    const from = Math.max(a[i]![0], b[j]![0])
+    const to = Math.min(a[i]![1], b[j]![1])
+    if (from < to) out.push([from, to])
+    if (a[i]![1] < b[j]![1]) i++
+    else j++
+  }
   return out
 }
 
@@ -215,32 +283,6 @@ function compareRange(
 
 function isZero(page: Buffer): boolean {
   return page.equals(page.length === PAGE ? ZERO_PAGE : ZERO_PAGE.subarray(0, page.length))
-}
-
-/** Touched runs cut where written runs begin and end: [from, to, written]; all written when unknown. */
-function splitRuns(
-  touched: readonly PageRun[],
-  written: readonly PageRun[] | undefined,
-): Array<[number, number, boolean]> {
-  if (!written) return touched.map(([from, to]) => [from, to, true])
-  const out: Array<[number, number, boolean]> = []
-  let w = 0
-  for (const [from, to] of touched) {
-    let at = from
-    while (at < to) {
-      while (w < written.length && (written[w]?.[1] ?? 0) <= at) w++
-      const next = written[w]
-      if (!next || next[0] >= to) {
-        out.push([at, to, false])
-        break
-      }
-      if (next[0] > at) out.push([at, next[0], false])
-      const end = Math.min(to, next[1])
-      out.push([Math.max(at, next[0]), end, true])
-      at = end
-    }
-  }
-  return out
 }
 
 function touchedBytes(runs: readonly PageRun[]): number {

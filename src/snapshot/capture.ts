@@ -104,12 +104,12 @@ function capture(
   for (const m of liveModules) rememberElf(m.path, m.elf.buildId, m.elf)
   const residency = new Residency(proc.pid)
   const earlier = captureBases(proc)
-  const bases = options.incremental === false ? undefined : earlier
   // With an earlier capture alive, fresh huge pages cost 3-9x more to fill on this VM than 4 KiB ones (bench 'pages')
   const memory = new CaptureMemory(residency, earlier === undefined)
   let maps: MapState[]
   try {
-    maps = proc.maps.map((m) => captureMap(proc, m, level, buildIds.get(m.path), memory, bases?.(m)))
+    const share = options.incremental !== false
+    maps = proc.maps.map((m) => captureMap(proc, m, level, buildIds.get(m.path), memory, earlier?.(m), share))
   } finally {
     residency.close()
   }
