@@ -188,7 +188,7 @@ function readWhole(
   }
 }
 
-/** Maps at least this large share their unchanged pages with the previous capture; smaller ones are copied. */
+/** Maps at least this large share their unchanged pages with the previous capture; smaller ones are copied (unless unchanged). */
 const SHARE_MIN = 1 << 20
 
 /**
@@ -201,7 +201,8 @@ const SHARE_MIN = 1 << 20
  */
 function shareFrom(proc: Process, m: MemoryMap, touched: readonly PageRun[], previous: CaptureBase): Held | undefined {
   const size = Number(m.end - m.start)
-  if (size < SHARE_MIN) return undefined
+  // a small map is copied, unless a tracker saw no write to it: then it is the earlier contents themselves
+  if (size < SHARE_MIN && previous.written?.length !== 0) return undefined
   const old = previous.map
   // pages that differ from the earlier capture: their new bytes, null when they are zeros now
   const changed = new Map<number, Uint8Array | null>()
