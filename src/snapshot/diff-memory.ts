@@ -81,8 +81,8 @@ function pointerGuard(data: SnapshotData): bigint | undefined {
   if (data.arch !== 'x86_64' || fsBase === undefined) return undefined
   const at = fsBase + POINTER_GUARD_OFFSET
   const m = mapAt(data.maps, at)
-  if (!m?.content || at + 8n > m.end) return undefined
-  return Buffer.from(m.content.buffer, m.content.byteOffset, m.content.length).readBigUInt64LE(Number(at - m.start))
+  if (!m || at + 8n > m.start + BigInt(heldSize(m))) return undefined
+  return Buffer.from(heldBytes(m, Number(at - m.start), 8)).readBigUInt64LE(0)
 }
 
 export function diffMemory(
@@ -213,7 +213,8 @@ function rangesOf(
 /** Offsets [start, end) in the initial stack of the zeros between the platform string and the argument strings. */
 export function stringsGap(stack: MapState, data: SnapshotData): { start: number; end: number } | undefined {
   const platform = data.auxv.find((e) => e.name === 'AT_PLATFORM')?.value
-  const content = stack.content
+  // a large stack an incremental capture shared is held page by page: read through content.ts
+  const content = stack.content ?? (heldSize(stack) > 0 ? heldBytes(stack, 0, heldSize(stack)) : undefined)
   if (platform === undefined || !content || platform < stack.start || platform >= stack.end) return undefined
   let i = Number(platform - stack.start)
   while (i < content.length && content[i] !== 0) i++

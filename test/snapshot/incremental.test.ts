@@ -14,6 +14,7 @@ import { hasTracker } from '../../src/snapshot/incremental.js'
 import { PatchedPages } from '../../src/snapshot/patched-pages.js'
 import { probeWriteTracking } from '../../src/process/write-probe.js'
 import { TRACK_FROM_BYTES } from '../../src/snapshot/tracked-writes.js'
+import { goldenSections, renderGolden } from '../../src/golden/render.js'
 import { fixture, start } from '../helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-incremental-'))
@@ -251,5 +252,22 @@ describe('the touched runs of a map', () => {
     const untouched = mapAt(snap, buf).untouched ?? []
     expect(ascending(untouched)).toBe(true)
     expect(untouched.reduce((n, [f, t]) => n + t - f, 0)).toBe(Number(proc.regs.rsi) - 60 * 256 * PAGE)
+  })
+})
+
+describe('the golden view of an incremental snapshot', () => {
+  it('shows the data of a large .bss the capture shared page by page, as a non-incremental capture does', async () => {
+    const proc = await remap(SMALL_MIB)
+    const header = { key: 'k', test: 't' }
+    const view = (snap: ProcessSnapshot): string =>
+      renderGolden(header, goldenSections(snap.data, snap.modules(), { include: ['memory'] }))
+    proc.createSnapshot({ level: 'writable' })
+    await proc.cont()
+    const snap = proc.createSnapshot({ level: 'writable' })
+    const big = mapAt(snap, proc.resolve('g_big') + BigInt(MiB)) // the anonymous map after the executable's data
+    expect(big.sparse?.pages).toBeInstanceOf(PatchedPages) // shared with the first capture, not copied
+    const text = view(snap)
+    expect(text).toBe(view(proc.createSnapshot({ level: 'writable', incremental: false })))
+    expect(text).toMatch(/g_big/)
   })
 })
