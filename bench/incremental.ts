@@ -19,6 +19,13 @@ const MB = 1e6
 
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.()
 
+/** Collects garbage twice across a turn of the event loop: WeakRef targets read in this turn (earlier bases) stay until it ends. */
+async function settle(): Promise<void> {
+  gc()
+  await new Promise((resolve) => setTimeout(resolve, 0))
+  gc()
+}
+
 /** reserve with `touched` pages of MIB MiB filled, at its first ready(), its first 'writable' capture taken. */
 async function reserve(touched: number): Promise<{ proc: Process; first: ProcessSnapshot; ms: number }> {
   const proc = await launch(`${FIX}reserve`, {
@@ -72,11 +79,11 @@ export async function incrementalRows(): Promise<Row[]> {
     const { proc, first, ms } = await reserve(PAGES)
     dense.first.push(ms)
     const kept: ProcessSnapshot[] = [first]
-    gc()
+    await settle()
     const heap0 = process.memoryUsage()
     const d = await repeats(proc, kept)
     if (!hasTracker(proc)) throw new Error('the heap is not tracked')
-    gc()
+    await settle()
     const heap1 = process.memoryUsage()
     // what the STOPS snapshots kept alive cost in this process beyond their pages
     chain.mb.push((heap1.heapUsed + heap1.external - heap0.heapUsed - heap0.external) / MB)
