@@ -1,7 +1,7 @@
 // Memory half of a snapshot diff: which bytes of two paired maps differ once ASLR, dead stack,
 // thread ids and mangled pointers are accounted for. A pointer that moved with its map is no change.
 import { changedRuns, MERGE_GAP, type Alignment, type SamePlace } from './changed-runs.js'
-import { heldBytes, heldSize, mayHoldData } from './content.js'
+import { heldBytes, heldSize, mayHoldData, sameHeld } from './content.js'
 import { levelHolding, levelRank } from './memory-view.js'
 import type { MapState, MemoryChange, SnapshotData, SnapshotLevel } from './model.js'
 import { mapAt, symbolizeIn, type SnapshotModule } from './regions.js'
@@ -100,6 +100,7 @@ export function diffMemory(
     if (levelRank(levelHolding(p.a)) > levelRank(level)) continue
     const ca = p.a.content
     const cb = p.b.content
+    if (ca && ca === cb) continue // one buffer: an incremental capture of an unchanged map
     if (!ca || !cb) {
       if (heldSize(p.a) > 0 && heldSize(p.b) > 0)
         for (const c of sparseChanges(p, places, sameId, a, b, modulesB, slab)) changes.push(c) // may be 100k: no spread
@@ -162,7 +163,8 @@ function sparseChanges(
   const runs: Array<[number, number]> = []
   for (let w = 0; w < size; w += SPARSE_WINDOW) {
     const end = Math.min(size, w + SPARSE_WINDOW)
-    if (end <= from || (!mayHoldData(p.a, w, end) && !mayHoldData(p.b, w, end))) continue
+    // sameHeld: an incremental capture's pages shared with the other side, no need to compare
+    if (end <= from || sameHeld(p.a, p.b, w, end) || (!mayHoldData(p.a, w, end) && !mayHoldData(p.b, w, end))) continue
     const align = { shift: 0, from: Math.max(0, from - w), to: end - w, same: places.same, sameId }
     for (const [s, e] of changedRuns(heldBytes(p.a, w, end - w), heldBytes(p.b, w, end - w), align)) {
       const last = runs[runs.length - 1]

@@ -3,7 +3,6 @@
 // Building it costs the pages replaced, not the pages of the map: a repeat capture of a 256 MiB heap
 // with one page written makes a Map of one entry, not 65,536 views.
 import { inspect } from 'node:util'
-import { PAGE } from './content.js'
 import type { PageRun } from './model.js'
 
 /** What the replaced pages are laid over: a buffer whose listed runs are pages, or a page list. */
@@ -14,6 +13,7 @@ export type PageRoot =
 /** Replaced pages by offset: their new bytes, or null for a page the map no longer lists (zeros). */
 export type PagePatch = ReadonlyMap<number, Uint8Array | null>
 
+const PAGE = 4096
 /** A patch at least this large (pages), and more than an eighth of the pages listed, is flattened into a plain Map. */
 const FLATTEN_MIN = 1024
 
@@ -72,7 +72,21 @@ export class PatchedPages extends Map<number, Uint8Array> {
    * replaced page lies in the range (its unlisted pages are zeros there too); else undefined.
    */
   denseView(from: number, length: number): Uint8Array | undefined {
-    if ('pages' in this.#root) return undefined
+    if ('pages' in this.#root || this.#patchedIn(from, from + length)) return undefined
+    return this.#root.content.subarray(from, from + length)
+  }
+
+  /**
+   * What [from, to) reads through, when no replaced page lies there: the root's buffer or page list
+   * (two maps that read a range through the same object hold the same bytes there); else undefined.
+   */
+  rootIn(from: number, to: number): object | undefined {
+    if (this.#patchedIn(from, to)) return undefined
+    return 'pages' in this.#root ? this.#root.pages : this.#root.content
+  }
+
+  /** Whether a replaced page lies in [from, to). */
+  #patchedIn(from: number, to: number): boolean {
     const keys = (this.#sortedPatch ??= [...this.#patch.keys()].sort((a, b) => a - b))
     const first = from - (from % PAGE)
     let lo = 0
@@ -82,8 +96,7 @@ export class PatchedPages extends Map<number, Uint8Array> {
       if (keys[mid]! < first) lo = mid + 1
       else hi = mid
     }
-    if (lo < keys.length && keys[lo]! < from + length) return undefined
-    return this.#root.content.subarray(from, from + length)
+    return lo < keys.length && keys[lo]! < to
   }
 
   override *entries(): MapIterator<[number, Uint8Array]> {
