@@ -38,7 +38,8 @@ export interface SnapshotOptions {
   name?: string
   /**
    * Share the pages that did not change with the previous snapshot of this process, while it is
-   * alive (default true); false reads every touched page into a buffer of this snapshot's own.
+   * alive (default true): the new snapshot keeps that one's buffers alive and holds only the pages
+   * written since; false reads every touched page into a buffer of this snapshot's own.
    * After a capture that read 32 MiB or more, the pages the process writes are tracked from its next
    * resume on (Linux >= 6.7: tracked-writes.ts), and the next capture reads only those.
    */
