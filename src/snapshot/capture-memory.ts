@@ -22,6 +22,7 @@ const CHUNK = 1 << 20
 const PAGEMAP_BATCH = 1 << 15
 /** Bits 63 (present) and 62 (swapped) of a pagemap entry, in its upper 32 bits. */
 const TOUCHED = 0xc0000000
+const PRESENT = 0x80000000
 const ZERO_PAGE = Buffer.alloc(PAGE)
 /** Whether PAGEMAP_SCAN answered so far in this process (cleared at its first refusal). */
 let scanWorks = true
@@ -418,6 +419,7 @@ export class Residency {
   private totals: Map<bigint, bigint> | undefined
   private fd: number | undefined
   private failed = false
+  private swap: boolean | undefined
   private readonly entries = Buffer.alloc(PAGEMAP_BATCH * 8)
   /** PAGEMAP_SCAN unless the kernel lacks it (before 6.7), or the caller measures the fallback. */
   private scan: boolean
@@ -432,7 +434,7 @@ export class Residency {
     const fd = this.open()
     // PAGEMAP_SCAN skips empty page tables itself; smaps would walk every map's (25 ms for a 256 MiB heap)
     if (fd !== undefined && this.scan) {
-      const runs = pagemapScan(fd, start, end, PAGE_IS_PRESENT | PAGE_IS_SWAPPED)
+      const runs = pagemapScan(fd, start, end, this.swapped() ? PAGE_IS_PRESENT | PAGE_IS_SWAPPED : PAGE_IS_PRESENT)
       if (typeof runs !== 'number') return runs.map(([from, to]) => [Number(from - start), Number(to - start)])
       this.scan = scanWorks = false // EINVAL/ENOTTY: no PAGEMAP_SCAN here, 8 bytes a page instead
     }
@@ -447,6 +449,7 @@ export class Residency {
     const count = Number((end - start) / BigInt(PAGE))
     const words = new Uint32Array(this.entries.buffer, this.entries.byteOffset, PAGEMAP_BATCH * 2)
     const runs: Array<[number, number]> = []
+    const touchedBits = this.swapped() ? TOUCHED : PRESENT
     let open: number | undefined
     for (let i = 0; i < count; i += PAGEMAP_BATCH) {
       const n = Math.min(PAGEMAP_BATCH, count - i)
@@ -458,7 +461,7 @@ export class Residency {
       }
       if (got !== n * 8) return undefined
       for (let j = 0; j < n; j++) {
-        const touched = ((words[j * 2 + 1] ?? 0) & TOUCHED) !== 0
+        const touched = ((words[j * 2 + 1] ?? 0) & touchedBits) !== 0
         if (touched && open === undefined) open = (i + j) * PAGE
         else if (!touched && open !== undefined) {
           runs.push([open, (i + j) * PAGE])
@@ -468,6 +471,24 @@ export class Residency {
     }
     if (open !== undefined) runs.push([open, count * PAGE])
     return runs
+  }
+
+  /**
+   * Whether the process has pages swapped out (VmSwap in /proc/PID/status, a counter: no page-table
+   * walk). Without, a page the page tables list as swapped is a pte marker, not data: write tracking
+   * (uffd-wp) puts one on every page it protects that was never touched. Unknown: assume some.
+   */
+  private swapped(): boolean {
+    if (this.swap === undefined) {
+      let kb = NaN
+      try {
+        kb = Number(/^VmSwap:\s+(\d+) kB/m.exec(readFileSync(`/proc/${this.pid}/status`, 'latin1'))?.[1] ?? NaN)
+      } catch {
+        // no status: assume pages may be swapped out
+      }
+      this.swap = kb !== 0
+    }
+    return this.swap
   }
 
   close(): void {
