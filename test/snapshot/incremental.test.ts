@@ -167,6 +167,38 @@ describe('a tracked map with untouched pages', SLOW, () => {
   )
 })
 
+describe('in a program we did not write', SLOW, () => {
+  it.skipIf(!tracking)(
+    'python3: a bytearray written a byte at a time between stops; each incremental snapshot holds what the process holds',
+    async () => {
+      const mib = TRACKED_MIB
+      const code = [
+        'import os',
+        `b = bytearray(${mib} << 20)`,
+        'for i in range(len(b) // 4096): b[i * 4096] = 1',
+        'for i in range(4):',
+        '    b[i * 4096 * 97 + 5] = 7 + i',
+        '    os.getppid()',
+      ].join('\n')
+      const proc = await start('/usr/bin/python3', { args: ['-c', code] })
+      proc.breakAt('libc.so.6!getppid')
+      expect((await proc.cont({ timeout: 60_000 })).kind).toBe('breakpoint')
+      proc.createSnapshot({ level: 'writable' })
+      for (let i = 1; i < 4; i++) {
+        await proc.cont()
+        expect(hasTracker(proc)).toBe(true)
+        const snap = proc.createSnapshot({ level: 'writable' })
+        // the bytearray's buffer: the map that holds i * 97 pages past a page that holds 7 + i
+        const hits = snap.memory.find(Uint8Array.of(1, 0, 0, 0, 0, 7 + i))
+        expect(hits.length).toBeGreaterThan(0)
+        const map = mapAt(snap, hits[0]!)
+        expect(map.sparse?.pages).toBeInstanceOf(PatchedPages)
+        expectHoldsTheProcess(proc, snap)
+      }
+    },
+  )
+})
+
 describe('a chain of incremental snapshots', SLOW, () => {
   it.skipIf(!tracking)(
     'each reads its own stop, however many were laid over each other; saved and loaded, and diffed, they stay equal',
