@@ -22,6 +22,7 @@ const CHUNK = 1 << 20
 const PAGEMAP_BATCH = 1 << 15
 /** Bits 63 (present) and 62 (swapped) of a pagemap entry, in its upper 32 bits. */
 const TOUCHED = 0xc0000000
+/** Bit 63 alone: where no page is swapped out (see Residency.swapped). */
 const PRESENT = 0x80000000
 const ZERO_PAGE = Buffer.alloc(PAGE)
 /** Whether PAGEMAP_SCAN answered so far in this process (cleared at its first refusal). */
