@@ -328,6 +328,7 @@ const GROUPS: Record<string, () => Promise<Row[]>> = {
   written: writtenRows,
   io: snapshotIoRows,
   threads: threadsCaptureRows,
+  incremental: async (): Promise<Row[]> => (await import('./incremental.js')).incrementalRows(),
 }
 
 async function main(): Promise<void> {

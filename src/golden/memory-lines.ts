@@ -2,6 +2,7 @@
 // at most every 16 bytes, is labelled by its address's stable name, shows pointers by what they
 // point to ('<counter!__dso_handle>') and runs of zeros as a count. A changed global is one line.
 import { LocationError } from '../errors.js'
+import { heldBytes, heldSize } from '../snapshot/content.js'
 import type { MapState, SnapshotData } from '../snapshot/model.js'
 import type { SnapshotModule } from '../snapshot/regions.js'
 import type { AddressNamer } from './names.js'
@@ -102,9 +103,10 @@ export function memoryEntries(
   return executableDataMaps(data, project).flatMap((map) => {
     const module = modules.find((m) => (map.start >= m.start && map.start < m.end) || m.end === map.start)
     const span = sectionSpan(module, map)
-    if (!map.content || !span) return []
+    // through content.ts: a large map an incremental capture shared is held page by page, not in one buffer
+    if (!span || heldSize(map) < Number(span[1] - map.start)) return []
     const [start, end] = span
-    const content = map.content.subarray(Number(start - map.start), Number(end - map.start))
+    const content = heldBytes(map, Number(start - map.start), Number(end - start))
     return rangeEntries(start, content, symbolBreaks(module, start, end), namer)
   })
 }

@@ -61,6 +61,7 @@ interface ScanQuery {
  * all the same (EPERM with CHECK_WPASYNC: they are protected again already).
  */
 function scan(fd: number, start: bigint, end: bigint, query: ScanQuery, into: PageRun[]): number {
+  const before = into.length
   for (let from = start; from < end;) {
     scanArg.fill(0)
     scanArg.writeBigUInt64LE(BigInt(PM_SCAN_ARG_SIZE), 0) // size
@@ -81,7 +82,11 @@ function scan(fd: number, start: bigint, end: bigint, query: ScanQuery, into: Pa
       const runStart = regions.readBigUInt64LE(i * REGION_SIZE)
       const runEnd = regions.readBigUInt64LE(i * REGION_SIZE + 8)
       const last = into.at(-1)
-      if (last && last.end === runStart) last.end = runEnd
+      const ours = into.length > before
+      // A walk resumed from walk_end may list again runs it listed before (seen here at the end of a
+      // scan of more runs than the vector holds: 512 runs again, out of order): keep what lies past.
+      if (ours && last && runEnd <= last.end) continue
+      if (last && (ours ? runStart <= last.end : runStart === last.end)) last.end = runEnd
       else into.push({ start: runStart, end: runEnd })
     }
     if (errno !== 0) return errno

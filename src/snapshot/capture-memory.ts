@@ -12,6 +12,7 @@ import type { MemoryMap } from '../process/maps.js'
 import type { Process } from '../process/process.js'
 import { PAGE } from './content.js'
 import type { CaptureBase } from './incremental.js'
+import { PatchedPages, type PageRoot } from './patched-pages.js'
 import { levelHolding, levelRank } from './memory-view.js'
 import type { MapState, PageRun, SnapshotLevel, SparseContent } from './model.js'
 import { hex } from './regions.js'
@@ -21,6 +22,8 @@ const CHUNK = 1 << 20
 const PAGEMAP_BATCH = 1 << 15
 /** Bits 63 (present) and 62 (swapped) of a pagemap entry, in its upper 32 bits. */
 const TOUCHED = 0xc0000000
+/** Bit 63 alone: where no page is swapped out (see Residency.swapped). */
+const PRESENT = 0x80000000
 const ZERO_PAGE = Buffer.alloc(PAGE)
 /** Whether PAGEMAP_SCAN answered so far in this process (cleared at its first refusal). */
 let scanWorks = true
@@ -33,6 +36,7 @@ export function captureMap(
   buildId: string | undefined,
   memory: CaptureMemory,
   previous?: CaptureBase,
+  share = true,
 ): MapState {
   const base: MapState = {
     start: m.start,
@@ -48,9 +52,10 @@ export function captureMap(
   const kernel = kernelMapReason(m)
   if (kernel) return { ...base, unreadable: kernel }
   if (m.perms[0] === 'r') {
-    const touched = isPrivateAnonymous(m) ? memory.residency.touched(m.start, m.end) : undefined
-    const held = (touched && previous && shareFrom(proc, m, touched, previous)) || readWhole(proc, m, touched, memory)
-    if (held) return { ...base, ...held }
+    const touched = isPrivateAnonymous(m) ? touchedRuns(m, memory.residency, previous) : undefined
+    const held =
+      (touched && previous && share && shareFrom(proc, m, touched, previous)) || readWhole(proc, m, touched, memory)
+    if (held) return remember({ ...base, ...held }, touched)
     // part of it, at least, cannot be read: page by page below, to hold what can be
   } else if (m.perms[3] === 's') {
     return {
@@ -94,6 +99,65 @@ function readPages(
   return { sparse: { size, pages }, ...(touched ? { untouched: untouchedRuns(touched, size) } : {}) }
 }
 
+/** The touched runs of the private anonymous maps captured, kept for the next capture of the same maps. */
+const touchedOf = new WeakMap<MapState, readonly PageRun[]>()
+
+function remember(map: MapState, touched: readonly PageRun[] | undefined): MapState {
+  if (touched) touchedOf.set(map, touched)
+  return map
+}
+
+/** The runs an earlier capture of a map held: its touched runs, or all but its untouched ones. */
+function heldRuns(old: MapState, size: number): readonly PageRun[] {
+  return touchedOf.get(old) ?? (old.untouched ? untouchedRuns(old.untouched, size) : [[0, size]])
+}
+
+/**
+ * The touched runs of a private anonymous map. When a tracker saw every write since the earlier
+ * capture: the pages touched then and the pages written since (a page discarded since counts as
+ * written, and reads as zeros), without a look at the page tables, which under write tracking list
+ * every page as touched anyway (uffd-wp markers read as swapped); the earlier list itself when the
+ * pages written lie inside it. Else the page tables'.
+ */
+function touchedRuns(
+  m: MemoryMap,
+  residency: Residency,
+  previous: CaptureBase | undefined,
+): readonly PageRun[] | undefined {
+  if (!previous?.written) return residency.touched(m.start, m.end)
+  const before = heldRuns(previous.map, Number(m.end - m.start))
+  if (previous.written.every(([from, to]) => insideRuns(before, from, to))) return before
+  return unionRuns(before, previous.written)
+}
+
+/** Whether [from, to) lies inside one of the ascending, disjoint runs (binary search). */
+function insideRuns(runs: readonly PageRun[], from: number, to: number): boolean {
+  let lo = 0
+  let hi = runs.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    const run = runs[mid]!
+    if (from < run[0]) hi = mid
+    else if (from >= run[1]) lo = mid + 1
+    else return to <= run[1]
+  }
+  return false
+}
+
+/** The union of two ascending lists of disjoint runs, ascending, merged where they touch. */
+function unionRuns(a: readonly PageRun[], b: readonly PageRun[]): PageRun[] {
+  const out: Array<[number, number]> = []
+  let i = 0
+  let j = 0
+  while (i < a.length || j < b.length) {
+    const next = j >= b.length || (i < a.length && a[i]![0] <= b[j]![0]) ? a[i++]! : b[j++]!
+    const last = out[out.length - 1]
+    if (last && next[0] <= last[1]) last[1] = Math.max(last[1], next[1])
+    else out.push([next[0], next[1]])
+  }
+  return out
+}
+
 /** Heap, stacks, anonymous mmaps: memory whose untouched pages are zeros, known from the page tables. */
 function isPrivateAnonymous(m: MemoryMap): boolean {
   return m.inode === 0 && m.perms[3] === 'p' && !m.path.startsWith('/')
@@ -126,56 +190,70 @@ function readWhole(
   }
 }
 
-/** Maps at least this large share their unchanged pages with the previous capture; smaller ones are copied. */
+/** Maps at least this large share their unchanged pages with the previous capture; smaller ones are copied (unless unchanged). */
 const SHARE_MIN = 1 << 20
 
 /**
- * A map that was captured before (`previous`, the same map): unchanged pages are views of the earlier
- * capture's bytes, pages written since are read and copied, so that the new snapshot costs the pages
- * that changed. With a tracker's written runs, only those are read; without, every touched page is
- * read (a chunk at a time, not kept) and compared. Nothing changed: the earlier contents themselves.
- * Undefined when the map is small, a read fails, or most pages changed (then a dense read is better).
+ * A map that was captured before (`previous`, the same map): the earlier capture's pages with the
+ * pages written since laid over them (PatchedPages), so that the new snapshot costs the pages that
+ * changed, not the map's size. With a tracker's written runs, only those are read; without, every
+ * touched page is read (a chunk at a time, not kept) and compared. Nothing changed: the earlier
+ * contents themselves. Undefined when the map is small, a read fails, or most pages changed (then a
+ * dense read is better).
  */
 function shareFrom(proc: Process, m: MemoryMap, touched: readonly PageRun[], previous: CaptureBase): Held | undefined {
   const size = Number(m.end - m.start)
-  if (size < SHARE_MIN) return undefined
+  // a small map is copied, unless a tracker saw no write to it: then it is the earlier contents themselves
+  if (size < SHARE_MIN && previous.written?.length !== 0) return undefined
   const old = previous.map
   // pages that differ from the earlier capture: their new bytes, null when they are zeros now
   const changed = new Map<number, Uint8Array | null>()
   try {
-    for (const [from, to, written] of splitRuns(touched, previous.written))
-      if (written) compareRange(proc, m.start, from, to, old, changed)
+    // with a tracker, `touched` holds the written runs (touchedRuns): read those; without, every touched page
+    for (const [from, to] of previous.written ?? touched) compareRange(proc, m.start, from, to, old, changed)
   } catch (error) {
     if (error instanceof MemoryError) return undefined
     throw error
   }
-  const untouched = untouchedRuns(touched, size)
-  if (changed.size === 0 && sameRuns(untouched, old.untouched))
-    return { ...(old.content ? { content: old.content } : { sparse: old.sparse }), untouched: old.untouched ?? [] }
+  const listed = heldRuns(old, size)
+  const sameLayout = touched === listed || sameRuns(touched, listed)
+  const untouched = sameLayout && old.untouched ? old.untouched : untouchedRuns(touched, size)
+  if (changed.size === 0 && sameLayout)
+    return { ...(old.content ? { content: old.content } : { sparse: old.sparse }), untouched }
   if (changed.size * PAGE * 2 > size) return undefined
-  const oldPages = old.sparse?.pages
-  if (oldPages && sameRuns(untouched, old.untouched) && [...changed.keys()].every((at) => oldPages.has(at))) {
-    // the earlier capture shared pages too: its page list, copied, with the changed pages replaced (order kept)
-    const pages = new Map(oldPages)
-    for (const [at, bytes] of changed) {
-      if (bytes) pages.set(at, bytes)
-      else pages.delete(at)
-    }
-    return { sparse: { size, pages }, untouched }
+  // pages touched then and untouched now (discarded: MADV_DONTNEED) read as zeros: no longer listed
+  if (!sameLayout)
+    for (const [a, b] of intersectRuns(listed, untouched))
+      for (let at = a; at < b; at += PAGE) if (!changed.has(at)) changed.set(at, null)
+  const root: PageRoot = old.content ? { content: old.content, listed } : { pages: old.sparse?.pages ?? new Map() }
+  return { sparse: { size, pages: PatchedPages.over(root, changed) }, untouched }
+}
+
+/** The intersection of two ascending lists of disjoint runs, in one pass over both. */
+function intersectRuns(a: readonly PageRun[], b: readonly PageRun[]): PageRun[] {
+  const out: PageRun[] = []
+  let i = 0
+  let j = 0
+  while (i < a.length && j < b.length) {
+    const from = Math.max(a[i]![0], b[j]![0])
+    const to = Math.min(a[i]![1], b[j]![1])
+    if (from < to) out.push([from, to])
+    if (a[i]![1] < b[j]![1]) i++
+    else j++
   }
-  const pages = new Map<number, Uint8Array>()
-  for (const [from, to] of touched)
-    for (let at = from; at < to; at += PAGE) {
-      const now = changed.get(at)
-      const bytes = now === undefined ? oldPage(old, at) : now
-      if (bytes) pages.set(at, bytes)
-    }
-  return { sparse: { size, pages }, untouched }
+  return out
 }
 
 /** A page of an earlier capture: a view of its bytes, or undefined where it held none (zeros). */
 function oldPage(old: MapState, at: number): Uint8Array | undefined {
   return old.content ? old.content.subarray(at, at + PAGE) : old.sparse?.pages.get(at)
+}
+
+/** [at, at + length) of an earlier capture as one view, when it holds them in one buffer (the range unpatched). */
+function oldBytes(old: MapState, at: number, length: number): Uint8Array | undefined {
+  if (old.content) return old.content.subarray(at, at + length)
+  const pages = old.sparse?.pages
+  return pages instanceof PatchedPages ? pages.denseView(at, length) : undefined
 }
 
 /**
@@ -195,7 +273,8 @@ function compareRange(
   for (let pos = from; pos < to; pos += CHUNK) {
     const view = chunk.subarray(0, Math.min(CHUNK, to - pos))
     proc.readMemoryInto(start + BigInt(pos), view)
-    if (old.content && view.equals(old.content.subarray(pos, pos + view.length))) continue
+    const earlier = oldBytes(old, pos, view.length)
+    if (earlier && view.equals(earlier)) continue
     for (let at = 0; at < view.length; at += PAGE) {
       const page = view.subarray(at, at + PAGE)
       const before = oldPage(old, pos + at)
@@ -207,32 +286,6 @@ function compareRange(
 
 function isZero(page: Buffer): boolean {
   return page.equals(page.length === PAGE ? ZERO_PAGE : ZERO_PAGE.subarray(0, page.length))
-}
-
-/** Touched runs cut where written runs begin and end: [from, to, written]; all written when unknown. */
-function splitRuns(
-  touched: readonly PageRun[],
-  written: readonly PageRun[] | undefined,
-): Array<[number, number, boolean]> {
-  if (!written) return touched.map(([from, to]) => [from, to, true])
-  const out: Array<[number, number, boolean]> = []
-  let w = 0
-  for (const [from, to] of touched) {
-    let at = from
-    while (at < to) {
-      while (w < written.length && (written[w]?.[1] ?? 0) <= at) w++
-      const next = written[w]
-      if (!next || next[0] >= to) {
-        out.push([at, to, false])
-        break
-      }
-      if (next[0] > at) out.push([at, next[0], false])
-      const end = Math.min(to, next[1])
-      out.push([Math.max(at, next[0]), end, true])
-      at = end
-    }
-  }
-  return out
 }
 
 function touchedBytes(runs: readonly PageRun[]): number {
@@ -367,6 +420,7 @@ export class Residency {
   private totals: Map<bigint, bigint> | undefined
   private fd: number | undefined
   private failed = false
+  private swap: boolean | undefined
   private readonly entries = Buffer.alloc(PAGEMAP_BATCH * 8)
   /** PAGEMAP_SCAN unless the kernel lacks it (before 6.7), or the caller measures the fallback. */
   private scan: boolean
@@ -381,7 +435,7 @@ export class Residency {
     const fd = this.open()
     // PAGEMAP_SCAN skips empty page tables itself; smaps would walk every map's (25 ms for a 256 MiB heap)
     if (fd !== undefined && this.scan) {
-      const runs = pagemapScan(fd, start, end, PAGE_IS_PRESENT | PAGE_IS_SWAPPED)
+      const runs = pagemapScan(fd, start, end, this.swapped() ? PAGE_IS_PRESENT | PAGE_IS_SWAPPED : PAGE_IS_PRESENT)
       if (typeof runs !== 'number') return runs.map(([from, to]) => [Number(from - start), Number(to - start)])
       this.scan = scanWorks = false // EINVAL/ENOTTY: no PAGEMAP_SCAN here, 8 bytes a page instead
     }
@@ -396,6 +450,7 @@ export class Residency {
     const count = Number((end - start) / BigInt(PAGE))
     const words = new Uint32Array(this.entries.buffer, this.entries.byteOffset, PAGEMAP_BATCH * 2)
     const runs: Array<[number, number]> = []
+    const touchedBits = this.swapped() ? TOUCHED : PRESENT
     let open: number | undefined
     for (let i = 0; i < count; i += PAGEMAP_BATCH) {
       const n = Math.min(PAGEMAP_BATCH, count - i)
@@ -407,7 +462,7 @@ export class Residency {
       }
       if (got !== n * 8) return undefined
       for (let j = 0; j < n; j++) {
-        const touched = ((words[j * 2 + 1] ?? 0) & TOUCHED) !== 0
+        const touched = ((words[j * 2 + 1] ?? 0) & touchedBits) !== 0
         if (touched && open === undefined) open = (i + j) * PAGE
         else if (!touched && open !== undefined) {
           runs.push([open, (i + j) * PAGE])
@@ -417,6 +472,24 @@ export class Residency {
     }
     if (open !== undefined) runs.push([open, count * PAGE])
     return runs
+  }
+
+  /**
+   * Whether the process has pages swapped out (VmSwap in /proc/PID/status, a counter: no page-table
+   * walk). Without, a page the page tables list as swapped is a pte marker, not data: write tracking
+   * (uffd-wp) puts one on every page it protects that was never touched. Unknown: assume some.
+   */
+  private swapped(): boolean {
+    if (this.swap === undefined) {
+      let kb = NaN
+      try {
+        kb = Number(/^VmSwap:\s+(\d+) kB/m.exec(readFileSync(`/proc/${this.pid}/status`, 'latin1'))?.[1] ?? NaN)
+      } catch {
+        // no status: assume pages may be swapped out
+      }
+      this.swap = kb !== 0
+    }
+    return this.swap
   }
 
   close(): void {

@@ -38,7 +38,8 @@ export interface SnapshotOptions {
   name?: string
   /**
    * Share the pages that did not change with the previous snapshot of this process, while it is
-   * alive (default true); false reads every touched page into a buffer of this snapshot's own.
+   * alive (default true): the new snapshot keeps that one's buffers alive and holds only the pages
+   * written since; false reads every touched page into a buffer of this snapshot's own.
    * After a capture that read 32 MiB or more, the pages the process writes are tracked from its next
    * resume on (Linux >= 6.7: tracked-writes.ts), and the next capture reads only those.
    */
@@ -104,12 +105,12 @@ function capture(
   for (const m of liveModules) rememberElf(m.path, m.elf.buildId, m.elf)
   const residency = new Residency(proc.pid)
   const earlier = captureBases(proc)
-  const bases = options.incremental === false ? undefined : earlier
   // With an earlier capture alive, fresh huge pages cost 3-9x more to fill on this VM than 4 KiB ones (bench 'pages')
   const memory = new CaptureMemory(residency, earlier === undefined)
   let maps: MapState[]
   try {
-    maps = proc.maps.map((m) => captureMap(proc, m, level, buildIds.get(m.path), memory, bases?.(m)))
+    const share = options.incremental !== false
+    maps = proc.maps.map((m) => captureMap(proc, m, level, buildIds.get(m.path), memory, earlier?.(m), share))
   } finally {
     residency.close()
   }

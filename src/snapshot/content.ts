@@ -1,6 +1,7 @@
 // What a snapshot holds of one map's bytes, whether as one buffer (`content`) or page by page with
 // zeros left out (`sparse`): how far it holds them, copies out of them, and where data may be.
 import type { MapState } from './model.js'
+import { PatchedPages } from './patched-pages.js'
 
 export const PAGE = 4096
 
@@ -48,4 +49,20 @@ export function mayHoldData(map: MapState, from: number, to: number): boolean {
   }
   for (const page of pages.keys()) if (page < to && page + PAGE > from) return true
   return false
+}
+
+/**
+ * Whether two maps hold the same bytes in [from, to) by construction: they read it through the same
+ * buffer or page list (an incremental capture and the one it was laid over, where it replaced no page).
+ * False says nothing: compare the bytes.
+ */
+export function sameHeld(a: MapState, b: MapState, from: number, to: number): boolean {
+  const through = heldThrough(a, from, to)
+  return through !== undefined && through === heldThrough(b, from, to)
+}
+
+function heldThrough(map: MapState, from: number, to: number): object | undefined {
+  if (map.content) return map.content
+  const pages = map.sparse?.pages
+  return pages instanceof PatchedPages ? pages.rootIn(from, to) : pages
 }

@@ -1,7 +1,7 @@
 // Memory half of a snapshot diff: which bytes of two paired maps differ once ASLR, dead stack,
 // thread ids and mangled pointers are accounted for. A pointer that moved with its map is no change.
 import { changedRuns, MERGE_GAP, type Alignment, type SamePlace } from './changed-runs.js'
-import { heldBytes, heldSize, mayHoldData } from './content.js'
+import { heldBytes, heldSize, mayHoldData, sameHeld } from './content.js'
 import { levelHolding, levelRank } from './memory-view.js'
 import type { MapState, MemoryChange, SnapshotData, SnapshotLevel } from './model.js'
 import { mapAt, symbolizeIn, type SnapshotModule } from './regions.js'
@@ -81,8 +81,8 @@ function pointerGuard(data: SnapshotData): bigint | undefined {
   if (data.arch !== 'x86_64' || fsBase === undefined) return undefined
   const at = fsBase + POINTER_GUARD_OFFSET
   const m = mapAt(data.maps, at)
-  if (!m?.content || at + 8n > m.end) return undefined
-  return Buffer.from(m.content.buffer, m.content.byteOffset, m.content.length).readBigUInt64LE(Number(at - m.start))
+  if (!m || at + 8n > m.start + BigInt(heldSize(m))) return undefined
+  return Buffer.from(heldBytes(m, Number(at - m.start), 8)).readBigUInt64LE(0)
 }
 
 export function diffMemory(
@@ -100,6 +100,7 @@ export function diffMemory(
     if (levelRank(levelHolding(p.a)) > levelRank(level)) continue
     const ca = p.a.content
     const cb = p.b.content
+    if (ca && ca === cb) continue // one buffer: an incremental capture of an unchanged map
     if (!ca || !cb) {
       if (heldSize(p.a) > 0 && heldSize(p.b) > 0)
         for (const c of sparseChanges(p, places, sameId, a, b, modulesB, slab)) changes.push(c) // may be 100k: no spread
@@ -162,7 +163,8 @@ function sparseChanges(
   const runs: Array<[number, number]> = []
   for (let w = 0; w < size; w += SPARSE_WINDOW) {
     const end = Math.min(size, w + SPARSE_WINDOW)
-    if (end <= from || (!mayHoldData(p.a, w, end) && !mayHoldData(p.b, w, end))) continue
+    // sameHeld: an incremental capture's pages shared with the other side, no need to compare
+    if (end <= from || sameHeld(p.a, p.b, w, end) || (!mayHoldData(p.a, w, end) && !mayHoldData(p.b, w, end))) continue
     const align = { shift: 0, from: Math.max(0, from - w), to: end - w, same: places.same, sameId }
     for (const [s, e] of changedRuns(heldBytes(p.a, w, end - w), heldBytes(p.b, w, end - w), align)) {
       const last = runs[runs.length - 1]
@@ -213,7 +215,8 @@ function rangesOf(
 /** Offsets [start, end) in the initial stack of the zeros between the platform string and the argument strings. */
 export function stringsGap(stack: MapState, data: SnapshotData): { start: number; end: number } | undefined {
   const platform = data.auxv.find((e) => e.name === 'AT_PLATFORM')?.value
-  const content = stack.content
+  // a large stack an incremental capture shared is held page by page: read through content.ts
+  const content = stack.content ?? (heldSize(stack) > 0 ? heldBytes(stack, 0, heldSize(stack)) : undefined)
   if (platform === undefined || !content || platform < stack.start || platform >= stack.end) return undefined
   let i = Number(platform - stack.start)
   while (i < content.length && content[i] !== 0) i++

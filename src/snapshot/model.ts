@@ -86,8 +86,9 @@ export interface MapState extends MemoryMap {
   readonly unreadable?: string
   /**
    * Byte ranges [from, to) from the map's start, page-aligned and ascending, whose pages the process
-   * never touched (neither present nor swapped, says /proc/PID/pagemap): they read as zeros, were not
-   * read, and cost nothing. Set on private anonymous maps (heap, stacks, anonymous mmaps) the level holds.
+   * never touched (neither present nor swapped, says /proc/PID/pagemap; while writes are tracked: not
+   * touched at the previous capture and not written since): they read as zeros, were not read, and cost
+   * nothing. Set on private anonymous maps (heap, stacks, anonymous mmaps) the level holds.
    */
   readonly untouched?: readonly PageRun[]
 }
@@ -104,7 +105,8 @@ export interface SparseContent {
   readonly size: number
   /**
    * The 4 KiB pages holding a non-zero byte, by offset from the map's start, ascending (the last may be
-   * shorter). An incremental capture lists views of the previous snapshot's pages, zero ones included.
+   * shorter). An incremental capture lists the previous snapshot's pages, zero ones included, with the
+   * pages written since laid over them (a read-only PatchedPages, which keeps that snapshot's buffer alive).
    */
   readonly pages: ReadonlyMap<number, Uint8Array>
 }

@@ -62,13 +62,17 @@ class TrackedPages implements WrittenPages {
   tracked(start: bigint, end: bigint): boolean {
     if (!this.tracker.open) return false
     if (this.lost.some((r) => r.start < end && r.end > start)) return false
-    return this.tracker.tracked.some((r) => r.start <= start && r.end >= end)
+    const ranges = this.tracker.tracked
+    const range = ranges[firstEndingAfter(ranges, start)]
+    return range !== undefined && range.start <= start && range.end >= end
   }
 
   written(start: bigint, end: bigint): readonly PageRun[] | undefined {
     const runs: PageRun[] = []
-    for (const r of this.written_) {
-      if (r.end <= start || r.start >= end) continue
+    // asked once per map: from the first run that reaches the map, not through every run of the process
+    for (let i = firstEndingAfter(this.written_, start); i < this.written_.length; i++) {
+      const r = this.written_[i]!
+      if (r.start >= end) break
       const from = r.start > start ? r.start : start
       const to = r.end < end ? r.end : end
       runs.push([Number(from - start), Number(to - start)])
@@ -91,4 +95,16 @@ function mergeRuns(runs: { start: bigint; end: bigint }[]): { start: bigint; end
     else out.push({ start: r.start, end: r.end })
   }
   return out
+}
+
+/** Index of the first of ascending, disjoint runs that ends after `at` (runs.length if none). */
+function firstEndingAfter(runs: readonly { start: bigint; end: bigint }[], at: bigint): number {
+  let lo = 0
+  let hi = runs.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if (runs[mid]!.end <= at) lo = mid + 1
+    else hi = mid
+  }
+  return lo
 }
