@@ -226,7 +226,7 @@ export async function capturePagesRows(): Promise<Row[]> {
       'about 1x',
     ),
     row(
-      `RSS growth of the untracked one (baseline: one page, MB)`,
+      `RSS growth of the tracked one-page snapshot (baseline: one page, MB; a GC during the capture can make it negative)`,
       onePage.mb,
       onePage.mb.map(() => 4096 / MB),
       'MB',
