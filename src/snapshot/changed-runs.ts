@@ -263,11 +263,12 @@ class WordScan {
   /**
    * Adds the runs of [from, to) of a, both a whole number of words from start, page by page. JS
    * compares words at a third of memcmp's speed: past a page's first differing word, the rest of
-   * the page is compared natively, and a page after one that did not differ too.
+   * the page is compared natively, and a page unless the one before it differed (pages that differ
+   * come in runs; a page alone that differs costs one native compare of it more).
    */
   scan(from: number, to: number, equalAt: (i: number, j: number) => boolean): void {
     const { fa, fb, ia, ib, start } = this
-    let lastDiffered = true
+    let lastDiffered = false
     for (let page = from; page < to; page += PAGE) {
       const pageEnd = Math.min(page + PAGE, to)
       if (!lastDiffered && equalAt(page, pageEnd)) continue
