@@ -9,6 +9,8 @@ const PAGE = 4096
 const CHUNK = 64 * PAGE
 /** Bytes compared natively at once inside a chunk that differs, before its words are. */
 const BLOCK = 16 * PAGE
+/** The kernel's PID_MAX_LIMIT on 64-bit: no thread id is larger, so a larger half is no id to look up. */
+const PID_MAX = 1 << 22
 
 /** Whether a value of `a` and a value of `b` name the same place: equal, or a pointer that moved with its map. */
 export type SamePlace = (before: bigint, after: bigint) => boolean
@@ -301,7 +303,10 @@ class WordScan {
       align.same((BigInt(hiA) << 32n) | BigInt(loA), (BigInt(hiB) << 32n) | BigInt(loB))
     )
       return true
-    return (loA === loB || align.sameId(loA, loB)) && (hiA === hiB || align.sameId(hiA, hiB))
+    return (
+      (loA === loB || (loA <= PID_MAX && align.sameId(loA, loB))) &&
+      (hiA === hiB || (hiA <= PID_MAX && align.sameId(hiA, hiB)))
+    )
   }
 
   /** The run of word x from its first to its last differing byte (`lo`, `hi`: the halves xored). */
