@@ -9,6 +9,8 @@ const PAGE = 4096
 const CHUNK = 64 * PAGE
 /** Bytes compared natively at once inside a chunk that differs, before its words are. */
 const BLOCK = 16 * PAGE
+/** Bytes above which a range that differs is halved natively before JS compares its words. */
+const NARROW = PAGE / 2
 /** The kernel's PID_MAX_LIMIT on 64-bit: no thread id is larger, so a larger half is no id to look up. */
 const PID_MAX = 1 << 22
 
@@ -264,9 +266,9 @@ class WordScan {
 
   /**
    * Adds the runs of [from, to) of a, both a whole number of words from start, page by page. JS
-   * compares words at a third of memcmp's speed: past a page's first differing word, the rest of
-   * the page is compared natively, and a page unless the one before it differed (pages that differ
-   * come in runs; a page alone that differs costs one native compare of it more).
+   * compares words at a third of memcmp's speed: a page's first half is compared natively first,
+   * past its first differing word the rest of it, and a page unless the one before it differed
+   * (pages that differ come in runs; a page alone that differs costs one native compare of it more).
    */
   scan(from: number, to: number, equalAt: (i: number, j: number) => boolean): void {
     const { fa, fb, ia, ib, start } = this
@@ -276,7 +278,10 @@ class WordScan {
       if (!lastDiffered && equalAt(page, pageEnd)) continue
       lastDiffered = false
       const stop = (pageEnd - start) >> 3
+      let narrow = true
       for (let x = (page - start) >> 3; x < stop;) {
+        if (narrow) x = (narrowed(start + (x << 3), pageEnd, equalAt) - start) >> 3
+        narrow = false
         x = skipEqualBlocks(fa, fb, ia, ib, x, stop)
         let differed = false
         for (const last = Math.min(x + 4, stop); x < last; x++) {
@@ -291,6 +296,7 @@ class WordScan {
         if (!differed) continue
         lastDiffered = true
         if (x < stop && equalAt(start + (x << 3), pageEnd)) break
+        narrow = true
       }
     }
   }
@@ -316,6 +322,20 @@ class WordScan {
     const to = hi !== 0 ? 5 + highByte(hi) : 1 + highByte(lo)
     addRun(this.runs, this.first, at + from, at + to)
   }
+}
+
+/**
+ * Past the halves of [lo, hi) natively equal while they are larger than NARROW bytes: where JS
+ * compares from. A native compare costs ~80 ns of call, what JS takes for ~600 bytes: one halving
+ * of a page pays (10% less a changed page), more do not.
+ */
+function narrowed(lo: number, hi: number, equalAt: (i: number, j: number) => boolean): number {
+  while (hi - lo > NARROW) {
+    const mid = lo + (((hi - lo) >> 1) & ~7)
+    if (equalAt(lo, mid)) lo = mid
+    else hi = mid
+  }
+  return lo
 }
 
 /** Past the blocks of four words from x on, before stop, that are equal bit for bit: where the next difference may be. */
