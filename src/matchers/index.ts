@@ -29,6 +29,7 @@ export const processMatchers = {
 
 export { isSubject, type MatcherSubject } from './subject.js'
 export { processSerializer } from './serializer.js'
+export { memoryChangeEquality } from './equality.js'
 export type { ProcessSnapshotOptions } from '../golden/workflow.js'
 
 /** What toHaveMemory compares with: bytes, UTF-8 text, a 32-bit (number) or 64-bit (bigint) little-endian integer. */

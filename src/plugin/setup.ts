@@ -17,12 +17,13 @@ import {
 } from '../golden/workflow.js'
 import { checkGoldenDir } from '../golden/files.js'
 import { obsoleteGoldens, type TestOutcome } from '../golden/obsolete.js'
-import { processMatchers, processSerializer } from '../matchers/index.js'
+import { memoryChangeEquality, processMatchers, processSerializer } from '../matchers/index.js'
 import { killLiveTracees } from '../process/registry.js'
 import { fromProvided, PROVIDED_KEY, type Provided } from './provided.js'
 
 expect.extend(processMatchers)
 expect.addSnapshotSerializer(processSerializer)
+expect.addEqualityTesters([memoryChangeEquality])
 deferGoldenWrites()
 setGoldenDefaults(fromProvided((inject as (key: string) => unknown)(PROVIDED_KEY) as Provided | undefined))
 

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadSnapshot, type Process, type Snapshot } from '../../src/index.js'
+import { memoryChangeEquality } from '../../src/matchers/equality.js'
 import { changedRuns, MERGE_GAP } from '../../src/snapshot/changed-runs.js'
 import { placeMatcher } from '../../src/snapshot/diff-memory.js'
 import { pairMaps } from '../../src/snapshot/diff.js'
@@ -362,5 +363,25 @@ describe('memory diff, word by word', () => {
     expect(a.memory.read(buf, 1)).toEqual(before.subarray(0, 1))
     expect(a.diff(b).memory.find((c) => c.addressAfter === buf)?.before).toEqual(before.subarray(0, 1))
     expect(() => JSON.stringify(first)).toThrow(TypeError) // bigints, as with a plain record
+  })
+
+  it('records compare with toEqual as plain records do, once the plugin adds its equality tester', async () => {
+    const { proc, buf } = await atReady()
+    const a = proc.createSnapshot({ level: 'writable' })
+    await proc.cont()
+    const b = proc.createSnapshot({ level: 'writable' })
+    const c = proc.createSnapshot({ level: 'writable' })
+    const inMap = (r: { addressAfter: bigint }): boolean => r.addressAfter >= buf && r.addressAfter < buf + BigInt(MIB)
+    const d = a.diff(b).memory.filter(inMap)
+    // Without it, a record has no own fields: any two would be equal.
+    expect(Object.keys(d[0] ?? {})).toEqual([])
+    expect.addEqualityTesters([memoryChangeEquality])
+    const plain = d.map((r) => ({ ...(r as unknown as { toJSON(): object }).toJSON() }))
+    expect(d).toEqual(plain)
+    expect(a.diff(c).memory.filter(inMap)).toEqual(d) // record with record
+    expect(d[1]).not.toEqual(d[2])
+    const changed = { ...plain[0], after: Uint8Array.of(0) }
+    expect(d[0]).not.toEqual(changed)
+    expect(d[0]).toMatchObject({ addressAfter: buf, mapOffset: 0n })
   })
 })
