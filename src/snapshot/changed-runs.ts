@@ -1,6 +1,7 @@
-// The byte ranges where two buffers differ, at memcmp speed: natively compared chunks and pages skip
-// what is equal, and inside a page that differs, 32-bit lanes (typed arrays, which V8 compiles to
-// plain loads) find the differing bytes; only the few words that differ are read as 64-bit values.
+// The byte ranges where two buffers differ: natively compared chunks, blocks and half pages skip what
+// is equal; inside what differs, float64 words compared in JS (typed arrays, which V8 compiles to plain
+// loads) find the words that differ, and only those that may be pointers are read as bigints. Buffers
+// whose words do not start at multiples of 8 take the slower path of 32-bit lanes, page by page.
 
 /** Equal bytes between two changed runs up to which they are reported as one range. */
 export const MERGE_GAP = 4

@@ -148,7 +148,7 @@ export function diffMemory(
         const src = source(0)
         const sparse = sparseRuns(p, places, sameId, a, b)
         for (let k = 0; k < sparse.length; k += 2)
-          changes.push(new LazyMemoryChange(src, sparse[k] ?? 0, sparse[k + 1] ?? 0)) // may be 100k: no spread
+          changes.push(new LazyMemoryChange(src, sparse[k] ?? 0, sparse[k + 1] ?? 0))
       }
       continue
     }

@@ -32,7 +32,8 @@ interface Made {
 /**
  * A MemoryChange as four fields (its source, its run in a's map, what was made of it): its fields are
  * getters, the addresses made on each read (bigints compare by value), the bytes and location once.
- * toJSON gives the plain record (pretty-format and JSON use it).
+ * So the records hold on to both sides' maps, and b's snapshot data to name places, until dropped.
+ * toJSON gives the plain record (pretty-format and JSON use it; the plugin's toEqual tester too).
  */
 export class LazyMemoryChange implements MemoryChange {
   readonly #source: ChangeSource
