@@ -1,9 +1,10 @@
 // Memory half of a snapshot diff: which bytes of two paired maps differ once ASLR, dead stack,
 // thread ids and mangled pointers are accounted for. A pointer that moved with its map is no change.
-import { collectRuns, MERGE_GAP, type Alignment, type SamePlace } from './changed-runs.js'
+import { collectRuns, type Alignment, type SamePlace } from './changed-runs.js'
 import { heldBytes, heldSize, mayHoldData } from './content.js'
 import { ByteSlab, LazyMemoryChange, type ChangeSource } from './memory-change.js'
 import { levelHolding, levelRank } from './memory-view.js'
+import { addRun } from './runs.js'
 import type { MapState, MemoryChange, SnapshotData, SnapshotLevel } from './model.js'
 import { mapAt, type SnapshotModule } from './regions.js'
 
@@ -195,13 +196,7 @@ function sparseRuns(
     }
     window.length = 0
     collectRuns(heldBytes(p.a, w, end - w), heldBytes(p.b, w, end - w), align, window)
-    for (let k = 0; k < window.length; k += 2) {
-      const s = w + (window[k] ?? 0)
-      const e = w + (window[k + 1] ?? 0)
-      const last = runs.length - 1
-      if (last > 0 && s - (runs[last] ?? 0) <= MERGE_GAP) runs[last] = e
-      else runs.push(s, e)
-    }
+    for (let k = 0; k < window.length; k += 2) addRun(runs, 0, w + (window[k] ?? 0), w + (window[k + 1] ?? 0))
   }
   return runs
 }
