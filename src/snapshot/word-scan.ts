@@ -61,7 +61,7 @@ export class WordScan {
   /**
    * Adds the runs of [from, to) of a, both a whole number of words from start, page by page. JS
    * compares words at a third of memcmp's speed: a page's first half is compared natively first,
-   * past its first differing word the rest of it, and a page unless the one before it differed
+   * past its first differing word the rest of it (once), and a page unless the one before it differed
    * (pages that differ come in runs; a page alone that differs costs one native compare of it more).
    */
   scan(from: number, to: number, equalAt: (i: number, j: number) => boolean): void {
@@ -72,10 +72,11 @@ export class WordScan {
       if (!lastDiffered && equalAt(page, pageEnd)) continue
       lastDiffered = false
       const stop = (pageEnd - start) >> 3
-      let narrow = true
-      for (let x = (page - start) >> 3; x < stop;) {
-        if (narrow) x = (narrowed(start + (x << 3), pageEnd, equalAt) - start) >> 3
-        narrow = false
+      // At most two native compares a page: a page where many words differ is left to JS, not to a
+      // native call for each of them.
+      let x = (narrowed(page, pageEnd, equalAt) - start) >> 3
+      let native = true
+      while (x < stop) {
         x = skipEqualBlocks(fa, fb, ia, ib, x, stop)
         let differed = false
         for (const last = Math.min(x + 4, stop); x < last; x++) {
@@ -89,8 +90,8 @@ export class WordScan {
         }
         if (!differed) continue
         lastDiffered = true
-        if (x < stop && equalAt(start + (x << 3), pageEnd)) break
-        narrow = true
+        if (native && x < stop && equalAt(start + (x << 3), pageEnd)) break
+        native = false
       }
     }
   }
