@@ -294,6 +294,25 @@ describe('memory diff, word by word', () => {
     ])
   })
 
+  it('finds every run of pages where many words differ: every byte, every 16th byte, two differences far apart', async () => {
+    const { proc, buf, size } = await atReady({ step: 0 })
+    const a = proc.createSnapshot({ level: 'writable' })
+    const before = proc.readMemory(buf, size)
+    const page = (n: number, at: (k: number) => boolean): void => {
+      const bytes = proc.readMemory(buf + BigInt(n * PAGE), PAGE).map((x, k) => (at(k) ? x ^ 0x0f : x))
+      proc.writeMemory(buf + BigInt(n * PAGE), bytes)
+    }
+    page(20, () => true)
+    page(21, (k) => k % 16 === 3)
+    page(23, (k) => k === 100 || k === 3000)
+    page(24, (k) => k === 3000 || k === 4000)
+    const after = proc.readMemory(buf, size)
+    const b = proc.createSnapshot({ level: 'writable' })
+    const got = changesIn(a, b, buf)
+    expect(got).toEqual(expected(before, after, naiveRuns(before, after, 0, size)))
+    expect(got.length).toBe(1 + PAGE / 16 - 1 + 4) // page 21's first change is 3 bytes past page 20's run: merged
+  })
+
   it('asks for a bigint only where a word may be a pointer: every address of a map, mangled too, may; far from the maps, none', async () => {
     const runs: Snapshot[] = []
     for (let r = 0; r < 2; r++) {
