@@ -10,6 +10,7 @@ import { capturePagesRows } from './capture-pages.js'
 import { bigGoldenCost, goldenCost, perTestCost, programsSuite, suiteOf100 } from './golden.js'
 import { librariesRows } from './libraries.js'
 import { linearRows } from './linear.js'
+import { diffPagesRows } from './diff-pages.js'
 import { median } from './median.js'
 import { fmt, RUNS, writeResults, type Row } from './report.js'
 import { scheduleRun } from './schedule.js'
@@ -322,6 +323,7 @@ const GROUPS: Record<string, () => Promise<Row[]>> = {
   libraries: librariesRows,
   pages: capturePagesRows,
   linear: linearRows,
+  diffpages: diffPagesRows,
   programs: programsRows,
   schedule: scheduleRows,
   pertest: perTestRows,

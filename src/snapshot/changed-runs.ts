@@ -1,12 +1,18 @@
-// The byte ranges where two buffers differ, at memcmp speed: natively compared chunks and pages skip
-// what is equal, and inside a page that differs, 32-bit lanes (typed arrays, which V8 compiles to
-// plain loads) find the differing bytes; only the few words that differ are read as 64-bit values.
+// The byte ranges where two buffers differ: natively compared chunks, blocks and half pages skip what
+// is equal; inside what differs, float64 words compared in JS (typed arrays, which V8 compiles to plain
+// loads) find the words that differ, and only those that may be pointers are read as bigints. Buffers
+// whose words do not start at multiples of 8 take the slower path of 32-bit lanes, page by page.
 
-/** Equal bytes between two changed runs up to which they are reported as one range. */
-export const MERGE_GAP = 4
+import { addRun } from './runs.js'
+import { WordScan } from './word-scan.js'
+
+export { MERGE_GAP } from './runs.js'
+
 const PAGE = 4096
 /** Bytes compared natively at once before looking page by page: most of a snapshot does not change. */
 const CHUNK = 64 * PAGE
+/** Bytes compared natively at once inside a chunk that differs, before its words are. */
+const BLOCK = 16 * PAGE
 
 /** Whether a value of `a` and a value of `b` name the same place: equal, or a pointer that moved with its map. */
 export type SamePlace = (before: bigint, after: bigint) => boolean
@@ -18,6 +24,11 @@ export interface Alignment {
   readonly from: number
   readonly to: number
   readonly same: SamePlace
+  /**
+   * Whether a word of a, by its high and low 32 bits (unsigned), may be a place `same` matches with
+   * another value: false spares the bigints of a word far from every map. Absent: every word may.
+   */
+  readonly mayMove?: (hi: number, lo: number) => boolean
   /** 32-bit values that are the same thread's id on both sides (struct pthread's tid, a saved pid). */
   readonly sameId: (before: number, after: number) => boolean
 }
@@ -113,16 +124,44 @@ function skipEqualWords(words: Words, i: number, to: number): number {
  * word holding a pointer that moved with its map, or a thread id of the same thread, is no change.
  */
 export function changedRuns(a: Uint8Array, b: Uint8Array, align: Alignment): Array<[number, number]> {
+  const flat: number[] = []
+  collectRuns(a, b, align, flat)
+  const runs: Array<[number, number]> = []
+  for (let k = 0; k < flat.length; k += 2) runs.push([flat[k] ?? 0, flat[k + 1] ?? 0])
+  return runs
+}
+
+/**
+ * changedRuns' runs appended to `runs` as start, end, start, end...: no pair array a run. Runs in
+ * `runs` before the call are not merged with the new ones.
+ */
+export function collectRuns(a: Uint8Array, b: Uint8Array, align: Alignment, runs: number[]): void {
   const { shift } = align
   const bufA = Buffer.from(a.buffer, a.byteOffset, a.length)
   const bufB = Buffer.from(b.buffer, b.byteOffset, b.length)
   const start = Math.max(0, -shift, align.from)
   const end = Math.min(align.to, a.length, b.length - shift)
-  const runs: Array<[number, number]> = []
-  if (end <= start) return runs
+  if (end <= start) return
+  const equalAt = (i: number, j: number): boolean => bufA.compare(bufB, i + shift, j + shift, i, j) === 0
+  const first = runs.length
+  const wordsEnd = end - ((end - start) & 7)
+  const scan = WordScan.of(a, b, start, wordsEnd, align, runs, first)
+  if (scan) {
+    // Whole words compared as numbers, the tail (less than a word) byte by byte.
+    for (let chunk = start; chunk < wordsEnd; chunk += CHUNK) {
+      const chunkEnd = Math.min(chunk + CHUNK, wordsEnd)
+      if (equalAt(chunk, chunkEnd)) continue
+      // Where a chunk differs, blocks of 16 pages natively, then the words of those that differ.
+      for (let block = chunk; block < chunkEnd; block += BLOCK) {
+        const blockEnd = Math.min(block + BLOCK, chunkEnd)
+        if (!equalAt(block, blockEnd)) scan.scan(block, blockEnd, equalAt)
+      }
+    }
+    if (wordsEnd < end) tailRun(a, b, shift, wordsEnd, end, runs, first)
+    return
+  }
   const lanes = lanesOf(a, b, shift)
   const words = wordsOf(a, b, shift)
-  const equalAt = (i: number, j: number): boolean => bufA.compare(bufB, i + shift, j + shift, i, j) === 0
   const sameWord = (i: number): boolean => {
     if (align.same(bufA.readBigUInt64LE(i), bufB.readBigUInt64LE(i + shift))) return true
     const half = (k: number): boolean => {
@@ -145,15 +184,30 @@ export function changedRuns(a: Uint8Array, b: Uint8Array, align: Alignment): Arr
         if (wEnd - w !== 8 || !sameWord(w)) {
           let to = wEnd
           while (to > i && a[to - 1] === b[to - 1 + shift]) to--
-          const last = runs[runs.length - 1]
-          if (last && i - last[1] <= MERGE_GAP) last[1] = to
-          else runs.push([i, to])
+          addRun(runs, first, i, to)
         }
         i = firstDiff(a, b, shift, lanes, words, wEnd, pageEnd)
       }
     }
   }
-  return runs
+}
+
+/** The differing bytes of [from, to), less than a word, as one run: no word there to hold a pointer. */
+function tailRun(
+  a: Uint8Array,
+  b: Uint8Array,
+  shift: number,
+  from: number,
+  to: number,
+  runs: number[],
+  first: number,
+): void {
+  let i = from
+  while (i < to && a[i] === b[i + shift]) i++
+  if (i === to) return
+  let j = to
+  while (a[j - 1] === b[j - 1 + shift]) j--
+  addRun(runs, first, i, j)
 }
 
 /** The first byte in [i, to) of `a` that differs from b's at + shift, else `to`. */

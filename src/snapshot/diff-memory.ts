@@ -1,13 +1,13 @@
 // Memory half of a snapshot diff: which bytes of two paired maps differ once ASLR, dead stack,
 // thread ids and mangled pointers are accounted for. A pointer that moved with its map is no change.
-import { changedRuns, MERGE_GAP, type Alignment, type SamePlace } from './changed-runs.js'
+import { collectRuns, type Alignment, type SamePlace } from './changed-runs.js'
 import { heldBytes, heldSize, mayHoldData, sameHeld } from './content.js'
+import { ByteSlab, memoryChange, type ChangeSource } from './memory-change.js'
 import { levelHolding, levelRank } from './memory-view.js'
+import { addRun } from './runs.js'
 import type { MapState, MemoryChange, SnapshotData, SnapshotLevel } from './model.js'
-import { mapAt, symbolizeIn, type SnapshotModule } from './regions.js'
+import { mapAt, type SnapshotModule } from './regions.js'
 
-/** Bytes of the ArrayBuffers that hold the changed bytes of a diff. */
-const SLAB = 1 << 16
 /** Bytes of a sparse map compared at once. */
 const SPARSE_WINDOW = 1 << 20
 /** glibc's PTR_MANGLE on x86_64: rol(pointer ^ guard, 0x11), the guard at fs:0x30. */
@@ -25,6 +25,8 @@ export type { SamePlace }
 
 export interface Places {
   readonly same: SamePlace
+  /** Whether a word of a (high, low 32 bits) may be one `same` matches with another value: see Alignment. */
+  readonly mayMove: (hi: number, lo: number) => boolean
   /** How far b's main-thread stack pointer is from a's (0 without ASLR). */
   readonly stackShift: bigint
 }
@@ -46,7 +48,7 @@ export function placeMatcher(a: SnapshotData, b: SnapshotData, pairs: readonly M
   const spB = mainThreadSp(b)
   const stackShift =
     stack && spA !== undefined && spB !== undefined && moved ? spB - spA : stack ? stack.b.end - stack.a.end : 0n
-  if (!moved) return { same: (x, y) => x === y, stackShift }
+  if (!moved) return { same: (x, y) => x === y, mayMove: () => false, stackShift }
   const partner = new Map(pairs.map((p) => [p.a, p.b]))
   const pointerSame: SamePlace = (before, after) => {
     if (before === after) return true
@@ -58,12 +60,44 @@ export function placeMatcher(a: SnapshotData, b: SnapshotData, pairs: readonly M
     // Into the initial stack: below its strings the stack moved with sp, the strings with its top.
     return m.path === '[stack]' && (before + stackShift === after || before + (other.end - m.end) === after)
   }
+  const inMaps = highHalves(a.maps)
   const guardA = pointerGuard(a)
   const guardB = pointerGuard(b)
-  if (guardA === undefined || guardB === undefined) return { same: pointerSame, stackShift }
+  if (guardA === undefined || guardB === undefined) return { same: pointerSame, mayMove: inMaps, stackShift }
   const same: SamePlace = (before, after) =>
     pointerSame(before, after) || pointerSame(demangle(before, guardA), demangle(after, guardB))
-  return { same, stackShift }
+  const guardHi = Number(guardA >> 32n)
+  // The high half of the demangled value: rol(p ^ guard, 17) rotated back by 17, from 32-bit halves.
+  const mayMove = (hi: number, lo: number): boolean =>
+    inMaps(hi, lo) || inMaps((((hi >>> 17) | (lo << 15)) ^ guardHi) >>> 0, 0)
+  return { same, mayMove, stackShift }
+}
+
+/**
+ * Whether a value's high 32 bits are those of an address in (or one past) one of the maps: false
+ * means pointerSame cannot match it. Intervals of high halves, merged, found by binary search.
+ */
+function highHalves(maps: readonly MapState[]): (hi: number, lo: number) => boolean {
+  const spans: Array<[number, number]> = []
+  for (const m of maps) {
+    const from = Number(m.start >> 32n)
+    const to = Number(m.end >> 32n)
+    const last = spans[spans.length - 1]
+    if (last && from <= last[1] + 1) last[1] = Math.max(last[1], to)
+    else spans.push([from, to])
+  }
+  return (hi) => {
+    let lo = 0
+    let up = spans.length
+    while (lo < up) {
+      const mid = (lo + up) >> 1
+      const span = spans[mid] ?? [0, 0]
+      if (hi < span[0]) up = mid
+      else if (hi > span[1]) lo = mid + 1
+      else return true
+    }
+    return false
+  }
 }
 
 function mainThreadSp(data: SnapshotData): bigint | undefined {
@@ -96,94 +130,76 @@ export function diffMemory(
   const changes: MemoryChange[] = []
   const sameId = idMatcher(a, b)
   const slab = new ByteSlab()
+  const runs: number[] = []
   for (const p of pairs) {
     if (levelRank(levelHolding(p.a)) > levelRank(level)) continue
     const ca = p.a.content
     const cb = p.b.content
     if (ca && ca === cb) continue // one buffer: an incremental capture of an unchanged map
+    const source = (shift: number): ChangeSource => ({
+      ...p,
+      shift,
+      startA: exact(p.a),
+      startB: exact(p.b),
+      dataB: b,
+      modulesB,
+      slab,
+    })
     if (!ca || !cb) {
-      if (heldSize(p.a) > 0 && heldSize(p.b) > 0)
-        for (const c of sparseChanges(p, places, sameId, a, b, modulesB, slab)) changes.push(c) // may be 100k: no spread
+      if (heldSize(p.a) > 0 && heldSize(p.b) > 0) {
+        const src = source(0)
+        const sparse = sparseRuns(p, places, sameId, a, b)
+        for (let k = 0; k < sparse.length; k += 2) changes.push(memoryChange(src, sparse[k] ?? 0, sparse[k + 1] ?? 0))
+      }
       continue
     }
     for (const range of rangesOf(p, places.stackShift, a, b)) {
-      for (const [start, end] of changedRuns(ca, cb, { ...range, same: places.same, sameId })) {
-        const address = p.b.start + BigInt(start + range.shift)
-        changes.push({
-          identity: p.identity,
-          mapOffset: BigInt(start + range.shift),
-          addressBefore: p.a.start + BigInt(start),
-          addressAfter: address,
-          before: slab.copy(ca, start, end),
-          after: slab.copy(cb, start + range.shift, end + range.shift),
-          location: symbolizeIn(b, modulesB, address) ?? p.identity,
-        })
-      }
+      runs.length = 0
+      collectRuns(ca, cb, { ...range, same: places.same, mayMove: places.mayMove, sameId }, runs)
+      const src = source(range.shift)
+      for (let k = 0; k < runs.length; k += 2) changes.push(memoryChange(src, runs[k] ?? 0, runs[k + 1] ?? 0))
     }
   }
   return changes
 }
 
-/** Copies of changed bytes, many to one ArrayBuffer: a copy of its own per change (slice) cost twice as much. */
-class ByteSlab {
-  private chunk = new Uint8Array(0)
-  private used = 0
-
-  copy(from: Uint8Array, start = 0, end = from.length): Uint8Array {
-    const length = end - start
-    if (length > SLAB / 4) return from.slice(start, end)
-    if (this.used + length > this.chunk.length) {
-      this.chunk = new Uint8Array(SLAB)
-      this.used = 0
-    }
-    const at = this.used
-    // A few bytes (most changes) by hand: a subarray to set() from costs more than copying them.
-    if (length <= 32) for (let k = 0; k < length; k++) this.chunk[at + k] = from[start + k] ?? 0
-    else this.chunk.set(from.subarray(start, end), at)
-    this.used += length
-    return new Uint8Array(this.chunk.buffer, at, length)
-  }
+/** A map's start as a number, when every address in it is an exact one. */
+function exact(map: MapState): number | undefined {
+  return map.end <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(map.start) : undefined
 }
 
 /**
- * Changes in a pair where one side at least is held page by page (`sparse`): compared window by
- * window over the bytes both hold, skipping windows where neither side holds data.
+ * Runs (start, end, ...) in a pair where one side at least is held page by page (`sparse`): compared
+ * window by window over the bytes both hold, skipping windows where neither side holds data.
  */
-function sparseChanges(
+function sparseRuns(
   p: MapPair,
   places: Places,
   sameId: Alignment['sameId'],
   a: SnapshotData,
   b: SnapshotData,
-  modulesB: readonly SnapshotModule[],
-  slab: ByteSlab,
-): MemoryChange[] {
+): number[] {
   const size = Math.min(heldSize(p.a), heldSize(p.b))
   const from = Math.max(liveFrom(p.a, a), liveFrom(p.b, b))
-  const runs: Array<[number, number]> = []
+  const runs: number[] = []
+  const window: number[] = []
   for (let w = 0; w < size; w += SPARSE_WINDOW) {
     const end = Math.min(size, w + SPARSE_WINDOW)
     // sameHeld: an incremental capture's pages shared with the other side, no need to compare
     if (end <= from || sameHeld(p.a, p.b, w, end) || (!mayHoldData(p.a, w, end) && !mayHoldData(p.b, w, end))) continue
-    const align = { shift: 0, from: Math.max(0, from - w), to: end - w, same: places.same, sameId }
-    for (const [s, e] of changedRuns(heldBytes(p.a, w, end - w), heldBytes(p.b, w, end - w), align)) {
-      const last = runs[runs.length - 1]
-      if (last && w + s - last[1] <= MERGE_GAP) last[1] = w + e
-      else runs.push([w + s, w + e])
+    const align = {
+      shift: 0,
+      from: Math.max(0, from - w),
+      to: end - w,
+      same: places.same,
+      mayMove: places.mayMove,
+      sameId,
     }
+    window.length = 0
+    collectRuns(heldBytes(p.a, w, end - w), heldBytes(p.b, w, end - w), align, window)
+    for (let k = 0; k < window.length; k += 2) addRun(runs, 0, w + (window[k] ?? 0), w + (window[k + 1] ?? 0))
   }
-  return runs.map(([start, end]) => {
-    const address = p.b.start + BigInt(start)
-    return {
-      identity: p.identity,
-      mapOffset: BigInt(start),
-      addressBefore: p.a.start + BigInt(start),
-      addressAfter: address,
-      before: slab.copy(heldBytes(p.a, start, end - start)),
-      after: slab.copy(heldBytes(p.b, start, end - start)),
-      location: symbolizeIn(b, modulesB, address) ?? p.identity,
-    }
-  })
+  return runs
 }
 
 /**

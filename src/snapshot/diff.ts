@@ -47,7 +47,7 @@ export function diffSnapshots(a: SnapshotData, b: SnapshotData, modulesB: readon
   }
 }
 
-function pairMaps(a: SnapshotData, b: SnapshotData): MapPair[] {
+export function pairMaps(a: SnapshotData, b: SnapshotData): MapPair[] {
   const idsA = identities(a)
   const byId = new Map([...identities(b)].map(([m, id]) => [id, m]))
   const pairs: MapPair[] = []

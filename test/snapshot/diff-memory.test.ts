@@ -7,7 +7,9 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadSnapshot, type Process, type Snapshot } from '../../src/index.js'
 import { changedRuns, MERGE_GAP } from '../../src/snapshot/changed-runs.js'
-import { fixture, start } from '../helpers.js'
+import { placeMatcher } from '../../src/snapshot/diff-memory.js'
+import { pairMaps } from '../../src/snapshot/diff.js'
+import { fixture, le64, start } from '../helpers.js'
 
 const PAGE = 4096
 const MIB = 1 << 20
@@ -216,5 +218,181 @@ describe('memory diff', () => {
             ])
         }
     expect(size).toBe(MIB)
+  })
+})
+
+/** A 64-bit word's 8 bytes, little-endian. */
+function wordBytes(value: bigint): Uint8Array {
+  const out = new Uint8Array(8)
+  new DataView(out.buffer).setBigUint64(0, BigInt.asUintN(64, value), true)
+  return out
+}
+
+/** glibc's PTR_MANGLE on x86_64: rol(pointer ^ guard, 0x11). */
+function mangle(pointer: bigint, guard: bigint): bigint {
+  const x = pointer ^ guard
+  return BigInt.asUintN(64, (x << 17n) | (x >> 47n))
+}
+
+describe('memory diff, word by word', () => {
+  it('tells words apart by their bits: NaNs with other bits, +0 and -0, at page, block and map edges, after a difference in the same page', async () => {
+    const { proc, buf, size } = await atReady({ step: 0 })
+    const put = (offset: number, value: bigint): void => proc.writeMemory(buf + BigInt(offset), wordBytes(value))
+    const flip = (offset: number): void => {
+      const [x] = proc.readMemory(buf + BigInt(offset), 1)
+      proc.writeMemory(buf + BigInt(offset), Uint8Array.of((x ?? 0) ^ 0xff))
+    }
+    const QNAN = 0x7ff8_0000_0000_0001n
+    // Before a: words that stay as they are (equal NaNs, -0 and +0 on both sides, a page of zeros).
+    put(PAGE, QNAN)
+    put(9 * PAGE, 0x8000_0000_0000_0000n)
+    put(9 * PAGE + 8, 0n)
+    put(9 * PAGE + 16, 0xffff_ffff_ffff_ffffn)
+    proc.writeMemory(buf + BigInt(10 * PAGE), new Uint8Array(PAGE))
+    put(10 * PAGE + 2400, 0n)
+    put(2 * PAGE + 512, 0n)
+    put(3 * PAGE + 4000, 0n)
+    put(PAGE + 200, QNAN)
+    put(PAGE + 208, 0x7ff8_0000_0000_0000n)
+    const a = proc.createSnapshot({ level: 'writable' })
+    const before = proc.readMemory(buf, size)
+    flip(PAGE + 100) // after an equal NaN
+    put(PAGE + 200, 0x7ff8_0000_0000_0002n) // a NaN with other bits: byte 0 differs
+    put(PAGE + 208, 0xfff8_0000_0000_0000n) // the sign of a NaN: byte 7 differs
+    put(2 * PAGE + 512, 0x8000_0000_0000_0000n) // -0 for +0, the page's only difference
+    flip(3 * PAGE + 8) // a difference, then a -0 for +0 further in the same page
+    put(3 * PAGE + 4000, 0x8000_0000_0000_0000n)
+    flip(5 * PAGE - 1) // the last byte of a page and the first of the next: one run
+    flip(5 * PAGE)
+    flip(7 * PAGE) // the first and the last byte of one page
+    flip(8 * PAGE - 1)
+    put(10 * PAGE + 2400, 0x8000_0000_0000_0000n) // -0 among zeros
+    flip(16 * PAGE - 2) // across a 64 KiB block: one run
+    flip(16 * PAGE + 1)
+    flip(40 * PAGE + 4088) // a page alone, in its last word
+    flip(size - 8)
+    flip(size - 1)
+    const after = proc.readMemory(buf, size)
+    const b = proc.createSnapshot({ level: 'writable' })
+    const got = changesIn(a, b, buf)
+    expect(got).toEqual(expected(before, after, naiveRuns(before, after, 0, size)))
+    expect(got.map(([s, x]) => [s, x.length])).toEqual([
+      [PAGE + 100, 1],
+      [PAGE + 200, 1],
+      [PAGE + 215, 1],
+      [2 * PAGE + 519, 1],
+      [3 * PAGE + 8, 1],
+      [3 * PAGE + 4007, 1],
+      [5 * PAGE - 1, 2],
+      [7 * PAGE, 1],
+      [8 * PAGE - 1, 1],
+      [10 * PAGE + 2407, 1],
+      [16 * PAGE - 2, 4],
+      [40 * PAGE + 4088, 1],
+      [size - 8, 8],
+    ])
+  })
+
+  it('finds every run of pages where many words differ: every byte, every 16th byte, two differences far apart', async () => {
+    const { proc, buf, size } = await atReady({ step: 0 })
+    const a = proc.createSnapshot({ level: 'writable' })
+    const before = proc.readMemory(buf, size)
+    const page = (n: number, at: (k: number) => boolean): void => {
+      const bytes = proc.readMemory(buf + BigInt(n * PAGE), PAGE).map((x, k) => (at(k) ? x ^ 0x0f : x))
+      proc.writeMemory(buf + BigInt(n * PAGE), bytes)
+    }
+    page(20, () => true)
+    page(21, (k) => k % 16 === 3)
+    page(23, (k) => k === 100 || k === 3000)
+    page(24, (k) => k === 3000 || k === 4000)
+    const after = proc.readMemory(buf, size)
+    const b = proc.createSnapshot({ level: 'writable' })
+    const got = changesIn(a, b, buf)
+    expect(got).toEqual(expected(before, after, naiveRuns(before, after, 0, size)))
+    expect(got.length).toBe(1 + PAGE / 16 - 1 + 4) // page 21's first change is 3 bytes past page 20's run: merged
+  })
+
+  it('asks for a bigint only where a word may be a pointer: every address of a map, mangled too, may; far from the maps, none', async () => {
+    const runs: Snapshot[] = []
+    for (let r = 0; r < 2; r++) {
+      const { proc } = await atReady({ aslr: true })
+      runs.push(proc.createSnapshot({ level: 'writable' }))
+      await proc.kill()
+    }
+    const [x, y] = runs as [Snapshot, Snapshot]
+    const pairs = pairMaps(x.data, y.data)
+    const places = placeMatcher(x.data, y.data, pairs)
+    const guardOf = (s: Snapshot): bigint => le64(s.memory.read((s.regs.fs_base ?? 0n) + 0x30n, 8))
+    const [guardX, guardY] = [guardOf(x), guardOf(y)]
+    expect(guardX).not.toBe(0n)
+    const halves = (v: bigint): [number, number] => [Number(v >> 32n), Number(v & 0xffff_ffffn)]
+    let checked = 0
+    for (const p of pairs) {
+      if (p.identity === '[stack]') continue // its sub-page shift is another test's
+      for (const at of [0n, (p.a.end - p.a.start) / 2n, p.a.end - p.a.start - 1n, p.a.end - p.a.start]) {
+        const [pa, pb] = [p.a.start + at, p.b.start + at]
+        expect(places.same(pa, pb), p.identity).toBe(true)
+        expect(places.mayMove(...halves(pa)), p.identity).toBe(true)
+        const [ma, mb] = [mangle(pa, guardX), mangle(pb, guardY)]
+        expect(places.same(ma, mb), p.identity).toBe(true)
+        expect(places.mayMove(...halves(ma)), p.identity).toBe(true)
+        checked++
+      }
+    }
+    expect(checked).toBeGreaterThan(20)
+    // Values no map's high half holds, not even demangled: no pointer, no bigint.
+    const far = [0x1234n, 0x0101_0101_0101_0101n, 0x4000_0000_0000_0000n]
+    for (const v of far)
+      if (!x.maps.some((m) => m.start >> 32n === v >> 32n)) expect(places.mayMove(...halves(v))).toBe(false)
+    // Without ASLR nothing moved: no word needs a bigint.
+    const same = placeMatcher(x.data, x.data, pairMaps(x.data, x.data))
+    expect(same.mayMove(...halves(x.maps[0]?.start ?? 0n))).toBe(false)
+  })
+
+  it('records are plain records: addresses, copies of the bytes (not views of the snapshots), location', async () => {
+    const { proc, buf, size } = await atReady()
+    const a = proc.createSnapshot({ level: 'writable' })
+    const before = proc.readMemory(buf, size)
+    await proc.cont()
+    const after = proc.readMemory(buf, size)
+    const b = proc.createSnapshot({ level: 'writable' })
+    const inMap = a.diff(b).memory.filter((c) => c.addressBefore - c.mapOffset === buf)
+    expect(inMap).toHaveLength(size / PAGE)
+    for (const [i, c] of inMap.entries()) {
+      const at = i * PAGE + ((i * 97) % PAGE)
+      const plain = {
+        identity: inMap[0]?.identity,
+        mapOffset: BigInt(at),
+        addressBefore: buf + BigInt(at),
+        addressAfter: buf + BigInt(at),
+        before: before.subarray(at, at + 1),
+        after: after.subarray(at, at + 1),
+        location: b.symbolize(buf + BigInt(at)),
+      }
+      expect(c).toEqual(plain)
+      expect({ ...c }).toEqual(plain) // own fields: spread, printed and cloned as they are
+      expect(Object.getPrototypeOf(c)).toBe(Object.prototype)
+    }
+    const first = inMap[0]
+    if (!first) throw new Error('no change')
+    first.before[0] = 0xaa // a copy: the snapshot and a new diff keep their bytes
+    expect(a.memory.read(buf, 1)).toEqual(before.subarray(0, 1))
+    expect(a.diff(b).memory.find((c) => c.addressAfter === buf)?.before).toEqual(before.subarray(0, 1))
+    expect(() => JSON.stringify(first)).toThrow(TypeError) // bigints, as with a plain record
+  })
+
+  it('records compare with toEqual, record with record, and differ where a field differs', async () => {
+    const { proc, buf } = await atReady()
+    const a = proc.createSnapshot({ level: 'writable' })
+    await proc.cont()
+    const b = proc.createSnapshot({ level: 'writable' })
+    const c = proc.createSnapshot({ level: 'writable' })
+    const inMap = (r: { addressAfter: bigint }): boolean => r.addressAfter >= buf && r.addressAfter < buf + BigInt(MIB)
+    const d = a.diff(b).memory.filter(inMap)
+    expect(a.diff(c).memory.filter(inMap)).toEqual(d)
+    expect(d[1]).not.toEqual(d[2])
+    expect(d[0]).not.toEqual({ ...d[0], after: Uint8Array.of(0) })
+    expect(d[0]).toMatchObject({ addressAfter: buf, mapOffset: 0n })
+    expect(structuredClone(d[0])).toEqual(d[0])
   })
 })
