@@ -28,10 +28,11 @@ async function diffRun(): Promise<DiffRun> {
   proc.breakAt('ready')
   await proc.cont({ timeout: 60_000 })
   const pages = (MIB << 20) / 4096
-  const a = proc.createSnapshot({ level: 'writable' })
-  const same = proc.createSnapshot({ level: 'writable' })
+  // Each with buffers of its own: an incremental one would share a's, and a diff skips shared bytes.
+  const a = proc.createSnapshot({ level: 'writable', incremental: false })
+  const same = proc.createSnapshot({ level: 'writable', incremental: false })
   await proc.cont({ timeout: 60_000 })
-  const b = proc.createSnapshot({ level: 'writable' })
+  const b = proc.createSnapshot({ level: 'writable', incremental: false })
   await proc.kill()
   ;(globalThis as { gc?: () => void }).gc?.()
   let t0 = performance.now()
