@@ -15,18 +15,18 @@ import type { MapState, PageRun, SnapshotData, SparseContent } from './model.js'
 const ZERO_PAGE = new Uint8Array(PAGE_BYTES)
 /** Pages with one sample key compared at most: pages alike in every sampled word beyond these are stored again, not slowly. */
 const MAX_CANDIDATES = 8
-/** Words of a page sampled for its key: one in every 128 bytes, at a different place in each. */
-const SAMPLES = 32
 /** Where the header's crc32 of the page crc32s lies. */
 const DATA_CRC_AT = 36
 
 /**
- * A page's key: an FNV-style mix of SAMPLES of its 32-bit words (`words` views the buffer, the page
- * starts at word `first`). Equal pages have equal keys; a page of zeros has ZERO_KEY.
+ * A page's key: an FNV-style mix of 72 of its 32-bit words (`words` views the buffer, the page starts
+ * at word `first`): its first 8 (where headers and counters differ), then one in every 16, at a
+ * different place in each. Equal pages have equal keys; a page of zeros has ZERO_KEY.
  */
 function pageKey(words: Int32Array, first: number): number {
   let h = 0x811c9dc5
-  for (let k = 0; k < SAMPLES; k++) h = Math.imul(h ^ words[first + k * 32 + k]!, 0x01000193)
+  for (let k = 0; k < 8; k++) h = Math.imul(h ^ words[first + k]!, 0x01000193)
+  for (let k = 0; k < 64; k++) h = Math.imul(h ^ words[first + 16 * k + 8 + (k & 7)]!, 0x01000193)
   return h >>> 0
 }
 
