@@ -504,6 +504,9 @@ const ENDBR64 = [0xf3, 0x0f, 0x1e, 0xfa]
 /** Largest vDSO image read (they are 8 KiB on x86_64). */
 const MAX_VDSO = 1 << 16
 
+/** The last vDSO image patched and where its patches go (offsets from its base): one image per kernel. */
+let lastVdso: { image: Buffer; patches: readonly (readonly [number, Uint8Array])[] } | undefined
+
 /** Rewrites the vDSO at `base` (its ELF header, from AT_SYSINFO_EHDR); false if it does not look as expected. */
 function patchTimeFunctions(memory: TraceeMemory, base: bigint): boolean {
   const header = new Uint8Array(64)
@@ -513,25 +516,35 @@ function patchTimeFunctions(memory: TraceeMemory, base: bigint): boolean {
     // the image ends with its section headers: e_shoff + e_shnum * e_shentsize
     const size = Number(view.getBigUint64(0x28, true)) + view.getUint16(0x3c, true) * view.getUint16(0x3a, true)
     if (size <= 64 || size > MAX_VDSO) return false
-    const image = new Uint8Array(size)
+    const image = Buffer.alloc(size)
     memory.readRaw(base, image)
-    const elf = parseElf(image, '[vdso]')
-    const patches: [bigint, Uint8Array][] = []
-    for (const [name, nr] of VDSO_FUNCTIONS) {
-      const symbol = elf.findSymbol(name)
-      if (!symbol) return false
-      const at = Number(symbol.value - elf.minLoadVaddr)
-      // an endbr64 stays first, for indirect-branch tracking
-      const skip = ENDBR64.every((b, k) => image[at + k] === b) ? 4 : 0
-      const code = Uint8Array.of(0xb8, nr & 0xff, nr >> 8, 0, 0, 0x0f, 0x05, 0xc3)
-      if (symbol.size < BigInt(skip + code.length) || at + skip + code.length > size) return false
-      patches.push([base + BigInt(at + skip), code])
-    }
-    for (const [address, code] of patches) memory.writeRaw(address, code)
+    // Parsing the image costs more than the rest of the exec's handling: an identical image reuses its patches.
+    const known = lastVdso?.image.equals(image) ? lastVdso.patches : undefined
+    const patches = known ?? vdsoPatches(image)
+    if (!patches) return false
+    lastVdso = { image, patches }
+    for (const [offset, code] of patches) memory.writeRaw(base + BigInt(offset), code)
     return true
   } catch {
     return false
   }
+}
+
+/** The code to write over each clock function of a vDSO image, at its offset; undefined if one is missing or too small. */
+function vdsoPatches(image: Uint8Array): [number, Uint8Array][] | undefined {
+  const elf = parseElf(image, '[vdso]')
+  const patches: [number, Uint8Array][] = []
+  for (const [name, nr] of VDSO_FUNCTIONS) {
+    const symbol = elf.findSymbol(name)
+    if (!symbol) return undefined
+    const at = Number(symbol.value - elf.minLoadVaddr)
+    // an endbr64 stays first, for indirect-branch tracking
+    const skip = ENDBR64.every((b, k) => image[at + k] === b) ? 4 : 0
+    const code = Uint8Array.of(0xb8, nr & 0xff, nr >> 8, 0, 0, 0x0f, 0x05, 0xc3)
+    if (symbol.size < BigInt(skip + code.length) || at + skip + code.length > image.length) return undefined
+    patches.push([at + skip, code])
+  }
+  return patches
 }
 
 /** Skips the syscall at its seccomp stop with `result` (a negative errno for a failure). */

@@ -253,8 +253,7 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     arch: arch.name,
   }
   // The launcher's go message; with fixedRandom or the virtual clock it also installs the seccomp filter and rdtsc faulting.
-  const trapped = [...(fixedRandom ? TRAPPED_SYSCALLS : []), ...(virtualClock ? CLOCK_SYSCALLS : [])]
-  const message = launcherMessage(fixedRandom || virtualClock, trapped)
+  const message = goMessage(fixedRandom, virtualClock)
   const isolated = await startIsolated(request, message, options.isolate, cwd, arch, timeout, release, SEIZE_OPTIONS)
   const launcher = isolated.entered ? undefined : spawnSeized(isolated.request, release, SEIZE_OPTIONS)
   const pid = isolated.entered?.target ?? launcher?.pid ?? -1
@@ -295,6 +294,20 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
 }
 
 type LauncherRequest = Omit<SpawnRequest, 'goFd'>
+
+/** The go messages built so far, by fixedRandom and virtualClock: the filter is the same for every launch. */
+const goMessages = new Map<string, Uint8Array>()
+
+function goMessage(fixedRandom: boolean, virtualClock: boolean): Uint8Array {
+  const key = `${fixedRandom}/${virtualClock}`
+  let message = goMessages.get(key)
+  if (!message) {
+    const trapped = [...(fixedRandom ? TRAPPED_SYSCALLS : []), ...(virtualClock ? CLOCK_SYSCALLS : [])]
+    message = launcherMessage(fixedRandom || virtualClock, trapped)
+    goMessages.set(key, message)
+  }
+  return message
+}
 
 /** Spawns the launcher and seizes it; on failure, `release` frees the launch's resources and it throws. */
 function spawnSeized(request: LauncherRequest, release: () => void, seize: number): { pid: number; goWrite: number } {
