@@ -126,6 +126,10 @@ function notElf(path: string, format: FileFormat): BinaryError {
   }
 }
 
+/** Files that passed checkBinary, by path: their stat when they did, and for which arch. */
+const checked = new Map<string, { key: string; arch: string }>()
+const MAX_CHECKED = 1024
+
 /**
  * Throws a BinaryError unless `path` is an executable ELF file for `arch`. The content decides
  * first (what the file is), then the mode: chmod +x is the fix only for a real program.
@@ -147,6 +151,10 @@ export function checkBinary(path: string, arch: Arch): void {
       path,
       `${path} is not a regular file${st.isDirectory() ? ' but a directory' : ''}. Give the path of an executable.`,
     )
+  // The same file, unchanged (a write moves mtime, a chmod ctime), passed before: skip the reads.
+  const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.mode}`
+  const passed = checked.get(path)
+  if (passed?.key === key && passed.arch === arch.name) return
   const head = readHead(path)
   const format = identifyFile(head)
   if (format.kind !== 'elf') throw notElf(path, format)
@@ -172,4 +180,6 @@ export function checkBinary(path: string, arch: Arch): void {
   } catch {
     throw new BinaryError('ERR_NOT_EXECUTABLE', path, `${path} is not executable. Run: chmod +x ${path}`)
   }
+  if (checked.size >= MAX_CHECKED) checked.clear()
+  checked.set(path, { key, arch: arch.name })
 }

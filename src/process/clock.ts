@@ -483,13 +483,38 @@ export class VirtualClock {
 
 /** Where the auxv entry of `type` sits on a new program's stack (argc, argv, envp, then the auxv), if any. */
 function auxvEntry(memory: TraceeMemory, sp: bigint, type: bigint): bigint | undefined {
-  const word = (address: bigint): bigint => read64(memory, address, 1)?.[0] ?? 0n
+  const word = stackWords(memory)
   let at = sp + 8n * (word(sp) + 2n) // past argc, argv and its NULL
   while (word(at) !== 0n) at += 8n // envp
   for (at += 8n; ; at += 16n) {
     const t = word(at)
     if (t === 0n) return undefined
     if (t === type) return at
+  }
+}
+
+const STACK_CHUNK = 512n
+
+/**
+ * Reads 64-bit words of a new program's stack going up, a chunk at a time: argc, argv, envp and the
+ * auxv in a syscall or two rather than one a word. A chunk that cannot be read whole is read a word at a time.
+ */
+function stackWords(memory: TraceeMemory): (address: bigint) => bigint {
+  let base = 0n
+  let view: DataView | undefined
+  return (address) => {
+    if (!view || address < base || address + 8n > base + STACK_CHUNK) {
+      const bytes = new Uint8Array(Number(STACK_CHUNK))
+      try {
+        memory.readRaw(address, bytes)
+      } catch {
+        view = undefined
+        return read64(memory, address, 1)?.[0] ?? 0n
+      }
+      base = address
+      view = new DataView(bytes.buffer)
+    }
+    return view.getBigInt64(Number(address - base), true)
   }
 }
 
