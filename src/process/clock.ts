@@ -7,7 +7,7 @@
 // Under the serial schedule, while the process has two threads or more, time is simulated instead
 // (`simulate` below): a sleep is not executed and a timed wait waits without its timeout; the
 // tracer advances the clock to the earliest deadline when no thread can run (expire()).
-import { parseElf } from '../elf/index.js'
+import { parseImage } from '../elf/index.js'
 import type { TraceeMemory } from './memory.js'
 import { emulateTimestamp } from './rdtsc.js'
 import type { TracedThread } from './thread.js'
@@ -529,9 +529,6 @@ const ENDBR64 = [0xf3, 0x0f, 0x1e, 0xfa]
 /** Largest vDSO image read (they are 8 KiB on x86_64). */
 const MAX_VDSO = 1 << 16
 
-/** The last vDSO image patched and where its patches go (offsets from its base): one image per kernel. */
-let lastVdso: { image: Buffer; patches: readonly (readonly [number, Uint8Array])[] } | undefined
-
 /** Rewrites the vDSO at `base` (its ELF header, from AT_SYSINFO_EHDR); false if it does not look as expected. */
 function patchTimeFunctions(memory: TraceeMemory, base: bigint): boolean {
   const header = new Uint8Array(64)
@@ -541,13 +538,10 @@ function patchTimeFunctions(memory: TraceeMemory, base: bigint): boolean {
     // the image ends with its section headers: e_shoff + e_shnum * e_shentsize
     const size = Number(view.getBigUint64(0x28, true)) + view.getUint16(0x3c, true) * view.getUint16(0x3a, true)
     if (size <= 64 || size > MAX_VDSO) return false
-    const image = Buffer.alloc(size)
+    const image = new Uint8Array(size)
     memory.readRaw(base, image)
-    // Parsing the image costs more than the rest of the exec's handling: an identical image reuses its patches.
-    const known = lastVdso?.image.equals(image) ? lastVdso.patches : undefined
-    const patches = known ?? vdsoPatches(image)
+    const patches = vdsoPatches(image)
     if (!patches) return false
-    lastVdso = { image, patches }
     for (const [offset, code] of patches) memory.writeRaw(base + BigInt(offset), code)
     return true
   } catch {
@@ -557,7 +551,7 @@ function patchTimeFunctions(memory: TraceeMemory, base: bigint): boolean {
 
 /** The code to write over each clock function of a vDSO image, at its offset; undefined if one is missing or too small. */
 function vdsoPatches(image: Uint8Array): [number, Uint8Array][] | undefined {
-  const elf = parseElf(image, '[vdso]')
+  const elf = parseImage(image, '[vdso]') // parsed once: it costs more than the rest of the exec's handling
   const patches: [number, Uint8Array][] = []
   for (const [name, nr] of VDSO_FUNCTIONS) {
     const symbol = elf.findSymbol(name)
