@@ -234,9 +234,10 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     onOutput: options.onOutput,
   })
   const pinned = options.pin === true && pinThread()
-  // fixedRandom and the virtual clock stop the program at every rdtsc the loader runs before main: round
-  // trips that cost far less on one CPU, so tracer and tracee share one until the entry point (see Process.start).
-  const startupPinned = !pinned && (fixedRandom || virtualClock) && pinThread()
+  // fixedRandom and the virtual clock stop the program at every rdtsc the loader runs before main, and
+  // isolate at each step of the namespace handshake: round trips that cost far less on one CPU, so
+  // tracer and tracee share one until the entry point (see Process.start).
+  const startupPinned = !pinned && (fixedRandom || virtualClock || options.isolate !== false) && pinThread()
   const release = (): void => {
     stdio.close()
     if (pinned || startupPinned) unpinThread()
@@ -254,7 +255,17 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   }
   // The launcher's go message; with fixedRandom or the virtual clock it also installs the seccomp filter and rdtsc faulting.
   const message = goMessage(fixedRandom, virtualClock)
-  const isolated = await startIsolated(request, message, options.isolate, cwd, arch, timeout, release, SEIZE_OPTIONS)
+  const isolated = await startIsolated(
+    request,
+    message,
+    options.isolate,
+    cwd,
+    arch,
+    timeout,
+    release,
+    SEIZE_OPTIONS,
+    pinned || startupPinned,
+  )
   const launcher = isolated.entered ? undefined : spawnSeized(isolated.request, release, SEIZE_OPTIONS)
   const pid = isolated.entered?.target ?? launcher?.pid ?? -1
   const group = isolated.entered?.init ?? pid
@@ -362,6 +373,7 @@ async function startIsolated(
   timeout: number,
   release: () => void,
   seize: number,
+  oneCpu: boolean,
 ): Promise<IsolatedStart> {
   if (isolate === false) return { request, isolation: { isolated: false, reason: 'isolate: false' } }
   if (isolate === undefined && refusal !== undefined)
@@ -376,7 +388,7 @@ async function startIsolated(
   const go = withNamespaces(message, plan.setup)
   sys.write(launcher.goWrite, go, go.length)
   sys.close(launcher.goWrite)
-  const result = await enterNamespaces(launcher.pid, arch, performance.now() + timeout)
+  const result = await enterNamespaces(launcher.pid, arch, performance.now() + timeout, oneCpu)
   if (!('refused' in result)) return { request: inside, isolation: plan.isolation, plan, entered: result }
   if (result.errno === 0) {
     // Not a refusal of the system (the launcher vanished, or the setup outran the deadline): no fallback.
