@@ -114,9 +114,9 @@ export interface Refused {
 
 /**
  * Follows the launcher (already seized and given its go message) through the namespace setup: its
- * clone of the init, the init's fork of the target (`oneCpu`: all on this thread's CPU). Returns with the target stopped at its first
- * stop (auto-attached by PTRACE_O_TRACEFORK) and the init detached; on a refused step, with every
- * process of the attempt killed and reaped.
+ * clone of the init, the init's fork of the target (`oneCpu`: all on this thread's CPU). Returns
+ * with the target stopped at its first stop (auto-attached by PTRACE_O_TRACEFORK) and the init
+ * detached; on a refused step, with every process of the attempt killed and reaped.
  */
 export async function enterNamespaces(
   launcher: number,
