@@ -234,10 +234,11 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     onOutput: options.onOutput,
   })
   const pinned = options.pin === true && pinThread()
-  // fixedRandom and the virtual clock stop the program at every rdtsc the loader runs before main, and
-  // isolate at each step of the namespace handshake: round trips that cost far less on one CPU, so
-  // tracer and tracee share one until the entry point (see Process.start).
-  const startupPinned = !pinned && (fixedRandom || virtualClock || options.isolate !== false) && pinThread()
+  // fixedRandom and the virtual clock stop the program at every rdtsc the loader runs before main: round
+  // trips that cost far less on one CPU, so tracer and tracee share one until the entry point (see
+  // Process.start). Not for isolate's handshake alone: one CPU slows the loader's work for 100
+  // libraries and more (+0.5 to +2 ms) more than it speeds the handshake (-0.3 ms).
+  const startupPinned = !pinned && (fixedRandom || virtualClock) && pinThread()
   const release = (): void => {
     stdio.close()
     if (pinned || startupPinned) unpinThread()

@@ -103,7 +103,7 @@ describe('fixedRandom: one CPU until the entry point', () => {
     expect(allowed(early.pid)).toBe(before)
   })
 
-  it('an isolated launch shares one CPU for its handshake alone, with the real clock and randomness too', async () => {
+  it('an isolated launch with the real clock and randomness leaves the CPUs of the program and this thread alone', async () => {
     const before = allowed('thread-self')
     const proc = await start(fixture('counter'), { args: ['1'], fixedRandom: false, clock: 'real' })
     expect(proc.isolation.isolated).toBe(true)
