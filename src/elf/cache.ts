@@ -157,3 +157,21 @@ function toBinaryError(path: string, error: unknown): unknown {
   }
   return error
 }
+
+/**
+ * Images parsed from a process's memory (the vDSO, as the kernel maps it and as the virtual clock
+ * patches it), newest first: the same few images come back at every launch and every capture.
+ */
+const images: { bytes: Buffer; name: string; elf: ElfFile }[] = []
+const MAX_IMAGES = 4
+
+/** parseElf of an image read from memory, reusing an earlier result when the bytes are the same. */
+export function parseImage(bytes: Uint8Array, name: string): ElfFile {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const at = images.findIndex((i) => i.name === name && i.bytes.equals(view))
+  const hit = at >= 0 ? images.splice(at, 1)[0] : undefined
+  const entry = hit ?? { bytes: Buffer.from(view), name, elf: parseElf(bytes, name) } // a copy: the caller's may change
+  images.unshift(entry)
+  images.length = Math.min(images.length, MAX_IMAGES)
+  return entry.elf
+}

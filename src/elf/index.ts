@@ -2,7 +2,7 @@
 export { parseElf } from './parse.js'
 export { parseElfHeader } from './header.js'
 export { identifyFile, IDENTIFY_BYTES, type FileFormat } from './identify.js'
-export { readElf, readElfHeader, clearElfCache } from './cache.js'
+export { readElf, readElfHeader, clearElfCache, parseImage } from './cache.js'
 export type {
   ElfArch,
   ElfFile,

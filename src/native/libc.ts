@@ -19,6 +19,7 @@ interface Libc {
   kill(pid: Int, sig: Int): Int
   tgkill(tgid: Int, tid: Int, sig: Int): Int
   sched_yield(): Int
+  poll(fds: Uint8Array, nfds: Int, timeout: Int): Int
   sched_setaffinity(pid: Int, size: Int, mask: Uint8Array): Int
   sched_getaffinity(pid: Int, size: Int, mask: Uint8Array): Int
   personality(persona: Int): Int
@@ -86,6 +87,7 @@ export const sys: Libc = {
   kill: bind('kill', 'int kill(int pid, int sig)'),
   tgkill: bind('tgkill', 'int tgkill(int tgid, int tid, int sig)'),
   sched_yield: bind('sched_yield', 'int sched_yield()'),
+  poll: bind('poll', 'int poll(void *fds, unsigned long nfds, int timeout)'),
   sched_setaffinity: bind('sched_setaffinity', 'int sched_setaffinity(int pid, size_t size, void *mask)'),
   sched_getaffinity: bind('sched_getaffinity', 'int sched_getaffinity(int pid, size_t size, void *mask)'),
   personality: bind('personality', 'int personality(unsigned long persona)'),

@@ -1,5 +1,6 @@
 // pidfd_open and pidfd_getfd (Linux >= 5.6): a copy of another process's file descriptor, taken
-// by its tracer (pidfd_getfd needs PTRACE_MODE_ATTACH_REALCREDS, which a tracer has).
+// by its tracer (pidfd_getfd needs PTRACE_MODE_ATTACH_REALCREDS, which a tracer has); and a wait
+// for a process's end that wakes when it ends, not at the next tick of a poll.
 import { lastErrno, sys } from './libc.js'
 
 /** Syscall numbers from arch/x86/entry/syscalls/syscall_64.tbl (the same on every arch: new syscalls share numbers). */
@@ -16,4 +17,15 @@ export function pidfdOpen(pid: number): number {
 export function pidfdGetfd(pidfd: number, fd: number): number {
   const r = Number(sys.syscall3(SYS_PIDFD_GETFD, pidfd, fd, 0))
   return r < 0 ? -lastErrno() : r
+}
+
+const POLLIN = 0x1
+const pollFd = Buffer.alloc(8) // struct pollfd: int fd, short events, short revents
+
+/** Waits at most `ms` for the process behind `pidfd` to end (its pidfd reads then); true once it has. */
+export function pidfdEnded(pidfd: number, ms: number): boolean {
+  pollFd.writeInt32LE(pidfd, 0)
+  pollFd.writeInt16LE(POLLIN, 4)
+  pollFd.writeInt16LE(0, 6)
+  return sys.poll(pollFd, 1, ms) > 0
 }

@@ -29,6 +29,7 @@ export class AddressSpace {
    */
   private atExec: { exe: Module | undefined; stack: MemoryMap | undefined } | undefined
   private readonly elves = new Map<string, ElfFile | null>()
+  private auxv: Buffer | undefined
   private readonly hostPath: (path: string) => string
 
   /**
@@ -52,6 +53,7 @@ export class AddressSpace {
   execed(exePath: string): void {
     this.exePath = exePath
     this.reader.close()
+    this.auxv = undefined
     this.reload()
     const maps = this.maps()
     const exe = modulesFromMaps(
@@ -129,7 +131,9 @@ export class AddressSpace {
 
   /** A value of the auxiliary vector (AT_ENTRY, AT_RANDOM, ...), or undefined when absent. */
   auxvValue(type: bigint): bigint | undefined {
-    const auxv = readFileSync(`/proc/${this.pid}/auxv`)
+    // Read once an exec: the auxiliary vector never changes after it.
+    this.auxv ??= readFileSync(`/proc/${this.pid}/auxv`)
+    const auxv = this.auxv
     for (let i = 0; i + 16 <= auxv.length; i += 16) {
       if (auxv.readBigUInt64LE(i) === type) return auxv.readBigUInt64LE(i + 8)
     }

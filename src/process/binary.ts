@@ -12,11 +12,19 @@ export function resolveBinary(file: string, cwd: string = process.cwd()): string
   for (const dir of (process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin').split(delimiter)) {
     if (dir === '') continue
     const candidate = resolve(dir, file)
+    // No exception for a directory without it (most of PATH): a thrown error costs ~10 µs.
+    let st
+    try {
+      st = statSync(candidate, { throwIfNoEntry: false })
+    } catch {
+      continue // ENOTDIR, EACCES
+    }
+    if (!st?.isFile()) continue
     try {
       accessSync(candidate, constants.X_OK)
-      if (statSync(candidate).isFile()) return candidate
+      return candidate
     } catch {
-      // not here
+      // not executable here
     }
   }
   throw new BinaryError(
@@ -126,6 +134,10 @@ function notElf(path: string, format: FileFormat): BinaryError {
   }
 }
 
+/** Files that passed checkBinary, by path: their stat when they did, and for which arch. */
+const checked = new Map<string, { key: string; arch: string }>()
+const MAX_CHECKED = 1024
+
 /**
  * Throws a BinaryError unless `path` is an executable ELF file for `arch`. The content decides
  * first (what the file is), then the mode: chmod +x is the fix only for a real program.
@@ -147,6 +159,10 @@ export function checkBinary(path: string, arch: Arch): void {
       path,
       `${path} is not a regular file${st.isDirectory() ? ' but a directory' : ''}. Give the path of an executable.`,
     )
+  // The same file, unchanged (a write moves mtime, a chmod ctime), passed before: skip the reads.
+  const key = `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.mode}`
+  const passed = checked.get(path)
+  if (passed?.key === key && passed.arch === arch.name) return
   const head = readHead(path)
   const format = identifyFile(head)
   if (format.kind !== 'elf') throw notElf(path, format)
@@ -172,4 +188,6 @@ export function checkBinary(path: string, arch: Arch): void {
   } catch {
     throw new BinaryError('ERR_NOT_EXECUTABLE', path, `${path} is not executable. Run: chmod +x ${path}`)
   }
+  if (checked.size >= MAX_CHECKED) checked.clear()
+  checked.set(path, { key, arch: arch.name })
 }

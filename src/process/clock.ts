@@ -7,7 +7,7 @@
 // Under the serial schedule, while the process has two threads or more, time is simulated instead
 // (`simulate` below): a sleep is not executed and a timed wait waits without its timeout; the
 // tracer advances the clock to the earliest deadline when no thread can run (expire()).
-import { parseElf } from '../elf/index.js'
+import { parseImage } from '../elf/index.js'
 import type { TraceeMemory } from './memory.js'
 import { emulateTimestamp } from './rdtsc.js'
 import type { TracedThread } from './thread.js'
@@ -483,13 +483,38 @@ export class VirtualClock {
 
 /** Where the auxv entry of `type` sits on a new program's stack (argc, argv, envp, then the auxv), if any. */
 function auxvEntry(memory: TraceeMemory, sp: bigint, type: bigint): bigint | undefined {
-  const word = (address: bigint): bigint => read64(memory, address, 1)?.[0] ?? 0n
+  const word = stackWords(memory)
   let at = sp + 8n * (word(sp) + 2n) // past argc, argv and its NULL
   while (word(at) !== 0n) at += 8n // envp
   for (at += 8n; ; at += 16n) {
     const t = word(at)
     if (t === 0n) return undefined
     if (t === type) return at
+  }
+}
+
+const STACK_CHUNK = 512n
+
+/**
+ * Reads 64-bit words of a new program's stack going up, a chunk at a time: argc, argv, envp and the
+ * auxv in a syscall or two rather than one a word. A chunk that cannot be read whole is read a word at a time.
+ */
+function stackWords(memory: TraceeMemory): (address: bigint) => bigint {
+  let base = 0n
+  let view: DataView | undefined
+  return (address) => {
+    if (!view || address < base || address + 8n > base + STACK_CHUNK) {
+      const bytes = new Uint8Array(Number(STACK_CHUNK))
+      try {
+        memory.readRaw(address, bytes)
+      } catch {
+        view = undefined
+        return read64(memory, address, 1)?.[0] ?? 0n
+      }
+      base = address
+      view = new DataView(bytes.buffer)
+    }
+    return view.getBigInt64(Number(address - base), true)
   }
 }
 
@@ -515,23 +540,30 @@ function patchTimeFunctions(memory: TraceeMemory, base: bigint): boolean {
     if (size <= 64 || size > MAX_VDSO) return false
     const image = new Uint8Array(size)
     memory.readRaw(base, image)
-    const elf = parseElf(image, '[vdso]')
-    const patches: [bigint, Uint8Array][] = []
-    for (const [name, nr] of VDSO_FUNCTIONS) {
-      const symbol = elf.findSymbol(name)
-      if (!symbol) return false
-      const at = Number(symbol.value - elf.minLoadVaddr)
-      // an endbr64 stays first, for indirect-branch tracking
-      const skip = ENDBR64.every((b, k) => image[at + k] === b) ? 4 : 0
-      const code = Uint8Array.of(0xb8, nr & 0xff, nr >> 8, 0, 0, 0x0f, 0x05, 0xc3)
-      if (symbol.size < BigInt(skip + code.length) || at + skip + code.length > size) return false
-      patches.push([base + BigInt(at + skip), code])
-    }
-    for (const [address, code] of patches) memory.writeRaw(address, code)
+    const patches = vdsoPatches(image)
+    if (!patches) return false
+    for (const [offset, code] of patches) memory.writeRaw(base + BigInt(offset), code)
     return true
   } catch {
     return false
   }
+}
+
+/** The code to write over each clock function of a vDSO image, at its offset; undefined if one is missing or too small. */
+function vdsoPatches(image: Uint8Array): [number, Uint8Array][] | undefined {
+  const elf = parseImage(image, '[vdso]') // parsed once: it costs more than the rest of the exec's handling
+  const patches: [number, Uint8Array][] = []
+  for (const [name, nr] of VDSO_FUNCTIONS) {
+    const symbol = elf.findSymbol(name)
+    if (!symbol) return undefined
+    const at = Number(symbol.value - elf.minLoadVaddr)
+    // an endbr64 stays first, for indirect-branch tracking
+    const skip = ENDBR64.every((b, k) => image[at + k] === b) ? 4 : 0
+    const code = Uint8Array.of(0xb8, nr & 0xff, nr >> 8, 0, 0, 0x0f, 0x05, 0xc3)
+    if (symbol.size < BigInt(skip + code.length) || at + skip + code.length > image.length) return undefined
+    patches.push([at + skip, code])
+  }
+  return patches
 }
 
 /** Skips the syscall at its seccomp stop with `result` (a negative errno for a failure). */

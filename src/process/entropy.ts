@@ -25,6 +25,7 @@ const MAX_GETRANDOM = 1 << 20
 type StackRange = { readonly start: bigint; readonly end: bigint }
 
 const DEAD_STACK_PAGE = 4096
+const ZERO_PAGE = Buffer.alloc(DEAD_STACK_PAGE)
 /** Fake time-stamp counter ticks per rdtsc. */
 const TSC_STEP = 1000n
 
@@ -99,7 +100,7 @@ export class FixedRandom {
     let reread = first !== stack
     // Only what was dirtied, page by page down from sp to the first page still all zeros:
     // touching the untouched pages below would allocate them (reading them too: ~10 µs each here).
-    const page = new Uint8Array(DEAD_STACK_PAGE)
+    const page = Buffer.alloc(DEAD_STACK_PAGE)
     let low = sp
     for (;;) {
       if (low === bounds.start) {
@@ -112,7 +113,7 @@ export class FixedRandom {
       const from = low - BigInt(DEAD_STACK_PAGE) > bounds.start ? low - BigInt(DEAD_STACK_PAGE) : bounds.start
       const chunk = page.subarray(0, Number(low - from))
       memory.readRaw(from, chunk)
-      if (chunk.every((b) => b === 0)) break
+      if (chunk.equals(ZERO_PAGE.subarray(0, chunk.length))) break // memcmp, not a call per byte
       low = from
     }
     if (low < sp) memory.writeRaw(low, new Uint8Array(Number(sp - low)))

@@ -114,18 +114,27 @@ export interface Refused {
 
 /**
  * Follows the launcher (already seized and given its go message) through the namespace setup: its
- * clone of the init, the init's fork of the target. Returns with the target stopped at its first
- * stop (auto-attached by PTRACE_O_TRACEFORK) and the init detached; on a refused step, with every
- * process of the attempt killed and reaped.
+ * clone of the init, the init's fork of the target (`oneCpu`: all on this thread's CPU). Returns
+ * with the target stopped at its first stop (auto-attached by PTRACE_O_TRACEFORK) and the init
+ * detached; on a refused step, with every process of the attempt killed and reaped.
  */
-export async function enterNamespaces(launcher: number, arch: Arch, deadline: number): Promise<Entered | Refused> {
-  const launcherEnd = await followUntilFork(launcher, arch, deadline)
+export async function enterNamespaces(
+  launcher: number,
+  arch: Arch,
+  deadline: number,
+  oneCpu: boolean,
+): Promise<Entered | Refused> {
+  // The launcher sharing this thread's CPU: each wait spins (yielding it at every poll, so the launcher
+  // does its namespace work meanwhile) and sees each stop without the SIGCHLD round trip through the
+  // event loop. Elsewhere a spin would only keep this CPU busy, where the kernel could place the init.
+  const spinMs = oneCpu ? undefined : 0
+  const launcherEnd = await followUntilFork(launcher, arch, deadline, spinMs)
   if ('refused' in launcherEnd) {
     await reap(launcher, deadline)
     return launcherEnd
   }
   const init = launcherEnd.child
-  const initEnd = await followUntilFork(init, arch, deadline)
+  const initEnd = await followUntilFork(init, arch, deadline, spinMs)
   await reap(launcher, deadline) // it ended right after the clone, meanwhile
   if ('refused' in initEnd) {
     await reap(init, deadline)
@@ -134,7 +143,7 @@ export async function enterNamespaces(launcher: number, arch: Arch, deadline: nu
   // The target was auto-attached by the fork: let the init go, it only waits for the target now.
   ptraceDetach(init, 0)
   const target = initEnd.child
-  const first = await new Waiter(target, 0).next(deadline, () => sendSignal(init, SIG.KILL))
+  const first = await new Waiter(target, spinMs).next(deadline, () => sendSignal(init, SIG.KILL))
   if (!first || !wifStopped(first.status)) {
     sendSignal(init, SIG.KILL)
     await reap(init, deadline)
@@ -144,9 +153,13 @@ export async function enterNamespaces(launcher: number, arch: Arch, deadline: nu
 }
 
 /** Resumes `pid` through its stops until it forks (its child's pid) or reports a failed step (int3). */
-async function followUntilFork(pid: number, arch: Arch, deadline: number): Promise<{ child: number } | Refused> {
-  // No spinning: the launcher has work to do (namespaces, mounts, a fork), maybe on this CPU.
-  const waiter = new Waiter(pid, 0)
+async function followUntilFork(
+  pid: number,
+  arch: Arch,
+  deadline: number,
+  spinMs: number | undefined,
+): Promise<{ child: number } | Refused> {
+  const waiter = new Waiter(pid, spinMs)
   for (;;) {
     const w = await waiter.next(deadline, () => sendSignal(pid, SIG.KILL))
     if (!w) return { refused: `the launcher (pid ${pid}) vanished`, errno: 0 }

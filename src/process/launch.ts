@@ -235,7 +235,9 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   })
   const pinned = options.pin === true && pinThread()
   // fixedRandom and the virtual clock stop the program at every rdtsc the loader runs before main: round
-  // trips that cost far less on one CPU, so tracer and tracee share one until the entry point (see Process.start).
+  // trips that cost far less on one CPU, so tracer and tracee share one until the entry point (see
+  // Process.start). Not for isolate's handshake alone: one CPU slows the loader's work for 100
+  // libraries and more (+0.5 to +2 ms) more than it speeds the handshake (-0.3 ms).
   const startupPinned = !pinned && (fixedRandom || virtualClock) && pinThread()
   const release = (): void => {
     stdio.close()
@@ -253,9 +255,18 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     arch: arch.name,
   }
   // The launcher's go message; with fixedRandom or the virtual clock it also installs the seccomp filter and rdtsc faulting.
-  const trapped = [...(fixedRandom ? TRAPPED_SYSCALLS : []), ...(virtualClock ? CLOCK_SYSCALLS : [])]
-  const message = launcherMessage(fixedRandom || virtualClock, trapped)
-  const isolated = await startIsolated(request, message, options.isolate, cwd, arch, timeout, release, SEIZE_OPTIONS)
+  const message = goMessage(fixedRandom, virtualClock)
+  const isolated = await startIsolated(
+    request,
+    message,
+    options.isolate,
+    cwd,
+    arch,
+    timeout,
+    release,
+    SEIZE_OPTIONS,
+    pinned || startupPinned,
+  )
   const launcher = isolated.entered ? undefined : spawnSeized(isolated.request, release, SEIZE_OPTIONS)
   const pid = isolated.entered?.target ?? launcher?.pid ?? -1
   const group = isolated.entered?.init ?? pid
@@ -295,6 +306,20 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
 }
 
 type LauncherRequest = Omit<SpawnRequest, 'goFd'>
+
+/** The go messages built so far, by fixedRandom and virtualClock: the filter is the same for every launch. */
+const goMessages = new Map<string, Uint8Array>()
+
+function goMessage(fixedRandom: boolean, virtualClock: boolean): Uint8Array {
+  const key = `${fixedRandom}/${virtualClock}`
+  let message = goMessages.get(key)
+  if (!message) {
+    const trapped = [...(fixedRandom ? TRAPPED_SYSCALLS : []), ...(virtualClock ? CLOCK_SYSCALLS : [])]
+    message = launcherMessage(fixedRandom || virtualClock, trapped)
+    goMessages.set(key, message)
+  }
+  return message
+}
 
 /** Spawns the launcher and seizes it; on failure, `release` frees the launch's resources and it throws. */
 function spawnSeized(request: LauncherRequest, release: () => void, seize: number): { pid: number; goWrite: number } {
@@ -349,6 +374,7 @@ async function startIsolated(
   timeout: number,
   release: () => void,
   seize: number,
+  oneCpu: boolean,
 ): Promise<IsolatedStart> {
   if (isolate === false) return { request, isolation: { isolated: false, reason: 'isolate: false' } }
   if (isolate === undefined && refusal !== undefined)
@@ -363,7 +389,7 @@ async function startIsolated(
   const go = withNamespaces(message, plan.setup)
   sys.write(launcher.goWrite, go, go.length)
   sys.close(launcher.goWrite)
-  const result = await enterNamespaces(launcher.pid, arch, performance.now() + timeout)
+  const result = await enterNamespaces(launcher.pid, arch, performance.now() + timeout, oneCpu)
   if (!('refused' in result)) return { request: inside, isolation: plan.isolation, plan, entered: result }
   if (result.errno === 0) {
     // Not a refusal of the system (the launcher vanished, or the setup outran the deadline): no fallback.

@@ -59,6 +59,8 @@ export function forgetTracee(pid: number, group: number): void {
 /** Reaps the tracees of worker threads that are gone; returns how many were reaped. */
 export function reapOrphans(): number {
   let names: string[]
+  // No folder (no worker thread noted a tracee yet): an existsSync, not a thrown ENOENT at every launch.
+  if (!existsSync(DIR)) return 0
   try {
     names = readdirSync(DIR)
   } catch {

@@ -2,6 +2,8 @@
 // killed and reaped at exit, and killed if its handle is garbage-collected.
 import { isMainThread } from 'node:worker_threads'
 import { SIG } from '../native/constants.js'
+import { closeFd } from '../native/memory.js'
+import { pidfdEnded, pidfdOpen } from '../native/pidfd.js'
 import { sendSignal, waitNoHang } from '../native/ptrace.js'
 import { forgetTracee, noteTracee, reapOrphans, removeOrphanFolder } from './orphans.js'
 
@@ -49,11 +51,22 @@ export function pauseMs(ms: number): void {
  */
 export function reapGroup(group: number, ms = 1000): boolean {
   const until = performance.now() + ms
-  for (;;) {
-    const w = waitNoHang(-group)
-    if (typeof w === 'number') return true
-    if (performance.now() > until) return false
-    if (w === undefined) pauseMs(1)
+  // The group's leader (the tracee, or an isolated one's init) usually ends last: its pidfd wakes
+  // this wait the moment it does, where a 1 ms pause would oversleep (an init's end takes ~0.2 ms).
+  let leader: number | undefined
+  let leaderEnded = false
+  try {
+    for (;;) {
+      const w = waitNoHang(-group)
+      if (typeof w === 'number') return true
+      if (performance.now() > until) return false
+      if (w !== undefined) continue
+      leader ??= pidfdOpen(group)
+      if (leader >= 0 && !leaderEnded) leaderEnded = pidfdEnded(leader, 1)
+      else pauseMs(1)
+    }
+  } finally {
+    if (leader !== undefined && leader >= 0) closeFd(leader)
   }
 }
 

@@ -58,13 +58,15 @@ function pipe(): [number, number] {
   return [fds[0] ?? -1, fds[1] ?? -1]
 }
 
+/** What drain() reads into, shared by every stream: each read is copied out before the next. */
+const scratch = Buffer.allocUnsafe(65536)
+
 /** One captured output stream: the read end of a pipe, or the master of a pty. */
 class Capture {
   private readonly fd: number
   private readonly socket: Socket
   private readonly tail: TailBuffer
   private text: string | undefined = ''
-  private readonly scratch = Buffer.allocUnsafe(65536)
   private listener: ((chunk: Buffer) => void) | undefined
 
   constructor(fd: number, kind: 'pipe' | 'pty', limit: number, listener: ((chunk: Buffer) => void) | undefined) {
@@ -127,12 +129,12 @@ class Capture {
     for (;;) {
       let n = 0
       try {
-        n = readSync(this.fd, this.scratch, 0, this.scratch.length, null)
+        n = readSync(this.fd, scratch, 0, scratch.length, null)
       } catch {
         return // EAGAIN: nothing more for now; EIO (pty): no writer left
       }
       if (n <= 0) return
-      this.push(Buffer.from(this.scratch.subarray(0, n)))
+      this.push(Buffer.from(scratch.subarray(0, n)))
     }
   }
 

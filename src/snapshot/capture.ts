@@ -2,7 +2,7 @@
 // xsave area), maps, memory per level, backtraces, fds and auxv of a stopped process into SnapshotData.
 import { randomUUID } from 'node:crypto'
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
-import { parseElf } from '../elf/index.js'
+import { parseImage } from '../elf/index.js'
 import { ProcsnapError } from '../errors.js'
 import { Process, ProcessThread } from '../process/process.js'
 import type { StopEvent, Thread } from '../process/events.js'
@@ -219,7 +219,7 @@ function vdsoModule(maps: readonly MapState[], read: Unwinding['read']): VdsoMod
   const bytes = map && read(map.start, Number(map.end - map.start))
   if (!map || !bytes) return undefined
   try {
-    const elf = parseElf(bytes, '[vdso]')
+    const elf = parseImage(bytes, '[vdso]') // the same image in every process: parsed once
     return {
       name: '[vdso]',
       path: '[vdso]',

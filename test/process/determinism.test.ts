@@ -102,6 +102,18 @@ describe('fixedRandom: one CPU until the entry point', () => {
     const early = await start(fixture('segfault'), { fixedRandom: false })
     expect(allowed(early.pid)).toBe(before)
   })
+
+  it('an isolated launch with the real clock and randomness leaves the CPUs of the program and this thread alone', async () => {
+    const before = allowed('thread-self')
+    const proc = await start(fixture('counter'), { args: ['1'], fixedRandom: false, clock: 'real' })
+    expect(proc.isolation.isolated).toBe(true)
+    expect(allowed(proc.pid)).toBe(before)
+    expect(allowed('thread-self')).toBe(before)
+    proc.breakAt('main')
+    expect((await proc.cont()).kind).toBe('breakpoint')
+    expect(await proc.kill()).toEqual({ signal: 'SIGKILL' })
+    expect(allowed('thread-self')).toBe(before)
+  })
 })
 
 describe('fixedRandom: a clean stack at the entry point', () => {

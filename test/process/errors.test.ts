@@ -1,7 +1,7 @@
 // Bad input gets a typed error with a stable code and a message that says what to do next, and
 // the tracer stays usable afterwards: every case ends by launching counter and running it to exit.
 import { execFileSync } from 'node:child_process'
-import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { inspect } from 'node:util'
@@ -253,6 +253,40 @@ describe('a binary that cannot be launched', () => {
     expect(proc.argv).toEqual(['true'])
     expect(await proc.wait()).toEqual({ exitCode: 0 })
     await expectTracerUsable()
+  })
+
+  it('a binary that launched once is checked again once it changes: chmod -x, then text in its place', async () => {
+    const copy = join(tmp, 'counter-changing')
+    copyFileSync(fixture('counter'), copy)
+    chmodSync(copy, 0o755)
+    expect(await (await start(copy, { args: ['0'] })).wait()).toEqual({ exitCode: 0 })
+    chmodSync(copy, 0o644)
+    expect((await rejected(launch(copy))).code).toBe('ERR_NOT_EXECUTABLE')
+    chmodSync(copy, 0o755)
+    expect(await (await start(copy, { args: ['0'] })).wait()).toEqual({ exitCode: 0 })
+    writeFileSync(copy, 'echo not a program\n')
+    expect((await rejected(launch(copy))).code).toBe('ERR_NOT_ELF')
+    await expectTracerUsable()
+  })
+
+  it('a name in PATH skips a directory of that name and a file without +x in earlier PATH entries', async () => {
+    const first = mkdtempSync(join(tmp, 'path-a-'))
+    const second = mkdtempSync(join(tmp, 'path-b-'))
+    mkdirSync(join(first, 'procsnap-tool')) // a directory: not it
+    writeFileSync(join(second, 'procsnap-tool'), 'not run', { mode: 0o644 }) // no +x: not it
+    writeFileSync(join(tmp, 'not-a-dir'), '') // a PATH entry under a file: ENOTDIR
+    const third = mkdtempSync(join(tmp, 'path-c-'))
+    copyFileSync(fixture('counter'), join(third, 'procsnap-tool'))
+    chmodSync(join(third, 'procsnap-tool'), 0o755)
+    const saved = process.env.PATH
+    process.env.PATH = [join(tmp, 'missing-dir'), join(tmp, 'not-a-dir', 'sub'), first, second, third, saved].join(':')
+    try {
+      const proc = await start('procsnap-tool', { args: ['0'] })
+      expect(proc.path).toBe(join(third, 'procsnap-tool'))
+      expect(await proc.wait()).toEqual({ exitCode: 0 })
+    } finally {
+      process.env.PATH = saved
+    }
   })
 
   it('a binary whose ELF interpreter is missing is ERR_NOT_EXECUTABLE naming the interpreter, and leaves no process', async () => {
