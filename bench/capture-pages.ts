@@ -7,7 +7,7 @@ import { Residency } from '../src/snapshot/capture-memory.js'
 import { probeWriteTracking } from '../src/process/write-probe.js'
 import { hasTracker, trackWrites } from '../src/snapshot/incremental.js'
 import { median } from './median.js'
-import { RUNS, type Row } from './report.js'
+import { RUNS, type Row, lowerRow } from './report.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const FIX = `${ROOT}fixtures/c/bin/`
@@ -138,14 +138,7 @@ export async function capturePagesRows(): Promise<Row[]> {
     if ([inc.snap, untracked.snap, shared.snap, lone.snap].some((x) => x.maps.length === 0)) throw new Error('no maps')
     await heap.kill()
   }
-  const row = (measure: string, ours: number[], baseline: number[], unit: string, target: string): Row => ({
-    measure,
-    ours,
-    baseline,
-    unit,
-    better: 'lower',
-    target,
-  })
+  const row = lowerRow
   return [
     row(
       `'writable' snapshot of ${THREADS} threads asleep (8 MiB stacks; baseline: C pagemap + process_vm_readv of the touched pages)`,

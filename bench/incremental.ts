@@ -7,7 +7,7 @@ import { launch, type Process, type ProcessSnapshot } from '../src/index.js'
 import { probeWriteTracking } from '../src/process/write-probe.js'
 import { hasTracker, trackWrites } from '../src/snapshot/incremental.js'
 import { median } from './median.js'
-import { RUNS, type Row } from './report.js'
+import { RUNS, type Row, lowerRow } from './report.js'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const FIX = `${ROOT}fixtures/c/bin/`
@@ -107,14 +107,7 @@ export async function incrementalRows(): Promise<Row[]> {
     sparse.base.push(s.base)
     await res.proc.kill()
   }
-  const row = (measure: string, ours: number[], baseline: number[], unit: string, target: string): Row => ({
-    measure,
-    ours,
-    baseline,
-    unit,
-    better: 'lower',
-    target,
-  })
+  const row = lowerRow
   return [
     row(
       `${MIB} MiB heap, one page written, incremental 'writable' snapshot, writes tracked by the kernel, median of ${STOPS} stops (baseline: a 'base' snapshot of the same stop)`,

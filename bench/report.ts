@@ -57,3 +57,8 @@ export function writeResults(rows: Row[]): void {
   const [head, ...rest] = previous.split('\n## ')
   writeFileSync(file, [head?.trimEnd(), '', section, ...rest.map((r) => `\n## ${r.trimEnd()}`)].join('\n') + '\n')
 }
+
+/** A row where lower is better (times, memory). */
+export function lowerRow(measure: string, ours: number[], baseline: number[], unit: string, target: string): Row {
+  return { measure, ours, baseline, unit, better: 'lower', target }
+}
