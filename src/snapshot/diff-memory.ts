@@ -8,6 +8,8 @@ import { addRun } from './runs.js'
 import type { MapState, MemoryChange, SnapshotData, SnapshotLevel } from './model.js'
 import { mapAt, type SnapshotModule } from './regions.js'
 
+/** How far past AT_PLATFORM the strings gap is looked for: the strings sit at the stack's top. */
+const STRINGS_SCAN = 1 << 20
 /** Bytes of a sparse map compared at once. */
 const SPARSE_WINDOW = 1 << 20
 /** glibc's PTR_MANGLE on x86_64: rol(pointer ^ guard, 0x11), the guard at fs:0x30. */
@@ -231,13 +233,19 @@ function rangesOf(
 /** Offsets [start, end) in the initial stack of the zeros between the platform string and the argument strings. */
 export function stringsGap(stack: MapState, data: SnapshotData): { start: number; end: number } | undefined {
   const platform = data.auxv.find((e) => e.name === 'AT_PLATFORM')?.value
-  // a large stack an incremental capture shared is held page by page: read through content.ts
-  const content = stack.content ?? (heldSize(stack) > 0 ? heldBytes(stack, 0, heldSize(stack)) : undefined)
-  if (platform === undefined || !content || platform < stack.start || platform >= stack.end) return undefined
-  let i = Number(platform - stack.start)
-  while (i < content.length && content[i] !== 0) i++
+  const size = heldSize(stack)
+  if (platform === undefined || size === 0 || platform < stack.start || platform >= stack.end) return undefined
+  // A large stack an incremental capture shared is held page by page: read through content.ts, a
+  // window at a time, and no further than STRINGS_SCAN past AT_PLATFORM (a hostile file's "stack" may be GiBs).
+  const from = Number(platform - stack.start)
+  const limit = Math.min(size, from + STRINGS_SCAN)
+  const bytes = stack.content ?? heldBytes(stack, from, Math.max(0, limit - from))
+  const base = stack.content ? 0 : from
+  const end = stack.content ? limit : base + bytes.length
+  let i = from
+  while (i < end && bytes[i - base] !== 0) i++
   const start = i
-  while (i < content.length && content[i] === 0) i++
+  while (i < end && bytes[i - base] === 0) i++
   return { start, end: i }
 }
 

@@ -1,7 +1,7 @@
 // The seeded fuzzer of snapshot files (test/snapshot/fuzz.ts) on real snapshots of real processes:
 // 300 mutants, each ending in success or a ProcsnapError with a code, within a second, in bounded
 // memory. `npm run stress` runs 3000 (stress/snapshots.ts).
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, expect, it } from 'vitest'
@@ -9,7 +9,7 @@ import { encodeSnapshotV1 } from '../../src/snapshot/format.js'
 import { encodeSnapshot } from '../../src/snapshot/format-file.js'
 import { loadSnapshot, type SnapshotLevel } from '../../src/index.js'
 import { fixture, start } from '../helpers.js'
-import { fuzzReport, fuzzSnapshots, type FuzzOriginal } from './fuzz.js'
+import { fuzzReport, fuzzSnapshots, mutant, runCase, type FuzzOriginal } from './fuzz.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-fuzz-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -48,4 +48,19 @@ it('300 seeded mutants of real snapshot files: each a result or a ProcsnapError,
   expect(result.peakRss, report).toBeLessThan(1024 * 2 ** 20)
   expect(result.outcomes.get('ok') ?? 0, report).toBeGreaterThan(0)
   expect(result.outcomes.get('ERR_SNAPSHOT_CORRUPT') ?? 0, report).toBeGreaterThan(0)
+}, 60_000)
+
+it('a 16 GiB PROT_NONE reservation renamed [stack] (stress seed 11, case 1355): read a window past AT_PLATFORM, never the whole map', async () => {
+  const proc = await start(fixture('noaccess'), { args: ['/etc/hostname'] })
+  proc.breakAt('ready')
+  await proc.cont()
+  const snapshot = loadSnapshot(
+    save({ name: 'noaccess full', bytes: Buffer.alloc(0), snapshot: proc.createSnapshot({ level: 'full' }) }),
+  )
+  await proc.kill()
+  const m = mutant({ name: 'noaccess full v1', bytes: encodeSnapshotV1(snapshot.data), snapshot }, 11, 1355)
+  expect(m.what).toBe('map path')
+  const path = join(dir, 'case-1355.json')
+  writeFileSync(path, m.bytes)
+  expect(runCase(path, snapshot)).not.toMatch(/^untyped/) // was: RangeError: Invalid typed array length: 17179869184
 }, 60_000)
