@@ -4,7 +4,7 @@
 // whose words do not start at multiples of 8 take the slower path of 32-bit lanes, page by page.
 
 import { addRun } from './runs.js'
-import { WordScan } from './word-scan.js'
+import { WordScan, skipEqualBlocks } from './word-scan.js'
 
 export { MERGE_GAP } from './runs.js'
 
@@ -91,30 +91,10 @@ function wordsOf(a: Uint8Array, b: Uint8Array, shift: number): Words | undefined
 
 /** Past the blocks of four words from i (a word's start) on that are equal bit for bit: where a difference may be. */
 function skipEqualWords(words: Words, i: number, to: number): number {
-  const { a: fa, b: fb, hiA, hiB, offA, offB } = words
+  const { a, b, hiA, hiB, offA, offB } = words
   if (((i + offA) & 7) !== 0) return i
-  let x = (i + offA) >> 3
-  let y = (i + offB) >> 3
-  const stop = (to + offA) >> 3
-  const from = x
-  while (x + 4 <= stop) {
-    const a0 = fa[x] ?? 0
-    const a1 = fa[x + 1] ?? 0
-    const a2 = fa[x + 2] ?? 0
-    const a3 = fa[x + 3] ?? 0
-    if (a0 !== fb[y] || a1 !== fb[y + 1] || a2 !== fb[y + 2] || a3 !== fb[y + 3]) break
-    // Equal as numbers: the same bits, unless one is +0 and the other -0 (only the sign, in the high half, differs).
-    if (
-      (a0 === 0 || a1 === 0 || a2 === 0 || a3 === 0) &&
-      (hiA[2 * x + 1] !== hiB[2 * y + 1] ||
-        hiA[2 * x + 3] !== hiB[2 * y + 3] ||
-        hiA[2 * x + 5] !== hiB[2 * y + 5] ||
-        hiA[2 * x + 7] !== hiB[2 * y + 7])
-    )
-      break
-    x += 4
-    y += 4
-  }
+  const from = (i + offA) >> 3
+  const x = skipEqualBlocks(a, b, hiA, hiB, from, (i + offB) >> 3, (to + offA) >> 3)
   return x === from ? i : (x << 3) - offA
 }
 

@@ -77,7 +77,7 @@ export class WordScan {
       let x = (narrowed(page, pageEnd, equalAt) - start) >> 3
       let native = true
       while (x < stop) {
-        x = skipEqualBlocks(fa, fb, ia, ib, x, stop)
+        x = skipEqualBlocks(fa, fb, ia, ib, x, x, stop)
         let differed = false
         for (const last = Math.min(x + 4, stop); x < last; x++) {
           const loA = ia[2 * x] ?? 0
@@ -133,28 +133,33 @@ function narrowed(lo: number, hi: number, equalAt: (i: number, j: number) => boo
   return lo
 }
 
-/** Past the blocks of four words from x on, before stop, that are equal bit for bit: where the next difference may be. */
-function skipEqualBlocks(
+/**
+ * Past the blocks of four words from a's word x (facing b's word y) on, before stop, that are equal bit
+ * for bit: a's index of where the next difference may be.
+ */
+export function skipEqualBlocks(
   fa: Float64Array,
   fb: Float64Array,
   ia: Int32Array,
   ib: Int32Array,
   x: number,
+  y: number,
   stop: number,
 ): number {
+  const d = y - x
   while (x + 4 <= stop) {
     const a0 = fa[x]
     const a1 = fa[x + 1]
     const a2 = fa[x + 2]
     const a3 = fa[x + 3]
-    if (a0 !== fb[x] || a1 !== fb[x + 1] || a2 !== fb[x + 2] || a3 !== fb[x + 3]) break
+    if (a0 !== fb[x + d] || a1 !== fb[x + d + 1] || a2 !== fb[x + d + 2] || a3 !== fb[x + d + 3]) break
     // Equal as numbers: the same bits, unless one is +0 and the other -0 (only the sign, in the high half, differs).
     if (
       (a0 === 0 || a1 === 0 || a2 === 0 || a3 === 0) &&
-      (ia[2 * x + 1] !== ib[2 * x + 1] ||
-        ia[2 * x + 3] !== ib[2 * x + 3] ||
-        ia[2 * x + 5] !== ib[2 * x + 5] ||
-        ia[2 * x + 7] !== ib[2 * x + 7])
+      (ia[2 * x + 1] !== ib[2 * (x + d) + 1] ||
+        ia[2 * x + 3] !== ib[2 * (x + d) + 3] ||
+        ia[2 * x + 5] !== ib[2 * (x + d) + 5] ||
+        ia[2 * x + 7] !== ib[2 * (x + d) + 7])
     )
       break
     x += 4
