@@ -24,6 +24,7 @@ import {
   HEADER_BYTES,
   PAGE_BYTES,
   VERSION_V2,
+  dataChecksum,
   dataOffset,
   decodeHeader,
   type PageRunV2,
@@ -136,9 +137,8 @@ class PageLoader {
   finish(dataCrc: number): void {
     if (this.next !== this.pageCount)
       throw new LoadError(`the file stores ${this.pageCount} pages but its maps list ${this.next}`)
-    const table = Buffer.from(this.crcs.buffer, this.crcs.byteOffset, this.crcs.byteLength)
-    if (!isLittleEndian) for (let i = 0; i < this.crcs.length; i++) table.writeUInt32LE(this.crcs[i]!, i * 4)
-    if (crc32(table) !== dataCrc) throw new LoadError('the pages do not match their checksum: the file was altered')
+    if (dataChecksum(this.crcs) !== dataCrc)
+      throw new LoadError('the pages do not match their checksum: the file was altered')
   }
 
   private content(c: Fields, mapSize: bigint): Pick<MapState, 'content' | 'sparse'> {
@@ -276,8 +276,6 @@ class PageLoader {
     this.next += count
   }
 }
-
-const isLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
 /** `untouched`: ascending, disjoint [from, to) byte ranges inside the map, page-aligned (`to` may be the map's end). */
 function decodeUntouched(m: Fields, mapSize: bigint): PageRun[] {

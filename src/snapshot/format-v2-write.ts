@@ -9,7 +9,7 @@ import { crcPages, startCrcPages } from '../files/shared-pages.js'
 import type { ByteSink } from '../files/write.js'
 import { contentOnDisk, mapJson, snapshotJson } from './format.js'
 import { type Json } from './format-fields.js'
-import { FORMAT_V2, HEADER_BYTES, PAGE_BYTES, dataOffset, encodeHeader } from './format-v2.js'
+import { FORMAT_V2, HEADER_BYTES, PAGE_BYTES, dataChecksum, dataOffset, encodeHeader } from './format-v2.js'
 import type { MapState, PageRun, SnapshotData, SparseContent } from './model.js'
 
 const ZERO_PAGE = new Uint8Array(PAGE_BYTES)
@@ -108,20 +108,16 @@ class PageStore {
    * helper thread when it can); returns the crc32 of the table of page crc32s (u32 LE each).
    */
   writeTo(out: ByteSink): number {
-    const crcs = Buffer.alloc(this.count * 4)
-    const table = new Uint32Array(crcs.buffer, crcs.byteOffset, this.count)
+    const table = new Uint32Array(this.count)
     this.blockBuffers.forEach((buffer, i) => {
       const block = new Uint8Array(buffer, this.blockStarts[i], this.blockEnds[i]! - this.blockStarts[i]!)
       const pending = startCrcPages(block) // the helper starts on it while this thread writes it
       out.write(block)
       table.set(pending ? pending.finish() : crcPages(block), this.blockSlots[i])
     })
-    if (!isLittleEndian) for (let i = 0; i < this.count; i++) crcs.writeUInt32LE(table[i]!, i * 4)
-    return crc32(crcs)
+    return dataChecksum(table)
   }
 }
-
-const isLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
 /** key -> the first slot stored with it: open addressing in an Int32Array (a Map of uint32 keys boxes them). */
 class FirstSlots {

@@ -2,6 +2,8 @@
 //   header (40 bytes) | metadata (UTF-8 JSON) | zeros to a 4096 boundary | stored pages (4096 bytes each)
 // All integers little-endian. The metadata is procsnap/1's JSON with page runs in place of page hashes.
 
+import { crc32 } from 'node:zlib'
+
 export const FORMAT_V2 = 'procsnap/2'
 export const VERSION_V2 = 2
 export const MAGIC = Buffer.from('PROCSNAP', 'latin1')
@@ -64,4 +66,14 @@ export interface PageRunV2 {
   readonly count: number
   readonly slot: number
   readonly repeat: boolean
+}
+
+const isLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+
+/** The header's dataCrc: the crc32 of the stored pages' crc32s, u32 little-endian each, in file order. */
+export function dataChecksum(crcs: Uint32Array): number {
+  if (isLittleEndian) return crc32(Buffer.from(crcs.buffer, crcs.byteOffset, crcs.byteLength))
+  const table = Buffer.alloc(crcs.length * 4)
+  crcs.forEach((c, i) => table.writeUInt32LE(c, i * 4))
+  return crc32(table)
 }
