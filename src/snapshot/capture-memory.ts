@@ -12,6 +12,7 @@ import type { MemoryMap } from '../process/maps.js'
 import type { Process } from '../process/process.js'
 import { PAGE } from './content.js'
 import type { CaptureBase } from './incremental.js'
+import { LiveReadError, withLiveContent } from './live-content.js'
 import { PatchedPages, type PageRoot } from './patched-pages.js'
 import { levelHolding, levelRank } from './memory-view.js'
 import type { MapState, PageRun, SnapshotLevel, SparseContent } from './model.js'
@@ -53,6 +54,7 @@ export function captureMap(
   if (kernel) return { ...base, unreadable: kernel }
   if (m.perms[0] === 'r') {
     const touched = isPrivateAnonymous(m) ? touchedRuns(m, memory.residency, previous) : undefined
+    if (memory.live && Number(m.end - m.start) >= LIVE_MIN) return liveMap(proc, base, touched)
     const held =
       (touched && previous && share && shareFrom(proc, m, touched, previous)) || readWhole(proc, m, touched, memory)
     if (held) return remember({ ...base, ...held }, touched)
@@ -70,6 +72,26 @@ export function captureMap(
     ...(untouched ? { untouched } : {}),
     ...(failure ? { unreadable: failureReason(m, sparse.size, failure) } : {}),
   }
+}
+
+/** Maps at least this large are left in the process by a dump (proc.saveSnapshot); smaller ones are copied. */
+const LIVE_MIN = 1 << 20
+
+/** A dump's map: its touched runs noted, its bytes read from the stopped process when written (live-content.ts). */
+function liveMap(proc: Process, base: MapState, touched: readonly PageRun[] | undefined): MapState {
+  const size = Number(base.end - base.start)
+  const map: MapState = touched ? { ...base, untouched: untouchedRuns(touched, size) } : base
+  return withLiveContent(map, {
+    size,
+    read: (at, into) => {
+      try {
+        proc.readMemoryInto(base.start + BigInt(at), into)
+      } catch (error) {
+        if (error instanceof MemoryError) throw new LiveReadError(map)
+        throw error
+      }
+    },
+  })
 }
 
 /** Kernel maps that no read gets: known by name, never read (their contents would change at every capture anyway). */
@@ -385,6 +407,8 @@ const SLAB_MIN_MAP = 1 << 20
  */
 export class CaptureMemory {
   readonly residency: Residency
+  /** A dump's capture: large readable maps stay in the process (liveMap). */
+  live = false
   /** Whether large buffers may ask for huge pages (see capture.ts). */
   private readonly hugeOk: boolean
   private slab: Uint8Array | undefined

@@ -98,15 +98,33 @@ function capture(
   options: SnapshotOptions,
 ): ProcessSnapshot | ThreadSnapshot {
   checkOptions('createSnapshot', options, SNAPSHOT_OPTIONS)
+  const { data, modules } = captureData(proc, kind, threads, current, options, false)
+  return snapshotFromData(data, modules)
+}
+
+/**
+ * The stopped process's state as SnapshotData. `live` (a dump's capture, dump.ts): large readable
+ * maps are left in the process to be read as they are written, and nothing is kept for a later
+ * incremental capture.
+ */
+export function captureData(
+  proc: Process,
+  kind: SnapshotKind,
+  threads: readonly Thread[],
+  current: number,
+  options: SnapshotOptions,
+  live: boolean,
+): { data: SnapshotData; modules: SnapshotModule[] } {
   const level = options.level ?? 'base'
   const arch = proc.arch.name as SnapshotArch
   const liveModules = proc.modules
   const buildIds = new Map(liveModules.map((m) => [m.path, m.elf.buildId]))
   for (const m of liveModules) rememberElf(m.path, m.elf.buildId, m.elf)
   const residency = new Residency(proc.pid)
-  const earlier = captureBases(proc)
+  const earlier = live ? undefined : captureBases(proc)
   // With an earlier capture alive, fresh huge pages cost 3-9x more to fill on this VM than 4 KiB ones (bench 'pages')
   const memory = new CaptureMemory(residency, earlier === undefined)
+  memory.live = live
   let maps: MapState[]
   try {
     const share = options.incremental !== false
@@ -114,8 +132,8 @@ function capture(
   } finally {
     residency.close()
   }
-  rememberCapture(proc, level, maps)
-  if (options.incremental !== false) trackAfterCapture(proc, level, maps)
+  if (!live) rememberCapture(proc, level, maps)
+  if (!live && options.incremental !== false) trackAfterCapture(proc, level, maps)
   const modules: SnapshotModule[] = liveModules.map((m) => ({
     name: m.name,
     path: m.path,
@@ -154,7 +172,7 @@ function capture(
     auxv: readAuxv(proc.pid),
     cpu: cpuOf(proc, arch),
   }
-  return snapshotFromData(data, modules)
+  return { data, modules }
 }
 
 /** The unwinder reads live stacks a page at a time: one process_vm_readv per 4 KiB, not per 8-byte slot. */

@@ -5,11 +5,12 @@
 // crc32s are computed beside it, by a helper thread for large shared buffers (files/shared-pages.ts);
 // the header's checksum of them is patched in last.
 import { crc32 } from 'node:zlib'
-import { crcPages, startCrcPages } from '../files/shared-pages.js'
+import { SHARED_MIN_BYTES, allocateShared, crcPages, startCrcPages } from '../files/shared-pages.js'
 import type { ByteSink } from '../files/write.js'
 import { contentOnDisk, mapJson, snapshotJson } from './format.js'
 import { type Json } from './format-fields.js'
 import { FORMAT_V2, HEADER_BYTES, PAGE_BYTES, dataChecksum, dataOffset, encodeHeader } from './format-v2.js'
+import { liveContent, type LiveContent } from './live-content.js'
 import type { MapState, PageRun, SnapshotData, SparseContent } from './model.js'
 
 const ZERO_PAGE = new Uint8Array(PAGE_BYTES)
@@ -17,6 +18,10 @@ const ZERO_PAGE = new Uint8Array(PAGE_BYTES)
 const MAX_CANDIDATES = 8
 /** Where the header's crc32 of the page crc32s lies. */
 const DATA_CRC_AT = 36
+/** Copies of a live map's pages kept to compare repeated pages with (16 MiB at most). */
+const MAX_LIVE_PAGES = 4096
+/** A live map is read this much at a time: the size the helper thread shares (files/shared-pages.ts). */
+const LIVE_CHUNK = SHARED_MIN_BYTES
 
 /**
  * A page's key: an FNV-style mix of 72 of its 32-bit words (`words` views the buffer, the page starts
@@ -41,14 +46,16 @@ function wordsOf(bytes: Uint8Array): Int32Array {
 class PageStore {
   private keys = new Uint32Array(1 << 12)
   private count = 0
-  /** Each slot's page: bytes[at, at + 4096) of the buffer in `held`. */
-  private readonly held: Uint8Array[] = []
+  /** Each slot's page: bytes[at, at + 4096) of the buffer in `held`, or of a live map (a dump's). */
+  private readonly held: (Uint8Array | LiveContent)[] = []
   private readonly at: number[] = []
+  /** Copies of live pages read to compare with (repeated pages compare with the same few). */
+  private readonly livePages = new Map<number, Uint8Array>()
   /** The first slot stored with each key, and any later ones (pages alike where sampled, or crafted so). */
   private readonly byKey = new FirstSlots((slot) => this.keys[slot]!)
   private readonly moreByKey = new Map<number, number[]>()
   /** Blocks of consecutive slots: a buffer, a byte range in it, and the first slot. */
-  private readonly blockBuffers: ArrayBufferLike[] = []
+  private readonly blockBuffers: (ArrayBufferLike | LiveContent)[] = []
   private readonly blockStarts: number[] = []
   private readonly blockEnds: number[] = []
   private readonly blockSlots: number[] = []
@@ -68,16 +75,19 @@ class PageStore {
     this.byKey.reserve(want)
   }
 
-  /** The slot holding the 4096 bytes at `at` of `bytes` (stored now if new), or -1 for a page of zeros. */
-  slotOf(bytes: Uint8Array, at: number, key: number): number {
+  /**
+   * The slot holding the 4096 bytes at `at` of `bytes` (stored now if new), or -1 for a page of zeros.
+   * A live map's page (`live`, at `liveAt` in it) is kept as that place, `bytes` being only a chunk read now.
+   */
+  slotOf(bytes: Uint8Array, at: number, key: number, live?: LiveContent, liveAt = 0): number {
     if (key === ZERO_KEY && equalPages(bytes, at, ZERO_PAGE, 0)) return -1
     const known = this.byKey.get(key)
     const slot = this.count
     if (known < 0) this.byKey.add(key, slot)
     else {
-      if (equalPages(bytes, at, this.held[known]!, this.at[known]!)) return known
+      if (this.holds(known, bytes, at)) return known
       const more = this.moreByKey.get(key) ?? []
-      for (const other of more) if (equalPages(bytes, at, this.held[other]!, this.at[other]!)) return other
+      for (const other of more) if (this.holds(other, bytes, at)) return other
       if (more.length < MAX_CANDIDATES - 1) this.moreByKey.set(key, [...more, slot])
     }
     if (slot === this.keys.length) {
@@ -87,10 +97,10 @@ class PageStore {
     }
     this.keys[slot] = key
     this.count++
-    this.held.push(bytes)
-    this.at.push(at)
-    const buffer = bytes.buffer
-    const start = bytes.byteOffset + at
+    this.held.push(live ?? bytes)
+    this.at.push(live ? liveAt : at)
+    const buffer = live ?? bytes.buffer
+    const start = live ? liveAt : bytes.byteOffset + at
     const last = this.blockBuffers.length - 1
     if (last >= 0 && this.blockBuffers[last] === buffer && this.blockEnds[last] === start)
       this.blockEnds[last] = start + PAGE_BYTES
@@ -103,17 +113,47 @@ class PageStore {
     return slot
   }
 
+  /** Whether a slot holds the 4096 bytes at `at` of `bytes`. */
+  private holds(slot: number, bytes: Uint8Array, at: number): boolean {
+    const held = this.held[slot]!
+    return held instanceof Uint8Array
+      ? equalPages(bytes, at, held, this.at[slot]!)
+      : equalPages(bytes, at, this.livePage(held, slot), 0)
+  }
+
+  /** A live slot's 4096 bytes, read from its map (and kept while there is room). */
+  private livePage(held: LiveContent, slot: number): Uint8Array {
+    const at = this.at[slot]!
+    const kept = this.livePages.get(slot)
+    if (kept) return kept
+    const page = new Uint8Array(PAGE_BYTES)
+    held.read(at, page)
+    if (this.livePages.size < MAX_LIVE_PAGES) this.livePages.set(slot, page)
+    return page
+  }
+
   /**
    * Writes the pages in slot order, block by block, each block's crc32s computed meanwhile (by the
-   * helper thread when it can); returns the crc32 of the table of page crc32s (u32 LE each).
+   * helper thread when it can); returns the crc32 of the table of page crc32s (u32 LE each). A live
+   * block is read from its map a chunk at a time into `chunk`.
    */
-  writeTo(out: ByteSink): number {
+  writeTo(out: ByteSink, chunk: () => Uint8Array): number {
     const table = new Uint32Array(this.count)
-    this.blockBuffers.forEach((buffer, i) => {
-      const block = new Uint8Array(buffer, this.blockStarts[i], this.blockEnds[i]! - this.blockStarts[i]!)
+    const put = (block: Uint8Array, slot: number): void => {
       const pending = startCrcPages(block) // the helper starts on it while this thread writes it
       out.write(block)
-      table.set(pending ? pending.finish() : crcPages(block), this.blockSlots[i])
+      table.set(pending ? pending.finish() : crcPages(block), slot)
+    }
+    this.blockBuffers.forEach((buffer, i) => {
+      const start = this.blockStarts[i]!
+      const end = this.blockEnds[i]!
+      if (!isLive(buffer)) return put(new Uint8Array(buffer, start, end - start), this.blockSlots[i]!)
+      const into = chunk()
+      for (let at = start; at < end; at += into.length) {
+        const view = into.subarray(0, Math.min(into.length, end - at))
+        buffer.read(at, view)
+        put(view, this.blockSlots[i]! + (at - start) / PAGE_BYTES)
+      }
     })
     return dataChecksum(table)
   }
@@ -157,6 +197,10 @@ class FirstSlots {
     this.table = new Int32Array(old.length * 2).fill(-1)
     for (const slot of old) if (slot >= 0) this.put(this.keyOf(slot), slot)
   }
+}
+
+function isLive(held: ArrayBufferLike | LiveContent): held is LiveContent {
+  return !(held instanceof ArrayBuffer || held instanceof SharedArrayBuffer)
 }
 
 function equalPages(a: Uint8Array, atA: number, b: Uint8Array, atB: number): boolean {
@@ -284,10 +328,38 @@ function sparseRuns(sparse: SparseContent, untouched: readonly PageRun[] | undef
   return { size: sparse.size, runs: runs.runs }
 }
 
-function heldJson(m: MapState, store: PageStore): Json {
+/** A live map's runs, its touched spans read a chunk at a time (the pages themselves are read again when written). */
+function liveRuns(
+  live: LiveContent,
+  untouched: readonly PageRun[] | undefined,
+  store: PageStore,
+  chunk: Uint8Array,
+): Json {
+  if (live.size % PAGE_BYTES !== 0) throw new RangeError(`a live map of ${live.size} bytes, not whole pages`)
+  const runs = new RunBuilder()
+  const spans = touchedSpans(untouched, live.size)
+  store.reserve(spans.reduce((pages, [from, to]) => pages + (to - from) / PAGE_BYTES, 0))
+  const words = wordsOf(chunk)
+  for (const [from, to] of spans)
+    for (let pos = from; pos < to; pos += chunk.length) {
+      const view = chunk.subarray(0, Math.min(chunk.length, to - pos))
+      live.read(pos, view)
+      for (let at = 0; at < view.length; at += PAGE_BYTES) {
+        const before = store.size
+        const slot = store.slotOf(view, at, pageKey(words, at / 4), live, pos + at)
+        runs.add((pos + at) / PAGE_BYTES, slot, slot >= before)
+      }
+    }
+  runs.flush()
+  return { size: live.size, runs: runs.runs }
+}
+
+function heldJson(m: MapState, store: PageStore, chunk: () => Uint8Array): Json {
   const held: Record<string, unknown> = {}
   const untouched = m.untouched && normalized(m.untouched, Number(m.end - m.start))
+  const live = liveContent(m)
   if (m.content) held.content = contentRuns(m.content, untouched, store)
+  else if (live) held.content = liveRuns(live, untouched, store, chunk())
   else if (m.sparse) held[contentOnDisk.has(m.sparse) ? 'content' : 'sparse'] = sparseRuns(m.sparse, untouched, store)
   if (untouched) held.untouched = untouched.map(([from, to]) => [from, to])
   return held
@@ -314,12 +386,15 @@ function normalized(runs: readonly PageRun[], size: number): PageRun[] {
 /** Writes a snapshot as procsnap/2 to `out`; equal snapshots give equal bytes (keys in a fixed order). */
 export function writeSnapshotV2(data: SnapshotData, out: ByteSink): void {
   const store = new PageStore()
-  const snapshot = snapshotJson(data, (m) => mapJson(m, heldJson(m, store)))
+  let buffer: Uint8Array | undefined
+  // live maps' chunks: shared, so that the helper thread reads half of each and crcs them
+  const chunk = (): Uint8Array => (buffer ??= allocateShared(LIVE_CHUNK))
+  const snapshot = snapshotJson(data, (m) => mapJson(m, heldJson(m, store, chunk)))
   const meta = Buffer.from(JSON.stringify({ format: FORMAT_V2, snapshot }), 'utf8')
   out.write(encodeHeader({ metaLength: meta.length, pageCount: store.size, metaCrc: crc32(meta), dataCrc: 0 }))
   out.write(meta)
   out.write(ZERO_PAGE.subarray(0, dataOffset(meta.length) - HEADER_BYTES - meta.length))
   const dataCrc = Buffer.alloc(4)
-  dataCrc.writeUInt32LE(store.writeTo(out))
+  dataCrc.writeUInt32LE(store.writeTo(out, chunk))
   out.patch(DATA_CRC_AT, dataCrc)
 }

@@ -1,5 +1,7 @@
 // The snapshot layer's public surface. Importing it adds createSnapshot() to Process and its threads.
 import './capture.js'
+import './dump.js'
+export type { SaveSnapshotOptions } from './dump.js'
 export type { SnapshotOptions } from './capture.js'
 export {
   ProcessSnapshot,
