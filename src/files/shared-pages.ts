@@ -245,6 +245,22 @@ export function readPagesShared(
   return finishShared(startShared(job(into, crcs?.subarray(0, into.length / PAGE), fd, position)), callerRead)
 }
 
+/**
+ * readPagesShared begun now and joined later: the helper reads (and crcs) while the caller does
+ * something else, then `finish(callerRead)` takes the chunks left and returns what readPagesShared
+ * would. Undefined when the buffers are not ones to share: the caller reads alone.
+ */
+export function startReadPages(
+  fd: number,
+  into: Uint8Array,
+  position: number,
+  crcs: Uint32Array,
+): { finish(callerRead?: ReadSync): boolean } | undefined {
+  if (!sharable(into, crcs) || position + into.length > Number.MAX_SAFE_INTEGER) return undefined
+  const started = startShared(job(into, crcs.subarray(0, into.length / PAGE), fd, position))
+  return { finish: (callerRead) => finishShared(started, callerRead) }
+}
+
 /** For tests and benchmarks: the helper thread on, off (which stops it), or on and first to work. */
 export async function setSharedPages(mode: 'on' | 'off' | 'helper-first'): Promise<void> {
   helperOff = mode === 'off'

@@ -279,14 +279,17 @@ export class BreakpointTable {
     site.inserted = true
   }
 
-  /** Replaces int3 bytes in a buffer read from [address, address+len) with the original bytes. */
-  patchRead(address: bigint, buf: Uint8Array): void {
+  /** Replaces int3 bytes in a buffer read from [address, address+len) with the original bytes; returns how many sites it patched. */
+  patchRead(address: bigint, buf: Uint8Array): number {
+    let patched = 0
     this.byAddress.forOverlapping(address, address + BigInt(buf.length), (site) => {
       if (!site.inserted) return
+      patched++
       const at = Number(site.address - address)
       const { original } = site
       for (let i = Math.max(0, -at); i < original.length && at + i < buf.length; i++) buf[at + i] = original[i] ?? 0
     })
+    return patched
   }
 
   /**

@@ -1,6 +1,6 @@
 // Reading and writing tracee memory by address, with errors that say which mapping is missing or refused.
 import { MemoryError, ProcessStateError } from '../errors.js'
-import { readPagesShared, type ReadSync } from '../files/shared-pages.js'
+import { crcPages, readPagesShared, startReadPages, type ReadSync } from '../files/shared-pages.js'
 import { ERRNO, errnoName } from '../native/constants.js'
 import { closeFd, openProcessMem, preadMem, pwriteMem, readProcessMemory } from '../native/memory.js'
 import type { BreakpointTable } from './breakpoints.js'
@@ -47,6 +47,23 @@ export class TraceeMemory {
     const n = preadMem(this.memFd(), address + BigInt(done), rest)
     if (n === rest.length) return
     throw this.failure('read', address + BigInt(done + Math.max(n, 0)), target.length, n < 0 ? -n : 0)
+  }
+
+  /**
+   * readInto with each page's crc32 into `crcs`, begun now (a helper thread reads a large shared
+   * buffer while the caller writes the previous one: a dump's pass that writes) and completed by
+   * `finish`, which throws as readInto does.
+   */
+  startRead(address: bigint, target: Uint8Array, crcs: Uint32Array): { finish(): void } {
+    const started = startReadPages(this.memFd(), target, Number(address), crcs)
+    return {
+      finish: () => {
+        const done = started?.finish(this.vmRead) ?? false
+        if (!done) this.readRaw(address, target)
+        const patched = this.table?.patchRead(address, target) ?? 0
+        if (!done || patched > 0) crcs.set(crcPages(target))
+      },
+    }
   }
 
   /** Writes bytes, through read-only mappings too (as a debugger does); int3 sites keep their int3. */

@@ -340,6 +340,15 @@ export class Process implements AsyncDisposable {
     return target
   }
 
+  /**
+   * @internal readMemoryInto begun now and completed by `finish()`, with each page's crc32 into
+   * `crcs`: a helper thread reads while the caller writes the previous chunk (a dump, snapshot/dump.ts).
+   */
+  startMemoryRead(address: bigint, target: Uint8Array, crcs: Uint32Array): { finish(): void } {
+    this.assertStopped('read memory')
+    return this.memory.startRead(address, target, crcs)
+  }
+
   writeMemory(location: Location, bytes: Uint8Array): void {
     this.assertStopped('write memory')
     this.writes++

@@ -81,14 +81,26 @@ const LIVE_MIN = 1 << 20
 function liveMap(proc: Process, base: MapState, touched: readonly PageRun[] | undefined): MapState {
   const size = Number(base.end - base.start)
   const map: MapState = touched ? { ...base, untouched: untouchedRuns(touched, size) } : base
+  const failed = (error: unknown): unknown => (error instanceof MemoryError ? new LiveReadError(map) : error)
   return withLiveContent(map, {
     size,
     read: (at, into) => {
       try {
         proc.readMemoryInto(base.start + BigInt(at), into)
       } catch (error) {
-        if (error instanceof MemoryError) throw new LiveReadError(map)
-        throw error
+        throw failed(error)
+      }
+    },
+    start: (at, into, crcs) => {
+      const started = proc.startMemoryRead(base.start + BigInt(at), into, crcs)
+      return {
+        finish: () => {
+          try {
+            started.finish()
+          } catch (error) {
+            throw failed(error)
+          }
+        },
       }
     },
   })

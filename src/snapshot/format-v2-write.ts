@@ -137,23 +137,17 @@ class PageStore {
    * helper thread when it can); returns the crc32 of the table of page crc32s (u32 LE each). A live
    * block is read from its map a chunk at a time into `chunk`.
    */
-  writeTo(out: ByteSink, chunk: () => Uint8Array): number {
+  writeTo(out: ByteSink, chunks: LiveChunks): number {
     const table = new Uint32Array(this.count)
-    const put = (block: Uint8Array, slot: number): void => {
-      const pending = startCrcPages(block) // the helper starts on it while this thread writes it
-      out.write(block)
-      table.set(pending ? pending.finish() : crcPages(block), slot)
-    }
     this.blockBuffers.forEach((buffer, i) => {
       const start = this.blockStarts[i]!
       const end = this.blockEnds[i]!
-      if (!isLive(buffer)) return put(new Uint8Array(buffer, start, end - start), this.blockSlots[i]!)
-      const into = chunk()
-      for (let at = start; at < end; at += into.length) {
-        const view = into.subarray(0, Math.min(into.length, end - at))
-        buffer.read(at, view)
-        put(view, this.blockSlots[i]! + (at - start) / PAGE_BYTES)
-      }
+      const slot = this.blockSlots[i]!
+      if (isLive(buffer)) return writeLive(buffer, start, end, out, chunks, table.subarray(slot))
+      const block = new Uint8Array(buffer, start, end - start)
+      const pending = startCrcPages(block) // the helper starts on it while this thread writes it
+      out.write(block)
+      table.set(pending ? pending.finish() : crcPages(block), slot)
     })
     return dataChecksum(table)
   }
@@ -196,6 +190,50 @@ class FirstSlots {
     const old = this.table
     this.table = new Int32Array(old.length * 2).fill(-1)
     for (const slot of old) if (slot >= 0) this.put(this.keyOf(slot), slot)
+  }
+}
+
+/**
+ * Writes [start, end) of a live map a chunk at a time, its page crc32s into `crcs`: while this thread
+ * writes one chunk, the helper thread reads and crcs the next one into the other buffer.
+ */
+function writeLive(
+  live: LiveContent,
+  start: number,
+  end: number,
+  out: ByteSink,
+  chunks: LiveChunks,
+  crcs: Uint32Array,
+): void {
+  const size = LIVE_CHUNK
+  const begin = (k: number): { finish(): void } => {
+    const at = start + k * size
+    const into = chunks.buffer(k & 1).subarray(0, Math.min(size, end - at))
+    return live.start(at, into, chunks.crcs(k & 1))
+  }
+  const count = Math.ceil((end - start) / size)
+  let pending = begin(0)
+  for (let k = 0; k < count; k++) {
+    pending.finish()
+    const next = k + 1 < count ? begin(k + 1) : undefined
+    const length = Math.min(size, end - start - k * size)
+    out.write(chunks.buffer(k & 1).subarray(0, length))
+    crcs.set(chunks.crcs(k & 1).subarray(0, length / PAGE_BYTES), (k * size) / PAGE_BYTES)
+    if (next) pending = next
+  }
+}
+
+/** Two chunk buffers (and their page crc32s) for live maps, shared so that the helper thread can fill them; made on first use. */
+class LiveChunks {
+  private readonly buffers: Uint8Array[] = []
+  private readonly crcArrays: Uint32Array[] = []
+
+  buffer(i: number): Uint8Array {
+    return (this.buffers[i] ??= allocateShared(LIVE_CHUNK))
+  }
+
+  crcs(i: number): Uint32Array {
+    return (this.crcArrays[i] ??= new Uint32Array(new SharedArrayBuffer((LIVE_CHUNK / PAGE_BYTES) * 4)))
   }
 }
 
@@ -354,12 +392,12 @@ function liveRuns(
   return { size: live.size, runs: runs.runs }
 }
 
-function heldJson(m: MapState, store: PageStore, chunk: () => Uint8Array): Json {
+function heldJson(m: MapState, store: PageStore, chunks: LiveChunks): Json {
   const held: Record<string, unknown> = {}
   const untouched = m.untouched && normalized(m.untouched, Number(m.end - m.start))
   const live = liveContent(m)
   if (m.content) held.content = contentRuns(m.content, untouched, store)
-  else if (live) held.content = liveRuns(live, untouched, store, chunk())
+  else if (live) held.content = liveRuns(live, untouched, store, chunks.buffer(0))
   else if (m.sparse) held[contentOnDisk.has(m.sparse) ? 'content' : 'sparse'] = sparseRuns(m.sparse, untouched, store)
   if (untouched) held.untouched = untouched.map(([from, to]) => [from, to])
   return held
@@ -386,15 +424,13 @@ function normalized(runs: readonly PageRun[], size: number): PageRun[] {
 /** Writes a snapshot as procsnap/2 to `out`; equal snapshots give equal bytes (keys in a fixed order). */
 export function writeSnapshotV2(data: SnapshotData, out: ByteSink): void {
   const store = new PageStore()
-  let buffer: Uint8Array | undefined
-  // live maps' chunks: shared, so that the helper thread reads half of each and crcs them
-  const chunk = (): Uint8Array => (buffer ??= allocateShared(LIVE_CHUNK))
-  const snapshot = snapshotJson(data, (m) => mapJson(m, heldJson(m, store, chunk)))
+  const chunks = new LiveChunks()
+  const snapshot = snapshotJson(data, (m) => mapJson(m, heldJson(m, store, chunks)))
   const meta = Buffer.from(JSON.stringify({ format: FORMAT_V2, snapshot }), 'utf8')
   out.write(encodeHeader({ metaLength: meta.length, pageCount: store.size, metaCrc: crc32(meta), dataCrc: 0 }))
   out.write(meta)
   out.write(ZERO_PAGE.subarray(0, dataOffset(meta.length) - HEADER_BYTES - meta.length))
   const dataCrc = Buffer.alloc(4)
-  dataCrc.writeUInt32LE(store.writeTo(out, chunk))
+  dataCrc.writeUInt32LE(store.writeTo(out, chunks))
   out.patch(DATA_CRC_AT, dataCrc)
 }

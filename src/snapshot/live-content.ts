@@ -3,10 +3,12 @@
 // repeated pages, once to write), so that a dump holds a few MiB, not the process's size.
 import type { MapState } from './model.js'
 
-/** A map's bytes in the live process; `read` throws when part of [at, at + into.length) cannot be read. */
+/** A map's bytes in the live process; reads throw LiveReadError when part of [at, at + into.length) cannot be read. */
 export interface LiveContent {
   readonly size: number
   read(at: number, into: Uint8Array): void
+  /** A read with each page's crc32 into `crcs`, begun now (by a helper thread, for a large shared buffer) and completed by `finish`. */
+  start(at: number, into: Uint8Array, crcs: Uint32Array): { finish(): void }
 }
 
 /** A live map that turned out, while the dump read it, to be partly unreadable: the dump copies it the usual way. */
