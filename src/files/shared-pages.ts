@@ -254,10 +254,10 @@ export function startReadPages(
   fd: number,
   into: Uint8Array,
   position: number,
-  crcs: Uint32Array,
+  crcs: Uint32Array | undefined,
 ): { finish(callerRead?: ReadSync): boolean } | undefined {
   if (!sharable(into, crcs) || position + into.length > Number.MAX_SAFE_INTEGER) return undefined
-  const started = startShared(job(into, crcs.subarray(0, into.length / PAGE), fd, position))
+  const started = startShared(job(into, crcs?.subarray(0, into.length / PAGE), fd, position))
   return { finish: (callerRead) => finishShared(started, callerRead) }
 }
 

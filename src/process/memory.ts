@@ -54,14 +54,14 @@ export class TraceeMemory {
    * buffer while the caller writes the previous one: a dump's pass that writes) and completed by
    * `finish`, which throws as readInto does.
    */
-  startRead(address: bigint, target: Uint8Array, crcs: Uint32Array): { finish(): void } {
+  startRead(address: bigint, target: Uint8Array, crcs?: Uint32Array): { finish(): void } {
     const started = startReadPages(this.memFd(), target, Number(address), crcs)
     return {
       finish: () => {
         const done = started?.finish(this.vmRead) ?? false
         if (!done) this.readRaw(address, target)
         const patched = this.table?.patchRead(address, target) ?? 0
-        if (!done || patched > 0) crcs.set(crcPages(target))
+        if (crcs && (!done || patched > 0)) crcs.set(crcPages(target))
       },
     }
   }

@@ -344,7 +344,7 @@ export class Process implements AsyncDisposable {
    * @internal readMemoryInto begun now and completed by `finish()`, with each page's crc32 into
    * `crcs`: a helper thread reads while the caller writes the previous chunk (a dump, snapshot/dump.ts).
    */
-  startMemoryRead(address: bigint, target: Uint8Array, crcs: Uint32Array): { finish(): void } {
+  startMemoryRead(address: bigint, target: Uint8Array, crcs?: Uint32Array): { finish(): void } {
     this.assertStopped('read memory')
     return this.memory.startRead(address, target, crcs)
   }

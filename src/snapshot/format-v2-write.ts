@@ -227,9 +227,15 @@ function writeLive(
 class LiveChunks {
   private readonly buffers: Uint8Array[] = []
   private readonly crcArrays: Uint32Array[] = []
+  private readonly wordArrays: Int32Array[] = []
 
   buffer(i: number): Uint8Array {
     return (this.buffers[i] ??= allocateShared(LIVE_CHUNK))
+  }
+
+  /** buffer(i) as 32-bit words. */
+  words(i: number): Int32Array {
+    return (this.wordArrays[i] ??= wordsOf(this.buffer(i)))
   }
 
   crcs(i: number): Uint32Array {
@@ -366,28 +372,42 @@ function sparseRuns(sparse: SparseContent, untouched: readonly PageRun[] | undef
   return { size: sparse.size, runs: runs.runs }
 }
 
-/** A live map's runs, its touched spans read a chunk at a time (the pages themselves are read again when written). */
+/**
+ * A live map's runs, its touched spans read a chunk at a time (the pages themselves are read again
+ * when written): the helper thread reads the next chunk into the other buffer while this thread
+ * keys the pages of the current one.
+ */
 function liveRuns(
   live: LiveContent,
   untouched: readonly PageRun[] | undefined,
   store: PageStore,
-  chunk: Uint8Array,
+  chunks: LiveChunks,
 ): Json {
   if (live.size % PAGE_BYTES !== 0) throw new RangeError(`a live map of ${live.size} bytes, not whole pages`)
   const runs = new RunBuilder()
   const spans = touchedSpans(untouched, live.size)
   store.reserve(spans.reduce((pages, [from, to]) => pages + (to - from) / PAGE_BYTES, 0))
-  const words = wordsOf(chunk)
-  for (const [from, to] of spans)
-    for (let pos = from; pos < to; pos += chunk.length) {
-      const view = chunk.subarray(0, Math.min(chunk.length, to - pos))
-      live.read(pos, view)
-      for (let at = 0; at < view.length; at += PAGE_BYTES) {
-        const before = store.size
-        const slot = store.slotOf(view, at, pageKey(words, at / 4), live, pos + at)
-        runs.add((pos + at) / PAGE_BYTES, slot, slot >= before)
-      }
+  const places = spans.flatMap(([from, to]) => {
+    const starts: number[] = []
+    for (let pos = from; pos < to; pos += LIVE_CHUNK) starts.push(pos)
+    return starts.map((pos) => [pos, Math.min(LIVE_CHUNK, to - pos)] as const)
+  })
+  const begin = (k: number): { finish(): void } => {
+    const [pos, length] = places[k]!
+    return live.start(pos, chunks.buffer(k & 1).subarray(0, length))
+  }
+  let pending = places.length > 0 ? begin(0) : undefined
+  places.forEach(([pos, length], k) => {
+    pending?.finish()
+    pending = k + 1 < places.length ? begin(k + 1) : undefined
+    const view = chunks.buffer(k & 1).subarray(0, length)
+    const words = chunks.words(k & 1)
+    for (let at = 0; at < length; at += PAGE_BYTES) {
+      const before = store.size
+      const slot = store.slotOf(view, at, pageKey(words, at / 4), live, pos + at)
+      runs.add((pos + at) / PAGE_BYTES, slot, slot >= before)
     }
+  })
   runs.flush()
   return { size: live.size, runs: runs.runs }
 }
@@ -397,7 +417,7 @@ function heldJson(m: MapState, store: PageStore, chunks: LiveChunks): Json {
   const untouched = m.untouched && normalized(m.untouched, Number(m.end - m.start))
   const live = liveContent(m)
   if (m.content) held.content = contentRuns(m.content, untouched, store)
-  else if (live) held.content = liveRuns(live, untouched, store, chunks.buffer(0))
+  else if (live) held.content = liveRuns(live, untouched, store, chunks)
   else if (m.sparse) held[contentOnDisk.has(m.sparse) ? 'content' : 'sparse'] = sparseRuns(m.sparse, untouched, store)
   if (untouched) held.untouched = untouched.map(([from, to]) => [from, to])
   return held

@@ -7,8 +7,8 @@ import type { MapState } from './model.js'
 export interface LiveContent {
   readonly size: number
   read(at: number, into: Uint8Array): void
-  /** A read with each page's crc32 into `crcs`, begun now (by a helper thread, for a large shared buffer) and completed by `finish`. */
-  start(at: number, into: Uint8Array, crcs: Uint32Array): { finish(): void }
+  /** A read (each page's crc32 into `crcs` if given), begun now by the helper thread for a large shared buffer, ended by `finish`. */
+  start(at: number, into: Uint8Array, crcs?: Uint32Array): { finish(): void }
 }
 
 /** A live map that turned out, while the dump read it, to be partly unreadable: the dump copies it the usual way. */
