@@ -90,6 +90,16 @@ describe('proc.saveSnapshot', SLOW, () => {
     expect(Buffer.from(loadSnapshot(file).memory.read(map.start, 11)).toString()).toBe('eleven char')
   })
 
+  it('writes what a save writes for a process with 4 threads, guard pages, a 16 GiB reservation and hidden data', async () => {
+    const small = join(dir, 'eleven.txt')
+    writeFileSync(small, 'eleven char')
+    const proc = await start(fixture('noaccess'), { args: [small] })
+    proc.breakAt('ready')
+    await proc.cont()
+    expect(proc.threads.length).toBe(4)
+    expectDumpIsTheSave(proc, 'full', 'noaccess')
+  })
+
   it('dumps python3 with a 24 MiB bytearray (writable), which loads, holds it and diffs empty against a capture', async () => {
     const code = ['import os', 'b = bytearray(b"procsnap" * (3 << 20))', 'b[5 << 20] = 0x41', 'os.getppid()'].join('\n')
     const proc = await start('/usr/bin/python3', { args: ['-c', code] })
