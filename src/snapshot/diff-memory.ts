@@ -3,6 +3,7 @@
 import { collectRuns, type Alignment, type SamePlace } from './changed-runs.js'
 import { heldBytes, heldSize, mayHoldData, sameHeld } from './content.js'
 import { ByteSlab, memoryChange, type ChangeSource } from './memory-change.js'
+import { mapLocator } from './map-locator.js'
 import { levelHolding, levelRank } from './memory-view.js'
 import { addRun } from './runs.js'
 import type { MapState, MemoryChange, SnapshotData, SnapshotLevel } from './model.js'
@@ -138,13 +139,13 @@ export function diffMemory(
     const ca = p.a.content
     const cb = p.b.content
     if (ca && ca === cb) continue // one buffer: an incremental capture of an unchanged map
+    const locate = mapLocator(b, modulesB, p.b)
     const source = (shift: number): ChangeSource => ({
       ...p,
       shift,
       startA: exact(p.a),
       startB: exact(p.b),
-      dataB: b,
-      modulesB,
+      locate,
       slab,
     })
     if (!ca || !cb) {

@@ -1,8 +1,8 @@
 // The record of one changed run of a memory diff, and the slabs its bytes are copied into: a diff of
 // 65,536 changed pages makes 65,536 of them.
 import { copyHeld } from './content.js'
-import type { MapIdentity, MapState, MemoryChange, SnapshotData } from './model.js'
-import { symbolizeIn, type SnapshotModule } from './regions.js'
+import type { MapLocator } from './map-locator.js'
+import type { MapIdentity, MapState, MemoryChange } from './model.js'
 
 /** Bytes of the ArrayBuffers that hold the changed bytes read out of a diff's records. */
 const SLAB = 1 << 16
@@ -16,9 +16,8 @@ export interface ChangeSource {
   /** a's and b's start as numbers, when their maps end below 2^53 (every user-space map). */
   readonly startA: number | undefined
   readonly startB: number | undefined
-  /** b's snapshot and modules, which name the run's address in b. */
-  readonly dataB: SnapshotData
-  readonly modulesB: readonly SnapshotModule[]
+  /** Names the run's address in b's map. */
+  readonly locate: MapLocator
   readonly slab: ByteSlab
 }
 
@@ -27,16 +26,24 @@ export interface ChangeSource {
  * compare), its bytes copied into the source's slab, its location symbolized in b.
  */
 export function memoryChange(source: ChangeSource, start: number, end: number): MemoryChange {
-  const { identity, a, b, shift, startA, startB, dataB, modulesB, slab } = source
-  const addressAfter = startB !== undefined ? BigInt(startB + start + shift) : b.start + BigInt(start + shift)
+  const { identity, a, b, shift, startA, startB, locate, slab } = source
+  const offset = start + shift
+  const addressAfter = startB !== undefined ? BigInt(startB + offset) : b.start + BigInt(offset)
+  // Without ASLR both addresses are one value: one bigint
+  const addressBefore =
+    startA === undefined
+      ? a.start + BigInt(start)
+      : startA === startB && shift === 0
+        ? addressAfter
+        : BigInt(startA + start)
   return {
     identity,
-    mapOffset: BigInt(start + shift),
-    addressBefore: startA !== undefined ? BigInt(startA + start) : a.start + BigInt(start),
+    mapOffset: BigInt(offset),
+    addressBefore,
     addressAfter,
     before: slab.copy(a, start, end - start),
-    after: slab.copy(b, start + shift, end - start),
-    location: symbolizeIn(dataB, modulesB, addressAfter) ?? identity,
+    after: slab.copy(b, offset, end - start),
+    location: locate(offset, addressAfter) ?? identity,
   }
 }
 
