@@ -6,6 +6,7 @@ import { levelRank } from './memory-view.js'
 import type {
   BacktraceChange,
   MapChange,
+  MemoryChange,
   RegisterChange,
   SnapshotData,
   SnapshotDiffData,
@@ -29,22 +30,34 @@ export function diffSnapshots(a: SnapshotData, b: SnapshotData, modulesB: readon
   const places = placeMatcher(a, b, pairs)
   const regs = diffRegisters(a, b, places.same)
   const maps = diffMaps(a, b, pairs)
-  const memory = diffMemory(pairs, level, places, a, b, modulesB)
+  const changes = diffMemory(pairs, level, places, a, b, modulesB)
   const threads = diffThreads(a, b)
   const backtrace = diffBacktraces(a, b)
   const stop = sameStop(a, b) ? undefined : { before: a.stop, after: b.stop }
-  const isEmpty = !stop && regs.length + maps.length + memory.length + threads.length + backtrace.length === 0
-  return {
+  const isEmpty = !stop && regs.length + maps.length + changes.count + threads.length + backtrace.length === 0
+  let memory: readonly MemoryChange[] | undefined
+  const data: SnapshotDiffData = {
     level,
     ...(levelNote ? { levelNote } : {}),
     ...(stop ? { stop } : {}),
     regs,
     maps,
-    memory,
+    // The records are made on first read, then `memory` is a plain property like the others.
+    get memory(): readonly MemoryChange[] {
+      memory ??= settle(data, changes.records())
+      return memory
+    },
     threads,
     backtrace,
     isEmpty,
   }
+  return data
+}
+
+/** Puts the records in place of the diff's `memory` getter: a data property, as if made with the diff. */
+function settle(data: SnapshotDiffData, memory: readonly MemoryChange[]): readonly MemoryChange[] {
+  Reflect.defineProperty(data, 'memory', { value: memory, writable: true, enumerable: true, configurable: true })
+  return memory
 }
 
 export function pairMaps(a: SnapshotData, b: SnapshotData): MapPair[] {
