@@ -33,8 +33,11 @@ export class MemoryChanges {
   private readonly slabs: Uint8Array[] = []
   /** Locations of the runs of sources without a locator, by run index. */
   private readonly located = new Map<number, string>()
-  /** The slab small runs go to, and how much of it they use. */
-  private small = -1
+  /** The range runs are added to. */
+  private source: ChangeSource | undefined
+  /** The slab small runs go to, its index in `slabs`, and how much of it they use. */
+  private small = new Uint8Array(0)
+  private smallIndex = -1
   private used = SLAB
 
   get count(): number {
@@ -43,7 +46,7 @@ export class MemoryChanges {
 
   /** Runs added next are of a's map `a` at i facing b's map `b` at i + shift. */
   range(identity: MapIdentity, a: MapState, b: MapState, shift: number, locate: MapLocator | undefined): void {
-    this.sources.push({
+    this.source = {
       identity,
       shift,
       startA: exact(a),
@@ -51,7 +54,8 @@ export class MemoryChanges {
       baseA: a.start,
       baseB: b.start,
       locate,
-    })
+    }
+    this.sources.push(this.source)
   }
 
   /**
@@ -59,14 +63,30 @@ export class MemoryChanges {
    * address of b when the range has no locator.
    */
   add(a: MapState, b: MapState, start: number, end: number, symbolize: (address: bigint) => string | undefined): void {
-    const source = this.sources.length - 1
+    const s = this.source
+    if (!s) throw new Error('MemoryChanges.add before range')
     const length = end - start
-    const [slab, at] = this.reserve(2 * length)
-    copyInto(a, start, this.slabs[slab] as Uint8Array, at, length)
-    const s = this.sources[source] as ChangeSource
-    copyInto(b, start + s.shift, this.slabs[slab] as Uint8Array, at + length, length)
+    let into: Uint8Array
+    let slab: number
+    let at = 0
+    if (2 * length > SLAB / 4) {
+      into = new Uint8Array(2 * length) // a large run: a slab of its own
+      slab = this.slabs.push(into) - 1
+    } else {
+      if (this.used + 2 * length > SLAB) {
+        this.small = new Uint8Array(SLAB)
+        this.smallIndex = this.slabs.push(this.small) - 1
+        this.used = 0
+      }
+      into = this.small
+      slab = this.smallIndex
+      at = this.used
+      this.used += 2 * length
+    }
+    copyInto(a, start, into, at, length)
+    copyInto(b, start + s.shift, into, at + length, length)
     if (!s.locate) this.located.set(this.count, symbolize(addressAfter(s, start + s.shift)) ?? s.identity)
-    this.runs.push(source, start, end, slab, at)
+    this.runs.push(this.sources.length - 1, start, end, slab, at)
   }
 
   /** The records, in the order the runs were added: plain objects, their bytes views of the slabs. */
@@ -98,17 +118,6 @@ export class MemoryChanges {
       })
     }
     return changes
-  }
-
-  /** The slab and offset of `length` new bytes: a new slab when they do not fit, one of their own when large. */
-  private reserve(length: number): [slab: number, at: number] {
-    if (length > SLAB / 4) return [this.slabs.push(new Uint8Array(length)) - 1, 0]
-    if (this.used + length > SLAB) {
-      this.small = this.slabs.push(new Uint8Array(SLAB)) - 1
-      this.used = 0
-    }
-    this.used += length
-    return [this.small, this.used - length]
   }
 }
 

@@ -82,7 +82,7 @@ describe('memory records made on first read', () => {
     expect(altered).not.toEqual(fresh())
   })
 
-  it('asking isEmpty or printing the summary needs no record; the first read leaves a plain property', async () => {
+  it('asking isEmpty makes no record; the first read of memory leaves a plain property, and toString reads the same', async () => {
     const [a, b] = await counterStops(false)
     const d = a.diff(b)
     expect(d.isEmpty).toBe(false)
