@@ -1,5 +1,6 @@
 // Diff of two snapshots, a expected/old and b actual/new: maps paired by identity (not address), so
 // under ASLR only real changes show; a pointer that moved with its map is no change at all.
+import { inspect } from 'node:util'
 import { ProcsnapError } from '../errors.js'
 import { diffMemory, placeMatcher, type MapPair, type SamePlace } from './diff-memory.js'
 import { levelRank } from './memory-view.js'
@@ -51,12 +52,21 @@ export function diffSnapshots(a: SnapshotData, b: SnapshotData, modulesB: readon
     backtrace,
     isEmpty,
   }
+  // util.inspect (console.log) of the diff, or of anything holding this object, shows the records, not
+  // a getter: hidden from keys, spread, clones and toEqual, and gone once the records are made.
+  Object.defineProperty(data, inspect.custom, { value: showRecords, configurable: true })
   return data
+}
+
+function showRecords(this: SnapshotDiffData): SnapshotDiffData {
+  void this.memory
+  return this // inspect shows the object itself when its custom inspect returns it
 }
 
 /** Puts the records in place of the diff's `memory` getter: a data property, as if made with the diff. */
 function settle(data: SnapshotDiffData, memory: readonly MemoryChange[]): readonly MemoryChange[] {
   Reflect.defineProperty(data, 'memory', { value: memory, writable: true, enumerable: true, configurable: true })
+  Reflect.deleteProperty(data, inspect.custom)
   return memory
 }
 

@@ -1,6 +1,5 @@
 // ProcessSnapshot and ThreadSnapshot: the user-facing view of SnapshotData, with memory reads,
 // symbolization, save, diff and pretty printing. No handle on a live process.
-import { inspect } from 'node:util'
 import type {
   Frame,
   MapState,
@@ -290,15 +289,6 @@ export class SnapshotDiff {
   }
   get isEmpty(): boolean {
     return this.data.isEmpty
-  }
-
-  /**
-   * util.inspect (console.log) shows the memory records, not a getter: they are made on the first read
-   * of `memory`, so read it, then let inspect show this diff as it shows any object.
-   */
-  [inspect.custom](): this {
-    void this.data.memory
-    return this
   }
 
   /** The diff as text (no colors). */

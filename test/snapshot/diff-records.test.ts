@@ -59,6 +59,9 @@ describe('memory records made on first read', () => {
     expect(shown).not.toContain('Getter')
     expect(shown).toContain("location: 'counter!g_counter'")
     expect(inspect({ diffs: [fresh()] }, { depth: 10 })).toBe(inspect({ diffs: [read] }, { depth: 10 }))
+    expect(inspect({ ...fresh() }, { depth: 8 })).toBe(inspect({ ...read }, { depth: 8 }))
+    expect(inspect(fresh().data, { depth: 8 })).toBe(inspect(read.data, { depth: 8 }))
+    expect(Object.getOwnPropertySymbols(read.data)).toEqual([]) // once read, nothing but the fields
     expect(prettyFormat(fresh())).toBe(prettyFormat(read))
 
     const spread = { ...fresh().data }
