@@ -138,6 +138,26 @@ describe('memory records made on first read', () => {
     expectRecordsOf(a, other, across.memory)
   })
 
+  it('in python3 (ASLR), between two getppid() calls: every record reads back, named as symbolizeIn names it', async () => {
+    const code = [
+      'import os',
+      'b = bytearray(1 << 16)',
+      'for i in range(2):',
+      '    b[i * 4099] = 7 + i',
+      '    os.getppid()',
+    ]
+    const proc = await start('/usr/bin/python3', { args: ['-c', code.join('\n')], aslr: true })
+    proc.breakAt('libc.so.6!getppid')
+    await proc.cont({ timeout: 60_000 })
+    const a = proc.createSnapshot({ level: 'writable' })
+    await proc.cont({ timeout: 60_000 })
+    const b = proc.createSnapshot({ level: 'writable' })
+    const d = a.diff(b)
+    expect(d.memory.length).toBeGreaterThan(1)
+    expect(d.memory.some((r) => r.after[0] === 8 && r.before[0] === 0)).toBe(true) // b[4099] = 8
+    expectRecordsOf(a, b, d.memory)
+  })
+
   it('maps held page by page (full) and with untouched pages: records read back', async () => {
     const proc = await start(fixture('reserve'), { args: ['64', '3', '2'] })
     proc.breakAt('ready')
