@@ -2,11 +2,12 @@
 // thread ids and mangled pointers are accounted for. A pointer that moved with its map is no change.
 import { collectRuns, type Alignment, type SamePlace } from './changed-runs.js'
 import { heldBytes, heldSize, mayHoldData, sameHeld } from './content.js'
-import { ByteSlab, memoryChange, type ChangeSource } from './memory-change.js'
+import { MemoryChanges } from './memory-change.js'
+import { mapLocator } from './map-locator.js'
 import { levelHolding, levelRank } from './memory-view.js'
 import { addRun } from './runs.js'
-import type { MapState, MemoryChange, SnapshotData, SnapshotLevel } from './model.js'
-import { mapAt, type SnapshotModule } from './regions.js'
+import type { MapState, SnapshotData, SnapshotLevel } from './model.js'
+import { mapAt, symbolizeIn, type SnapshotModule } from './regions.js'
 
 /** How far past AT_PLATFORM the strings gap is looked for: the strings sit at the stack's top. */
 const STRINGS_SCAN = 1 << 20
@@ -121,6 +122,7 @@ function pointerGuard(data: SnapshotData): bigint | undefined {
   return Buffer.from(heldBytes(m, Number(at - m.start), 8)).readBigUInt64LE(0)
 }
 
+/** The changed runs of the pairs' contents at `level`, kept compact: `records()` makes the diff's `memory`. */
 export function diffMemory(
   pairs: readonly MapPair[],
   level: SnapshotLevel,
@@ -128,46 +130,32 @@ export function diffMemory(
   a: SnapshotData,
   b: SnapshotData,
   modulesB: readonly SnapshotModule[],
-): MemoryChange[] {
-  const changes: MemoryChange[] = []
+): MemoryChanges {
+  const changes = new MemoryChanges()
   const sameId = idMatcher(a, b)
-  const slab = new ByteSlab()
+  const symbolize = (address: bigint): string | undefined => symbolizeIn(b, modulesB, address)
   const runs: number[] = []
   for (const p of pairs) {
     if (levelRank(levelHolding(p.a)) > levelRank(level)) continue
     const ca = p.a.content
     const cb = p.b.content
     if (ca && ca === cb) continue // one buffer: an incremental capture of an unchanged map
-    const source = (shift: number): ChangeSource => ({
-      ...p,
-      shift,
-      startA: exact(p.a),
-      startB: exact(p.b),
-      dataB: b,
-      modulesB,
-      slab,
-    })
     if (!ca || !cb) {
       if (heldSize(p.a) > 0 && heldSize(p.b) > 0) {
-        const src = source(0)
         const sparse = sparseRuns(p, places, sameId, a, b)
-        for (let k = 0; k < sparse.length; k += 2) changes.push(memoryChange(src, sparse[k] ?? 0, sparse[k + 1] ?? 0))
+        if (sparse.length) changes.range(p.identity, p.a, p.b, 0, mapLocator(b, modulesB, p.b))
+        for (let k = 0; k < sparse.length; k += 2) changes.add(p.a, p.b, sparse[k] ?? 0, sparse[k + 1] ?? 0, symbolize)
       }
       continue
     }
     for (const range of rangesOf(p, places.stackShift, a, b)) {
       runs.length = 0
       collectRuns(ca, cb, { ...range, same: places.same, mayMove: places.mayMove, sameId }, runs)
-      const src = source(range.shift)
-      for (let k = 0; k < runs.length; k += 2) changes.push(memoryChange(src, runs[k] ?? 0, runs[k + 1] ?? 0))
+      if (runs.length) changes.range(p.identity, p.a, p.b, range.shift, mapLocator(b, modulesB, p.b))
+      for (let k = 0; k < runs.length; k += 2) changes.add(p.a, p.b, runs[k] ?? 0, runs[k + 1] ?? 0, symbolize)
     }
   }
   return changes
-}
-
-/** A map's start as a number, when every address in it is an exact one. */
-function exact(map: MapState): number | undefined {
-  return map.end <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(map.start) : undefined
 }
 
 /**

@@ -1,11 +1,13 @@
 // Diff of two snapshots, a expected/old and b actual/new: maps paired by identity (not address), so
 // under ASLR only real changes show; a pointer that moved with its map is no change at all.
+import { inspect } from 'node:util'
 import { ProcsnapError } from '../errors.js'
 import { diffMemory, placeMatcher, type MapPair, type SamePlace } from './diff-memory.js'
 import { levelRank } from './memory-view.js'
 import type {
   BacktraceChange,
   MapChange,
+  MemoryChange,
   RegisterChange,
   SnapshotData,
   SnapshotDiffData,
@@ -29,22 +31,43 @@ export function diffSnapshots(a: SnapshotData, b: SnapshotData, modulesB: readon
   const places = placeMatcher(a, b, pairs)
   const regs = diffRegisters(a, b, places.same)
   const maps = diffMaps(a, b, pairs)
-  const memory = diffMemory(pairs, level, places, a, b, modulesB)
+  const changes = diffMemory(pairs, level, places, a, b, modulesB)
   const threads = diffThreads(a, b)
   const backtrace = diffBacktraces(a, b)
   const stop = sameStop(a, b) ? undefined : { before: a.stop, after: b.stop }
-  const isEmpty = !stop && regs.length + maps.length + memory.length + threads.length + backtrace.length === 0
-  return {
+  const isEmpty = !stop && regs.length + maps.length + changes.count + threads.length + backtrace.length === 0
+  let memory: readonly MemoryChange[] | undefined
+  const data: SnapshotDiffData = {
     level,
     ...(levelNote ? { levelNote } : {}),
     ...(stop ? { stop } : {}),
     regs,
     maps,
-    memory,
+    // The records are made on first read, then `memory` is a plain property like the others.
+    get memory(): readonly MemoryChange[] {
+      memory ??= settle(data, changes.records())
+      return memory
+    },
     threads,
     backtrace,
     isEmpty,
   }
+  // util.inspect (console.log) of the diff, or of anything holding this object, shows the records, not
+  // a getter: hidden from keys, spread, clones and toEqual, and gone once the records are made.
+  Object.defineProperty(data, inspect.custom, { value: showRecords, configurable: true })
+  return data
+}
+
+function showRecords(this: SnapshotDiffData): SnapshotDiffData {
+  void this.memory
+  return this // inspect shows the object itself when its custom inspect returns it
+}
+
+/** Puts the records in place of the diff's `memory` getter: a data property, as if made with the diff. */
+function settle(data: SnapshotDiffData, memory: readonly MemoryChange[]): readonly MemoryChange[] {
+  Reflect.defineProperty(data, 'memory', { value: memory, writable: true, enumerable: true, configurable: true })
+  Reflect.deleteProperty(data, inspect.custom)
+  return memory
 }
 
 export function pairMaps(a: SnapshotData, b: SnapshotData): MapPair[] {

@@ -1,67 +1,139 @@
-// The record of one changed run of a memory diff, and the slabs its bytes are copied into: a diff of
-// 65,536 changed pages makes 65,536 of them.
+// The changed runs of a memory diff, kept compact (five numbers a run, their bytes copied into slabs)
+// until the diff's `memory` is first read; then the records, plain objects: a diff of 65,536 changed
+// pages makes 65,536 of them, and a diff only asked whether it is empty makes none.
 import { copyHeld } from './content.js'
-import type { MapIdentity, MapState, MemoryChange, SnapshotData } from './model.js'
-import { symbolizeIn, type SnapshotModule } from './regions.js'
+import type { MapLocator } from './map-locator.js'
+import type { MapIdentity, MapState, MemoryChange } from './model.js'
 
 /** Bytes of the ArrayBuffers that hold the changed bytes read out of a diff's records. */
 const SLAB = 1 << 16
+/** Numbers kept a run: its source, start, end, slab, and where in the slab its bytes start. */
+const STRIDE = 5
 
 /** What the records of one compared range of a map pair share: a's byte i faces b's byte i + shift. */
-export interface ChangeSource {
+interface ChangeSource {
   readonly identity: MapIdentity
-  readonly a: MapState
-  readonly b: MapState
   readonly shift: number
-  /** a's and b's start as numbers, when their maps end below 2^53 (every user-space map). */
+  /** a's and b's start as numbers, when their maps end below 2^53 (every user-space map); else as bigints. */
   readonly startA: number | undefined
   readonly startB: number | undefined
-  /** b's snapshot and modules, which name the run's address in b. */
-  readonly dataB: SnapshotData
-  readonly modulesB: readonly SnapshotModule[]
-  readonly slab: ByteSlab
+  readonly baseA: bigint
+  readonly baseB: bigint
+  /** Names the run's address in b's map; undefined: each run's location was symbolized when it was added. */
+  readonly locate: MapLocator | undefined
 }
 
 /**
- * The record of the run [start, end) of a's map: a plain object (what users print, spread, clone and
- * compare), its bytes copied into the source's slab, its location symbolized in b.
+ * A diff's changed runs, added range by range, and the records made of them on demand. It holds no
+ * snapshot: the bytes of a run are copied when it is added, a's first then b's, into one slab.
  */
-export function memoryChange(source: ChangeSource, start: number, end: number): MemoryChange {
-  const { identity, a, b, shift, startA, startB, dataB, modulesB, slab } = source
-  const addressAfter = startB !== undefined ? BigInt(startB + start + shift) : b.start + BigInt(start + shift)
-  return {
-    identity,
-    mapOffset: BigInt(start + shift),
-    addressBefore: startA !== undefined ? BigInt(startA + start) : a.start + BigInt(start),
-    addressAfter,
-    before: slab.copy(a, start, end - start),
-    after: slab.copy(b, start + shift, end - start),
-    location: symbolizeIn(dataB, modulesB, addressAfter) ?? identity,
+export class MemoryChanges {
+  private readonly sources: ChangeSource[] = []
+  private readonly runs: number[] = []
+  private readonly slabs: Uint8Array[] = []
+  /** Locations of the runs of sources without a locator, by run index. */
+  private readonly located = new Map<number, string>()
+  /** The range runs are added to. */
+  private source: ChangeSource | undefined
+  /** The slab small runs go to, its index in `slabs`, and how much of it they use. */
+  private small = new Uint8Array(0)
+  private smallIndex = -1
+  private used = SLAB
+
+  get count(): number {
+    return this.runs.length / STRIDE
+  }
+
+  /** Runs added next are of a's map `a` at i facing b's map `b` at i + shift. */
+  range(identity: MapIdentity, a: MapState, b: MapState, shift: number, locate: MapLocator | undefined): void {
+    this.source = {
+      identity,
+      shift,
+      startA: exact(a),
+      startB: exact(b),
+      baseA: a.start,
+      baseB: b.start,
+      locate,
+    }
+    this.sources.push(this.source)
+  }
+
+  /**
+   * The run [start, end) of a's map in the last range: its bytes copied now. `symbolize` names an
+   * address of b when the range has no locator.
+   */
+  add(a: MapState, b: MapState, start: number, end: number, symbolize: (address: bigint) => string | undefined): void {
+    const s = this.source
+    if (!s) throw new Error('MemoryChanges.add before range')
+    const length = end - start
+    let into: Uint8Array
+    let slab: number
+    let at = 0
+    if (2 * length > SLAB / 4) {
+      into = new Uint8Array(2 * length) // a large run: a slab of its own
+      slab = this.slabs.push(into) - 1
+    } else {
+      if (this.used + 2 * length > SLAB) {
+        this.small = new Uint8Array(SLAB)
+        this.smallIndex = this.slabs.push(this.small) - 1
+        this.used = 0
+      }
+      into = this.small
+      slab = this.smallIndex
+      at = this.used
+      this.used += 2 * length
+    }
+    copyInto(a, start, into, at, length)
+    copyInto(b, start + s.shift, into, at + length, length)
+    if (!s.locate) this.located.set(this.count, symbolize(addressAfter(s, start + s.shift)) ?? s.identity)
+    this.runs.push(this.sources.length - 1, start, end, slab, at)
+  }
+
+  /** The records, in the order the runs were added: plain objects, their bytes views of the slabs. */
+  records(): MemoryChange[] {
+    const { runs, sources, slabs, located } = this
+    const changes: MemoryChange[] = []
+    for (let k = 0; k < runs.length; k += STRIDE) {
+      const s = sources[runs[k] ?? 0] as ChangeSource
+      const start = runs[k + 1] ?? 0
+      const length = (runs[k + 2] ?? 0) - start
+      const buffer = (slabs[runs[k + 3] ?? 0] as Uint8Array).buffer
+      const at = runs[k + 4] ?? 0
+      const offset = start + s.shift
+      const after = addressAfter(s, offset)
+      changes.push({
+        identity: s.identity,
+        mapOffset: BigInt(offset),
+        // Without ASLR both addresses are one value: one bigint
+        addressBefore:
+          s.startA === undefined
+            ? s.baseA + BigInt(start)
+            : s.startA === s.startB && s.shift === 0
+              ? after
+              : BigInt(s.startA + start),
+        addressAfter: after,
+        before: new Uint8Array(buffer, at, length),
+        after: new Uint8Array(buffer, at + length, length),
+        location: (s.locate ? s.locate(offset, after) : located.get(k / STRIDE)) ?? s.identity,
+      })
+    }
+    return changes
   }
 }
 
-/** Copies of changed bytes, many to one ArrayBuffer: a copy of its own per change (slice) cost twice as much. */
-export class ByteSlab {
-  private chunk = new Uint8Array(0)
-  private used = 0
+function addressAfter(s: ChangeSource, offset: number): bigint {
+  return s.startB !== undefined ? BigInt(s.startB + offset) : s.baseB + BigInt(offset)
+}
 
-  /** A copy of the bytes [from, from + length) a map holds (`content` or `sparse`). */
-  copy(map: MapState, from: number, length: number): Uint8Array {
-    if (length > SLAB / 4) {
-      const own = new Uint8Array(length)
-      copyHeld(map, from, own, 0, length)
-      return own
-    }
-    if (this.used + length > this.chunk.length) {
-      this.chunk = new Uint8Array(SLAB)
-      this.used = 0
-    }
-    const at = this.used
-    const content = map.content
-    // A few bytes (most changes) by hand: a subarray to set() from costs more than copying them.
-    if (content && length <= 32) for (let k = 0; k < length; k++) this.chunk[at + k] = content[from + k] ?? 0
-    else copyHeld(map, from, this.chunk, at, length)
-    this.used += length
-    return new Uint8Array(this.chunk.buffer, at, length)
-  }
+/** A map's start as a number, when every address in it is an exact one. */
+function exact(map: MapState): number | undefined {
+  return map.end <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(map.start) : undefined
+}
+
+/** Copies the bytes [from, from + length) a map holds (`content` or `sparse`) to `into` at `at`. */
+function copyInto(map: MapState, from: number, into: Uint8Array, at: number, length: number): void {
+  const content = map.content
+  // A few bytes (most changes) by hand: a subarray to set() from costs more than copying them.
+  if (content && length <= 32) for (let k = 0; k < length; k++) into[at + k] = content[from + k] ?? 0
+  else copyHeld(map, from, into, at, length)
 }

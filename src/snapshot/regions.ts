@@ -126,7 +126,7 @@ export function symbolizeIn(layout: Layout, modules: readonly SnapshotModule[], 
   return `${id}+${hex(address - map.start)}`
 }
 
-const THREAD_STACK = '[stack thread '
+export const THREAD_STACK = '[stack thread '
 
 /**
  * The stacks of threads other than the initial one, which are anonymous maps (pthread_create's mmap),
