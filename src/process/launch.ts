@@ -31,6 +31,7 @@ import { pinThread, spawnOnThisCpu, unpinThread } from './pinning.js'
 import { Process } from './process.js'
 import type { Schedule } from './schedule.js'
 import { track } from './registry.js'
+import { startNaps, stopNaps } from './waiter.js'
 import { MAX_OUTPUT_LIMIT, Stdio, type OutputListener, type OutputMode } from './stdio.js'
 
 export interface LaunchOptions {
@@ -239,9 +240,12 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   // Process.start). Not for isolate's handshake alone: one CPU slows the loader's work for 100
   // libraries and more (+0.5 to +2 ms) more than it speeds the handshake (-0.3 ms).
   const startupPinned = !pinned && (fixedRandom || virtualClock) && pinThread()
+  // Until then its waits sleep in the kernel: a spin would keep the CPU from an isolated tracee (waiter.ts).
+  if (startupPinned) startNaps()
   const release = (): void => {
     stdio.close()
     if (pinned || startupPinned) unpinThread()
+    if (startupPinned) stopNaps()
   }
   const request: LauncherRequest = {
     path,

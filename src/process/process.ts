@@ -29,6 +29,7 @@ import type { Schedule } from './schedule.js'
 import type { Isolation } from './isolate.js'
 import { sendSignal } from '../native/ptrace.js'
 import { Tracer, type Stop } from './tracer.js'
+import { stopNaps } from './waiter.js'
 
 export interface WaitOptions {
   /** Milliseconds before the wait gives up, interrupts the process and rejects; default: launch's timeout. */
@@ -590,6 +591,7 @@ export class Process implements AsyncDisposable {
     this.startupPinned = false
     setAffinity(normalAffinity(), this.pid)
     unpinThread()
+    stopNaps()
   }
 
   private deadline(options: WaitOptions): number {

@@ -5,9 +5,12 @@
 // loop and polls again at each SIGCHLD (the kernel sends one to the tracer at every ptrace stop;
 // Node delivers signals to the main thread only) and on a timer that backs off to a few ms
 // (worker threads, and a safety net for the main thread).
+// While a launch's tracee shares this thread's CPU (startNaps), the main thread sleeps in the kernel
+// instead, until the SIGCHLD of the next stop: spinning there starves an isolated tracee, whose
+// session (setsid) is a scheduling group of its own (autogroup), where sched_yield gives it nothing.
 import { setImmediate as turn } from 'node:timers/promises'
 import { isMainThread } from 'node:worker_threads'
-import { waitNoHang, yieldCpu, type WaitResult } from '../native/ptrace.js'
+import { napUntilSignal, waitNoHang, yieldCpu, type WaitResult } from '../native/ptrace.js'
 
 /** How long to poll before sleeping on the event loop. */
 const SPIN_MS = 1
@@ -17,6 +20,9 @@ const MAX_BUSY_MS = 20
 const MAX_POLL_MS = isMainThread ? 20 : 10
 /** The timer's interval grows with the wait: at most this fraction of the time waited so far is added. */
 const POLL_FRACTION = 0.1
+
+/** A kernel nap's longest slice: a SIGCHLD that came between the poll and the nap is seen this late. */
+const NAP_MS = 1
 
 /** Runs every `ms` while a wait blocks; returning true ends that wait early with 'tick'. */
 export interface Tick {
@@ -43,6 +49,24 @@ function sleep(ms: number): Promise<void> {
     if (isMainThread && sleepers.size === 0) process.on('SIGCHLD', wakeAll)
     sleepers.add(done)
   })
+}
+
+/** Launches whose tracee shares this thread's CPU until its entry point (launch.ts). */
+let naps = 0
+const ignore = (): void => {}
+
+/**
+ * From now until `stopNaps`, waits of the main thread sleep in the kernel until a SIGCHLD (a listener
+ * makes one interrupt the sleep) rather than spin, at most MAX_BUSY_MS before the event loop turns.
+ */
+export function startNaps(): void {
+  if (!isMainThread) return
+  if (naps++ === 0) process.on('SIGCHLD', ignore)
+}
+
+export function stopNaps(): void {
+  if (!isMainThread || naps === 0) return
+  if (--naps === 0) process.off('SIGCHLD', ignore)
 }
 
 export class Waiter {
@@ -75,7 +99,11 @@ export class Waiter {
       await turn()
       this.lastTurn = performance.now()
     }
-    const spinUntil = performance.now() + this.spinMs
+    if (naps > 0) {
+      const r = this.nap(deadline, tick)
+      if (r !== 'none') return r
+    }
+    const spinUntil = performance.now() + (naps > 0 ? 0 : this.spinMs)
     for (;;) {
       const r = this.poll(true)
       if (r !== 'none') return r
@@ -86,6 +114,17 @@ export class Waiter {
       return await this.sleepUntilStatus(deadline, onDeadline, tick)
     } finally {
       this.lastTurn = performance.now()
+    }
+  }
+
+  /** Sleeps in the kernel between polls until a status, the deadline or MAX_BUSY_MS ('none': the event loop's turn). */
+  private nap(deadline: number, tick: Tick | undefined): WaitResult | undefined | 'none' {
+    const until = Math.min(deadline, performance.now() + Math.min(MAX_BUSY_MS, tick?.ms ?? MAX_BUSY_MS))
+    for (;;) {
+      const r = this.poll(true)
+      if (r !== 'none') return r
+      if (performance.now() >= until) return 'none'
+      napUntilSignal(NAP_MS)
     }
   }
 
