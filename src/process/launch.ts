@@ -240,12 +240,13 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   // Process.start). Not for isolate's handshake alone: one CPU slows the loader's work for 100
   // libraries and more (+0.5 to +2 ms) more than it speeds the handshake (-0.3 ms).
   const startupPinned = !pinned && (fixedRandom || virtualClock) && pinThread()
-  // Until then its waits sleep in the kernel: a spin would keep the CPU from an isolated tracee (waiter.ts).
-  if (startupPinned) startNaps()
+  // Until the entry point, waits sleep in the kernel until a stop's SIGCHLD (waiter.ts): no spin keeps
+  // the CPU from the tracee, no event loop turn makes a stop wait for a timer.
+  startNaps()
   const release = (): void => {
     stdio.close()
     if (pinned || startupPinned) unpinThread()
-    if (startupPinned) stopNaps()
+    stopNaps()
   }
   const request: LauncherRequest = {
     path,
@@ -383,14 +384,21 @@ async function startIsolated(
   if (isolate === false) return { request, isolation: { isolated: false, reason: 'isolate: false' } }
   if (isolate === undefined && refusal !== undefined)
     return { request, isolation: { isolated: false, reason: refusal } }
-  const plan = new IsolationPlan(cwd)
+  let plan: IsolationPlan
+  let go: Uint8Array
+  try {
+    plan = new IsolationPlan(cwd)
+    go = withNamespaces(message, plan.setup)
+  } catch (error) {
+    release() // a cwd that vanished meanwhile, a NUL byte in its path
+    throw error
+  }
   const inside = {
     ...request,
     path: plan.inside(request.path),
     argv: request.argv.map((a, i) => (i === 0 ? plan.inside(a) : a)),
   }
   const launcher = spawnSeized(inside, release, seize)
-  const go = withNamespaces(message, plan.setup)
   sys.write(launcher.goWrite, go, go.length)
   sys.close(launcher.goWrite)
   const result = await enterNamespaces(launcher.pid, arch, performance.now() + timeout, oneCpu)

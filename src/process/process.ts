@@ -557,6 +557,7 @@ export class Process implements AsyncDisposable {
       stop = await this.operation('launch', () => this.tracer.start(this.deadline({})))
     } finally {
       this.endStartupPin()
+      stopNaps()
     }
     // The maps were read at the exec, before ld.so mapped the libraries: read them again at this stop.
     this.space.reload()
@@ -591,7 +592,6 @@ export class Process implements AsyncDisposable {
     this.startupPinned = false
     setAffinity(normalAffinity(), this.pid)
     unpinThread()
-    stopNaps()
   }
 
   private deadline(options: WaitOptions): number {

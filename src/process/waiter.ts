@@ -5,9 +5,10 @@
 // loop and polls again at each SIGCHLD (the kernel sends one to the tracer at every ptrace stop;
 // Node delivers signals to the main thread only) and on a timer that backs off to a few ms
 // (worker threads, and a safety net for the main thread).
-// While a launch's tracee shares this thread's CPU (startNaps), the main thread sleeps in the kernel
-// instead, until the SIGCHLD of the next stop: spinning there starves an isolated tracee, whose
-// session (setsid) is a scheduling group of its own (autogroup), where sched_yield gives it nothing.
+// From a launch to its entry point (startNaps), the main thread sleeps in the kernel instead, until
+// the SIGCHLD of the next stop: the tracee then shares this thread's CPU, and a spin would starve an
+// isolated one, whose session (setsid) is a scheduling group of its own (autogroup), where
+// sched_yield gives it nothing; and no stop waits for a timer of the event loop.
 import { setImmediate as turn } from 'node:timers/promises'
 import { isMainThread } from 'node:worker_threads'
 import { napUntilSignal, waitNoHang, yieldCpu, type WaitResult } from '../native/ptrace.js'
@@ -21,6 +22,11 @@ const MAX_POLL_MS = isMainThread ? 20 : 10
 /** The timer's interval grows with the wait: at most this fraction of the time waited so far is added. */
 const POLL_FRACTION = 0.1
 
+/**
+ * How long a napping wait spins first. Longer, the spin takes half the CPU from a tracee that runs
+ * long (an isolated one, in its own scheduling group, gets no more than its fair share).
+ */
+const NAP_SPIN_MS = 0.1
 /** A kernel nap's longest slice: a SIGCHLD that came between the poll and the nap is seen this late. */
 const NAP_MS = 1
 
@@ -51,8 +57,12 @@ function sleep(ms: number): Promise<void> {
   })
 }
 
-/** Launches whose tracee shares this thread's CPU until its entry point (launch.ts). */
+/** Launches of this thread not yet at their entry point (launch.ts). */
 let naps = 0
+/** The listener stays this long after the last launch's entry point: adding one costs ~40 µs, as much as removing it. */
+const LINGER_MS = 250
+let listening = false
+let unlisten: NodeJS.Timeout | undefined
 const ignore = (): void => {}
 
 /**
@@ -61,12 +71,23 @@ const ignore = (): void => {}
  */
 export function startNaps(): void {
   if (!isMainThread) return
-  if (naps++ === 0) process.on('SIGCHLD', ignore)
+  naps++
+  clearTimeout(unlisten)
+  unlisten = undefined
+  if (!listening) process.on('SIGCHLD', ignore)
+  listening = true
 }
 
 export function stopNaps(): void {
   if (!isMainThread || naps === 0) return
-  if (--naps === 0) process.off('SIGCHLD', ignore)
+  if (--naps > 0 || unlisten) return
+  unlisten = setTimeout(() => {
+    unlisten = undefined
+    if (naps > 0 || !listening) return
+    process.off('SIGCHLD', ignore)
+    listening = false
+  }, LINGER_MS)
+  unlisten.unref()
 }
 
 export class Waiter {
@@ -99,16 +120,18 @@ export class Waiter {
       await turn()
       this.lastTurn = performance.now()
     }
-    if (naps > 0) {
-      const r = this.nap(deadline, tick)
-      if (r !== 'none') return r
-    }
-    const spinUntil = performance.now() + (naps > 0 ? 0 : this.spinMs)
+    // Napping: a short spin first (most stops of a launch come within it), then the kernel naps.
+    const napping = naps > 0
+    const spinUntil = performance.now() + (napping ? Math.min(this.spinMs, NAP_SPIN_MS) : this.spinMs)
     for (;;) {
       const r = this.poll(true)
       if (r !== 'none') return r
       if (performance.now() > spinUntil) break
       yieldCpu()
+    }
+    if (napping) {
+      const r = this.nap(deadline, tick)
+      if (r !== 'none') return r
     }
     try {
       return await this.sleepUntilStatus(deadline, onDeadline, tick)
