@@ -17,6 +17,7 @@ import { Breakpoint, BreakpointTable } from './breakpoints.js'
 import type { ExitResult, StopEvent, Thread } from './events.js'
 import { x86ReturnSiteAt, type ReturnSite } from './finish.js'
 import { hex, type MemoryMap } from './maps.js'
+import { readStackAuxv, type StackAuxv } from './initial-stack.js'
 import { TraceeMemory } from './memory.js'
 import { ModuleNotLoaded, findModule, moduleAt, whyNotLoaded, type Location, type Module } from './modules.js'
 import { normalAffinity, unpinThread } from './pinning.js'
@@ -879,15 +880,19 @@ export class Process implements AsyncDisposable {
     this.injector.forget()
     this.spaceEnded('exec')
     const exe = readlinkSync(`/proc/${this.pid}/exe`)
-    this.space.execed(exe)
+    // The seize can land while the launcher's own execve is finishing (posix_spawn returns as
+    // soon as the vfork'ed child releases our memory): that exec is reported too, and skipped.
+    const launcherExec = this.launching && exe.startsWith('/memfd:procsnap-launcher')
+    // The auxiliary vector from the new stack (sp points at argc), for AT_RANDOM, the vDSO and AT_ENTRY.
+    const thread = this.tracer.threads.get(this.pid)
+    const auxv = thread && !launcherExec ? readStackAuxv(this.memory, thread.regs.rsp) : undefined
+    this.space.execed(exe, auxv?.bytes)
     if (this.launching) {
-      // The seize can land while the launcher's own execve is finishing (posix_spawn returns as
-      // soon as the vfork'ed child releases our memory): that exec is reported too. Skip it.
-      if (exe.startsWith('/memfd:procsnap-launcher')) return
+      if (launcherExec) return
       // The target's exec: stop at the program's entry point, which the kernel put in the auxv.
       this.launching = false
       this.fixAtRandom()
-      this.patchVdso()
+      this.patchVdso(auxv)
       const entry = this.space.entryPoint()
       const bp = this.table.create(entry, { temporary: true, internal: true })
       this.table.arm(bp, entry, 'entry point')
@@ -896,7 +901,7 @@ export class Process implements AsyncDisposable {
     // A later execve: the old address space and every int3 in it are gone. Re-arm by name.
     this.exePath = exe
     this.fixAtRandom()
-    this.patchVdso()
+    this.patchVdso(auxv)
     this.table.dropAllSites()
     this.rendezvous = undefined
     for (const bp of this.table.byName()) {
@@ -917,9 +922,9 @@ export class Process implements AsyncDisposable {
   }
 
   /** The virtual clock: the vDSO's clocks read the real time without a syscall; they must make one. */
-  private patchVdso(): void {
+  private patchVdso(auxv: StackAuxv | undefined): void {
     const t = this.tracer.threads.get(this.pid)
-    if (this.clock && t) this.clock.patchVdso(t.regs.rsp, this.memory)
+    if (this.clock && t) this.clock.patchVdso(auxv ?? t.regs.rsp, this.memory)
   }
 
   private cleanForkedChild(pid: number): void {

@@ -14,7 +14,7 @@ import { isMainThread } from 'node:worker_threads'
 import { napUntilSignal, waitNoHang, yieldCpu, type WaitResult } from '../native/ptrace.js'
 
 /** How long to poll before sleeping on the event loop. */
-const SPIN_MS = 1
+export const SPIN_MS = 1
 /** Let the event loop take a turn at least this often, even when every stop comes back at once. */
 const MAX_BUSY_MS = 20
 /** The timer's longest interval: a stop is seen this late at worst (main thread: SIGCHLD comes first). */
@@ -72,36 +72,35 @@ const ignore = (): void => {}
 export function startNaps(): void {
   if (!isMainThread) return
   naps++
-  clearTimeout(unlisten)
-  unlisten = undefined
   if (!listening) process.on('SIGCHLD', ignore)
   listening = true
 }
 
 export function stopNaps(): void {
-  if (!isMainThread || naps === 0) return
-  if (--naps > 0 || unlisten) return
-  unlisten = setTimeout(() => {
-    unlisten = undefined
-    if (naps > 0 || !listening) return
-    process.off('SIGCHLD', ignore)
-    listening = false
-  }, LINGER_MS)
-  unlisten.unref()
+  if (!isMainThread || naps === 0 || --naps > 0) return
+  // One timer, re-armed after each launch (cheaper than a new one); it finds naps > 0 if a launch began since.
+  if (unlisten) unlisten.refresh()
+  else unlisten = setTimeout(unlistenIdle, LINGER_MS).unref()
+}
+
+function unlistenIdle(): void {
+  if (naps > 0 || !listening) return
+  process.off('SIGCHLD', ignore)
+  listening = false
 }
 
 export class Waiter {
   private readonly target: number
-  private readonly spinMs: number
+  private readonly spinMs: number | undefined
   private readonly outside: () => Iterable<number>
   private lastTurn = performance.now()
 
   /**
    * `target` is -pgid: every thread of the tracee, and nothing of libuv's; `spinMs` how long to
-   * poll first; `outside` lists traced tids that may have left that process group (setsid,
+   * poll first (default: SPIN_MS, NAP_SPIN_MS while napping); `outside` lists traced tids that may have left that process group (setsid,
    * setpgid: a forked child, or the program itself), polled one by one while the wait sleeps.
    */
-  constructor(target: number, spinMs = SPIN_MS, outside: () => Iterable<number> = () => []) {
+  constructor(target: number, spinMs?: number, outside: () => Iterable<number> = () => []) {
     this.target = target
     this.spinMs = spinMs
     this.outside = outside
@@ -122,7 +121,7 @@ export class Waiter {
     }
     // Napping: a short spin first (most stops of a launch come within it), then the kernel naps.
     const napping = naps > 0
-    const spinUntil = performance.now() + (napping ? Math.min(this.spinMs, NAP_SPIN_MS) : this.spinMs)
+    const spinUntil = performance.now() + (this.spinMs ?? (napping ? NAP_SPIN_MS : SPIN_MS))
     for (;;) {
       const r = this.poll(true)
       if (r !== 'none') return r
