@@ -240,13 +240,16 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   // Process.start). Not for isolate's handshake alone: one CPU slows the loader's work for 100
   // libraries and more (+0.5 to +2 ms) more than it speeds the handshake (-0.3 ms).
   const startupPinned = !pinned && (fixedRandom || virtualClock) && pinThread()
-  // Until the entry point, waits sleep in the kernel until a stop's SIGCHLD (waiter.ts): no spin keeps
-  // the CPU from the tracee, no event loop turn makes a stop wait for a timer.
-  startNaps()
+  // Until then, waits sleep in the kernel until a stop's SIGCHLD (waiter.ts): no spin keeps the CPU
+  // from the tracee (an isolated one is in a scheduling group of its own), no stop waits for a timer.
+  const sharedCpu = pinned || startupPinned
+  if (sharedCpu) startNaps()
   const release = (): void => {
     stdio.close()
-    if (pinned || startupPinned) unpinThread()
-    stopNaps()
+    if (sharedCpu) {
+      unpinThread()
+      stopNaps()
+    }
   }
   const request: LauncherRequest = {
     path,

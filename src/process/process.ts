@@ -554,11 +554,12 @@ export class Process implements AsyncDisposable {
   /** @internal Called once by launch(): waits for the exec and the stop at the entry point. */
   async start(): Promise<void> {
     let stop: Stop
+    const sharedCpu = this.pinned || this.startupPinned
     try {
       stop = await this.operation('launch', () => this.tracer.start(this.deadline({})))
     } finally {
       this.endStartupPin()
-      stopNaps()
+      if (sharedCpu) stopNaps()
     }
     // The maps were read at the exec, before ld.so mapped the libraries: read them again at this stop.
     this.space.reload()

@@ -5,9 +5,9 @@
 // loop and polls again at each SIGCHLD (the kernel sends one to the tracer at every ptrace stop;
 // Node delivers signals to the main thread only) and on a timer that backs off to a few ms
 // (worker threads, and a safety net for the main thread).
-// From a launch to its entry point (startNaps), the main thread sleeps in the kernel instead, until
-// the SIGCHLD of the next stop: the tracee then shares this thread's CPU, and a spin would starve an
-// isolated one, whose session (setsid) is a scheduling group of its own (autogroup), where
+// While a launch's tracee shares this thread's CPU, to its entry point (startNaps), the main thread
+// sleeps in the kernel instead, until the SIGCHLD of the next stop: a longer spin would starve an
+// isolated tracee, whose session (setsid) is a scheduling group of its own (autogroup), where
 // sched_yield gives it nothing; and no stop waits for a timer of the event loop.
 import { setImmediate as turn } from 'node:timers/promises'
 import { isMainThread } from 'node:worker_threads'
@@ -57,7 +57,7 @@ function sleep(ms: number): Promise<void> {
   })
 }
 
-/** Launches of this thread not yet at their entry point (launch.ts). */
+/** Launches of this thread whose tracee shares its CPU, not yet at their entry point (launch.ts). */
 let naps = 0
 /** The listener stays this long after the last launch's entry point: adding one costs ~40 µs, as much as removing it. */
 const LINGER_MS = 250
@@ -66,8 +66,9 @@ let unlisten: NodeJS.Timeout | undefined
 const ignore = (): void => {}
 
 /**
- * From now until `stopNaps`, waits of the main thread sleep in the kernel until a SIGCHLD (a listener
- * makes one interrupt the sleep) rather than spin, at most MAX_BUSY_MS before the event loop turns.
+ * From now until `stopNaps` (a launch whose tracee shares this thread's CPU, to its entry point), waits
+ * of the main thread spin only NAP_SPIN_MS, then sleep in the kernel until a SIGCHLD (a listener makes
+ * one interrupt the sleep), at most MAX_BUSY_MS before the event loop turns.
  */
 export function startNaps(): void {
   if (!isMainThread) return

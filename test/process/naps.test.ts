@@ -1,5 +1,6 @@
-// The kernel naps of a launch's startup (waiter.ts): the SIGCHLD listener that lets a stop end a nap
-// lives from a launch to its entry point (and a moment after, for the next launch), whichever way it ends.
+// The kernel naps of a launch's startup on this thread's CPU (waiter.ts): the SIGCHLD listener that lets
+// a stop end a nap lives from a launch to its entry point (and a moment after, for the next launch),
+// whichever way it ends.
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,7 +16,14 @@ describe('startup naps', () => {
   it('leave no SIGCHLD listener behind after launches to main, isolated or not, with fixedRandom or the clock', async () => {
     await afterLinger()
     const before = listeners()
-    const variants = [{}, { isolate: false }, { clock: 'real' as const }, { fixedRandom: false }]
+    const variants = [
+      {},
+      { isolate: false },
+      { clock: 'real' as const },
+      { fixedRandom: false },
+      { clock: 'real' as const, fixedRandom: false }, // no rdtsc traps: no pin, no naps
+      { pin: true },
+    ]
     for (const options of variants) {
       const proc = await launch(fixture('manylibs-16/main'), { stdout: 'ignore', ...options })
       expect(listeners()).toBeLessThanOrEqual(before + 1)
