@@ -523,7 +523,7 @@ interface PatchedSpan {
 /** The last vDSO image seen and its patched span: every process of this boot maps the same image. */
 let lastVdso: { image: Uint8Array; span: PatchedSpan | undefined } | undefined
 
-/** The image's patched span, parsed once per distinct image (the parse costs more than the rest of the exec's handling). */
+/** The image's patched span, parsed once per image seen (a parse costs more than the rest of an exec's handling). */
 function patchedSpan(image: Uint8Array): PatchedSpan | undefined {
   if (lastVdso && Buffer.compare(lastVdso.image, image) === 0) return lastVdso.span
   const patches = parseVdsoPatches(image)

@@ -128,7 +128,8 @@ export async function enterNamespaces(
   // does its namespace work meanwhile) and sees each stop without the SIGCHLD round trip through the
   // event loop. Elsewhere a spin would only keep this CPU busy, where the kernel could place the init.
   const spinMs = oneCpu ? undefined : 0
-  // The launcher, still in this thread's session (and scheduling group), gets the CPU at each yield: a longer spin catches its fork.
+  // The launcher, still in this thread's session (and scheduling group), gets the CPU at each yield:
+  // a full spin catches its fork. The init (setsid) has a group of its own: its waits nap (waiter.ts).
   const launcherEnd = await followUntilFork(launcher, arch, deadline, oneCpu ? SPIN_MS : 0)
   if ('refused' in launcherEnd) {
     await reap(launcher, deadline)

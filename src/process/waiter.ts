@@ -59,7 +59,7 @@ function sleep(ms: number): Promise<void> {
 
 /** Launches of this thread whose tracee shares its CPU, not yet at their entry point (launch.ts). */
 let naps = 0
-/** The listener stays this long after the last launch's entry point: adding one costs ~40 µs, as much as removing it. */
+/** The listener stays this long after the last launch's entry point: adding one costs ~40 µs, removing it as much. */
 const LINGER_MS = 250
 let listening = false
 let unlisten: NodeJS.Timeout | undefined
@@ -98,8 +98,9 @@ export class Waiter {
 
   /**
    * `target` is -pgid: every thread of the tracee, and nothing of libuv's; `spinMs` how long to
-   * poll first (default: SPIN_MS, NAP_SPIN_MS while napping); `outside` lists traced tids that may have left that process group (setsid,
-   * setpgid: a forked child, or the program itself), polled one by one while the wait sleeps.
+   * poll first (default SPIN_MS, NAP_SPIN_MS while napping); `outside` lists traced tids that may
+   * have left that process group (setsid, setpgid: a forked child, or the program itself), polled
+   * one by one while the wait sleeps.
    */
   constructor(target: number, spinMs?: number, outside: () => Iterable<number> = () => []) {
     this.target = target
@@ -140,7 +141,7 @@ export class Waiter {
     }
   }
 
-  /** Sleeps in the kernel between polls until a status, the deadline or MAX_BUSY_MS ('none': the event loop's turn). */
+  /** Sleeps in the kernel between polls until a status, the deadline or MAX_BUSY_MS ('none': the loop's turn). */
   private nap(deadline: number, tick: Tick | undefined): WaitResult | undefined | 'none' {
     const until = Math.min(deadline, performance.now() + Math.min(MAX_BUSY_MS, tick?.ms ?? MAX_BUSY_MS))
     for (;;) {
