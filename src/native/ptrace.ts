@@ -107,3 +107,10 @@ export function sendThreadSignal(tgid: number, tid: number, signal: number): num
 export function yieldCpu(): void {
   sys.sched_yield()
 }
+
+const NO_FDS = new Uint8Array(8)
+
+/** Sleeps this thread in the kernel for `ms`, or less: a signal handler that runs on it (SIGCHLD) ends the sleep. */
+export function napUntilSignal(ms: number): void {
+  sys.poll(NO_FDS, 0, ms)
+}

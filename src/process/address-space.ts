@@ -49,11 +49,14 @@ export class AddressSpace {
     this.mapsCache = undefined
   }
 
-  /** After an exec of `exePath`: an open /proc/PID/maps still shows the old address space (empty), so reopen it. */
-  execed(exePath: string): void {
+  /**
+   * After an exec of `exePath`: an open /proc/PID/maps still shows the old address space (empty), so
+   * reopen it. `auxv`: the auxiliary vector's pairs when the caller read them (from the new stack).
+   */
+  execed(exePath: string, auxv?: Buffer): void {
     this.exePath = exePath
     this.reader.close()
-    this.auxv = undefined
+    this.auxv = auxv // as read from the new stack, or from /proc/PID/auxv at first use
     this.reload()
     const maps = this.maps()
     const exe = modulesFromMaps(

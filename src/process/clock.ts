@@ -9,6 +9,7 @@
 // tracer advances the clock to the earliest deadline when no thread can run (expire()).
 import { parseImage } from '../elf/index.js'
 import type { TraceeMemory } from './memory.js'
+import { auxvLookup, readStackAuxv, type StackAuxv } from './initial-stack.js'
 import { emulateTimestamp } from './rdtsc.js'
 import type { TracedThread } from './thread.js'
 
@@ -285,14 +286,15 @@ export class VirtualClock {
    * vDSO itself (Go), still finds the vDSO where the kernel put it, so the layout of the process is
    * that of a run without procsnap. Should the image not read as expected, the vDSO is hidden
    * instead: its auxv entry becomes AT_IGNORE (libc then makes syscalls, but ld.so lays out memory
-   * differently without the vDSO's link map). `sp` is the new program's stack pointer.
+   * differently without the vDSO's link map). `stack`: the new program's stack pointer, or its
+   * auxiliary vector as already read from there.
    */
-  patchVdso(sp: bigint, memory: TraceeMemory): void {
-    const entry = auxvEntry(memory, sp, AT_SYSINFO_EHDR)
-    if (entry === undefined) return
-    const [base] = read64(memory, entry + 8n, 1) ?? []
-    if (base !== undefined && patchTimeFunctions(memory, base)) return
-    write(memory, entry, [AT_IGNORE])
+  patchVdso(stack: bigint | StackAuxv, memory: TraceeMemory): void {
+    const auxv = typeof stack === 'bigint' ? readStackAuxv(memory, stack) : stack
+    const found = auxv && auxvLookup(auxv.bytes, AT_SYSINFO_EHDR)
+    if (!auxv || !found) return
+    if (patchTimeFunctions(memory, found.value)) return
+    write(memory, auxv.address + 16n * BigInt(found.index), [AT_IGNORE])
   }
 
   /**
@@ -481,43 +483,6 @@ export class VirtualClock {
   }
 }
 
-/** Where the auxv entry of `type` sits on a new program's stack (argc, argv, envp, then the auxv), if any. */
-function auxvEntry(memory: TraceeMemory, sp: bigint, type: bigint): bigint | undefined {
-  const word = stackWords(memory)
-  let at = sp + 8n * (word(sp) + 2n) // past argc, argv and its NULL
-  while (word(at) !== 0n) at += 8n // envp
-  for (at += 8n; ; at += 16n) {
-    const t = word(at)
-    if (t === 0n) return undefined
-    if (t === type) return at
-  }
-}
-
-const STACK_CHUNK = 512n
-
-/**
- * Reads 64-bit words of a new program's stack going up, a chunk at a time: argc, argv, envp and the
- * auxv in a syscall or two rather than one a word. A chunk that cannot be read whole is read a word at a time.
- */
-function stackWords(memory: TraceeMemory): (address: bigint) => bigint {
-  let base = 0n
-  let view: DataView | undefined
-  return (address) => {
-    if (!view || address < base || address + 8n > base + STACK_CHUNK) {
-      const bytes = new Uint8Array(Number(STACK_CHUNK))
-      try {
-        memory.readRaw(address, bytes)
-      } catch {
-        view = undefined
-        return read64(memory, address, 1)?.[0] ?? 0n
-      }
-      base = address
-      view = new DataView(bytes.buffer)
-    }
-    return view.getBigInt64(Number(address - base), true)
-  }
-}
-
 /** The vDSO's clock functions and the syscall each becomes. */
 const VDSO_FUNCTIONS: readonly (readonly [string, number])[] = [
   ['__vdso_clock_gettime', 228],
@@ -540,18 +505,43 @@ function patchTimeFunctions(memory: TraceeMemory, base: bigint): boolean {
     if (size <= 64 || size > MAX_VDSO) return false
     const image = new Uint8Array(size)
     memory.readRaw(base, image)
-    const patches = vdsoPatches(image)
-    if (!patches) return false
-    for (const [offset, code] of patches) memory.writeRaw(base + BigInt(offset), code)
+    const patched = patchedSpan(image)
+    if (!patched) return false
+    memory.writeRaw(base + BigInt(patched.offset), patched.bytes)
     return true
   } catch {
     return false
   }
 }
 
+/** The bytes from the first patched one to the last, the patches applied: one write. */
+interface PatchedSpan {
+  offset: number
+  bytes: Uint8Array
+}
+
+/** The last vDSO image seen and its patched span: every process of this boot maps the same image. */
+let lastVdso: { image: Uint8Array; span: PatchedSpan | undefined } | undefined
+
+/** The image's patched span, parsed once per image seen (a parse costs more than the rest of an exec's handling). */
+function patchedSpan(image: Uint8Array): PatchedSpan | undefined {
+  if (lastVdso && Buffer.compare(lastVdso.image, image) === 0) return lastVdso.span
+  const patches = parseVdsoPatches(image)
+  let span: PatchedSpan | undefined
+  if (patches && patches.length > 0) {
+    const offset = Math.min(...patches.map(([at]) => at))
+    const end = Math.max(...patches.map(([at, code]) => at + code.length))
+    const bytes = image.slice(offset, end)
+    for (const [at, code] of patches) bytes.set(code, at - offset)
+    span = { offset, bytes }
+  }
+  lastVdso = { image, span }
+  return span
+}
+
 /** The code to write over each clock function of a vDSO image, at its offset; undefined if one is missing or too small. */
-function vdsoPatches(image: Uint8Array): [number, Uint8Array][] | undefined {
-  const elf = parseImage(image, '[vdso]') // parsed once: it costs more than the rest of the exec's handling
+function parseVdsoPatches(image: Uint8Array): [number, Uint8Array][] | undefined {
+  const elf = parseImage(image, '[vdso]')
   const patches: [number, Uint8Array][] = []
   for (const [name, nr] of VDSO_FUNCTIONS) {
     const symbol = elf.findSymbol(name)

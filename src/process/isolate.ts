@@ -7,7 +7,7 @@ import type { Arch } from '../native/arch/index.js'
 import { ERRNO, PTRACE_EVENT, SIG, errnoName, wStopSig, wPtraceEvent, wifStopped } from '../native/constants.js'
 import { NAMESPACE_STEPS, type NamespaceSetup } from '../native/namespaces.js'
 import { ptraceCont, ptraceDetach, ptraceEventMsg, sendSignal } from '../native/ptrace.js'
-import { Waiter } from './waiter.js'
+import { SPIN_MS, Waiter } from './waiter.js'
 
 /** What the program sees of its surroundings, or why it sees the real ones (proc.isolation). */
 export type Isolation =
@@ -128,7 +128,9 @@ export async function enterNamespaces(
   // does its namespace work meanwhile) and sees each stop without the SIGCHLD round trip through the
   // event loop. Elsewhere a spin would only keep this CPU busy, where the kernel could place the init.
   const spinMs = oneCpu ? undefined : 0
-  const launcherEnd = await followUntilFork(launcher, arch, deadline, spinMs)
+  // The launcher, still in this thread's session (and scheduling group), gets the CPU at each yield:
+  // a full spin catches its fork. The init (setsid) has a group of its own: its waits nap (waiter.ts).
+  const launcherEnd = await followUntilFork(launcher, arch, deadline, oneCpu ? SPIN_MS : 0)
   if ('refused' in launcherEnd) {
     await reap(launcher, deadline)
     return launcherEnd

@@ -31,6 +31,7 @@ import { pinThread, spawnOnThisCpu, unpinThread } from './pinning.js'
 import { Process } from './process.js'
 import type { Schedule } from './schedule.js'
 import { track } from './registry.js'
+import { startNaps, stopNaps } from './waiter.js'
 import { MAX_OUTPUT_LIMIT, Stdio, type OutputListener, type OutputMode } from './stdio.js'
 
 export interface LaunchOptions {
@@ -239,9 +240,16 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
   // Process.start). Not for isolate's handshake alone: one CPU slows the loader's work for 100
   // libraries and more (+0.5 to +2 ms) more than it speeds the handshake (-0.3 ms).
   const startupPinned = !pinned && (fixedRandom || virtualClock) && pinThread()
+  // Until then, waits sleep in the kernel until a stop's SIGCHLD (waiter.ts): no spin keeps the CPU
+  // from the tracee (an isolated one is in a scheduling group of its own), no stop waits for a timer.
+  const sharedCpu = pinned || startupPinned
+  if (sharedCpu) startNaps()
   const release = (): void => {
     stdio.close()
-    if (pinned || startupPinned) unpinThread()
+    if (sharedCpu) {
+      unpinThread()
+      stopNaps()
+    }
   }
   const request: LauncherRequest = {
     path,
@@ -379,14 +387,21 @@ async function startIsolated(
   if (isolate === false) return { request, isolation: { isolated: false, reason: 'isolate: false' } }
   if (isolate === undefined && refusal !== undefined)
     return { request, isolation: { isolated: false, reason: refusal } }
-  const plan = new IsolationPlan(cwd)
+  let plan: IsolationPlan
+  let go: Uint8Array
+  try {
+    plan = new IsolationPlan(cwd)
+    go = withNamespaces(message, plan.setup)
+  } catch (error) {
+    release() // a cwd that vanished meanwhile, a NUL byte in its path
+    throw error
+  }
   const inside = {
     ...request,
     path: plan.inside(request.path),
     argv: request.argv.map((a, i) => (i === 0 ? plan.inside(a) : a)),
   }
   const launcher = spawnSeized(inside, release, seize)
-  const go = withNamespaces(message, plan.setup)
   sys.write(launcher.goWrite, go, go.length)
   sys.close(launcher.goWrite)
   const result = await enterNamespaces(launcher.pid, arch, performance.now() + timeout, oneCpu)

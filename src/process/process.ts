@@ -17,6 +17,7 @@ import { Breakpoint, BreakpointTable } from './breakpoints.js'
 import type { ExitResult, StopEvent, Thread } from './events.js'
 import { x86ReturnSiteAt, type ReturnSite } from './finish.js'
 import { hex, type MemoryMap } from './maps.js'
+import { readStackAuxv, type StackAuxv } from './initial-stack.js'
 import { TraceeMemory } from './memory.js'
 import { ModuleNotLoaded, findModule, moduleAt, whyNotLoaded, type Location, type Module } from './modules.js'
 import { normalAffinity, unpinThread } from './pinning.js'
@@ -29,6 +30,7 @@ import type { Schedule } from './schedule.js'
 import type { Isolation } from './isolate.js'
 import { sendSignal } from '../native/ptrace.js'
 import { Tracer, type Stop } from './tracer.js'
+import { stopNaps } from './waiter.js'
 
 export interface WaitOptions {
   /** Milliseconds before the wait gives up, interrupts the process and rejects; default: launch's timeout. */
@@ -561,10 +563,12 @@ export class Process implements AsyncDisposable {
   /** @internal Called once by launch(): waits for the exec and the stop at the entry point. */
   async start(): Promise<void> {
     let stop: Stop
+    const sharedCpu = this.pinned || this.startupPinned
     try {
       stop = await this.operation('launch', () => this.tracer.start(this.deadline({})))
     } finally {
       this.endStartupPin()
+      if (sharedCpu) stopNaps()
     }
     // The maps were read at the exec, before ld.so mapped the libraries: read them again at this stop.
     this.space.reload()
@@ -886,15 +890,19 @@ export class Process implements AsyncDisposable {
     this.injector.forget()
     this.spaceEnded('exec')
     const exe = readlinkSync(`/proc/${this.pid}/exe`)
-    this.space.execed(exe)
+    // The seize can land while the launcher's own execve is finishing (posix_spawn returns as
+    // soon as the vfork'ed child releases our memory): that exec is reported too, and skipped.
+    const launcherExec = this.launching && exe.startsWith('/memfd:procsnap-launcher')
+    // The auxiliary vector from the new stack (sp points at argc), for AT_RANDOM, the vDSO and AT_ENTRY.
+    const thread = this.tracer.threads.get(this.pid)
+    const auxv = thread && !launcherExec ? readStackAuxv(this.memory, thread.regs.rsp) : undefined
+    this.space.execed(exe, auxv?.bytes)
     if (this.launching) {
-      // The seize can land while the launcher's own execve is finishing (posix_spawn returns as
-      // soon as the vfork'ed child releases our memory): that exec is reported too. Skip it.
-      if (exe.startsWith('/memfd:procsnap-launcher')) return
+      if (launcherExec) return
       // The target's exec: stop at the program's entry point, which the kernel put in the auxv.
       this.launching = false
       this.fixAtRandom()
-      this.patchVdso()
+      this.patchVdso(auxv)
       const entry = this.space.entryPoint()
       const bp = this.table.create(entry, { temporary: true, internal: true })
       this.table.arm(bp, entry, 'entry point')
@@ -903,7 +911,7 @@ export class Process implements AsyncDisposable {
     // A later execve: the old address space and every int3 in it are gone. Re-arm by name.
     this.exePath = exe
     this.fixAtRandom()
-    this.patchVdso()
+    this.patchVdso(auxv)
     this.table.dropAllSites()
     this.rendezvous = undefined
     for (const bp of this.table.byName()) {
@@ -924,9 +932,9 @@ export class Process implements AsyncDisposable {
   }
 
   /** The virtual clock: the vDSO's clocks read the real time without a syscall; they must make one. */
-  private patchVdso(): void {
+  private patchVdso(auxv: StackAuxv | undefined): void {
     const t = this.tracer.threads.get(this.pid)
-    if (this.clock && t) this.clock.patchVdso(t.regs.rsp, this.memory)
+    if (this.clock && t) this.clock.patchVdso(auxv ?? t.regs.rsp, this.memory)
   }
 
   private cleanForkedChild(pid: number): void {

@@ -146,6 +146,20 @@ describe('clock: virtual, the clock fixture', () => {
     for (let i = 1; i < mono.length; i++) expect((mono[i] ?? 0n) > (mono[i - 1] ?? 0n)).toBe(true)
   })
 
+  it('rdtsc then rdtscp: two reads in a row, 1 ms apart as edx:eax, rdtscp with aux 0, on every round', async () => {
+    const { code, out } = await clock(['read', '4'])
+    expect(code).toBe(0)
+    const pairs = [...out.matchAll(/rdtsc: (\d+) rdtscp: (\d+) aux (\d+)\n/g)]
+    expect(pairs).toHaveLength(4)
+    let last = 0n
+    for (const [, a, b, aux] of pairs) {
+      expect(BigInt(b ?? 0) - BigInt(a ?? 0)).toBe(1_000_000n)
+      expect(aux).toBe('0')
+      expect(BigInt(a ?? 0)).toBeGreaterThan(last)
+      last = BigInt(b ?? 0)
+    }
+  })
+
   it("rewrites the vDSO's clock_gettime, which stays where the kernel put it: a direct call reads the virtual clock", async () => {
     expect((await clock(['vdso'])).out).toBe(`vdso at an address: 0 ${EPOCH}.009000000\n`)
     const real = (await clock(['vdso'], { clock: 'real' })).out
