@@ -59,6 +59,9 @@ export interface ProjectRun {
 export async function runProject(root: string, options: ProjectOptions): Promise<ProjectRun> {
   const env = options.env ?? {}
   Object.assign(process.env, env)
+  // Vitest sets process.exitCode when the project's tests fail: those failures are the caller's
+  // results, not this process's (`npm run stress -- goldens` exited 1 with no failure of its own).
+  const exitCode = process.exitCode
   const logs: string[] = []
   const vitest = await createVitest(
     'test',
@@ -122,6 +125,7 @@ export async function runProject(root: string, options: ProjectOptions): Promise
   } finally {
     await vitest.close()
     for (const key of Object.keys(env)) Reflect.deleteProperty(process.env, key)
+    process.exitCode = exitCode
   }
 }
 
