@@ -41,6 +41,7 @@ export type ErrorCode =
   | 'ERR_NOT_A_FILE'
   | 'ERR_FILE_TOO_LARGE'
   | 'ERR_FILE_UNREADABLE'
+  | 'ERR_FILE_UNWRITABLE'
   | 'ERR_INJECT_FAILED'
   | 'ERR_TRACKING_ENDED'
 
@@ -239,8 +240,13 @@ export class IsolationError extends ProcsnapError {
 export class FileError extends ProcsnapError {
   readonly path: string
 
-  constructor(code: 'ERR_NOT_A_FILE' | 'ERR_FILE_TOO_LARGE' | 'ERR_FILE_UNREADABLE', path: string, message: string) {
-    super(code, message)
+  constructor(
+    code: 'ERR_NOT_A_FILE' | 'ERR_FILE_TOO_LARGE' | 'ERR_FILE_UNREADABLE' | 'ERR_FILE_UNWRITABLE',
+    path: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options)
     this.path = path
   }
 }

@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto'
 import { closeSync, constants, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
+import { FileError } from '../errors.js'
 
 const CREATE = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
 
@@ -80,17 +81,36 @@ export function writeFileStreaming(path: string, produce: (out: ByteSink) => voi
   })
 }
 
+/**
+ * Runs a file system call for the write of `path`; a failure of the system (no such directory, no
+ * permission, a full disk) becomes ERR_FILE_UNWRITABLE, which names the path and the reason.
+ */
+function writing<T>(path: string, step: string, call: () => T): T {
+  try {
+    return call()
+  } catch (error) {
+    const { code, syscall } = error as NodeJS.ErrnoException
+    if (typeof code !== 'string' || typeof syscall !== 'string') throw error // not the system's: the caller's own
+    throw new FileError(
+      'ERR_FILE_UNWRITABLE',
+      path,
+      `Cannot write ${path}: ${step} failed (${code}). Check that its directory exists or can be created, is writable, and that the disk has room.`,
+      { cause: error },
+    )
+  }
+}
+
 /** Opens an exclusive temporary file beside `path`, lets `write` fill it, renames it over `path`; removes it on failure. */
 function atomically(path: string, write: (fd: number) => void): void {
   const dir = dirname(path)
-  mkdirSync(dir, { recursive: true })
+  writing(path, 'creating its directory', () => mkdirSync(dir, { recursive: true }))
   const temp = join(dir, `.${basename(path)}.${randomBytes(8).toString('hex')}.tmp`)
-  const fd = openSync(temp, CREATE, 0o644)
+  const fd = writing(path, 'creating a temporary file beside it', () => openSync(temp, CREATE, 0o644))
   let renamed = false
   try {
-    write(fd)
-    closeSync(fd)
-    renameSync(temp, path)
+    writing(path, 'writing', () => write(fd))
+    writing(path, 'closing', () => closeSync(fd))
+    writing(path, 'renaming the temporary file over it', () => renameSync(temp, path))
     renamed = true
   } finally {
     if (!renamed) {

@@ -87,6 +87,24 @@ describe('writeFileStreaming', () => {
     expect(readdirSync(sub)).toEqual(['out.snap'])
   })
 
+  it("says ERR_FILE_UNWRITABLE, with the path and the step, when the system refuses the write; a producer's own error passes unchanged", () => {
+    writeFileSync(join(dir, 'plain'), '')
+    const target = join(dir, 'plain', 'sub', 'out.snap') // a file where a directory should be: ENOTDIR
+    const error = caughtProcsnapError(() => writeFileStreaming(target, (out) => out.write(Buffer.from('x'))))
+    expect(error).toBeInstanceOf(FileError)
+    expect(error.code).toBe('ERR_FILE_UNWRITABLE')
+    expect((error as FileError).path).toBe(target)
+    expect(error.message).toMatch(/creating its directory failed \(ENOTDIR\)/)
+    expect(caughtProcsnapError(() => writeFileAtomically(target, 'text')).code).toBe('ERR_FILE_UNWRITABLE')
+    // a ProcsnapError thrown while producing is the caller's, not the file system's
+    const own = new FileError('ERR_FILE_UNREADABLE', 'elsewhere', 'not this write')
+    expect(() =>
+      writeFileStreaming(join(dir, 'ok.snap'), () => {
+        throw own
+      }),
+    ).toThrow(own)
+  })
+
   it('patches bytes already written, whether on disk, still staged, or across both; the same in memory; never past the end', () => {
     const produce = (out: ByteSink): void => {
       out.write(Buffer.alloc(40, 1)) // staged, then flushed by the large piece

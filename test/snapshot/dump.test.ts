@@ -119,7 +119,9 @@ describe('proc.saveSnapshot', SLOW, () => {
     expect(existsSync(path)).toBe(false)
     // a file where the directory should be: the write fails, and no temporary file is left
     writeFileSync(join(dir, 'placeholder'), '')
-    expect(() => proc.saveSnapshot(join(dir, 'placeholder', 'x.procsnap'), { level: 'full' })).toThrow()
+    const blocked = join(dir, 'placeholder', 'x.procsnap')
+    expect(codeOf(() => proc.saveSnapshot(blocked, { level: 'full' }))).toBe('ERR_FILE_UNWRITABLE')
+    expect(codeOf(() => proc.createSnapshot().save(blocked))).toBe('ERR_FILE_UNWRITABLE')
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([])
     expect((await proc.cont()).kind).toBe('exited')
     expect(codeOf(() => proc.saveSnapshot(join(dir, 'late.procsnap')))).toBe('ERR_PROCESS_ENDED')
