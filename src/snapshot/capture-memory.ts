@@ -13,7 +13,7 @@ import type { Process } from '../process/process.js'
 import { PAGE } from './content.js'
 import type { CaptureBase } from './incremental.js'
 import { LiveReadError, withLiveContent } from './live-content.js'
-import { PatchedPages, type PageRoot } from './patched-pages.js'
+import { PatchedPages, insideRuns, type PageRoot } from './patched-pages.js'
 import { levelHolding, levelRank } from './memory-view.js'
 import type { MapState, PageRun, SnapshotLevel, SparseContent } from './model.js'
 import { hex } from './regions.js'
@@ -81,16 +81,8 @@ const LIVE_MIN = 1 << 20
 function liveMap(proc: Process, base: MapState, touched: readonly PageRun[] | undefined): MapState {
   const size = Number(base.end - base.start)
   const map: MapState = touched ? { ...base, untouched: untouchedRuns(touched, size) } : base
-  const failed = (error: unknown): unknown => (error instanceof MemoryError ? new LiveReadError(map) : error)
   return withLiveContent(map, {
     size,
-    read: (at, into) => {
-      try {
-        proc.readMemoryInto(base.start + BigInt(at), into)
-      } catch (error) {
-        throw failed(error)
-      }
-    },
     start: (at, into, crcs) => {
       const started = proc.startMemoryRead(base.start + BigInt(at), into, crcs)
       return {
@@ -98,7 +90,7 @@ function liveMap(proc: Process, base: MapState, touched: readonly PageRun[] | un
           try {
             started.finish()
           } catch (error) {
-            throw failed(error)
+            throw error instanceof MemoryError ? new LiveReadError(map) : error
           }
         },
       }
@@ -162,20 +154,6 @@ function touchedRuns(
   const before = heldRuns(previous.map, Number(m.end - m.start))
   if (previous.written.every(([from, to]) => insideRuns(before, from, to))) return before
   return unionRuns(before, previous.written)
-}
-
-/** Whether [from, to) lies inside one of the ascending, disjoint runs (binary search). */
-function insideRuns(runs: readonly PageRun[], from: number, to: number): boolean {
-  let lo = 0
-  let hi = runs.length
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1
-    const run = runs[mid]!
-    if (from < run[0]) hi = mid
-    else if (from >= run[1]) lo = mid + 1
-    else return to <= run[1]
-  }
-  return false
 }
 
 /** The union of two ascending lists of disjoint runs, ascending, merged where they touch. */

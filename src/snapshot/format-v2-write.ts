@@ -127,7 +127,7 @@ class PageStore {
     const kept = this.livePages.get(slot)
     if (kept) return kept
     const page = new Uint8Array(PAGE_BYTES)
-    held.read(at, page)
+    held.start(at, page).finish()
     if (this.livePages.size < MAX_LIVE_PAGES) this.livePages.set(slot, page)
     return page
   }
@@ -135,7 +135,7 @@ class PageStore {
   /**
    * Writes the pages in slot order, block by block, each block's crc32s computed meanwhile (by the
    * helper thread when it can); returns the crc32 of the table of page crc32s (u32 LE each). A live
-   * block is read from its map a chunk at a time into `chunk`.
+   * block is read from its map a chunk at a time into `chunks`.
    */
   writeTo(out: ByteSink, chunks: LiveChunks): number {
     const table = new Uint32Array(this.count)
@@ -193,10 +193,7 @@ class FirstSlots {
   }
 }
 
-/**
- * Writes [start, end) of a live map a chunk at a time, its page crc32s into `crcs`: while this thread
- * writes one chunk, the helper thread reads and crcs the next one into the other buffer.
- */
+/** Writes [start, end) of a live map a chunk at a time, its page crc32s into `crcs`. */
 function writeLive(
   live: LiveContent,
   start: number,
@@ -205,22 +202,41 @@ function writeLive(
   chunks: LiveChunks,
   crcs: Uint32Array,
 ): void {
-  const size = LIVE_CHUNK
+  readChunks(live, chunkPlaces(start, end), chunks, true, (view, k, pos) => {
+    out.write(view)
+    crcs.set(chunks.crcs(k & 1).subarray(0, view.length / PAGE_BYTES), (pos - start) / PAGE_BYTES)
+  })
+}
+
+/** [from, to) as places of at most LIVE_CHUNK bytes: [position, length]. */
+function chunkPlaces(from: number, to: number): (readonly [number, number])[] {
+  const places: (readonly [number, number])[] = []
+  for (let pos = from; pos < to; pos += LIVE_CHUNK) places.push([pos, Math.min(LIVE_CHUNK, to - pos)])
+  return places
+}
+
+/**
+ * Reads a live map's places in turn into the two chunk buffers (place k into buffer k & 1, with each
+ * page's crc32 into crcs(k & 1) when `withCrcs`) and hands each to `visit`: the helper thread reads the
+ * next place while `visit` works on the current one.
+ */
+function readChunks(
+  live: LiveContent,
+  places: readonly (readonly [number, number])[],
+  chunks: LiveChunks,
+  withCrcs: boolean,
+  visit: (view: Uint8Array, k: number, pos: number) => void,
+): void {
   const begin = (k: number): { finish(): void } => {
-    const at = start + k * size
-    const into = chunks.buffer(k & 1).subarray(0, Math.min(size, end - at))
-    return live.start(at, into, chunks.crcs(k & 1))
+    const [pos, length] = places[k]!
+    return live.start(pos, chunks.buffer(k & 1).subarray(0, length), withCrcs ? chunks.crcs(k & 1) : undefined)
   }
-  const count = Math.ceil((end - start) / size)
-  let pending = begin(0)
-  for (let k = 0; k < count; k++) {
-    pending.finish()
-    const next = k + 1 < count ? begin(k + 1) : undefined
-    const length = Math.min(size, end - start - k * size)
-    out.write(chunks.buffer(k & 1).subarray(0, length))
-    crcs.set(chunks.crcs(k & 1).subarray(0, length / PAGE_BYTES), (k * size) / PAGE_BYTES)
-    if (next) pending = next
-  }
+  let pending = places.length > 0 ? begin(0) : undefined
+  places.forEach(([pos, length], k) => {
+    pending?.finish()
+    pending = k + 1 < places.length ? begin(k + 1) : undefined
+    visit(chunks.buffer(k & 1).subarray(0, length), k, pos)
+  })
 }
 
 /** Two chunk buffers (and their page crc32s) for live maps, shared so that the helper thread can fill them; made on first use. */
@@ -374,8 +390,7 @@ function sparseRuns(sparse: SparseContent, untouched: readonly PageRun[] | undef
 
 /**
  * A live map's runs, its touched spans read a chunk at a time (the pages themselves are read again
- * when written): the helper thread reads the next chunk into the other buffer while this thread
- * keys the pages of the current one.
+ * when written): the helper thread reads the next chunk while this thread keys the pages of the current one.
  */
 function liveRuns(
   live: LiveContent,
@@ -387,22 +402,10 @@ function liveRuns(
   const runs = new RunBuilder()
   const spans = touchedSpans(untouched, live.size)
   store.reserve(spans.reduce((pages, [from, to]) => pages + (to - from) / PAGE_BYTES, 0))
-  const places = spans.flatMap(([from, to]) => {
-    const starts: number[] = []
-    for (let pos = from; pos < to; pos += LIVE_CHUNK) starts.push(pos)
-    return starts.map((pos) => [pos, Math.min(LIVE_CHUNK, to - pos)] as const)
-  })
-  const begin = (k: number): { finish(): void } => {
-    const [pos, length] = places[k]!
-    return live.start(pos, chunks.buffer(k & 1).subarray(0, length))
-  }
-  let pending = places.length > 0 ? begin(0) : undefined
-  places.forEach(([pos, length], k) => {
-    pending?.finish()
-    pending = k + 1 < places.length ? begin(k + 1) : undefined
-    const view = chunks.buffer(k & 1).subarray(0, length)
+  const places = spans.flatMap(([from, to]) => chunkPlaces(from, to))
+  readChunks(live, places, chunks, false, (view, k, pos) => {
     const words = chunks.words(k & 1)
-    for (let at = 0; at < length; at += PAGE_BYTES) {
+    for (let at = 0; at < view.length; at += PAGE_BYTES) {
       const before = store.size
       const slot = store.slotOf(view, at, pageKey(words, at / 4), live, pos + at)
       runs.add((pos + at) / PAGE_BYTES, slot, slot >= before)

@@ -3,10 +3,9 @@
 // repeated pages, once to write), so that a dump holds a few MiB, not the process's size.
 import type { MapState } from './model.js'
 
-/** A map's bytes in the live process; reads throw LiveReadError when part of [at, at + into.length) cannot be read. */
+/** A map's bytes in the live process; a read's finish throws LiveReadError when part of [at, at + into.length) cannot be read. */
 export interface LiveContent {
   readonly size: number
-  read(at: number, into: Uint8Array): void
   /** A read (each page's crc32 into `crcs` if given), begun now by the helper thread for a large shared buffer, ended by `finish`. */
   start(at: number, into: Uint8Array, crcs?: Uint32Array): { finish(): void }
 }

@@ -177,7 +177,7 @@ function sizeChange(root: PageRoot, patch: PagePatch): number {
 
 function rootHas(root: PageRoot, offset: number): boolean {
   if ('pages' in root) return root.pages.has(offset)
-  return offset % PAGE === 0 && inRuns(root.listed, offset)
+  return offset % PAGE === 0 && insideRuns(root.listed, offset, offset + 1)
 }
 
 function rootGet(root: PageRoot, offset: number): Uint8Array | undefined {
@@ -194,16 +194,16 @@ function* rootKeys(root: PageRoot): Generator<number> {
   for (const [from, to] of root.listed) for (let at = from; at < to; at += PAGE) yield at
 }
 
-/** Whether `offset` lies in one of the ascending, disjoint runs (binary search). */
-function inRuns(runs: readonly PageRun[], offset: number): boolean {
+/** Whether [from, to) lies inside one of the ascending, disjoint runs (binary search). */
+export function insideRuns(runs: readonly PageRun[], from: number, to: number): boolean {
   let lo = 0
   let hi = runs.length
   while (lo < hi) {
     const mid = (lo + hi) >> 1
     const run = runs[mid]!
-    if (offset < run[0]) hi = mid
-    else if (offset >= run[1]) lo = mid + 1
-    else return true
+    if (from < run[0]) hi = mid
+    else if (from >= run[1]) lo = mid + 1
+    else return to <= run[1]
   }
   return false
 }
