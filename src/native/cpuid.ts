@@ -1,6 +1,6 @@
-// CPUID and XGETBV, which only machine code can ask: 45 bytes of ours, copied into a page of this
-// process that is then made executable (never writable and executable at once), called through koffi.
-import { callPointer, pointerAddress, sys } from './libc.js'
+// CPUID and XGETBV, which only machine code can ask: 45 bytes of ours in an executable page (code-page.ts).
+import { executableCode } from './code-page.js'
+import { callPointer } from './libc.js'
 
 // GNU as, intel syntax; void fn(uint32_t leaf_or_index, uint32_t subleaf, uint32_t *out, int xgetbv):
 //   push rbx; mov r8,rdx; test ecx,ecx; jnz 1f
@@ -11,27 +11,13 @@ const CODE = Buffer.from(
   'hex',
 )
 const PROTOTYPE = 'void procsnap_cpuid(uint32_t leaf, uint32_t sub, uint32_t *out, int xgetbv)'
-const PAGE = 4096
-const PROT_READ = 1
-const PROT_WRITE = 2
-const PROT_EXEC = 4
-const MAP_PRIVATE = 2
-const MAP_ANONYMOUS = 0x20
-const MAP_FAILED = (1n << 64n) - 1n
 
 let code: unknown
-let unavailable = false
+let tried = false
 
 function loaded(): unknown {
-  if (code !== undefined || unavailable) return code
-  unavailable = true
-  if (process.arch !== 'x64') return undefined
-  const page = sys.mmap(null, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-  if (page === null || pointerAddress(page) === MAP_FAILED) return undefined
-  sys.memcpy(page, CODE, CODE.length)
-  if (sys.mprotect(page, PAGE, PROT_READ | PROT_EXEC) !== 0) return undefined
-  unavailable = false
-  code = page
+  if (!tried) code = executableCode(CODE)
+  tried = true
   return code
 }
 
