@@ -23,10 +23,11 @@ import {
   FORMAT_V2,
   HEADER_BYTES,
   PAGE_BYTES,
+  KNOWN_FLAGS,
   VERSION_V2,
   dataChecksum,
-  dataOffset,
   decodeHeader,
+  layoutOf,
   type PageRunV2,
 } from './format-v2.js'
 import type { MapState, PageRun, SnapshotData, SparseContent } from './model.js'
@@ -71,16 +72,15 @@ export function decodeSnapshotV2(src: ByteSource, name: string): SnapshotData {
       `${name} is in format procsnap/${h.version}, written by a newer procsnap; this one reads procsnap/${LATEST_VERSION} and earlier. Upgrade procsnap to load it.`,
     )
   if (h.version !== VERSION_V2) throw corrupt(`the header says version ${h.version}, which is not a binary format`)
-  if (h.flags !== 0) throw corrupt(`the header's reserved field is ${h.flags}, not 0`)
+  if ((h.flags & ~KNOWN_FLAGS) !== 0) throw corrupt(`the header's flags are ${h.flags}, which no procsnap writes`)
   if (h.metaLength > MAX_META_BYTES) throw corrupt(`the header declares ${h.metaLength} bytes of metadata`)
-  const start = dataOffset(h.metaLength)
-  const expected = start + h.pageCount * PAGE_BYTES
+  const { pagesAt: start, metaAt, size: expected } = layoutOf(h)
   if (expected !== src.size)
     throw corrupt(
       `truncated or damaged: ${src.size} bytes, the header declares ${Number.isFinite(expected) ? expected : 'more than 2^53'}`,
     )
   const meta = Buffer.allocUnsafe(h.metaLength)
-  if (src.read(meta, 0, meta.length, HEADER_BYTES) !== meta.length) throw corrupt('the file ended early')
+  if (src.read(meta, 0, meta.length, metaAt) !== meta.length) throw corrupt('the file ended early')
   if (crc32(meta) !== h.metaCrc) throw corrupt('the metadata does not match its checksum: the file was altered')
   let parsed: unknown
   try {

@@ -1,23 +1,22 @@
-// Writing procsnap/2 in two passes. The first goes over each map's pages once: a cheap sample of
-// each page's words finds zero pages and candidates for pages already stored (both confirmed by
-// comparing bytes), which decides the slots and the metadata. The second writes the header, the
-// metadata and the distinct pages in large writes straight from the maps' buffers, while the pages'
-// crc32s are computed beside it, by a helper thread for large shared buffers (files/shared-pages.ts);
-// the header's checksum of them is patched in last.
+// Writing procsnap/2 in one pass over each map's pages: a cheap sample of each page's words finds
+// zero pages and candidates for pages already stored (both confirmed by comparing bytes); a page met
+// for the first time is written at once, consecutive ones in large writes straight from the maps'
+// buffers (or a live map's chunk), their crc32s computed beside the write, by a helper thread for
+// large shared buffers (files/shared-pages.ts). The metadata follows the pages (META_LAST) and the
+// header, with both checksums, is patched in last.
 import { crc32 } from 'node:zlib'
 import { SHARED_MIN_BYTES, allocateShared, crcPages, startCrcPages } from '../files/shared-pages.js'
+import { hasCrcKernel } from '../native/crc32-pages.js'
 import type { ByteSink } from '../files/write.js'
 import { contentOnDisk, mapJson, snapshotJson } from './format.js'
 import { type Json } from './format-fields.js'
-import { FORMAT_V2, HEADER_BYTES, PAGE_BYTES, dataChecksum, dataOffset, encodeHeader } from './format-v2.js'
+import { FORMAT_V2, META_LAST, PAGE_BYTES, dataChecksum, encodeHeader } from './format-v2.js'
 import { liveContent, type LiveContent } from './live-content.js'
 import type { MapState, PageRun, SnapshotData, SparseContent } from './model.js'
 
 const ZERO_PAGE = new Uint8Array(PAGE_BYTES)
 /** Pages with one sample key compared at most: pages alike in every sampled word beyond these are stored again, not slowly. */
 const MAX_CANDIDATES = 8
-/** Where the header's crc32 of the page crc32s lies. */
-const DATA_CRC_AT = 36
 /** Copies of a live map's pages kept to compare repeated pages with (16 MiB at most). */
 const MAX_LIVE_PAGES = 4096
 /** A live map is read this much at a time: the size the helper thread shares (files/shared-pages.ts). */
@@ -42,7 +41,7 @@ function wordsOf(bytes: Uint8Array): Int32Array {
   return new Int32Array(bytes.buffer, bytes.byteOffset, Math.floor(bytes.length / 4))
 }
 
-/** The distinct non-zero pages in slot order, kept as places in the maps' buffers, gathered into contiguous blocks. */
+/** The distinct non-zero pages in slot order, kept as places in the maps' buffers, each written when first met. */
 class PageStore {
   private keys = new Uint32Array(1 << 12)
   private count = 0
@@ -54,11 +53,8 @@ class PageStore {
   /** The first slot stored with each key, and any later ones (pages alike where sampled, or crafted so). */
   private readonly byKey = new FirstSlots((slot) => this.keys[slot]!)
   private readonly moreByKey = new Map<number, number[]>()
-  /** Blocks of consecutive slots: a buffer, a byte range in it, and the first slot. */
-  private readonly blockBuffers: (ArrayBufferLike | LiveContent)[] = []
-  private readonly blockStarts: number[] = []
-  private readonly blockEnds: number[] = []
-  private readonly blockSlots: number[] = []
+
+  constructor(private readonly writer: PageWriter) {}
 
   get size(): number {
     return this.count
@@ -77,9 +73,10 @@ class PageStore {
 
   /**
    * The slot holding the 4096 bytes at `at` of `bytes` (stored now if new), or -1 for a page of zeros.
-   * A live map's page (`live`, at `liveAt` in it) is kept as that place, `bytes` being only a chunk read now.
+   * A live map's page (`live`, at `liveAt` in it) is kept as that place, `bytes` being only a chunk read
+   * now, whose pages' crc32s are `crcs` (page i of the chunk at i).
    */
-  slotOf(bytes: Uint8Array, at: number, key: number, live?: LiveContent, liveAt = 0): number {
+  slotOf(bytes: Uint8Array, at: number, key: number, live?: LiveContent, liveAt = 0, crcs?: Uint32Array): number {
     if (key === ZERO_KEY && equalPages(bytes, at, ZERO_PAGE, 0)) return -1
     const known = this.byKey.get(key)
     const slot = this.count
@@ -99,17 +96,7 @@ class PageStore {
     this.count++
     this.held.push(live ?? bytes)
     this.at.push(live ? liveAt : at)
-    const buffer = live ?? bytes.buffer
-    const start = live ? liveAt : bytes.byteOffset + at
-    const last = this.blockBuffers.length - 1
-    if (last >= 0 && this.blockBuffers[last] === buffer && this.blockEnds[last] === start)
-      this.blockEnds[last] = start + PAGE_BYTES
-    else {
-      this.blockBuffers.push(buffer)
-      this.blockStarts.push(start)
-      this.blockEnds.push(start + PAGE_BYTES)
-      this.blockSlots.push(slot)
-    }
+    this.writer.add(bytes, at, crcs)
     return slot
   }
 
@@ -131,25 +118,69 @@ class PageStore {
     if (this.livePages.size < MAX_LIVE_PAGES) this.livePages.set(slot, page)
     return page
   }
+}
 
-  /**
-   * Writes the pages in slot order, block by block, each block's crc32s computed meanwhile (by the
-   * helper thread when it can); returns the crc32 of the table of page crc32s (u32 LE each). A live
-   * block is read from its map a chunk at a time into `chunks`.
-   */
-  writeTo(out: ByteSink, chunks: LiveChunks): number {
-    const table = new Uint32Array(this.count)
-    this.blockBuffers.forEach((buffer, i) => {
-      const start = this.blockStarts[i]!
-      const end = this.blockEnds[i]!
-      const slot = this.blockSlots[i]!
-      if (isLive(buffer)) return writeLive(buffer, start, end, out, chunks, table.subarray(slot))
-      const block = new Uint8Array(buffer, start, end - start)
+/**
+ * The stored pages, written in slot order as they are first met: consecutive pages of one buffer
+ * gathered into one write, their crc32s kept for the header's checksum.
+ */
+class PageWriter {
+  private crcs = new Uint32Array(1 << 12)
+  private written = 0
+  /** Pages [from, to) of `bytes` not written yet, and their crc32s when known (a live chunk's, page i at i). */
+  private bytes: Uint8Array | undefined
+  private from = 0
+  private to = 0
+  private known: Uint32Array | undefined
+
+  constructor(private readonly out: ByteSink) {}
+
+  get count(): number {
+    return this.written + (this.to - this.from) / PAGE_BYTES
+  }
+
+  /** The 4096 bytes at `at` of `bytes` as the next stored page. */
+  add(bytes: Uint8Array, at: number, crcs: Uint32Array | undefined): void {
+    if (this.bytes === bytes && this.to === at && this.known === crcs) {
+      this.to += PAGE_BYTES
+      return
+    }
+    this.flush()
+    this.bytes = bytes
+    this.from = at
+    this.to = at + PAGE_BYTES
+    this.known = crcs
+  }
+
+  /** Writes the pages gathered: before a live chunk's buffer is read into again, and at the end. */
+  flush(): void {
+    const bytes = this.bytes
+    if (!bytes) return
+    const block = bytes.subarray(this.from, this.to)
+    const first = this.written
+    const pages = block.length / PAGE_BYTES
+    if (first + pages > this.crcs.length) {
+      const grown = new Uint32Array(Math.max(2 * this.crcs.length, first + pages))
+      grown.set(this.crcs.subarray(0, first))
+      this.crcs = grown
+    }
+    if (this.known) {
+      this.out.write(block)
+      this.crcs.set(this.known.subarray(this.from / PAGE_BYTES, this.to / PAGE_BYTES), first)
+    } else {
       const pending = startCrcPages(block) // the helper starts on it while this thread writes it
-      out.write(block)
-      table.set(pending ? pending.finish() : crcPages(block), slot)
-    })
-    return dataChecksum(table)
+      this.out.write(block)
+      this.crcs.set(pending ? pending.finish() : crcPages(block), first)
+    }
+    this.written += pages
+    this.bytes = undefined
+    this.from = this.to = 0
+  }
+
+  /** The crc32 of the table of the pages' crc32s (u32 LE each), once all are written. */
+  checksum(): number {
+    this.flush()
+    return dataChecksum(this.crcs.subarray(0, this.written))
   }
 }
 
@@ -193,21 +224,6 @@ class FirstSlots {
   }
 }
 
-/** Writes [start, end) of a live map a chunk at a time, its page crc32s into `crcs`. */
-function writeLive(
-  live: LiveContent,
-  start: number,
-  end: number,
-  out: ByteSink,
-  chunks: LiveChunks,
-  crcs: Uint32Array,
-): void {
-  readChunks(live, chunkPlaces(start, end), chunks, true, (view, k, pos) => {
-    out.write(view)
-    crcs.set(chunks.crcs(k & 1).subarray(0, view.length / PAGE_BYTES), (pos - start) / PAGE_BYTES)
-  })
-}
-
 /** [from, to) as places of at most LIVE_CHUNK bytes: [position, length]. */
 function chunkPlaces(from: number, to: number): (readonly [number, number])[] {
   const places: (readonly [number, number])[] = []
@@ -217,19 +233,18 @@ function chunkPlaces(from: number, to: number): (readonly [number, number])[] {
 
 /**
  * Reads a live map's places in turn into the two chunk buffers (place k into buffer k & 1, with each
- * page's crc32 into crcs(k & 1) when `withCrcs`) and hands each to `visit`: the helper thread reads the
- * next place while `visit` works on the current one.
+ * page's crc32 into crcs(k & 1) where the helper computes them) and hands each to `visit`: the helper
+ * thread reads the next place while `visit` works on the current one.
  */
 function readChunks(
   live: LiveContent,
   places: readonly (readonly [number, number])[],
   chunks: LiveChunks,
-  withCrcs: boolean,
   visit: (view: Uint8Array, k: number, pos: number) => void,
 ): void {
   const begin = (k: number): { finish(): void } => {
     const [pos, length] = places[k]!
-    return live.start(pos, chunks.buffer(k & 1).subarray(0, length), withCrcs ? chunks.crcs(k & 1) : undefined)
+    return live.start(pos, chunks.buffer(k & 1).subarray(0, length), chunks.crcs(k & 1))
   }
   let pending = places.length > 0 ? begin(0) : undefined
   places.forEach(([pos, length], k) => {
@@ -254,13 +269,14 @@ class LiveChunks {
     return (this.wordArrays[i] ??= wordsOf(this.buffer(i)))
   }
 
-  crcs(i: number): Uint32Array {
+  /**
+   * Where the helper thread puts the crc32s of buffer(i)'s pages as it reads them; none when this
+   * thread has the CRC kernel, which computes those of the pages written, faster, when it writes them.
+   */
+  crcs(i: number): Uint32Array | undefined {
+    if (hasCrcKernel()) return undefined
     return (this.crcArrays[i] ??= new Uint32Array(new SharedArrayBuffer((LIVE_CHUNK / PAGE_BYTES) * 4)))
   }
-}
-
-function isLive(held: ArrayBufferLike | LiveContent): held is LiveContent {
-  return !(held instanceof ArrayBuffer || held instanceof SharedArrayBuffer)
 }
 
 function equalPages(a: Uint8Array, atA: number, b: Uint8Array, atB: number): boolean {
@@ -389,38 +405,41 @@ function sparseRuns(sparse: SparseContent, untouched: readonly PageRun[] | undef
 }
 
 /**
- * A live map's runs, its touched spans read a chunk at a time (the pages themselves are read again
- * when written): the helper thread reads the next chunk while this thread keys the pages of the current one.
+ * A live map's runs, its touched spans read a chunk at a time with their pages' crc32s: the helper
+ * thread reads the next chunk while this thread keys the pages of the current one and writes the new ones.
  */
 function liveRuns(
   live: LiveContent,
   untouched: readonly PageRun[] | undefined,
   store: PageStore,
   chunks: LiveChunks,
+  writer: PageWriter,
 ): Json {
   if (live.size % PAGE_BYTES !== 0) throw new RangeError(`a live map of ${live.size} bytes, not whole pages`)
   const runs = new RunBuilder()
   const spans = touchedSpans(untouched, live.size)
   store.reserve(spans.reduce((pages, [from, to]) => pages + (to - from) / PAGE_BYTES, 0))
   const places = spans.flatMap(([from, to]) => chunkPlaces(from, to))
-  readChunks(live, places, chunks, false, (view, k, pos) => {
+  readChunks(live, places, chunks, (view, k, pos) => {
     const words = chunks.words(k & 1)
+    const crcs = chunks.crcs(k & 1)
     for (let at = 0; at < view.length; at += PAGE_BYTES) {
       const before = store.size
-      const slot = store.slotOf(view, at, pageKey(words, at / 4), live, pos + at)
+      const slot = store.slotOf(view, at, pageKey(words, at / 4), live, pos + at, crcs)
       runs.add((pos + at) / PAGE_BYTES, slot, slot >= before)
     }
+    writer.flush() // the helper reads into this buffer again
   })
   runs.flush()
   return { size: live.size, runs: runs.runs }
 }
 
-function heldJson(m: MapState, store: PageStore, chunks: LiveChunks): Json {
+function heldJson(m: MapState, store: PageStore, chunks: LiveChunks, writer: PageWriter): Json {
   const held: Record<string, unknown> = {}
   const untouched = m.untouched && normalized(m.untouched, Number(m.end - m.start))
   const live = liveContent(m)
   if (m.content) held.content = contentRuns(m.content, untouched, store)
-  else if (live) held.content = liveRuns(live, untouched, store, chunks)
+  else if (live) held.content = liveRuns(live, untouched, store, chunks, writer)
   else if (m.sparse) held[contentOnDisk.has(m.sparse) ? 'content' : 'sparse'] = sparseRuns(m.sparse, untouched, store)
   if (untouched) held.untouched = untouched.map(([from, to]) => [from, to])
   return held
@@ -446,14 +465,17 @@ function normalized(runs: readonly PageRun[], size: number): PageRun[] {
 
 /** Writes a snapshot as procsnap/2 to `out`; equal snapshots give equal bytes (keys in a fixed order). */
 export function writeSnapshotV2(data: SnapshotData, out: ByteSink): void {
-  const store = new PageStore()
+  out.write(ZERO_PAGE) // the header's page: the header is patched in last
+  const writer = new PageWriter(out)
+  const store = new PageStore(writer)
   const chunks = new LiveChunks()
-  const snapshot = snapshotJson(data, (m) => mapJson(m, heldJson(m, store, chunks)))
+  const snapshot = snapshotJson(data, (m) => mapJson(m, heldJson(m, store, chunks, writer)))
+  const dataCrc = writer.checksum()
+  if (writer.count !== store.size) throw new Error(`${writer.count} pages written for ${store.size} stored`)
   const meta = Buffer.from(JSON.stringify({ format: FORMAT_V2, snapshot }), 'utf8')
-  out.write(encodeHeader({ metaLength: meta.length, pageCount: store.size, metaCrc: crc32(meta), dataCrc: 0 }))
   out.write(meta)
-  out.write(ZERO_PAGE.subarray(0, dataOffset(meta.length) - HEADER_BYTES - meta.length))
-  const dataCrc = Buffer.alloc(4)
-  dataCrc.writeUInt32LE(store.writeTo(out, chunks))
-  out.patch(DATA_CRC_AT, dataCrc)
+  out.patch(
+    0,
+    encodeHeader({ flags: META_LAST, metaLength: meta.length, pageCount: store.size, metaCrc: crc32(meta), dataCrc }),
+  )
 }

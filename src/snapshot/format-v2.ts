@@ -1,4 +1,7 @@
-// The layout of a procsnap/2 file (docs/snapshot-format.md), shared by its writer and reader:
+// The layout of a procsnap/2 file (docs/snapshot-format.md), shared by its writer and reader. What
+// procsnap writes (flag META_LAST), so that pages go out as they are first met, in one pass:
+//   header (40 bytes) | zeros to 4096 | stored pages (4096 bytes each) | metadata (UTF-8 JSON)
+// and what it wrote before (flags 0), still read:
 //   header (40 bytes) | metadata (UTF-8 JSON) | zeros to a 4096 boundary | stored pages (4096 bytes each)
 // All integers little-endian. The metadata is procsnap/1's JSON with page runs in place of page hashes.
 
@@ -9,6 +12,10 @@ export const VERSION_V2 = 2
 export const MAGIC = Buffer.from('PROCSNAP', 'latin1')
 export const HEADER_BYTES = 40
 export const PAGE_BYTES = 4096
+/** Header flag: the metadata follows the stored pages, which begin at 4096. */
+export const META_LAST = 1
+/** Every flag this version knows. */
+export const KNOWN_FLAGS = META_LAST
 
 /** What the header says: the metadata's length and checksum, how many pages follow and their checksum. */
 export interface HeaderV2 {
@@ -21,11 +28,11 @@ export interface HeaderV2 {
   readonly dataCrc: number
 }
 
-export function encodeHeader(h: Omit<HeaderV2, 'version' | 'flags'>): Buffer {
+export function encodeHeader(h: Omit<HeaderV2, 'version'>): Buffer {
   const b = Buffer.alloc(HEADER_BYTES)
   MAGIC.copy(b, 0)
   b.writeUInt32LE(VERSION_V2, 8)
-  b.writeUInt32LE(0, 12)
+  b.writeUInt32LE(h.flags, 12)
   b.writeBigUInt64LE(BigInt(h.metaLength), 16)
   b.writeBigUInt64LE(BigInt(h.pageCount), 24)
   b.writeUInt32LE(h.metaCrc, 32)
@@ -50,9 +57,23 @@ export function decodeHeader(b: Uint8Array): HeaderV2 {
   }
 }
 
-/** Where the stored pages begin: after the header and metadata, at the next multiple of 4096. */
+/** Where the stored pages begin without META_LAST: after the header and metadata, at the next multiple of 4096. */
 export function dataOffset(metaLength: number): number {
   return Math.ceil((HEADER_BYTES + metaLength) / PAGE_BYTES) * PAGE_BYTES
+}
+
+/** Where a file's parts lie, by its header: the stored pages, the metadata, and the file's exact size (Infinity past 2^53). */
+export function layoutOf(h: Pick<HeaderV2, 'flags' | 'metaLength' | 'pageCount'>): {
+  pagesAt: number
+  metaAt: number
+  size: number
+} {
+  if ((h.flags & META_LAST) === 0) {
+    const pagesAt = dataOffset(h.metaLength)
+    return { pagesAt, metaAt: HEADER_BYTES, size: pagesAt + h.pageCount * PAGE_BYTES }
+  }
+  const metaAt = PAGE_BYTES + h.pageCount * PAGE_BYTES
+  return { pagesAt: PAGE_BYTES, metaAt, size: metaAt + h.metaLength }
 }
 
 /** Whether bytes begin like a procsnap/2 file (any later version included). */

@@ -16,8 +16,9 @@ import {
   setSharedPages,
   sharedPagesHelped,
 } from '../../src/files/shared-pages.js'
+import { useCrcKernel } from '../../src/native/crc32-pages.js'
 import { saveSnapshotData } from '../../src/snapshot/format-file.js'
-import { dataOffset } from '../../src/snapshot/format-v2.js'
+import { layoutOf } from '../../src/snapshot/format-v2.js'
 import { codeOf, fixture, start } from '../helpers.js'
 import { splitV2 } from '../snapshot/v2-file.js'
 
@@ -30,6 +31,7 @@ afterAll(async () => {
 })
 afterEach(async () => {
   await setSharedPages('on')
+  useCrcKernel(true)
 })
 
 function randomPages(bytes: number, shared: boolean): Uint8Array {
@@ -55,6 +57,8 @@ describe('crc32s and reads shared with the helper thread', () => {
     expect(allocateShared(SHARED_MIN_BYTES - PAGE).buffer).toBeInstanceOf(ArrayBuffer)
     const bytes = randomPages(24 * MiB + 3 * PAGE, true) // not a whole number of chunks
     const expected = crcsOneByOne(bytes)
+    expect([...crcPages(bytes)]).toEqual(expected) // by the CRC kernel, where it runs: alone
+    useCrcKernel(false) // zlib's crc32: shared with the helper
     await setSharedPages('helper-first')
     const before = sharedPagesHelped()
     expect([...crcPages(bytes)]).toEqual(expected)
@@ -99,6 +103,7 @@ describe('crc32s and reads shared with the helper thread', () => {
   it('the helper stopped between jobs: the next job starts another, results the same', async () => {
     const bytes = randomPages(12 * MiB, true)
     const expected = crcsOneByOne(bytes)
+    useCrcKernel(false)
     await setSharedPages('helper-first')
     expect([...crcPages(bytes)]).toEqual(expected)
     await setSharedPages('off') // terminates it
@@ -172,8 +177,8 @@ describe('snapshot files of a real process, with the helper and without', () => 
       const back = loadSnapshot(withHelper).data.maps.find((m) => m.start === big?.start)
       expect(back?.content && big?.content && Buffer.from(back.content).equals(big.content), mode).toBe(true)
       const damaged = Buffer.from(file)
-      const data = dataOffset(splitV2(file).header.metaLength)
-      damaged[data + Math.floor((file.length - data) / 2) + 1234]! ^= 0x10
+      const { pagesAt, metaAt } = layoutOf(splitV2(file).header)
+      damaged[pagesAt + Math.floor((metaAt - pagesAt) / 2) + 1234]! ^= 0x10 // in a stored page
       const path = join(dir, `damaged-${mode}.procsnap`)
       writeFileSync(path, damaged)
       expect(

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadSnapshot, type Process } from '../../src/index.js'
-import { HEADER_BYTES, dataOffset, decodeHeader } from '../../src/snapshot/format-v2.js'
 import { codeOf, fixture, start } from '../helpers.js'
+import { splitV2 } from './v2-file.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-dump-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -16,14 +16,11 @@ const MiB = 1 << 20
 
 /** A file's metadata (without the snapshot's id and time) and its stored pages. */
 function parts(path: string): { meta: unknown; pages: Buffer; pageCount: number } {
-  const bytes = readFileSync(path)
-  const header = decodeHeader(bytes.subarray(0, HEADER_BYTES))
-  const json = JSON.parse(bytes.subarray(HEADER_BYTES, HEADER_BYTES + header.metaLength).toString('utf8')) as {
-    snapshot: Record<string, unknown>
-  }
+  const { header, meta, data } = splitV2(readFileSync(path))
+  const json = JSON.parse(meta) as { snapshot: Record<string, unknown> }
   delete json.snapshot.snapshotId
   delete json.snapshot.createdAt
-  return { meta: json, pages: bytes.subarray(dataOffset(header.metaLength)), pageCount: header.pageCount }
+  return { meta: json, pages: data, pageCount: header.pageCount }
 }
 
 /** Dumps the stopped process and saves a capture of the same stop; expects the same file but for id and time. */

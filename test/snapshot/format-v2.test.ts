@@ -9,7 +9,7 @@ import { loadSnapshot, type MapState, type SnapshotData, type SnapshotLevel } fr
 import { encodeSnapshotV1 } from '../../src/snapshot/format.js'
 import { decodeSnapshot, encodeSnapshot, readSnapshotData, saveSnapshotData } from '../../src/snapshot/format-file.js'
 import { heldBytes } from '../../src/snapshot/content.js'
-import { HEADER_BYTES, PAGE_BYTES, dataOffset } from '../../src/snapshot/format-v2.js'
+import { HEADER_BYTES, META_LAST, PAGE_BYTES, layoutOf } from '../../src/snapshot/format-v2.js'
 import { fixture, start, codeOf } from '../helpers.js'
 import { aarch64CounterData } from './aarch64-data.js'
 import { editV2, sealV2, splitV2 } from './v2-file.js'
@@ -98,12 +98,32 @@ describe('procsnap/2 files', () => {
     expect(comparable(readSnapshotData(path))).toEqual(comparable(data))
   })
 
+  it('files of the earlier layout (metadata first, flags 0) load as before; unknown flags are refused', () => {
+    const data = syntheticData()
+    const { meta, data: pages } = splitV2(encodeSnapshot(data))
+    const earlier = sealV2(meta, pages, true)
+    expect(earlier.readUInt32LE(12)).toBe(0)
+    expect(earlier.subarray(HEADER_BYTES, HEADER_BYTES + 10).toString()).toBe('{"format":')
+    expect(comparable(decodeSnapshot(earlier))).toEqual(comparable(data))
+    expect(encodeSnapshot(decodeSnapshot(earlier)).equals(encodeSnapshot(data))).toBe(true)
+    const unknown = sealV2(meta, pages)
+    unknown.writeUInt32LE(META_LAST | 4, 12)
+    expect(codeOf(() => decodeSnapshot(unknown))).toBe('ERR_SNAPSHOT_CORRUPT')
+    expect(() => decodeSnapshot(unknown)).toThrow(/flags are 5, which no procsnap writes/)
+  })
+
   it('store each distinct non-zero page once, raw and page-aligned, and list maps as page runs', () => {
     const { header, meta, data } = splitV2(encodeSnapshot(syntheticData()))
     // the repeated page (also the sparse map's page 2), the data page and the tail of `mixed`, 'eleven char', two touched pages
     expect(header.pageCount).toBe(6)
     expect(data.length).toBe(6 * PAGE_BYTES)
-    expect(dataOffset(header.metaLength) % PAGE_BYTES).toBe(0)
+    // the pages start at 4096, right after the header's page, and the metadata follows them
+    expect(header.flags).toBe(META_LAST)
+    expect(layoutOf(header)).toEqual({
+      pagesAt: PAGE_BYTES,
+      metaAt: 7 * PAGE_BYTES,
+      size: 7 * PAGE_BYTES + header.metaLength,
+    })
     const maps = (
       JSON.parse(meta) as { snapshot: { maps: { content?: { runs: number[][] }; sparse?: { runs: number[][] } }[] } }
     ).snapshot.maps
@@ -280,7 +300,13 @@ describe('bad procsnap/2 files', () => {
     (maps(f)[i]?.[key] as { runs: unknown[] }).runs
 
   it('truncated anywhere: ERR_SNAPSHOT_CORRUPT', () => {
-    for (const at of [10, HEADER_BYTES + 5, dataOffset(splitV2(good).header.metaLength) + 100, good.length - 1]) {
+    for (const at of [
+      10,
+      HEADER_BYTES + 5,
+      PAGE_BYTES + 100,
+      layoutOf(splitV2(good).header).metaAt + 5,
+      good.length - 1,
+    ]) {
       expect(
         codeOf(() => load(good.subarray(0, at))),
         `cut at ${at}`,
@@ -295,10 +321,10 @@ describe('bad procsnap/2 files', () => {
 
   it('a flipped bit in the metadata or a page: ERR_SNAPSHOT_CORRUPT, by its checksum', () => {
     const meta = Buffer.from(good)
-    meta[HEADER_BYTES + 30]! ^= 4
+    meta[layoutOf(splitV2(good).header).metaAt + 30]! ^= 4
     expect(() => load(meta)).toThrow(/metadata does not match its checksum/)
     const page = Buffer.from(good)
-    page[good.length - 3]! ^= 1
+    page[PAGE_BYTES + 3]! ^= 1
     expect(() => load(page)).toThrow(/pages do not match their checksum/)
   })
 

@@ -3,10 +3,12 @@
 import { crc32 } from 'node:zlib'
 import {
   HEADER_BYTES,
+  META_LAST,
   PAGE_BYTES,
   dataOffset,
   decodeHeader,
   encodeHeader,
+  layoutOf,
   type HeaderV2,
 } from '../../src/snapshot/format-v2.js'
 
@@ -20,8 +22,9 @@ export interface V2Parts {
 
 export function splitV2(bytes: Buffer): V2Parts {
   const header = decodeHeader(bytes.subarray(0, HEADER_BYTES))
-  const meta = bytes.subarray(HEADER_BYTES, HEADER_BYTES + header.metaLength).toString('utf8')
-  return { header, meta, data: bytes.subarray(dataOffset(header.metaLength)) }
+  const { pagesAt, metaAt } = layoutOf(header)
+  const meta = bytes.subarray(metaAt, metaAt + header.metaLength).toString('utf8')
+  return { header, meta, data: bytes.subarray(pagesAt, pagesAt + header.pageCount * PAGE_BYTES) }
 }
 
 /** crc32 of the table of the pages' crc32s, as the header holds it. */
@@ -32,15 +35,20 @@ export function pagesCrc(data: Buffer): number {
   return crc32(table)
 }
 
-/** A well-formed file of this metadata and these pages: lengths, padding and checksums recomputed. */
-export function sealV2(meta: string, data: Buffer): Buffer {
+/**
+ * A well-formed file of this metadata and these pages, lengths, padding and checksums recomputed: as
+ * procsnap writes it (the metadata last), or, with `metaFirst`, as it wrote it before (flags 0).
+ */
+export function sealV2(meta: string, data: Buffer, metaFirst = false): Buffer {
   const text = Buffer.from(meta, 'utf8')
   const header = encodeHeader({
+    flags: metaFirst ? 0 : META_LAST,
     metaLength: text.length,
     pageCount: Math.floor(data.length / PAGE_BYTES),
     metaCrc: crc32(text),
     dataCrc: pagesCrc(data),
   })
+  if (!metaFirst) return Buffer.concat([header, Buffer.alloc(PAGE_BYTES - HEADER_BYTES), data, text])
   const pad = Buffer.alloc(dataOffset(text.length) - HEADER_BYTES - text.length)
   return Buffer.concat([header, text, pad, data])
 }
