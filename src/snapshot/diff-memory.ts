@@ -174,13 +174,20 @@ function addRuns(
   symbolize: (address: bigint) => string | undefined,
   runs: number[],
 ): void {
-  const start = Math.max(0, -align.shift, align.from)
+  const { shift } = align
+  const start = Math.max(0, -shift, align.from)
+  const end = Math.min(align.to, ca.length, cb.length - shift)
+  const bufA = Buffer.from(ca.buffer, ca.byteOffset, ca.length)
+  const bufB = Buffer.from(cb.buffer, cb.byteOffset, cb.length)
   let from = -1
   let to = -1
-  for (let w = start; w < align.to; w += ADD_WINDOW) {
+  for (let w = start; w < end; w += ADD_WINDOW) {
+    const wEnd = Math.min(w + ADD_WINDOW, end)
+    // Most windows are equal: one native compare, not a scan's setup.
+    if (bufA.compare(bufB, w + shift, wEnd + shift, w, wEnd) === 0) continue
     runs.length = 0
     // Windows a whole number of words from start: the words are those of one scan of the range.
-    collectRuns(ca, cb, { ...align, from: w, to: Math.min(w + ADD_WINDOW, align.to) }, runs)
+    collectRuns(ca, cb, { ...align, from: w, to: wEnd }, runs)
     for (let k = 0; k < runs.length; k += 2) {
       const s = runs[k] ?? 0
       const e = runs[k + 1] ?? 0

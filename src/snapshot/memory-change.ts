@@ -109,11 +109,13 @@ export class MemoryChanges {
     const { runs, sources, slabs, located } = this
     const changes: MemoryChange[] = []
     for (let k = 0; k < this.filled; k += STRIDE) {
-      const s = sources[runs[k] ?? 0] as ChangeSource
+      // Small integers as int32s (| 0): doubles from the Float64Array make typed-array views twice as dear.
+      const s = sources[(runs[k] ?? 0) | 0] as ChangeSource
       const start = runs[k + 1] ?? 0
-      const length = (runs[k + 2] ?? 0) - start
-      const buffer = (slabs[runs[k + 3] ?? 0] as Uint8Array).buffer
-      const at = runs[k + 4] ?? 0
+      const span = (runs[k + 2] ?? 0) - start
+      const length = span < SLAB ? span | 0 : span
+      const buffer = (slabs[(runs[k + 3] ?? 0) | 0] as Uint8Array).buffer
+      const at = (runs[k + 4] ?? 0) | 0
       const offset = start + s.shift
       const after = addressAfter(s, offset)
       changes.push({
