@@ -4,7 +4,13 @@
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import { WORD_DIFF_CODE, WORD_DIFF_COMPILER, bytesAddress, wordDiff } from '../../src/native/word-diff.js'
+import {
+  WORD_DIFF_CODE,
+  WORD_DIFF_COMPILER,
+  bytesAddress,
+  useNativeWordDiff,
+  wordDiff,
+} from '../../src/native/word-diff.js'
 
 const BUILD = fileURLToPath(new URL('../../src/native/kernels/build.sh', import.meta.url))
 const SOURCE = fileURLToPath(new URL('../../src/native/kernels/word-diff.c', import.meta.url))
@@ -50,7 +56,9 @@ describe('the word-diff kernel', () => {
   it.runIf(process.arch === 'x64')(
     'loads on x86_64 and finds every differing word, at any alignment, up to its cap',
     () => {
+      useNativeWordDiff(true) // the kernel itself, also when PROCSNAP_NATIVE_DIFF=0 sends diffs to the JS scan
       const kernel = wordDiff()
+      useNativeWordDiff(process.env.PROCSNAP_NATIVE_DIFF !== '0')
       if (!kernel) throw new Error('the kernel did not load on x86_64')
       const cap = kernel.found.length
       const next = random(0x9e3779b9)
