@@ -11,6 +11,7 @@ import { bigGoldenCost, goldenCost, perTestCost, programsSuite, suiteOf100 } fro
 import { librariesRows } from './libraries.js'
 import { linearRows } from './linear.js'
 import { diffPagesRows } from './diff-pages.js'
+import { wordDiffRows } from './word-diff.js'
 import { median } from './median.js'
 import { fmt, RUNS, writeResults, type Row } from './report.js'
 import { scheduleRun } from './schedule.js'
@@ -324,6 +325,7 @@ const GROUPS: Record<string, () => Promise<Row[]>> = {
   pages: capturePagesRows,
   linear: linearRows,
   diffpages: diffPagesRows,
+  worddiff: wordDiffRows,
   programs: programsRows,
   schedule: scheduleRows,
   pertest: perTestRows,

@@ -1,8 +1,11 @@
-// The byte ranges where two buffers differ: natively compared chunks, blocks and half pages skip what
-// is equal; inside what differs, float64 words compared in JS (typed arrays, which V8 compiles to plain
-// loads) find the words that differ, and only those that may be pointers are read as bigints. Buffers
-// whose words do not start at multiples of 8 take the slower path of 32-bit lanes, page by page.
+// The byte ranges where two buffers differ. On x86_64 the native word-diff kernel finds the words that
+// differ (native-scan.ts), at any alignment. Elsewhere natively compared chunks, blocks and half pages
+// skip what is equal; inside what differs, float64 words compared in JS (typed arrays, which V8 compiles
+// to plain loads) find the words that differ; buffers whose words do not start at multiples of 8 take
+// the slower path of 32-bit lanes, page by page. Only words that may be pointers are read as bigints.
 
+import { wordDiff } from '../native/word-diff.js'
+import { nativeRuns } from './native-scan.js'
 import { addRun } from './runs.js'
 import { WordScan, skipEqualBlocks } from './word-scan.js'
 
@@ -125,6 +128,12 @@ export function collectRuns(a: Uint8Array, b: Uint8Array, align: Alignment, runs
   const equalAt = (i: number, j: number): boolean => bufA.compare(bufB, i + shift, j + shift, i, j) === 0
   const first = runs.length
   const wordsEnd = end - ((end - start) & 7)
+  const kernel = wordDiff()
+  if (kernel) {
+    nativeRuns(kernel, a, b, align, start, wordsEnd, runs, first, equalAt)
+    if (wordsEnd < end) tailRun(a, b, shift, wordsEnd, end, runs, first)
+    return
+  }
   const scan = WordScan.of(a, b, start, wordsEnd, align, runs, first)
   if (scan) {
     // Whole words compared as numbers, the tail (less than a word) byte by byte.

@@ -1,6 +1,6 @@
 // Memory half of a snapshot diff: which bytes of two paired maps differ once ASLR, dead stack,
 // thread ids and mangled pointers are accounted for. A pointer that moved with its map is no change.
-import { collectRuns, type Alignment, type SamePlace } from './changed-runs.js'
+import { collectRuns, MERGE_GAP, type Alignment, type SamePlace } from './changed-runs.js'
 import { heldBytes, heldSize, mayHoldData, sameHeld } from './content.js'
 import { MemoryChanges } from './memory-change.js'
 import { mapLocator } from './map-locator.js'
@@ -13,6 +13,8 @@ import { mapAt, symbolizeIn, type SnapshotModule } from './regions.js'
 const STRINGS_SCAN = 1 << 20
 /** Bytes of a sparse map compared at once. */
 const SPARSE_WINDOW = 1 << 20
+/** Bytes of a held map compared before their runs are added: both sides' fit in a core's L2 cache. */
+const ADD_WINDOW = 1 << 18
 /** glibc's PTR_MANGLE on x86_64: rol(pointer ^ guard, 0x11), the guard at fs:0x30. */
 const MANGLE_ROTATE = 0x11n
 const POINTER_GUARD_OFFSET = 0x30n
@@ -149,13 +151,57 @@ export function diffMemory(
       continue
     }
     for (const range of rangesOf(p, places.stackShift, a, b)) {
-      runs.length = 0
-      collectRuns(ca, cb, { ...range, same: places.same, mayMove: places.mayMove, sameId }, runs)
-      if (runs.length) changes.range(p.identity, p.a, p.b, range.shift, mapLocator(b, modulesB, p.b))
-      for (let k = 0; k < runs.length; k += 2) changes.add(p.a, p.b, runs[k] ?? 0, runs[k + 1] ?? 0, symbolize)
+      const align = { ...range, same: places.same, mayMove: places.mayMove, sameId }
+      const open = (): void => changes.range(p.identity, p.a, p.b, range.shift, mapLocator(b, modulesB, p.b))
+      addRuns(changes, p, ca, cb, align, open, symbolize, runs)
     }
   }
   return changes
+}
+
+/**
+ * The runs of one range of a pair, added to `changes` window by window, each as soon as no later run
+ * can merge with it: its bytes are copied while the scan has them in the cache, not in a second pass
+ * over the map (a cache miss a side a run). `open` starts the range before its first run.
+ */
+function addRuns(
+  changes: MemoryChanges,
+  p: MapPair,
+  ca: Uint8Array,
+  cb: Uint8Array,
+  align: Alignment,
+  open: () => void,
+  symbolize: (address: bigint) => string | undefined,
+  runs: number[],
+): void {
+  const { shift } = align
+  const start = Math.max(0, -shift, align.from)
+  const end = Math.min(align.to, ca.length, cb.length - shift)
+  const bufA = Buffer.from(ca.buffer, ca.byteOffset, ca.length)
+  const bufB = Buffer.from(cb.buffer, cb.byteOffset, cb.length)
+  let from = -1
+  let to = -1
+  for (let w = start; w < end; w += ADD_WINDOW) {
+    const wEnd = Math.min(w + ADD_WINDOW, end)
+    // Most windows are equal: one native compare, not a scan's setup.
+    if (bufA.compare(bufB, w + shift, wEnd + shift, w, wEnd) === 0) continue
+    runs.length = 0
+    // Windows a whole number of words from start: the words are those of one scan of the range.
+    collectRuns(ca, cb, { ...align, from: w, to: wEnd }, runs)
+    for (let k = 0; k < runs.length; k += 2) {
+      const s = runs[k] ?? 0
+      const e = runs[k + 1] ?? 0
+      if (from >= 0 && s - to <= MERGE_GAP) {
+        to = e
+        continue
+      }
+      if (from >= 0) changes.add(p.a, p.b, from, to, symbolize)
+      else open()
+      from = s
+      to = e
+    }
+  }
+  if (from >= 0) changes.add(p.a, p.b, from, to, symbolize)
 }
 
 /**

@@ -29,7 +29,10 @@ interface ChangeSource {
  */
 export class MemoryChanges {
   private readonly sources: ChangeSource[] = []
-  private readonly runs: number[] = []
+  /** STRIDE numbers a run, in a typed array: a number[] of 65,536 runs costs as much again in growth and GC. */
+  private runs = new Float64Array(STRIDE * 256)
+  /** Numbers of `runs` in use. */
+  private filled = 0
   private readonly slabs: Uint8Array[] = []
   /** Locations of the runs of sources without a locator, by run index. */
   private readonly located = new Map<number, string>()
@@ -41,7 +44,7 @@ export class MemoryChanges {
   private used = SLAB
 
   get count(): number {
-    return this.runs.length / STRIDE
+    return this.filled / STRIDE
   }
 
   /** Runs added next are of a's map `a` at i facing b's map `b` at i + shift. */
@@ -86,19 +89,33 @@ export class MemoryChanges {
     copyInto(a, start, into, at, length)
     copyInto(b, start + s.shift, into, at + length, length)
     if (!s.locate) this.located.set(this.count, symbolize(addressAfter(s, start + s.shift)) ?? s.identity)
-    this.runs.push(this.sources.length - 1, start, end, slab, at)
+    let runs = this.runs
+    const k = this.filled
+    if (k + STRIDE > runs.length) {
+      runs = new Float64Array(2 * runs.length)
+      runs.set(this.runs)
+      this.runs = runs
+    }
+    runs[k] = this.sources.length - 1
+    runs[k + 1] = start
+    runs[k + 2] = end
+    runs[k + 3] = slab
+    runs[k + 4] = at
+    this.filled = k + STRIDE
   }
 
   /** The records, in the order the runs were added: plain objects, their bytes views of the slabs. */
   records(): MemoryChange[] {
     const { runs, sources, slabs, located } = this
     const changes: MemoryChange[] = []
-    for (let k = 0; k < runs.length; k += STRIDE) {
-      const s = sources[runs[k] ?? 0] as ChangeSource
+    for (let k = 0; k < this.filled; k += STRIDE) {
+      // Small integers as int32s (| 0): doubles from the Float64Array make typed-array views twice as dear.
+      const s = sources[(runs[k] ?? 0) | 0] as ChangeSource
       const start = runs[k + 1] ?? 0
-      const length = (runs[k + 2] ?? 0) - start
-      const buffer = (slabs[runs[k + 3] ?? 0] as Uint8Array).buffer
-      const at = runs[k + 4] ?? 0
+      const span = (runs[k + 2] ?? 0) - start
+      const length = span < SLAB ? span | 0 : span
+      const buffer = (slabs[(runs[k + 3] ?? 0) | 0] as Uint8Array).buffer
+      const at = (runs[k + 4] ?? 0) | 0
       const offset = start + s.shift
       const after = addressAfter(s, offset)
       changes.push({

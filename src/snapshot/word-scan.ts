@@ -86,7 +86,8 @@ export class WordScan {
           const hiB = ib[2 * x + 1] ?? 0
           if (loA === loB && hiA === hiB) continue
           differed = true
-          if (!this.sameWord(loA >>> 0, hiA >>> 0, loB >>> 0, hiB >>> 0)) this.addWord(x, loA ^ loB, hiA ^ hiB)
+          if (!sameWord(this.align, loA >>> 0, hiA >>> 0, loB >>> 0, hiB >>> 0))
+            addWord(this.runs, this.first, start + (x << 3), loA ^ loB, hiA ^ hiB)
         }
         if (!differed) continue
         lastDiffered = true
@@ -95,28 +96,29 @@ export class WordScan {
       }
     }
   }
+}
 
-  /** A pointer that moved with its map, or thread ids of the same threads in both halves. */
-  private sameWord(loA: number, hiA: number, loB: number, hiB: number): boolean {
-    const { align } = this
-    if (
-      (align.mayMove === undefined || align.mayMove(hiA, loA)) &&
-      align.same((BigInt(hiA) << 32n) | BigInt(loA), (BigInt(hiB) << 32n) | BigInt(loB))
-    )
-      return true
-    return (
-      (loA === loB || (loA <= PID_MAX && align.sameId(loA, loB))) &&
-      (hiA === hiB || (hiA <= PID_MAX && align.sameId(hiA, hiB)))
-    )
-  }
+/**
+ * Whether two differing words (unsigned 32-bit halves) are no change: a pointer that moved with its
+ * map, or thread ids of the same threads in both halves.
+ */
+export function sameWord(align: Alignment, loA: number, hiA: number, loB: number, hiB: number): boolean {
+  if (
+    (align.mayMove === undefined || align.mayMove(hiA, loA)) &&
+    align.same((BigInt(hiA) << 32n) | BigInt(loA), (BigInt(hiB) << 32n) | BigInt(loB))
+  )
+    return true
+  return (
+    (loA === loB || (loA <= PID_MAX && align.sameId(loA, loB))) &&
+    (hiA === hiB || (hiA <= PID_MAX && align.sameId(hiA, hiB)))
+  )
+}
 
-  /** The run of word x from its first to its last differing byte (`lo`, `hi`: the halves xored). */
-  private addWord(x: number, lo: number, hi: number): void {
-    const at = this.start + (x << 3)
-    const from = lo !== 0 ? lowByte(lo) : 4 + lowByte(hi)
-    const to = hi !== 0 ? 5 + highByte(hi) : 1 + highByte(lo)
-    addRun(this.runs, this.first, at + from, at + to)
-  }
+/** The run of the word at byte `at` from its first to its last differing byte (`lo`, `hi`: its halves xored). */
+export function addWord(runs: number[], first: number, at: number, lo: number, hi: number): void {
+  const from = lo !== 0 ? lowByte(lo) : 4 + lowByte(hi)
+  const to = hi !== 0 ? 5 + highByte(hi) : 1 + highByte(lo)
+  addRun(runs, first, at + from, at + to)
 }
 
 /**
