@@ -63,17 +63,23 @@ function pipe(): [number, number] {
  * the kernel gives a pipe (16 pages by default, fewer once a user holds too many pipe pages).
  */
 const PIPE_AT_ONCE = 4096
+/** A larger stdin, up to /proc/sys/fs/pipe-max-size's default, is written at once into a pipe grown to hold it. */
+const GROWN_AT_ONCE = 1 << 20
+const F_SETPIPE_SZ = 1031
 
 /**
- * Writes a small stdin into the empty pipe at once and closes its write end: the program reads its
- * input and then end-of-file without waiting for the event loop, which does not turn while a wait
- * spins (a program reading stdin to its end used to wait that long for the Socket to close its fd).
- * False, having written nothing, for an input larger than PIPE_AT_ONCE: a Socket feeds that.
+ * Writes stdin into its empty pipe at once and closes the write end: the program reads its input and
+ * then end-of-file without waiting for the event loop, which does not turn while a wait spins (a
+ * program reading stdin to its end used to wait that long for a Socket to close the fd). Over 4 KiB
+ * the pipe is grown to hold it first (F_SETPIPE_SZ). False, having written nothing, when the input is
+ * over 1 MiB or the pipe cannot grow (a user over the pipe limits): a Socket feeds that.
  */
 function writeAtOnce(fd: number, input: string | Uint8Array): boolean {
   const bytes = typeof input === 'string' ? Buffer.from(input) : input
-  if (bytes.length > PIPE_AT_ONCE) return false
-  // The read end is ours until the spawn (toClose): no EPIPE; the pipe is empty: no short write.
+  if (bytes.length > GROWN_AT_ONCE) return false
+  // The kernel rounds the size up to a power-of-two number of pages and returns it, or fails (EPERM, EBUSY).
+  if (bytes.length > PIPE_AT_ONCE && sys.fcntl(fd, F_SETPIPE_SZ, bytes.length) < bytes.length) return false
+  // The read end is ours until the spawn (toClose): no EPIPE; the pipe is empty and large enough: no short write.
   if (bytes.length > 0 && sys.write(fd, bytes, bytes.length) !== bytes.length) {
     const errno = lastErrno()
     sys.close(fd)

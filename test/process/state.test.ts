@@ -90,7 +90,7 @@ describe('stdio', () => {
     expect(proc.stdout.length).toBe(300_000)
   })
 
-  it('a small stdin is in its pipe with its end-of-file once launch() returns: this process holds no end of that pipe', async () => {
+  it('stdin up to 1 MiB is in its pipe with its end-of-file once launch() returns: this process holds no end of that pipe', async () => {
     const own = (): string[] =>
       readdirSync('/proc/self/fd').flatMap((fd) => {
         try {
@@ -99,7 +99,7 @@ describe('stdio', () => {
           return [] // the directory's own fd, closed once read
         }
       })
-    for (const input of ['', 'hi\n', 'z'.repeat(4096)]) {
+    for (const input of ['', 'hi\n', 'z'.repeat(4096), 'w'.repeat(4097), 'v'.repeat(1 << 20)]) {
       const proc = await start(fixture('echo'), { stdin: input })
       const pipe = readlinkSync(`/proc/${proc.pid}/fd/0`)
       expect(pipe).toMatch(/^pipe:\[\d+\]$/)
@@ -110,8 +110,8 @@ describe('stdio', () => {
     }
   })
 
-  it('feeds stdin just over the size written at once (4097 bytes) through the event loop, intact', async () => {
-    const input = `${'a'.repeat(4095)}\nb`
+  it('feeds stdin over 1 MiB through the event loop, intact', async () => {
+    const input = `${'a'.repeat(1 << 20)}\nb`
     const proc = await start(fixture('echo'), { stdin: Buffer.from(input) })
     expect(await proc.wait()).toEqual({ exitCode: 0 })
     expect(proc.stdout).toBe(input)
