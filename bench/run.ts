@@ -333,6 +333,7 @@ const GROUPS: Record<string, () => Promise<Row[]>> = {
   io: snapshotIoRows,
   threads: threadsCaptureRows,
   incremental: async (): Promise<Row[]> => (await import('./incremental.js')).incrementalRows(),
+  pertestmedian: async (): Promise<Row[]> => (await import('./pertest-median.js')).perTestMedianRows(),
 }
 
 async function main(): Promise<void> {

@@ -26,6 +26,8 @@ interface Libc {
   pipe2(fds: Int32Array, flags: Int): Int
   close(fd: Int): Int
   write(fd: Int, buf: Uint8Array, n: Int): Int
+  /** fcntl with an int argument (F_SETPIPE_SZ); variadic in C, an int is passed the same way on x86_64 and aarch64. */
+  fcntl(fd: Int, cmd: Int, arg: Int): Int
   open(path: string, flags: Int, mode: Int): Int
   pread64(fd: Int, buf: Uint8Array, n: Word, off: Word): Word
   pwrite64(fd: Int, buf: Uint8Array, n: Word, off: Word): Word
@@ -94,6 +96,7 @@ export const sys: Libc = {
   pipe2: bind('pipe2', 'int pipe2(int *fds, int flags)'),
   close: bind('close', 'int close(int fd)'),
   write: bind('write', 'intptr_t write(int fd, void *buf, size_t n)'),
+  fcntl: bind('fcntl', 'int fcntl(int fd, int cmd, int arg)'),
   open: bind('open', 'int open(const char *path, int flags, int mode)'),
   pread64: bind('pread64', 'intptr_t pread64(int fd, void *buf, size_t n, int64_t off)'),
   pwrite64: bind('pwrite64', 'intptr_t pwrite64(int fd, void *buf, size_t n, int64_t off)'),

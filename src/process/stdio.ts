@@ -58,6 +58,37 @@ function pipe(): [number, number] {
   return [fds[0] ?? -1, fds[1] ?? -1]
 }
 
+/**
+ * The most a pipe takes without blocking when it is empty: one page (PIPE_BUF), the least capacity
+ * the kernel gives a pipe (16 pages by default, fewer once a user holds too many pipe pages).
+ */
+const PIPE_AT_ONCE = 4096
+/** A larger stdin, up to /proc/sys/fs/pipe-max-size's default, is written at once into a pipe grown to hold it. */
+const GROWN_AT_ONCE = 1 << 20
+const F_SETPIPE_SZ = 1031
+
+/**
+ * Writes stdin into its empty pipe at once and closes the write end: the program reads its input and
+ * then end-of-file without waiting for the event loop, which does not turn while a wait spins (a
+ * program reading stdin to its end used to wait that long for a Socket to close the fd). Over 4 KiB
+ * the pipe is grown to hold it first (F_SETPIPE_SZ). False, having written nothing, when the input is
+ * over 1 MiB or the pipe cannot grow (a user over the pipe limits): a Socket feeds that.
+ */
+function writeAtOnce(fd: number, input: string | Uint8Array): boolean {
+  const bytes = typeof input === 'string' ? Buffer.from(input) : input
+  if (bytes.length > GROWN_AT_ONCE) return false
+  // The kernel rounds the size up to a power-of-two number of pages and returns it, or fails (EPERM, EBUSY).
+  if (bytes.length > PIPE_AT_ONCE && sys.fcntl(fd, F_SETPIPE_SZ, bytes.length) < bytes.length) return false
+  // The read end is ours until the spawn (toClose): no EPIPE; the pipe is empty and large enough: no short write.
+  if (bytes.length > 0 && sys.write(fd, bytes, bytes.length) !== bytes.length) {
+    const errno = lastErrno()
+    sys.close(fd)
+    throw new ProcsnapError('ERR_SPAWN_FAILED', `writing stdin into its pipe failed (${errnoName(errno)}).`)
+  }
+  sys.close(fd)
+  return true
+}
+
 /** What drain() reads into, shared by every stream: each read is copied out before the next. */
 const scratch = Buffer.allocUnsafe(65536)
 
@@ -210,8 +241,10 @@ export class Stdio {
         const [r, w] = pipe()
         this.childFds[0] = r
         this.toClose.push(r)
-        this.stdinWriter = new Socket({ fd: w, readable: false, writable: true })
-        this.stdinWriter.on('error', () => undefined) // EPIPE when the tracee exits without reading
+        if (!writeAtOnce(w, options.stdin)) {
+          this.stdinWriter = new Socket({ fd: w, readable: false, writable: true })
+          this.stdinWriter.on('error', () => undefined) // EPIPE when the tracee exits without reading
+        }
       }
       const [stdout, out] = connect('stdout', options.stdout)
       this.out = out

@@ -158,7 +158,7 @@ export function captureData(
     snapshotId: randomUUID(),
     arch,
     pid: proc.pid,
-    ...ownPid(proc.pid),
+    ...ownPid(proc),
     aslrEnabled: proc.aslr,
     exe: proc.path,
     argv: [...proc.argv],
@@ -373,12 +373,17 @@ function identity(link: string): FdIdentity | undefined {
   return { dev: st.dev, ino: st.ino, mode: Number(st.mode), rdev: st.rdev }
 }
 
-/** The pid the process sees of itself (the last of NSpid), when a PID namespace makes it differ. */
-function ownPid(pid: number): { ownPid?: number } {
+/**
+ * The pid the process sees of itself, when a PID namespace makes it differ: an isolated launch's is
+ * known (proc.isolation.pid) without reading /proc/PID/status (~50 µs a capture); else the last of NSpid.
+ */
+function ownPid(proc: Process): { ownPid?: number } {
+  const isolation = proc.isolation
+  if (isolation.isolated) return isolation.pid !== proc.pid ? { ownPid: isolation.pid } : {}
   try {
-    const line = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${pid}/status`, 'latin1'))?.[1]
+    const line = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${proc.pid}/status`, 'latin1'))?.[1]
     const own = Number(line?.trim().split(/\s+/).at(-1))
-    return Number.isInteger(own) && own !== pid ? { ownPid: own } : {}
+    return Number.isInteger(own) && own !== proc.pid ? { ownPid: own } : {}
   } catch {
     return {}
   }

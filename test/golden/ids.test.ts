@@ -1,5 +1,6 @@
 // Process and thread ids differ in every run: a golden writes the process's pid and its threads'
 // tids by what they are (<pid>, <tid#2>), in registers and in memory, so two runs write the same text.
+import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { goldenSections, renderGolden } from '../../src/golden/render.js'
 import { fixture, start } from '../helpers.js'
@@ -43,6 +44,21 @@ describe('ids in goldens', () => {
     // only fixed ids (a PID namespace) make those equal. Everything else is the same text.
     const withoutFlags = (text: string): string => text.replace(/\n {2}eflags +0x[0-9a-f]+/g, '')
     expect(withoutFlags(b.text)).toBe(withoutFlags(a.text))
+  })
+
+  it("a snapshot's ownPid is the pid the kernel says the program sees (NSpid), isolated or not", async () => {
+    for (const isolate of [true, false]) {
+      const proc = await start(fixture('ids'), { isolate })
+      proc.breakAt('checkpoint')
+      await proc.cont()
+      const nspid = /^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${proc.pid}/status`, 'latin1'))?.[1] ?? ''
+      const inner = Number(nspid.trim().split(/\s+/).at(-1))
+      const snap = proc.createSnapshot({ level: 'base' })
+      await proc.kill()
+      expect(proc.isolation.isolated).toBe(isolate)
+      expect(snap.data.ownPid).toBe(inner === proc.pid ? undefined : inner)
+      if (isolate) expect(snap.data.ownPid).toBe(2)
+    }
   })
 
   it('isolated, the program sees pid 2: a value equal to the pid outside is a number like any other', async () => {

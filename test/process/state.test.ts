@@ -1,3 +1,4 @@
+import { readdirSync, readlinkSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { fixture, le32, le64, start } from '../helpers.js'
 
@@ -87,6 +88,33 @@ describe('stdio', () => {
     const proc = await start(fixture('echo'), { stdin: input })
     await proc.wait()
     expect(proc.stdout.length).toBe(300_000)
+  })
+
+  it('stdin up to 1 MiB is in its pipe with its end-of-file once launch() returns: this process holds no end of that pipe', async () => {
+    const own = (): string[] =>
+      readdirSync('/proc/self/fd').flatMap((fd) => {
+        try {
+          return [readlinkSync(`/proc/self/fd/${fd}`)]
+        } catch {
+          return [] // the directory's own fd, closed once read
+        }
+      })
+    for (const input of ['', 'hi\n', 'z'.repeat(4096), 'w'.repeat(4097), 'v'.repeat(1 << 20)]) {
+      const proc = await start(fixture('echo'), { stdin: input })
+      const pipe = readlinkSync(`/proc/${proc.pid}/fd/0`)
+      expect(pipe).toMatch(/^pipe:\[\d+\]$/)
+      // No event-loop turn since launch: a write end still open here would keep the program waiting for more.
+      expect(own()).not.toContain(pipe)
+      expect(await proc.wait()).toEqual({ exitCode: 0 })
+      expect(proc.stdout).toBe(input)
+    }
+  })
+
+  it('feeds stdin over 1 MiB through the event loop, intact', async () => {
+    const input = `${'a'.repeat(1 << 20)}\nb`
+    const proc = await start(fixture('echo'), { stdin: Buffer.from(input) })
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
+    expect(proc.stdout).toBe(input)
   })
 
   it('stdout at a stop holds what was written before it', async () => {
