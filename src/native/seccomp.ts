@@ -27,6 +27,7 @@ export const CLOCK_SYSCALLS: readonly Trap[] = [
   281, // epoll_pwait
   441, // epoll_pwait2
   { nr: 202, whenArg: 3 }, // futex, only with a timeout: mutexes without one stay at full speed
+  99, // sysinfo: the uptime, and the memory figures programs size buffers by
 ]
 
 const AUDIT_ARCH_X86_64 = 0xc000003e

@@ -41,6 +41,8 @@ const AT_IGNORE = 1n
 const AT_SYSINFO_EHDR = 33n
 /** Scratch space for a translated futex timeout: below the 128-byte red zone, which is all the ABI keeps. */
 const SCRATCH_BELOW_SP = 512n
+/** The memory sysinfo(2) reports under the virtual clock: 8 GiB, half of it free. */
+const SYSINFO_RAM = 8n << 30n
 /** select's nfds beyond this (the kernel's default fd limit ceiling) is not cleared on a timeout. */
 const MAX_FDS = 1n << 20n
 
@@ -50,6 +52,7 @@ const SYS = {
   nanosleep: 35n,
   gettimeofday: 96n,
   getrusage: 98n,
+  sysinfo: 99n,
   times: 100n,
   time: 201n,
   futex: 202n,
@@ -181,6 +184,8 @@ export class VirtualClock {
       }
       case SYS.getrusage:
         return this.getrusage(t, memory)
+      case SYS.sysinfo:
+        return this.sysinfo(t, memory)
       case SYS.nanosleep:
         return this.sleep(t, memory, r.rdi, 'monotonic', false)
       case SYS.clock_nanosleep: {
@@ -399,6 +404,19 @@ export class VirtualClock {
     const cpu = who === -1n ? 0n : this.read('cputime')
     const usage = [cpu / NS, (cpu % NS) / 1000n, ...new Array<bigint>(16).fill(0n)]
     return skip(t, write(memory, t.regs.rsi, usage) ? 0n : -EFAULT)
+  }
+
+  /**
+   * sysinfo(2) describes one fixed machine: the virtual clock's uptime, no load, SYSINFO_RAM of memory
+   * of which half is free, no swap, one process. Programs that size buffers by free memory (sort)
+   * then do the same on every machine and every run.
+   */
+  private sysinfo(t: TracedThread, memory: TraceeMemory): boolean {
+    const uptime = this.read('monotonic') / NS
+    // struct sysinfo on x86_64, 14 words: uptime, loads[3], totalram, freeram, sharedram, bufferram,
+    // totalswap, freeswap, procs (u16, padded), totalhigh, freehigh, mem_unit (u32, padded)
+    const info = [uptime, 0n, 0n, 0n, SYSINFO_RAM, SYSINFO_RAM / 2n, 0n, 0n, 0n, 0n, 1n, 0n, 0n, 1n]
+    return skip(t, write(memory, t.regs.rdi, info) ? 0n : -EFAULT)
   }
 
   /**

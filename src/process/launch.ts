@@ -64,7 +64,9 @@ export interface LaunchOptions {
    * run. Every read (clock_gettime of any clock, gettimeofday, time, times, getrusage, rdtsc, rdtscp;
    * the vDSO's clock functions become syscalls) advances it by 1 ms from 2000-01-01T00:00:00Z
    * (monotonic clocks from 1 s). Sleeps take their real time and advance it by the time asked; a
-   * poll, select, epoll or futex wait that times out advances it by its timeout. 'simulated': the
+   * poll, select, epoll or futex wait that times out advances it by its timeout. sysinfo(2) reports
+   * the virtual uptime and a fixed machine (8 GiB of memory, 4 GiB free, no swap, no load), so that
+   * programs sizing buffers by free memory (sort) behave the same everywhere. 'simulated': the
    * same clock, and under the serial schedule, while the process has two threads or more, sleeps and
    * timed waits run on virtual time instead (not executed / without their timeout, they expire when
    * no thread can run, earliest deadline first): for programs that do not wait on the outside world

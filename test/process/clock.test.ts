@@ -41,6 +41,33 @@ describe('clock: virtual, programs we did not write', () => {
     expect(a).toMatch(new RegExp(`^${EPOCH}\\.0[0-9]{2}000000\\n$`))
   })
 
+  it('sysinfo: the virtual uptime and a fixed 8 GiB machine, half free, on two runs; with clock: real, the kernel figures', async () => {
+    const script = [
+      'import ctypes, os',
+      'buf = ctypes.create_string_buffer(112)',
+      'assert ctypes.CDLL(None).sysinfo(buf) == 0',
+      'print(buf.raw.hex())',
+      "print(os.sysconf('SC_PHYS_PAGES'), os.sysconf('SC_AVPHYS_PAGES'))",
+    ].join('\n')
+    const a = await run('/usr/bin/python3', ['-c', script])
+    const b = await run('/usr/bin/python3', ['-c', script])
+    expect(b.out).toBe(a.out)
+    const [hex, pages] = a.out.trim().split('\n')
+    const word = (k: number): bigint => Buffer.from(hex ?? '', 'hex').readBigUInt64LE(8 * k)
+    expect(word(0)).toBeGreaterThanOrEqual(1n) // uptime: the virtual monotonic clock, from 1 s
+    expect(word(0)).toBeLessThan(10n)
+    expect([word(1), word(2), word(3)]).toEqual([0n, 0n, 0n]) // no load
+    expect([word(4), word(5)]).toEqual([8n << 30n, 4n << 30n])
+    expect([word(6), word(7), word(8), word(9)]).toEqual([0n, 0n, 0n, 0n]) // shared, buffers, swap
+    expect(word(10) & 0xffffn).toBe(1n) // procs
+    expect(word(13) & 0xffffffffn).toBe(1n) // mem_unit
+    expect(pages).toBe(`${2 ** 33 / 4096} ${2 ** 32 / 4096}`)
+    const real = (await run('/usr/bin/python3', ['-c', script], { clock: 'real' })).out.trim().split('\n')[1]
+    const meminfo = readFileSync('/proc/meminfo', 'utf8')
+    const totalKiB = Number(/^MemTotal:\s+(\d+) kB/m.exec(meminfo)?.[1])
+    expect(real?.split(' ')[0]).toBe(String((totalKiB * 1024) / 4096))
+  })
+
   it('sleep 1 sleeps for real and exits 0', async () => {
     const r = await run('/bin/sleep', ['1'])
     expect(r.code).toBe(0)
