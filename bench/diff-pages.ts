@@ -25,7 +25,7 @@ interface PagesRun {
 }
 
 /** pagediff's snapshots at its first ready() and, when `second`, at its second (every page changed). */
-async function pagediff(second: boolean): Promise<Snapshot[]> {
+export async function pagediff(second: boolean): Promise<Snapshot[]> {
   const proc = await launch(`${FIX}pagediff`, { args: [String(MIB), '1'], stdout: 'ignore' })
   proc.breakAt('ready')
   await proc.cont({ timeout: 60_000 })

@@ -31,8 +31,9 @@ test.each(Array.from({ length: ${TESTS_PER_FILE} }, (_, i) => i))('stop %i', asy
 `
 }
 
-async function runSuite(root: string): Promise<number> {
-  const vitest = await createVitest(
+/** A Vitest for the test files at `root`, with procsnap's plugin and the compiled library as `procsnap`. */
+export function benchVitest(root: string): ReturnType<typeof createVitest> {
+  return createVitest(
     'test',
     { root, config: false, watch: false, reporters: [{}], update: 'new', include: ['*.test.ts'] },
     {
@@ -40,6 +41,10 @@ async function runSuite(root: string): Promise<number> {
       resolve: { alias: { 'procsnap/matchers': `${LIB}matchers/index.js`, procsnap: `${LIB}index.js` } },
     },
   )
+}
+
+async function runSuite(root: string): Promise<number> {
+  const vitest = await benchVitest(root)
   try {
     const t0 = performance.now()
     await vitest.start()
@@ -130,7 +135,7 @@ export async function programsSuite(threads: string): Promise<{ golden: number; 
 }
 
 /** A file of `count` tests, each running `sort` on the same input and matching it at exit: a golden, or its stdout with toMatchSnapshot. */
-function perTestFile(count: number, golden: boolean): string {
+export function perTestFile(count: number, golden: boolean): string {
   const body = golden
     ? `const proc = await launch('sort', { stdin: 'pear\\napple\\nfig\\n' })
   await proc.runTo('libc.so.6!exit')

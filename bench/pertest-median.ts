@@ -6,44 +6,17 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createVitest } from 'vitest/node'
-import { processSnapshots } from '../src/plugin/index.js'
+import { benchVitest, perTestFile } from './golden.js'
 import { median } from './median.js'
 import { RUNS, type Row } from './report.js'
 
 const TESTS = 55
 /** The first tests of a file warm the JIT and the ELF cache: not counted. */
 const WARM_UP = 5
-/** The compiled library next to this compiled file (build/src), as a user's project would import it. */
-const LIB = fileURLToPath(new URL('../src/', import.meta.url))
-
-function testFile(golden: boolean): string {
-  const body = golden
-    ? `const proc = await launch('sort', { stdin: 'pear\\napple\\nfig\\n' })
-  await proc.runTo('libc.so.6!exit')
-  expect(proc).toMatchProcessSnapshot()
-  await proc.kill()`
-    : `const { stdout } = await execa('sort', { input: 'pear\\napple\\nfig\\n' })
-  expect(stdout).toMatchSnapshot()`
-  return `import { expect, test } from 'vitest'
-${golden ? "import { launch } from 'procsnap'" : "import { execa } from 'execa'"}
-
-test.each(Array.from({ length: ${TESTS} }, (_, i) => i))('sort %i', async () => {
-  ${body}
-})
-`
-}
 
 /** Vitest's durations (ms) of the file's tests after the warm-up ones. */
 async function durations(root: string): Promise<number[]> {
-  const vitest = await createVitest(
-    'test',
-    { root, config: false, watch: false, reporters: [{}], update: 'new', include: ['*.test.ts'] },
-    {
-      plugins: [processSnapshots()],
-      resolve: { alias: { 'procsnap/matchers': `${LIB}matchers/index.js`, procsnap: `${LIB}index.js` } },
-    },
-  )
+  const vitest = await benchVitest(root)
   try {
     await vitest.start()
     const file = vitest.state.getFiles()[0]
@@ -62,7 +35,7 @@ export async function perTestMedianRows(): Promise<Row[]> {
     for (const [kind, root] of Object.entries(roots)) {
       mkdirSync(root)
       symlinkSync(fileURLToPath(new URL('../../node_modules', import.meta.url)), join(root, 'node_modules'))
-      writeFileSync(join(root, 'sort.test.ts'), testFile(kind === 'golden'))
+      writeFileSync(join(root, 'sort.test.ts'), perTestFile(TESTS, kind === 'golden'))
       await durations(root)
     }
     const golden: number[] = []

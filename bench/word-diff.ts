@@ -1,12 +1,10 @@
 // The native word-diff kernel (src/native/word-diff.ts) against memcmp over the same snapshot maps,
 // and a diff of every page changed with the kernel against the same diff on the JS word scan.
-import { fileURLToPath } from 'node:url'
-import { launch, type Snapshot } from '../src/index.js'
+import type { Snapshot } from '../src/index.js'
 import { bytesAddress, useNativeWordDiff, wordDiff, type WordDiff } from '../src/native/word-diff.js'
+import { pagediff } from './diff-pages.js'
 import { RUNS, type Row } from './report.js'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const FIX = `${ROOT}fixtures/c/bin/`
 const MIB = Number(process.env.BENCH_MIB ?? 256)
 const PAGES = (MIB << 20) / 4096
 /** Bytes a kernel call, as native-scan.ts hands them. */
@@ -20,20 +18,6 @@ interface KernelRun {
   /** µs a page: a.diff(b).isEmpty, every page changed, with the kernel and with the JS scan. */
   native: number
   js: number
-}
-
-/** pagediff's snapshots at its first ready() and, when `second`, at its second (every page changed). */
-async function pagediff(second: boolean): Promise<Snapshot[]> {
-  const proc = await launch(`${FIX}pagediff`, { args: [String(MIB), '1'], stdout: 'ignore' })
-  proc.breakAt('ready')
-  await proc.cont({ timeout: 60_000 })
-  const snaps = [proc.createSnapshot({ level: 'writable' })]
-  if (second) {
-    await proc.cont({ timeout: 60_000 })
-    snaps.push(proc.createSnapshot({ level: 'writable' }))
-  }
-  await proc.kill()
-  return snaps
 }
 
 /** µs a page of `run`, after one untimed run (both sides warm: code, caches, THP) and a full collection. */

@@ -78,3 +78,14 @@ export function othersCanEnter(path: string): boolean {
   const parts = path.split('/').filter(Boolean)
   return parts.every((_, i) => (statSync('/' + parts.slice(0, i + 1).join('/')).mode & 0o005) === 0o005)
 }
+
+/** A small deterministic generator (xorshift32): the same cases on every run; random(n) is below n. */
+export function random(seed: number): (n: number) => number {
+  let x = seed
+  return (n) => {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    return (x >>> 0) % n
+  }
+}

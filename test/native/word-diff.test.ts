@@ -11,20 +11,10 @@ import {
   useNativeWordDiff,
   wordDiff,
 } from '../../src/native/word-diff.js'
+import { random } from '../helpers.js'
 
 const BUILD = fileURLToPath(new URL('../../src/native/kernels/build.sh', import.meta.url))
 const SOURCE = fileURLToPath(new URL('../../src/native/kernels/word-diff.c', import.meta.url))
-
-/** A small deterministic generator (xorshift32): the same cases on every run. */
-function random(seed: number): (n: number) => number {
-  let x = seed
-  return (n) => {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    return (x >>> 0) % n
-  }
-}
 
 /** Indices of the 8-byte words of a[0, 8n) and b[0, 8n) whose bytes differ, byte by byte. */
 function naiveWords(a: Uint8Array, b: Uint8Array, n: number): number[] {

@@ -5,20 +5,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { MemoryChange, Snapshot } from '../../src/index.js'
 import { useNativeWordDiff, wordDiff } from '../../src/native/word-diff.js'
 import { changedRuns, MERGE_GAP, type Alignment } from '../../src/snapshot/changed-runs.js'
-import { fixture, start } from '../helpers.js'
+import { fixture, random, start } from '../helpers.js'
 
 afterEach(() => useNativeWordDiff(true))
-
-/** A small deterministic generator (xorshift32): the same cases on every run. */
-function random(seed: number): (n: number) => number {
-  let x = seed
-  return (n) => {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    return (x >>> 0) % n
-  }
-}
 
 /** Where the test's "map" sits in a and in b: a word of a in [BASE, BASE + SPAN) is a pointer that moved by DELTA. */
 const BASE = 0x7f12_3400_0000n
