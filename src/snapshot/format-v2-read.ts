@@ -206,10 +206,11 @@ class PageLoader {
       const at = run.page * PAGE_BYTES
       if (run.repeat) {
         this.readSlots(run.slot, 1, scratch, 0)
-        for (let k = 0; k < run.count; k++) {
-          const to = at + k * PAGE_BYTES
-          out.set(scratch.subarray(0, Math.min(PAGE_BYTES, size - to)), to)
-        }
+        // The page once, then what is filled copied after itself: log2(count) copies, not count.
+        const end = Math.min(size, at + run.count * PAGE_BYTES)
+        out.set(scratch.subarray(0, Math.min(PAGE_BYTES, end - at)), at)
+        for (let filled = PAGE_BYTES; at + filled < end; filled *= 2)
+          out.copyWithin(at + filled, at, at + Math.min(filled, end - at - filled))
         continue
       }
       // Whole pages straight into the map's buffer; a short last page through the scratch page.

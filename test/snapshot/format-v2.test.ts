@@ -139,6 +139,20 @@ describe('procsnap/2 files', () => {
     ])
   })
 
+  it('a run of one page repeated loads as that page everywhere, a short last page included', () => {
+    // 1,000 pages and 100 bytes, every page the same: bytes 0-99 set, the rest zeros (so the short last page is the same page padded)
+    const size = 1000 * PAGE_BYTES + 100
+    const content = new Uint8Array(size)
+    for (let at = 0; at < size; at += PAGE_BYTES) for (let i = 0; i < 100; i++) content[at + i] = i + 1
+    const data: SnapshotData = { ...syntheticData(), maps: [anon(0x10000n, { size, content })] }
+    const bytes = encodeSnapshot(data)
+    expect(splitV2(bytes).header.pageCount).toBe(1)
+    const meta = JSON.parse(splitV2(bytes).meta) as { snapshot: { maps: { content: { runs: number[][] } }[] } }
+    expect(meta.snapshot.maps[0]?.content.runs).toEqual([[0, 1001, 0, 0]])
+    const back = decodeSnapshot(bytes).maps[0]?.content
+    expect(back && Buffer.from(back).equals(content)).toBe(true)
+  })
+
   it('pages alike in every sampled word are never confused: each kept, repeats stored once while few are alike', () => {
     // 20 pages that differ only at byte 2000 (no sampled word there) and are zero elsewhere, then repeats
     const distinct = 20
