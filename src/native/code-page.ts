@@ -2,6 +2,11 @@
 // that are then made executable, never writable and executable at once, and called through koffi.
 import { pointerAddress, sys } from './libc.js'
 
+/**
+ * The compiler that made the kernels' committed bytes (kernels/build.sh): the kernels' tests rebuild
+ * them with it, when it is the one installed, and compare.
+ */
+export const KERNEL_COMPILER = 'gcc (Debian 12.2.0-14+deb12u1) 12.2.0'
 const PAGE = 4096
 const PROT_READ = 1
 const PROT_WRITE = 2

@@ -5,8 +5,6 @@ import { executableCode } from './code-page.js'
 import { cpuid } from './cpuid.js'
 import { addressOf, functionAt } from './libc.js'
 
-/** The compiler that made CODE: test/native/kernels.test.ts rebuilds it with that one and compares. */
-export const KERNEL_COMPILER = 'gcc (Debian 12.2.0-14+deb12u1) 12.2.0'
 /** @internal The kernel's machine code (tests compare it with a rebuild). */
 export const CRC32_CODE = Buffer.from(
   '4889d14885f60f84bb010000488d970010000048c1e60c66440f6f25b0010000660f6f05b801000066440f6f0dbf0100004801d666440f6f' +

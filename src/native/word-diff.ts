@@ -4,9 +4,6 @@
 import { executableCode } from './code-page.js'
 import { addressOf, functionAt } from './libc.js'
 
-/** The compiler whose output WORD_DIFF_CODE is: test/native/word-diff.test.ts rebuilds it with the same. */
-export const WORD_DIFF_COMPILER = 'gcc (Debian 12.2.0-14+deb12u1) 12.2.0'
-
 /** src/native/kernels/build.sh src/native/kernels/word-diff.c */
 export const WORD_DIFF_CODE = Buffer.from(
   '4585c00f849701000041554989f94989f24189d341545589d5c1ed04534889cb48c1e5074801fd4839ef0f831d0100004889f24889f831f6' +

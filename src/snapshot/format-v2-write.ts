@@ -1,8 +1,8 @@
 // Writing procsnap/2 in one pass over each map's pages: a cheap sample of each page's words finds
 // zero pages and candidates for pages already stored (both confirmed by comparing bytes); a page met
 // for the first time is written at once, consecutive ones in large writes straight from the maps'
-// buffers (or a live map's chunk), their crc32s computed beside the write, by a helper thread for
-// large shared buffers (files/shared-pages.ts). The metadata follows the pages (META_LAST) and the
+// buffers (or a live map's chunk), their crc32s computed by the CRC kernel, or by the helper thread
+// as it reads a live chunk (files/shared-pages.ts). The metadata follows the pages (META_LAST) and the
 // header, with both checksums, is patched in last.
 import { crc32 } from 'node:zlib'
 import { SHARED_MIN_BYTES, allocateShared, crcPages, helperHasCrcKernel, startCrcPages } from '../files/shared-pages.js'

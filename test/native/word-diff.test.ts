@@ -4,13 +4,8 @@
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
-import {
-  WORD_DIFF_CODE,
-  WORD_DIFF_COMPILER,
-  bytesAddress,
-  useNativeWordDiff,
-  wordDiff,
-} from '../../src/native/word-diff.js'
+import { WORD_DIFF_CODE, bytesAddress, useNativeWordDiff, wordDiff } from '../../src/native/word-diff.js'
+import { KERNEL_COMPILER } from '../../src/native/code-page.js'
 import { random } from '../helpers.js'
 
 const BUILD = fileURLToPath(new URL('../../src/native/kernels/build.sh', import.meta.url))
@@ -45,12 +40,9 @@ describe('the word-diff kernel', () => {
     },
   )
 
-  it.runIf(X64 && compiler === WORD_DIFF_COMPILER)(
-    `is the committed code (${WORD_DIFF_COMPILER}): else run build.sh`,
-    () => {
-      expect(committed).toBe(built)
-    },
-  )
+  it.runIf(X64 && compiler === KERNEL_COMPILER)(`is the committed code (${KERNEL_COMPILER}): else run build.sh`, () => {
+    expect(committed).toBe(built)
+  })
 
   it.runIf(X64)('loads on x86_64 and finds every differing word, at any alignment, up to its cap', () => {
     useNativeWordDiff(true) // the kernel itself, also when PROCSNAP_KERNELS=0 sends diffs to the JS scan
