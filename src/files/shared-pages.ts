@@ -9,10 +9,9 @@
 // is marked so, and the helper starts no read for it after that; each job has crc32s of its own.
 // Both threads compute crc32s with the CRC kernel (native/crc32-pages.ts) where it runs, else zlib's.
 import { readSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { Worker } from 'node:worker_threads'
 import { crc32 } from 'node:zlib'
-import { CRC32_CODE, crc32Pages, hasCrcKernel } from '../native/crc32-pages.js'
+import { crc32Pages, hasCrcKernel } from '../native/crc32-pages.js'
 
 const PAGE = 4096
 /** Bytes one thread takes at a time. */
@@ -74,37 +73,11 @@ function doChunk(
   return true
 }
 
-/**
- * The helper's source. Its crc32s come from the CRC kernel when the caller hands it the kernel's code
- * and koffi's path: it maps the code into an executable page of its own, as code-page.ts does for the
- * caller (a worker cannot import our modules), and says so in helperInfo[1]; else from zlib.
- */
 const HELPER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
-const helperInfo = new Int32Array(workerData.info)
+const helperChunks = new Int32Array(workerData)
 const { crc32 } = require('node:zlib')
-let crcInto = (bytes, out) => { for (let p = 0; p < out.length; p++) out[p] = crc32(bytes.subarray(p * 4096, p * 4096 + 4096)) }
-if (workerData.crcCode) {
-  try {
-    const koffi = require(workerData.koffi)
-    const libc = koffi.load('libc.so.6')
-    const mmap = libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, intptr_t offset)')
-    const mprotect = libc.func('int mprotect(void *addr, size_t length, int prot)')
-    const memcpy = libc.func('void *memcpy(void *dst, void *src, size_t n)')
-    const code = workerData.crcCode
-    const size = Math.ceil(code.length / 4096) * 4096
-    const page = mmap(null, size, 3, 0x22, -1, 0) // PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
-    if (page === null || koffi.address(page) === (1n << 64n) - 1n) throw new Error('mmap')
-    memcpy(page, code, code.length)
-    if (mprotect(page, size, 5) !== 0) throw new Error('mprotect') // PROT_READ | PROT_EXEC
-    const kernel = koffi.decode(page, koffi.proto('void procsnap_crc32_pages(uint64_t buf, uint64_t pages, uint64_t out)'))
-    const address = (view) => Number(koffi.address(new Uint8Array(view.buffer, view.byteOffset, view.byteLength)))
-    crcInto = (bytes, out) => kernel(address(bytes), out.length, address(out))
-    Atomics.store(helperInfo, 1, 1)
-  } catch {
-    // zlib's, as above
-  }
-}
+const crcInto = (bytes, out) => { for (let p = 0; p < out.length; p++) out[p] = crc32(bytes.subarray(p * 4096, p * 4096 + 4096)) }
 const { readSync } = require('node:fs')
 const doChunk = ${doChunk.toString()}
 parentPort.on('message', (job) => {
@@ -115,7 +88,7 @@ parentPort.on('message', (job) => {
     let ok = false
     try { ok = doChunk(job, i, ${CHUNK_BYTES}, crcInto, readSync, true) } catch { ok = false }
     Atomics.store(state, i, ok ? ${DONE} : ${FAILED})
-    if (ok) Atomics.add(helperInfo, 0, 1)
+    if (ok) Atomics.add(helperChunks, 0, 1)
     Atomics.add(state, chunks, 1)
     Atomics.notify(state, chunks)
   }
@@ -126,18 +99,14 @@ let helper: Worker | undefined
 let helperOff = process.env.PROCSNAP_IO_THREAD === '0'
 /** Tests: the caller lets the helper finish a chunk before it takes any, so that the helper's code surely runs. */
 let helperFirst = false
-/** [0]: chunks the helper has done, ever (for tests and benchmarks); [1]: 1 once it has the CRC kernel. */
-const helperInfo = new Int32Array(new SharedArrayBuffer(8))
+/** Chunks the helper has done, ever: for tests and benchmarks. */
+const helperChunks = new Int32Array(new SharedArrayBuffer(4))
 
 function theHelper(): Worker | undefined {
   if (helperOff) return undefined
   if (!helper) {
     try {
-      Atomics.store(helperInfo, 1, 0) // until this helper says it has the kernel
-      const kernel = hasCrcKernel()
-        ? { crcCode: CRC32_CODE, koffi: createRequire(import.meta.url).resolve('koffi') }
-        : {}
-      const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: { info: helperInfo.buffer, ...kernel } })
+      const worker = new Worker(HELPER_SOURCE, { eval: true, workerData: helperChunks.buffer })
       worker.unref()
       const gone = (): void => {
         if (helper !== worker) return // one stopped on purpose
@@ -322,10 +291,5 @@ export async function setSharedPages(mode: 'on' | 'off' | 'helper-first'): Promi
 
 /** How many chunks the helper thread has done since the process started. */
 export function sharedPagesHelped(): number {
-  return Atomics.load(helperInfo, 0)
-}
-
-/** Whether the running helper computes crc32s with the CRC kernel (as fast as the caller's), not zlib. */
-export function helperHasCrcKernel(): boolean {
-  return helper !== undefined && Atomics.load(helperInfo, 1) === 1
+  return Atomics.load(helperChunks, 0)
 }

@@ -5,7 +5,7 @@
 // as it reads a live chunk (files/shared-pages.ts). The metadata follows the pages (META_LAST) and the
 // header, with both checksums, is patched in last.
 import { crc32 } from 'node:zlib'
-import { SHARED_MIN_BYTES, allocateShared, crcPages, helperHasCrcKernel, startCrcPages } from '../files/shared-pages.js'
+import { SHARED_MIN_BYTES, allocateShared, crcPages, startCrcPages } from '../files/shared-pages.js'
 import { hasCrcKernel } from '../native/crc32-pages.js'
 import type { ByteSink } from '../files/write.js'
 import { contentOnDisk, mapJson, snapshotJson } from './format.js'
@@ -240,21 +240,17 @@ function readChunks(
   live: LiveContent,
   places: readonly (readonly [number, number])[],
   chunks: LiveChunks,
-  visit: (view: Uint8Array, k: number, pos: number, crcs: Uint32Array | undefined) => void,
+  visit: (view: Uint8Array, k: number, pos: number) => void,
 ): void {
-  // Whether a chunk's crc32s are computed as it is read is decided when its read begins.
-  const crcsOf: (Uint32Array | undefined)[] = []
   const begin = (k: number): { finish(): void } => {
     const [pos, length] = places[k]!
-    crcsOf[k & 1] = chunks.crcs(k & 1)
-    return live.start(pos, chunks.buffer(k & 1).subarray(0, length), crcsOf[k & 1])
+    return live.start(pos, chunks.buffer(k & 1).subarray(0, length), chunks.crcs(k & 1))
   }
   let pending = places.length > 0 ? begin(0) : undefined
   places.forEach(([pos, length], k) => {
     pending?.finish()
-    const crcs = crcsOf[k & 1]
     pending = k + 1 < places.length ? begin(k + 1) : undefined
-    visit(chunks.buffer(k & 1).subarray(0, length), k, pos, crcs)
+    visit(chunks.buffer(k & 1).subarray(0, length), k, pos)
   })
 }
 
@@ -274,11 +270,11 @@ class LiveChunks {
   }
 
   /**
-   * Where the helper thread puts the crc32s of buffer(i)'s pages as it reads them; none when only this
-   * thread has the CRC kernel (zlib's would be slower): it computes those of the pages written then.
+   * Where the helper thread puts the crc32s of buffer(i)'s pages as it reads them; none when this
+   * thread has the CRC kernel, which computes those of the pages written, faster, when it writes them.
    */
   crcs(i: number): Uint32Array | undefined {
-    if (hasCrcKernel() && !helperHasCrcKernel()) return undefined
+    if (hasCrcKernel()) return undefined
     return (this.crcArrays[i] ??= new Uint32Array(new SharedArrayBuffer((LIVE_CHUNK / PAGE_BYTES) * 4)))
   }
 }
@@ -424,8 +420,9 @@ function liveRuns(
   const spans = touchedSpans(untouched, live.size)
   store.reserve(spans.reduce((pages, [from, to]) => pages + (to - from) / PAGE_BYTES, 0))
   const places = spans.flatMap(([from, to]) => chunkPlaces(from, to))
-  readChunks(live, places, chunks, (view, k, pos, crcs) => {
+  readChunks(live, places, chunks, (view, k, pos) => {
     const words = chunks.words(k & 1)
+    const crcs = chunks.crcs(k & 1)
     for (let at = 0; at < view.length; at += PAGE_BYTES) {
       const before = store.size
       const slot = store.slotOf(view, at, pageKey(words, at / 4), live, pos + at, crcs)
