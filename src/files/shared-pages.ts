@@ -7,7 +7,8 @@
 // done again by the caller, so that a dead helper costs time, never a result. The caller returns only
 // when every chunk is done (the file descriptor stays open meanwhile); a job given up after a stall
 // is marked so, and the helper starts no read for it after that; each job has crc32s of its own.
-// Both threads compute crc32s with the CRC kernel (native/crc32-pages.ts) where it runs, else zlib's.
+// The caller computes crc32s with the CRC kernel (native/crc32-pages.ts) where it runs; the helper
+// uses zlib's (loading koffi in a worker that may be terminated mid-load can abort the process).
 import { readSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
 import { crc32 } from 'node:zlib'

@@ -240,17 +240,21 @@ function readChunks(
   live: LiveContent,
   places: readonly (readonly [number, number])[],
   chunks: LiveChunks,
-  visit: (view: Uint8Array, k: number, pos: number) => void,
+  visit: (view: Uint8Array, k: number, pos: number, crcs: Uint32Array | undefined) => void,
 ): void {
+  // Whether a chunk's crc32s are computed as it is read is decided when its read begins.
+  const crcsOf: (Uint32Array | undefined)[] = []
   const begin = (k: number): { finish(): void } => {
     const [pos, length] = places[k]!
-    return live.start(pos, chunks.buffer(k & 1).subarray(0, length), chunks.crcs(k & 1))
+    crcsOf[k & 1] = chunks.crcs(k & 1)
+    return live.start(pos, chunks.buffer(k & 1).subarray(0, length), crcsOf[k & 1])
   }
   let pending = places.length > 0 ? begin(0) : undefined
   places.forEach(([pos, length], k) => {
     pending?.finish()
+    const crcs = crcsOf[k & 1]
     pending = k + 1 < places.length ? begin(k + 1) : undefined
-    visit(chunks.buffer(k & 1).subarray(0, length), k, pos)
+    visit(chunks.buffer(k & 1).subarray(0, length), k, pos, crcs)
   })
 }
 
@@ -420,9 +424,8 @@ function liveRuns(
   const spans = touchedSpans(untouched, live.size)
   store.reserve(spans.reduce((pages, [from, to]) => pages + (to - from) / PAGE_BYTES, 0))
   const places = spans.flatMap(([from, to]) => chunkPlaces(from, to))
-  readChunks(live, places, chunks, (view, k, pos) => {
+  readChunks(live, places, chunks, (view, k, pos, crcs) => {
     const words = chunks.words(k & 1)
-    const crcs = chunks.crcs(k & 1)
     for (let at = 0; at < view.length; at += PAGE_BYTES) {
       const before = store.size
       const slot = store.slotOf(view, at, pageKey(words, at / 4), live, pos + at, crcs)
