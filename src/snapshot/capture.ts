@@ -6,6 +6,7 @@ import { parseImage } from '../elf/index.js'
 import { ProcsnapError } from '../errors.js'
 import { Process, ProcessThread } from '../process/process.js'
 import type { StopEvent, Thread } from '../process/events.js'
+import { rememberAnswers } from './answers.js'
 import { auxvName } from './auxv.js'
 import { CaptureMemory, captureMap, Residency } from './capture-memory.js'
 import { heldBytes, heldSize } from './content.js'
@@ -172,6 +173,7 @@ export function captureData(
     auxv: readAuxv(proc.pid),
     cpu: cpuOf(proc, arch),
   }
+  rememberAnswers(data, proc)
   return { data, modules }
 }
 
