@@ -68,8 +68,12 @@ export interface ChunkBuffers {
   readonly want: Uint8Array
 }
 
+let buffers: ChunkBuffers | undefined
+
+/** The chunk buffers, allocated once per thread: a fuzzing loop restores thousands of times. */
 export function chunkBuffers(): ChunkBuffers {
-  return { live: new Uint8Array(CHUNK), want: new Uint8Array(CHUNK) }
+  buffers ??= { live: new Uint8Array(CHUNK), want: new Uint8Array(CHUNK) }
+  return buffers
 }
 
 function addDrop(into: MemoryRestore, page: bigint): void {
