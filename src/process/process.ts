@@ -380,10 +380,14 @@ export class Process implements AsyncDisposable {
     return this.hostPath(path)
   }
 
-  /** @internal Restore changed memory and maps behind writeMemory: maps and modules are read again, captures see a write. */
-  restored(): void {
+  /**
+   * @internal Restore changed memory and maps behind writeMemory: the maps are read again (and the
+   * modules, when `modules`: a file was mapped or unmapped), and captures see a write.
+   */
+  restored(modules: boolean): void {
     this.writes++
-    this.space.reload()
+    if (modules) this.space.reload()
+    else this.space.ran()
   }
 
   /** @internal How many writeMemory calls were made: equal counts mean procsnap wrote nothing in between. */

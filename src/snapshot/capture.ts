@@ -6,7 +6,6 @@ import { parseImage } from '../elf/index.js'
 import { ProcsnapError } from '../errors.js'
 import { Process, ProcessThread } from '../process/process.js'
 import type { StopEvent, Thread } from '../process/events.js'
-import { rememberAnswers } from './answers.js'
 import { auxvName } from './auxv.js'
 import { CaptureMemory, captureMap, Residency } from './capture-memory.js'
 import { heldBytes, heldSize } from './content.js'
@@ -25,6 +24,7 @@ import type {
   SnapshotLevel,
   SnapshotStop,
   ThreadState,
+  TracerAnswersState,
 } from './model.js'
 import { hex, mapAt, rememberElf, type SnapshotModule } from './regions.js'
 import type { RawRegisters } from '../native/arch/types.js'
@@ -172,8 +172,8 @@ export function captureData(
     fds: readFds(proc.pid),
     auxv: readAuxv(proc.pid),
     cpu: cpuOf(proc, arch),
+    ...answersOf(proc),
   }
-  rememberAnswers(data, proc)
   return { data, modules }
 }
 
@@ -379,6 +379,13 @@ function identity(link: string): FdIdentity | undefined {
  * The pid the process sees of itself, when a PID namespace makes it differ: an isolated launch's is
  * known (proc.isolation.pid) without reading /proc/PID/status (~50 µs a capture); else the last of NSpid.
  */
+/** Where fixedRandom's stream and the virtual clock stand, when the process has either. */
+function answersOf(proc: Process): { answers?: TracerAnswersState } {
+  const { random, clockNs } = proc.answers
+  if (!random && clockNs === undefined) return {}
+  return { answers: { ...(random ? { random } : {}), ...(clockNs !== undefined ? { clockNs } : {}) } }
+}
+
 function ownPid(proc: Process): { ownPid?: number } {
   const isolation = proc.isolation
   if (isolation.isolated) return isolation.pid !== proc.pid ? { ownPid: isolation.pid } : {}

@@ -39,4 +39,5 @@ export type {
   SnapshotData,
   SnapshotDiffData,
   ThreadState,
+  TracerAnswersState,
 } from './model.js'

@@ -19,47 +19,68 @@ export interface MemoryRestore {
   readonly drops: [bigint, bigint][]
 }
 
-/** Writes back the pages of `map` that differ from what the snapshot holds; queues zero pages of anonymous memory to drop. */
-export function restoreMapBytes(proc: Process, map: MapState, into: MemoryRestore, buffers: ChunkBuffers): void {
+/**
+ * Writes back the pages of `map` that differ from what the snapshot holds; queues zero pages of
+ * anonymous memory to drop. `only`: the byte ranges [from, to) of the map that may differ (page
+ * aligned, ascending); the rest is known to be as the snapshot holds it. Default: all of it.
+ */
+export function restoreMapBytes(
+  proc: Process,
+  map: MapState,
+  into: MemoryRestore,
+  buffers: ChunkBuffers,
+  only?: readonly (readonly [number, number])[],
+): void {
   const held = heldSize(map)
-  const anonymous = map.inode === 0 && map.perms[3] === 'p' && map.path !== '[vdso]'
-  for (let from = 0; from < held; from += CHUNK) {
-    const length = Math.min(CHUNK, held - from)
-    const address = map.start + BigInt(from)
-    const live = buffers.live.subarray(0, length)
-    proc.readMemoryInto(address, live)
-    const want = buffers.want.subarray(0, length)
-    if (mayHoldData(map, from, from + length)) copyHeld(map, from, want, 0, length)
-    else want.fill(0)
-    if (Buffer.from(live.buffer, live.byteOffset, length).equals(want)) continue
-    let run: [number, number] | undefined // a run of pages to write, offsets in the chunk
-    const flush = (): void => {
-      if (!run) return
-      proc.writeMemory(address + BigInt(run[0]), want.subarray(run[0], run[1]))
-      into.pagesWritten += (run[1] - run[0] + PAGE - 1) >> 12
-      run = undefined
-    }
-    for (let at = 0; at < length; at += PAGE) {
-      const end = Math.min(at + PAGE, length)
-      const a = Buffer.from(live.buffer, live.byteOffset + at, end - at)
-      const b = Buffer.from(want.buffer, want.byteOffset + at, end - at)
-      if (a.equals(b)) {
-        flush()
-        continue
-      }
-      if (anonymous && end - at === PAGE && isZero(b)) {
-        flush()
-        addDrop(into, address + BigInt(at))
-        continue
-      }
-      if (run && run[1] === at) run[1] = end
-      else {
-        flush()
-        run = [at, end]
-      }
-    }
-    flush()
+  for (const [lo, hi] of only ?? [[0, held] as const]) {
+    for (let from = lo; from < Math.min(hi, held); from += CHUNK)
+      restoreChunk(proc, map, from, Math.min(CHUNK, Math.min(hi, held) - from), into, buffers)
   }
+}
+
+function restoreChunk(
+  proc: Process,
+  map: MapState,
+  from: number,
+  length: number,
+  into: MemoryRestore,
+  buffers: ChunkBuffers,
+): void {
+  const anonymous = map.inode === 0 && map.perms[3] === 'p' && map.path !== '[vdso]'
+  const address = map.start + BigInt(from)
+  const live = buffers.live.subarray(0, length)
+  proc.readMemoryInto(address, live)
+  const want = buffers.want.subarray(0, length)
+  if (mayHoldData(map, from, from + length)) copyHeld(map, from, want, 0, length)
+  else want.fill(0)
+  if (Buffer.from(live.buffer, live.byteOffset, length).equals(want)) return
+  let run: [number, number] | undefined // a run of pages to write, offsets in the chunk
+  const flush = (): void => {
+    if (!run) return
+    proc.writeMemory(address + BigInt(run[0]), want.subarray(run[0], run[1]))
+    into.pagesWritten += (run[1] - run[0] + PAGE - 1) >> 12
+    run = undefined
+  }
+  for (let at = 0; at < length; at += PAGE) {
+    const end = Math.min(at + PAGE, length)
+    const a = Buffer.from(live.buffer, live.byteOffset + at, end - at)
+    const b = Buffer.from(want.buffer, want.byteOffset + at, end - at)
+    if (a.equals(b)) {
+      flush()
+      continue
+    }
+    if (anonymous && end - at === PAGE && isZero(b)) {
+      flush()
+      addDrop(into, address + BigInt(at))
+      continue
+    }
+    if (run && run[1] === at) run[1] = end
+    else {
+      flush()
+      run = [at, end]
+    }
+  }
+  flush()
 }
 
 /** Two reusable chunk buffers: the process's bytes and the snapshot's. */

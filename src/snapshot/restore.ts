@@ -7,13 +7,12 @@
 import { readElf } from '../elf/index.js'
 import { MemoryError, ProcsnapError, RestoreError } from '../errors.js'
 import { Process, ProcessThread } from '../process/process.js'
-import { answersAt } from './answers.js'
 import { hex } from './regions.js'
 import { restoreFds, type FdRestore } from './restore-fds.js'
 import { isKernelMap, planLayout, protOf, type LayoutOp } from './restore-maps.js'
 import { chunkBuffers, restoreMapBytes, type MemoryRestore } from './restore-memory.js'
-import { ProcessSnapshot } from './snapshot.js'
-import type { MapState, SnapshotLevel } from './model.js'
+import { ProcessSnapshot, type Snapshot } from './snapshot.js'
+import type { MapState, SnapshotData, SnapshotLevel } from './model.js'
 
 export type { FdRestore } from './restore-fds.js'
 
@@ -41,7 +40,7 @@ declare module '../process/process.js' {
      * process: maps, heap break, file descriptors, memory and registers. Resolves to what was
      * restored and what could not be (pipes, sockets and terminals cannot go back).
      */
-    restore(snapshot: ProcessSnapshot): Promise<RestoreReport>
+    restore(snapshot: Snapshot): Promise<RestoreReport>
   }
 }
 
@@ -56,13 +55,13 @@ const AT_FDCWD = -100n
 const O_RDONLY_CLOEXEC = 0o2000000n
 const PAGE = 4096n
 
-Process.prototype.restore = async function restore(this: Process, snapshot: ProcessSnapshot): Promise<RestoreReport> {
-  checkRestorable(this, snapshot)
-  const data = snapshot.data
+Process.prototype.restore = async function restore(this: Process, snapshot: Snapshot): Promise<RestoreReport> {
+  const data = restorable(this, snapshot).data
   const scratch = new Scratch(this, [...data.maps, ...this.maps])
   const notRestored: string[] = []
   try {
-    const layout = await restoreLayout(this, planLayout(data.maps, this.maps), scratch, notRestored)
+    const plan = planLayout(data.maps, this.maps)
+    const layout = await restoreLayout(this, plan, scratch, notRestored)
     const fds = await restoreFds(this, data.fds, {
       call: (nr, args) => this.injectSyscall(nr, args),
       path: (path) => scratch.write(path),
@@ -70,7 +69,7 @@ Process.prototype.restore = async function restore(this: Process, snapshot: Proc
     for (const f of fds)
       if (f.action === 'not restored') notRestored.push(`fd ${f.fd} (${f.target}): ${f.reason ?? ''}`)
     await scratch.release()
-    this.restored() // the maps changed: read them again before touching memory
+    this.restored(plan.some(changesModules)) // the maps changed: read them again before touching memory
     const memory: MemoryRestore = { pagesWritten: 0, pagesDropped: 0, drops: [] }
     const buffers = chunkBuffers()
     for (const map of data.maps) {
@@ -88,15 +87,15 @@ Process.prototype.restore = async function restore(this: Process, snapshot: Proc
       const r = await this.injectSyscall(SYS.madvise, [start, end - start, MADV_DONTNEED])
       if (r < 0n) throw failure(`madvise(${hex(start)}, MADV_DONTNEED)`, r)
     }
-    const threads = restoreRegisters(this, snapshot)
-    const answers = answersAt(data)
-    if (answers) this.answers = answers
+    const threads = restoreRegisters(this, data)
+    const answers = data.answers
+    if (answers) this.answers = { random: answers.random, clockNs: answers.clockNs }
     else if (this.answers.random || this.answers.clockNs !== undefined)
       notRestored.push(
-        "fixedRandom's stream and the virtual clock go on from where they are " +
-          '(the snapshot was loaded from a file, which does not hold them)',
+        "fixedRandom's stream and the virtual clock go on from where they are (the snapshot does not hold them: " +
+          'it was taken without them)',
       )
-    this.restored()
+    this.restored(false)
     return {
       level: data.level,
       threads,
@@ -108,11 +107,19 @@ Process.prototype.restore = async function restore(this: Process, snapshot: Proc
     }
   } finally {
     await scratch.release().catch(() => undefined)
-    this.restored()
+    this.restored(true)
   }
 }
 
-function checkRestorable(proc: Process, snapshot: ProcessSnapshot): void {
+/** A file mapped or unmapped: the module list must be read again. */
+function changesModules(op: LayoutOp): boolean {
+  return (
+    (op.kind === 'munmap' || op.kind === 'mmap') && (op.kind === 'mmap' ? op.map.inode !== 0 : op.path.startsWith('/'))
+  )
+}
+
+/** The snapshot, when it can be restored into `proc`; otherwise a typed error says why. */
+function restorable(proc: Process, snapshot: Snapshot): ProcessSnapshot {
   if (!(snapshot instanceof ProcessSnapshot))
     throw new ProcsnapError(
       'ERR_BAD_ARGUMENT',
@@ -147,6 +154,7 @@ function checkRestorable(proc: Process, snapshot: ProcessSnapshot): void {
         (added.length > 0 ? `${added.join(', ')} started since. ` : '') +
         'Restore into a process whose threads are those of the snapshot.',
     )
+  return snapshot
 }
 
 function failure(what: string, result: bigint): RestoreError {
@@ -265,10 +273,10 @@ function checkSameFile(proc: Process, map: MapState): void {
 }
 
 /** Every snapshot thread's general registers, set in the live thread of the same tid. */
-function restoreRegisters(proc: Process, snapshot: ProcessSnapshot): number[] {
+function restoreRegisters(proc: Process, data: SnapshotData): number[] {
   const names = new Set(proc.arch.registers)
   const tids: number[] = []
-  for (const saved of snapshot.data.threads) {
+  for (const saved of data.threads) {
     const thread = proc.threads.find((t) => t.tid === saved.tid)
     if (!(thread instanceof ProcessThread)) continue
     const values: Record<string, bigint> = {}
@@ -321,7 +329,7 @@ class Scratch {
       0n,
     ])
     if (r !== at) throw failure(`mmap of a scratch page at ${hex(at)}`, r)
-    this.proc.restored()
+    this.proc.restored(false)
     return at
   }
 }
