@@ -422,6 +422,20 @@ export class Process implements AsyncDisposable {
     return this.preparing ? run() : this.operation('injectSyscall', run)
   }
 
+  /**
+   * Sets the current thread's pc to `location`, as gdb's `jump` does but without resuming: the next
+   * cont, step or runTo starts there (a breakpoint there is stepped over, not hit). Nothing else
+   * changes: the stack and the other registers stay as they are. Returns the address.
+   */
+  jump(location: Location): bigint {
+    this.assertStopped('jump')
+    const address = this.space.resolve(location, true).address
+    const t = this.tracer.current
+    t.pc = address
+    t.rewound = false
+    return address
+  }
+
   /** @internal Calls `listener` once when this address space is gone (exec or end); returns a function that unsubscribes. */
   onAddressSpaceEnd(listener: (why: AddressSpaceEnd) => void): () => void {
     this.spaceListeners.add(listener)

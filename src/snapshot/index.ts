@@ -3,6 +3,7 @@ import './capture.js'
 import './dump.js'
 import './restore.js'
 export type { RestoreReport, FdRestore } from './restore.js'
+export { restore, type RestoreOptions } from './restore-new.js'
 export type { SaveSnapshotOptions } from './dump.js'
 export type { SnapshotOptions } from './capture.js'
 export {

@@ -13,7 +13,7 @@ export interface FdRestore {
   /** Its target in the snapshot (or, for one closed, now): '/tmp/data.txt', 'pipe:[123]', '/dev/pts/3'. */
   readonly target: string
   readonly action: 'unchanged' | 'seeked' | 'reopened' | 'closed' | 'not restored'
-  /** Why it was not restored. */
+  /** Why it was not restored (or, for a new process's stdio, why it was left). */
   readonly reason?: string
 }
 
@@ -71,6 +71,7 @@ function fail(what: string, result: bigint): never {
 export async function restoreFds(
   proc: Process,
   snapshotFds: readonly FdState[],
+  newProcess: boolean,
   sys: FdSyscalls,
 ): Promise<FdRestore[]> {
   const live = liveFds(proc.pid)
@@ -78,6 +79,11 @@ export async function restoreFds(
   for (const want of snapshotFds) {
     const now = live.get(want.fd)
     live.delete(want.fd)
+    if (newProcess && want.fd <= 2 && now) {
+      const reason = "the new process's own stdio (launch's options)"
+      out.push({ fd: want.fd, target: now.target, action: 'unchanged', reason })
+      continue
+    }
     const regular = isRegularFile(proc, want.target)
     if (now && now.target === want.target) {
       if (now.offset === want.offset) out.push({ fd: want.fd, target: want.target, action: 'unchanged' })

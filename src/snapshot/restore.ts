@@ -10,6 +10,7 @@ import { Process, ProcessThread } from '../process/process.js'
 import { hex } from './regions.js'
 import { restoreFds, type FdRestore } from './restore-fds.js'
 import { isKernelMap, planLayout, protOf, type LayoutOp } from './restore-maps.js'
+import { heldSize } from './content.js'
 import { chunkBuffers, restoreMapBytes, type MemoryRestore } from './restore-memory.js'
 import { ProcessSnapshot, type Snapshot } from './snapshot.js'
 import type { MapState, SnapshotData, SnapshotLevel } from './model.js'
@@ -56,26 +57,37 @@ const O_RDONLY_CLOEXEC = 0o2000000n
 const PAGE = 4096n
 
 Process.prototype.restore = async function restore(this: Process, snapshot: Snapshot): Promise<RestoreReport> {
-  const data = restorable(this, snapshot).data
-  const scratch = new Scratch(this, [...data.maps, ...this.maps])
+  return restoreInto(this, restorable(this, snapshot, 'same').data, 'same')
+}
+
+/**
+ * Whether the snapshot is of this very process ('same': threads matched by tid, fds as they were) or
+ * of another run of its program ('new', restore(): the main thread by index, stdio the new one's).
+ */
+export type RestoreTarget = 'same' | 'new'
+
+/** Restores `data` into the stopped `proc`: layout, fds, bytes, registers, answers. */
+export async function restoreInto(proc: Process, data: SnapshotData, target: RestoreTarget): Promise<RestoreReport> {
+  const scratch = new Scratch(proc, [...data.maps, ...proc.maps])
   const notRestored: string[] = []
   try {
-    const plan = planLayout(data.maps, this.maps)
-    const layout = await restoreLayout(this, plan, scratch, notRestored)
-    const fds = await restoreFds(this, data.fds, {
-      call: (nr, args) => this.injectSyscall(nr, args),
+    const plan = planLayout(data.maps, proc.maps)
+    checkHeld(plan, data.maps)
+    const layout = await restoreLayout(proc, plan, scratch, notRestored)
+    const fds = await restoreFds(proc, data.fds, target === 'new', {
+      call: (nr, args) => proc.injectSyscall(nr, args),
       path: (path) => scratch.write(path),
     })
     for (const f of fds)
       if (f.action === 'not restored') notRestored.push(`fd ${f.fd} (${f.target}): ${f.reason ?? ''}`)
     await scratch.release()
-    this.restored(plan.some(changesModules)) // the maps changed: read them again before touching memory
+    proc.restored(plan.some(changesModules)) // the maps changed: read them again before touching memory
     const memory: MemoryRestore = { pagesWritten: 0, pagesDropped: 0, drops: [] }
     const buffers = chunkBuffers()
     for (const map of data.maps) {
       if (isKernelMap(map)) continue
       try {
-        restoreMapBytes(this, map, memory, buffers)
+        restoreMapBytes(proc, map, memory, buffers)
       } catch (error) {
         if (!(error instanceof MemoryError)) throw error
         notRestored.push(
@@ -84,18 +96,18 @@ Process.prototype.restore = async function restore(this: Process, snapshot: Snap
       }
     }
     for (const [start, end] of memory.drops) {
-      const r = await this.injectSyscall(SYS.madvise, [start, end - start, MADV_DONTNEED])
+      const r = await proc.injectSyscall(SYS.madvise, [start, end - start, MADV_DONTNEED])
       if (r < 0n) throw failure(`madvise(${hex(start)}, MADV_DONTNEED)`, r)
     }
-    const threads = restoreRegisters(this, data)
+    const threads = restoreRegisters(proc, data, target)
     const answers = data.answers
-    if (answers) this.answers = { random: answers.random, clockNs: answers.clockNs }
-    else if (this.answers.random || this.answers.clockNs !== undefined)
+    if (answers) proc.answers = { random: answers.random, clockNs: answers.clockNs }
+    else if (proc.answers.random || proc.answers.clockNs !== undefined)
       notRestored.push(
         "fixedRandom's stream and the virtual clock go on from where they are (the snapshot does not hold them: " +
           'it was taken without them)',
       )
-    this.restored(false)
+    proc.restored(false)
     return {
       level: data.level,
       threads,
@@ -107,7 +119,28 @@ Process.prototype.restore = async function restore(this: Process, snapshot: Snap
     }
   } finally {
     await scratch.release().catch(() => undefined)
-    this.restored(true)
+    proc.restored(true)
+  }
+}
+
+/**
+ * A file's RELRO pages (relocated by ld.so, then made read-only: the read-only map right below a
+ * writable one of the same file) that must be mapped again but whose bytes the snapshot does not
+ * hold ('writable'): the file's bytes there would be wrong.
+ */
+function checkHeld(plan: readonly LayoutOp[], maps: readonly MapState[]): void {
+  for (const op of plan) {
+    if (op.kind !== 'mmap') continue
+    const m = op.map
+    if (m.inode === 0 || m.perms[1] === 'w' || m.perms[2] === 'x' || heldSize(m) > 0) continue
+    const relro = maps.some((w) => w.start === m.end && w.path === m.path && w.perms[1] === 'w')
+    if (!relro) continue
+    throw new RestoreError(
+      'ERR_RESTORE_LEVEL',
+      `${m.path} must be mapped again at ${hex(op.start)}-${hex(op.end)}, where ld.so wrote relocations ` +
+        "before making it read-only (RELRO): a 'writable' snapshot does not hold those pages. " +
+        "Take the snapshot with { level: 'full' } to restore it.",
+    )
   }
 }
 
@@ -119,7 +152,7 @@ function changesModules(op: LayoutOp): boolean {
 }
 
 /** The snapshot, when it can be restored into `proc`; otherwise a typed error says why. */
-function restorable(proc: Process, snapshot: Snapshot): ProcessSnapshot {
+export function restorable(proc: Process, snapshot: Snapshot, target: RestoreTarget): ProcessSnapshot {
   if (!(snapshot instanceof ProcessSnapshot))
     throw new ProcsnapError(
       'ERR_BAD_ARGUMENT',
@@ -136,6 +169,7 @@ function restorable(proc: Process, snapshot: Snapshot): ProcessSnapshot {
       'ERR_RESTORE_PROCESS',
       `The snapshot is of an ${snapshot.arch} process; this one is ${proc.arch.name}.`,
     )
+  if (target === 'new') return snapshot // restore() checked the program, and starts one thread
   if (snapshot.pid !== proc.pid || snapshot.exe !== proc.path)
     throw new RestoreError(
       'ERR_RESTORE_PROCESS',
@@ -273,16 +307,16 @@ function checkSameFile(proc: Process, map: MapState): void {
 }
 
 /** Every snapshot thread's general registers, set in the live thread of the same tid. */
-function restoreRegisters(proc: Process, data: SnapshotData): number[] {
+function restoreRegisters(proc: Process, data: SnapshotData, target: RestoreTarget): number[] {
   const names = new Set(proc.arch.registers)
   const tids: number[] = []
   for (const saved of data.threads) {
-    const thread = proc.threads.find((t) => t.tid === saved.tid)
+    const thread = proc.threads.find((t) => (target === 'same' ? t.tid === saved.tid : t.index === saved.index))
     if (!(thread instanceof ProcessThread)) continue
     const values: Record<string, bigint> = {}
     for (const [name, value] of Object.entries(saved.regs)) if (names.has(name)) values[name] = value
     thread.restoreRegisters(values)
-    tids.push(saved.tid)
+    tids.push(thread.tid)
   }
   return tids
 }
