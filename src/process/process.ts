@@ -370,6 +370,25 @@ export class Process implements AsyncDisposable {
     if (this.clock && state.clockNs !== undefined) this.clock.elapsedNs = state.clockNs
   }
 
+  /**
+   * @internal Restore: ends thread `tid` now, as its own exit(0) would (the others stay stopped), and
+   * makes `current` (a tid) the thread whose registers proc.regs shows.
+   */
+  async endThread(tid: number): Promise<void> {
+    const t = this.tracer.threads.get(tid)
+    if (!t || t.state === 'exited') return
+    const site = this.injector.syscallSite()
+    if (site === undefined)
+      throw new ProcsnapError('ERR_INJECT_FAILED', `No vDSO in process ${this.pid}: thread ${tid} cannot be ended.`)
+    await this.operation('restore', () => this.tracer.endThread(t, site, this.deadline({})))
+  }
+
+  /** @internal Restore: the thread `tid` becomes the current one (proc.regs, the next step). */
+  focusThread(tid: number): void {
+    const t = this.tracer.threads.get(tid)
+    if (t) this.tracer.focus(t)
+  }
+
   /** @internal Throws as every operation does when the process is not stopped (ended, detached, or running). */
   checkStopped(what: string): void {
     this.assertStopped(what)

@@ -22,6 +22,8 @@ export interface RestoreReport {
   readonly level: SnapshotLevel
   /** Tids of the threads whose registers were restored. */
   readonly threads: readonly number[]
+  /** Tids of the threads started since the snapshot, ended (as their own exit(0) would) before the rest was restored. */
+  readonly threadsEnded: readonly number[]
   /** Changes to the layout, in order: 'munmap 0x7ffff7fb0000-0x7ffff7fb4000 (anonymous)', 'brk 0x...: 0x... -> 0x...'. */
   readonly layout: readonly string[]
   /** Pages whose bytes were written back. */
@@ -71,6 +73,10 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
   const scratch = new Scratch(proc, [...data.maps, ...proc.maps])
   const notRestored: string[] = []
   try {
+    // Threads started since end first: their stacks are among the maps the layout step removes.
+    const saved = new Set(data.threads.map((t) => t.tid))
+    const ended = target === 'same' ? proc.threads.map((t) => t.tid).filter((tid) => !saved.has(tid)) : []
+    for (const tid of ended) await proc.endThread(tid)
     const plan = planLayout(data.maps, proc.maps)
     checkHeld(plan, data.maps)
     const layout = await restoreLayout(proc, plan, scratch, notRestored)
@@ -100,6 +106,9 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
       if (r < 0n) throw failure(`madvise(${hex(start)}, MADV_DONTNEED)`, r)
     }
     const threads = restoreRegisters(proc, data, target)
+    const current = data.threads.find((t) => t.index === data.current)
+    const focus = proc.threads.find((t) => (target === 'same' ? t.tid === current?.tid : t.index === current?.index))
+    if (focus) proc.focusThread(focus.tid)
     const answers = data.answers
     if (answers) proc.answers = { random: answers.random, clockNs: answers.clockNs }
     else if (proc.answers.random || proc.answers.clockNs !== undefined)
@@ -111,6 +120,7 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
     return {
       level: data.level,
       threads,
+      threadsEnded: ended,
       layout,
       pagesWritten: memory.pagesWritten,
       pagesDropped: memory.pagesDropped,
@@ -177,16 +187,13 @@ export function restorable(proc: Process, snapshot: Snapshot, target: RestoreTar
         `(${proc.path}). proc.restore rewinds the process the snapshot was taken of, in the same program (no exec since).`,
     )
   const live = new Set(proc.threads.map((t) => t.tid))
-  const saved = snapshot.data.threads.map((t) => t.tid)
-  const gone = saved.filter((tid) => !live.has(tid))
-  const added = [...live].filter((tid) => !saved.includes(tid))
-  if (gone.length > 0 || added.length > 0)
+  const gone = snapshot.data.threads.map((t) => t.tid).filter((tid) => !live.has(tid))
+  if (gone.length > 0)
     throw new RestoreError(
       'ERR_RESTORE_THREADS',
-      `The snapshot's threads (${saved.join(', ')}) are not the process's (${[...live].join(', ')}): ` +
-        (gone.length > 0 ? `${gone.join(', ')} ended since. ` : '') +
-        (added.length > 0 ? `${added.join(', ')} started since. ` : '') +
-        'Restore into a process whose threads are those of the snapshot.',
+      `Thread${gone.length > 1 ? 's' : ''} ${gone.join(', ')} of the snapshot ended since: a thread cannot be ` +
+        `made again with its stack and registers. Restore a snapshot taken after the process's threads ` +
+        `(${[...live].join(', ')}) started, or one of the main thread alone.`,
     )
   return snapshot
 }
