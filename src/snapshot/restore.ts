@@ -72,6 +72,7 @@ export type RestoreTarget = 'same' | 'new'
 export async function restoreInto(proc: Process, data: SnapshotData, target: RestoreTarget): Promise<RestoreReport> {
   const scratch = new Scratch(proc, [...data.maps, ...proc.maps])
   const notRestored: string[] = []
+  let complete = false
   try {
     // Threads started since end first: their stacks are among the maps the layout step removes.
     const saved = new Set(data.threads.map((t) => t.tid))
@@ -117,6 +118,7 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
           'it was taken without them)',
       )
     proc.restored(false)
+    complete = true
     return {
       level: data.level,
       threads,
@@ -129,7 +131,7 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
     }
   } finally {
     await scratch.release().catch(() => undefined)
-    proc.restored(true)
+    if (!complete) proc.restored(true) // stopped midway: whatever changed, read it all again
   }
 }
 
@@ -320,8 +322,13 @@ function restoreRegisters(proc: Process, data: SnapshotData, target: RestoreTarg
   for (const saved of data.threads) {
     const thread = proc.threads.find((t) => (target === 'same' ? t.tid === saved.tid : t.index === saved.index))
     if (!(thread instanceof ProcessThread)) continue
+    // The general registers by name: a captured snapshot decodes each register it is asked for, so
+    // asking for these alone keeps the vector registers undecoded.
     const values: Record<string, bigint> = {}
-    for (const [name, value] of Object.entries(saved.regs)) if (names.has(name)) values[name] = value
+    for (const name of names) {
+      const value = saved.regs[name]
+      if (value !== undefined) values[name] = value
+    }
     thread.restoreRegisters(values)
     tids.push(thread.tid)
   }
