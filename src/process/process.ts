@@ -30,6 +30,7 @@ import type { Schedule } from './schedule.js'
 import type { Isolation } from './isolate.js'
 import { sendSignal } from '../native/ptrace.js'
 import { Tracer, type Stop } from './tracer.js'
+import { writeThreadRegisters } from './write-registers.js'
 import { stopNaps } from './waiter.js'
 
 export interface WaitOptions {
@@ -1012,6 +1013,10 @@ export class ProcessThread implements Thread {
 
   get pc(): bigint {
     return this.#traced.pc
+  }
+
+  setRegisters(values: Readonly<Record<string, bigint>>): void {
+    writeThreadRegisters(this.#traced, values)
   }
 
   /** @internal A copy of the general register block as PTRACE_GETREGS gave it (read once per stop), for capture. */

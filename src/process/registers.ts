@@ -87,7 +87,8 @@ function sameLetters(a: string, b: string): boolean {
   return [...a].sort().join('') === [...b].sort().join('')
 }
 
-function unknown(arch: Arch, name: string): RegisterError {
+/** ERR_UNKNOWN_REGISTER for `name`, with the names it is close to. */
+export function unknownRegister(arch: Arch, name: string): RegisterError {
   const names = [...arch.registers, ...arch.aliases.keys()]
   const near = names
     .filter((n) => editDistance(n, name) <= 1 || (n.length === name.length && sameLetters(n, name)))
@@ -145,14 +146,14 @@ export function createRegisters(source: RegisterSource): Registers {
     const i = index.get(name)
     if (i !== undefined) return source.block()[i] ?? 0n
     const alias = arch.aliases.get(name)
-    if (!alias) throw unknown(arch, name)
+    if (!alias) throw unknownRegister(arch, name)
     const full = source.block()[index.get(alias.base) ?? -1] ?? 0n
     return (full >> BigInt(alias.shift)) & ((1n << BigInt(alias.bits)) - 1n)
   }
   const write = (name: string, value: unknown): void => {
     const i = index.get(name)
     const alias = i === undefined ? arch.aliases.get(name) : undefined
-    if (i === undefined && !alias) throw unknown(arch, name)
+    if (i === undefined && !alias) throw unknownRegister(arch, name)
     const bits = alias ? alias.bits : 64
     const stored = registerValue(name, bits, value)
     const block = source.block()

@@ -91,6 +91,11 @@ export class TracedThread implements RegisterSource {
     this.commit()
   }
 
+  /** Throws the process's typed error unless it is stopped and alive (what every register access checks first). */
+  ensureStopped(): void {
+    this.guard()
+  }
+
   /** Forget cached registers: the thread is about to run. */
   invalidate(): void {
     this.valid = false
