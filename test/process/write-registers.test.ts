@@ -166,6 +166,36 @@ describe('thread.setRegisters', () => {
     }
   })
 
+  it('writes into a component in its init state: the kernel sets its bit, the program sees the value', async () => {
+    const proc = await atCheckpoint()
+    const { tid } = proc.thread
+    // The widest component this CPU has, put in its init state by the kernel (its XSTATE_BV bit cleared).
+    const bit = AVX512 ? XSAVE_BIT.hi16Zmm : AVX ? XSAVE_BIT.avx : XSAVE_BIT.sse
+    const [name, width, neighbour] = AVX512 ? ['zmm16', 512, 'zmm17'] : AVX ? ['ymm1', 256, 'ymm0'] : ['xmm0', 128, '']
+    const bitOf = (area: Uint8Array): bigint =>
+      (new DataView(area.buffer).getBigUint64(XSTATE_BV, true) >> BigInt(bit)) & 1n
+    const area = readXStateArea(tid)
+    if (area.length < XSTATE_BV + 8) {
+      // A CPU or kernel without XSAVE (FXSAVE's 512 bytes, no XSTATE_BV): nothing is ever in an init state.
+      proc.thread.setRegisters({ xmm0: fresh(20, 128) })
+      expect((await printed(proc)).xmm0).toBe(fresh(20, 128))
+      return
+    }
+    expect(bitOf(area)).toBe(1n) // the fixture loaded it
+    const view = new DataView(area.buffer)
+    view.setBigUint64(XSTATE_BV, view.getBigUint64(XSTATE_BV, true) & ~(1n << BigInt(bit)), true)
+    expect(hostArch().writeExtendedArea?.(tid, area)).toBe(0)
+    expect(bitOf(readXStateArea(tid))).toBe(0n)
+    proc.thread.setRegisters({ [name]: fresh(20, width) })
+    const after = readXStateArea(tid)
+    expect(bitOf(after)).toBe(1n)
+    expect(decodeXState(after, xsaveAreaLayout(after))[name]).toBe(fresh(20, width))
+    const out = await printed(proc)
+    expect(out[name]).toBe(fresh(20, width))
+    if (AVX512) expect(out[neighbour]).toBe(0n)
+    else if (AVX) expect(out[neighbour]).toBe(loaded(0, 128)) // its upper half went with the component
+  })
+
   it('moves rip: the program runs on from there', async () => {
     const proc = await atCheckpoint()
     proc.thread.setRegisters({ rip: proc.resolve('jumped') })
