@@ -274,6 +274,42 @@ describe('thread.setRegisters', () => {
   })
 })
 
+describe('proc.regs for extended registers', () => {
+  it('reads them from the thread and writes them through', async () => {
+    const proc = await atCheckpoint()
+    const regs = proc.regs
+    expect(regs.xmm0).toBe(loaded(0, 128))
+    expect(regs.st1).toBe(X87_PI)
+    expect(regs.mxcsr).toBe(0x1f80n)
+    regs.xmm0 = fresh(30, 128)
+    regs.st0 = X87_2_5
+    expect(regs.xmm0).toBe(fresh(30, 128))
+    if (AVX) {
+      expect(regs.ymm1).toBe(loaded(1, 256))
+      regs.ymm1 = 7n
+    }
+    if (AVX512) {
+      expect(regs.zmm16).toBe(loaded(16, 512))
+      regs.zmm16 = fresh(31, 512)
+      regs.k1 = 0x77n
+    } else {
+      const missing = caughtProcsnapError(() => regs.zmm16)
+      expect(missing.code).toBe('ERR_UNKNOWN_REGISTER')
+      expect(missing.message).toMatch(/no register zmm16: .*AVX-512/)
+      expect(caughtProcsnapError(() => (regs.zmm16 = 1n)).code).toBe('ERR_UNKNOWN_REGISTER')
+    }
+    const bad = regs as unknown as Record<string, unknown>
+    for (const value of [-1n, 1.5, 'x', 1n << 128n]) {
+      expect(caughtProcsnapError(() => (bad.xmm3 = value)).code, String(value)).toBe('ERR_BAD_VALUE')
+    }
+    expect(caughtProcsnapError(() => (bad.xmm99 = 1n)).code).toBe('ERR_UNKNOWN_REGISTER')
+    const out = await printed(proc)
+    expect([out.xmm0, out.st0]).toEqual([fresh(30, 128), X87_2_5])
+    if (AVX) expect(out.ymm1).toBe(7n)
+    if (AVX512) expect([out.zmm16, out.k1]).toEqual([fresh(31, 512), 0x77n])
+  })
+})
+
 const dirs: string[] = []
 afterAll(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
