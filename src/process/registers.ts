@@ -1,6 +1,6 @@
 // Register access for one stopped thread: `regs.rax` reads, `regs.rax = 7n` writes through to the
 // thread, aliases (`eax`, `al`, `ah`, `r8d`) read and write the bits they name, as gdb does.
-import { RegisterError, ValueError } from '../errors.js'
+import { ReadOnlyError, RegisterError, ValueError } from '../errors.js'
 import type { Arch } from '../native/arch/index.js'
 import type { X86_64RegisterName } from '../native/arch/x86_64.js'
 
@@ -138,6 +138,7 @@ function shown(value: unknown): string {
  * A negative value is stored as its two's complement in `bits` bits; anything else is ERR_BAD_VALUE.
  */
 export function registerValue(name: string, bits: number, value: unknown): bigint {
+  if (typeof value === 'bigint' && value < 1n << BigInt(bits) && value >= 0n) return value // the common case, at once
   const accepts =
     `regs.${name} takes a bigint (regs.${name} = 0x2an) or a safe integer number (42); a ` +
     `negative value is stored as its two's complement in the register's ${bits} bits (-1 is ` +
@@ -186,6 +187,11 @@ export function createRegisters(source: RegisterSource): Registers {
   const write = (name: string, value: unknown): void => {
     const i = index.get(name)
     const alias = i === undefined ? arch.aliases.get(name) : undefined
+    if (name === 'mxcsr_mask')
+      throw new ReadOnlyError(
+        `regs.mxcsr_mask cannot be written: it says which MXCSR bits this CPU supports (XRSTOR ignores it). ` +
+          `Write regs.mxcsr instead.`,
+      )
     if (i === undefined && !alias && source.writeRegisters) {
       // Extended: its width is the encoder's to check; here only the kind of value.
       const big = typeof value === 'number' && Number.isSafeInteger(value) ? BigInt(value) : value

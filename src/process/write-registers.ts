@@ -1,6 +1,8 @@
 // Writes registers by name into a stopped thread, general and extended (x86_64: x87, SSE, AVX,
 // AVX-512, PKRU through the xsave area): what restoring a snapshot's threads needs.
 import { PtraceError } from '../errors.js'
+import type { Arch } from '../native/arch/index.js'
+import type { RegisterDecoder } from '../native/arch/types.js'
 import { errnoName } from '../native/constants.js'
 import { registerValue, unknownRegister, type RegisterSource } from './registers.js'
 
@@ -27,26 +29,21 @@ export function writeThreadRegisters(thread: WritableThread, values: Readonly<Re
   thread.ensureStopped()
   const general = new Map<number, bigint>()
   const aliases: [string, bigint][] = []
-  const extended: Record<string, bigint> = {}
-  let anyExtended = false
-  for (const [name, value] of Object.entries(values)) {
-    const i = arch.registers.indexOf(name)
-    const alias = i < 0 ? arch.aliases.get(name) : undefined
-    if (i >= 0) general.set(i, registerValue(name, 64, value))
+  const extended: string[] = []
+  const index = generalIndex(arch)
+  for (const name in values) {
+    const value = values[name]
+    const i = index.get(name)
+    const alias = i === undefined ? arch.aliases.get(name) : undefined
+    if (i !== undefined) general.set(i, registerValue(name, 64, value))
     else if (alias) aliases.push([name, registerValue(name, alias.bits, value)])
-    else {
-      extended[name] = value
-      anyExtended = true
-    }
+    else if (name !== 'mxcsr_mask') extended.push(name)
   }
   // Encoded first: a bad extended name or value throws before the general registers change.
-  const template = anyExtended ? readTemplate(thread, extended) : undefined
-  const encoded =
-    template && arch.encodeExtended
-      ? arch.encodeExtended(withoutMask(extended, template.names), template.area)
-      : undefined
+  const template = extended.length > 0 ? readTemplate(thread, extended) : undefined
+  const encoded = template && arch.encodeExtended?.(values, template, skippedNames(arch))
   if (general.size > 0 || aliases.length > 0) writeGeneral(thread, general, aliases)
-  if (!template || !encoded || sameBytes(encoded, template.area)) return
+  if (!template || !encoded || sameBytes(encoded, template)) return
   const err = arch.writeExtendedArea?.(tid, encoded) ?? 0
   if (err !== 0)
     throw new PtraceError(
@@ -57,27 +54,44 @@ export function writeThreadRegisters(thread: WritableThread, values: Readonly<Re
     )
 }
 
-/** The thread's extended area and the names its decoders give; unknown names fail here with a hint. */
-function readTemplate(
-  thread: WritableThread,
-  extended: Record<string, bigint>,
-): { area: Uint8Array; names: ReadonlySet<string> } {
+/** The thread's extended area; a name neither its nor one this CPU lacks fails here, with a hint. */
+function readTemplate(thread: WritableThread, extended: readonly string[]): Uint8Array {
   const { arch, tid } = thread
   const area = arch.readExtendedArea?.(tid)
-  if (!area || !arch.encodeExtended || !arch.writeExtendedArea)
-    throw unknownRegister(arch, Object.keys(extended)[0] ?? '')
-  const names = new Set(arch.registerDecoders(area).map((d) => d.name))
-  for (const name of Object.keys(extended)) {
+  if (!area || !arch.encodeExtended || !arch.writeExtendedArea) throw unknownRegister(arch, extended[0] ?? '')
+  const names = decoderNames(arch.registerDecoders(area))
+  for (const name of extended) {
     // A name of this architecture that this CPU lacks goes on to the encoder, which says why.
     if (!names.has(name) && arch.explainMissingRegister?.(tid, name) === undefined) throw unknownRegister(arch, name)
   }
-  return { area, names }
+  return area
 }
 
-/** mxcsr_mask left as the thread has it (see writeThreadRegisters). */
-function withoutMask(values: Record<string, bigint>, names: ReadonlySet<string>): Record<string, bigint> {
-  if (!('mxcsr_mask' in values) || !names.has('mxcsr_mask')) return values
-  return Object.fromEntries(Object.entries(values).filter(([name]) => name !== 'mxcsr_mask'))
+const indexes = new WeakMap<Arch, ReadonlyMap<string, number>>()
+
+/** General register name -> index in the block. */
+function generalIndex(arch: Arch): ReadonlyMap<string, number> {
+  let index = indexes.get(arch)
+  if (!index) indexes.set(arch, (index = new Map(arch.registers.map((name, i) => [name, i]))))
+  return index
+}
+
+const skipped = new WeakMap<Arch, ReadonlySet<string>>()
+
+/** What the encoder leaves to others: the general registers and their aliases; mxcsr_mask, kept as the thread has it. */
+function skippedNames(arch: Arch): ReadonlySet<string> {
+  let names = skipped.get(arch)
+  if (!names) skipped.set(arch, (names = new Set([...arch.registers, ...arch.aliases.keys(), 'mxcsr_mask'])))
+  return names
+}
+
+const nameSets = new WeakMap<readonly RegisterDecoder[], ReadonlySet<string>>()
+
+/** The names of a decoder table (one table per register layout, so built once). */
+function decoderNames(decoders: readonly RegisterDecoder[]): ReadonlySet<string> {
+  let names = nameSets.get(decoders)
+  if (!names) nameSets.set(decoders, (names = new Set(decoders.map((d) => d.name))))
+  return names
 }
 
 function writeGeneral(thread: WritableThread, general: Map<number, bigint>, aliases: [string, bigint][]): void {

@@ -303,6 +303,7 @@ describe('proc.regs for extended registers', () => {
       expect(caughtProcsnapError(() => (bad.xmm3 = value)).code, String(value)).toBe('ERR_BAD_VALUE')
     }
     expect(caughtProcsnapError(() => (bad.xmm99 = 1n)).code).toBe('ERR_UNKNOWN_REGISTER')
+    expect(caughtProcsnapError(() => (regs.mxcsr_mask = 0n)).code).toBe('ERR_READ_ONLY')
     const out = await printed(proc)
     expect([out.xmm0, out.st0]).toEqual([fresh(30, 128), X87_2_5])
     if (AVX) expect(out.ymm1).toBe(7n)

@@ -67,8 +67,13 @@ export interface Arch {
   /**
    * A copy of `template` (an area from `readExtendedArea`) with the registers of `values` written in,
    * by the names `registerDecoders(template)` gives past the general block; the rest unchanged.
+   * Names in `skip` are left out (the general registers, written by `writeRegs`).
    */
-  readonly encodeExtended?: (values: Readonly<Record<string, bigint>>, template: Uint8Array) => Uint8Array
+  readonly encodeExtended?: (
+    values: Readonly<Record<string, bigint>>,
+    template: Uint8Array,
+    skip?: ReadonlySet<string>,
+  ) => Uint8Array
   /**
    * Every register by name, in the order `readRegs` then `readExtendedRegs` give them, each decoded
    * on its own from raw registers whose extended area is `extended` (the same table for every area of one layout).

@@ -1,7 +1,14 @@
 // The inverse of decodeXState: registers by name written into a copy of a thread's xsave area (as
 // readXStateArea gives it), for PTRACE_SETREGSET. What the values do not name stays as it was.
 import { RegisterError, ValueError } from '../../errors.js'
-import { explainMissingInArea, FXSAVE, xsaveAreaLayout, XSTATE_BV, xstateDecoders } from './x86_64-xstate.js'
+import {
+  explainMissingInArea,
+  FXSAVE,
+  xsaveAreaLayout,
+  XSTATE_BV,
+  xstateDecoders,
+  type AreaDecoder,
+} from './x86_64-xstate.js'
 import { componentNames, hasComponent, XSAVE_BIT, type XsaveLayout } from './x86_64-xsave-layout.js'
 
 /** Bytes [offset, offset + bytes) of the area hold bits [shift, shift + 8 * bytes) of the register. */
@@ -70,12 +77,29 @@ function avx512(layout: XsaveLayout, segments: Segment[] | undefined): Segment[]
   return all.every((bit) => component(layout, bit, 0, 0, 0)) ? segments : undefined
 }
 
-function writeLe(area: Uint8Array, offset: number, bytes: number, value: bigint): void {
-  let v = value
-  for (let i = 0; i < bytes; i++) {
-    area[offset + i] = Number(v & 0xffn)
-    v >>= 8n
-  }
+const M64 = (1n << 64n) - 1n
+
+/** Bits [shift, shift + 8 * bytes) of `value` into the segment's bytes, little-endian. */
+function put(view: DataView, seg: Segment, value: bigint): void {
+  let v = value >> BigInt(seg.shift)
+  let at = seg.offset
+  const end = seg.offset + seg.bytes
+  for (; at + 8 <= end; at += 8, v >>= 64n) view.setBigUint64(at, v & M64, true)
+  for (; at < end; at++, v >>= 8n) view.setUint8(at, Number(v & 0xffn))
+}
+
+/**
+ * Whether the segment already reads as `value`'s bits there, as decodeXState reads it: the bytes,
+ * or zeros for a component >= 2 in its init state (x87 and SSE bytes are read whatever their bits).
+ */
+function holds(view: DataView, xstateBv: bigint, seg: Segment, value: bigint): boolean {
+  let v = value >> BigInt(seg.shift)
+  if (seg.bit >= 2 && !hasComponent(xstateBv, seg.bit)) return (v & ((1n << BigInt(8 * seg.bytes)) - 1n)) === 0n
+  let at = seg.offset
+  const end = seg.offset + seg.bytes
+  for (; at + 8 <= end; at += 8, v >>= 64n) if (view.getBigUint64(at, true) !== (v & M64)) return false
+  for (; at < end; at++, v >>= 8n) if (view.getUint8(at) !== Number(v & 0xffn)) return false
+  return true
 }
 
 /** The 8-bit abridged tag word FXSAVE keeps: bit i set when physical register i is not empty (tag != 3). */
@@ -90,6 +114,46 @@ function hex(value: bigint): string {
   return `0x${value.toString(16)}`
 }
 
+/** How to write one register of an area's layout (built once per layout). */
+interface Slot {
+  readonly name: string
+  readonly segments: readonly Segment[]
+  readonly bits: number
+  /** The vector register it is a view of ('v0' for xmm0, ymm0 and zmm0), for catching two values for the same bits. */
+  readonly family: string | undefined
+}
+
+interface Plan {
+  /** Every register but ftw, a vector register's widest name first (zmm, ymm, xmm). */
+  readonly slots: readonly Slot[]
+  readonly names: ReadonlySet<string>
+}
+
+const plans = new WeakMap<readonly AreaDecoder[], Plan>()
+
+function planFor(area: Uint8Array, layout: XsaveLayout | undefined): Plan {
+  const decoders = xstateDecoders(area)
+  const known = plans.get(decoders)
+  if (known) return known
+  const slots: Slot[] = []
+  for (const d of decoders) {
+    const segments = d.name === 'ftw' ? undefined : segmentsOf(d.name, layout)
+    if (!segments) continue
+    const vector = /^(zmm|ymm|xmm)(\d+)$/.exec(d.name)
+    slots.push({
+      name: d.name,
+      segments,
+      bits: segments.reduce((sum, seg) => sum + 8 * seg.bytes, 0),
+      family: vector ? `v${vector[2] ?? ''}` : undefined,
+    })
+  }
+  const rank = (slot: Slot): number => (/^zmm/.test(slot.name) ? 0 : /^ymm/.test(slot.name) ? 1 : 2)
+  slots.sort((a, b) => rank(a) - rank(b))
+  const plan: Plan = { slots, names: new Set(decoders.map((d) => d.name)) }
+  plans.set(decoders, plan)
+  return plan
+}
+
 /**
  * A copy of `template` (a thread's xsave area as readXStateArea gives it, on this machine) with the
  * registers of `values` written in, under the names and widths decodeXState gives; every value a
@@ -101,17 +165,22 @@ function hex(value: bigint): string {
  * describes the CPU: XRSTOR ignores it and the next XSAVE rewrites it.
  * Throws RegisterError for a name the area has no register for (with why: the CPU lacks the
  * component), ValueError for a value out of range, MXCSR bits the CPU reserves, or two names
- * (xmm0 and ymm0) that give different values to the same bits.
+ * (xmm0 and ymm0) that give different values to the same bits. Names in `skip` are left out.
  */
-export function encodeXState(values: Readonly<Record<string, bigint>>, template: Uint8Array): Uint8Array {
+export function encodeXState(
+  values: Readonly<Record<string, bigint>>,
+  template: Uint8Array,
+  skip?: ReadonlySet<string>,
+): Uint8Array {
   const area = template.slice()
   if (area.length < FXSAVE.size)
     throw new RegisterError(
       `This thread has no x87/SSE register area (${area.length} bytes), so no register of it can be written.`,
     )
   const layout = area.length >= XSTATE_BV + 8 ? xsaveAreaLayout(area) : undefined
+  const plan = planFor(area, layout)
+  for (const name in values) if (!plan.names.has(name) && !skip?.has(name)) throw missing(name, area, layout)
   const view = new DataView(area.buffer, area.byteOffset, area.byteLength)
-  const decoders = new Map(xstateDecoders(area).map((d) => [d.name, d]))
   const bv = (): bigint => (area.length >= XSTATE_BV + 8 ? view.getBigUint64(XSTATE_BV, true) : 0n)
   const live = (bit: number): void => {
     if (area.length < XSTATE_BV + 8 || hasComponent(bv(), bit)) return
@@ -121,30 +190,36 @@ export function encodeXState(values: Readonly<Record<string, bigint>>, template:
     if (bit >= 2 && base !== undefined && size !== undefined) area.fill(0, base, Math.min(base + size, area.length))
     view.setBigUint64(XSTATE_BV, bv() | (1n << BigInt(bit)), true)
   }
-  // Widest first, so that a narrower name that disagrees is caught below rather than silently overriding.
-  const width = (name: string): number => (/^zmm/.test(name) ? 0 : /^ymm/.test(name) ? 1 : 2)
-  const names = Object.keys(values)
-    .filter((n) => n !== 'ftw')
-    .sort((a, b) => width(a) - width(b))
-  for (const name of names) {
-    const value = values[name] ?? 0n
-    const decoder = decoders.get(name)
-    const segments = decoder ? segmentsOf(name, layout) : undefined
-    if (!decoder || !segments) throw missing(name, area, layout)
-    const bits = segments.reduce((sum, s) => sum + 8 * s.bytes, 0)
+  // Vector registers given under a wider name already: a narrower name must be its low bits.
+  const given = new Map<string, string>()
+  for (const slot of plan.slots) {
+    const value = values[slot.name]
+    if (value === undefined || skip?.has(slot.name)) continue
+    const { name, bits } = slot
     if (typeof value !== 'bigint' || value < 0n || value >> BigInt(bits) !== 0n)
       throw new ValueError(
         `Cannot write ${String(value)} to ${name}: it takes an integer from 0 to 2^${bits} - 1 (a bigint).`,
       )
     if (name === 'mxcsr') checkMxcsr(value, view)
-    if (decoder.decode(area) === value) continue
-    for (const s of segments) {
-      live(s.bit)
-      writeLe(area, s.offset, s.bytes, value >> BigInt(s.shift))
+    const wider = slot.family === undefined ? undefined : given.get(slot.family)
+    if (wider !== undefined) {
+      const whole = values[wider] ?? 0n
+      if (BigInt.asUintN(bits, whole) === value) continue
+      throw new ValueError(
+        `${name} = ${hex(value)} and ${wider} = ${hex(whole)} give different values to the same bits ` +
+          `(${name} is the low ${bits} bits of ${wider}). Give each register once, under the widest name you mean to set.`,
+      )
+    }
+    if (slot.family !== undefined) given.set(slot.family, name)
+    const current = bv()
+    if (slot.segments.every((seg) => holds(view, current, seg, value))) continue
+    for (const seg of slot.segments) {
+      live(seg.bit)
+      put(view, seg, value)
     }
   }
   const ftw = values.ftw
-  if (ftw !== undefined) {
+  if (ftw !== undefined && !skip?.has('ftw')) {
     if (typeof ftw !== 'bigint' || ftw < 0n || ftw > 0xffffn)
       throw new ValueError(
         `Cannot write ${String(ftw)} to ftw: it takes the 16-bit tag word (0 to 0xffff), as a bigint.`,
@@ -154,16 +229,6 @@ export function encodeXState(values: Readonly<Record<string, bigint>>, template:
       live(XSAVE_BIT.x87)
       area[FXSAVE.ftw] = tags
     }
-  }
-  for (const name of names) {
-    const got = decoders.get(name)?.decode(area)
-    const want = values[name]
-    if (got !== want)
-      throw new ValueError(
-        `${name} = ${hex(want ?? 0n)} cannot be written with the other values given: another name for the same ` +
-          `bits (xmm<n>, ymm<n> and zmm<n> overlap) holds a different value, and ${name} would read ${hex(got ?? 0n)}. ` +
-          `Give each register once, under its widest name you mean to set.`,
-      )
   }
   return area
 }
