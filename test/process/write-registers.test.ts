@@ -207,13 +207,17 @@ describe('thread.setRegisters', () => {
     const proc = await atCheckpoint()
     const dir = mkdtempSync(join(tmpdir(), 'procsnap-regs-'))
     dirs.push(dir)
-    proc.thread.createSnapshot({ level: 'base' }).save(join(dir, 'snap'))
+    const captured = proc.thread.createSnapshot({ level: 'base' })
+    captured.save(join(dir, 'snap'))
     const saved = loadSnapshot(join(dir, 'snap')).regs
     const changed: Record<string, bigint> = { rax: 1n, xmm0: 2n, st0: X87_2_5, st1: X87_1_5, mxcsr: 0x7f80n }
     if (AVX) changed.ymm1 = 3n
     if (AVX512) Object.assign(changed, { zmm16: 4n, k2: 5n })
     proc.thread.setRegisters(changed)
-    proc.thread.setRegisters({ ...saved })
+    proc.thread.setRegisters(captured.regs) // a captured snapshot's registers, decoded as they are read
+    expect(Object.entries(proc.thread.createSnapshot({ level: 'base' }).regs)).toEqual(Object.entries(saved))
+    proc.thread.setRegisters(changed)
+    proc.thread.setRegisters({ ...saved }) // a loaded one's, a plain record
     expect(Object.entries(proc.thread.createSnapshot({ level: 'base' }).regs)).toEqual(Object.entries(saved))
     const out = await printed(proc)
     expect(out.rax).toBe(0x1111222233334444n)
