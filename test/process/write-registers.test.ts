@@ -130,6 +130,11 @@ describe('encodeXState on real areas', () => {
   })
 })
 
+/** The thread's area cut to 600 bytes: FXSAVE, the header, and the first 24 bytes of AVX's. */
+function shortArea(proc: Process): Uint8Array {
+  return readXStateArea(proc.thread.tid).slice(0, 600)
+}
+
 describe('thread.setRegisters', () => {
   it('writes general, x87, SSE, AVX and AVX-512 registers: the program sees them; the rest keeps its values', async () => {
     const proc = await atCheckpoint()
@@ -246,6 +251,8 @@ describe('thread.setRegisters', () => {
     expect(error.code).toBe('ERR_UNKNOWN_REGISTER')
     expect(error.message).toMatch(/no xsave area.*zmm16.*x87, sse/)
     expect(decodeXState(encodeXState({ xmm3: 7n }, fxsave), undefined).xmm3).toBe(7n)
+    // An area cut short (not what the kernel gives): a typed error, not a RangeError.
+    if (AVX) expect(caughtProcsnapError(() => encodeXState({ ymm15: 1n }, shortArea(proc))).code).toBe('ERR_BAD_VALUE')
   })
 
   it('refuses unknown names and values out of range before writing anything', async () => {

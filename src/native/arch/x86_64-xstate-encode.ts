@@ -121,6 +121,8 @@ interface Slot {
   readonly bits: number
   /** The vector register it is a view of ('v0' for xmm0, ymm0 and zmm0), for catching two values for the same bits. */
   readonly family: string | undefined
+  /** The end of its last byte in the area. */
+  readonly end: number
 }
 
 interface Plan {
@@ -145,6 +147,7 @@ function planFor(area: Uint8Array, layout: XsaveLayout | undefined): Plan {
       segments,
       bits: segments.reduce((sum, seg) => sum + 8 * seg.bytes, 0),
       family: vector ? `v${vector[2] ?? ''}` : undefined,
+      end: Math.max(...segments.map((seg) => seg.offset + seg.bytes)),
     })
   }
   const rank = (slot: Slot): number => (/^zmm/.test(slot.name) ? 0 : /^ymm/.test(slot.name) ? 1 : 2)
@@ -201,6 +204,11 @@ export function encodeXState(
         `Cannot write ${String(value)} to ${name}: it takes an integer from 0 to 2^${bits} - 1 (a bigint).`,
       )
     if (name === 'mxcsr') checkMxcsr(value, view)
+    if (slot.end > area.length)
+      throw new ValueError(
+        `Cannot write ${name}: the xsave area given is ${area.length} bytes, too short to hold it (up to byte ${slot.end}). ` +
+          `Pass the whole area readXStateArea gives.`,
+      )
     const wider = slot.family === undefined ? undefined : given.get(slot.family)
     if (wider !== undefined) {
       const whole = values[wider] ?? 0n
