@@ -201,6 +201,24 @@ describe('thread.setRegisters', () => {
     else if (AVX) expect(out[neighbour]).toBe(loaded(0, 128)) // its upper half went with the component
   })
 
+  it('writes each thread of a process its own values, the others untouched', async () => {
+    const proc = await start(fixture('threads'), { args: ['3', '1000000'] })
+    proc.breakAt('worker_tick')
+    expect((await proc.cont()).kind).toBe('breakpoint')
+    const threads = proc.threads
+    expect(threads.length).toBeGreaterThanOrEqual(2)
+    const before = proc.createSnapshot({ level: 'base' })
+    // Registers worker_tick does not read at its entry; the process is killed afterwards anyway.
+    for (const t of threads) t.setRegisters({ r13: BigInt(1000 + t.index), xmm13: fresh(40 + t.index, 128) })
+    expect(proc.regs.r13).toBe(BigInt(1000 + proc.thread.index)) // the stopped thread's cached block follows
+    const after = proc.createSnapshot({ level: 'base' })
+    for (const [i, t] of after.threads.entries()) {
+      const old = before.threads[i]?.regs ?? {}
+      expect([t.regs.r13, t.regs.xmm13]).toEqual([BigInt(1000 + t.index), fresh(40 + t.index, 128)])
+      expect([t.regs.rip, t.regs.rsp, t.regs.xmm12, t.regs.st0]).toEqual([old.rip, old.rsp, old.xmm12, old.st0])
+    }
+  })
+
   it('moves rip: the program runs on from there', async () => {
     const proc = await atCheckpoint()
     proc.thread.setRegisters({ rip: proc.resolve('jumped') })
