@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { loadSnapshot, type Process } from '../../src/index.js'
 import { decodeXState, readXStateArea, xsaveAreaLayout, XSTATE_BV } from '../../src/native/arch/x86_64-xstate.js'
 import { encodeXState } from '../../src/native/arch/x86_64-xstate-encode.js'
-import { XSAVE_BIT, xsaveLayout } from '../../src/native/arch/x86_64-xsave-layout.js'
+import { XSAVE_BIT } from '../../src/native/arch/x86_64-xsave-layout.js'
 import { hostArch } from '../../src/native/arch/index.js'
 import { caughtProcsnapError, fixture, start } from '../helpers.js'
 
@@ -299,7 +299,6 @@ describe('thread.setRegisters', () => {
     expect(proc.regs.rbx).not.toBe(77n)
     const area = readXStateArea(thread.tid)
     expect(decodeXState(area, xsaveAreaLayout(area)).xmm9).toBe(0n)
-    expect(xsaveLayout()).toBeDefined()
   })
 })
 
