@@ -30,6 +30,7 @@ import type { Schedule } from './schedule.js'
 import type { Isolation } from './isolate.js'
 import { sendSignal } from '../native/ptrace.js'
 import { Tracer, type Stop } from './tracer.js'
+import { writeThreadRegisters } from './write-registers.js'
 import { stopNaps } from './waiter.js'
 
 export interface WaitOptions {
@@ -1086,12 +1087,17 @@ export class ProcessThread implements Thread {
     return this.#traced.pc
   }
 
+  setRegisters(values: Readonly<Record<string, bigint>>): void {
+    writeThreadRegisters(this.#traced, values)
+  }
+
   /**
-   * @internal Restore (snapshot/restore.ts): sets the general registers named in `values` with one
-   * PTRACE_SETREGS; a pc that lands on a breakpoint then steps over it at the next resume, as gdb does.
+   * @internal Restore (snapshot/restore.ts): writes a snapshot's registers, general and extended
+   * (checked before any is written); a pc that lands on a breakpoint then steps over it at the next
+   * resume, as gdb does.
    */
   restoreRegisters(values: Readonly<Record<string, bigint>>): void {
-    this.#traced.setRegisters(values)
+    writeThreadRegisters(this.#traced, values)
     this.#traced.rewound = false
   }
 

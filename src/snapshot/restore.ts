@@ -106,7 +106,7 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
       const r = await proc.injectSyscall(SYS.madvise, [start, end - start, MADV_DONTNEED])
       if (r < 0n) throw failure(`madvise(${hex(start)}, MADV_DONTNEED)`, r)
     }
-    const threads = restoreRegisters(proc, data, target)
+    const threads = restoreRegisters(proc, data, target, notRestored)
     const current = data.threads.find((t) => t.index === data.current)
     const focus = proc.threads.find((t) => (target === 'same' ? t.tid === current?.tid : t.index === current?.index))
     if (focus) proc.focusThread(focus.tid)
@@ -316,20 +316,30 @@ function checkSameFile(proc: Process, map: MapState): void {
 }
 
 /** Every snapshot thread's general registers, set in the live thread of the same tid. */
-function restoreRegisters(proc: Process, data: SnapshotData, target: RestoreTarget): number[] {
-  const names = new Set(proc.arch.registers)
+/**
+ * Every snapshot thread's registers, general and extended, written into its live thread (by tid in
+ * the same process, by index in a new one). A register this CPU lacks (zmm16 in a snapshot from an
+ * AVX-512 machine, restored on one without) is left out, and named in `notRestored` unless it was 0.
+ */
+function restoreRegisters(proc: Process, data: SnapshotData, target: RestoreTarget, notRestored: string[]): number[] {
   const tids: number[] = []
   for (const saved of data.threads) {
     const thread = proc.threads.find((t) => (target === 'same' ? t.tid === saved.tid : t.index === saved.index))
     if (!(thread instanceof ProcessThread)) continue
-    // The general registers by name: a captured snapshot decodes each register it is asked for, so
-    // asking for these alone keeps the vector registers undecoded.
+    const here = new Set(proc.arch.registerDecoders(proc.arch.readExtendedArea?.(thread.tid)).map((d) => d.name))
     const values: Record<string, bigint> = {}
-    for (const name of names) {
+    const lacking: string[] = []
+    for (const name of Object.keys(saved.regs)) {
       const value = saved.regs[name]
-      if (value !== undefined) values[name] = value
+      if (value === undefined) continue
+      if (here.has(name)) values[name] = value
+      else if (value !== 0n) lacking.push(name)
     }
     thread.restoreRegisters(values)
+    if (lacking.length > 0)
+      notRestored.push(
+        `registers of thread ${saved.index} that this CPU lacks: ${lacking.join(', ')} (the snapshot came from another CPU)`,
+      )
     tids.push(thread.tid)
   }
   return tids
