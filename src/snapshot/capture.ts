@@ -6,6 +6,7 @@ import { parseImage } from '../elf/index.js'
 import { ProcsnapError } from '../errors.js'
 import { Process, ProcessThread } from '../process/process.js'
 import type { StopEvent, Thread } from '../process/events.js'
+import type { MemoryMap } from '../process/maps.js'
 import { auxvName } from './auxv.js'
 import { CaptureMemory, captureMap, Residency } from './capture-memory.js'
 import { heldBytes, heldSize } from './content.js'
@@ -129,7 +130,7 @@ export function captureData(
   let maps: MapState[]
   try {
     const share = options.incremental !== false
-    maps = proc.maps.map((m) => captureMap(proc, m, level, buildIds.get(m.path), memory, earlier?.(m), share))
+    maps = snapshotMaps(proc).map((m) => captureMap(proc, m, level, buildIds.get(m.path), memory, earlier?.(m), share))
   } finally {
     residency.close()
   }
@@ -379,6 +380,57 @@ function identity(link: string): FdIdentity | undefined {
  * The pid the process sees of itself, when a PID namespace makes it differ: an isolated launch's is
  * known (proc.isolation.pid) without reading /proc/PID/status (~50 µs a capture); else the last of NSpid.
  */
+/** The process's maps as a snapshot holds them: see coalesced(). */
+export function snapshotMaps(proc: Process): MemoryMap[] {
+  return coalesced(proc.maps, startBrk(proc.pid))
+}
+
+/**
+ * The maps with the heap as one map from start_brk on. The kernel keeps adjacent pieces of the heap
+ * apart for reasons the program cannot see, write tracking's userfaultfd among them (a heap grown by
+ * brk after registration is a second VMA, and the .bss below may join it), and a snapshot must not
+ * depend on whether procsnap tracked writes, or the kernel offers it. Other anonymous neighbours
+ * stay apart: a thread's stack (MAP_NORESERVE) next to other memory is a map of its own.
+ */
+function coalesced(maps: readonly MemoryMap[], startBrk: bigint | undefined): MemoryMap[] {
+  const out: MemoryMap[] = []
+  for (const m of splitAtHeap(maps, startBrk)) {
+    const last = out.at(-1)
+    if (last && last.end === m.start && last.path === '[heap]' && m.path === '[heap]' && last.perms === m.perms)
+      out[out.length - 1] = { ...last, end: m.end }
+    else out.push(m)
+  }
+  return out
+}
+
+/**
+ * The heap as [start_brk, its end): the kernel names '[heap]' any map that reaches into the break's
+ * range, and a merged one may begin below it (the executable's .bss joined to the heap); that part
+ * is anonymous memory.
+ */
+function splitAtHeap(maps: readonly MemoryMap[], startBrk: bigint | undefined): MemoryMap[] {
+  if (startBrk === undefined) return [...maps]
+  return maps.flatMap((m) =>
+    m.path === '[heap]' && m.start < startBrk && startBrk < m.end
+      ? [
+          { ...m, end: startBrk, path: '' },
+          { ...m, start: startBrk, offset: 0n },
+        ]
+      : [m],
+  )
+}
+
+/** start_brk of /proc/PID/stat (field 47): where the heap begins; undefined if unreadable. */
+function startBrk(pid: number): bigint | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+    const field = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[47 - 3]
+    return field ? BigInt(field) : undefined
+  } catch {
+    return undefined
+  }
+}
+
 /** Where fixedRandom's stream and the virtual clock stand, when the process has either. */
 function answersOf(proc: Process): { answers?: TracerAnswersState } {
   const { random, clockNs } = proc.answers

@@ -7,6 +7,7 @@
 import { readElf } from '../elf/index.js'
 import { MemoryError, ProcsnapError, RestoreError } from '../errors.js'
 import { Process, ProcessThread } from '../process/process.js'
+import { snapshotMaps } from './capture.js'
 import { hex } from './regions.js'
 import { restoreFds, type FdRestore } from './restore-fds.js'
 import { isKernelMap, planLayout, protOf, type LayoutOp } from './restore-maps.js'
@@ -78,7 +79,7 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
     const saved = new Set(data.threads.map((t) => t.tid))
     const ended = target === 'same' ? proc.threads.map((t) => t.tid).filter((tid) => !saved.has(tid)) : []
     for (const tid of ended) await proc.endThread(tid)
-    const plan = planLayout(data.maps, proc.maps)
+    const plan = planLayout(data.maps, snapshotMaps(proc))
     checkHeld(plan, data.maps)
     const layout = await restoreLayout(proc, plan, scratch, notRestored)
     const fds = await restoreFds(proc, data.fds, target === 'new', {

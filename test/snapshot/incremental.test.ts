@@ -328,3 +328,30 @@ describe('the golden view of an incremental snapshot', () => {
     expect(text).toMatch(/g_big/)
   })
 })
+
+describe('maps while writes are tracked', () => {
+  it.skipIf(!tracking)(
+    'are the maps of an untracked run: a heap grown after tracking began is one [heap] from start_brk, the .bss apart',
+    async () => {
+      // python3 holds 40 MiB (the capture starts tracking), then grows its heap with brk.
+      const script =
+        'import os\nbig = bytearray(40 << 20)\nfor i in range(3):\n' +
+        '    x = [bytearray(1000 + i) for _ in range(3000)]\n    os.write(1, b"%d\\n" % i)\n'
+      const layout = async (incremental: boolean): Promise<string[]> => {
+        const proc = await start('/usr/bin/python3', { args: ['-c', script], stdout: 'ignore' })
+        proc.breakAt('libc.so.6!write')
+        await proc.cont()
+        proc.createSnapshot({ level: 'writable', incremental })
+        await proc.cont() // tracking starts as the process resumes
+        expect(hasTracker(proc)).toBe(incremental)
+        await proc.cont()
+        const snap = proc.createSnapshot({ level: 'writable', incremental })
+        return snap.maps.map((m) => `${m.start.toString(16)}-${m.end.toString(16)} ${m.perms} ${m.path}`)
+      }
+      const tracked = await layout(true)
+      expect(tracked).toEqual(await layout(false))
+      expect(tracked.filter((m) => m.endsWith('[heap]'))).toHaveLength(1)
+    },
+    60_000,
+  )
+})
