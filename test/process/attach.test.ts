@@ -1,6 +1,6 @@
 // attach(): processes started outside procsnap (not our children), programs we did not write,
 // every thread stopped, breakpoints and snapshots, detach leaving them to their normal end, refusals.
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -289,5 +289,44 @@ describe('attach refuses', () => {
     const quick = await startOutsider(['true'], { pidFile: false })
     await quick.waitStatus()
     expect(await rejection(() => attach(quick.pid))).toMatchObject({ code: 'ERR_NO_SUCH_PROCESS' })
+  })
+})
+
+describe('attach and the processes it forks', () => {
+  // dash vforks for each /bin/echo (the child shares the int3s until its exec); bash forks (the child
+  // has a copy of them). Each child calls execve, where the breakpoint is.
+  it.each(['sh', 'bash'])('%s: its children lose our int3s and run untraced', async (shell) => {
+    const o = await startOutsider([shell, '-c', 'read x; for i in 1 2 3; do /bin/echo "$x $i"; done; exit 3'], {
+      pidFile: false,
+      fifo: true,
+    })
+    await sleep(50)
+    const proc = await attachTo(o.pid)
+    const bp = proc.breakAt('libc.so.6!execve')
+    o.write('hi\n')
+    // The shell itself never calls execve: it runs to its end; its children were let go, clean.
+    expect(await proc.cont()).toMatchObject({ kind: 'exited', exitCode: 3 })
+    expect(bp.hits).toBe(0)
+    expect(await o.waitStatus()).toBe(3)
+    expect(o.output()).toBe('hi 1\nhi 2\nhi 3\n')
+  })
+})
+
+describe('attach, with gdb as the oracle', () => {
+  it('reports the registers gdb finds after our detach (a process asleep in the same system call)', async () => {
+    const o = await startOutsider(['sleep', '30'], { pidFile: false })
+    await sleep(50)
+    const proc = await attachTo(o.pid)
+    const { rip, rsp } = proc.regs
+    await proc.detach()
+    const out = execFileSync('gdb', ['-nx', '-p', String(o.pid), '-batch', '-ex', 'info registers rip rsp'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    })
+    const gdbReg = (name: string): bigint => BigInt(new RegExp(`^${name}\\s+(0x[0-9a-f]+)`, 'm').exec(out)?.[1] ?? '-1')
+    expect(gdbReg('rip')).toBe(rip)
+    expect(gdbReg('rsp')).toBe(rsp)
+    // gdb detached too: sleep goes on.
+    expect(stateOf(o.pid)).toBe('S')
   })
 })
