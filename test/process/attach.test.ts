@@ -1,10 +1,12 @@
 // attach(): processes started outside procsnap (not our children), programs we did not write,
 // every thread stopped, breakpoints and snapshots, detach leaving them to their normal end, refusals.
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
-import { attach, livePids, type Process } from '../../src/index.js'
+import { attach, launch, livePids, type Process } from '../../src/index.js'
 import { killLiveTracees } from '../../src/process/registry.js'
 import { useDist } from '../dist.js'
 import { fixture, le32, nmSymbol } from '../helpers.js'
@@ -328,5 +330,38 @@ describe('attach, with gdb as the oracle', () => {
     expect(gdbReg('rsp')).toBe(rsp)
     // gdb detached too: sleep goes on.
     expect(stateOf(o.pid)).toBe('S')
+  })
+})
+
+describe('detach of a launched process', () => {
+  it('is refused while procsnap serves it (virtual clock, fixedRandom, namespaces)', async () => {
+    await using proc = await launch(looper, { args: ['busy', '/tmp'] })
+    await expect(proc.detach()).rejects.toMatchObject({
+      code: 'ERR_BAD_ARGUMENT',
+      message: expect.stringContaining("{ clock: 'real', fixedRandom: false, isolate: false }") as unknown,
+    })
+    expect(proc.threads).toHaveLength(1) // still ours
+  })
+
+  it('lets it run on untraced, its output still captured; its zombie is reaped by the cleanup', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'procsnap-detach-'))
+    try {
+      const proc = await launch(looper, { args: ['busy', dir], clock: 'real', fixedRandom: false, isolate: false })
+      await proc.runTo('churn')
+      await proc.detach()
+      expect(tracerOf(proc.pid)).toBe(0)
+      expect(livePids()).not.toContain(proc.pid)
+      expect(parentOf(proc.pid)).toBe(process.pid)
+      process.kill(proc.pid, 'SIGUSR1')
+      const until = performance.now() + 5000
+      while (stateOf(proc.pid) !== 'Z' && performance.now() < until) await sleep(10)
+      expect(stateOf(proc.pid)).toBe('Z')
+      await sleep(20) // the pty's last bytes reach the event loop
+      expect(proc.stdout).toBe('count 1\n')
+      await killLiveTracees()
+      expect(stateOf(proc.pid)).toBe('')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
