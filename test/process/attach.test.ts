@@ -16,6 +16,13 @@ const looper = fixture('looper')
 // The system's python3 (not a version manager's shim script that execs it later).
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3'
 
+/** Polls until `pid` runs an executable matching `exe` and sleeps in the kernel (state 'S'). */
+async function asleepIn(pid: number, exe: RegExp): Promise<void> {
+  const until = performance.now() + 5000
+  while (!(exe.test(exeOf(pid)) && stateOf(pid) === 'S') && performance.now() < until) await sleep(10)
+  expect(exeOf(pid)).toMatch(exe)
+}
+
 function exeOf(pid: number): string {
   try {
     return readlinkSync(`/proc/${pid}/exe`)
@@ -123,6 +130,7 @@ describe('attach', () => {
 
   it('attaches to programs we did not write: sleep, whose interrupted nanosleep resumes, and python3', async () => {
     const s = await startOutsider(['sleep', '0.6'], { pidFile: false })
+    await asleepIn(s.pid, /sleep$/)
     const sleepProc = await attachTo(s.pid)
     expect(sleepProc.threads).toHaveLength(1)
     expect(sleepProc.modules.map((m) => m.name)).toContain('libc.so.6')
@@ -141,9 +149,7 @@ describe('attach', () => {
       { pidFile: false, fifo: true },
     )
     {
-      // python3 has started and waits in its read of stdin.
-      const until = performance.now() + 5000
-      while (!(/python/.test(exeOf(py.pid)) && stateOf(py.pid) === 'S') && performance.now() < until) await sleep(10)
+      await asleepIn(py.pid, /python/) // started, and waits in its read of stdin
       const proc = await attachTo(py.pid)
       const snap = proc.createSnapshot({ level: 'writable' })
       expect(proc.modules.some((m) => /python/.test(m.name))).toBe(true)
@@ -317,10 +323,11 @@ describe('attach and the processes it forks', () => {
 describe('attach, with gdb as the oracle', () => {
   it('reports the registers gdb finds after our detach (a process asleep in the same system call)', async () => {
     const o = await startOutsider(['sleep', '30'], { pidFile: false })
-    await sleep(50)
+    await asleepIn(o.pid, /sleep$/)
     const proc = await attachTo(o.pid)
     const { rip, rsp } = proc.regs
     await proc.detach()
+    await asleepIn(o.pid, /sleep$/) // back in its (restarted) nanosleep
     const out = execFileSync('gdb', ['-nx', '-p', String(o.pid), '-batch', '-ex', 'info registers rip rsp'], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
