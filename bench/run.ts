@@ -334,6 +334,7 @@ const GROUPS: Record<string, () => Promise<Row[]>> = {
   threads: threadsCaptureRows,
   incremental: async (): Promise<Row[]> => (await import('./incremental.js')).incrementalRows(),
   pertestmedian: async (): Promise<Row[]> => (await import('./pertest-median.js')).perTestMedianRows(),
+  attach: async (): Promise<Row[]> => (await import('./attach.js')).attachRows(),
 }
 
 async function main(): Promise<void> {
