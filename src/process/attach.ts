@@ -1,7 +1,7 @@
 // attach(): trace a process that already runs (one procsnap did not launch): seize every thread,
 // stop them all, and hand back a Process. Its end (detach(), `await using`, the end of a test, the
 // exit of this process) detaches it and leaves it running, as gdb does; it is never killed unasked.
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs'
 import { AttachError, ProcessStateError, ProcsnapError, PtraceError } from '../errors.js'
 import { hostArch } from '../native/arch/index.js'
 import { ERRNO, PTRACE_O } from '../native/constants.js'
@@ -72,6 +72,11 @@ function readStatus(pid: number): ProcStatus | undefined {
   }
 }
 
+/** A thread of this process: TracerPid names the tracer's thread (a worker's tid under Vitest's threads pool). */
+function isOurThread(tid: number): boolean {
+  return tid > 0 && existsSync(`/proc/self/task/${tid}`)
+}
+
 /** The name of a process, for messages ('gdb', 'strace'); '' when it cannot be read. */
 function commOf(pid: number): string {
   try {
@@ -83,8 +88,9 @@ function commOf(pid: number): string {
 
 function alreadyTraced(pid: number, tracer: number): AttachError {
   const name = commOf(tracer)
-  const who =
-    tracer === process.pid ? 'this process (attach() was called twice?)' : `pid ${tracer}${name ? ` (${name})` : ''}`
+  const who = isOurThread(tracer)
+    ? 'this process (attach() was called twice?)'
+    : `pid ${tracer}${name ? ` (${name})` : ''}`
   return new AttachError(
     'ERR_ALREADY_TRACED',
     pid,
@@ -181,8 +187,9 @@ function seizeThreads(pid: number): number[] {
     for (const tid of tasksOf(pid)) {
       if (seized.has(tid)) continue
       const err = ptraceSeize(tid, ATTACH_SEIZE_OPTIONS)
-      // ESRCH: it ended meanwhile; another errno leaves it out (the all-stop finds a clone of ours anyway).
-      if (err !== 0 && err !== ERRNO.EPERM) continue
+      // ESRCH: it ended meanwhile. EPERM: a clone of a seized thread, ours already, or not ours (left
+      // out: waiting for its stop would never end); the all-stop finds clones of ours anyway.
+      if (err !== 0 && !(err === ERRNO.EPERM && isOurThread(readStatus(tid)?.tracerPid ?? 0))) continue
       seized.add(tid)
       grew = true
     }

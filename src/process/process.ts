@@ -98,6 +98,8 @@ export interface InjectOptions extends WaitOptions {
 export type AddressSpaceEnd = 'exec' | 'end'
 
 const MAX_FINISH_STEPS = 1_000_000
+/** Operations that interrupt() leaves alone. */
+const UNINTERRUPTIBLE = new Set(['launch', 'attach', 'injectSyscall'])
 const AT_RANDOM = 25n
 
 export class Process implements AsyncDisposable {
@@ -598,7 +600,8 @@ export class Process implements AsyncDisposable {
    * with ERR_INTERRUPTED). A no-op when nothing is pending (the process is stopped already) or it ended.
    */
   interrupt(): void {
-    if (!this.busy || this.exitResult || this.detached || this.busy === 'launch' || this.busy === 'attach') return
+    // launch and attach stop the process anyway; an injected system call is procsnap's own, and short.
+    if (!this.busy || this.exitResult || this.detached || UNINTERRUPTIBLE.has(this.busy)) return
     this.tracer.interrupt()
   }
 
