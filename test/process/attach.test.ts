@@ -178,6 +178,23 @@ describe('attach', () => {
     expect(await o.waitStatus()).toBe(7)
   })
 
+  it('attaches to a process stopped by SIGSTOP, runs it when continued, and leaves it stopped at detach (as gdb)', async () => {
+    const o = await startOutsider([looper, 'busy', '{dir}'])
+    process.kill(o.pid, 'SIGSTOP')
+    const until = performance.now() + 5000
+    while (stateOf(o.pid) !== 'T' && performance.now() < until) await sleep(5)
+    const proc = await attachTo(o.pid)
+    const before = proc.readMemory('g_count', 8)
+    await expect(proc.cont({ timeout: 100 })).rejects.toMatchObject({ code: 'ERR_TIMEOUT' })
+    expect(proc.readMemory('g_count', 8)).not.toEqual(before) // it ran
+    await proc.detach()
+    await sleep(20)
+    expect(stateOf(o.pid)).toBe('T') // its job-control stop holds
+    process.kill(o.pid, 'SIGCONT')
+    process.kill(o.pid, 'SIGUSR1')
+    expect(await o.waitStatus()).toBe(7)
+  })
+
   it('await using detaches; kill() kills an attached process on request', async () => {
     const o = await startOutsider([looper, 'busy', '{dir}'])
     {
