@@ -334,6 +334,7 @@ const GROUPS: Record<string, () => Promise<Row[]>> = {
   threads: threadsCaptureRows,
   incremental: async (): Promise<Row[]> => (await import('./incremental.js')).incrementalRows(),
   pertestmedian: async (): Promise<Row[]> => (await import('./pertest-median.js')).perTestMedianRows(),
+  restore: async (): Promise<Row[]> => (await import('./restore.js')).restoreRows(),
   attach: async (): Promise<Row[]> => (await import('./attach.js')).attachRows(),
 }
 

@@ -44,6 +44,11 @@ export type ErrorCode =
   | 'ERR_FILE_UNWRITABLE'
   | 'ERR_INJECT_FAILED'
   | 'ERR_TRACKING_ENDED'
+  | 'ERR_RESTORE_LEVEL'
+  | 'ERR_RESTORE_PROCESS'
+  | 'ERR_RESTORE_THREADS'
+  | 'ERR_RESTORE_FILE'
+  | 'ERR_RESTORE_FAILED'
   | 'ERR_NO_SUCH_PROCESS'
   | 'ERR_ALREADY_TRACED'
   | 'ERR_INTERRUPTED'
@@ -268,6 +273,18 @@ export class InjectError extends ProcsnapError {
 export class TrackingEndedError extends ProcsnapError {
   constructor(message: string) {
     super('ERR_TRACKING_ENDED', message)
+  }
+}
+
+/** A snapshot that cannot be restored into this process, or a restore that failed midway (restore.ts). */
+export class RestoreError extends ProcsnapError {
+  constructor(
+    code:
+      'ERR_RESTORE_LEVEL' | 'ERR_RESTORE_PROCESS' | 'ERR_RESTORE_THREADS' | 'ERR_RESTORE_FILE' | 'ERR_RESTORE_FAILED',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options)
   }
 }
 

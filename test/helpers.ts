@@ -21,6 +21,12 @@ export async function start(file: string, options?: LaunchOptions): Promise<Proc
   return proc
 }
 
+/** Registers a process made otherwise (restore(), attach()) for killing after the test. */
+export function track(proc: Process): Process {
+  launched.push(proc)
+  return proc
+}
+
 afterEach(async () => {
   for (const proc of launched.splice(0)) await proc.kill()
 })

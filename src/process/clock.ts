@@ -124,6 +124,15 @@ export class VirtualClock {
   /** Simulated waits broken off by a stop of all threads: the restarted syscall keeps its deadline. */
   private readonly restarts = new Map<number, { nr: bigint; deadline: bigint }>()
 
+  /** Nanoseconds of virtual time so far: a restore puts them back (snapshot/restore.ts). */
+  get elapsedNs(): bigint {
+    return this.elapsed
+  }
+
+  set elapsedNs(ns: bigint) {
+    this.elapsed = ns
+  }
+
   /** The virtual time of a clock kind, in ns, without advancing. */
   private now(kind: Kind): bigint {
     switch (kind) {

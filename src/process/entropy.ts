@@ -33,6 +33,16 @@ export class FixedRandom {
   private state = 0x9e3779b97f4a7c15n
   private tsc = 0n
 
+  /** Where the fixed stream and the fake counter are: a restore puts them back (snapshot/restore.ts). */
+  get position(): readonly [bigint, bigint] {
+    return [this.state, this.tsc]
+  }
+
+  set position([state, tsc]: readonly [bigint, bigint]) {
+    this.state = state
+    this.tsc = tsc
+  }
+
   /** At a seccomp stop for getrandom(buf, len, flags): fills buf from a fixed stream and skips the call. */
   answerGetrandom(t: TracedThread, memory: TraceeMemory): void {
     const regs = t.regs

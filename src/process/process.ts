@@ -372,6 +372,39 @@ export class Process implements AsyncDisposable {
     this.memory.write(this.space.resolve(location).address, bytes)
   }
 
+  /**
+   * @internal The state of what procsnap answers for the program (fixedRandom's stream, the virtual
+   * clock's time): part of a snapshot to restore, since the program's next reads depend on it.
+   */
+  get answers(): TracerAnswers {
+    return { random: this.entropy?.position, clockNs: this.clock?.elapsedNs }
+  }
+
+  set answers(state: TracerAnswers) {
+    if (this.entropy && state.random) this.entropy.position = state.random
+    if (this.clock && state.clockNs !== undefined) this.clock.elapsedNs = state.clockNs
+  }
+
+  /** @internal Throws as every operation does when the process is not stopped (ended, detached, or running). */
+  checkStopped(what: string): void {
+    this.assertStopped(what)
+  }
+
+  /** @internal A path as the program sees it (its maps, its fds) as one this process can open. */
+  hostFile(path: string): string {
+    return this.hostPath(path)
+  }
+
+  /**
+   * @internal Restore changed memory and maps behind writeMemory: the maps are read again (and the
+   * modules, when `modules`: a file was mapped or unmapped), and captures see a write.
+   */
+  restored(modules: boolean): void {
+    this.writes++
+    if (modules) this.space.reload()
+    else this.space.ran()
+  }
+
   /** @internal How many writeMemory calls were made: equal counts mean procsnap wrote nothing in between. */
   get memoryWrites(): number {
     return this.writes
@@ -402,6 +435,20 @@ export class Process implements AsyncDisposable {
     const run = (): Promise<bigint> =>
       this.injector.run(thread, nr, args, this.deadline(options), options.site ?? 'vdso')
     return this.preparing ? run() : this.operation('injectSyscall', run)
+  }
+
+  /**
+   * Sets the current thread's pc to `location`, as gdb's `jump` does but without resuming: the next
+   * cont, step or runTo starts there (a breakpoint there is stepped over, not hit). Nothing else
+   * changes: the stack and the other registers stay as they are. Returns the address.
+   */
+  jump(location: Location): bigint {
+    this.assertStopped('jump')
+    const address = this.space.resolve(location, true).address
+    const t = this.tracer.current
+    t.pc = address
+    t.rewound = false
+    return address
   }
 
   /** @internal Calls `listener` once when this address space is gone (exec or end); returns a function that unsubscribes. */
@@ -1108,6 +1155,12 @@ function checkLength(length: number): void {
  * A thread as users see it: `tid` and `index` are its data (what prints, clones and serializes);
  * `regs` and `pc` read the live thread, valid while the process is stopped.
  */
+/** @internal What procsnap answers for the program and where it is: see Process.answers. */
+export interface TracerAnswers {
+  readonly random: readonly [bigint, bigint] | undefined
+  readonly clockNs: bigint | undefined
+}
+
 export class ProcessThread implements Thread {
   readonly tid: number
   readonly index: number
@@ -1133,6 +1186,15 @@ export class ProcessThread implements Thread {
 
   get pc(): bigint {
     return this.#traced.pc
+  }
+
+  /**
+   * @internal Restore (snapshot/restore.ts): sets the general registers named in `values` with one
+   * PTRACE_SETREGS; a pc that lands on a breakpoint then steps over it at the next resume, as gdb does.
+   */
+  restoreRegisters(values: Readonly<Record<string, bigint>>): void {
+    this.#traced.setRegisters(values)
+    this.#traced.rewound = false
   }
 
   /** @internal A copy of the general register block as PTRACE_GETREGS gave it (read once per stop), for capture. */

@@ -24,6 +24,7 @@ import type {
   SnapshotLevel,
   SnapshotStop,
   ThreadState,
+  TracerAnswersState,
 } from './model.js'
 import { hex, mapAt, rememberElf, type SnapshotModule } from './regions.js'
 import type { RawRegisters } from '../native/arch/types.js'
@@ -171,6 +172,7 @@ export function captureData(
     fds: readFds(proc.pid),
     auxv: readAuxv(proc.pid),
     cpu: cpuOf(proc, arch),
+    ...answersOf(proc),
   }
   return { data, modules }
 }
@@ -377,6 +379,13 @@ function identity(link: string): FdIdentity | undefined {
  * The pid the process sees of itself, when a PID namespace makes it differ: an isolated launch's is
  * known (proc.isolation.pid) without reading /proc/PID/status (~50 µs a capture); else the last of NSpid.
  */
+/** Where fixedRandom's stream and the virtual clock stand, when the process has either. */
+function answersOf(proc: Process): { answers?: TracerAnswersState } {
+  const { random, clockNs } = proc.answers
+  if (!random && clockNs === undefined) return {}
+  return { answers: { ...(random ? { random } : {}), ...(clockNs !== undefined ? { clockNs } : {}) } }
+}
+
 function ownPid(proc: Process): { ownPid?: number } {
   const isolation = proc.isolation
   if (isolation.isolated) return isolation.pid !== proc.pid ? { ownPid: isolation.pid } : {}

@@ -18,6 +18,7 @@ import type {
   SnapshotStop,
   SparseContent,
   ThreadState,
+  TracerAnswersState,
 } from './model.js'
 
 const SNAPSHOT_FORMAT = 'procsnap/1'
@@ -73,6 +74,23 @@ export function snapshotJson(data: SnapshotData, map: (m: MapState) => Json): Js
       components: data.cpu.components,
       ...(data.cpu.xsaveSize !== undefined ? { xsaveSize: data.cpu.xsaveSize } : {}),
     },
+    ...(data.answers ? { answers: encodeAnswers(data.answers) } : {}),
+  }
+}
+
+function encodeAnswers(a: TracerAnswersState): Json {
+  return {
+    ...(a.random ? { random: a.random.map(toHex) } : {}),
+    ...(a.clockNs !== undefined ? { clockNs: toHex(a.clockNs) } : {}),
+  }
+}
+
+function decodeAnswers(a: Fields): TracerAnswersState {
+  const random = a.has('random') ? a.array('random').map((e) => hexValue(e.value, e.path)) : undefined
+  if (random && random.length !== 2) throw new FieldError(`${a.path}.random`, 'expected two hex numbers')
+  return {
+    ...(random ? { random: [random[0] ?? 0n, random[1] ?? 0n] as const } : {}),
+    ...(a.has('clockNs') ? { clockNs: a.hex('clockNs') } : {}),
   }
 }
 
@@ -294,6 +312,7 @@ export function decodeData(s: Fields, maps: (s: Fields) => MapState[]): Snapshot
       .objects('auxv')
       .map((a): AuxvEntry => ({ type: a.int('type'), name: a.string('name'), value: a.hex('value') })),
     cpu: decodeCpu(s.object('cpu')),
+    ...(s.has('answers') ? { answers: decodeAnswers(s.object('answers')) } : {}),
   }
 }
 

@@ -1,6 +1,9 @@
 // The snapshot layer's public surface. Importing it adds createSnapshot() to Process and its threads.
 import './capture.js'
 import './dump.js'
+import './restore.js'
+export type { RestoreReport, FdRestore } from './restore.js'
+export { restore, type RestoreOptions } from './restore-new.js'
 export type { SaveSnapshotOptions } from './dump.js'
 export type { SnapshotOptions } from './capture.js'
 export {
@@ -37,4 +40,5 @@ export type {
   SnapshotData,
   SnapshotDiffData,
   ThreadState,
+  TracerAnswersState,
 } from './model.js'

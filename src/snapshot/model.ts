@@ -153,6 +153,14 @@ export interface CpuInfo {
   readonly xsaveSize?: number
 }
 
+/** The state of what procsnap answers for the program: see SnapshotData.answers. */
+export interface TracerAnswersState {
+  /** fixedRandom's stream state and fake time-stamp counter. */
+  readonly random?: readonly [bigint, bigint]
+  /** Nanoseconds of virtual time so far. */
+  readonly clockNs?: bigint
+}
+
 /** Everything a snapshot holds; ProcessSnapshot and ThreadSnapshot wrap it. */
 export interface SnapshotData {
   readonly kind: SnapshotKind
@@ -180,6 +188,12 @@ export interface SnapshotData {
   readonly fds: readonly FdState[]
   readonly auxv: readonly AuxvEntry[]
   readonly cpu: CpuInfo
+  /**
+   * Where procsnap's answers to the program stood (launch's fixedRandom stream, the virtual clock's
+   * time): a restore puts them back, so that the program's next reads repeat the first run's.
+   * Absent when neither was on (clock 'real', fixedRandom false, an attached process).
+   */
+  readonly answers?: TracerAnswersState
 }
 
 // ---- diffs: a is expected/old, b is actual/new ------------------------------------------------

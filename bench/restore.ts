@@ -1,0 +1,69 @@
+// Snapshot fuzzing (issue 13): the loop "restore -> write an input into memory -> run to the end point"
+// against relaunching the program and running it to the same point, in iterations per second.
+import { fileURLToPath } from 'node:url'
+import { launch } from '../src/index.js'
+import { RUNS, type Row } from './report.js'
+
+const PARSE = fileURLToPath(new URL('../../fixtures/c/bin/parse', import.meta.url))
+const ITERATIONS = Number(process.env.BENCH_RESTORE_ITERATIONS ?? 100)
+
+/** Iterations per second of restore + input + run from fuzz_start to fuzz_end. */
+async function restoreLoop(): Promise<number> {
+  const proc = await launch(PARSE, { stdout: 'ignore' })
+  proc.breakAt('fuzz_start')
+  await proc.cont()
+  proc.breakAt('fuzz_end')
+  const s = proc.createSnapshot({ level: 'writable' })
+  const input = new Uint8Array(8)
+  const t0 = performance.now()
+  for (let i = 0; i < ITERATIONS; i++) {
+    await proc.restore(s)
+    new DataView(input.buffer).setBigUint64(0, BigInt(i), true)
+    proc.writeMemory('g_input', input)
+    const ev = await proc.cont()
+    if (ev.kind !== 'breakpoint' || !ev.location.includes('fuzz_end')) throw new Error(`restore loop: ${ev.kind}`)
+  }
+  const rate = ITERATIONS / ((performance.now() - t0) / 1000)
+  await proc.kill()
+  return rate
+}
+
+/** Iterations per second of launch + run to fuzz_start + input + run to fuzz_end + kill. */
+async function relaunchLoop(): Promise<number> {
+  const input = new Uint8Array(8)
+  const t0 = performance.now()
+  for (let i = 0; i < ITERATIONS; i++) {
+    const proc = await launch(PARSE, { stdout: 'ignore' })
+    proc.breakAt('fuzz_start')
+    await proc.cont()
+    proc.breakAt('fuzz_end')
+    new DataView(input.buffer).setBigUint64(0, BigInt(i), true)
+    proc.writeMemory('g_input', input)
+    const ev = await proc.cont()
+    if (ev.kind !== 'breakpoint') throw new Error(`relaunch loop: ${ev.kind}`)
+    await proc.kill()
+  }
+  return ITERATIONS / ((performance.now() - t0) / 1000)
+}
+
+export async function restoreRows(): Promise<Row[]> {
+  const ours: number[] = []
+  const base: number[] = []
+  for (let r = 0; r < RUNS; r++) {
+    base.push(await relaunchLoop())
+    ours.push(await restoreLoop())
+  }
+  return [
+    {
+      measure:
+        `snapshot fuzzing loop: proc.restore (writable) + 8-byte input written + run to the end point, ` +
+        `iterations/s over ${ITERATIONS} (parse fixture: malloc, checksum of the input, free; ` +
+        'baseline: relaunch and run to the same point; no fork-server baseline yet)',
+      ours,
+      baseline: base,
+      unit: 'it/s',
+      better: 'higher',
+      target: '>= 10x relaunch',
+    },
+  ]
+}

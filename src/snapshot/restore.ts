@@ -1,0 +1,369 @@
+// proc.restore(snapshot): rewinds a live, stopped process to a 'writable' or 'full' snapshot of
+// itself, as PyDbg's snapshot restore does, and further: the layout of the address space (maps made
+// since unmapped, maps removed since mapped again, permissions, the heap's break), file descriptors,
+// the bytes of every map the snapshot holds (only the pages that differ are written), and every
+// thread's registers. All of it through system calls run inside the process (inject.ts), as CRIU's
+// parasite does, so the kernel's view (maps, brk, fds) is the snapshot's again, not only the bytes.
+import { readElf } from '../elf/index.js'
+import { MemoryError, ProcsnapError, RestoreError } from '../errors.js'
+import { Process, ProcessThread } from '../process/process.js'
+import { hex } from './regions.js'
+import { restoreFds, type FdRestore } from './restore-fds.js'
+import { isKernelMap, planLayout, protOf, type LayoutOp } from './restore-maps.js'
+import { heldSize } from './content.js'
+import { chunkBuffers, restoreMapBytes, type MemoryRestore } from './restore-memory.js'
+import { ProcessSnapshot, type Snapshot } from './snapshot.js'
+import type { MapState, SnapshotData, SnapshotLevel } from './model.js'
+
+export type { FdRestore } from './restore-fds.js'
+
+/** What proc.restore did, and what it could not put back. */
+export interface RestoreReport {
+  readonly level: SnapshotLevel
+  /** Tids of the threads whose registers were restored. */
+  readonly threads: readonly number[]
+  /** Changes to the layout, in order: 'munmap 0x7ffff7fb0000-0x7ffff7fb4000 (anonymous)', 'brk 0x...: 0x... -> 0x...'. */
+  readonly layout: readonly string[]
+  /** Pages whose bytes were written back. */
+  readonly pagesWritten: number
+  /** Pages of private anonymous memory that held zeros in the snapshot, given back to the kernel (madvise). */
+  readonly pagesDropped: number
+  /** Every file descriptor of the snapshot and every one opened since, and what was done with it. */
+  readonly fds: readonly FdRestore[]
+  /** What could not be put back, in words (also listed per fd in `fds`). */
+  readonly notRestored: readonly string[]
+}
+
+declare module '../process/process.js' {
+  interface Process {
+    /**
+     * Rewinds this stopped process to `snapshot`, a 'writable' or 'full' snapshot of the same
+     * process: maps, heap break, file descriptors, memory and registers. Resolves to what was
+     * restored and what could not be (pipes, sockets and terminals cannot go back).
+     */
+    restore(snapshot: Snapshot): Promise<RestoreReport>
+  }
+}
+
+const SYS = { mmap: 9, mprotect: 10, munmap: 11, brk: 12, madvise: 28, close: 3, openat: 257 } as const
+const MAP_SHARED = 0x01n
+const MAP_PRIVATE = 0x02n
+const MAP_FIXED = 0x10n
+const MAP_ANONYMOUS = 0x20n
+const MAP_FIXED_NOREPLACE = 0x100000n
+const MADV_DONTNEED = 4n
+const AT_FDCWD = -100n
+const O_RDONLY_CLOEXEC = 0o2000000n
+const PAGE = 4096n
+
+Process.prototype.restore = async function restore(this: Process, snapshot: Snapshot): Promise<RestoreReport> {
+  return restoreInto(this, restorable(this, snapshot, 'same').data, 'same')
+}
+
+/**
+ * Whether the snapshot is of this very process ('same': threads matched by tid, fds as they were) or
+ * of another run of its program ('new', restore(): the main thread by index, stdio the new one's).
+ */
+export type RestoreTarget = 'same' | 'new'
+
+/** Restores `data` into the stopped `proc`: layout, fds, bytes, registers, answers. */
+export async function restoreInto(proc: Process, data: SnapshotData, target: RestoreTarget): Promise<RestoreReport> {
+  const scratch = new Scratch(proc, [...data.maps, ...proc.maps])
+  const notRestored: string[] = []
+  try {
+    const plan = planLayout(data.maps, proc.maps)
+    checkHeld(plan, data.maps)
+    const layout = await restoreLayout(proc, plan, scratch, notRestored)
+    const fds = await restoreFds(proc, data.fds, target === 'new', {
+      call: (nr, args) => proc.injectSyscall(nr, args),
+      path: (path) => scratch.write(path),
+    })
+    for (const f of fds)
+      if (f.action === 'not restored') notRestored.push(`fd ${f.fd} (${f.target}): ${f.reason ?? ''}`)
+    await scratch.release()
+    proc.restored(plan.some(changesModules)) // the maps changed: read them again before touching memory
+    const memory: MemoryRestore = { pagesWritten: 0, pagesDropped: 0, drops: [] }
+    const buffers = chunkBuffers()
+    for (const map of data.maps) {
+      if (isKernelMap(map)) continue
+      try {
+        restoreMapBytes(proc, map, memory, buffers)
+      } catch (error) {
+        if (!(error instanceof MemoryError)) throw error
+        notRestored.push(
+          `the bytes of ${hex(map.start)}-${hex(map.end)} (${map.path || 'anonymous'}): ${error.message}`,
+        )
+      }
+    }
+    for (const [start, end] of memory.drops) {
+      const r = await proc.injectSyscall(SYS.madvise, [start, end - start, MADV_DONTNEED])
+      if (r < 0n) throw failure(`madvise(${hex(start)}, MADV_DONTNEED)`, r)
+    }
+    const threads = restoreRegisters(proc, data, target)
+    const answers = data.answers
+    if (answers) proc.answers = { random: answers.random, clockNs: answers.clockNs }
+    else if (proc.answers.random || proc.answers.clockNs !== undefined)
+      notRestored.push(
+        "fixedRandom's stream and the virtual clock go on from where they are (the snapshot does not hold them: " +
+          'it was taken without them)',
+      )
+    proc.restored(false)
+    return {
+      level: data.level,
+      threads,
+      layout,
+      pagesWritten: memory.pagesWritten,
+      pagesDropped: memory.pagesDropped,
+      fds,
+      notRestored,
+    }
+  } finally {
+    await scratch.release().catch(() => undefined)
+    proc.restored(true)
+  }
+}
+
+/**
+ * A file's RELRO pages (relocated by ld.so, then made read-only: the read-only map right below a
+ * writable one of the same file) that must be mapped again but whose bytes the snapshot does not
+ * hold ('writable'): the file's bytes there would be wrong.
+ */
+function checkHeld(plan: readonly LayoutOp[], maps: readonly MapState[]): void {
+  for (const op of plan) {
+    if (op.kind !== 'mmap') continue
+    const m = op.map
+    if (m.inode === 0 || m.perms[1] === 'w' || m.perms[2] === 'x' || heldSize(m) > 0) continue
+    const relro = maps.some((w) => w.start === m.end && w.path === m.path && w.perms[1] === 'w')
+    if (!relro) continue
+    throw new RestoreError(
+      'ERR_RESTORE_LEVEL',
+      `${m.path} must be mapped again at ${hex(op.start)}-${hex(op.end)}, where ld.so wrote relocations ` +
+        "before making it read-only (RELRO): a 'writable' snapshot does not hold those pages. " +
+        "Take the snapshot with { level: 'full' } to restore it.",
+    )
+  }
+}
+
+/** A file mapped or unmapped: the module list must be read again. */
+function changesModules(op: LayoutOp): boolean {
+  return (
+    (op.kind === 'munmap' || op.kind === 'mmap') && (op.kind === 'mmap' ? op.map.inode !== 0 : op.path.startsWith('/'))
+  )
+}
+
+/** The snapshot, when it can be restored into `proc`; otherwise a typed error says why. */
+export function restorable(proc: Process, snapshot: Snapshot, target: RestoreTarget): ProcessSnapshot {
+  if (!(snapshot instanceof ProcessSnapshot))
+    throw new ProcsnapError(
+      'ERR_BAD_ARGUMENT',
+      'proc.restore takes a snapshot of the whole process (proc.createSnapshot() or loadSnapshot()), not a thread snapshot.',
+    )
+  proc.checkStopped('restore a snapshot')
+  if (snapshot.level === 'base')
+    throw new RestoreError(
+      'ERR_RESTORE_LEVEL',
+      "A 'base' snapshot holds no memory, so it cannot be restored: capture it with { level: 'writable' } (or 'full').",
+    )
+  if (snapshot.arch !== proc.arch.name)
+    throw new RestoreError(
+      'ERR_RESTORE_PROCESS',
+      `The snapshot is of an ${snapshot.arch} process; this one is ${proc.arch.name}.`,
+    )
+  if (target === 'new') return snapshot // restore() checked the program, and starts one thread
+  if (snapshot.pid !== proc.pid || snapshot.exe !== proc.path)
+    throw new RestoreError(
+      'ERR_RESTORE_PROCESS',
+      `The snapshot was taken of process ${snapshot.pid} (${snapshot.exe}); this is process ${proc.pid} ` +
+        `(${proc.path}). proc.restore rewinds the process the snapshot was taken of, in the same program (no exec since).`,
+    )
+  const live = new Set(proc.threads.map((t) => t.tid))
+  const saved = snapshot.data.threads.map((t) => t.tid)
+  const gone = saved.filter((tid) => !live.has(tid))
+  const added = [...live].filter((tid) => !saved.includes(tid))
+  if (gone.length > 0 || added.length > 0)
+    throw new RestoreError(
+      'ERR_RESTORE_THREADS',
+      `The snapshot's threads (${saved.join(', ')}) are not the process's (${[...live].join(', ')}): ` +
+        (gone.length > 0 ? `${gone.join(', ')} ended since. ` : '') +
+        (added.length > 0 ? `${added.join(', ')} started since. ` : '') +
+        'Restore into a process whose threads are those of the snapshot.',
+    )
+  return snapshot
+}
+
+function failure(what: string, result: bigint): RestoreError {
+  return new RestoreError(
+    'ERR_RESTORE_FAILED',
+    `${what} failed in the process (errno ${-result}); the restore stopped there.`,
+  )
+}
+
+/** Runs the layout plan; returns each change in words. */
+async function restoreLayout(
+  proc: Process,
+  ops: readonly LayoutOp[],
+  scratch: Scratch,
+  notRestored: string[],
+): Promise<string[]> {
+  const done: string[] = []
+  for (const op of ops) {
+    if (op.kind === 'brk') {
+      const r = await proc.injectSyscall(SYS.brk, [op.to])
+      if (r !== op.to) notRestored.push(`the heap's break: brk(${hex(op.to)}) left it at ${hex(r)}`)
+      else done.push(`brk ${hex(op.from)} -> ${hex(op.to)}`)
+      continue
+    }
+    const range = `${hex(op.start)}-${hex(op.end)}`
+    if (op.kind === 'munmap') {
+      const r = await proc.injectSyscall(SYS.munmap, [op.start, op.end - op.start])
+      if (r < 0n) throw failure(`munmap ${range}`, r)
+      done.push(`munmap ${range} (${op.path || 'anonymous'})`)
+    } else if (op.kind === 'mprotect') {
+      const r = await proc.injectSyscall(SYS.mprotect, [op.start, op.end - op.start, protOf(op.perms)])
+      if (r < 0n) throw failure(`mprotect ${range}`, r)
+      done.push(`mprotect ${range} ${op.perms} (${op.path || 'anonymous'})`)
+    } else {
+      const what = await mapAgain(proc, op.map, op.start, op.end, scratch)
+      if (what) done.push(`mmap ${range} ${op.map.perms} (${what})`)
+      else
+        notRestored.push(
+          `the shared mapping ${range} (${op.map.path || 'anonymous'}): its sharing cannot be made again`,
+        )
+    }
+  }
+  return done
+}
+
+/** Maps [start, end) of a snapshot map again: anonymous memory, or its file at its offset. Undefined for shared memory. */
+async function mapAgain(
+  proc: Process,
+  map: MapState,
+  start: bigint,
+  end: bigint,
+  scratch: Scratch,
+): Promise<string | undefined> {
+  const prot = protOf(map.perms)
+  const shared = map.perms[3] === 's'
+  if (map.inode === 0 || map.path === '' || map.path.startsWith('[')) {
+    if (shared) return undefined
+    const r = await proc.injectSyscall(SYS.mmap, [
+      start,
+      end - start,
+      prot,
+      MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS,
+      -1n,
+      0n,
+    ])
+    if (r !== start) throw failure(`mmap of anonymous memory at ${hex(start)}`, r)
+    return map.path || 'anonymous'
+  }
+  checkSameFile(proc, map)
+  const fd = await proc.injectSyscall(SYS.openat, [
+    AT_FDCWD,
+    await scratch.write(map.path),
+    O_RDONLY_CLOEXEC | (prot & 2n && shared ? 2n : 0n),
+    0n,
+  ])
+  if (fd < 0n)
+    throw new RestoreError(
+      'ERR_RESTORE_FILE',
+      `The snapshot mapped ${map.path} at ${hex(start)}, which was unmapped since, and the process cannot open it again (errno ${-fd}).`,
+    )
+  try {
+    const offset = map.offset + (start - map.start)
+    const r = await proc.injectSyscall(SYS.mmap, [
+      start,
+      end - start,
+      prot,
+      (shared ? MAP_SHARED : MAP_PRIVATE) | MAP_FIXED,
+      fd,
+      offset,
+    ])
+    if (r !== start) throw failure(`mmap of ${map.path} at ${hex(start)}`, r)
+  } finally {
+    await proc.injectSyscall(SYS.close, [fd])
+  }
+  return map.path
+}
+
+/** A file mapped again must be the one the snapshot mapped: same build-id when it had one. */
+function checkSameFile(proc: Process, map: MapState): void {
+  if (!map.buildId) return
+  let now: string | undefined
+  try {
+    now = readElf(proc.hostFile(map.path)).buildId
+  } catch (error) {
+    throw new RestoreError(
+      'ERR_RESTORE_FILE',
+      `The snapshot mapped ${map.path}, which cannot be read now: ${String(error)}.`,
+      { cause: error },
+    )
+  }
+  if (now !== map.buildId)
+    throw new RestoreError(
+      'ERR_RESTORE_FILE',
+      `The snapshot mapped ${map.path} with build-id ${map.buildId}; the file there now has ${now ?? 'none'}: it was rebuilt or replaced.`,
+    )
+}
+
+/** Every snapshot thread's general registers, set in the live thread of the same tid. */
+function restoreRegisters(proc: Process, data: SnapshotData, target: RestoreTarget): number[] {
+  const names = new Set(proc.arch.registers)
+  const tids: number[] = []
+  for (const saved of data.threads) {
+    const thread = proc.threads.find((t) => (target === 'same' ? t.tid === saved.tid : t.index === saved.index))
+    if (!(thread instanceof ProcessThread)) continue
+    const values: Record<string, bigint> = {}
+    for (const [name, value] of Object.entries(saved.regs)) if (names.has(name)) values[name] = value
+    thread.restoreRegisters(values)
+    tids.push(thread.tid)
+  }
+  return tids
+}
+
+/**
+ * A page of the process for the paths that open() needs, mapped where neither the snapshot nor the
+ * process has anything (so no planned mmap lands on it) and unmapped before the bytes are restored.
+ */
+class Scratch {
+  private readonly proc: Process
+  private readonly taken: readonly { start: bigint; end: bigint }[]
+  private page: bigint | undefined
+
+  constructor(proc: Process, taken: readonly { start: bigint; end: bigint }[]) {
+    this.proc = proc
+    this.taken = taken
+  }
+
+  async write(path: string): Promise<bigint> {
+    const bytes = Buffer.from(`${path}\0`)
+    if (bytes.length > Number(PAGE))
+      throw new RestoreError('ERR_RESTORE_FILE', `A path of ${bytes.length} bytes is too long to open.`)
+    this.page ??= await this.map()
+    this.proc.writeMemory(this.page, bytes)
+    return this.page
+  }
+
+  async release(): Promise<void> {
+    if (this.page === undefined) return
+    const page = this.page
+    this.page = undefined
+    await this.proc.injectSyscall(SYS.munmap, [page, PAGE])
+  }
+
+  private async map(): Promise<bigint> {
+    const lowest = this.taken.reduce((low, m) => (m.start < low ? m.start : low), 1n << 47n)
+    const at = lowest - 16n * PAGE
+    const r = await this.proc.injectSyscall(SYS.mmap, [
+      at,
+      PAGE,
+      3n,
+      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+      -1n,
+      0n,
+    ])
+    if (r !== at) throw failure(`mmap of a scratch page at ${hex(at)}`, r)
+    this.proc.restored(false)
+    return at
+  }
+}

@@ -1,0 +1,161 @@
+// proc.restore(snapshot): a live process rewound to a snapshot of itself runs on exactly as it did
+// the first time: the same output, and a snapshot at the same later stop equal to the first run's.
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ProcsnapError, loadSnapshot, type Process } from '../../src/index.js'
+import { fixture, start } from '../helpers.js'
+
+const DATA = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ'
+
+function dataFile(): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'procsnap-restore-')), 'data.txt')
+  writeFileSync(path, DATA)
+  return path
+}
+
+/** rounds, stopped at round_start(r) with both round breakpoints armed. */
+async function roundsAt(r: number, rounds = 4): Promise<Process> {
+  const proc = await start(fixture('rounds'), { args: [dataFile(), String(rounds)] })
+  proc.breakAt('round_start')
+  proc.breakAt('round_end')
+  for (let i = 0; i <= r; i++) {
+    await proc.cont() // round_start(i)
+    if (i < r) await proc.cont() // round_end(i)
+  }
+  return proc
+}
+
+/** Runs to the next stop; returns the output printed meanwhile. */
+async function runNext(proc: Process): Promise<string> {
+  const before = proc.stdout.length
+  const ev = await proc.cont()
+  expect(ev.kind).toBe('breakpoint')
+  return proc.stdout.slice(before)
+}
+
+async function expectCode(run: Promise<unknown>, code: string): Promise<ProcsnapError> {
+  const error = await run.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(error).toBeInstanceOf(ProcsnapError)
+  expect((error as ProcsnapError).code).toBe(code)
+  return error as ProcsnapError
+}
+
+describe('proc.restore', () => {
+  it('rewinds a round twice: the third run equals the first byte for byte (same output, empty diff)', async () => {
+    const proc = await roundsAt(1)
+    const s = proc.createSnapshot({ level: 'writable' })
+    const firstLine = await runNext(proc)
+    expect(firstLine).toBe('round 1 read ijklmnop sum 1255270259644035336\n')
+    const firstEnd = proc.createSnapshot({ level: 'writable' })
+    await proc.cont() // round_start(2): the heap grew, a map was added, the offset moved, an fd closed and one opened
+    await proc.cont() // round_end(2)
+    for (let k = 0; k < 2; k++) {
+      const report = await proc.restore(s)
+      expect(report.threads).toEqual([proc.pid])
+      expect(report.layout.some((l) => l.startsWith('brk '))).toBe(true)
+      expect(report.layout.some((l) => l.startsWith('munmap '))).toBe(true)
+      expect(report.notRestored).toEqual([])
+      expect(proc.regs.rip).toBe(s.regs.rip)
+      expect(await runNext(proc)).toBe(firstLine)
+      const again = proc.createSnapshot({ level: 'writable' })
+      const diff = firstEnd.diff(again)
+      expect(diff.isEmpty, diff.toString()).toBe(true)
+      await proc.cont() // on into round 2 before the next rewind
+    }
+  })
+
+  it('restores a snapshot saved to a file and loaded back as well as the one in memory', async () => {
+    const proc = await roundsAt(0)
+    const path = join(mkdtempSync(join(tmpdir(), 'procsnap-restore-')), 'round0.snap')
+    proc.createSnapshot({ level: 'writable' }).save(path)
+    const firstLine = await runNext(proc)
+    const firstEnd = proc.createSnapshot({ level: 'writable' })
+    await proc.cont()
+    const loaded = loadSnapshot(path)
+    expect(loaded.data.answers?.random).toBeDefined() // fixedRandom's stream position travels in the file
+    const report = await proc.restore(loaded)
+    expect(report.notRestored).toEqual([])
+    expect(await runNext(proc)).toBe(firstLine)
+    const diff = firstEnd.diff(proc.createSnapshot({ level: 'writable' }))
+    expect(diff.isEmpty, diff.toString()).toBe(true)
+  })
+
+  it('puts file descriptors back: an offset moved, an fd closed since reopened, one opened since closed', async () => {
+    const proc = await roundsAt(1)
+    const s = proc.createSnapshot({ level: 'writable' })
+    await proc.cont() // round_end(1): fd 4 (round 0's) closed, fd 5 opened, fd 3 read 8 bytes further
+    const report = await proc.restore(s)
+    const byFd = new Map(report.fds.map((f) => [f.fd, f.action]))
+    expect(byFd.get(3)).toBe('seeked')
+    expect(byFd.get(4)).toBe('reopened')
+    expect(byFd.get(5)).toBe('closed')
+    expect(byFd.get(0)).toBe('unchanged')
+    const now = proc.createSnapshot({ level: 'base' }).fds
+    expect(now.map((f) => [f.fd, f.offset])).toEqual(s.fds.map((f) => [f.fd, f.offset]))
+  })
+
+  it('runs on to the end after a rewind, with the output and exit code of a run that was never rewound', async () => {
+    const file = dataFile()
+    const plain = await start(fixture('rounds'), { args: [file, '4'] })
+    await plain.wait()
+    const proc = await start(fixture('rounds'), { args: [file, '4'] })
+    proc.breakAt('round_start')
+    await proc.cont() // round_start(0)
+    const s = proc.createSnapshot({ level: 'writable' })
+    proc.breakpoints.forEach((b) => b.remove())
+    proc.breakAt('round_end')
+    await proc.cont()
+    await proc.cont()
+    await proc.cont() // round_end(2)
+    const before = proc.stdout.length
+    await proc.restore(s)
+    proc.breakpoints.forEach((b) => b.remove())
+    expect(await proc.wait()).toEqual(plain.exit)
+    expect(proc.stdout.slice(before)).toBe(plain.stdout)
+  })
+
+  it('rewinds python3 (a program we did not write) across its allocations, freed arenas and output', async () => {
+    const script =
+      'import os\nfor i in range(4):\n    x = [bytearray(200000 + i) for _ in range(20)]\n' +
+      '    os.write(1, b"line %d %d\\n" % (i, sum(len(b) for b in x)))\n'
+    const proc = await start('/usr/bin/python3', { args: ['-c', script] })
+    proc.breakAt('libc.so.6!write')
+    await proc.cont()
+    const s = proc.createSnapshot({ level: 'writable' })
+    const first = await runNext(proc)
+    const firstStop = proc.createSnapshot({ level: 'writable' })
+    await proc.cont()
+    const report = await proc.restore(s)
+    expect(report.layout.length).toBeGreaterThan(0)
+    expect(await runNext(proc)).toBe(first)
+    const diff = firstStop.diff(proc.createSnapshot({ level: 'writable' }))
+    expect(diff.isEmpty, diff.toString()).toBe(true)
+    proc.breakpoints.forEach((b) => b.remove())
+    expect(await proc.wait()).toEqual({ exitCode: 0 })
+    expect(proc.stdout).toBe(
+      'line 0 4000000\nline 1 4000020\nline 0 4000000\nline 1 4000020\nline 2 4000040\nline 3 4000060\n',
+    )
+  })
+
+  it('refuses what it cannot restore, with typed errors, and leaves the process usable', async () => {
+    const proc = await roundsAt(0)
+    const other = await roundsAt(0)
+    await expectCode(proc.restore(proc.createSnapshot({ level: 'base' })), 'ERR_RESTORE_LEVEL')
+    const foreign = await expectCode(proc.restore(other.createSnapshot({ level: 'writable' })), 'ERR_RESTORE_PROCESS')
+    expect(foreign.message).toContain(String(other.pid))
+    const threadSnapshot = proc.thread.createSnapshot({ level: 'writable' })
+    await expectCode(proc.restore(threadSnapshot), 'ERR_BAD_ARGUMENT')
+    const s = proc.createSnapshot({ level: 'writable' })
+    const pending = proc.cont()
+    await expectCode(proc.restore(s), 'ERR_PROCESS_RUNNING')
+    await pending
+    await proc.kill()
+    await expectCode(proc.restore(s), 'ERR_PROCESS_ENDED')
+    expect(await runNext(other)).toContain('round 0 read abcdefgh')
+  })
+})
