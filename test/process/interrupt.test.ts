@@ -149,6 +149,21 @@ describe('interrupt', () => {
     expect(o.output()).toBe('got data\n')
   })
 
+  it('leaves an attached process to snapshot, rewind (restore) and detach: it then ends normally', async () => {
+    const o = await startOutsider([looper, 'busy', '{dir}'])
+    const proc = await attachTo(o.pid)
+    const snap = proc.createSnapshot({ level: 'writable' })
+    const before = le64(proc.readMemory('g_count', 8))
+    expect((await interruptAfter(proc, proc.cont())).kind).toBe('interrupted')
+    expect(le64(proc.readMemory('g_count', 8))).toBeGreaterThan(before)
+    await proc.restore(snap)
+    expect(le64(proc.readMemory('g_count', 8))).toBe(before)
+    expect(proc.regs.rip).toBe(snap.threads[0]?.regs.rip)
+    await proc.detach()
+    process.kill(o.pid, 'SIGUSR1')
+    expect(await o.waitStatus()).toBe(7)
+  })
+
   it('detach() during a pending cont interrupts it first, and the process runs on', async () => {
     const o = await startOutsider([looper, 'busy', '{dir}'])
     const proc = await attachTo(o.pid)
