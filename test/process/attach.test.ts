@@ -107,6 +107,28 @@ describe('attach', () => {
     expect(o.output()).toBe('got hello\n')
   })
 
+  it('steps, runs to a location, finishes a function and takes a full snapshot of an attached process', async () => {
+    const o = await startOutsider([looper, 'read', '{dir}'], { fifo: true })
+    const proc = await attachTo(o.pid)
+    // Stopped in read(2), which the kernel restarts at the next resume: one instruction is the whole
+    // syscall again (as gdb's stepi, it waits for the data), and it returns what it read.
+    const pc = proc.regs.rip
+    o.write('full')
+    const step = await proc.step()
+    expect(step).toMatchObject({ kind: 'step', pc })
+    expect(proc.regs.rax).toBe(4n)
+    const at = await proc.runTo('libc.so.6!write')
+    expect(at).toMatchObject({ kind: 'breakpoint', location: 'libc.so.6!write' })
+    const full = proc.createSnapshot({ level: 'full' })
+    const text = full.maps.find((m) => m.path === looper && m.perms.includes('x'))
+    expect(text?.content?.length).toBe(Number((text?.end ?? 0n) - (text?.start ?? 0n)))
+    const back = await proc.finish()
+    expect(back.kind === 'step' && back.returnValue).toBe(BigInt('got full\n'.length))
+    await proc.detach()
+    expect(await o.waitStatus()).toBe(0)
+    expect(o.output()).toBe('got full\n')
+  })
+
   it('stops every thread of a multi-threaded process, and its exit code is still its own after detach', async () => {
     const o = await startOutsider([looper, 'threads', '{dir}', '3'])
     const proc = await attachTo(o.pid)
