@@ -6,6 +6,7 @@
 // would get ENOSYS from every trapped syscall and SIGSEGV at rdtsc. Breakpoints and stops are the
 // launched process's only. A child's first stop waits for its parent's fork or vfork event, which
 // says whether it has a copy of the int3s to clean or shares them.
+// An attached process's children are cleaned of the int3s and let go (detachChildren), as gdb's detach-on-fork.
 import { readFileSync } from 'node:fs'
 import { PTRACE_EVENT, SIG, wPtraceEvent, wStopSig, wifExited, wifSignaled } from '../native/constants.js'
 import {

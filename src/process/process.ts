@@ -645,6 +645,7 @@ export class Process implements AsyncDisposable {
    * where it would for a signal with SA_RESTART unset, when the process is continued, as under
    * gdb's Ctrl-C), and the pending operation resolves with `{ kind: 'interrupted' }` (wait() rejects
    * with ERR_INTERRUPTED). A no-op when nothing is pending (the process is stopped already) or it ended.
+   * A step() of a thread interrupted in a blocking call runs the whole restarted call, as gdb's stepi.
    */
   interrupt(): void {
     // launch and attach stop the process anyway; an injected system call is procsnap's own, and short.
