@@ -1,10 +1,12 @@
 // Snapshot fuzzing (issue 13): the loop "restore -> write an input into memory -> run to the end point"
 // against relaunching the program and running it to the same point, in iterations per second.
+import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { launch } from '../src/index.js'
 import { RUNS, type Row } from './report.js'
 
 const PARSE = fileURLToPath(new URL('../../fixtures/c/bin/parse', import.meta.url))
+const FORKSERVER = fileURLToPath(new URL('../../bench/bin/forkserver', import.meta.url))
 const ITERATIONS = Number(process.env.BENCH_RESTORE_ITERATIONS ?? 100)
 
 /** Iterations per second of restore + input + run from fuzz_start to fuzz_end. */
@@ -46,11 +48,19 @@ async function relaunchLoop(): Promise<number> {
   return ITERATIONS / ((performance.now() - t0) / 1000)
 }
 
+/** AFL's fork-server loop in C (bench/c/forkserver.c): fork at the point, run, exit, reap. */
+function forkServerLoop(): number {
+  const out = execFileSync(FORKSERVER, ['--iterations', String(ITERATIONS * 10), '--runs', '1'], { encoding: 'utf8' })
+  return Number((JSON.parse(out.trim()) as { median_per_s?: number }).median_per_s)
+}
+
 export async function restoreRows(): Promise<Row[]> {
   const ours: number[] = []
   const base: number[] = []
+  const forks: number[] = []
   for (let r = 0; r < RUNS; r++) {
     base.push(await relaunchLoop())
+    forks.push(forkServerLoop())
     ours.push(await restoreLoop())
   }
   return [
@@ -58,12 +68,22 @@ export async function restoreRows(): Promise<Row[]> {
       measure:
         `snapshot fuzzing loop: proc.restore (writable) + 8-byte input written + run to the end point, ` +
         `iterations/s over ${ITERATIONS} (parse fixture: malloc, checksum of the input, free; ` +
-        'baseline: relaunch and run to the same point; no fork-server baseline yet)',
+        'baseline: relaunch and run to the same point)',
       ours,
       baseline: base,
       unit: 'it/s',
       better: 'higher',
       target: '>= 10x relaunch',
+    },
+    {
+      measure:
+        'the same loop against a fork server (C, bench/c/forkserver.c: the parse fixture forked at the point, ' +
+        `the child writes its input, runs to fuzz_end and exits; ${ITERATIONS * 10} iterations)`,
+      ours,
+      baseline: forks,
+      unit: 'it/s',
+      better: 'higher',
+      target: '>= the fork server',
     },
   ]
 }

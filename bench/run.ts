@@ -331,6 +331,7 @@ const GROUPS: Record<string, () => Promise<Row[]>> = {
   pertest: perTestRows,
   written: writtenRows,
   io: snapshotIoRows,
+  regswrite: async (): Promise<Row[]> => (await import('./regs-write.js')).regsWriteRows(),
   threads: threadsCaptureRows,
   incremental: async (): Promise<Row[]> => (await import('./incremental.js')).incrementalRows(),
   pertestmedian: async (): Promise<Row[]> => (await import('./pertest-median.js')).perTestMedianRows(),

@@ -9,6 +9,12 @@ export interface Thread {
   readonly index: number
   readonly regs: Registers
   readonly pc: bigint
+  /**
+   * Writes registers by name, general and extended (`{ rax: 1n, xmm0: 2n, zmm16: 3n, st0: ... }`, the
+   * names and widths of a snapshot's `regs`); those not named keep their values. Checks every name and
+   * value before writing any: ERR_UNKNOWN_REGISTER (also for a register this CPU lacks), ERR_BAD_VALUE.
+   */
+  setRegisters(values: Readonly<Record<string, bigint>>): void
 }
 
 interface StopAt {

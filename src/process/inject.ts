@@ -183,6 +183,11 @@ export class SyscallInjector {
   }
 
   /** A 0f 05 pair in the vDSO that none of our int3 sites covers, or undefined. */
+  /** Address of a `syscall` instruction in the vDSO that no breakpoint covers, or undefined without a vDSO. */
+  syscallSite(): bigint | undefined {
+    return this.findVdsoSite()
+  }
+
   private findVdsoSite(): bigint | undefined {
     const cached = this.vdsoSite
     if (cached !== undefined && cached !== null && this.clear(cached)) return cached

@@ -30,6 +30,7 @@ import type { Schedule } from './schedule.js'
 import type { Isolation } from './isolate.js'
 import { sendSignal } from '../native/ptrace.js'
 import { Tracer, type Stop } from './tracer.js'
+import { writeThreadRegisters } from './write-registers.js'
 import { stopNaps } from './waiter.js'
 
 export interface WaitOptions {
@@ -383,6 +384,25 @@ export class Process implements AsyncDisposable {
   set answers(state: TracerAnswers) {
     if (this.entropy && state.random) this.entropy.position = state.random
     if (this.clock && state.clockNs !== undefined) this.clock.elapsedNs = state.clockNs
+  }
+
+  /**
+   * @internal Restore: ends thread `tid` now, as its own exit(0) would (the others stay stopped), and
+   * makes `current` (a tid) the thread whose registers proc.regs shows.
+   */
+  async endThread(tid: number): Promise<void> {
+    const t = this.tracer.threads.get(tid)
+    if (!t || t.state === 'exited') return
+    const site = this.injector.syscallSite()
+    if (site === undefined)
+      throw new ProcsnapError('ERR_INJECT_FAILED', `No vDSO in process ${this.pid}: thread ${tid} cannot be ended.`)
+    await this.operation('restore', () => this.tracer.endThread(t, site, this.deadline({})))
+  }
+
+  /** @internal Restore: the thread `tid` becomes the current one (proc.regs, the next step). */
+  focusThread(tid: number): void {
+    const t = this.tracer.threads.get(tid)
+    if (t) this.tracer.focus(t)
   }
 
   /** @internal Throws as every operation does when the process is not stopped (ended, detached, or running). */
@@ -1189,12 +1209,17 @@ export class ProcessThread implements Thread {
     return this.#traced.pc
   }
 
+  setRegisters(values: Readonly<Record<string, bigint>>): void {
+    writeThreadRegisters(this.#traced, values)
+  }
+
   /**
-   * @internal Restore (snapshot/restore.ts): sets the general registers named in `values` with one
-   * PTRACE_SETREGS; a pc that lands on a breakpoint then steps over it at the next resume, as gdb does.
+   * @internal Restore (snapshot/restore.ts): writes a snapshot's registers, general and extended
+   * (checked before any is written); a pc that lands on a breakpoint then steps over it at the next
+   * resume, as gdb does.
    */
   restoreRegisters(values: Readonly<Record<string, bigint>>): void {
-    this.#traced.setRegisters(values)
+    writeThreadRegisters(this.#traced, values)
     this.#traced.rewound = false
   }
 

@@ -1,6 +1,6 @@
 // Register access for one stopped thread: `regs.rax` reads, `regs.rax = 7n` writes through to the
 // thread, aliases (`eax`, `al`, `ah`, `r8d`) read and write the bits they name, as gdb does.
-import { RegisterError, ValueError } from '../errors.js'
+import { ReadOnlyError, RegisterError, ValueError } from '../errors.js'
 import type { Arch } from '../native/arch/index.js'
 import type { X86_64RegisterName } from '../native/arch/x86_64.js'
 
@@ -11,6 +11,12 @@ export interface RegisterSource {
   block(): BigUint64Array
   /** Writes the (modified) block back to the thread. */
   commit(): void
+  /** An extended register (x87, SSE, AVX, AVX-512, ...), read from the thread; undefined if it has none by that name. */
+  extendedRegister?(name: string): bigint | undefined
+  /** Why the thread has no register `name` that its architecture can have (a CPU without it), or undefined. */
+  explainMissing?(name: string): string | undefined
+  /** Writes registers by name, general and extended, all checked before any is written (writeThreadRegisters). */
+  writeRegisters?(values: Readonly<Record<string, bigint>>): void
 }
 
 type X86Alias =
@@ -46,8 +52,28 @@ type X86Alias =
   | 'ip'
   | `r${8 | 9 | 10 | 11 | 12 | 13 | 14 | 15}${'d' | 'w' | 'b' | 'l'}`
 
-/** Registers of a stopped thread by name, as bigint. Unknown names throw ERR_UNKNOWN_REGISTER. */
-export type Registers = { [K in X86_64RegisterName | X86Alias]: bigint } & {
+type Index8 = 0 | 1 | 2 | 3 | 4 | 5 | 6 | 7
+type Index32 = Index8 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16 | 17 | 18 | 19 | 20 | 21 | 22 | 23 | 24 | 25
+type X86Extended =
+  | `st${Index8}`
+  | 'fcw'
+  | 'fsw'
+  | 'ftw'
+  | 'fop'
+  | 'fip'
+  | 'fdp'
+  | 'mxcsr'
+  | 'mxcsr_mask'
+  | `${'xmm' | 'ymm' | 'zmm'}${Index32 | 26 | 27 | 28 | 29 | 30 | 31}`
+  | `k${Index8}`
+  | 'pkru'
+
+/**
+ * Registers of a stopped thread by name, as bigint. Unknown names throw ERR_UNKNOWN_REGISTER, and
+ * so do registers this CPU lacks (zmm16 without AVX-512). Extended registers (x87, SSE, AVX,
+ * AVX-512, PKRU) are read from the thread at each access and written through at once.
+ */
+export type Registers = { [K in X86_64RegisterName | X86Alias | X86Extended]: bigint } & {
   /** Every full register as a plain object (a copy). */
   toJSON(): Record<string, bigint>
 }
@@ -87,7 +113,8 @@ function sameLetters(a: string, b: string): boolean {
   return [...a].sort().join('') === [...b].sort().join('')
 }
 
-function unknown(arch: Arch, name: string): RegisterError {
+/** ERR_UNKNOWN_REGISTER for `name`, with the names it is close to. */
+export function unknownRegister(arch: Arch, name: string): RegisterError {
   const names = [...arch.registers, ...arch.aliases.keys()]
   const near = names
     .filter((n) => editDistance(n, name) <= 1 || (n.length === name.length && sameLetters(n, name)))
@@ -111,6 +138,7 @@ function shown(value: unknown): string {
  * A negative value is stored as its two's complement in `bits` bits; anything else is ERR_BAD_VALUE.
  */
 export function registerValue(name: string, bits: number, value: unknown): bigint {
+  if (typeof value === 'bigint' && value < 1n << BigInt(bits) && value >= 0n) return value // the common case, at once
   const accepts =
     `regs.${name} takes a bigint (regs.${name} = 0x2an) or a safe integer number (42); a ` +
     `negative value is stored as its two's complement in the register's ${bits} bits (-1 is ` +
@@ -145,14 +173,32 @@ export function createRegisters(source: RegisterSource): Registers {
     const i = index.get(name)
     if (i !== undefined) return source.block()[i] ?? 0n
     const alias = arch.aliases.get(name)
-    if (!alias) throw unknown(arch, name)
+    if (!alias) return readExtended(name)
     const full = source.block()[index.get(alias.base) ?? -1] ?? 0n
     return (full >> BigInt(alias.shift)) & ((1n << BigInt(alias.bits)) - 1n)
+  }
+  const readExtended = (name: string): bigint => {
+    const value = source.extendedRegister?.(name)
+    if (value !== undefined) return value
+    const why = source.explainMissing?.(name)
+    if (why) throw new RegisterError(`This thread has no register ${name}: ${why}.`)
+    throw unknownRegister(arch, name)
   }
   const write = (name: string, value: unknown): void => {
     const i = index.get(name)
     const alias = i === undefined ? arch.aliases.get(name) : undefined
-    if (i === undefined && !alias) throw unknown(arch, name)
+    if (name === 'mxcsr_mask')
+      throw new ReadOnlyError(
+        `regs.mxcsr_mask cannot be written: it says which MXCSR bits this CPU supports (XRSTOR ignores it). ` +
+          `Write regs.mxcsr instead.`,
+      )
+    if (i === undefined && !alias && source.writeRegisters) {
+      // Extended: its width is the encoder's to check; here only the kind of value.
+      const big = typeof value === 'number' && Number.isSafeInteger(value) ? BigInt(value) : value
+      source.writeRegisters({ [name]: typeof big === 'bigint' ? big : registerValue(name, 64, value) })
+      return
+    }
+    if (i === undefined && !alias) throw unknownRegister(arch, name)
     const bits = alias ? alias.bits : 64
     const stored = registerValue(name, bits, value)
     const block = source.block()

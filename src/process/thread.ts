@@ -3,6 +3,7 @@ import { ProcessStateError, PtraceError, RegisterError } from '../errors.js'
 import type { Arch } from '../native/arch/index.js'
 import { ERRNO, errnoName } from '../native/constants.js'
 import { createRegisters, type Registers, type RegisterSource } from './registers.js'
+import { writeThreadRegisters } from './write-registers.js'
 
 export type ThreadRunState = 'running' | 'stopped' | 'exited'
 
@@ -89,6 +90,24 @@ export class TracedThread implements RegisterSource {
       words[i] = BigInt.asUintN(64, value)
     }
     this.commit()
+  }
+
+  /** Throws the process's typed error unless it is stopped and alive (what every register access checks first). */
+  ensureStopped(): void {
+    this.guard()
+  }
+
+  extendedRegister(name: string): bigint | undefined {
+    this.guard()
+    return this.arch.readExtendedRegs?.(this.tid)[name]
+  }
+
+  explainMissing(name: string): string | undefined {
+    return this.arch.explainMissingRegister?.(this.tid, name)
+  }
+
+  writeRegisters(values: Readonly<Record<string, bigint>>): void {
+    writeThreadRegisters(this, values)
   }
 
   /** Forget cached registers: the thread is about to run. */

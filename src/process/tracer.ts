@@ -319,6 +319,25 @@ export class Tracer {
     return undefined
   }
 
+  /**
+   * Ends the stopped thread `t` now, as its own exit(0) would, the other threads staying stopped:
+   * its registers are set to the system call exit at `site` (a `syscall` instruction), and it runs
+   * alone until it is gone. A stop of another kind on its way (a signal) is queued for the next cont.
+   */
+  async endThread(t: TracedThread, site: bigint, deadline: number): Promise<void> {
+    t.setRegisters({ rax: 60n, rdi: 0n, orig_rax: BigInt.asUintN(64, -1n), rip: site })
+    t.pendingSignal = 0
+    t.rewound = false
+    this.resume(t, false)
+    const stop = await this.waitForStop(deadline, false, t)
+    if (stop.kind !== 'vanished' && t.state !== 'exited') this.queued.push(stop)
+  }
+
+  /** The thread of the next stop's registers (proc.regs): a restore makes the snapshot's current thread current again. */
+  focus(t: TracedThread): void {
+    this.current = t
+  }
+
   /** One instruction in the current thread; the other threads stay stopped. */
   async step(deadline: number): Promise<Stop> {
     const queued = this.queued.shift()

@@ -36,18 +36,23 @@ interface LiveFd {
   readonly offset: bigint
 }
 
+/** The process's fds and their targets; offsets are read (fdinfo) only for fds that may be regular files. */
 function liveFds(pid: number): Map<number, LiveFd> {
   const fds = new Map<number, LiveFd>()
   for (const name of readdirSync(`/proc/${pid}/fd`)) {
     try {
       const target = readlinkSync(`/proc/${pid}/fd/${name}`)
-      const info = readFileSync(`/proc/${pid}/fdinfo/${name}`, 'latin1')
-      fds.set(Number(name), { target, offset: BigInt(/^pos:\s+(\d+)/m.exec(info)?.[1] ?? '0') })
+      fds.set(Number(name), { target, offset: target.startsWith('/') ? offsetOf(pid, name) : 0n })
     } catch {
       // closed meanwhile
     }
   }
   return fds
+}
+
+function offsetOf(pid: number, fd: string): bigint {
+  const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1')
+  return BigInt(/^pos:\s+(\d+)/m.exec(info)?.[1] ?? '0')
 }
 
 /** A regular file this process can see at `target` (not a pipe, socket, terminal, device, or deleted file). */

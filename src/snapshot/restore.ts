@@ -22,6 +22,8 @@ export interface RestoreReport {
   readonly level: SnapshotLevel
   /** Tids of the threads whose registers were restored. */
   readonly threads: readonly number[]
+  /** Tids of the threads started since the snapshot, ended (as their own exit(0) would) before the rest was restored. */
+  readonly threadsEnded: readonly number[]
   /** Changes to the layout, in order: 'munmap 0x7ffff7fb0000-0x7ffff7fb4000 (anonymous)', 'brk 0x...: 0x... -> 0x...'. */
   readonly layout: readonly string[]
   /** Pages whose bytes were written back. */
@@ -70,7 +72,12 @@ export type RestoreTarget = 'same' | 'new'
 export async function restoreInto(proc: Process, data: SnapshotData, target: RestoreTarget): Promise<RestoreReport> {
   const scratch = new Scratch(proc, [...data.maps, ...proc.maps])
   const notRestored: string[] = []
+  let complete = false
   try {
+    // Threads started since end first: their stacks are among the maps the layout step removes.
+    const saved = new Set(data.threads.map((t) => t.tid))
+    const ended = target === 'same' ? proc.threads.map((t) => t.tid).filter((tid) => !saved.has(tid)) : []
+    for (const tid of ended) await proc.endThread(tid)
     const plan = planLayout(data.maps, proc.maps)
     checkHeld(plan, data.maps)
     const layout = await restoreLayout(proc, plan, scratch, notRestored)
@@ -99,7 +106,10 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
       const r = await proc.injectSyscall(SYS.madvise, [start, end - start, MADV_DONTNEED])
       if (r < 0n) throw failure(`madvise(${hex(start)}, MADV_DONTNEED)`, r)
     }
-    const threads = restoreRegisters(proc, data, target)
+    const threads = restoreRegisters(proc, data, target, notRestored)
+    const current = data.threads.find((t) => t.index === data.current)
+    const focus = proc.threads.find((t) => (target === 'same' ? t.tid === current?.tid : t.index === current?.index))
+    if (focus) proc.focusThread(focus.tid)
     const answers = data.answers
     if (answers) proc.answers = { random: answers.random, clockNs: answers.clockNs }
     else if (proc.answers.random || proc.answers.clockNs !== undefined)
@@ -108,9 +118,11 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
           'it was taken without them)',
       )
     proc.restored(false)
+    complete = true
     return {
       level: data.level,
       threads,
+      threadsEnded: ended,
       layout,
       pagesWritten: memory.pagesWritten,
       pagesDropped: memory.pagesDropped,
@@ -119,7 +131,7 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
     }
   } finally {
     await scratch.release().catch(() => undefined)
-    proc.restored(true)
+    if (!complete) proc.restored(true) // stopped midway: whatever changed, read it all again
   }
 }
 
@@ -177,16 +189,13 @@ export function restorable(proc: Process, snapshot: Snapshot, target: RestoreTar
         `(${proc.path}). proc.restore rewinds the process the snapshot was taken of, in the same program (no exec since).`,
     )
   const live = new Set(proc.threads.map((t) => t.tid))
-  const saved = snapshot.data.threads.map((t) => t.tid)
-  const gone = saved.filter((tid) => !live.has(tid))
-  const added = [...live].filter((tid) => !saved.includes(tid))
-  if (gone.length > 0 || added.length > 0)
+  const gone = snapshot.data.threads.map((t) => t.tid).filter((tid) => !live.has(tid))
+  if (gone.length > 0)
     throw new RestoreError(
       'ERR_RESTORE_THREADS',
-      `The snapshot's threads (${saved.join(', ')}) are not the process's (${[...live].join(', ')}): ` +
-        (gone.length > 0 ? `${gone.join(', ')} ended since. ` : '') +
-        (added.length > 0 ? `${added.join(', ')} started since. ` : '') +
-        'Restore into a process whose threads are those of the snapshot.',
+      `Thread${gone.length > 1 ? 's' : ''} ${gone.join(', ')} of the snapshot ended since: a thread cannot be ` +
+        `made again with its stack and registers. Restore a snapshot taken after the process's threads ` +
+        `(${[...live].join(', ')}) started, or one of the main thread alone.`,
     )
   return snapshot
 }
@@ -307,15 +316,30 @@ function checkSameFile(proc: Process, map: MapState): void {
 }
 
 /** Every snapshot thread's general registers, set in the live thread of the same tid. */
-function restoreRegisters(proc: Process, data: SnapshotData, target: RestoreTarget): number[] {
-  const names = new Set(proc.arch.registers)
+/**
+ * Every snapshot thread's registers, general and extended, written into its live thread (by tid in
+ * the same process, by index in a new one). A register this CPU lacks (zmm16 in a snapshot from an
+ * AVX-512 machine, restored on one without) is left out, and named in `notRestored` unless it was 0.
+ */
+function restoreRegisters(proc: Process, data: SnapshotData, target: RestoreTarget, notRestored: string[]): number[] {
   const tids: number[] = []
   for (const saved of data.threads) {
     const thread = proc.threads.find((t) => (target === 'same' ? t.tid === saved.tid : t.index === saved.index))
     if (!(thread instanceof ProcessThread)) continue
+    const here = new Set(proc.arch.registerDecoders(proc.arch.readExtendedArea?.(thread.tid)).map((d) => d.name))
     const values: Record<string, bigint> = {}
-    for (const [name, value] of Object.entries(saved.regs)) if (names.has(name)) values[name] = value
+    const lacking: string[] = []
+    for (const name of Object.keys(saved.regs)) {
+      const value = saved.regs[name]
+      if (value === undefined) continue
+      if (here.has(name)) values[name] = value
+      else if (value !== 0n) lacking.push(name)
+    }
     thread.restoreRegisters(values)
+    if (lacking.length > 0)
+      notRestored.push(
+        `registers of thread ${saved.index} that this CPU lacks: ${lacking.join(', ')} (the snapshot came from another CPU)`,
+      )
     tids.push(thread.tid)
   }
   return tids

@@ -80,6 +80,10 @@ describe('restore(snapshot) into a new process', () => {
     const refused = await expectCode(restore(writable), 'ERR_RESTORE_LEVEL')
     expect(refused.message).toContain('libcrypto')
     const q = await restored(full)
+    // Every register is the snapshot's, the vector ones too (python's memcpy and hashing use them).
+    const regs = full.diff(q.createSnapshot({ level: 'base' })).regs
+    expect(regs, regs.map((r) => r.name).join(', ')).toEqual([])
+    expect(full.regs.xmm1).not.toBe(0n)
     expect(await q.wait()).toEqual({ exitCode: 0 })
     expect(q.stdout).toBe(`${lines.slice(1).join('\n')}`)
   })

@@ -142,6 +142,48 @@ describe('proc.restore', () => {
     )
   })
 
+  it('ends the threads started since a single-thread snapshot, and the program then runs as if they never were', async () => {
+    const plain = await start(fixture('threads'), { args: ['3', '50'] })
+    await plain.wait()
+    const proc = await start(fixture('threads'), { args: ['3', '50'] })
+    await proc.runTo('main')
+    const s = proc.createSnapshot({ level: 'writable' })
+    proc.breakAt('worker_tick')
+    for (let i = 0; i < 10; i++) await proc.cont()
+    expect(proc.threads.length).toBe(4)
+    const workers = proc.threads.slice(1).map((t) => t.tid)
+    const report = await proc.restore(s)
+    expect(report.threadsEnded).toEqual(workers)
+    expect(proc.threads.map((t) => t.tid)).toEqual([proc.pid])
+    expect(proc.maps.length).toBe(s.maps.length) // the workers' stacks are gone with them
+    proc.breakpoints.forEach((b) => b.remove())
+    expect(await proc.wait()).toEqual(plain.exit)
+    expect(proc.stdout).toBe(plain.stdout)
+  })
+
+  it('rewinds every thread of a multi-threaded process (serial schedule): the same later stop compares equal', async () => {
+    const proc = await start(fixture('threads'), { args: ['3', '50'] })
+    proc.breakAt('worker_tick')
+    for (let i = 0; i < 20; i++) await proc.cont()
+    const s = proc.createSnapshot({ level: 'writable' })
+    expect(s.threads.length).toBe(4)
+    for (let i = 0; i < 15; i++) await proc.cont()
+    const first = proc.createSnapshot({ level: 'writable' })
+    for (let i = 0; i < 5; i++) await proc.cont()
+    const report = await proc.restore(s)
+    expect(report.threads).toEqual(s.threads.map((t) => t.tid))
+    expect(report.threadsEnded).toEqual([])
+    expect(proc.thread.index).toBe(s.data.current)
+    for (let i = 0; i < 15; i++) await proc.cont()
+    const diff = first.diff(proc.createSnapshot({ level: 'writable' }))
+    expect(diff.isEmpty, diff.toString()).toBe(true)
+    // Once the workers have ended, the snapshot's threads cannot come back.
+    proc.breakpoints.forEach((b) => b.remove())
+    await proc.runTo('libc.so.6!exit')
+    const gone = await expectCode(proc.restore(s), 'ERR_RESTORE_THREADS')
+    expect(gone.message).toContain(String(s.threads[1]?.tid))
+  })
+
   it('refuses what it cannot restore, with typed errors, and leaves the process usable', async () => {
     const proc = await roundsAt(0)
     const other = await roundsAt(0)

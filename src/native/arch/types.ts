@@ -62,6 +62,18 @@ export interface Arch {
   readonly readExtendedRegs?: (tid: number) => Record<string, bigint>
   /** A copy of the extended register area of a stopped thread (x86_64: the xsave area), undecoded. */
   readonly readExtendedArea?: (tid: number) => Uint8Array
+  /** Writes a whole extended area (as `readExtendedArea` gives it, edited) into a stopped thread; 0 or an errno. */
+  readonly writeExtendedArea?: (tid: number, area: Uint8Array) => number
+  /**
+   * A copy of `template` (an area from `readExtendedArea`) with the registers of `values` written in,
+   * by the names `registerDecoders(template)` gives past the general block; the rest unchanged.
+   * Names in `skip` are left out (the general registers, written by `writeRegs`).
+   */
+  readonly encodeExtended?: (
+    values: Readonly<Record<string, bigint>>,
+    template: Uint8Array,
+    skip?: ReadonlySet<string>,
+  ) => Uint8Array
   /**
    * Every register by name, in the order `readRegs` then `readExtendedRegs` give them, each decoded
    * on its own from raw registers whose extended area is `extended` (the same table for every area of one layout).

@@ -23,7 +23,8 @@ const EINVAL = 22
 const AREA = new Uint8Array(16384)
 const VIEW = new DataView(AREA.buffer)
 const IOVEC = Buffer.alloc(16)
-const FXSAVE = {
+/** Byte offsets in the FXSAVE (legacy) region, the first 512 bytes of every xsave area. */
+export const FXSAVE = {
   fcw: 0,
   fsw: 2,
   ftw: 4,
@@ -43,7 +44,7 @@ const FXSAVE = {
  */
 const SW_XFEATURES = 464
 /** XSTATE_BV: which components are not in their init state (a clear bit reads as zeros). */
-const XSTATE_BV = 512
+export const XSTATE_BV = 512
 
 /** A DataView per area, made once: decoding reads an area a register at a time. */
 const views = new WeakMap<Uint8Array, DataView>()
@@ -127,6 +128,19 @@ export function readXState(tid: number): Record<string, bigint> {
 /** A copy of the xsave area of a stopped thread as the kernel gives it (512 bytes of FXSAVE without XSAVE). */
 export function readXStateArea(tid: number): Uint8Array {
   return readArea(tid).slice()
+}
+
+/**
+ * Writes an area as `readXStateArea` gives it (whole: the kernel takes no less) into a stopped thread
+ * with PTRACE_SETREGSET: NT_X86_XSTATE, or NT_PRFPREG for a 512-byte FXSAVE area. 0, or the errno
+ * (EINVAL: an XSTATE_BV bit outside XCR0, or MXCSR bits the CPU reserves; EFAULT: a wrong size).
+ */
+export function writeXStateArea(tid: number, area: Uint8Array): number {
+  const iovec = Buffer.alloc(16)
+  iovec.writeBigUInt64LE(addressOf(area), 0)
+  iovec.writeBigUInt64LE(BigInt(area.length), 8)
+  const type = area.length > FXSAVE.size ? NT_X86_XSTATE : NT_PRFPREG
+  return Number(sys.ptraceBuf(PTRACE.SETREGSET, tid, type, iovec)) === 0 ? 0 : lastErrno()
 }
 
 /** The layout of an area from this machine's kernel: this CPU's, its XCR0 read from the area where CPUID cannot run. */
@@ -329,13 +343,20 @@ function componentsOf(name: string): number[] | undefined {
  * Undefined for a name that is no such register, or one that `readXState` does give.
  */
 export function explainMissingXState(tid: number, name: string): string | undefined {
+  if (!componentsOf(name)) return undefined
+  const size = getRegset(tid, NT_X86_XSTATE)
+  if (size === -ENODEV || size === -EINVAL) return explainMissingInArea(name, AREA.subarray(0, FXSAVE.size))
+  if (size < 0) return undefined
+  return explainMissingInArea(name, AREA.subarray(0, size))
+}
+
+/** As `explainMissingXState`, for an area of a thread of this machine (its size and XCR0 tell the rest). */
+export function explainMissingInArea(name: string, area: Uint8Array): string | undefined {
   const bits = componentsOf(name)
   if (!bits) return undefined
-  const size = getRegset(tid, NT_X86_XSTATE)
-  if (size === -ENODEV || size === -EINVAL || (size >= 0 && size <= XSTATE_BV))
+  if (area.length <= XSTATE_BV)
     return `this CPU or kernel has no xsave area (only FXSAVE's x87 and SSE registers), so there is no ${name}`
-  if (size < 0) return undefined
-  const layout = xsaveAreaLayout(AREA.subarray(0, size))
+  const layout = xsaveAreaLayout(area)
   if (!layout) return undefined
   const xcr0 = `XCR0 0x${layout.xcr0.toString(16)}`
   const state = (of: number[]): string => {

@@ -8,9 +8,11 @@ import {
   readXState,
   readXStateArea,
   xsaveFeatures,
+  writeXStateArea,
   xstateDecoders,
   type AreaDecoder,
 } from './x86_64-xstate.js'
+import { encodeXState } from './x86_64-xstate-encode.js'
 
 const REGISTERS = [
   'r15',
@@ -114,6 +116,8 @@ export const x86_64: Arch = {
   },
   readExtendedRegs: readXState,
   readExtendedArea: readXStateArea,
+  writeExtendedArea: writeXStateArea,
+  encodeExtended: encodeXState,
   registerDecoders,
   explainMissingRegister: explainMissingXState,
   registerFeatures: xsaveFeatures,
