@@ -336,6 +336,7 @@ const GROUPS: Record<string, () => Promise<Row[]>> = {
   incremental: async (): Promise<Row[]> => (await import('./incremental.js')).incrementalRows(),
   pertestmedian: async (): Promise<Row[]> => (await import('./pertest-median.js')).perTestMedianRows(),
   restore: async (): Promise<Row[]> => (await import('./restore.js')).restoreRows(),
+  attach: async (): Promise<Row[]> => (await import('./attach.js')).attachRows(),
 }
 
 async function main(): Promise<void> {

@@ -49,6 +49,9 @@ export type ErrorCode =
   | 'ERR_RESTORE_THREADS'
   | 'ERR_RESTORE_FILE'
   | 'ERR_RESTORE_FAILED'
+  | 'ERR_NO_SUCH_PROCESS'
+  | 'ERR_ALREADY_TRACED'
+  | 'ERR_INTERRUPTED'
 
 export class ProcsnapError extends Error {
   readonly code: ErrorCode
@@ -164,7 +167,10 @@ export class TimeoutError extends ProcsnapError {
 
 /** The process ended (exited or was killed) before what the caller waited for, or was used after it ended. */
 export class ProcessStateError extends ProcsnapError {
-  constructor(code: 'ERR_PROCESS_EXITED' | 'ERR_PROCESS_ENDED' | 'ERR_PROCESS_RUNNING', message: string) {
+  constructor(
+    code: 'ERR_PROCESS_EXITED' | 'ERR_PROCESS_ENDED' | 'ERR_PROCESS_RUNNING' | 'ERR_INTERRUPTED',
+    message: string,
+  ) {
     super(code, message)
   }
 }
@@ -279,5 +285,15 @@ export class RestoreError extends ProcsnapError {
     options?: { cause?: unknown },
   ) {
     super(code, message, options)
+  }
+}
+
+/** attach() found no process to trace: no such pid, or one that another tracer holds already. */
+export class AttachError extends ProcsnapError {
+  readonly pid: number
+
+  constructor(code: 'ERR_NO_SUCH_PROCESS' | 'ERR_ALREADY_TRACED', pid: number, message: string) {
+    super(code, message)
+    this.pid = pid
   }
 }

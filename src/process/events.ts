@@ -41,6 +41,8 @@ export type StopEvent =
       /** si_addr, for SIGSEGV, SIGBUS, SIGILL, SIGFPE. */
       readonly faultAddress?: bigint
     })
+  /** proc.interrupt() stopped the process while a cont/runTo/finish/step was pending; `thread` is the one that was running. */
+  | (StopAt & { readonly kind: 'interrupted' })
   | {
       readonly kind: 'exited'
       readonly exitCode: number

@@ -6,9 +6,19 @@
 // would get ENOSYS from every trapped syscall and SIGSEGV at rdtsc. Breakpoints and stops are the
 // launched process's only. A child's first stop waits for its parent's fork or vfork event, which
 // says whether it has a copy of the int3s to clean or shares them.
+// An attached process's children are cleaned of the int3s and let go (detachChildren), as gdb's detach-on-fork.
 import { readFileSync } from 'node:fs'
 import { PTRACE_EVENT, SIG, wPtraceEvent, wStopSig, wifExited, wifSignaled } from '../native/constants.js'
-import { ptraceCont, ptraceEventMsg, ptraceSyscall, sendSignal, waitNoHang, type WaitResult } from '../native/ptrace.js'
+import {
+  ptraceCont,
+  ptraceDetach,
+  ptraceEventMsg,
+  ptraceInterrupt,
+  ptraceSyscall,
+  sendSignal,
+  waitNoHang,
+  type WaitResult,
+} from '../native/ptrace.js'
 import type { Arch } from '../native/arch/index.js'
 import type { VirtualClock } from './clock.js'
 import { TraceeMemory } from './memory.js'
@@ -40,6 +50,11 @@ export class Family {
   /** Children vforked by the launched process (or by such a child): they share its int3s. */
   private readonly sharing = new Set<number>()
   private readonly passSite: (t: TracedThread) => boolean
+  /**
+   * An attached process's children are not ours: each is let go at its first stop once its copy of
+   * memory is clean of our int3s (a vforked one, which shares them, once it execs), as gdb's detach-on-fork.
+   */
+  detachChildren = false
 
   /**
    * `clean` removes the launched process's int3s from a new child's copy of its memory;
@@ -181,7 +196,50 @@ export class Family {
   private start(member: Member, vfork: boolean, first: WaitResult): void {
     if (!vfork) this.clean(member.pid)
     if (this.sharing.delete(member.pid)) member.shared = true
+    if (this.detachChildren && !member.shared) return this.letGo(member, first.pid)
     this.handle(member, first)
+  }
+
+  /** detachChildren: the stopped thread `tid` of a child that needs us no more; the child is forgotten. */
+  private letGo(member: Member, tid: number): void {
+    ptraceDetach(tid, 0)
+    this.forget(tid)
+    if (this.members.get(member.pid) === member && member.threads.size === 0) {
+      member.memory.close()
+      this.members.delete(member.pid)
+    }
+  }
+
+  /**
+   * The traced process is detached (or ended, attached): every child still traced is stopped and let
+   * go, within `ms`. Children announced but never seen are let go at their first stop.
+   */
+  detachAll(ms = 1000): void {
+    const until = performance.now() + ms
+    const tids = (): number[] => [...this.byTid.keys(), ...this.announced.keys()]
+    for (const tid of tids()) ptraceInterrupt(tid)
+    while (tids().length > 0 && performance.now() < until) {
+      let progressed = false
+      for (const tid of tids()) {
+        const w = waitNoHang(tid)
+        if (w === undefined) continue
+        progressed = true
+        if (typeof w === 'number' || wifExited(w.status) || wifSignaled(w.status)) {
+          this.forget(tid)
+          continue
+        }
+        // A signal that stopped it is delivered as it goes; our interrupt and other events are not signals.
+        const signal = wPtraceEvent(w.status) === 0 && wStopSig(w.status) !== (SIG.TRAP | 0x80) ? wStopSig(w.status) : 0
+        ptraceDetach(tid, signal)
+        this.forget(tid)
+      }
+      if (!progressed) pauseMs(1)
+    }
+    for (const m of this.members.values()) m.memory.close()
+    this.members.clear()
+    this.byTid.clear()
+    this.announced.clear()
+    this.sharing.clear()
   }
 
   private handle(m: Member, w: WaitResult): void {
@@ -209,6 +267,7 @@ export class Family {
         for (const other of m.threads.keys()) if (other !== tid) this.byTid.delete(other)
         m.memory.close() // its /proc/PID/mem named the old address space
         m.shared = false
+        if (this.detachChildren) return this.letGo(m, tid)
         this.clock?.patchVdso(t.regs.rsp, m.memory)
         break
       case 0:

@@ -1,5 +1,6 @@
 // The live-process layer's public surface.
 export { launch, DEFAULT_ENV, type LaunchOptions } from './launch.js'
+export { attach, type AttachOptions } from './attach.js'
 export { Process, type ContOptions, type WaitOptions } from './process.js'
 export { Breakpoint } from './breakpoints.js'
 export type { StopEvent, Thread, ExitResult } from './events.js'

@@ -192,7 +192,8 @@ const SCOPE_MEANING: Readonly<Record<string, string>> = {
   '3': ' (no process may trace: it cannot be lowered without a reboot)',
 }
 
-function deniedMessage(errno: number): string {
+/** Why the kernel refused PTRACE_SEIZE, and what to change (Yama, a container's capability): launch's and attach's. */
+export function deniedMessage(errno: number): string {
   const scopeFile = '/proc/sys/kernel/yama/ptrace_scope'
   const scope = existsSync(scopeFile) ? readFileSync(scopeFile, 'latin1').trim() : undefined
   const scopeHint =

@@ -23,7 +23,7 @@ import { ModuleNotLoaded, findModule, moduleAt, whyNotLoaded, type Location, typ
 import { normalAffinity, unpinThread } from './pinning.js'
 import { setAffinity } from '../native/affinity.js'
 import type { Registers } from './registers.js'
-import { KILL_NOW, reapGroup, untrack } from './registry.js'
+import { KILL_NOW, RELEASE, reapGroup, reapWhenDone, untrack } from './registry.js'
 import { droppedNote, type OutputDropped, type Stdio, type StdioModes } from './stdio.js'
 import type { TracedThread } from './thread.js'
 import type { Schedule } from './schedule.js'
@@ -83,6 +83,8 @@ export interface ProcessInit {
   isolation: Isolation
   /** A path the program sees as one this process can open (isolated: under the inner cwd); default: itself. */
   hostPath?: ((path: string) => string) | undefined
+  /** Made by attach(): not our child; the end of a test or of this process detaches it instead of killing it. */
+  attached?: boolean
 }
 
 /** @internal Options of Process.injectSyscall. */
@@ -97,6 +99,8 @@ export interface InjectOptions extends WaitOptions {
 export type AddressSpaceEnd = 'exec' | 'end'
 
 const MAX_FINISH_STEPS = 1_000_000
+/** Operations that interrupt() leaves alone. */
+const UNINTERRUPTIBLE = new Set(['launch', 'attach', 'injectSyscall'])
 const AT_RANDOM = 25n
 
 export class Process implements AsyncDisposable {
@@ -151,9 +155,17 @@ export class Process implements AsyncDisposable {
   private preparing = false
   /** Memory writes through writeMemory so far: a capture notes it, to know whether memory changed since. */
   private writes = 0
+  /** Made by attach() (a process we did not start): detached, never killed, at the end of a test. */
+  readonly attached: boolean
+  /** detach() let it go: it runs on untraced, and this handle is ended. */
+  private detached = false
+  /** Settles when the operation under way ends (detach waits for an interrupted one). */
+  private idle: Promise<void> = Promise.resolve()
 
   /** @internal Use launch(). */
   constructor(init: ProcessInit) {
+    this.attached = init.attached ?? false
+    this.launching = !this.attached
     this.pid = init.pid
     this.exePath = init.path
     this.argv = init.argv
@@ -208,6 +220,7 @@ export class Process implements AsyncDisposable {
       },
       () => this.assertAlive('read registers'),
       this.group,
+      this.attached,
     )
     this.tracer.emulate = init.emulateStepOver
     this.tracer.family = new Family(
@@ -217,6 +230,7 @@ export class Process implements AsyncDisposable {
       (pid) => this.cleanForkedChild(pid),
       (t) => this.tracer.passSharedSite(t),
     )
+    this.tracer.family.detachChildren = this.attached
     this.tracer.schedule = init.schedule
   }
 
@@ -227,7 +241,7 @@ export class Process implements AsyncDisposable {
     return this.exitResult
   }
 
-  /** The event of the last cont/step/finish/runTo: why the process is stopped (undefined right after launch). */
+  /** The event of the last cont/step/finish/runTo: why the process is stopped (undefined right after launch or attach). */
   get lastStop(): StopEvent | undefined {
     return this.last
   }
@@ -277,7 +291,8 @@ export class Process implements AsyncDisposable {
 
   /**
    * What the process wrote to stdout so far (when stdout is 'pty', the default, or 'pipe'): all of
-   * it, or its newest launch's outputLimit bytes (outputDropped says how many came before).
+   * it, or its newest launch's outputLimit bytes (outputDropped says how many came before). Always ''
+   * for an attached process: its streams are wherever its starter put them (stdioModes reads 'ignore').
    */
   get stdout(): string {
     return this.stdio.stdout
@@ -598,6 +613,12 @@ export class Process implements AsyncDisposable {
       for (;;) {
         const event = await this.cont(options)
         if (event.kind === 'exited' || event.kind === 'killed') return event
+        if (event.kind === 'interrupted')
+          throw new ProcessStateError(
+            'ERR_INTERRUPTED',
+            `wait() was interrupted (proc.interrupt()): the process is stopped at ${event.location}, ` +
+              `its breakpoints removed. cont() or wait() again to let it run on.`,
+          )
         // A signal stop: cont() delivers it; a fatal one ends the process.
       }
     })
@@ -610,21 +631,108 @@ export class Process implements AsyncDisposable {
    */
   async kill(): Promise<ExitResult> {
     if (this.exitResult) return this.exitResult
+    if (this.detached) this.assertAlive('kill')
     this.killing ??= this.tracer.kill().then((stop) => this.ended(stop))
     return this.killing
   }
 
   /** @internal The registry's synchronous end, where the event loop will not turn again (exit, a closed IPC channel). */
   [KILL_NOW](): void {
-    if (this.exitResult) return
+    if (this.exitResult || this.detached) return
+    if (this.attached) return this.release()
     sendSignal(this.pid, SIG.KILL)
     this.tracer.family?.killAll(this.group) // descendants, and the group's members
     reapGroup(this.group)
     this.ended({ kind: 'killed', signal: SIG.KILL })
   }
 
+  /** Ends it at `await using`'s end: an attached process is detached (left running), a launched one killed. */
   async [Symbol.asyncDispose](): Promise<void> {
+    if (this.detached || this.exitResult) return
+    if (this.attached) return this.detach()
     await this.kill()
+  }
+
+  /** @internal The registry's end of a test: detach what was attached, kill what was launched. */
+  async [RELEASE](): Promise<unknown> {
+    if (this.detached || this.exitResult) return undefined
+    return this.attached ? this.detach() : this.kill()
+  }
+
+  /**
+   * Stops the process now while a cont(), step(), runTo(), finish() or wait() is pending: every
+   * thread is interrupted (one blocked in a system call too: the call restarts, or returns EINTR
+   * where it would for a signal with SA_RESTART unset, when the process is continued, as under
+   * gdb's Ctrl-C), and the pending operation resolves with `{ kind: 'interrupted' }` (wait() rejects
+   * with ERR_INTERRUPTED). A no-op when nothing is pending (the process is stopped already) or it ended.
+   * A step() of a thread interrupted in a blocking call runs the whole restarted call, as gdb's stepi.
+   */
+  interrupt(): void {
+    // launch and attach stop the process anyway; an injected system call is procsnap's own, and short.
+    if (!this.busy || this.exitResult || this.detached || UNINTERRUPTIBLE.has(this.busy)) return
+    this.tracer.interrupt()
+  }
+
+  /**
+   * Lets the process go: every breakpoint is removed (original bytes back), each thread is detached
+   * with the signal it stopped with (when the program should still get one), and the process runs
+   * on untraced; a pending operation is interrupted first. This handle is then ended (its
+   * operations throw ERR_PROCESS_ENDED). A launched process can be detached only when it was
+   * launched with { clock: 'real', fixedRandom: false, isolate: false }: otherwise its seccomp filter
+   * and TSC faulting, or its PID namespace, need procsnap. It stays this process's child, and its
+   * stdout and stderr are still captured until it closes them.
+   */
+  async detach(): Promise<void> {
+    if (this.detached) return
+    this.assertAlive('detach')
+    if (!this.attached && (this.entropy || this.clock || this.group !== this.pid)) {
+      throw new ProcsnapError(
+        'ERR_BAD_ARGUMENT',
+        `Cannot detach process ${this.pid}: it was launched with ` +
+          `${this.clock ? "the virtual clock (launch's clock)" : this.entropy ? 'fixedRandom' : 'isolate'}, which ` +
+          `needs procsnap for as long as it runs. Launch it with { clock: 'real', fixedRandom: false, isolate: false } ` +
+          `to detach it, or kill() it.`,
+      )
+    }
+    if (this.busy) {
+      this.tracer.interrupt()
+      await this.idle
+    }
+    if (this.exitResult || this.detached) return
+    this.release()
+  }
+
+  /** detach()'s work, synchronous (also the registry's end at exit): breakpoints out, every thread let go. */
+  private release(): void {
+    this.tracer.halt()
+    for (const bp of [...this.table.all]) bp.remove()
+    this.pending.clear()
+    this.rendezvous = undefined
+    // A site left in (an internal breakpoint mid-removal): its original bytes go back too.
+    for (const site of this.table.sites.values()) if (site.inserted) this.table.lift(site)
+    this.tracer.detachAll()
+    this.tracer.family?.detachAll()
+    this.detached = true
+    this.spaceEnded('end')
+    this.memory.close()
+    this.space.close()
+    if (this.pinned) unpinThread()
+    untrack(this.pid, this)
+    if (!this.attached) reapWhenDone(this.pid) // still our child: its zombie is ours to reap
+  }
+
+  /** @internal Called once by attach(): every thread of the seized process stopped; `tids` from /proc/PID/task. */
+  async startAttached(tids: readonly number[]): Promise<void> {
+    const end = await this.operation('attach', () => this.tracer.seized(tids))
+    this.space.reload()
+    if (end) {
+      this.ended(end)
+      throw new ProcessStateError(
+        'ERR_PROCESS_EXITED',
+        `Process ${this.pid} (${this.path}) ended while procsnap attached to it ` +
+          `(${end.kind === 'exited' ? `exit code ${end.exitCode}` : signalName(end.signal)}).`,
+      )
+    }
   }
 
   /** @internal Called once by launch(): waits for the exec and the stop at the entry point. */
@@ -715,12 +823,16 @@ export class Process implements AsyncDisposable {
   private async operation<T>(name: string, run: () => Promise<T>): Promise<T> {
     this.assertStopped(name)
     this.busy = name
+    this.tracer.clearInterrupt()
+    let done = (): void => undefined
+    this.idle = new Promise((resolve) => (done = resolve))
     try {
       if (name !== 'injectSyscall') await this.prepareResume()
       this.space.ran()
       return await run()
     } finally {
       this.busy = undefined
+      done()
     }
   }
 
@@ -737,6 +849,13 @@ export class Process implements AsyncDisposable {
   }
 
   private assertAlive(what: string): void {
+    if (this.detached) {
+      throw new ProcessStateError(
+        'ERR_PROCESS_ENDED',
+        `Cannot ${what}: process ${this.pid} (${this.path}) was detached (proc.detach()) and runs on ` +
+          `without procsnap. attach(${this.pid}) to trace it again.`,
+      )
+    }
     if (this.exitResult) {
       const how = this.exitResult.signal
         ? `was killed by ${this.exitResult.signal}`
@@ -801,9 +920,10 @@ export class Process implements AsyncDisposable {
         if (bp.temporary && !bp.internal) bp.remove()
         return { kind: 'breakpoint', thread, pc: stop.site.address, location: bp.description, breakpoint: bp }
       }
-      case 'step': {
+      case 'step':
+      case 'interrupted': {
         const pc = stop.thread.pc
-        return { kind: 'step', thread: this.publicThread(stop.thread), pc, location: this.space.symbolize(pc) }
+        return { kind: stop.kind, thread: this.publicThread(stop.thread), pc, location: this.space.symbolize(pc) }
       }
       case 'signal': {
         const pc = stop.thread.pc
@@ -826,7 +946,9 @@ export class Process implements AsyncDisposable {
   private ended(stop: { kind: 'exited'; exitCode: number } | { kind: 'killed'; signal: number }): ExitResult {
     if (!this.exitResult) {
       this.exitResult = stop.kind === 'exited' ? { exitCode: stop.exitCode } : { signal: signalName(stop.signal) }
-      this.tracer.family?.killAll(this.group)
+      // An attached process's children are not ours to kill (nor its group, which may be ours).
+      if (this.attached) this.tracer.family?.detachAll()
+      else this.tracer.family?.killAll(this.group)
       this.spaceEnded('end')
       this.memory.close()
       this.space.close()

@@ -17,6 +17,27 @@ const finalizer = new FinalizationRegistry<number>((pid) => {
   if (live.delete(pid)) reapNow(pid)
 })
 
+/** A handle's end at the end of a test: kill() for a launched process, detach() for an attached one. */
+export const RELEASE = Symbol('procsnap.release')
+interface Releases {
+  [RELEASE]?: () => Promise<unknown>
+  kill?: () => Promise<unknown>
+}
+/** Handles of attached processes, held until untracked: never collected, so never killed unseen; detached at the end. */
+const held = new Map<number, object>()
+/** Launched processes that were detached: still our children, reaped once they end. */
+const detachedChildren = new Set<number>()
+
+/** A detached child: its zombie is reaped by a later track() or cleanup. */
+export function reapWhenDone(pid: number): void {
+  detachedChildren.add(pid)
+  reapDetached()
+}
+
+function reapDetached(): void {
+  for (const pid of detachedChildren) if (waitNoHang(pid) !== undefined) detachedChildren.delete(pid)
+}
+
 /** A handle's synchronous end: the tracee, its descendants and its namespace killed and reaped (Process implements it). */
 export const KILL_NOW = Symbol('procsnap.killNow')
 interface KillsNow {
@@ -78,14 +99,19 @@ function killAll(): void {
   removeOrphanFolder()
 }
 
-/** Tracks a tracee until `untrack`; `owner` is the handle whose collection kills it; `group` its process group. */
-export function track(pid: number, owner: object, group = pid): void {
+/**
+ * Tracks a tracee until `untrack`; `owner` is the handle whose collection kills it; `group` its
+ * process group. An `attached` process (not our child) is held, never collected, and its end detaches it.
+ */
+export function track(pid: number, owner: object, group = pid, attached = false): void {
   reapOrphans()
-  noteTracee(pid, group)
+  reapDetached()
+  if (!attached) noteTracee(pid, group)
   live.add(pid)
   if (group !== pid) groups.set(pid, group)
   owners.set(pid, new WeakRef(owner))
-  finalizer.register(owner, pid, owner)
+  if (attached) held.set(pid, owner)
+  else finalizer.register(owner, pid, owner)
   if (!hooked) {
     hooked = true
     process.on('exit', killAll)
@@ -100,6 +126,7 @@ export function untrack(pid: number, owner: object): void {
   live.delete(pid)
   groups.delete(pid)
   owners.delete(pid)
+  held.delete(pid)
   finalizer.unregister(owner)
 }
 
@@ -112,10 +139,12 @@ export function livePids(): number[] {
 export async function killLiveTracees(): Promise<number> {
   const pids = [...live]
   for (const pid of pids) {
-    const owner = owners.get(pid)?.deref() as { kill?: () => Promise<unknown> } | undefined
-    if (owner?.kill) await owner.kill()
+    const owner = owners.get(pid)?.deref() as Releases | undefined
+    const end = owner?.[RELEASE] ?? owner?.kill
+    if (end) await end.call(owner)
     else if (live.delete(pid)) reapNow(pid)
     owners.delete(pid)
   }
+  reapDetached()
   return pids.length
 }

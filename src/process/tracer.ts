@@ -19,6 +19,7 @@ import {
 } from '../native/constants.js'
 import {
   ptraceCont,
+  ptraceDetach,
   ptraceEventMsg,
   ptraceInterrupt,
   ptraceProbe,
@@ -29,9 +30,11 @@ import {
   sendSignal,
   type SigInfo,
   type WaitResult,
+  waitNoHang,
 } from '../native/ptrace.js'
 import type { Breakpoint, BreakpointTable, Site } from './breakpoints.js'
 import type { Family } from './family.js'
+import { pauseMs } from './registry.js'
 import {
   SLEEP_TICKS,
   SLICE_NS,
@@ -54,6 +57,7 @@ export type Stop =
   | { kind: 'exited'; exitCode: number }
   | { kind: 'killed'; signal: number }
   | { kind: 'timeout'; thread: TracedThread }
+  | { kind: 'interrupted'; thread: TracedThread }
 
 export type ExitStop = Extract<Stop, { kind: 'exited' | 'killed' }>
 
@@ -102,6 +106,8 @@ export class Tracer {
   private readonly hooks: TracerHooks
   private nextIndex = 1
   private timedOut = false
+  /** proc.interrupt() asked to stop the pending wait: it ends as a timeout does, reported as 'interrupted'. */
+  private interruptRequested = false
 
   private readonly guard: () => void
   /** Step over simple instructions at breakpoints by emulating them (launch's `emulateStepOver`). */
@@ -135,16 +141,28 @@ export class Tracer {
 
   /**
    * `guard` runs before any register access and throws if the process can no longer be used;
-   * `group` is the tracee's process group (an isolated tracee's init leads it).
+   * `group` is the tracee's process group (an isolated tracee's init leads it). `byTid`: wait on
+   * the tracee's threads one by one, never on a group (an attached process's group may hold our own children).
    */
-  constructor(pid: number, arch: Arch, table: BreakpointTable, hooks: TracerHooks, guard: () => void, group = pid) {
+  constructor(
+    pid: number,
+    arch: Arch,
+    table: BreakpointTable,
+    hooks: TracerHooks,
+    guard: () => void,
+    group = pid,
+    byTid = false,
+  ) {
     this.pid = pid
     this.arch = arch
     this.table = table
     this.hooks = hooks
     this.guard = guard
     // Threads and descendants that left the group (setsid) are polled by tid.
-    this.waiter = new Waiter(-group, undefined, () => [...this.threads.keys(), ...(this.family?.tids() ?? [])])
+    this.waiter = new Waiter(byTid ? pid : -group, undefined, () => [
+      ...this.threads.keys(),
+      ...(this.family?.tids() ?? []),
+    ])
     this.current = this.addThread(pid)
   }
 
@@ -159,6 +177,103 @@ export class Tracer {
     this.current.state = 'running'
     this.runner = this.current
     return this.report(await this.waitRunning(deadline))
+  }
+
+  /**
+   * attach(): the threads of a process seized while it ran (`tids`, the leader's included) are
+   * interrupted, and each one's stop awaited; threads they create meanwhile are seized by
+   * PTRACE_O_TRACECLONE and stopped too. Signals that arrive meanwhile are reported by the next resume.
+   */
+  async seized(tids: readonly number[]): Promise<ExitStop | undefined> {
+    for (const tid of tids) if (!this.threads.has(tid)) this.addThread(tid)
+    for (const t of this.threads.values()) t.state = 'running'
+    await this.stopOthers(undefined)
+    return this.exit
+  }
+
+  /**
+   * proc.interrupt(), while an operation is pending: its wait (this one, or the next if no thread
+   * runs right now) stops every thread and reports 'interrupted'; a stop that comes first wins.
+   */
+  interrupt(): void {
+    if (this.exit) return
+    this.interruptRequested = true
+    this.timedOut = true
+    this.interruptAll()
+  }
+
+  /** A new operation begins: an interrupt asked for during the last one is spent. */
+  clearInterrupt(): void {
+    this.interruptRequested = false
+  }
+
+  /**
+   * detach(), first step: every thread stopped (at the end of a test each is; at exit one may still
+   * run, and is interrupted for at most `ms`), a thread stopped on one of our int3s rewound to it.
+   */
+  halt(ms = 1000): void {
+    const until = performance.now() + ms
+    this.interruptAll()
+    for (;;) {
+      const running = [...this.threads.values()].filter((t) => t.state === 'running')
+      if (running.length === 0 || this.exit || performance.now() > until) break
+      let progressed = false
+      for (const t of running) {
+        const w = waitNoHang(t.tid)
+        if (w === undefined) continue
+        progressed = true
+        if (typeof w === 'number' || wifExited(w.status) || wifSignaled(w.status)) {
+          t.state = 'exited'
+          continue
+        }
+        this.haltedBy(t, w.status)
+      }
+      if (!progressed) pauseMs(1)
+    }
+  }
+
+  /** A stop met while halting for detach: what the thread must still get or redo once let go. */
+  private haltedBy(t: TracedThread, status: number): void {
+    t.state = 'stopped'
+    t.invalidate()
+    t.interruptPending = false
+    const sig = wStopSig(status)
+    const event = wPtraceEvent(status)
+    if (event === PTRACE_EVENT.CLONE) {
+      const child = Number(ptraceEventMsg(t.tid) ?? 0n)
+      if (child > 0 && !this.threads.has(child)) {
+        const nt = this.addThread(child)
+        nt.state = 'running' // its first stop is on its way
+        if (ptraceInterrupt(child) === 0) nt.interruptPending = true
+      }
+      return
+    }
+    if (event !== 0 || sig === SYSCALL_STOP) return
+    if (sig === SIG.TRAP) {
+      // Our int3 executed: back to it, so that the original instruction runs once the int3 is gone.
+      const site = t.stepping ? undefined : this.table.siteAt(t.pc - this.arch.pcAfterTrap)
+      if (site?.inserted) t.pc = site.address
+      else if (!t.stepping) t.pendingSignal = sig
+      t.stepping = false
+      return
+    }
+    t.pendingSignal = sig
+  }
+
+  /**
+   * detach(), last step: PTRACE_DETACH every stopped thread, with the signal it stopped with when the
+   * program should still get it. Breakpoints must be out of memory by then. Returns how many were let go.
+   */
+  detachAll(): number {
+    let n = 0
+    for (const t of this.threads.values()) {
+      if (t.state !== 'stopped') continue
+      if (ptraceDetach(t.tid, t.pendingSignal) === 0) n++
+      t.pendingSignal = 0
+      t.state = 'exited'
+    }
+    this.queued.length = 0
+    return n
   }
 
   /** waitForStop, for callers that let every thread run: a vanished thread means nothing is left. */
@@ -277,6 +392,7 @@ export class Tracer {
 
   private report(stop: Stop): Stop {
     if ('thread' in stop) this.current = stop.thread
+    if (stop.kind === 'interrupted') this.interruptRequested = false
     // Every thread is stopped now: the next cont() chooses the runner afresh.
     this.runner = undefined
     this.entered = undefined
@@ -600,7 +716,9 @@ export class Tracer {
    * schedule chooses runners meanwhile. `focus`: the one thread that runs (a step); its exit ends the wait.
    */
   private async waitForStop(deadline: number, scheduling = false, focus?: TracedThread): Promise<Stop | Vanished> {
-    this.timedOut = false
+    // An interrupt asked for while the tracee was being resumed (a step over a breakpoint) holds for this wait too.
+    this.timedOut = this.interruptRequested
+    if (this.timedOut) this.interruptAll()
     const onDeadline = (): void => {
       this.timedOut = true
       this.interruptAll()
@@ -611,7 +729,9 @@ export class Tracer {
       if (!stop) {
         if ((!this.anyRunning() || focus?.state === 'exited') && !this.exit && !this.leaderLast()) {
           // Every thread is stopped: after a timeout's interrupts, or because the one thread we ran is gone.
-          return this.timedOut ? { kind: 'timeout', thread: this.current } : { kind: 'vanished' }
+          if (!this.timedOut) return { kind: 'vanished' }
+          if (this.interruptRequested) return { kind: 'interrupted', thread: focus ?? this.runner ?? this.current }
+          return { kind: 'timeout', thread: this.current }
         }
         const w = await this.waiter.next(deadline, onDeadline, tick)
         if (w === 'tick') continue
@@ -636,13 +756,14 @@ export class Tracer {
   }
 
   private async afterStop(stop: Stop): Promise<Stop> {
-    if (stop.kind === 'exited' || stop.kind === 'killed' || stop.kind === 'timeout') return stop
+    if (stop.kind === 'exited' || stop.kind === 'killed' || stop.kind === 'timeout' || stop.kind === 'interrupted')
+      return stop
     await this.stopOthers(stop.thread)
     return this.exit ?? stop
   }
 
   /** All-stop: interrupt every running thread and wait until each has stopped. */
-  private async stopOthers(except: TracedThread): Promise<void> {
+  private async stopOthers(except: TracedThread | undefined): Promise<void> {
     // Serial: threads woken meanwhile reach their syscall exit first, so what each shows is not a matter of timing.
     if (this.schedule === 'serial') for (const w of this.settle().got) this.absorb(w, except)
     if (!this.anyRunning()) return
@@ -660,9 +781,9 @@ export class Tracer {
   }
 
   /** One status met while stopping every thread: kept for later, or undone (a breakpoint hit). */
-  private absorb(w: WaitResult, except: TracedThread): void {
+  private absorb(w: WaitResult, except: TracedThread | undefined): void {
     const stop = this.handle(w, true)
-    if (!stop || stop.kind === 'timeout') return
+    if (!stop || stop.kind === 'timeout' || stop.kind === 'interrupted') return
     if (stop.kind === 'exited' || stop.kind === 'killed') return
     if (stop.thread === except) return
     if (stop.kind === 'breakpoint') {

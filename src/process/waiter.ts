@@ -184,7 +184,8 @@ export class Waiter {
     const r = waitNoHang(this.target)
     if (typeof r === 'object') return r
     const groupGone = typeof r === 'number'
-    if (groupOnly && !groupGone) return 'none'
+    // A tid target (an attached process: no group to wait on) polls its other threads in the spin too.
+    if (groupOnly && !groupGone && this.target < 0) return 'none'
     let outsideAlive = false
     for (const tid of this.outside()) {
       const s = waitNoHang(tid)

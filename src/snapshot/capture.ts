@@ -345,7 +345,7 @@ function stopOf(
   if (event === undefined || event.kind === 'exited' || event.kind === 'killed') {
     const t = proc.thread
     return {
-      kind: 'launch',
+      kind: proc.attached && event === undefined ? 'attach' : 'launch',
       thread: t.index,
       pc: t.pc,
       location: frameOf(t.pc, 0, 'pc', undefined, modules, maps).location,

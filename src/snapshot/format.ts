@@ -327,7 +327,7 @@ function decodeFdStat(f: Fields): FdIdentity {
 
 function decodeStop(f: Fields): SnapshotStop {
   const base = { thread: f.int('thread'), pc: f.hex('pc'), location: f.string('location') }
-  const kind = f.oneOf('kind', ['breakpoint', 'step', 'launch', 'signal'])
+  const kind = f.oneOf('kind', ['breakpoint', 'step', 'launch', 'attach', 'interrupted', 'signal'])
   if (kind !== 'signal') return { kind, ...base }
   return {
     kind,

@@ -60,6 +60,10 @@ export type SnapshotStop =
   | (StopBase & { readonly kind: 'breakpoint' })
   | (StopBase & { readonly kind: 'step' })
   | (StopBase & { readonly kind: 'launch' })
+  /** The process was stopped by attach() and not run since. */
+  | (StopBase & { readonly kind: 'attach' })
+  /** proc.interrupt() stopped it. */
+  | (StopBase & { readonly kind: 'interrupted' })
   | (StopBase & {
       readonly kind: 'signal'
       readonly signal: string
