@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process'
 import { statSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { afterEach } from 'vitest'
+import { afterEach, expect } from 'vitest'
 import { ProcsnapError, launch, type LaunchOptions, type Process } from '../src/index.js'
 
 export const FIXTURES = fileURLToPath(new URL('../fixtures/c/bin/', import.meta.url))
@@ -30,6 +30,27 @@ export function track(proc: Process): Process {
 afterEach(async () => {
   for (const proc of launched.splice(0)) await proc.kill()
 })
+
+/** Awaits `run`, which must reject with a ProcsnapError of `code`; returns the error. */
+export async function rejectsWithCode(run: Promise<unknown>, code: string): Promise<ProcsnapError> {
+  const error = await run.then(
+    () => undefined,
+    (e: unknown) => e,
+  )
+  expect(error).toBeInstanceOf(ProcsnapError)
+  expect((error as ProcsnapError).code).toBe(code)
+  return error as ProcsnapError
+}
+
+/** What the vecregs/xstate fixtures load into vector register r, `bits` wide: pattern bytes 64r.., byte i = i * 7 + 1 + i / 256. */
+export function vectorPattern(r: number, bits: number): bigint {
+  let value = 0n
+  for (let i = bits / 8 - 1; i >= 0; i--) {
+    const at = 64 * r + i
+    value = (value << 8n) | BigInt((at * 7 + 1 + Math.floor(at / 256)) & 0xff)
+  }
+  return value
+}
 
 /** Link-time value of a symbol, from nm (an oracle we did not write). */
 export function nmSymbol(binary: string, name: string): bigint {

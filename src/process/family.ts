@@ -151,6 +151,11 @@ export class Family {
       if ((this.byTid.size === 0 && this.announced.size === 0) || performance.now() > deadline) break
       if (!progressed) pauseMs(1)
     }
+    this.forgetAll()
+  }
+
+  /** Every member forgotten: their memory files closed. */
+  private forgetAll(): void {
     for (const m of this.members.values()) m.memory.close()
     this.members.clear()
     this.byTid.clear()
@@ -235,11 +240,7 @@ export class Family {
       }
       if (!progressed) pauseMs(1)
     }
-    for (const m of this.members.values()) m.memory.close()
-    this.members.clear()
-    this.byTid.clear()
-    this.announced.clear()
-    this.sharing.clear()
+    this.forgetAll()
   }
 
   private handle(m: Member, w: WaitResult): void {

@@ -24,7 +24,7 @@ import {
 } from '../../src/native/arch/x86_64-xstate.js'
 import { toHaveRegister } from '../../src/matchers/state-matchers.js'
 import { useDist } from '../dist.js'
-import { fixture, start } from '../helpers.js'
+import { fixture, start, vectorPattern } from '../helpers.js'
 
 const VECTOR = fixture('vector')
 const CPUINFO = readFileSync('/proc/cpuinfo', 'latin1')
@@ -44,16 +44,6 @@ const MASKS = [0n, 0x1n, 0xffn, 0xf0f0n, 0x12345678n, 0xffffffffffffffffn, 0x800
 /** PKRU of a new process on Linux (init_pkru_value): every key but 0 access-disabled. */
 const LINUX_INIT_PKRU = 0x55555554n
 
-/** What the fixture put in register r, `bits` wide: pattern bytes 64r.., byte i = i * 7 + 1 + i / 256. */
-function loaded(r: number, bits: number): bigint {
-  let value = 0n
-  for (let i = bits / 8 - 1; i >= 0; i--) {
-    const at = 64 * r + i
-    value = (value << 8n) | BigInt((at * 7 + 1 + Math.floor(at / 256)) & 0xff)
-  }
-  return value
-}
-
 /** What the fixture left in a vector, mask or pkru register (undefined for other registers). */
 function fixtureValue(name: string): bigint | undefined {
   if (name === 'pkru') return LINUX_INIT_PKRU
@@ -62,7 +52,7 @@ function fixtureValue(name: string): bigint | undefined {
   const [, kind = '', digits = ''] = m
   const r = Number(digits)
   if (kind === 'k') return MASKS[r]
-  return loaded(r, kind === 'xmm' ? 128 : kind === 'ymm' ? 256 : 512)
+  return vectorPattern(r, kind === 'xmm' ? 128 : kind === 'ymm' ? 256 : 512)
 }
 
 /** The xsave component that holds the part of `name` beyond the FXSAVE area, if any. */
@@ -176,16 +166,16 @@ describe('readXState on the vector fixture', () => {
 
   it('holds what the program loaded: xmm0-15, and ymm0-15 where the CPU has AVX', () => {
     for (let r = 0; r < 16; r++) {
-      expect(ours[`xmm${r}`], `xmm${r}`).toBe(loaded(r, 128))
-      if (AVX) expect(ours[`ymm${r}`], `ymm${r}`).toBe(loaded(r, 256))
+      expect(ours[`xmm${r}`], `xmm${r}`).toBe(vectorPattern(r, 128))
+      if (AVX) expect(ours[`ymm${r}`], `ymm${r}`).toBe(vectorPattern(r, 256))
     }
   })
 
   it.skipIf(!AVX512)('holds what the program loaded: zmm0-31, xmm16-31, ymm16-31, k0-7 (skipped: no AVX-512)', () => {
-    for (let r = 0; r < 32; r++) expect(ours[`zmm${r}`], `zmm${r}`).toBe(loaded(r, 512))
+    for (let r = 0; r < 32; r++) expect(ours[`zmm${r}`], `zmm${r}`).toBe(vectorPattern(r, 512))
     for (let r = 16; r < 32; r++) {
-      expect(ours[`xmm${r}`], `xmm${r}`).toBe(loaded(r, 128))
-      expect(ours[`ymm${r}`], `ymm${r}`).toBe(loaded(r, 256))
+      expect(ours[`xmm${r}`], `xmm${r}`).toBe(vectorPattern(r, 128))
+      expect(ours[`ymm${r}`], `ymm${r}`).toBe(vectorPattern(r, 256))
     }
     MASKS.forEach((mask, i) => expect(ours[`k${i}`], `k${i}`).toBe(mask))
   })

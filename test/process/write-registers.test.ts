@@ -11,7 +11,7 @@ import { decodeXState, readXStateArea, xsaveAreaLayout, XSTATE_BV } from '../../
 import { encodeXState } from '../../src/native/arch/x86_64-xstate-encode.js'
 import { XSAVE_BIT } from '../../src/native/arch/x86_64-xsave-layout.js'
 import { hostArch } from '../../src/native/arch/index.js'
-import { caughtProcsnapError, fixture, start } from '../helpers.js'
+import { caughtProcsnapError, fixture, start, vectorPattern } from '../helpers.js'
 
 const VECREGS = fixture('vecregs')
 const COMPONENTS = hostArch().registerFeatures?.().components ?? []
@@ -24,16 +24,6 @@ const X87_1_5 = 0x3fffc000000000000000n
 const X87_PI = 0x4000c90fdaa22168c235n
 /** "fake_tcb", the first word of the fixture's fake_tcb. */
 const FAKE_TCB = 0x6263745f656b6166n
-
-/** What the fixture loaded into vector register r, `bits` wide: pattern bytes 64r.., byte i = i * 7 + 1 + i / 256. */
-function loaded(r: number, bits: number): bigint {
-  let value = 0n
-  for (let i = bits / 8 - 1; i >= 0; i--) {
-    const at = 64 * r + i
-    value = (value << 8n) | BigInt((at * 7 + 1 + Math.floor(at / 256)) & 0xff)
-  }
-  return value
-}
 
 /** A value of `bits` bits that no register holds: every byte distinct from the pattern's at that place. */
 function fresh(seed: number, bits: number): bigint {
@@ -66,7 +56,7 @@ describe('encodeXState on real areas', () => {
     const proc = await atCheckpoint()
     const area = readXStateArea(proc.thread.tid)
     const regs = decodeXState(area, xsaveAreaLayout(area))
-    expect(regs.xmm0).toBe(loaded(0, 128))
+    expect(regs.xmm0).toBe(vectorPattern(0, 128))
     const again = encodeXState(regs, area)
     expect(again).toEqual(area)
     expect(decodeXState(again, xsaveAreaLayout(again))).toEqual(regs)
@@ -158,14 +148,14 @@ describe('thread.setRegisters', () => {
     expect(out.st1).toBe(X87_PI)
     expect(out.mxcsr).toBe(0x7f80n)
     if (AVX) {
-      expect(out.ymm0).toBe((loaded(0, 256) & ~MASK128) | (values.xmm0 ?? 0n)) // upper half as loaded
+      expect(out.ymm0).toBe((vectorPattern(0, 256) & ~MASK128) | (values.xmm0 ?? 0n)) // upper half as loaded
       expect(out.ymm1).toBe(values.ymm1)
     }
     if (AVX512) {
-      expect(out.zmm0).toBe((loaded(0, 512) & ~MASK128) | (values.xmm0 ?? 0n))
+      expect(out.zmm0).toBe((vectorPattern(0, 512) & ~MASK128) | (values.xmm0 ?? 0n))
       expect(out.zmm2).toBe(values.zmm2)
       expect(out.zmm16).toBe(values.zmm16)
-      expect(out.zmm17).toBe(loaded(17, 512))
+      expect(out.zmm17).toBe(vectorPattern(17, 512))
       expect(out.k1).toBe(values.k1)
       expect(out.k2).toBe(0xffn)
     }
@@ -198,7 +188,7 @@ describe('thread.setRegisters', () => {
     const out = await printed(proc)
     expect(out[name]).toBe(fresh(20, width))
     if (AVX512) expect(out[neighbour]).toBe(0n)
-    else if (AVX) expect(out[neighbour]).toBe(loaded(0, 128)) // its upper half went with the component
+    else if (AVX) expect(out[neighbour]).toBe(vectorPattern(0, 128)) // its upper half went with the component
   })
 
   it('writes each thread of a process its own values, the others untouched', async () => {
@@ -244,12 +234,12 @@ describe('thread.setRegisters', () => {
     expect(Object.entries(proc.thread.createSnapshot({ level: 'base' }).regs)).toEqual(Object.entries(saved))
     const out = await printed(proc)
     expect(out.rax).toBe(0x1111222233334444n)
-    expect(out.xmm0).toBe(loaded(0, 128))
+    expect(out.xmm0).toBe(vectorPattern(0, 128))
     expect(out.st0).toBe(X87_1_5)
     expect(out.st1).toBe(X87_PI)
     expect(out.mxcsr).toBe(0x1f80n)
-    if (AVX) expect(out.ymm1).toBe(loaded(1, 256))
-    if (AVX512) expect([out.zmm16, out.k2]).toEqual([loaded(16, 512), 0xffn])
+    if (AVX) expect(out.ymm1).toBe(vectorPattern(1, 256))
+    if (AVX512) expect([out.zmm16, out.k2]).toEqual([vectorPattern(16, 512), 0xffn])
   })
 
   it("names a register this CPU lacks with a typed error that lists the CPU's components", async () => {
@@ -306,18 +296,18 @@ describe('proc.regs for extended registers', () => {
   it('reads them from the thread and writes them through', async () => {
     const proc = await atCheckpoint()
     const regs = proc.regs
-    expect(regs.xmm0).toBe(loaded(0, 128))
+    expect(regs.xmm0).toBe(vectorPattern(0, 128))
     expect(regs.st1).toBe(X87_PI)
     expect(regs.mxcsr).toBe(0x1f80n)
     regs.xmm0 = fresh(30, 128)
     regs.st0 = X87_2_5
     expect(regs.xmm0).toBe(fresh(30, 128))
     if (AVX) {
-      expect(regs.ymm1).toBe(loaded(1, 256))
+      expect(regs.ymm1).toBe(vectorPattern(1, 256))
       regs.ymm1 = 7n
     }
     if (AVX512) {
-      expect(regs.zmm16).toBe(loaded(16, 512))
+      expect(regs.zmm16).toBe(vectorPattern(16, 512))
       regs.zmm16 = fresh(31, 512)
       regs.k1 = 0x77n
     } else {

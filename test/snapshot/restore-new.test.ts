@@ -5,23 +5,13 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ProcsnapError, loadSnapshot, restore, type Process } from '../../src/index.js'
-import { fixture, start, track } from '../helpers.js'
+import { loadSnapshot, restore, type Process } from '../../src/index.js'
+import { fixture, rejectsWithCode, start, track } from '../helpers.js'
 
 const dir = (): string => mkdtempSync(join(tmpdir(), 'procsnap-restore-new-'))
 
 async function restored(...args: Parameters<typeof restore>): Promise<Process> {
   return track(await restore(...args))
-}
-
-async function expectCode(run: Promise<unknown>, code: string): Promise<ProcsnapError> {
-  const error = await run.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(error).toBeInstanceOf(ProcsnapError)
-  expect((error as ProcsnapError).code).toBe(code)
-  return error as ProcsnapError
 }
 
 describe('restore(snapshot) into a new process', () => {
@@ -77,7 +67,7 @@ describe('restore(snapshot) into a new process', () => {
     await original.wait()
     const lines = original.stdout.split('\n')
     // libcrypto's RELRO pages (relocated, then read-only) are only in a 'full' snapshot.
-    const refused = await expectCode(restore(writable), 'ERR_RESTORE_LEVEL')
+    const refused = await rejectsWithCode(restore(writable), 'ERR_RESTORE_LEVEL')
     expect(refused.message).toContain('libcrypto')
     const q = await restored(full)
     // Every register is the snapshot's, the vector ones too (python's memcpy and hashing use them).
@@ -92,9 +82,9 @@ describe('restore(snapshot) into a new process', () => {
     const proc = await start(fixture('qiling'), { args: ['2'] })
     await proc.runTo('before_sleep_label')
     const s = proc.createSnapshot({ level: 'writable' })
-    const other = await expectCode(restore(s, { exe: fixture('counter') }), 'ERR_RESTORE_FILE')
+    const other = await rejectsWithCode(restore(s, { exe: fixture('counter') }), 'ERR_RESTORE_FILE')
     expect(other.message).toContain('build-id')
-    await expectCode(restore(proc.createSnapshot({ level: 'base' })), 'ERR_RESTORE_LEVEL')
+    await rejectsWithCode(restore(proc.createSnapshot({ level: 'base' })), 'ERR_RESTORE_LEVEL')
     // A copy of the program, snapshotted and then removed: the file the snapshot maps is gone.
     const copy = join(dir(), 'qiling-copy')
     copyFileSync(fixture('qiling'), copy)
@@ -103,15 +93,15 @@ describe('restore(snapshot) into a new process', () => {
     const fromCopy = moved.createSnapshot({ level: 'writable' })
     await moved.kill()
     rmSync(copy)
-    const missing = await expectCode(restore(fromCopy), 'ERR_RESTORE_FILE')
+    const missing = await rejectsWithCode(restore(fromCopy), 'ERR_RESTORE_FILE')
     expect(missing.message).toContain('not there')
     const threaded = await start(fixture('threads'))
     threaded.breakAt('worker')
     await threaded.cont()
-    await expectCode(restore(threaded.createSnapshot({ level: 'writable' })), 'ERR_RESTORE_THREADS')
+    await rejectsWithCode(restore(threaded.createSnapshot({ level: 'writable' })), 'ERR_RESTORE_THREADS')
     const randomized = await start(fixture('qiling'), { args: ['2'], aslr: true })
     await randomized.runTo('before_sleep_label')
-    await expectCode(restore(randomized.createSnapshot({ level: 'writable' })), 'ERR_RESTORE_PROCESS')
+    await rejectsWithCode(restore(randomized.createSnapshot({ level: 'writable' })), 'ERR_RESTORE_PROCESS')
     // None of the refusals left a process behind, and the original still runs.
     proc.jump('after_sleep_label')
     expect(await proc.wait()).toEqual({ exitCode: 0 })

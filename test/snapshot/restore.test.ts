@@ -4,8 +4,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ProcsnapError, loadSnapshot, type Process } from '../../src/index.js'
-import { fixture, start } from '../helpers.js'
+import { loadSnapshot, type Process } from '../../src/index.js'
+import { fixture, rejectsWithCode, start } from '../helpers.js'
 
 const DATA = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ'
 
@@ -33,16 +33,6 @@ async function runNext(proc: Process): Promise<string> {
   const ev = await proc.cont()
   expect(ev.kind).toBe('breakpoint')
   return proc.stdout.slice(before)
-}
-
-async function expectCode(run: Promise<unknown>, code: string): Promise<ProcsnapError> {
-  const error = await run.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(error).toBeInstanceOf(ProcsnapError)
-  expect((error as ProcsnapError).code).toBe(code)
-  return error as ProcsnapError
 }
 
 describe('proc.restore', () => {
@@ -180,24 +170,27 @@ describe('proc.restore', () => {
     // Once the workers have ended, the snapshot's threads cannot come back.
     proc.breakpoints.forEach((b) => b.remove())
     await proc.runTo('libc.so.6!exit')
-    const gone = await expectCode(proc.restore(s), 'ERR_RESTORE_THREADS')
+    const gone = await rejectsWithCode(proc.restore(s), 'ERR_RESTORE_THREADS')
     expect(gone.message).toContain(String(s.threads[1]?.tid))
   })
 
   it('refuses what it cannot restore, with typed errors, and leaves the process usable', async () => {
     const proc = await roundsAt(0)
     const other = await roundsAt(0)
-    await expectCode(proc.restore(proc.createSnapshot({ level: 'base' })), 'ERR_RESTORE_LEVEL')
-    const foreign = await expectCode(proc.restore(other.createSnapshot({ level: 'writable' })), 'ERR_RESTORE_PROCESS')
+    await rejectsWithCode(proc.restore(proc.createSnapshot({ level: 'base' })), 'ERR_RESTORE_LEVEL')
+    const foreign = await rejectsWithCode(
+      proc.restore(other.createSnapshot({ level: 'writable' })),
+      'ERR_RESTORE_PROCESS',
+    )
     expect(foreign.message).toContain(String(other.pid))
     const threadSnapshot = proc.thread.createSnapshot({ level: 'writable' })
-    await expectCode(proc.restore(threadSnapshot), 'ERR_BAD_ARGUMENT')
+    await rejectsWithCode(proc.restore(threadSnapshot), 'ERR_BAD_ARGUMENT')
     const s = proc.createSnapshot({ level: 'writable' })
     const pending = proc.cont()
-    await expectCode(proc.restore(s), 'ERR_PROCESS_RUNNING')
+    await rejectsWithCode(proc.restore(s), 'ERR_PROCESS_RUNNING')
     await pending
     await proc.kill()
-    await expectCode(proc.restore(s), 'ERR_PROCESS_ENDED')
+    await rejectsWithCode(proc.restore(s), 'ERR_PROCESS_ENDED')
     expect(await runNext(other)).toContain('round 0 read abcdefgh')
   })
 })
