@@ -382,7 +382,20 @@ function identity(link: string): FdIdentity | undefined {
  */
 /** The process's maps as a snapshot holds them: see coalesced(). */
 export function snapshotMaps(proc: Process): MemoryMap[] {
-  return coalesced(proc.maps, startBrk(proc.pid))
+  return coalesced(proc.maps, startBrkOf(proc))
+}
+
+/** start_brk by process, with the address space it was read in (its first map): it changes only with an exec. */
+const startBrks = new WeakMap<Process, { space: string; value: bigint | undefined }>()
+
+function startBrkOf(proc: Process): bigint | undefined {
+  const first = proc.maps[0]
+  const space = `${proc.path}@${first?.start ?? 0n}`
+  const known = startBrks.get(proc)
+  if (known && known.space === space) return known.value
+  const value = startBrk(proc.pid)
+  startBrks.set(proc, { space, value })
+  return value
 }
 
 /**

@@ -50,9 +50,12 @@ function restoreChunk(
   const address = map.start + BigInt(from)
   const live = buffers.live.subarray(0, length)
   proc.readMemoryInto(address, live)
-  const want = buffers.want.subarray(0, length)
-  if (mayHoldData(map, from, from + length)) copyHeld(map, from, want, 0, length)
-  else want.fill(0)
+  // The snapshot's bytes: a view of its buffer when it holds the map whole, else a copy with zeros filled in.
+  const want = map.content ? map.content.subarray(from, from + length) : buffers.want.subarray(0, length)
+  if (!map.content) {
+    if (mayHoldData(map, from, from + length)) copyHeld(map, from, want, 0, length)
+    else want.fill(0)
+  }
   if (Buffer.from(live.buffer, live.byteOffset, length).equals(want)) return
   let run: [number, number] | undefined // a run of pages to write, offsets in the chunk
   const flush = (): void => {

@@ -14,7 +14,7 @@ import { isKernelMap, planLayout, protOf, type LayoutOp } from './restore-maps.j
 import { heldSize } from './content.js'
 import { chunkBuffers, restoreMapBytes, type MemoryRestore } from './restore-memory.js'
 import { ProcessSnapshot, type Snapshot } from './snapshot.js'
-import type { MapState, SnapshotData, SnapshotLevel } from './model.js'
+import type { MapState, SnapshotData, SnapshotLevel, ThreadState } from './model.js'
 
 export type { FdRestore } from './restore-fds.js'
 
@@ -89,7 +89,7 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
     for (const f of fds)
       if (f.action === 'not restored') notRestored.push(`fd ${f.fd} (${f.target}): ${f.reason ?? ''}`)
     await scratch.release()
-    proc.restored(plan.some(changesModules)) // the maps changed: read them again before touching memory
+    if (plan.length > 0 || ended.length > 0) proc.restored(plan.some(changesModules)) // maps changed: read them again
     const memory: MemoryRestore = { pagesWritten: 0, pagesDropped: 0, drops: [] }
     const buffers = chunkBuffers()
     for (const map of data.maps) {
@@ -327,12 +327,10 @@ function restoreRegisters(proc: Process, data: SnapshotData, target: RestoreTarg
   for (const saved of data.threads) {
     const thread = proc.threads.find((t) => (target === 'same' ? t.tid === saved.tid : t.index === saved.index))
     if (!(thread instanceof ProcessThread)) continue
-    const here = new Set(proc.arch.registerDecoders(proc.arch.readExtendedArea?.(thread.tid)).map((d) => d.name))
+    const here = registerNames(proc, thread.tid)
     const values: Record<string, bigint> = {}
     const lacking: string[] = []
-    for (const name of Object.keys(saved.regs)) {
-      const value = saved.regs[name]
-      if (value === undefined) continue
+    for (const [name, value] of Object.entries(decoded(saved))) {
       if (here.has(name)) values[name] = value
       else if (value !== 0n) lacking.push(name)
     }
@@ -344,6 +342,32 @@ function restoreRegisters(proc: Process, data: SnapshotData, target: RestoreTarg
     tids.push(thread.tid)
   }
   return tids
+}
+
+/** A snapshot thread's registers as a plain record, decoded once (a fuzzing loop restores the same snapshot thousands of times). */
+const decodedRegs = new WeakMap<ThreadState, Readonly<Record<string, bigint>>>()
+
+function decoded(saved: ThreadState): Readonly<Record<string, bigint>> {
+  let values = decodedRegs.get(saved)
+  if (!values) {
+    values = { ...saved.regs }
+    decodedRegs.set(saved, values)
+  }
+  return values
+}
+
+/** The registers a live thread has (its CPU's xsave components), by process and tid: read once. */
+const namesByThread = new WeakMap<Process, Map<number, ReadonlySet<string>>>()
+
+function registerNames(proc: Process, tid: number): ReadonlySet<string> {
+  let byTid = namesByThread.get(proc)
+  if (!byTid) namesByThread.set(proc, (byTid = new Map<number, ReadonlySet<string>>()))
+  let names = byTid.get(tid)
+  if (!names) {
+    names = new Set(proc.arch.registerDecoders(proc.arch.readExtendedArea?.(tid)).map((d) => d.name))
+    byTid.set(tid, names)
+  }
+  return names
 }
 
 /**
