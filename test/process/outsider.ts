@@ -24,7 +24,7 @@ export interface Outsider {
 
 const started: Outsider[] = []
 
-afterEach(() => {
+afterEach(async () => {
   for (const o of started.splice(0)) {
     if (o.alive()) {
       try {
@@ -34,6 +34,9 @@ afterEach(() => {
       }
     }
     o.closeInput()
+    // Its subshell writes the status file once it has reaped it: removing the folder before that
+    // raced with the write (ENOTEMPTY in a CI run).
+    await o.waitStatus(5000).catch(() => undefined)
     rmSync(o.dir, { recursive: true, force: true, maxRetries: 10 })
   }
 })

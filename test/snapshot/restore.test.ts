@@ -1,6 +1,7 @@
 // proc.restore(snapshot): a live process rewound to a snapshot of itself runs on exactly as it did
 // the first time: the same output, and a snapshot at the same later stop equal to the first run's.
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { closeSync, mkdtempSync, openSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -172,6 +173,36 @@ describe('proc.restore', () => {
     await proc.runTo('libc.so.6!exit')
     const gone = await rejectsWithCode(proc.restore(s), 'ERR_RESTORE_THREADS')
     expect(gone.message).toContain(String(s.threads[1]?.tid))
+  })
+
+  it('rewinds a thread interrupted in a blocking read: the read starts again and waits for new data (python3, a fifo)', async () => {
+    const fifo = join(mkdtempSync(join(tmpdir(), 'procsnap-restore-')), 'in')
+    execFileSync('mkfifo', [fifo])
+    const input = openSync(fifo, 'r+') // read and write: opening a fifo so never blocks
+    try {
+      const script = `import os\nf = os.open(${JSON.stringify(fifo)}, os.O_RDONLY)\nfor _ in range(3):\n    os.write(1, b"got %s\\n" % os.read(f, 5))\n`
+      const proc = await start('/usr/bin/python3', { args: ['-c', script] })
+      const pending = proc.cont()
+      await new Promise((resolve) => setTimeout(resolve, 300)) // it blocks in read(2)
+      proc.interrupt()
+      expect((await pending).kind).toBe('interrupted')
+      expect(proc.symbolize(proc.regs.rip)).toMatch(/^libc\.so\.6!read/)
+      const s = proc.createSnapshot({ level: 'writable' })
+      proc.breakAt('libc.so.6!write')
+      writeSync(input, 'hello')
+      await proc.cont()
+      const written = (): string => Buffer.from(proc.readMemory(proc.regs.rsi, Number(proc.regs.rdx))).toString()
+      expect(written()).toBe('got hello\n')
+      await proc.restore(s)
+      expect(proc.symbolize(proc.regs.rip)).toMatch(/^libc\.so\.6!read/) // back in read(2), to restart it
+      const again = proc.cont()
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      writeSync(input, 'world')
+      expect((await again).kind).toBe('breakpoint')
+      expect(written()).toBe('got world\n') // the restored read took the new data: 'hello' is gone from the pipe
+    } finally {
+      closeSync(input)
+    }
   })
 
   it('refuses what it cannot restore, with typed errors, and leaves the process usable', async () => {
