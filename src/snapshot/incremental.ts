@@ -72,6 +72,14 @@ export function captureBases(proc: Process): ((m: MemoryMap) => CaptureBase | un
   }
 }
 
+/**
+ * The process's memory changed behind the tracker's back (a restore wrote it, dropped pages with
+ * madvise, mapped and unmapped): the next capture reads it whole and becomes the base again.
+ */
+export function forgetCaptures(proc: Process): void {
+  previousCaptures.delete(proc)
+}
+
 /** Remembers a capture that holds memory as the base of the next one, and resets the tracker. */
 export function rememberCapture(proc: Process, level: SnapshotLevel, maps: readonly MapState[]): void {
   if (level === 'base') return // no contents: the next capture keeps the older base

@@ -8,6 +8,7 @@ import { readElf } from '../elf/index.js'
 import { MemoryError, ProcsnapError, RestoreError } from '../errors.js'
 import { Process, ProcessThread } from '../process/process.js'
 import { snapshotMaps } from './capture.js'
+import { forgetCaptures } from './incremental.js'
 import { hex } from './regions.js'
 import { restoreFds, type FdRestore } from './restore-fds.js'
 import { isKernelMap, planLayout, protOf, type LayoutOp } from './restore-maps.js'
@@ -73,6 +74,8 @@ export type RestoreTarget = 'same' | 'new'
 export async function restoreInto(proc: Process, data: SnapshotData, target: RestoreTarget): Promise<RestoreReport> {
   const scratch = new Scratch(proc, [...data.maps, ...proc.maps])
   const notRestored: string[] = []
+  // Pages given back with madvise lose the write tracker's marks: no earlier capture is a base after this.
+  forgetCaptures(proc)
   let complete = false
   try {
     // Threads started since end first: their stacks are among the maps the layout step removes.

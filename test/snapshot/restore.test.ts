@@ -205,6 +205,26 @@ describe('proc.restore', () => {
     }
   })
 
+  it('leaves no stale page to the next incremental snapshot of a tracked process (python3, 40 MiB)', async () => {
+    // The first capture reads 40 MiB or more: writes are tracked from then on, and the next capture
+    // would share what the tracker says was not written. A restore writes and drops pages behind it.
+    const script =
+      'import os\nbig = bytearray(40 << 20)\nfor i in range(3):\n' +
+      '    x = [bytearray(b"z" * 300000) for _ in range(4)]\n    os.write(1, b"%d\\n" % i)\n'
+    const proc = await start('/usr/bin/python3', { args: ['-c', script] })
+    proc.breakAt('libc.so.6!write')
+    await proc.cont()
+    const s = proc.createSnapshot({ level: 'writable' })
+    await proc.cont()
+    await proc.cont()
+    await proc.restore(s)
+    const incremental = proc.createSnapshot({ level: 'writable' })
+    const whole = proc.createSnapshot({ level: 'writable', incremental: false })
+    const diff = whole.diff(incremental)
+    expect(diff.isEmpty, diff.toString()).toBe(true)
+    expect(s.diff(whole).memory).toEqual([])
+  })
+
   it('refuses what it cannot restore, with typed errors, and leaves the process usable', async () => {
     const proc = await roundsAt(0)
     const other = await roundsAt(0)
