@@ -65,8 +65,9 @@ function isRegularFile(proc: Process, target: string): boolean {
   }
 }
 
-function fail(what: string, result: bigint): never {
-  throw new RestoreError(
+/** A system call of the restore that failed in the process (`result`: -errno). */
+export function restoreFailure(what: string, result: bigint): RestoreError {
+  return new RestoreError(
     'ERR_RESTORE_FAILED',
     `${what} failed in the process (errno ${-result}); the restore stopped there.`,
   )
@@ -94,7 +95,7 @@ export async function restoreFds(
       if (now.offset === want.offset) out.push({ fd: want.fd, target: want.target, action: 'unchanged' })
       else if (regular) {
         const r = await sys.call(SYS.lseek, [BigInt(want.fd), want.offset, 0n])
-        if (r < 0n) fail(`lseek(${want.fd}) of ${want.target}`, r)
+        if (r < 0n) throw restoreFailure(`lseek(${want.fd}) of ${want.target}`, r)
         out.push({ fd: want.fd, target: want.target, action: 'seeked' })
       } else
         out.push({
@@ -123,15 +124,15 @@ export async function restoreFds(
     if (opened !== BigInt(want.fd)) {
       const r = await sys.call(SYS.dup3, [opened, BigInt(want.fd), BigInt(flags & O_CLOEXEC)])
       await sys.call(SYS.close, [opened])
-      if (r < 0n) fail(`dup3 to fd ${want.fd}`, r)
+      if (r < 0n) throw restoreFailure(`dup3 to fd ${want.fd}`, r)
     }
     const r = await sys.call(SYS.lseek, [BigInt(want.fd), want.offset, 0n])
-    if (r < 0n) fail(`lseek(${want.fd}) of ${want.target}`, r)
+    if (r < 0n) throw restoreFailure(`lseek(${want.fd}) of ${want.target}`, r)
     out.push({ fd: want.fd, target: want.target, action: 'reopened' })
   }
   for (const [fd, now] of [...live].sort((a, b) => a[0] - b[0])) {
     const r = await sys.call(SYS.close, [BigInt(fd)])
-    if (r < 0n) fail(`close(${fd})`, r)
+    if (r < 0n) throw restoreFailure(`close(${fd})`, r)
     out.push({ fd, target: now.target, action: 'closed' })
   }
   return out.sort((a, b) => a.fd - b.fd)

@@ -4,13 +4,13 @@
 // snapshot mapped must be the same files (build-ids checked); the process starts with one thread.
 import { existsSync } from 'node:fs'
 import { readElf } from '../elf/index.js'
-import { ProcsnapError, RestoreError } from '../errors.js'
+import { RestoreError } from '../errors.js'
 import { INNER_CWD } from '../process/isolate.js'
 import { launch, type LaunchOptions } from '../process/launch.js'
 import type { Process } from '../process/process.js'
 import type { SnapshotData } from './model.js'
-import { restoreInto, restorable } from './restore.js'
-import { ProcessSnapshot, type Snapshot } from './snapshot.js'
+import { holdsMemory, restoreInto, restorable } from './restore.js'
+import type { Snapshot } from './snapshot.js'
 
 /** Launch options a restored process may choose; the rest follow the snapshot (aslr, isolate). */
 export type RestoreOptions = Pick<
@@ -67,17 +67,8 @@ export async function restore(snapshot: Snapshot, options: RestoreOptions = {}):
   return proc
 }
 
-function checkSnapshot(snapshot: Snapshot): SnapshotData {
-  if (!(snapshot instanceof ProcessSnapshot))
-    throw new ProcsnapError(
-      'ERR_BAD_ARGUMENT',
-      'restore takes a snapshot of a whole process (proc.createSnapshot() or loadSnapshot()), not a thread snapshot.',
-    )
-  if (snapshot.level === 'base')
-    throw new RestoreError(
-      'ERR_RESTORE_LEVEL',
-      "A 'base' snapshot holds no memory, so no process can be made from it: capture it with { level: 'writable' } (or 'full').",
-    )
+function checkSnapshot(given: Snapshot): SnapshotData {
+  const snapshot = holdsMemory(given, 'restore')
   if (snapshot.aslrEnabled)
     throw new RestoreError(
       'ERR_RESTORE_PROCESS',

@@ -10,7 +10,7 @@ import { Process, ProcessThread } from '../process/process.js'
 import { snapshotMaps } from './capture.js'
 import { forgetCaptures } from './incremental.js'
 import { hex } from './regions.js'
-import { restoreFds, type FdRestore } from './restore-fds.js'
+import { restoreFailure, restoreFds, type FdRestore } from './restore-fds.js'
 import { isKernelMap, planLayout, protOf, type LayoutOp } from './restore-maps.js'
 import { heldSize } from './content.js'
 import { chunkBuffers, restoreMapBytes, type MemoryRestore } from './restore-memory.js'
@@ -108,7 +108,7 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
     }
     for (const [start, end] of memory.drops) {
       const r = await proc.injectSyscall(SYS.madvise, [start, end - start, MADV_DONTNEED])
-      if (r < 0n) throw failure(`madvise(${hex(start)}, MADV_DONTNEED)`, r)
+      if (r < 0n) throw restoreFailure(`madvise(${hex(start)}, MADV_DONTNEED)`, r)
     }
     const threads = restoreRegisters(proc, data, target, notRestored)
     const current = data.threads.find((t) => t.index === data.current)
@@ -168,18 +168,24 @@ function changesModules(op: LayoutOp): boolean {
 }
 
 /** The snapshot, when it can be restored into `proc`; otherwise a typed error says why. */
-export function restorable(proc: Process, snapshot: Snapshot, target: RestoreTarget): ProcessSnapshot {
+/** A snapshot of a whole process that holds memory, as both kinds of restore need; `caller` names the API in errors. */
+export function holdsMemory(snapshot: Snapshot, caller: string): ProcessSnapshot {
   if (!(snapshot instanceof ProcessSnapshot))
     throw new ProcsnapError(
       'ERR_BAD_ARGUMENT',
-      'proc.restore takes a snapshot of the whole process (proc.createSnapshot() or loadSnapshot()), not a thread snapshot.',
+      `${caller} takes a snapshot of the whole process (proc.createSnapshot() or loadSnapshot()), not a thread snapshot.`,
     )
-  proc.checkStopped('restore a snapshot')
   if (snapshot.level === 'base')
     throw new RestoreError(
       'ERR_RESTORE_LEVEL',
       "A 'base' snapshot holds no memory, so it cannot be restored: capture it with { level: 'writable' } (or 'full').",
     )
+  return snapshot
+}
+
+export function restorable(proc: Process, given: Snapshot, target: RestoreTarget): ProcessSnapshot {
+  const snapshot = holdsMemory(given, target === 'same' ? 'proc.restore' : 'restore')
+  proc.checkStopped('restore a snapshot')
   if (snapshot.arch !== proc.arch.name)
     throw new RestoreError(
       'ERR_RESTORE_PROCESS',
@@ -204,13 +210,6 @@ export function restorable(proc: Process, snapshot: Snapshot, target: RestoreTar
   return snapshot
 }
 
-function failure(what: string, result: bigint): RestoreError {
-  return new RestoreError(
-    'ERR_RESTORE_FAILED',
-    `${what} failed in the process (errno ${-result}); the restore stopped there.`,
-  )
-}
-
 /** Runs the layout plan; returns each change in words. */
 async function restoreLayout(
   proc: Process,
@@ -229,11 +228,11 @@ async function restoreLayout(
     const range = `${hex(op.start)}-${hex(op.end)}`
     if (op.kind === 'munmap') {
       const r = await proc.injectSyscall(SYS.munmap, [op.start, op.end - op.start])
-      if (r < 0n) throw failure(`munmap ${range}`, r)
+      if (r < 0n) throw restoreFailure(`munmap ${range}`, r)
       done.push(`munmap ${range} (${op.path || 'anonymous'})`)
     } else if (op.kind === 'mprotect') {
       const r = await proc.injectSyscall(SYS.mprotect, [op.start, op.end - op.start, protOf(op.perms)])
-      if (r < 0n) throw failure(`mprotect ${range}`, r)
+      if (r < 0n) throw restoreFailure(`mprotect ${range}`, r)
       done.push(`mprotect ${range} ${op.perms} (${op.path || 'anonymous'})`)
     } else {
       const what = await mapAgain(proc, op.map, op.start, op.end, scratch)
@@ -267,7 +266,7 @@ async function mapAgain(
       -1n,
       0n,
     ])
-    if (r !== start) throw failure(`mmap of anonymous memory at ${hex(start)}`, r)
+    if (r !== start) throw restoreFailure(`mmap of anonymous memory at ${hex(start)}`, r)
     return map.path || 'anonymous'
   }
   checkSameFile(proc, map)
@@ -292,7 +291,7 @@ async function mapAgain(
       fd,
       offset,
     ])
-    if (r !== start) throw failure(`mmap of ${map.path} at ${hex(start)}`, r)
+    if (r !== start) throw restoreFailure(`mmap of ${map.path} at ${hex(start)}`, r)
   } finally {
     await proc.injectSyscall(SYS.close, [fd])
   }
@@ -414,7 +413,7 @@ class Scratch {
       -1n,
       0n,
     ])
-    if (r !== at) throw failure(`mmap of a scratch page at ${hex(at)}`, r)
+    if (r !== at) throw restoreFailure(`mmap of a scratch page at ${hex(at)}`, r)
     this.proc.restored(false)
     return at
   }

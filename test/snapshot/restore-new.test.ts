@@ -73,7 +73,8 @@ describe('restore(snapshot) into a new process', () => {
     // Every register is the snapshot's, the vector ones too (python's memcpy and hashing use them).
     const regs = full.diff(q.createSnapshot({ level: 'base' })).regs
     expect(regs, regs.map((r) => r.name).join(', ')).toEqual([])
-    expect(full.regs.xmm1).not.toBe(0n)
+    // (python3 at a write holds vector state: some xmm register is non-zero, whichever memcpy this CPU chose)
+    expect(Object.entries(full.regs).some(([name, value]) => name.startsWith('xmm') && value !== 0n)).toBe(true)
     expect(await q.wait()).toEqual({ exitCode: 0 })
     expect(q.stdout).toBe(`${lines.slice(1).join('\n')}`)
   })
