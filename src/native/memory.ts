@@ -21,6 +21,35 @@ export function readProcessMemory(
   return r < 0 ? -lastErrno() : r
 }
 
+/** At most this many ranges a call (the kernel's IOV_MAX). */
+export const MAX_RANGES = 1024
+let rangeIovecs = Buffer.alloc(16 * 64)
+
+/**
+ * Reads several ranges of the tracee in one process_vm_readv, one after another into `into` from its
+ * start; returns the bytes read (fewer: a range could not be read, whole or from some page on) or -errno.
+ */
+export function readProcessMemoryRanges(
+  pid: number,
+  ranges: readonly (readonly [address: bigint, length: number])[],
+  into: Uint8Array,
+): number {
+  if (ranges.length === 0) return 0
+  if (ranges.length > MAX_RANGES) throw new RangeError(`at most ${MAX_RANGES} ranges a read`)
+  if (rangeIovecs.length < 16 * ranges.length) rangeIovecs = Buffer.alloc(16 * ranges.length)
+  let total = 0
+  ranges.forEach(([address, length], i) => {
+    rangeIovecs.writeBigUInt64LE(address, 16 * i)
+    rangeIovecs.writeBigUInt64LE(BigInt(length), 16 * i + 8)
+    total += length
+  })
+  if (total > into.length) throw new RangeError('the ranges are longer than the buffer')
+  iovecs.writeBigUInt64LE(addressOf(into), 0)
+  iovecs.writeBigUInt64LE(BigInt(total), 8)
+  const r = Number(sys.process_vm_readv(pid, iovecs, 1, rangeIovecs, ranges.length, 0))
+  return r < 0 ? -lastErrno() : r
+}
+
 const O_RDWR = 2
 const O_CLOEXEC = 0o2000000
 

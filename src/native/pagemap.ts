@@ -13,6 +13,7 @@ const REGION_SIZE = 24
 
 /** Page categories (PAGE_IS_*), as masks and as reported. */
 export const PAGE_IS_WRITTEN = 1n << 1n
+export const PAGE_IS_FILE = 1n << 2n
 export const PAGE_IS_PRESENT = 1n << 3n
 export const PAGE_IS_SWAPPED = 1n << 4n
 /** Flags: write-protect the pages that matched; abort (EPERM) on a page without asynchronous write-protect. */
@@ -41,7 +42,11 @@ export interface PageRun {
   end: bigint
 }
 
-/** Reused across scans: the argument and 4096 regions (96 KiB); a longer answer is fetched from where the walk ended. */
+/**
+ * Reused across scans: the argument and 4096 regions (96 KiB); a longer answer is fetched from where
+ * the walk ended. The regions are all zeros between scans (each scan clears what it was given), so a
+ * failed scan's count is where the zeros begin, and a scan that finds a few runs clears a few.
+ */
 const scanArg = Buffer.alloc(PM_SCAN_ARG_SIZE)
 const REGIONS = 4096
 const regions = Buffer.alloc(REGIONS * REGION_SIZE)
@@ -51,8 +56,10 @@ interface ScanQuery {
   readonly flags: bigint
   /** Pages must have every category of this mask... */
   readonly all: bigint
-  /** ...and at least one of this one (0: no such condition). */
+  /** ...and at least one of this one (0: no such condition)... */
   readonly anyOf: bigint
+  /** ...and none of this one. */
+  readonly none?: bigint
 }
 
 /**
@@ -70,10 +77,10 @@ function scan(fd: number, start: bigint, end: bigint, query: ScanQuery, into: Pa
     scanArg.writeBigUInt64LE(end, 24) // end
     scanArg.writeBigUInt64LE(addressOf(regions), 40) // vec
     scanArg.writeBigUInt64LE(BigInt(REGIONS), 48) // vec_len
-    scanArg.writeBigUInt64LE(query.all, 72) // category_mask
+    scanArg.writeBigUInt64LE(query.none ?? 0n, 64) // category_inverted
+    scanArg.writeBigUInt64LE(query.all | (query.none ?? 0n), 72) // category_mask
     scanArg.writeBigUInt64LE(query.anyOf, 80) // category_anyof_mask
     scanArg.writeBigUInt64LE(query.all | query.anyOf, 88) // return_mask
-    regions.fill(0)
     const r = sys.ioctlBuf(fd, PAGEMAP_SCAN, scanArg)
     const errno = r < 0 ? lastErrno() : 0
     let n = r
@@ -89,6 +96,7 @@ function scan(fd: number, start: bigint, end: bigint, query: ScanQuery, into: Pa
       if (last && (ours ? runStart <= last.end : runStart === last.end)) last.end = runEnd
       else into.push({ start: runStart, end: runEnd })
     }
+    regions.fill(0, 0, n * REGION_SIZE)
     if (errno !== 0) return errno
     const walkEnd = scanArg.readBigUInt64LE(32)
     // The walk stops early only when the vector is full; it goes on from where it stopped.
@@ -127,11 +135,17 @@ export function readPagemap(fd: number, start: bigint, pages: number, into: BigU
 }
 
 /**
- * Runs [start, end) of addresses in [from, to) whose pages have any of the `anyOf` categories, in
- * ascending order, merged; a negative errno when the kernel has no PAGEMAP_SCAN (EINVAL, ENOTTY).
+ * Runs [start, end) of addresses in [from, to) whose pages have any of the `anyOf` categories and
+ * none of the `none` ones, in ascending order, merged; a negative errno when the kernel has no PAGEMAP_SCAN (EINVAL, ENOTTY).
  */
-export function pagemapScan(fd: number, from: bigint, to: bigint, anyOf: bigint): Array<[bigint, bigint]> | number {
+export function pagemapScan(
+  fd: number,
+  from: bigint,
+  to: bigint,
+  anyOf: bigint,
+  none = 0n,
+): Array<[bigint, bigint]> | number {
   const runs: PageRun[] = []
-  const errno = scan(fd, from, to, { flags: 0n, all: 0n, anyOf }, runs)
+  const errno = scan(fd, from, to, { flags: 0n, all: 0n, anyOf, none }, runs)
   return errno !== 0 ? -errno : runs.map((r): [bigint, bigint] => [r.start, r.end])
 }

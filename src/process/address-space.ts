@@ -20,7 +20,7 @@ export class AddressSpace {
   private exePath: string
   private readonly onModulesRead: () => void
   private readonly reader: MapsReader
-  private mapsCache: MemoryMap[] | undefined
+  private mapsCache: readonly MemoryMap[] | undefined
   private modulesCache: Module[] | undefined
   /**
    * The executable's module and the stack's mapping, read from the maps at the exec, while they are
@@ -77,7 +77,7 @@ export class AddressSpace {
     this.modulesCache = undefined
   }
 
-  maps(): MemoryMap[] {
+  maps(): readonly MemoryMap[] {
     this.mapsCache ??= this.reader.read()
     return this.mapsCache
   }

@@ -42,12 +42,14 @@ export class MapsReader {
   private readonly pid: number
   private fd = -1
   private buf = Buffer.allocUnsafe(16384)
+  /** The last text read and its maps: a process stopped again with the same layout gets the same (frozen) array. */
+  private last: { text: string; maps: readonly MemoryMap[] } | undefined
 
   constructor(pid: number) {
     this.pid = pid
   }
 
-  read(): MemoryMap[] {
+  read(): readonly MemoryMap[] {
     if (this.fd < 0) this.fd = openSync(`/proc/${this.pid}/maps`, 'r')
     let length = 0
     for (;;) {
@@ -60,7 +62,9 @@ export class MapsReader {
       if (n <= 0) break
       length += n
     }
-    return parseMaps(this.buf.toString('latin1', 0, length))
+    const text = this.buf.toString('latin1', 0, length)
+    if (this.last?.text !== text) this.last = { text, maps: Object.freeze(parseMaps(text)) }
+    return this.last.maps
   }
 
   close(): void {

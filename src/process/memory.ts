@@ -2,7 +2,8 @@
 import { MemoryError, ProcessStateError } from '../errors.js'
 import { crcPages, readPagesShared, startReadPages, type ReadSync } from '../files/shared-pages.js'
 import { ERRNO, errnoName } from '../native/constants.js'
-import { closeFd, openProcessMem, preadMem, pwriteMem, readProcessMemory } from '../native/memory.js'
+import { openPagemap } from '../native/pagemap.js'
+import { closeFd, openProcessMem, preadMem, pwriteMem, readProcessMemory, readProcessMemoryRanges } from '../native/memory.js'
 import type { BreakpointTable } from './breakpoints.js'
 import { describeUnmapped, findMap, hex, type MemoryMap } from './maps.js'
 
@@ -10,6 +11,8 @@ export class TraceeMemory {
   private readonly pid: number
   private readonly maps: () => readonly MemoryMap[]
   private fd = -1
+  /** The pagemap fd, or -errno once refused; undefined before it is asked for. */
+  private pagemap: number | undefined
   /** Set once the breakpoint table exists, so reads show original bytes, never int3. */
   table: BreakpointTable | undefined
 
@@ -29,6 +32,25 @@ export class TraceeMemory {
   readInto(address: bigint, target: Uint8Array): void {
     this.readRaw(address, target)
     this.table?.patchRead(address, target)
+  }
+
+  /**
+   * Reads several ranges at once (one system call), one after another into `target` from its start;
+   * breakpoint bytes show as the original code. False when some range could not be read whole (the
+   * caller reads them one by one with readInto, which says why).
+   */
+  readRanges(ranges: readonly (readonly [address: bigint, length: number])[], target: Uint8Array): boolean {
+    let total = 0
+    for (const [, length] of ranges) total += length
+    if (readProcessMemoryRanges(this.pid, ranges, target) !== total) return false
+    if (this.table) {
+      let at = 0
+      for (const [address, length] of ranges) {
+        this.table.patchRead(address, target.subarray(at, at + length))
+        at += length
+      }
+    }
+    return true
   }
 
   /** The bytes as they are in memory, int3 included: for the breakpoint table only. */
@@ -83,6 +105,14 @@ export class TraceeMemory {
   close(): void {
     if (this.fd >= 0) closeFd(this.fd)
     this.fd = -1
+    if (this.pagemap !== undefined && this.pagemap >= 0) closeFd(this.pagemap)
+    this.pagemap = undefined
+  }
+
+  /** /proc/PID/pagemap, opened once (a restore loop asks it which pages were touched each time); undefined if refused. */
+  pagemapFd(): number | undefined {
+    this.pagemap ??= openPagemap(this.pid)
+    return this.pagemap >= 0 ? this.pagemap : undefined
   }
 
   private memFd(): number {

@@ -30,7 +30,7 @@ import type { Schedule } from './schedule.js'
 import type { Isolation } from './isolate.js'
 import { sendSignal } from '../native/ptrace.js'
 import { Tracer, type Stop } from './tracer.js'
-import { writeThreadRegisters } from './write-registers.js'
+import { writeExtendedArea, writeThreadRegisters } from './write-registers.js'
 import { stopNaps } from './waiter.js'
 
 export interface WaitOptions {
@@ -274,8 +274,13 @@ export class Process implements AsyncDisposable {
 
   /** The memory maps, read from /proc/PID/maps at this stop. */
   get maps(): MemoryMap[] {
+    return [...this.sharedMaps()]
+  }
+
+  /** @internal The maps as read at this stop, not copied: the same array while the layout's text is the same. */
+  sharedMaps(): readonly MemoryMap[] {
     this.assertStopped('read the memory maps')
-    return [...this.space.maps()]
+    return this.space.maps()
   }
 
   /** Loaded ELF modules: the executable, ld.so, shared libraries. */
@@ -356,6 +361,21 @@ export class Process implements AsyncDisposable {
     this.assertStopped('read memory')
     this.memory.readInto(this.space.resolve(location).address, target)
     return target
+  }
+
+  /** @internal /proc/PID/pagemap's fd, kept open with the process's memory (undefined if refused). */
+  pagemapFd(): number | undefined {
+    this.assertStopped('read the page map')
+    return this.memory.pagemapFd()
+  }
+
+  /**
+   * @internal Reads several ranges at once, one after another into `target` (restore compares what a
+   * process touched, a few pages in many places); false when one could not be read whole.
+   */
+  readMemoryRanges(ranges: readonly (readonly [address: bigint, length: number])[], target: Uint8Array): boolean {
+    this.assertStopped('read memory')
+    return this.memory.readRanges(ranges, target)
   }
 
   /**
@@ -1215,12 +1235,19 @@ export class ProcessThread implements Thread {
 
   /**
    * @internal Restore (snapshot/restore.ts): writes a snapshot's registers, general and extended
-   * (checked before any is written); a pc that lands on a breakpoint then steps over it at the next
-   * resume, as gdb does.
+   * (checked before any is written), then `area` when given (a whole extended area); a pc that
+   * lands on a breakpoint then steps over it at the next resume, as gdb does.
    */
-  restoreRegisters(values: Readonly<Record<string, bigint>>): void {
+  restoreRegisters(values: Readonly<Record<string, bigint>>, area?: Uint8Array): void {
     writeThreadRegisters(this.#traced, values)
+    if (area) writeExtendedArea(this.#traced, area)
     this.#traced.rewound = false
+  }
+
+  /** @internal The thread's extended area (x86_64: xsave) as the kernel gives it, for encoding a restore once. */
+  extendedArea(): Uint8Array | undefined {
+    this.#traced.ensureStopped()
+    return this.#traced.arch.readExtendedArea?.(this.#traced.tid)
   }
 
   /** @internal A copy of the general register block as PTRACE_GETREGS gave it (read once per stop), for capture. */

@@ -25,7 +25,7 @@ export interface WritableThread extends RegisterSource {
  * (XRSTOR ignores it). The kernel keeps its own eflags bits (it masks what user space may set).
  */
 export function writeThreadRegisters(thread: WritableThread, values: Readonly<Record<string, bigint>>): void {
-  const { arch, tid } = thread
+  const { arch } = thread
   thread.ensureStopped()
   const general = new Map<number, bigint>()
   const aliases: [string, bigint][] = []
@@ -44,7 +44,17 @@ export function writeThreadRegisters(thread: WritableThread, values: Readonly<Re
   const encoded = template && arch.encodeExtended?.(values, template, skippedNames(arch))
   if (general.size > 0 || aliases.length > 0) writeGeneral(thread, general, aliases)
   if (!template || !encoded || sameBytes(encoded, template)) return
-  const err = arch.writeExtendedArea?.(tid, encoded) ?? 0
+  writeExtendedArea(thread, encoded)
+}
+
+/**
+ * Writes a whole extended area (as `arch.encodeExtended` gives it for this thread's CPU) into the
+ * stopped `thread`: restore writes an area it encoded once for a snapshot's thread, unread.
+ */
+export function writeExtendedArea(thread: WritableThread, area: Uint8Array): void {
+  const { arch, tid } = thread
+  thread.ensureStopped()
+  const err = arch.writeExtendedArea?.(tid, area) ?? 0
   if (err !== 0)
     throw new PtraceError(
       'ERR_PTRACE',

@@ -435,7 +435,8 @@ export class Residency {
   private fd: number | undefined
   private failed = false
   private swap: boolean | undefined
-  private readonly entries = Buffer.alloc(PAGEMAP_BATCH * 8)
+  /** pagemap entries read at once, for kernels without PAGEMAP_SCAN: allocated at the first such read. */
+  private entriesBuffer: Buffer | undefined
   /** PAGEMAP_SCAN unless the kernel lacks it (before 6.7), or the caller measures the fallback. */
   private scan: boolean
 
@@ -462,7 +463,8 @@ export class Residency {
   private readEntries(fd: number, start: bigint, end: bigint): PageRun[] | undefined {
     const first = Number(start / BigInt(PAGE))
     const count = Number((end - start) / BigInt(PAGE))
-    const words = new Uint32Array(this.entries.buffer, this.entries.byteOffset, PAGEMAP_BATCH * 2)
+    const entries = (this.entriesBuffer ??= Buffer.alloc(PAGEMAP_BATCH * 8))
+    const words = new Uint32Array(entries.buffer, entries.byteOffset, PAGEMAP_BATCH * 2)
     const runs: Array<[number, number]> = []
     const touchedBits = this.swapped() ? TOUCHED : PRESENT
     let open: number | undefined
@@ -470,7 +472,7 @@ export class Residency {
       const n = Math.min(PAGEMAP_BATCH, count - i)
       let got: number
       try {
-        got = readSync(fd, this.entries, 0, n * 8, (first + i) * 8)
+        got = readSync(fd, entries, 0, n * 8, (first + i) * 8)
       } catch {
         got = -1
       }

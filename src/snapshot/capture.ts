@@ -381,15 +381,21 @@ function identity(link: string): FdIdentity | undefined {
  * known (proc.isolation.pid) without reading /proc/PID/status (~50 µs a capture); else the last of NSpid.
  */
 /** The process's maps as a snapshot holds them: see coalesced(). */
-export function snapshotMaps(proc: Process): MemoryMap[] {
-  return coalesced(proc.maps, startBrkOf(proc))
+export function snapshotMaps(proc: Process): readonly MemoryMap[] {
+  const live = proc.sharedMaps()
+  let maps = coalescedMaps.get(live)
+  if (!maps) coalescedMaps.set(live, (maps = Object.freeze(coalesced(live, startBrkOf(proc)))))
+  return maps
 }
+
+/** By the array of maps read at a stop: a restore loop sees the same layout thousands of times. */
+const coalescedMaps = new WeakMap<readonly MemoryMap[], readonly MemoryMap[]>()
 
 /** start_brk by process, with the address space it was read in (its first map): it changes only with an exec. */
 const startBrks = new WeakMap<Process, { space: string; value: bigint | undefined }>()
 
 function startBrkOf(proc: Process): bigint | undefined {
-  const first = proc.maps[0]
+  const first = proc.sharedMaps()[0]
   const space = `${proc.path}@${first?.start ?? 0n}`
   const known = startBrks.get(proc)
   if (known && known.space === space) return known.value

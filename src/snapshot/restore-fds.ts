@@ -31,18 +31,12 @@ const O_EXCL = 0o200
 const O_TRUNC = 0o1000
 const O_CLOEXEC = 0o2000000
 
-interface LiveFd {
-  readonly target: string
-  readonly offset: bigint
-}
-
-/** The process's fds and their targets; offsets are read (fdinfo) only for fds that may be regular files. */
-function liveFds(pid: number): Map<number, LiveFd> {
-  const fds = new Map<number, LiveFd>()
+/** The process's fds and their targets (readlink of /proc/PID/fd/N). */
+function liveFds(pid: number): Map<number, string> {
+  const fds = new Map<number, string>()
   for (const name of readdirSync(`/proc/${pid}/fd`)) {
     try {
-      const target = readlinkSync(`/proc/${pid}/fd/${name}`)
-      fds.set(Number(name), { target, offset: target.startsWith('/') ? offsetOf(pid, name) : 0n })
+      fds.set(Number(name), readlinkSync(`/proc/${pid}/fd/${name}`))
     } catch {
       // closed meanwhile
     }
@@ -50,9 +44,21 @@ function liveFds(pid: number): Map<number, LiveFd> {
   return fds
 }
 
-function offsetOf(pid: number, fd: string): bigint {
+/** An fd's offset (fdinfo's pos). */
+function offsetOf(pid: number, fd: number): bigint {
   const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'latin1')
   return BigInt(/^pos:\s+(\d+)/m.exec(info)?.[1] ?? '0')
+}
+
+const S_IFMT = 0o170000
+const S_IFBLK = 0o060000
+
+/**
+ * Whether the offset of the snapshot's fd can have moved in a way that matters: a path that is not a
+ * pipe, socket, terminal nor character device (those have no offset to set back; a block device has).
+ */
+function hasOffset(want: FdState): boolean {
+  return want.target.startsWith('/') && (!want.stat || (want.stat.mode & S_IFMT) === S_IFBLK)
 }
 
 /** A regular file this process can see at `target` (not a pipe, socket, terminal, device, or deleted file). */
@@ -85,15 +91,16 @@ export async function restoreFds(
   for (const want of snapshotFds) {
     const now = live.get(want.fd)
     live.delete(want.fd)
-    if (newProcess && want.fd <= 2 && now) {
+    if (newProcess && want.fd <= 2 && now !== undefined) {
       const reason = "the new process's own stdio (launch's options)"
-      out.push({ fd: want.fd, target: now.target, action: 'unchanged', reason })
+      out.push({ fd: want.fd, target: now, action: 'unchanged', reason })
       continue
     }
-    const regular = isRegularFile(proc, want.target)
-    if (now && now.target === want.target) {
-      if (now.offset === want.offset) out.push({ fd: want.fd, target: want.target, action: 'unchanged' })
-      else if (regular) {
+    if (now === want.target) {
+      // The same target: only its offset can differ (read for files, skipped for what has none).
+      if (!hasOffset(want) || offsetOf(proc.pid, want.fd) === want.offset)
+        out.push({ fd: want.fd, target: want.target, action: 'unchanged' })
+      else if (isRegularFile(proc, want.target)) {
         const r = await sys.call(SYS.lseek, [BigInt(want.fd), want.offset, 0n])
         if (r < 0n) throw restoreFailure(`lseek(${want.fd}) of ${want.target}`, r)
         out.push({ fd: want.fd, target: want.target, action: 'seeked' })
@@ -106,9 +113,10 @@ export async function restoreFds(
         })
       continue
     }
+    const regular = isRegularFile(proc, want.target)
     if (!regular) {
       const reason = now
-        ? `it now refers to ${now.target}, and ${want.target} is not a regular file that can be opened again`
+        ? `it now refers to ${now}, and ${want.target} is not a regular file that can be opened again`
         : `it was closed, and ${want.target} is not a regular file that can be opened again (a pipe, socket, terminal or device)`
       out.push({ fd: want.fd, target: want.target, action: 'not restored', reason })
       continue
@@ -133,7 +141,7 @@ export async function restoreFds(
   for (const [fd, now] of [...live].sort((a, b) => a[0] - b[0])) {
     const r = await sys.call(SYS.close, [BigInt(fd)])
     if (r < 0n) throw restoreFailure(`close(${fd})`, r)
-    out.push({ fd, target: now.target, action: 'closed' })
+    out.push({ fd, target: now, action: 'closed' })
   }
   return out.sort((a, b) => a.fd - b.fd)
 }

@@ -3,9 +3,13 @@
 // costs what the process changed (text pages that did not change stay shared with their file).
 // A page that the snapshot holds as zeros in private anonymous memory is given back to the kernel
 // (madvise MADV_DONTNEED) rather than written: it reads as zeros and stays untouched, as it was.
+import { MemoryError } from '../errors.js'
+import { MAX_RANGES } from '../native/memory.js'
 import type { Process } from '../process/process.js'
+import { PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan } from '../native/pagemap.js'
 import { copyHeld, heldSize, mayHoldData, PAGE } from './content.js'
-import type { MapState } from './model.js'
+import type { MapState, PageRun } from './model.js'
+import { isKernelMap } from './restore-maps.js'
 
 /** Bytes compared per read of the process's memory. */
 const CHUNK = 1 << 20
@@ -19,37 +23,88 @@ export interface MemoryRestore {
   readonly drops: [bigint, bigint][]
 }
 
+/** A piece of a map to compare: `length` bytes from offset `from`, at most a chunk. */
+interface Piece {
+  readonly map: MapState
+  readonly from: number
+  readonly length: number
+}
+
 /**
- * Writes back the pages of `map` that differ from what the snapshot holds; queues zero pages of
- * anonymous memory to drop. `only`: the byte ranges [from, to) of the map that may differ (page
- * aligned, ascending); the rest is known to be as the snapshot holds it. Default: all of it.
+ * Writes back the pages of each map that differ from what the snapshot holds; queues zero pages of
+ * anonymous memory to drop. `ranges(map)`: the byte ranges [from, to) of the map that may differ
+ * (page aligned, ascending), the rest known to be as the snapshot holds it; undefined: all of it.
+ * The pieces are read a chunk at a time, many places in one system call. A map whose bytes cannot
+ * be read or written goes to `failed` with the error, and the others go on.
  */
-export function restoreMapBytes(
+export function restoreBytes(
   proc: Process,
-  map: MapState,
+  maps: readonly MapState[],
+  ranges: (map: MapState) => readonly PageRun[] | undefined,
+  into: MemoryRestore,
+  failed: (map: MapState, error: MemoryError) => void,
+): void {
+  const buffers = chunkBuffers()
+  const broken = new Set<MapState>()
+  const fail = (map: MapState, error: unknown): void => {
+    if (!(error instanceof MemoryError)) throw error
+    broken.add(map)
+    failed(map, error)
+  }
+  let batch: Piece[] = []
+  let bytes = 0
+  const flush = (): void => {
+    if (batch.length > 0) compareBatch(proc, batch, into, buffers, broken, fail)
+    batch = []
+    bytes = 0
+  }
+  for (const map of maps) {
+    const held = heldSize(map)
+    for (const [lo, hi] of ranges(map) ?? [[0, held] as const]) {
+      const end = Math.min(hi, held)
+      for (let from = lo; from < end; from += CHUNK) {
+        const length = Math.min(CHUNK, end - from)
+        if (bytes + length > CHUNK || batch.length === MAX_RANGES) flush()
+        batch.push({ map, from, length })
+        bytes += length
+      }
+    }
+  }
+  flush()
+}
+
+/** Reads a batch of pieces at once and compares each; when some piece cannot be read, one by one to learn which. */
+function compareBatch(
+  proc: Process,
+  batch: readonly Piece[],
   into: MemoryRestore,
   buffers: ChunkBuffers,
-  only?: readonly (readonly [number, number])[],
+  broken: Set<MapState>,
+  fail: (map: MapState, error: unknown) => void,
 ): void {
-  const held = heldSize(map)
-  for (const [lo, hi] of only ?? [[0, held] as const]) {
-    for (let from = lo; from < Math.min(hi, held); from += CHUNK)
-      restoreChunk(proc, map, from, Math.min(CHUNK, Math.min(hi, held) - from), into, buffers)
+  const whole = proc.readMemoryRanges(
+    batch.map((p) => [p.map.start + BigInt(p.from), p.length] as const),
+    buffers.live,
+  )
+  let at = 0
+  for (const p of batch) {
+    if (broken.has(p.map)) continue
+    try {
+      const live = buffers.live.subarray(whole ? at : 0, (whole ? at : 0) + p.length)
+      if (!whole) proc.readMemoryInto(p.map.start + BigInt(p.from), live)
+      restorePiece(proc, p, live, into, buffers)
+    } catch (error) {
+      fail(p.map, error)
+    }
+    at += p.length
   }
 }
 
-function restoreChunk(
-  proc: Process,
-  map: MapState,
-  from: number,
-  length: number,
-  into: MemoryRestore,
-  buffers: ChunkBuffers,
-): void {
+/** Compares a piece with the process's bytes (`live`, read already) and writes back the pages that differ. */
+function restorePiece(proc: Process, piece: Piece, live: Uint8Array, into: MemoryRestore, buffers: ChunkBuffers): void {
+  const { map, from, length } = piece
   const anonymous = map.inode === 0 && map.perms[3] === 'p' && map.path !== '[vdso]'
   const address = map.start + BigInt(from)
-  const live = buffers.live.subarray(0, length)
-  proc.readMemoryInto(address, live)
   // The snapshot's bytes: a view of its buffer when it holds the map whole, else a copy with zeros filled in.
   const want = map.content ? map.content.subarray(from, from + length) : buffers.want.subarray(0, length)
   if (!map.content) {
@@ -72,7 +127,7 @@ function restoreChunk(
       flush()
       continue
     }
-    if (anonymous && end - at === PAGE && isZero(b)) {
+    if (anonymous && isZeroPage(b)) {
       flush()
       addDrop(into, address + BigInt(at))
       continue
@@ -84,6 +139,96 @@ function restoreChunk(
     }
   }
   flush()
+}
+
+/** Private anonymous memory: its pages read as zeros until the process touches them. */
+function isPrivateAnonymous(map: MapState): boolean {
+  return map.inode === 0 && map.perms[3] === 'p' && !isKernelMap(map)
+}
+
+/**
+ * For each private anonymous map of `maps`, the ranges that can differ from the snapshot, page
+ * aligned and ascending: the pages the process has touched (present or swapped out: one
+ * PAGEMAP_SCAN over all of them), and the pages where the snapshot holds a non-zero byte. Elsewhere
+ * both read as zeros, so nothing is read there. Undefined for a map: compare all of it (another
+ * kind of map, or a kernel without PAGEMAP_SCAN).
+ */
+export function anonymousRanges(proc: Process, maps: readonly MapState[]): (map: MapState) => PageRun[] | undefined {
+  const anonymous = maps.filter(isPrivateAnonymous)
+  const fd = anonymous.length > 0 ? proc.pagemapFd() : undefined
+  const first = anonymous[0]
+  const last = anonymous.at(-1)
+  if (fd === undefined || !first || !last) return () => undefined
+  // Pages of files (text, and data never written) are left out by the kernel: only anonymous ones are wanted.
+  const touched = pagemapScan(fd, first.start, last.end, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, PAGE_IS_FILE)
+  if (typeof touched === 'number') return () => undefined
+  return (map) => (isPrivateAnonymous(map) ? mergeRuns(within(touched, map), dataRuns(map), heldSize(map)) : undefined)
+}
+
+/** The runs of `touched` (addresses, ascending) inside `map`, as offsets from its start. */
+function within(touched: readonly (readonly [bigint, bigint])[], map: MapState): PageRun[] {
+  let lo = 0
+  let hi = touched.length
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1
+    if ((touched[mid]?.[1] ?? 0n) <= map.start) lo = mid + 1
+    else hi = mid
+  }
+  const out: [number, number][] = []
+  for (let i = lo; i < touched.length; i++) {
+    const [start, end] = touched[i] ?? [0n, 0n]
+    if (start >= map.end) break
+    const from = start > map.start ? start : map.start
+    const to = end < map.end ? end : map.end
+    out.push([Number(from - map.start), Number(to - map.start)])
+  }
+  return out
+}
+
+/** Two ascending lists of runs merged into one, cut at `held` bytes. */
+function mergeRuns(a: readonly PageRun[], b: readonly PageRun[], held: number): PageRun[] {
+  const runs: [number, number][] = []
+  let i = 0
+  let j = 0
+  while (i < a.length || j < b.length) {
+    const x = a[i]
+    const y = b[j]
+    const next = !y || (x && x[0] <= y[0]) ? (i++, x) : (j++, y)
+    if (!next || next[0] >= held) continue
+    const to = Math.min(next[1], held)
+    const tail = runs.at(-1)
+    if (tail && next[0] <= tail[1]) tail[1] = Math.max(tail[1], to)
+    else runs.push([next[0], to])
+  }
+  return runs
+}
+
+/** The page runs of a snapshot map that hold a non-zero byte, found once per map (a fuzzing loop restores it thousands of times). */
+const dataRunsByMap = new WeakMap<MapState, readonly PageRun[]>()
+
+function dataRuns(map: MapState): readonly PageRun[] {
+  let runs = dataRunsByMap.get(map)
+  if (runs) return runs
+  const found: [number, number][] = []
+  const held = heldSize(map)
+  const page = new Uint8Array(PAGE)
+  for (let at = 0; at < held; at += PAGE) {
+    const end = Math.min(at + PAGE, held)
+    let nonZero: boolean
+    if (map.content) nonZero = !isZero(Buffer.from(map.content.buffer, map.content.byteOffset + at, end - at))
+    else if (!mayHoldData(map, at, end)) nonZero = false
+    else {
+      copyHeld(map, at, page, 0, end - at)
+      nonZero = !isZero(Buffer.from(page.buffer, 0, end - at))
+    }
+    if (!nonZero) continue
+    const last = found.at(-1)
+    if (last && last[1] === at) last[1] = end
+    else found.push([at, end])
+  }
+  runs = found
+  dataRunsByMap.set(map, runs)
+  return runs
 }
 
 /** Two reusable chunk buffers: the process's bytes and the snapshot's. */
@@ -109,6 +254,11 @@ function addDrop(into: MemoryRestore, page: bigint): void {
 
 const ZERO_PAGE = Buffer.alloc(PAGE)
 
-function isZero(page: Buffer): boolean {
+/** A whole page of zeros (a shorter tail is never dropped); `isZero` of a tail compares its length. */
+function isZeroPage(page: Buffer): boolean {
   return page.length === PAGE && page.equals(ZERO_PAGE)
+}
+
+function isZero(bytes: Buffer): boolean {
+  return bytes.equals(ZERO_PAGE.subarray(0, bytes.length))
 }

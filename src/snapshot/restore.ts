@@ -5,7 +5,8 @@
 // thread's registers. All of it through system calls run inside the process (inject.ts), as CRIU's
 // parasite does, so the kernel's view (maps, brk, fds) is the snapshot's again, not only the bytes.
 import { readElf } from '../elf/index.js'
-import { MemoryError, ProcsnapError, RestoreError } from '../errors.js'
+import { ProcsnapError, RestoreError } from '../errors.js'
+import type { MemoryMap } from '../process/maps.js'
 import { Process, ProcessThread } from '../process/process.js'
 import { snapshotMaps } from './capture.js'
 import { forgetCaptures } from './incremental.js'
@@ -13,7 +14,7 @@ import { hex } from './regions.js'
 import { restoreFailure, restoreFds, type FdRestore } from './restore-fds.js'
 import { isKernelMap, planLayout, protOf, type LayoutOp } from './restore-maps.js'
 import { heldSize } from './content.js'
-import { chunkBuffers, restoreMapBytes, type MemoryRestore } from './restore-memory.js'
+import { anonymousRanges, restoreBytes, type MemoryRestore } from './restore-memory.js'
 import { ProcessSnapshot, type Snapshot } from './snapshot.js'
 import type { MapState, SnapshotData, SnapshotLevel, ThreadState } from './model.js'
 
@@ -72,7 +73,7 @@ export type RestoreTarget = 'same' | 'new'
 
 /** Restores `data` into the stopped `proc`: layout, fds, bytes, registers, answers. */
 export async function restoreInto(proc: Process, data: SnapshotData, target: RestoreTarget): Promise<RestoreReport> {
-  const scratch = new Scratch(proc, [...data.maps, ...proc.maps])
+  const scratch = new Scratch(proc, () => [...data.maps, ...proc.sharedMaps()])
   const notRestored: string[] = []
   // Pages given back with madvise lose the write tracker's marks: no earlier capture is a base after this.
   forgetCaptures(proc)
@@ -82,7 +83,7 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
     const saved = new Set(data.threads.map((t) => t.tid))
     const ended = target === 'same' ? proc.threads.map((t) => t.tid).filter((tid) => !saved.has(tid)) : []
     for (const tid of ended) await proc.endThread(tid)
-    const plan = planLayout(data.maps, snapshotMaps(proc))
+    const plan = layoutPlan(data, snapshotMaps(proc))
     checkHeld(plan, data.maps)
     const layout = await restoreLayout(proc, plan, scratch, notRestored)
     const fds = await restoreFds(proc, data.fds, target === 'new', {
@@ -94,18 +95,11 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
     await scratch.release()
     if (plan.length > 0 || ended.length > 0) proc.restored(plan.some(changesModules)) // maps changed: read them again
     const memory: MemoryRestore = { pagesWritten: 0, pagesDropped: 0, drops: [] }
-    const buffers = chunkBuffers()
-    for (const map of data.maps) {
-      if (isKernelMap(map)) continue
-      try {
-        restoreMapBytes(proc, map, memory, buffers)
-      } catch (error) {
-        if (!(error instanceof MemoryError)) throw error
-        notRestored.push(
-          `the bytes of ${hex(map.start)}-${hex(map.end)} (${map.path || 'anonymous'}): ${error.message}`,
-        )
-      }
-    }
+    // Untouched anonymous pages read as zeros: only what the process touched or the snapshot holds is compared.
+    const held = data.maps.filter((m) => !isKernelMap(m))
+    restoreBytes(proc, held, anonymousRanges(proc, held), memory, (map, error) =>
+      notRestored.push(`the bytes of ${hex(map.start)}-${hex(map.end)} (${map.path || 'anonymous'}): ${error.message}`),
+    )
     for (const [start, end] of memory.drops) {
       const r = await proc.injectSyscall(SYS.madvise, [start, end - start, MADV_DONTNEED])
       if (r < 0n) throw restoreFailure(`madvise(${hex(start)}, MADV_DONTNEED)`, r)
@@ -137,6 +131,17 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
     await scratch.release().catch(() => undefined)
     if (!complete) proc.restored(true) // stopped midway: whatever changed, read it all again
   }
+}
+
+/** The last plan made for a snapshot, with the maps it was made against (the same array while the layout is the same). */
+const plans = new WeakMap<SnapshotData, { live: readonly MemoryMap[]; plan: readonly LayoutOp[] }>()
+
+function layoutPlan(data: SnapshotData, live: readonly MemoryMap[]): readonly LayoutOp[] {
+  const known = plans.get(data)
+  if (known?.live === live) return known.plan
+  const plan = Object.freeze(planLayout(data.maps, live))
+  plans.set(data, { live, plan })
+  return plan
 }
 
 /**
@@ -318,7 +323,6 @@ function checkSameFile(proc: Process, map: MapState): void {
     )
 }
 
-/** Every snapshot thread's general registers, set in the live thread of the same tid. */
 /**
  * Every snapshot thread's registers, general and extended, written into its live thread (by tid in
  * the same process, by index in a new one). A register this CPU lacks (zmm16 in a snapshot from an
@@ -329,14 +333,8 @@ function restoreRegisters(proc: Process, data: SnapshotData, target: RestoreTarg
   for (const saved of data.threads) {
     const thread = proc.threads.find((t) => (target === 'same' ? t.tid === saved.tid : t.index === saved.index))
     if (!(thread instanceof ProcessThread)) continue
-    const here = registerNames(proc, thread.tid)
-    const values: Record<string, bigint> = {}
-    const lacking: string[] = []
-    for (const [name, value] of Object.entries(decoded(saved))) {
-      if (here.has(name)) values[name] = value
-      else if (value !== 0n) lacking.push(name)
-    }
-    thread.restoreRegisters(values)
+    const { general, area, lacking } = prepared(proc, thread, saved)
+    thread.restoreRegisters(general, area)
     if (lacking.length > 0)
       notRestored.push(
         `registers of thread ${saved.index} that this CPU lacks: ${lacking.join(', ')} (the snapshot came from another CPU)`,
@@ -346,30 +344,64 @@ function restoreRegisters(proc: Process, data: SnapshotData, target: RestoreTarg
   return tids
 }
 
-/** A snapshot thread's registers as a plain record, decoded once (a fuzzing loop restores the same snapshot thousands of times). */
-const decodedRegs = new WeakMap<ThreadState, Readonly<Record<string, bigint>>>()
-
-function decoded(saved: ThreadState): Readonly<Record<string, bigint>> {
-  let values = decodedRegs.get(saved)
-  if (!values) {
-    values = { ...saved.regs }
-    decodedRegs.set(saved, values)
-  }
-  return values
+/** A snapshot thread's registers made ready to write into threads of one register layout. */
+interface PreparedRegisters {
+  /** The layout's register table (arch.registerDecoders): the same object for every thread of that layout. */
+  readonly layout: object
+  /** General registers by name (PTRACE_SETREGS). */
+  readonly general: Readonly<Record<string, bigint>>
+  /** The whole extended area holding the snapshot's extended registers, encoded once (PTRACE_SETREGSET). */
+  readonly area: Uint8Array | undefined
+  /** Registers of the snapshot this layout lacks, not 0. */
+  readonly lacking: readonly string[]
 }
 
-/** The registers a live thread has (its CPU's xsave components), by process and tid: read once. */
-const namesByThread = new WeakMap<Process, Map<number, ReadonlySet<string>>>()
+/**
+ * A fuzzing loop restores the same snapshot thousands of times: its registers are sorted and the
+ * extended area encoded once per layout (the area holds nothing else of the thread's: its other
+ * bytes are what this CPU's kernel puts there), then written without reading the thread's first.
+ */
+const preparedByThread = new WeakMap<ThreadState, PreparedRegisters>()
 
-function registerNames(proc: Process, tid: number): ReadonlySet<string> {
-  let byTid = namesByThread.get(proc)
-  if (!byTid) namesByThread.set(proc, (byTid = new Map<number, ReadonlySet<string>>()))
-  let names = byTid.get(tid)
-  if (!names) {
-    names = new Set(proc.arch.registerDecoders(proc.arch.readExtendedArea?.(tid)).map((d) => d.name))
-    byTid.set(tid, names)
+function prepared(proc: Process, thread: ProcessThread, saved: ThreadState): PreparedRegisters {
+  const here = registerLayout(proc, thread)
+  const known = preparedByThread.get(saved)
+  if (known?.layout === here.table) return known
+  const generalNames = new Set([...proc.arch.registers, ...proc.arch.aliases.keys()])
+  const general: Record<string, bigint> = {}
+  const extended: Record<string, bigint> = {}
+  const lacking: string[] = []
+  for (const [name, value] of Object.entries(saved.regs)) {
+    if (!here.names.has(name)) {
+      if (value !== 0n) lacking.push(name)
+    } else if (generalNames.has(name)) general[name] = value
+    else if (name !== 'mxcsr_mask') extended[name] = value // the CPU's, not the program's: the thread's stays
   }
-  return names
+  const template = Object.keys(extended).length > 0 ? thread.extendedArea() : undefined
+  const area = template && proc.arch.encodeExtended?.(extended, template)
+  const ready: PreparedRegisters = { layout: here.table, general, area, lacking }
+  preparedByThread.set(saved, ready)
+  return ready
+}
+
+/** The register table of a live thread's layout (its CPU's xsave components) and its names, by process and tid: read once. */
+interface ThreadLayout {
+  readonly table: object
+  readonly names: ReadonlySet<string>
+}
+
+const layoutByThread = new WeakMap<Process, Map<number, ThreadLayout>>()
+
+function registerLayout(proc: Process, thread: ProcessThread): ThreadLayout {
+  let byTid = layoutByThread.get(proc)
+  if (!byTid) layoutByThread.set(proc, (byTid = new Map<number, ThreadLayout>()))
+  let layout = byTid.get(thread.tid)
+  if (!layout) {
+    const table = proc.arch.registerDecoders(thread.extendedArea())
+    layout = { table, names: new Set(table.map((d) => d.name)) }
+    byTid.set(thread.tid, layout)
+  }
+  return layout
 }
 
 /**
@@ -378,10 +410,11 @@ function registerNames(proc: Process, tid: number): ReadonlySet<string> {
  */
 class Scratch {
   private readonly proc: Process
-  private readonly taken: readonly { start: bigint; end: bigint }[]
+  /** The ranges it must not land on, asked only when a path must be written. */
+  private readonly taken: () => readonly { start: bigint; end: bigint }[]
   private page: bigint | undefined
 
-  constructor(proc: Process, taken: readonly { start: bigint; end: bigint }[]) {
+  constructor(proc: Process, taken: () => readonly { start: bigint; end: bigint }[]) {
     this.proc = proc
     this.taken = taken
   }
@@ -403,7 +436,7 @@ class Scratch {
   }
 
   private async map(): Promise<bigint> {
-    const lowest = this.taken.reduce((low, m) => (m.start < low ? m.start : low), 1n << 47n)
+    const lowest = this.taken().reduce((low, m) => (m.start < low ? m.start : low), 1n << 47n)
     const at = lowest - 16n * PAGE
     const r = await this.proc.injectSyscall(SYS.mmap, [
       at,
