@@ -30,6 +30,9 @@ interface Libc {
   fcntl(fd: Int, cmd: Int, arg: Int): Int
   open(path: string, flags: Int, mode: Int): Int
   pread64(fd: Int, buf: Uint8Array, n: Word, off: Word): Word
+  lseek(fd: Int, offset: Word, whence: Int): Word
+  getdents64(fd: Int, buf: Uint8Array, n: Word): Word
+  readlinkat(dirfd: Int, path: string, buf: Uint8Array, n: Word): Word
   pwrite64(fd: Int, buf: Uint8Array, n: Word, off: Word): Word
   memfd_create(name: string, flags: Int): Int
   posix_spawn(
@@ -99,6 +102,9 @@ export const sys: Libc = {
   fcntl: bind('fcntl', 'int fcntl(int fd, int cmd, int arg)'),
   open: bind('open', 'int open(const char *path, int flags, int mode)'),
   pread64: bind('pread64', 'intptr_t pread64(int fd, void *buf, size_t n, int64_t off)'),
+  lseek: bind('lseek', 'int64_t lseek(int fd, int64_t offset, int whence)'),
+  getdents64: bind('getdents64', 'intptr_t getdents64(int fd, void *buf, size_t n)'),
+  readlinkat: bind('readlinkat', 'intptr_t readlinkat(int dirfd, const char *path, void *buf, size_t n)'),
   pwrite64: bind('pwrite64', 'intptr_t pwrite64(int fd, void *buf, size_t n, int64_t off)'),
   memfd_create: bind('memfd_create', 'int memfd_create(const char *name, unsigned int flags)'),
   posix_spawn: bind(

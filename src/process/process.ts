@@ -18,6 +18,7 @@ import type { ExitResult, StopEvent, Thread } from './events.js'
 import { x86ReturnSiteAt, type ReturnSite } from './finish.js'
 import { hex, type MemoryMap } from './maps.js'
 import { readStackAuxv, type StackAuxv } from './initial-stack.js'
+import { FdDirectory } from '../native/fd-directory.js'
 import { TraceeMemory } from './memory.js'
 import { ModuleNotLoaded, findModule, moduleAt, whyNotLoaded, type Location, type Module } from './modules.js'
 import { normalAffinity, unpinThread } from './pinning.js'
@@ -133,6 +134,7 @@ export class Process implements AsyncDisposable {
   private startupPinned: boolean
   private readonly table: BreakpointTable
   private readonly memory: TraceeMemory
+  private readonly fdDirectory: FdDirectory
   private readonly tracer: Tracer
   private readonly space: AddressSpace
   private exitResult: ExitResult | undefined
@@ -182,6 +184,7 @@ export class Process implements AsyncDisposable {
     this.startupPinned = init.startupPinned
     this.space = new AddressSpace(this.pid, this.path, () => this.ensureRendezvous(), this.hostPath)
     this.memory = new TraceeMemory(this.pid, () => this.space.maps())
+    this.fdDirectory = new FdDirectory(this.pid)
     this.table = new BreakpointTable(
       this.arch.breakpoint,
       (address, length) => {
@@ -363,6 +366,12 @@ export class Process implements AsyncDisposable {
     return target
   }
 
+  /** @internal The open fds and their targets (readlink), through /proc/PID/fd kept open; undefined if unreadable. */
+  openFds(): Map<number, string> | undefined {
+    this.assertStopped('list the open files')
+    return this.fdDirectory.list()
+  }
+
   /** @internal /proc/PID/pagemap's fd, kept open with the process's memory (undefined if refused). */
   pagemapFd(): number | undefined {
     this.assertStopped('read the page map')
@@ -388,9 +397,14 @@ export class Process implements AsyncDisposable {
   }
 
   writeMemory(location: Location, bytes: Uint8Array): void {
+    this.writeMemoryAt(this.space.resolve(location).address, bytes)
+  }
+
+  /** @internal writeMemory at an address known to be mapped (restore's pages): no lookup of what it is. */
+  writeMemoryAt(address: bigint, bytes: Uint8Array): void {
     this.assertStopped('write memory')
     this.writes++
-    this.memory.write(this.space.resolve(location).address, bytes)
+    this.memory.write(address, bytes)
   }
 
   /**
@@ -735,6 +749,7 @@ export class Process implements AsyncDisposable {
     this.detached = true
     this.spaceEnded('end')
     this.memory.close()
+    this.fdDirectory.close()
     this.space.close()
     if (this.pinned) unpinThread()
     untrack(this.pid, this)
@@ -971,6 +986,7 @@ export class Process implements AsyncDisposable {
       else this.tracer.family?.killAll(this.group)
       this.spaceEnded('end')
       this.memory.close()
+      this.fdDirectory.close()
       this.space.close()
       this.stdio.close()
       if (this.pinned) unpinThread()

@@ -2,7 +2,7 @@
 // regular file's offset is set back (lseek); a regular file closed since is opened again at its fd
 // (open, dup3, close) and its offset set; an fd opened since is closed. Pipes, sockets, terminals and
 // devices cannot go back: the report names them (`not restored`, with the reason).
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import type { Process } from '../process/process.js'
 import type { FdState } from './model.js'
 import { RestoreError } from '../errors.js'
@@ -30,19 +30,6 @@ const O_CREAT = 0o100
 const O_EXCL = 0o200
 const O_TRUNC = 0o1000
 const O_CLOEXEC = 0o2000000
-
-/** The process's fds and their targets (readlink of /proc/PID/fd/N). */
-function liveFds(pid: number): Map<number, string> {
-  const fds = new Map<number, string>()
-  for (const name of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      fds.set(Number(name), readlinkSync(`/proc/${pid}/fd/${name}`))
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return fds
-}
 
 /** An fd's offset (fdinfo's pos). */
 function offsetOf(pid: number, fd: number): bigint {
@@ -86,7 +73,12 @@ export async function restoreFds(
   newProcess: boolean,
   sys: FdSyscalls,
 ): Promise<FdRestore[]> {
-  const live = liveFds(proc.pid)
+  const live = proc.openFds()
+  if (!live)
+    throw new RestoreError(
+      'ERR_RESTORE_PROCESS',
+      `The open files of process ${proc.pid} cannot be listed (/proc/${proc.pid}/fd): it is gone, or /proc is not this process's.`,
+    )
   const out: FdRestore[] = []
   for (const want of snapshotFds) {
     const now = live.get(want.fd)

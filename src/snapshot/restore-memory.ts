@@ -6,7 +6,7 @@
 import { MemoryError } from '../errors.js'
 import { MAX_RANGES } from '../native/memory.js'
 import type { Process } from '../process/process.js'
-import { PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan } from '../native/pagemap.js'
+import { PAGE_IS_FILE, PAGE_IS_PRESENT, PAGE_IS_SWAPPED, pagemapScan, readPagemap } from '../native/pagemap.js'
 import { copyHeld, heldSize, mayHoldData, PAGE } from './content.js'
 import type { MapState, PageRun } from './model.js'
 import { isKernelMap } from './restore-maps.js'
@@ -86,17 +86,18 @@ function compareBatch(
     batch.map((p) => [p.map.start + BigInt(p.from), p.length] as const),
     buffers.live,
   )
-  let at = 0
+  let next = 0
   for (const p of batch) {
+    const at = whole ? next : 0 // where its bytes are: one after another, or each read alone at 0
+    next += p.length
     if (broken.has(p.map)) continue
     try {
-      const live = buffers.live.subarray(whole ? at : 0, (whole ? at : 0) + p.length)
+      const live = buffers.live.subarray(at, at + p.length)
       if (!whole) proc.readMemoryInto(p.map.start + BigInt(p.from), live)
       restorePiece(proc, p, live, into, buffers)
     } catch (error) {
       fail(p.map, error)
     }
-    at += p.length
   }
 }
 
@@ -115,7 +116,7 @@ function restorePiece(proc: Process, piece: Piece, live: Uint8Array, into: Memor
   let run: [number, number] | undefined // a run of pages to write, offsets in the chunk
   const flush = (): void => {
     if (!run) return
-    proc.writeMemory(address + BigInt(run[0]), want.subarray(run[0], run[1]))
+    proc.writeMemoryAt(address + BigInt(run[0]), want.subarray(run[0], run[1]))
     into.pagesWritten += (run[1] - run[0] + PAGE - 1) >> 12
     run = undefined
   }
@@ -148,21 +149,42 @@ function isPrivateAnonymous(map: MapState): boolean {
 
 /**
  * For each private anonymous map of `maps`, the ranges that can differ from the snapshot, page
- * aligned and ascending: the pages the process has touched (present or swapped out: one
- * PAGEMAP_SCAN over all of them), and the pages where the snapshot holds a non-zero byte. Elsewhere
- * both read as zeros, so nothing is read there. Undefined for a map: compare all of it (another
- * kind of map, or a kernel without PAGEMAP_SCAN).
+ * aligned and ascending: the pages the process has touched (present or swapped out), and the pages
+ * where the snapshot holds a non-zero byte. Elsewhere both read as zeros, so nothing is read there.
+ * Undefined for a map: compare all of it (another kind of map, or pagemap cannot be read).
  */
 export function anonymousRanges(proc: Process, maps: readonly MapState[]): (map: MapState) => PageRun[] | undefined {
-  const anonymous = maps.filter(isPrivateAnonymous)
-  const fd = anonymous.length > 0 ? proc.pagemapFd() : undefined
-  const first = anonymous[0]
-  const last = anonymous.at(-1)
-  if (fd === undefined || !first || !last) return () => undefined
-  // Pages of files (text, and data never written) are left out by the kernel: only anonymous ones are wanted.
-  const touched = pagemapScan(fd, first.start, last.end, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, PAGE_IS_FILE)
-  if (typeof touched === 'number') return () => undefined
-  return (map) => (isPrivateAnonymous(map) ? mergeRuns(within(touched, map), dataRuns(map), heldSize(map)) : undefined)
+  const fd = maps.some(isPrivateAnonymous) ? proc.pagemapFd() : undefined
+  if (fd === undefined) return () => undefined
+  return (map) => {
+    if (!isPrivateAnonymous(map)) return undefined
+    const touched = touchedRuns(fd, map)
+    return touched && mergeRuns(touched, dataRuns(map), heldSize(map))
+  }
+}
+
+/** Up to this many pages, a map's pagemap entries are read (one pread, ~2 us); beyond, PAGEMAP_SCAN finds the runs. */
+const PAGEMAP_READ_PAGES = 4096
+const pagemapEntries = new BigUint64Array(PAGEMAP_READ_PAGES)
+const PM_PRESENT_OR_SWAPPED = (1n << 63n) | (1n << 62n)
+
+/** The pages of `map` the process touched (present or swapped out), as offsets; undefined when the kernel does not say. */
+function touchedRuns(fd: number, map: MapState): PageRun[] | undefined {
+  const pages = Number((map.end - map.start) / BigInt(PAGE))
+  if (pages > PAGEMAP_READ_PAGES) {
+    // File pages are left out: a private file map's pages read from its file until written.
+    const runs = pagemapScan(fd, map.start, map.end, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, PAGE_IS_FILE)
+    return typeof runs === 'number' ? undefined : within(runs, map)
+  }
+  if (readPagemap(fd, map.start, pages, pagemapEntries) !== 0) return undefined
+  const runs: [number, number][] = []
+  for (let i = 0; i < pages; i++) {
+    if (((pagemapEntries[i] ?? 0n) & PM_PRESENT_OR_SWAPPED) === 0n) continue
+    const last = runs.at(-1)
+    if (last && last[1] === i * PAGE) last[1] += PAGE
+    else runs.push([i * PAGE, (i + 1) * PAGE])
+  }
+  return runs
 }
 
 /** The runs of `touched` (addresses, ascending) inside `map`, as offsets from its start. */

@@ -205,6 +205,34 @@ describe('proc.restore', () => {
     }
   })
 
+  it("writes back a 'full' snapshot's page that process_vm_readv refuses (execute-only), with the others", async () => {
+    // python3 keeps an execute-only page ('--xp': no VM_READ, so only /proc/PID/mem reads it) and
+    // writes a new word into it each round; the restore reads it apart from the batch and writes it back.
+    const script =
+      'import ctypes, mmap, os\nlibc = ctypes.CDLL(None)\n' +
+      'libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]\n' +
+      'm = mmap.mmap(-1, 8192, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)\n' +
+      'addr = ctypes.addressof(ctypes.c_char.from_buffer(m))\n' +
+      'for i in range(3):\n    libc.mprotect(addr, 8192, 3)\n    m[0:6] = b"round%d" % i\n' +
+      '    libc.mprotect(addr, 8192, 4)\n    x = [bytearray(b"q" * 100000) for _ in range(3)]\n' +
+      '    os.write(1, b"%x %d\\n" % (addr, i))\n'
+    const proc = await start('/usr/bin/python3', { args: ['-c', script] })
+    proc.breakAt('libc.so.6!write')
+    await proc.cont()
+    const s = proc.createSnapshot({ level: 'full' })
+    const first = await runNext(proc)
+    const page = BigInt(`0x${first.split(' ')[0] ?? ''}`)
+    expect(s.data.maps.find((m) => m.start === page)?.perms).toBe('--xp')
+    const firstStop = proc.createSnapshot({ level: 'full' })
+    expect(Buffer.from(proc.readMemory(page, 6)).toString()).toBe('round1')
+    const report = await proc.restore(s)
+    expect(report.notRestored).toEqual([])
+    expect(Buffer.from(proc.readMemory(page, 6)).toString()).toBe('round0')
+    expect(await runNext(proc)).toBe(first)
+    const diff = firstStop.diff(proc.createSnapshot({ level: 'full' }))
+    expect(diff.isEmpty, diff.toString()).toBe(true)
+  })
+
   it('leaves no stale page to the next incremental snapshot of a tracked process (python3, 40 MiB)', async () => {
     // The first capture reads 40 MiB or more: writes are tracked from then on, and the next capture
     // would share what the tracker says was not written. A restore writes and drops pages behind it.
