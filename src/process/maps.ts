@@ -1,5 +1,7 @@
 // /proc/PID/maps as data: one entry per mapping, addresses as bigint.
-import { closeSync, openSync, readFileSync, readSync } from 'node:fs'
+import { closeSync, openSync, readFileSync } from 'node:fs'
+import { errnoName } from '../native/constants.js'
+import { lastErrno, sys } from '../native/libc.js'
 
 export interface MemoryMap {
   readonly start: bigint
@@ -58,8 +60,13 @@ export class MapsReader {
         this.buf.copy(bigger)
         this.buf = bigger
       }
-      const n = readSync(this.fd, this.buf, length, this.buf.length - length, length)
-      if (n <= 0) break
+      // pread through koffi: a restore loop reads the maps at every stop, and Node's readSync costs more than the call.
+      const n = Number(sys.pread64(this.fd, this.buf.subarray(length), this.buf.length - length, length))
+      if (n < 0) {
+        const code = errnoName(lastErrno()) // as Node's readSync would throw it
+        throw Object.assign(new Error(`${code}: reading /proc/${this.pid}/maps failed`), { code })
+      }
+      if (n === 0) break
       length += n
     }
     const text = this.buf.toString('latin1', 0, length)
