@@ -3,7 +3,14 @@ import { MemoryError, ProcessStateError } from '../errors.js'
 import { crcPages, readPagesShared, startReadPages, type ReadSync } from '../files/shared-pages.js'
 import { ERRNO, errnoName } from '../native/constants.js'
 import { openPagemap } from '../native/pagemap.js'
-import { closeFd, openProcessMem, preadMem, pwriteMem, readProcessMemory, readProcessMemoryRanges } from '../native/memory.js'
+import {
+  closeFd,
+  openProcessMem,
+  preadMem,
+  pwriteMem,
+  readProcessMemory,
+  readProcessMemoryRanges,
+} from '../native/memory.js'
 import type { BreakpointTable } from './breakpoints.js'
 import { describeUnmapped, findMap, hex, type MemoryMap } from './maps.js'
 
