@@ -37,6 +37,12 @@ interface Previous {
 
 const previousCaptures = new WeakMap<Process, Previous>()
 const trackers = new WeakMap<Process, WrittenPages>()
+/**
+ * The maps the process's memory equalled when its tracker was last reset (a capture's, or those of
+ * a snapshot it was restored to): the pages not written since hold what those maps hold. Weak, as
+ * the previous capture is.
+ */
+const trackerBases = new WeakMap<Process, WeakRef<readonly MapState[]>>()
 
 /** Attaches (or, with undefined, detaches) a tracker of the pages `proc` writes; reset at once. */
 export function trackWrites(proc: Process, tracker: WrittenPages | undefined, keepBase = false): void {
@@ -48,7 +54,10 @@ export function trackWrites(proc: Process, tracker: WrittenPages | undefined, ke
   tracker.reset()
   // Writes before now are not known, and the next capture is the base; unless the caller knows that
   // the process did not run nor was written since the last capture (the tracker started right after it).
-  if (!keepBase) previousCaptures.delete(proc)
+  if (!keepBase) {
+    previousCaptures.delete(proc)
+    trackerBases.delete(proc)
+  }
 }
 
 /** Whether a tracker of written pages is attached to `proc`. */
@@ -84,7 +93,35 @@ export function forgetCaptures(proc: Process): void {
 export function rememberCapture(proc: Process, level: SnapshotLevel, maps: readonly MapState[]): void {
   if (level === 'base') return // no contents: the next capture keeps the older base
   previousCaptures.set(proc, { maps: new WeakRef(maps) })
+  trackerBases.set(proc, new WeakRef(maps))
   trackers.get(proc)?.reset()
+}
+
+/**
+ * A restore made the process's memory equal to `maps` (a snapshot's) again: what the tracker found
+ * written is forgotten, and the next restore of the same snapshot asks it what was written since.
+ */
+export function restoredTo(proc: Process, maps: readonly MapState[]): void {
+  const tracker = trackers.get(proc)
+  if (!tracker) return
+  tracker.begin?.() // the restore's own writes and drops: protected again, then forgotten
+  tracker.reset()
+  trackerBases.set(proc, new WeakRef(maps))
+}
+
+/**
+ * When the tracker was last reset with the memory equal to `maps` (a capture of them, or a restore
+ * to them): for a map of them, the page runs written since (offsets from its start), or undefined
+ * where the tracker does not watch the map. Undefined when no tracker knows.
+ */
+export function writtenSince(
+  proc: Process,
+  maps: readonly MapState[],
+): ((map: MapState) => readonly PageRun[] | undefined) | undefined {
+  const tracker = trackers.get(proc)
+  if (!tracker || trackerBases.get(proc)?.deref() !== maps) return undefined
+  tracker.begin?.()
+  return (map) => (tracker.tracked(map.start, map.end) ? tracker.written(map.start, map.end) : undefined)
 }
 
 function sameMap(a: MemoryMap, b: MemoryMap): boolean {

@@ -15,6 +15,8 @@ import { isKernelMap } from './restore-maps.js'
 const CHUNK = 1 << 20
 
 export interface MemoryRestore {
+  /** Pages read and compared. */
+  pagesCompared: number
   /** Pages written back. */
   pagesWritten: number
   /** Pages of private anonymous memory dropped (they read as zeros again). */
@@ -104,6 +106,7 @@ function compareBatch(
 /** Compares a piece with the process's bytes (`live`, read already) and writes back the pages that differ. */
 function restorePiece(proc: Process, piece: Piece, live: Uint8Array, into: MemoryRestore, buffers: ChunkBuffers): void {
   const { map, from, length } = piece
+  into.pagesCompared += (length + PAGE - 1) >> 12
   const anonymous = map.inode === 0 && map.perms[3] === 'p' && map.path !== '[vdso]'
   const address = map.start + BigInt(from)
   // The snapshot's bytes: a view of its buffer when it holds the map whole, else a copy with zeros filled in.

@@ -9,7 +9,7 @@ import { ProcsnapError, RestoreError } from '../errors.js'
 import type { MemoryMap } from '../process/maps.js'
 import { Process, ProcessThread } from '../process/process.js'
 import { snapshotMaps } from './capture.js'
-import { forgetCaptures } from './incremental.js'
+import { forgetCaptures, restoredTo, writtenSince } from './incremental.js'
 import { hex } from './regions.js'
 import { restoreFailure, restoreFds, type FdRestore } from './restore-fds.js'
 import { isKernelMap, planLayout, protOf, type LayoutOp } from './restore-maps.js'
@@ -29,6 +29,8 @@ export interface RestoreReport {
   readonly threadsEnded: readonly number[]
   /** Changes to the layout, in order: 'munmap 0x7ffff7fb0000-0x7ffff7fb4000 (anonymous)', 'brk 0x...: 0x... -> 0x...'. */
   readonly layout: readonly string[]
+  /** Pages read and compared with the snapshot's: those that could differ (see the README's "Save states"). */
+  readonly pagesCompared: number
   /** Pages whose bytes were written back. */
   readonly pagesWritten: number
   /** Pages of private anonymous memory that held zeros in the snapshot, given back to the kernel (madvise). */
@@ -94,11 +96,22 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
       if (f.action === 'not restored') notRestored.push(`fd ${f.fd} (${f.target}): ${f.reason ?? ''}`)
     await scratch.release()
     if (plan.length > 0 || ended.length > 0) proc.restored(plan.some(changesModules)) // maps changed: read them again
-    const memory: MemoryRestore = { pagesWritten: 0, pagesDropped: 0, drops: [] }
-    // Untouched anonymous pages read as zeros: only what the process touched or the snapshot holds is compared.
+    const memory: MemoryRestore = { pagesCompared: 0, pagesWritten: 0, pagesDropped: 0, drops: [] }
+    // Only pages that can differ are compared: those written since the process last held the snapshot's
+    // bytes, where writes are tracked and the layout did not change; else, in anonymous memory, those it
+    // touched or the snapshot holds (untouched pages read as zeros); else all.
     const held = data.maps.filter((m) => !isKernelMap(m))
-    restoreBytes(proc, held, anonymousRanges(proc, held), memory, (map, error) =>
-      notRestored.push(`the bytes of ${hex(map.start)}-${hex(map.end)} (${map.path || 'anonymous'}): ${error.message}`),
+    const since = plan.length === 0 ? writtenSince(proc, data.maps) : undefined
+    const anonymous = anonymousRanges(proc, held)
+    restoreBytes(
+      proc,
+      held,
+      (map) => since?.(map) ?? anonymous(map),
+      memory,
+      (map, error) =>
+        notRestored.push(
+          `the bytes of ${hex(map.start)}-${hex(map.end)} (${map.path || 'anonymous'}): ${error.message}`,
+        ),
     )
     for (const [start, end] of memory.drops) {
       const r = await proc.injectSyscall(SYS.madvise, [start, end - start, MADV_DONTNEED])
@@ -116,12 +129,14 @@ export async function restoreInto(proc: Process, data: SnapshotData, target: Res
           'it was taken without them)',
       )
     proc.restored(false)
+    restoredTo(proc, data.maps)
     complete = true
     return {
       level: data.level,
       threads,
       threadsEnded: ended,
       layout,
+      pagesCompared: memory.pagesCompared,
       pagesWritten: memory.pagesWritten,
       pagesDropped: memory.pagesDropped,
       fds,

@@ -253,6 +253,40 @@ describe('proc.restore', () => {
     expect(s.diff(whole).memory).toEqual([])
   })
 
+  it('compares only the pages written since when writes are tracked (python3, 40 MiB), and rewinds them all', async () => {
+    // A capture of 32 MiB or more starts write tracking: a restore then reads what the run wrote since
+    // the process last held the snapshot's bytes (64 pages of the bytearray a round, and the
+    // interpreter's own), not the 40 MiB.
+    const script =
+      'import os\nbig = bytearray(b"x" * (40 << 20))\nfor i in range(6):\n' +
+      '    for k in range(64):\n        big[(k * 97 + i) * 4096] = 65 + i\n' +
+      '    os.write(1, b"%d %d\\n" % (i, sum(big[(k * 97 + i) * 4096] for k in range(64))))\n'
+    const rewind = async (incremental: boolean): Promise<number[]> => {
+      const proc = await start('/usr/bin/python3', { args: ['-c', script] })
+      proc.breakAt('libc.so.6!write')
+      await proc.cont()
+      const s = proc.createSnapshot({ level: 'writable', incremental })
+      const first = await runNext(proc)
+      const firstStop = proc.createSnapshot({ level: 'writable', incremental: false })
+      const compared: number[] = []
+      for (let round = 0; round < 3; round++) {
+        await proc.cont()
+        compared.push((await proc.restore(s)).pagesCompared)
+        expect(await runNext(proc)).toBe(first)
+      }
+      const diff = firstStop.diff(proc.createSnapshot({ level: 'writable', incremental: false }))
+      expect(diff.isEmpty, diff.toString()).toBe(true)
+      await proc.kill()
+      return compared
+    }
+    const [afterCapture, ...afterRestore] = await rewind(true)
+    const untracked = await rewind(false)
+    for (const n of untracked) expect(n).toBeGreaterThan(10_000) // the 40 MiB, page by page
+    // firstStop's capture reset the tracker since s: the first restore compares all, and makes s its base
+    expect(afterCapture).toBeGreaterThan(10_000)
+    for (const n of afterRestore) expect(n).toBeLessThan(2_000)
+  })
+
   it('refuses what it cannot restore, with typed errors, and leaves the process usable', async () => {
     const proc = await roundsAt(0)
     const other = await roundsAt(0)
