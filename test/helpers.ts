@@ -116,3 +116,13 @@ export function random(seed: number): (n: number) => number {
     return (x >>> 0) % n
   }
 }
+
+/** The message of the assertion `run` makes fail (an expect() that must not pass). */
+export function failure(run: () => void): string {
+  try {
+    run()
+  } catch (error) {
+    return (error as Error).message
+  }
+  throw new Error('the assertion passed')
+}

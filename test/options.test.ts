@@ -73,7 +73,7 @@ describe('launch', () => {
     expect((await thrown(() => launch(fixture('counter'), 'fast' as LaunchOptions))).message).toContain(
       'launch: the options must be an object ({ args, argv0, stdin, env, inheritEnv, cwd, aslr, ' +
         'fixedRandom, clock, timeout, stdout, stderr, outputLimit, onOutput, pin, emulateStepOver, schedule, ' +
-        "isolate }), not 'fast' (a string).",
+        "isolate, crash }), not 'fast' (a string).",
     )
     const error = await thrown(() => launch(42 as unknown as string))
     expect(error.code).toBe('ERR_BAD_ARGUMENT')

@@ -44,6 +44,11 @@ export interface CrashReport {
   readonly access: Access | undefined
   /** The message the C library left for an abort (glibc's __abort_msg: a failed assert, the stack protector, _FORTIFY_SOURCE). */
   readonly abortMessage: string | undefined
+  /**
+   * Where it crashed, as module!function: the faulting frame, or for an abort the first frame
+   * outside the C and C++ runtimes (the caller, for a jump outside every module).
+   */
+  readonly at: string | undefined
   /** 16 hex digits: the same for the same crash across ASLR, rebuilds and machines (see signature.ts). */
   readonly signature: string
   /** What the signature hashes: the signal and code, and the signing frames. */
@@ -102,6 +107,7 @@ export function crashReport(snapshot: Snapshot): CrashReport {
   const signature = crashSignature(stop.signal, selfSent ? undefined : code?.name, frames)
   const what = describe(snapshot, stop.signal, code, faultAddress, access, abortMessage, regs.rsp)
   const where = placeOf(backtrace, selfSent)
+  const at = crashFrame(backtrace, selfSent)
   const general = snapshot.arch === 'x86_64' ? GENERAL : []
   return {
     cause: `${stop.signal}: ${what}${where}`,
@@ -113,6 +119,7 @@ export function crashReport(snapshot: Snapshot): CrashReport {
     faultAddress,
     access,
     abortMessage,
+    at: at && frameName(at),
     signature: signature.id,
     signatureText: signature.text,
     thread: crashed.index,
@@ -241,6 +248,14 @@ function placeOf(backtrace: readonly Frame[], selfSent: boolean): string {
   if (top.module === undefined) return own ? `, called from ${frameName(own)}` : ''
   if (!isRuntimeFrame(top) || !own) return ` in ${frameName(top)}`
   return ` in ${frameName(top)}, called from ${frameName(own)}`
+}
+
+/** The frame a crash is said to be in: see CrashReport.at. */
+function crashFrame(backtrace: readonly Frame[], selfSent: boolean): Frame | undefined {
+  const own = backtrace.find((f) => f.module !== undefined && !isRuntimeFrame(f))
+  const top = backtrace[0]
+  if (selfSent || top?.module === undefined) return own ?? top
+  return top
 }
 
 /** What the snapshot holds of [address, address + length), or nothing. */

@@ -2,6 +2,7 @@
 // Each takes a live Process or a snapshot; all but toMatchProcessSnapshot support .not.
 import type { ProcessSnapshotOptions } from '../golden/workflow.js'
 import { toMatchProcessSnapshot } from './snapshot-matcher.js'
+import { toHaveCrashed, type ExpectedCrash } from './crash-matchers.js'
 import { toHaveBeenKilledBy, toHaveExited, toHaveOutput } from './exit-matchers.js'
 import {
   toHaveBacktrace,
@@ -25,11 +26,13 @@ export const processMatchers = {
   toHaveExited,
   toHaveBeenKilledBy,
   toHaveOutput,
+  toHaveCrashed,
 }
 
 export { isSubject, type MatcherSubject } from './subject.js'
 export { processSerializer } from './serializer.js'
 export type { ProcessSnapshotOptions } from '../golden/workflow.js'
+export type { ExpectedCrash } from './crash-matchers.js'
 
 /** What toHaveMemory compares with: bytes, UTF-8 text, a 32-bit (number) or 64-bit (bigint) little-endian integer. */
 export type ExpectedMemory = Uint8Array | readonly number[] | string | number | bigint
@@ -53,6 +56,11 @@ export interface ProcessMatchers<R = unknown> {
   toHaveExited(code?: number): R
   toHaveBeenKilledBy(signal: string | number): R
   toHaveOutput(output: { stdout?: unknown; stderr?: unknown }): R
+  /**
+   * The process crashed (launch's { crash: 'snapshot' }, or it is stopped at a fatal signal), or the
+   * snapshot is of a crash: of this signal, at this function, with this signature.
+   */
+  toHaveCrashed(expected?: ExpectedCrash): R
 }
 
 declare module 'vitest' {

@@ -51,6 +51,9 @@ export type StopEvent =
     }
   | { readonly kind: 'killed'; readonly signal: string; readonly warnings?: readonly string[] }
 
+/** A stop at a signal: the one cont() reports, before the signal is delivered. */
+export type SignalStop = Extract<StopEvent, { kind: 'signal' }>
+
 /** How a process ended. */
 export type ExitResult =
   | { readonly exitCode: number; readonly signal?: undefined }

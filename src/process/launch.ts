@@ -122,6 +122,12 @@ export interface LaunchOptions {
    * an explicit true throws IsolationError.
    */
   isolate?: boolean
+  /**
+   * 'snapshot': when the program stops at a fatal signal (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT,
+   * SIGTRAP, SIGSYS, with no handler of its own for it), a 'writable' snapshot is taken before the
+   * signal is delivered, and `proc.crash` holds it with its crash report (crashReport). Default: none.
+   */
+  crash?: 'snapshot'
 }
 
 /** What each launch option accepts, checked at run time (ERR_BAD_OPTION). */
@@ -144,6 +150,7 @@ const LAUNCH_OPTIONS: OptionSchema = {
   emulateStepOver: isBoolean,
   schedule: oneOf('serial', 'free'),
   isolate: isBoolean,
+  crash: oneOf('snapshot'),
 }
 
 /** The default environment: fixed, so goldens do not depend on who runs the tests. */
@@ -293,6 +300,7 @@ export async function launch(file: string, options: LaunchOptions = {}): Promise
     stdio,
     pinned,
     emulateStepOver: options.emulateStepOver ?? true,
+    crash: options.crash,
     schedule: options.schedule ?? 'serial',
     aslr: options.aslr ?? false,
     fixedRandom,

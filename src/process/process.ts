@@ -14,7 +14,7 @@ import { SyscallInjector, type InjectSite } from './inject.js'
 import { VirtualClock } from './clock.js'
 import { Family } from './family.js'
 import { Breakpoint, BreakpointTable } from './breakpoints.js'
-import type { ExitResult, StopEvent, Thread } from './events.js'
+import type { ExitResult, SignalStop, StopEvent, Thread } from './events.js'
 import { x86ReturnSiteAt, type ReturnSite } from './finish.js'
 import { hex, type MemoryMap } from './maps.js'
 import { readStackAuxv, type StackAuxv } from './initial-stack.js'
@@ -84,6 +84,8 @@ export interface ProcessInit {
   isolation: Isolation
   /** A path the program sees as one this process can open (isolated: under the inner cwd); default: itself. */
   hostPath?: ((path: string) => string) | undefined
+  /** launch's `crash`: 'snapshot' captures the process at a fatal signal, before the signal is delivered. */
+  crash?: 'snapshot' | undefined
   /** Made by attach(): not our child; the end of a test or of this process detaches it instead of killing it. */
   attached?: boolean
 }
@@ -151,6 +153,13 @@ export class Process implements AsyncDisposable {
   private readonly injector: SyscallInjector
   /** Told when the address space goes (exec, end): what holds a handle on it (written-pages.ts) lets go. */
   private readonly spaceListeners = new Set<(why: AddressSpaceEnd) => void>()
+  /** launch's `crash` option. */
+  private readonly crashMode: 'snapshot' | undefined
+  /**
+   * @internal Set by the crash layer (src/crash/capture.ts): runs at every signal stop of a process
+   * launched with { crash: 'snapshot' }, which it snapshots when the signal is a fatal one.
+   */
+  static atCrash: ((proc: Process, stop: SignalStop) => void) | undefined
   /** Work for the next resume, done while the process is still stopped (atNextResume). */
   private readonly resumeTasks: (() => Promise<void>)[] = []
   /** Set while resumeTasks run: they may inject system calls though an operation is under way. */
@@ -179,6 +188,7 @@ export class Process implements AsyncDisposable {
     this.hostPath = init.hostPath ?? ((path) => path)
     this.entropy = init.fixedRandom ? new FixedRandom() : undefined
     this.clock = init.virtualClock ? new VirtualClock() : undefined
+    this.crashMode = init.crash
     this.stdio = init.stdio
     this.pinned = init.pinned
     this.startupPinned = init.startupPinned
@@ -828,7 +838,11 @@ export class Process implements AsyncDisposable {
   private async settled(run: () => Promise<StopEvent>, unreached?: (end: StopEvent) => Error): Promise<StopEvent> {
     const endedBefore = this.exitResult !== undefined || this.killing !== undefined
     try {
-      return await run()
+      const event = await run()
+      // launch's { crash: 'snapshot' }: captured once the operation is over, still stopped at the signal.
+      if (event.kind === 'signal' && this.crashMode === 'snapshot' && this.busy === undefined)
+        Process.atCrash?.(this, event)
+      return event
     } catch (error) {
       if (endedBefore) throw error // used after its end: ERR_PROCESS_ENDED
       if (this.killing) {

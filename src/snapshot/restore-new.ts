@@ -29,6 +29,7 @@ export type RestoreOptions = Pick<
   | 'schedule'
   | 'clock'
   | 'fixedRandom'
+  | 'crash'
 > & {
   /** The executable, when it is no longer at the snapshot's path (moved, another machine); its build-id must be the snapshot's. */
   exe?: string

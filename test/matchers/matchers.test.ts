@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { processMatchers, processSerializer } from '../../src/matchers/index.js'
 import { loadSnapshot, type Process } from '../../src/index.js'
-import { fixture, start } from '../helpers.js'
+import { failure, fixture, start } from '../helpers.js'
 
 beforeAll(() => {
   expect.extend(processMatchers)
@@ -13,16 +13,6 @@ beforeAll(() => {
 
 /** Asymmetric matchers are typed any: held as unknown, they can go in object literals. */
 const anyBigInt: unknown = expect.any(BigInt)
-
-/** The message of the assertion `run` makes fail. */
-function failure(run: () => void): string {
-  try {
-    run()
-  } catch (error) {
-    return (error as Error).message
-  }
-  throw new Error('the assertion passed')
-}
 
 async function atSecondBump(): Promise<Process> {
   const proc = await start(fixture('counter'), { args: ['3'] })
