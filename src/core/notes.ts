@@ -109,7 +109,11 @@ function files(data: CoreSource): Uint8Array {
 
 function threadNotes(data: CoreSource, thread: CoreThread, tid: number, process: Uint8Array[]): Uint8Array[] {
   const area = encodeCoreXState(thread.regs, data.cpu)
-  const out = [prstatus(data, thread, tid, true), ...process, note('CORE', NT.fpregset, area.subarray(0, XSAVE.legacySize))]
+  const out = [
+    prstatus(data, thread, tid, true),
+    ...process,
+    note('CORE', NT.fpregset, area.subarray(0, XSAVE.legacySize)),
+  ]
   if (area.length > XSAVE.legacySize) out.push(note('LINUX', NT.x86Xstate, area))
   return out
 }
@@ -123,5 +127,7 @@ export function coreNotes(data: CoreSource, tids: ReadonlyMap<number, number>): 
   const ordered = [...data.threads].sort((a, b) => Number(b.index === first) - Number(a.index === first))
   const sig = siginfo(data)
   const process = [prpsinfo(data), ...(sig ? [sig] : []), auxv(data), files(data)]
-  return ordered.flatMap((thread, i) => threadNotes(data, thread, tids.get(thread.index) ?? thread.tid, i === 0 ? process : []))
+  return ordered.flatMap((thread, i) =>
+    threadNotes(data, thread, tids.get(thread.index) ?? thread.tid, i === 0 ? process : []),
+  )
 }

@@ -22,7 +22,13 @@ export interface CoreThread {
 }
 
 export type CoreStop =
-  | { readonly kind: 'signal'; readonly thread: number; readonly signo: number; readonly code: number; readonly faultAddress?: bigint }
+  | {
+      readonly kind: 'signal'
+      readonly thread: number
+      readonly signo: number
+      readonly code: number
+      readonly faultAddress?: bigint
+    }
   | { readonly kind: 'breakpoint' | 'step' | 'launch' | 'attach' | 'interrupted'; readonly thread: number }
 
 export interface CoreCpu {

@@ -64,7 +64,16 @@ function planCore(data: CoreSource, read: CoreMemoryRead): CoreLayout {
   view.setUint16(60, extended ? 1 : 0, true)
   // More than 65534 headers: section header 0 holds the count in sh_info (elf.h PN_XNUM).
   if (extended) view.setUint32(shoff + 44, phnum, true)
-  const phdr = (i: number, type: number, flags: number, offset: number, vaddr: bigint, filesz: number, memsz: bigint, align: number): void => {
+  const phdr = (
+    i: number,
+    type: number,
+    flags: number,
+    offset: number,
+    vaddr: bigint,
+    filesz: number,
+    memsz: bigint,
+    align: number,
+  ): void => {
     const at = phoff + i * ELF.phentSize
     view.setUint32(at, type, true)
     view.setUint32(at + 4, flags, true)
@@ -121,7 +130,7 @@ class Writer {
   }
 
   private direct(position: number, bytes: Uint8Array): void {
-    for (let done = 0; done < bytes.length; )
+    for (let done = 0; done < bytes.length;)
       done += writeSync(this.fd, bytes, done, Math.min(bytes.length - done, MAX_WRITE), position + done)
   }
 }
