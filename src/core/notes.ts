@@ -2,6 +2,7 @@
 // NT_FPREGSET and NT_X86_XSTATE; for the process NT_PRPSINFO, NT_SIGINFO (a signal stop), NT_AUXV and
 // NT_FILE, in the kernel's order (fs/binfmt_elf.c: the stopped thread first, the process notes after its status).
 import { basename } from 'node:path'
+import { INNER_CWD } from '../process/isolate.js'
 import type { CoreSource, CoreThread } from './types.js'
 import { FILE_NOTE_PAGE, GREGS, NT, PRPSINFO, PRSTATUS, SIGINFO, XSAVE } from './layout.js'
 import { encodeCoreXState } from './xstate.js'
@@ -85,10 +86,20 @@ function auxv(data: CoreSource): Uint8Array {
   return note('CORE', NT.auxv, desc)
 }
 
+/**
+ * A file's path as gdb, on the host, finds it: a program isolated in namespaces of its own (launch's
+ * isolate) sees the directory it was launched from as INNER_CWD (regions.ts reads its files the same way).
+ */
+function hostPath(data: CoreSource, path: string): string {
+  return data.ownPid !== undefined && path.startsWith(`${INNER_CWD}/`)
+    ? process.cwd() + path.slice(INNER_CWD.length)
+    : path
+}
+
 /** NT_FILE: count, page size, then (start, end, offset in pages) per file map, then their paths, NUL-terminated. */
 function files(data: CoreSource): Uint8Array {
   const mapped = data.maps.filter((m) => m.inode !== 0 && m.path.startsWith('/'))
-  const names = mapped.map((m) => Buffer.from(`${m.path}\0`, 'utf8'))
+  const names = mapped.map((m) => Buffer.from(`${hostPath(data, m.path)}\0`, 'utf8'))
   const head = 16 + 24 * mapped.length
   const desc = new Uint8Array(head + names.reduce((sum, n) => sum + n.length, 0))
   const view = new DataView(desc.buffer)
