@@ -90,7 +90,7 @@ function auxv(data: CoreSource): Uint8Array {
  * A file's path as gdb, on the host, finds it: a program isolated in namespaces of its own (launch's
  * isolate) sees the directory it was launched from as INNER_CWD (regions.ts reads its files the same way).
  */
-function hostPath(data: CoreSource, path: string): string {
+export function hostPath(data: CoreSource, path: string): string {
   return data.ownPid !== undefined && path.startsWith(`${INNER_CWD}/`)
     ? process.cwd() + path.slice(INNER_CWD.length)
     : path

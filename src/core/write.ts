@@ -7,7 +7,8 @@ import { ftruncateSync, writeSync } from 'node:fs'
 import { ProcsnapError, UnsupportedArchError } from '../errors.js'
 import { writeFileWith } from '../files/write.js'
 import { ELF } from './layout.js'
-import { coreNotes } from './notes.js'
+import { dynamicMap, type CoreResolve } from './link-map.js'
+import { coreNotes, hostPath } from './notes.js'
 import { namespaceTids, type CoreMemoryRead } from './tids.js'
 import type { CoreMap, CoreSource } from './types.js'
 
@@ -40,7 +41,13 @@ function flagsOf(perms: string): number {
   return (perms[0] === 'r' ? ELF.pfR : 0) | (perms[1] === 'w' ? ELF.pfW : 0) | (perms[2] === 'x' ? ELF.pfX : 0)
 }
 
-function planCore(data: CoreSource, read: CoreMemoryRead): CoreLayout {
+/** How the writer reads the snapshot's memory: bytes at a location, the address of a symbol. */
+export interface CoreMemory {
+  readonly read: CoreMemoryRead
+  readonly resolve: CoreResolve
+}
+
+function planCore(data: CoreSource, { read, resolve }: CoreMemory): CoreLayout {
   const tids = data.ownPid === undefined ? new Map<number, number>() : namespaceTids(data.threads, data.ownPid, read)
   const notes = coreNotes(data, tids)
   const notesSize = notes.reduce((sum, n) => sum + n.length, 0)
@@ -91,7 +98,10 @@ function planCore(data: CoreSource, read: CoreMemoryRead): CoreLayout {
   }
   let offset = alignPage(at)
   const segments: Segment[] = []
-  data.maps.forEach((map, i) => {
+  // Where the snapshot lacks the executable's .dynamic, the core holds it as the kernel's would (link-map.ts).
+  const dynamic = dynamicMap(data, hostPath(data, data.exe), resolve)
+  const maps = dynamic ? data.maps.map((m) => (m.start === dynamic.start ? dynamic : m)) : data.maps
+  maps.forEach((map, i) => {
     const filesz = heldSize(map)
     phdr(i + 1, ELF.ptLoad, flagsOf(map.perms), offset, map.start, filesz, map.end - map.start, PAGE)
     segments.push({ map, offset, filesz })
@@ -152,13 +162,15 @@ function writeSegment(out: Writer, { map, offset, filesz }: Segment): void {
   }
 }
 
+const NO_MEMORY: CoreMemory = { read: () => undefined, resolve: () => undefined }
+
 /**
- * Writes the core file of a process snapshot to `path` (atomically, as save() does); `read` gives
- * the snapshot's memory, where the threads' ids inside a PID namespace are found. Throws
+ * Writes the core file of a process snapshot to `path` (atomically, as save() does); `memory` gives
+ * the snapshot's memory and symbols: the threads' ids inside a PID namespace, ld.so's r_debug. Throws
  * ERR_BAD_ARGUMENT for a thread snapshot, ERR_UNSUPPORTED_ARCH for an aarch64 one, ERR_FILE_UNWRITABLE
  * when the file cannot be written.
  */
-export function saveCoreData(path: string, data: CoreSource, read: CoreMemoryRead = () => undefined): void {
+export function saveCoreData(path: string, data: CoreSource, memory: CoreMemory = NO_MEMORY): void {
   if (data.kind !== 'process')
     throw new ProcsnapError(
       'ERR_BAD_ARGUMENT',
@@ -169,7 +181,7 @@ export function saveCoreData(path: string, data: CoreSource, read: CoreMemoryRea
     throw new UnsupportedArchError(
       `saveCore writes x86_64 core files; this snapshot is of an ${data.arch} process. Save it with save() instead.`,
     )
-  const layout = planCore(data, read)
+  const layout = planCore(data, memory)
   writeFileWith(path, (fd) => {
     const out = new Writer(fd)
     out.write(0, layout.head)

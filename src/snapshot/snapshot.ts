@@ -166,12 +166,17 @@ abstract class BaseSnapshot {
    * registers, the maps and the bytes this snapshot holds of them. A thread snapshot has no process to write.
    */
   saveCore(path: string): void {
-    saveCoreData(path, this.data, (location, length) => {
+    // Bytes the snapshot does not hold, and names it does not know, are undefined for the writer.
+    const tried = <T>(get: () => T): T | undefined => {
       try {
-        return this.memory.read(location, length)
+        return get()
       } catch {
-        return undefined // not held, or no such symbol: the core keeps the host's thread ids
+        return undefined
       }
+    }
+    saveCoreData(path, this.data, {
+      read: (location, length) => tried(() => this.memory.read(location, length)),
+      resolve: (location) => tried(() => this.memory.resolve(location)),
     })
   }
 
