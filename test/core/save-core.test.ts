@@ -117,6 +117,11 @@ function memoryWords(out: string): bigint[] {
   return [...out.matchAll(/^0x[0-9a-f]+(?: <[^>]*>)?:\s+(.*)$/gm)].flatMap((m) => hexList(m[1]))
 }
 
+/** A /proc/self/status field in KiB. */
+function statusKiB(name: string): number {
+  return Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'))?.[1])
+}
+
 function expectGeneralRegisters(gdbRegs: Map<string, bigint>, regs: Readonly<Record<string, bigint>>): void {
   for (const name of [...GENERAL, ...SEGMENTS]) expect(gdbRegs.get(name), name).toBe(regs[name])
 }
@@ -240,44 +245,52 @@ describe('saveCore: gdb reads the core as the snapshot', () => {
     expect(frameNames(out[2] ?? '')[0]).toBe('checkpoint')
   })
 
-  it('threads: every thread with its own registers and backtrace', async () => {
-    const proc = await start(fixture('threads'), { args: ['3', '1000'] })
-    proc.breakAt('worker_tick')
-    await proc.cont()
-    const snap = proc.createSnapshot({ level: 'full' })
-    expect(snap.threads.length).toBe(4)
-    const core = join(dir, 'threads.core')
-    snap.saveCore(core)
-    const {
-      out: [list = '', registers = '', traces = ''],
-    } = gdb(fixture('threads'), core, [
-      'info threads',
-      'thread apply all info registers rip rsp rbp',
-      'thread apply all bt',
-    ])
-    expect(list).not.toMatch(/<unavailable>/)
-    // 'Thread 2 (Thread 0x7ffff7... (LWP 3)):' then its registers, or its backtrace, in the same order.
-    const regsBlocks = registers.split(/^(?=Thread \d+ \()/m).slice(1)
-    const btBlocks = traces.split(/^(?=Thread \d+ \()/m).slice(1)
-    expect(regsBlocks).toHaveLength(snap.threads.length)
-    const seen = new Set<number>()
-    regsBlocks.forEach((block, i) => {
-      const r = registersIn(block)
-      const thread = snap.threads.find((t) => t.regs.rsp === r.get('rsp'))
-      expect(thread, `gdb thread with rsp ${r.get('rsp')?.toString(16)}`).toBeDefined()
-      if (!thread) return
-      seen.add(thread.index)
-      expect(r.get('rip')).toBe(thread.regs.rip)
-      expect(r.get('rbp')).toBe(thread.regs.rbp)
-      expectSameFrames(btBlocks[i] ?? '', snap, thread.index)
-    })
-    expect(seen.size).toBe(snap.threads.length)
-    // The stopped thread is gdb's current one, in worker_tick; the main thread waits in pthread_join.
-    expect(list).toMatch(/^\* +\d+ .* worker_tick \(/m)
-    const names = btBlocks.map(frameNames)
-    expect(names.filter((n) => n[0] === 'worker_tick').length).toBeGreaterThanOrEqual(1)
-    expect(names.some((n) => n.includes('main'))).toBe(true)
-  })
+  it.each(['writable', 'full'] as const)(
+    'threads, %s: every thread with its own registers and backtrace',
+    async (level) => {
+      const proc = await start(fixture('threads'), { args: ['3', '1000'] })
+      proc.breakAt('worker_tick')
+      await proc.cont()
+      const snap = proc.createSnapshot({ level })
+      expect(snap.threads.length).toBe(4)
+      const core = join(dir, `threads-${level}.core`)
+      snap.saveCore(core)
+      const {
+        out: [list = '', registers = '', vectors = '', traces = ''],
+      } = gdb(fixture('threads'), core, [
+        'info threads',
+        'thread apply all info registers rip rsp rbp fs_base mxcsr',
+        'thread apply all p/x $ymm0.v4_int64',
+        'thread apply all bt',
+      ])
+      expect(list).not.toMatch(/<unavailable>/)
+      // 'Thread 2 (Thread 0x7ffff7... (LWP 3)):' then its registers, or its backtrace, in the same order.
+      const regsBlocks = registers.split(/^(?=Thread \d+ \()/m).slice(1)
+      const vectorBlocks = vectors.split(/^(?=Thread \d+ \()/m).slice(1)
+      const btBlocks = traces.split(/^(?=Thread \d+ \()/m).slice(1)
+      expect(regsBlocks).toHaveLength(snap.threads.length)
+      const seen = new Set<number>()
+      regsBlocks.forEach((block, i) => {
+        const r = registersIn(block)
+        const thread = snap.threads.find((t) => t.regs.rsp === r.get('rsp'))
+        expect(thread, `gdb thread with rsp ${r.get('rsp')?.toString(16)}`).toBeDefined()
+        if (!thread) return
+        seen.add(thread.index)
+        expect(r.get('rip')).toBe(thread.regs.rip)
+        expect(r.get('rbp')).toBe(thread.regs.rbp)
+        expect(r.get('fs_base')).toBe(thread.regs.fs_base)
+        expect(r.get('mxcsr')).toBe(thread.regs.mxcsr)
+        if (AVX) expect(hexList(printedValues(vectorBlocks[i] ?? '')[0])).toEqual(words(thread.regs.ymm0, 4))
+        expectSameFrames(btBlocks[i] ?? '', snap, thread.index)
+      })
+      expect(seen.size).toBe(snap.threads.length)
+      // The stopped thread is gdb's current one, in worker_tick; the main thread waits in pthread_join.
+      expect(list).toMatch(/^\* +\d+ .* worker_tick \(/m)
+      const names = btBlocks.map(frameNames)
+      expect(names.filter((n) => n[0] === 'worker_tick').length).toBeGreaterThanOrEqual(1)
+      expect(names.some((n) => n.includes('main'))).toBe(true)
+    },
+  )
 
   it('a crash: segfault at its SIGSEGV; gdb says how it ended, where, and at which address', async () => {
     const proc = await start(fixture('segfault'))
@@ -303,14 +316,14 @@ describe('saveCore: gdb reads the core as the snapshot', () => {
     expect(registersIn(out.join('')).get('rip')).toBe(snap.stop?.pc)
   })
 
-  it.skipIf(!existsSync('/usr/bin/python3'))(
-    'python3 (a program we did not write) at getppid: libc and python frames',
-    async () => {
+  it.skipIf(!existsSync('/usr/bin/python3')).each(['writable', 'full'] as const)(
+    'python3 (a program we did not write) at getppid, %s: libc and python frames',
+    async (level) => {
       const proc = await start('/usr/bin/python3', { args: ['-c', 'import os\nos.getppid()'] })
       proc.breakAt('libc.so.6!getppid')
       expect((await proc.cont()).kind).toBe('breakpoint')
-      const snap = proc.createSnapshot({ level: 'full' })
-      const core = join(dir, 'python3.core')
+      const snap = proc.createSnapshot({ level })
+      const core = join(dir, `python3-${level}.core`)
       snap.saveCore(core)
       const {
         out: [general = '', bases = '', trace = ''],
@@ -330,6 +343,40 @@ describe('saveCore: gdb reads the core as the snapshot', () => {
     },
     60_000,
   )
+})
+
+describe('saveCore: streamed, sparse', () => {
+  it('a 1 GiB map with 3 pages touched: a sparse file, memory bounded, gdb reads the pages and the zeros', async () => {
+    const proc = await start(fixture('reserve'), { args: ['1024', '3'] })
+    proc.breakAt('ready')
+    await proc.cont()
+    const buf = proc.regs.rdi
+    const snap = proc.createSnapshot({ level: 'writable' })
+    const core = join(dir, 'reserve.core')
+    writeFileSync('/proc/self/clear_refs', '5') // resets VmHWM, the peak RSS, to the RSS now
+    const before = statusKiB('VmRSS')
+    snap.saveCore(core)
+    const rise = statusKiB('VmHWM') - before
+    expect(rise, `peak RSS rose by ${rise} KiB`).toBeLessThan(64 * 1024)
+    const { size, blocks } = statSync(core)
+    expect(size).toBeGreaterThan(1024 * 2 ** 20)
+    expect(blocks * 512, 'bytes allocated').toBeLessThan(64 * 2 ** 20)
+    // Pages 0, 87381 and 174762 (size / 3, rounded down to a page) hold data; page 1 is zeros.
+    const step = ((1024n << 20n) / 3n) & ~4095n
+    const addresses = [buf, buf + step + 8n, buf + 2n * step + 4088n, buf + 4096n]
+    const { out } = gdb(
+      fixture('reserve'),
+      core,
+      addresses.map((a) => `x/1xg ${a}`),
+    )
+    addresses.forEach((address, i) => {
+      const bytes = snap.memory.read(address, 8)
+      const word = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true)
+      expect(memoryWords(out[i] ?? ''), `at 0x${address.toString(16)}`).toEqual([word])
+    })
+    expect(memoryWords(out[3] ?? '')).toEqual([0n])
+    expect(memoryWords(out[0] ?? '')[0]).not.toBe(0n)
+  })
 })
 
 describe('saveCore: bad input', () => {
