@@ -8,6 +8,7 @@ import { basename, join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadSnapshot, type ProcessSnapshot, type Snapshot } from '../../src/index.js'
 import { hostArch } from '../../src/native/arch/index.js'
+import { snapshotFromData } from '../../src/snapshot/snapshot.js'
 import { caughtProcsnapError, fixture, start, vectorPattern } from '../helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-core-'))
@@ -220,6 +221,31 @@ describe('saveCore: gdb reads the core as the snapshot', () => {
     const { out } = gdb(fixture('vecregs'), join(dir, 'loaded.core'), VECTOR_COMMANDS)
     expectVecregsView(out, loaded)
   })
+
+  it.skipIf(!AVX)(
+    'a snapshot of a CPU with AVX and no AVX-512 (XCR0 0x7): an 832-byte area, whatever CPU writes it',
+    async () => {
+      const snap = await vecregsSnapshot('writable')
+      const avx512 = /^(zmm\d+|k\d|[xy]mm(1[6-9]|2\d|3[01])|pkru)$/
+      const data = {
+        ...snap.data,
+        cpu: { arch: 'x86_64' as const, xcr0: 7n, components: ['x87', 'sse', 'avx'], xsaveSize: 832 },
+        threads: snap.data.threads.map((t) => ({
+          ...t,
+          regs: Object.fromEntries(Object.entries(t.regs).filter(([name]) => !avx512.test(name))),
+        })),
+      }
+      const core = join(dir, 'avx-only.core')
+      snapshotFromData(data).saveCore(core)
+      const notes = execFileSync('readelf', ['-n', core], { encoding: 'utf8' })
+      expect(notes).toMatch(/LINUX\s+0x00000340\s+NT_X86_XSTATE/)
+      expect(notes).toMatch(/CORE\s+0x00000200\s+NT_FPREGSET/)
+      const { out } = gdb(fixture('vecregs'), core, ['p/x $ymm1.v4_int64', 'p $zmm0', 'p $k1', 'info registers st0'])
+      expect(hexList(printedValues(out[0] ?? '')[0])).toEqual(words(vectorPattern(1, 256), 4))
+      expect(printedValues(out.slice(1, 3).join(''))).toEqual(['void', 'void'])
+      expect(out[3]).toMatch(/^st0\s+1\.5\s/m)
+    },
+  )
 
   it('level writable: the executable and libraries come from the files on disk, the stack from the core', async () => {
     const snap = await vecregsSnapshot('writable')
