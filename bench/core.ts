@@ -2,7 +2,7 @@
 // against gdb's `gcore` of the same process stopped at the same point, then gdb loading each core
 // (`gdb -batch -ex bt exe core`, wall time, gdb's start included as a user runs it).
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,6 +21,13 @@ interface Run {
   oursBytes: number
   oursAllocated: number
   gcoreBytes: number
+  /** How far saveCore raised the peak RSS above the RSS before it, MiB. */
+  peakMiB: number
+}
+
+/** MiB of /proc/self/status's field `name`. */
+function statusMiB(name: string): number {
+  return Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 1024
 }
 
 function timed(run: () => void): number {
@@ -50,7 +57,10 @@ async function round(dir: string, i: number): Promise<Run> {
     await proc.cont({ timeout: 300_000 })
     const snap = proc.createSnapshot({ level: 'full' })
     const ours = join(dir, `ours-${i}.core`)
+    writeFileSync('/proc/self/clear_refs', '5') // resets VmHWM to the current RSS
+    const before = statusMiB('VmRSS')
     const saveCore = timed(() => snap.saveCore(ours))
+    const peakMiB = statusMiB('VmHWM') - before
     // Stopped for gcore: a SIGSTOP pending when procsnap lets go stops it untraced, at ready().
     process.kill(pid, 'SIGSTOP')
     await proc.detach()
@@ -71,6 +81,7 @@ async function round(dir: string, i: number): Promise<Run> {
       oursBytes: st.size,
       oursAllocated: st.blocks * 512,
       gcoreBytes: statSync(theirs).size,
+      peakMiB,
     }
     rmSync(ours)
     rmSync(theirs)
@@ -94,7 +105,8 @@ export async function coreRows(): Promise<Row[]> {
     const mib = (n: number): string => fmt(n / 2 ** 20)
     const sizes =
       `cores: ours ${mib(median(runs.map((r) => r.oursBytes)))} MiB (${mib(median(runs.map((r) => r.oursAllocated)))} MiB ` +
-      `allocated), gcore's ${mib(median(runs.map((r) => r.gcoreBytes)))} MiB`
+      `allocated), gcore's ${mib(median(runs.map((r) => r.gcoreBytes)))} MiB; saveCore's peak RSS rise ` +
+      `${fmt(median(runs.map((r) => r.peakMiB)))} MiB`
     return [
       {
         measure: `bigheap ${MIB} MiB at ready(): snapshot.saveCore of a 'full' snapshot (baseline: gdb -p PID -ex gcore, whole command); ${sizes}`,
