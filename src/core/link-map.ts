@@ -10,6 +10,8 @@ import type { CoreMap, CoreSource } from './types.js'
 const AT_BASE = 7
 const AT_ENTRY = 9
 const PT_DYNAMIC = 2
+const PT_NOTE = 4
+const NT_GNU_BUILD_ID = 3
 const DT_NULL = 0n
 const DT_DEBUG = 21n
 /** Larger maps are not read (a RELRO region is a few pages). */
@@ -29,8 +31,26 @@ function readAt(fd: number, length: number, position: number): Uint8Array {
   return bytes
 }
 
-/** [runtime address of .dynamic, its size] of the executable `file` loaded where the auxv says. */
-function dynamicOf(fd: number, entry: bigint): [bigint, number] | undefined {
+/** The GNU build-id in a PT_NOTE segment's bytes, as lowercase hex. */
+function buildIdIn(notes: Uint8Array): string | undefined {
+  const view = new DataView(notes.buffer, notes.byteOffset, notes.byteLength)
+  for (let at = 0; at + 12 <= notes.length;) {
+    const namesz = view.getUint32(at, true)
+    const descsz = view.getUint32(at + 4, true)
+    const desc = at + 12 + ((namesz + 3) & ~3)
+    if (desc + descsz > notes.length) return undefined
+    if (view.getUint32(at + 8, true) === NT_GNU_BUILD_ID && namesz === 4)
+      return Buffer.from(notes.subarray(desc, desc + descsz)).toString('hex')
+    at = desc + ((descsz + 3) & ~3)
+  }
+  return undefined
+}
+
+/**
+ * [runtime address of .dynamic, its size] of the executable `file` loaded where the auxv says, when
+ * the file is the one mapped (its build-id the snapshot's, where the snapshot recorded one).
+ */
+function dynamicOf(fd: number, entry: bigint, buildId: string | undefined): [bigint, number] | undefined {
   const head = readAt(fd, 64, 0)
   const view = new DataView(head.buffer)
   if (view.getUint32(0) !== 0x7f454c46 || head[4] !== 2) return undefined
@@ -39,11 +59,17 @@ function dynamicOf(fd: number, entry: bigint): [bigint, number] | undefined {
   const table = readAt(fd, 56 * phnum, phoff)
   const ph = new DataView(table.buffer)
   const bias = entry - view.getBigUint64(24, true)
+  let dynamic: [bigint, number] | undefined
+  let fileId: string | undefined
   for (let i = 0; i < phnum; i++) {
-    if (ph.getUint32(56 * i, true) !== PT_DYNAMIC) continue
-    return [bias + ph.getBigUint64(56 * i + 16, true), Number(ph.getBigUint64(56 * i + 40, true))]
+    const type = ph.getUint32(56 * i, true)
+    const offset = Number(ph.getBigUint64(56 * i + 8, true))
+    const filesz = Number(ph.getBigUint64(56 * i + 32, true))
+    if (type === PT_NOTE && fileId === undefined && filesz <= 1 << 16) fileId = buildIdIn(readAt(fd, filesz, offset))
+    if (type === PT_DYNAMIC)
+      dynamic = [bias + ph.getBigUint64(56 * i + 16, true), Number(ph.getBigUint64(56 * i + 40, true))]
   }
-  return undefined
+  return buildId === undefined || fileId === buildId ? dynamic : undefined
 }
 
 /**
@@ -65,7 +91,8 @@ export function dynamicMap(data: CoreSource, exePath: string, resolve: CoreResol
     return undefined
   }
   try {
-    const dynamic = dynamicOf(fd, entry)
+    const exeMap = data.maps.find((m) => m.path === data.exe)
+    const dynamic = dynamicOf(fd, entry, exeMap?.buildId)
     if (!dynamic) return undefined
     const [at, size] = dynamic
     const map = data.maps.find((m) => m.start <= at && at < m.end && m.inode !== 0)

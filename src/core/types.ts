@@ -9,6 +9,8 @@ export interface CoreMap {
   readonly offset: bigint
   readonly path: string
   readonly inode: number
+  /** GNU build-id of the mapped file, when it has one. */
+  readonly buildId?: string
   readonly content?: Uint8Array
   readonly sparse?: { readonly size: number; readonly pages: ReadonlyMap<number, Uint8Array> }
   readonly untouched?: readonly (readonly [from: number, to: number])[]
