@@ -318,6 +318,21 @@ describe('saveCore: gdb reads the core as the snapshot', () => {
     },
   )
 
+  it('a process outside a PID namespace (isolate: false): gdb names its threads by their host ids', async () => {
+    const proc = await start(fixture('threads'), { args: ['2', '1000'], isolate: false })
+    proc.breakAt('worker_tick')
+    await proc.cont()
+    const snap = proc.createSnapshot({ level: 'writable' })
+    const core = join(dir, 'host-ids.core')
+    snap.saveCore(core)
+    const {
+      out: [list = ''],
+    } = gdb(fixture('threads'), core, ['info threads'])
+    const lwps = [...list.matchAll(/\(LWP (\d+)\)/g)].map((m) => Number(m[1])).sort((a, b) => a - b)
+    expect(lwps).toEqual(snap.threads.map((t) => t.tid).sort((a, b) => a - b))
+    expect(lwps).toContain(snap.pid)
+  })
+
   it('a crash: segfault at its SIGSEGV; gdb says how it ended, where, and at which address', async () => {
     const proc = await start(fixture('segfault'))
     await proc.cont()
