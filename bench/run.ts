@@ -336,6 +336,7 @@ const GROUPS: Record<string, () => Promise<Row[]>> = {
   incremental: async (): Promise<Row[]> => (await import('./incremental.js')).incrementalRows(),
   pertestmedian: async (): Promise<Row[]> => (await import('./pertest-median.js')).perTestMedianRows(),
   restore: async (): Promise<Row[]> => (await import('./restore.js')).restoreRows(),
+  coreexport: async (): Promise<Row[]> => (await import('./core.js')).coreRows(),
   bigrestore: async (): Promise<Row[]> => (await import('./restore.js')).bigRestoreRows(),
   attach: async (): Promise<Row[]> => (await import('./attach.js')).attachRows(),
 }

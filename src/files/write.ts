@@ -86,6 +86,14 @@ export function writeFileStreaming(path: string, produce: (out: ByteSink) => voi
 }
 
 /**
+ * Lets `write` fill a new file at positions of its choosing (what it skips stays a hole, read as
+ * zeros), then renames it over `path`: the same exclusive temporary file and errors as writeFileAtomically.
+ */
+export function writeFileWith(path: string, write: (fd: number) => void): void {
+  atomically(path, write)
+}
+
+/**
  * Runs a file system call for the write of `path`; a failure of the system (no such directory, no
  * permission, a full disk) becomes ERR_FILE_UNWRITABLE, which names the path and the reason.
  */

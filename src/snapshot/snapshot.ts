@@ -29,6 +29,7 @@ import {
   type RenderStyle,
 } from './pprint.js'
 import { ProcsnapError } from '../errors.js'
+import { saveCoreData } from '../core/write.js'
 
 /** Where pretty printing goes: process.stdout by default; colors when it is a TTY or FORCE_COLOR says so. */
 export interface PrintOptions {
@@ -158,6 +159,25 @@ abstract class BaseSnapshot {
   /** Writes the snapshot as procsnap/2 (atomically, streamed in large blocks); loadSnapshot(path) gives it back. */
   save(path: string): void {
     saveSnapshotData(path, this.data)
+  }
+
+  /**
+   * Writes the process as an x86_64 ELF core file that `gdb <exe> <core>` reads: every thread's
+   * registers, the maps and the bytes this snapshot holds of them. A thread snapshot has no process to write.
+   */
+  saveCore(path: string): void {
+    // Bytes the snapshot does not hold, and names it does not know, are undefined for the writer.
+    const tried = <T>(get: () => T): T | undefined => {
+      try {
+        return get()
+      } catch {
+        return undefined
+      }
+    }
+    saveCoreData(path, this.data, {
+      read: (location, length) => tried(() => this.memory.read(location, length)),
+      resolve: (location) => tried(() => this.memory.resolve(location)),
+    })
   }
 
   /** What changed from this snapshot (expected, old) to `other` (actual, new). */
