@@ -5,13 +5,12 @@
 // builds it for a core: the map read from the executable on disk, DT_DEBUG set to ld.so's _r_debug.
 import { closeSync, openSync, readSync } from 'node:fs'
 import { basename } from 'node:path'
+import { readElf } from '../elf/index.js'
 import type { CoreMap, CoreSource } from './types.js'
 
 const AT_BASE = 7
 const AT_ENTRY = 9
 const PT_DYNAMIC = 2
-const PT_NOTE = 4
-const NT_GNU_BUILD_ID = 3
 const DT_NULL = 0n
 const DT_DEBUG = 21n
 /** Larger maps are not read (a RELRO region is a few pages). */
@@ -31,45 +30,15 @@ function readAt(fd: number, length: number, position: number): Uint8Array {
   return bytes
 }
 
-/** The GNU build-id in a PT_NOTE segment's bytes, as lowercase hex. */
-function buildIdIn(notes: Uint8Array): string | undefined {
-  const view = new DataView(notes.buffer, notes.byteOffset, notes.byteLength)
-  for (let at = 0; at + 12 <= notes.length;) {
-    const namesz = view.getUint32(at, true)
-    const descsz = view.getUint32(at + 4, true)
-    const desc = at + 12 + ((namesz + 3) & ~3)
-    if (desc + descsz > notes.length) return undefined
-    if (view.getUint32(at + 8, true) === NT_GNU_BUILD_ID && namesz === 4)
-      return Buffer.from(notes.subarray(desc, desc + descsz)).toString('hex')
-    at = desc + ((descsz + 3) & ~3)
-  }
-  return undefined
-}
-
 /**
- * [runtime address of .dynamic, its size] of the executable `file` loaded where the auxv says, when
- * the file is the one mapped (its build-id the snapshot's, where the snapshot recorded one).
+ * [runtime address of .dynamic, its size] of the executable at `path` loaded where the auxv says
+ * (AT_ENTRY), when the file is the one mapped (its build-id the snapshot's, where one was recorded).
  */
-function dynamicOf(fd: number, entry: bigint, buildId: string | undefined): [bigint, number] | undefined {
-  const head = readAt(fd, 64, 0)
-  const view = new DataView(head.buffer)
-  if (view.getUint32(0) !== 0x7f454c46 || head[4] !== 2) return undefined
-  const phoff = Number(view.getBigUint64(32, true))
-  const phnum = view.getUint16(56, true)
-  const table = readAt(fd, 56 * phnum, phoff)
-  const ph = new DataView(table.buffer)
-  const bias = entry - view.getBigUint64(24, true)
-  let dynamic: [bigint, number] | undefined
-  let fileId: string | undefined
-  for (let i = 0; i < phnum; i++) {
-    const type = ph.getUint32(56 * i, true)
-    const offset = Number(ph.getBigUint64(56 * i + 8, true))
-    const filesz = Number(ph.getBigUint64(56 * i + 32, true))
-    if (type === PT_NOTE && fileId === undefined && filesz <= 1 << 16) fileId = buildIdIn(readAt(fd, filesz, offset))
-    if (type === PT_DYNAMIC)
-      dynamic = [bias + ph.getBigUint64(56 * i + 16, true), Number(ph.getBigUint64(56 * i + 40, true))]
-  }
-  return buildId === undefined || fileId === buildId ? dynamic : undefined
+function dynamicOf(path: string, entry: bigint, buildId: string | undefined): [bigint, number] | undefined {
+  const elf = readElf(path)
+  if (buildId !== undefined && elf.buildId !== buildId) return undefined
+  const dynamic = elf.segments.find((s) => s.type === PT_DYNAMIC)
+  return dynamic && [entry - elf.entry + dynamic.vaddr, Number(dynamic.memsz)]
 }
 
 /**
@@ -84,16 +53,12 @@ export function dynamicMap(data: CoreSource, exePath: string, resolve: CoreResol
   const interp = base ? data.maps.find((m) => m.start === base && m.path.startsWith('/')) : undefined
   const rDebug = interp ? resolve(`${basename(interp.path)}!_r_debug`) : undefined
   if (entry === undefined || rDebug === undefined) return undefined
-  let fd: number
-  try {
-    fd = openSync(exePath, 'r')
-  } catch {
-    return undefined
-  }
+  let fd: number | undefined
   try {
     const exeMap = data.maps.find((m) => m.path === data.exe)
-    const dynamic = dynamicOf(fd, entry, exeMap?.buildId)
+    const dynamic = dynamicOf(exePath, entry, exeMap?.buildId)
     if (!dynamic) return undefined
+    fd = openSync(exePath, 'r')
     const [at, size] = dynamic
     const map = data.maps.find((m) => m.start <= at && at < m.end && m.inode !== 0)
     const length = map ? Number(map.end - map.start) : 0
@@ -112,6 +77,6 @@ export function dynamicMap(data: CoreSource, exePath: string, resolve: CoreResol
   } catch {
     return undefined
   } finally {
-    closeSync(fd)
+    if (fd !== undefined) closeSync(fd)
   }
 }

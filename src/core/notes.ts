@@ -4,7 +4,8 @@
 import { basename } from 'node:path'
 import { INNER_CWD } from '../process/isolate.js'
 import type { CoreSource, CoreThread } from './types.js'
-import { FILE_NOTE_PAGE, GREGS, NT, PRPSINFO, PRSTATUS, SIGINFO, XSAVE } from './layout.js'
+import { x86_64 } from '../native/arch/x86_64.js'
+import { FILE_NOTE_PAGE, NT, PRPSINFO, PRSTATUS, SIGINFO, XSAVE } from './layout.js'
 import { encodeCoreXState } from './xstate.js'
 
 const SIGTRAP = 5
@@ -41,7 +42,10 @@ function prstatus(data: CoreSource, thread: CoreThread, tid: number, fpvalid: bo
   view.setInt16(PRSTATUS.cursig, signo, true)
   view.setInt32(PRSTATUS.pid, tid, true)
   view.setInt32(PRSTATUS.pgrp, data.ownPid ?? data.pid, true)
-  GREGS.forEach((name, i) => view.setBigUint64(PRSTATUS.reg + 8 * i, BigInt.asUintN(64, thread.regs[name] ?? 0n), true))
+  // elf_gregset_t is struct user_regs_struct: the order PTRACE_GETREGS gives
+  x86_64.registers.forEach((name, i) =>
+    view.setBigUint64(PRSTATUS.reg + 8 * i, BigInt.asUintN(64, thread.regs[name] ?? 0n), true),
+  )
   view.setInt32(PRSTATUS.fpvalid, fpvalid ? 1 : 0, true)
   return note('CORE', NT.prstatus, desc)
 }

@@ -1,14 +1,9 @@
 // What a core file is written from: the parts of a snapshot's data (src/snapshot/model.ts
 // SnapshotData) it reads, declared here so that src/core stays below src/snapshot (which calls it).
+import type { MemoryMap } from '../process/maps.js'
 
 /** A map and the bytes a snapshot holds of it (model.ts MapState). */
-export interface CoreMap {
-  readonly start: bigint
-  readonly end: bigint
-  readonly perms: string
-  readonly offset: bigint
-  readonly path: string
-  readonly inode: number
+export interface CoreMap extends MemoryMap {
   /** GNU build-id of the mapped file, when it has one. */
   readonly buildId?: string
   readonly content?: Uint8Array

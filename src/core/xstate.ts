@@ -2,7 +2,8 @@
 // core file: FXSAVE region, header, and the AVX/AVX-512/PKRU components at Intel's standard offsets
 // (layout.ts XSAVE says why), independent of the CPU of the machine that writes the core.
 import type { CoreCpu } from './types.js'
-import { FXSAVE_AT, XSAVE } from './layout.js'
+import { FXSAVE as FXSAVE_AT } from '../native/arch/x86_64-xstate.js'
+import { XSAVE } from './layout.js'
 
 const BIT = { x87: 0, sse: 1, avx: 2, opmask: 5, zmmHi256: 6, hi16Zmm: 7, pkru: 9 } as const
 

@@ -5,6 +5,7 @@
 import { closeSync, openSync, readSync } from 'node:fs'
 import { hostname, release } from 'node:os'
 import { ProcsnapError } from '../errors.js'
+import { X86_GENERAL } from '../snapshot/arch-info.js'
 import type { Frame } from '../snapshot/model.js'
 import { ProcessSnapshot, type Snapshot } from '../snapshot/snapshot.js'
 import { faultAccess, type Access } from './access.js'
@@ -154,10 +155,8 @@ export function crashReport(snapshot: Snapshot): CrashReport {
   }
 }
 
-const GENERAL = [
-  'rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'rsp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15', 'rip',
-  'eflags', 'fs_base', 'gs_base',
-] // prettier-ignore
+/** The registers a report shows: the general ones, without segment selectors and orig_rax. */
+const GENERAL = X86_GENERAL.filter((name) => !['cs', 'ss', 'ds', 'es', 'fs', 'gs', 'orig_rax'].includes(name))
 
 /** The crash in words, without its place: 'write to 0x0 (address not mapped)', 'assertion failed: ...'. */
 function describe(

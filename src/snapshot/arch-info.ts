@@ -50,7 +50,8 @@ function x86Aliases(): Map<string, AliasInfo> {
   return map
 }
 
-const X86_GENERAL = [
+/** x86_64 general registers in the order people read them (gdb's): the pretty printer's, the crash report's. */
+export const X86_GENERAL = [
   'rax',
   'rbx',
   'rcx',

@@ -8,6 +8,7 @@ import { basename, join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadSnapshot, type ProcessSnapshot, type Snapshot } from '../../src/index.js'
 import { hostArch } from '../../src/native/arch/index.js'
+import { X86_GENERAL } from '../../src/snapshot/arch-info.js'
 import { snapshotFromData } from '../../src/snapshot/snapshot.js'
 import { caughtProcsnapError, fixture, start, vectorPattern } from '../helpers.js'
 
@@ -17,24 +18,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 const COMPONENTS = hostArch().registerFeatures?.().components ?? []
 const AVX = COMPONENTS.includes('avx')
 const AVX512 = ['opmask', 'zmm_hi256', 'hi16_zmm'].every((c) => COMPONENTS.includes(c))
-const GENERAL = [
-  'rax',
-  'rbx',
-  'rcx',
-  'rdx',
-  'rsi',
-  'rdi',
-  'rbp',
-  'rsp',
-  'r8',
-  'r9',
-  'r10',
-  'r11',
-  'r12',
-  'r13',
-  'r14',
-  'r15',
-]
+const GENERAL = X86_GENERAL.slice(0, 16) // rax..r15
 /** fs_base and gs_base: gdb 13 leaves them out of a core's `info registers` (gcore's too); asked by name. */
 const SEGMENTS = ['rip', 'eflags', 'cs', 'ss', 'ds', 'es', 'fs', 'gs', 'fs_base', 'gs_base']
 const BASES = 'info registers fs_base gs_base'
