@@ -131,6 +131,30 @@ console.log(JSON.stringify({ rdi, hits: bp.hits, end, exit: proc.exit, stdout: p
     })
   })
 
+  it('`npx procsnap` runs the installed command line: --help, and a crash caught, signed and reported', async () => {
+    const help = await run('npx', ['--no-install', 'procsnap', '--help'], { cwd: project, timeout: 30_000 })
+    expect(help.stdout).toMatch(/^procsnap: snapshots of Linux processes/)
+    // run exits with the program's status: 128 + SIGSEGV, as a shell reports it (execFile rejects: not 0)
+    const crashed = await run(
+      'npx',
+      ['--no-install', 'procsnap', 'run', '-o', 'crash', '--', fixture('crashes'), 'write'],
+      {
+        cwd: project,
+        timeout: 30_000,
+      },
+    ).then(
+      () => ({ code: 0, stdout: '' }),
+      (error: { code?: number; stdout?: string }) => ({ code: error.code, stdout: error.stdout ?? '' }),
+    )
+    expect(crashed.code).toBe(139)
+    const id = /signature ([0-9a-f]{16})/.exec(crashed.stdout)?.[1] ?? ''
+    const signed = await run('npx', ['--no-install', 'procsnap', 'signature', `crash/crash-${id}.procsnap`], {
+      cwd: project,
+      timeout: 30_000,
+    })
+    expect(signed.stdout).toBe(`${id}\n`)
+  })
+
   it('its types resolve for a TypeScript consumer (NodeNext, strict)', async () => {
     writeFileSync(
       join(project, 'check.ts'),

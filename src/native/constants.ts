@@ -92,6 +92,12 @@ export function signalName(signo: number): string {
   return SIGNALS[signo] ?? (signo >= 34 ? `SIGRT${signo - 34}` : `SIG${signo}`)
 }
 
+/** Signal number for a name ('SIGSEGV' -> 11); undefined for a name it does not know. */
+export function signalNumber(name: string): number | undefined {
+  const found = Object.entries(SIGNALS).find(([, n]) => n === name)
+  return found ? Number(found[0]) : undefined
+}
+
 /** Signals that stop nobody by default, as in gdb's `handle` table: passed straight through. */
 export const PASS_THROUGH_SIGNALS: ReadonlySet<number> = new Set([14, 17, 23, 26, 27, 28, 29])
 
