@@ -171,12 +171,12 @@ function fileTests(task: TaskLike): { name: string }[] | undefined {
  */
 export function checkGolden(
   context: GoldenContext,
-  snap: Snapshot,
+  source: Snapshot | (() => GoldenSection[]),
   options: ProcessSnapshotOptions,
   caveat?: string,
 ): Result {
   try {
-    return checkGoldenFile(context, snap, options, caveat)
+    return checkGoldenFile(context, source, options, caveat)
   } catch (error) {
     if (error instanceof GoldenError || error instanceof FileError) context.state.unmatched.increment(context.task.id)
     throw error
@@ -195,7 +195,7 @@ function withKey(error: ProcsnapError, key: string): ProcsnapError {
 
 function checkGoldenFile(
   context: GoldenContext,
-  snap: Snapshot,
+  source: Snapshot | (() => GoldenSection[]),
   options: ProcessSnapshotOptions,
   caveat?: string,
 ): Result {
@@ -217,13 +217,16 @@ function checkGoldenFile(
     ...(modules !== undefined ? { modules } : {}),
     ...(defaults.root !== undefined ? { root: defaults.root } : {}),
   }
-  const raw = goldenSections(snap.data, snap.modules(), settings, {
-    resolve: (l) => snap.memory.resolve(l),
-    read: (a, n) => snap.memory.read(a, n),
-  })
-  const { sections, failures } = options.redact
-    ? applyRedactions(matcherState, raw, snap, options.redact)
-    : { sections: raw, failures: [] }
+  // A snapshot's golden view, or sections made elsewhere (a crash report's: toMatchCrashReport).
+  const snap = typeof source === 'function' ? undefined : source
+  const raw = snap
+    ? goldenSections(snap.data, snap.modules(), settings, {
+        resolve: (l) => snap.memory.resolve(l),
+        read: (a, n) => snap.memory.read(a, n),
+      })
+    : (source as () => GoldenSection[])()
+  const { sections, failures } =
+    options.redact && snap ? applyRedactions(matcherState, raw, snap, options.redact) : { sections: raw, failures: [] }
   if (failures.length) {
     state.unmatched.increment(task.id)
     return { pass: false, message: () => `Process snapshot \`${key}\`: ${failures.join('; ')}` }

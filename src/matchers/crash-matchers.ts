@@ -3,9 +3,13 @@
 // crash it caught; one stopped at a fatal signal, by a snapshot of that stop.
 import type { MatcherResult, MatcherState } from 'vitest'
 import { crashReport, type CrashReport } from '../crash/report.js'
+import { frameName, isRuntimeFrame } from '../crash/signature.js'
+import type { Frame } from '../snapshot/model.js'
 import { CRASH_SIGNALS } from '../crash/signals.js'
 import '../crash/capture.js'
 import { ProcsnapError } from '../errors.js'
+import type { GoldenSection } from '../golden/render.js'
+import { checkGolden, goldenContext } from '../golden/workflow.js'
 import { Process } from '../process/process.js'
 import { ProcessSnapshot } from '../snapshot/snapshot.js'
 
@@ -22,7 +26,7 @@ export interface ExpectedCrash {
 }
 
 /** The crash report of the subject, or why there is none. */
-function crashOf(received: unknown): { report: CrashReport; label: string } | { none: string; label: string } {
+export function crashOf(received: unknown): { report: CrashReport; label: string } | { none: string; label: string } {
   if (received instanceof Process) {
     const label = `process ${received.pid}`
     if (received.crash) return { report: received.crash.report, label }
@@ -84,4 +88,60 @@ export function toHaveCrashed(this: MatcherState, received: unknown, expected: E
       `expected ${found.label} ${this.isNot ? 'not ' : ''}${what}; it crashed: ${r.cause}` +
       `${wrong.length > 0 ? `\n  ${wrong.join('\n  ')}` : ''}\n  signature ${r.signature} (${r.signatureText})`,
   }
+}
+
+/** The golden view of a crash: what stays while the crash does (no address, no offset, no pid). */
+export function crashSections(found: ReturnType<typeof crashOf>): GoldenSection[] {
+  if ('none' in found) return [{ title: 'crash', entries: [{ label: 'none', value: found.none }] }]
+  const r = found.report
+  const entries = [
+    { label: 'signal', value: r.codeName ? `${r.signal} ${r.codeName} (${r.codeMeaning ?? ''})` : r.signal },
+    ...(r.access ? [{ label: 'access', value: r.access }] : []),
+    { label: 'at', value: r.at ?? '?' },
+    ...(r.abortMessage ? [{ label: 'abort message', value: JSON.stringify(r.abortMessage.trim()) }] : []),
+    { label: 'signature', value: `${r.signature} ${r.signatureText}` },
+  ]
+  // The program's part of the stack: not the C library's abort machinery above it (for a signal it
+  // sent itself) nor its start code below (both vary with the libc version), nor what did not unwind.
+  const frames: { label: string; value: string }[] = []
+  let i = 0
+  if (r.code <= 0) while (i < r.backtrace.length && isRuntimeFrame(r.backtrace[i] as Frame)) i++
+  let own = false
+  for (; i < r.backtrace.length; i++) {
+    const f = r.backtrace[i] as Frame
+    if ((frames.length > 0 && f.module === undefined) || (own && isRuntimeFrame(f))) break
+    own ||= !isRuntimeFrame(f)
+    frames.push({ label: `#${i}`, value: frameName(f) })
+  }
+  return [
+    { title: 'crash', entries },
+    { title: `backtrace of thread ${r.thread}`, entries: frames },
+  ]
+}
+
+/**
+ * toMatchCrashReport: the crash (or that there was none: the way the process ended) against its
+ * golden in __process_snapshots__, in Vitest's snapshot workflow, so that CI fails when a crash
+ * changes, disappears or appears. Holds the signal, access, function, abort message, signature and
+ * the program's frames: nothing that moves with addresses, machines, the C library's version or time.
+ */
+export function toMatchCrashReport(this: MatcherState, received: unknown, name?: string): Result {
+  if (this.isNot)
+    throw new ProcsnapError(
+      'ERR_BAD_ARGUMENT',
+      'toMatchCrashReport cannot be used with .not: a golden either matches or is updated.',
+    )
+  if (received instanceof Process && received.exit === undefined && received.lastStop?.kind !== 'signal')
+    throw new ProcsnapError(
+      'ERR_BAD_ARGUMENT',
+      `toMatchCrashReport takes a process that ended (await proc.wait()) or is stopped at a fatal signal; process ${received.pid} is stopped at ${received.lastStop ? `a ${received.lastStop.kind} stop` : 'its start'}.`,
+    )
+  const context = goldenContext(this)
+  if (!context)
+    throw new ProcsnapError(
+      'ERR_BAD_ARGUMENT',
+      'toMatchCrashReport runs inside a Vitest test only: call it from a test().',
+    )
+  const found = crashOf(received)
+  return checkGolden(context, () => crashSections(found), name === undefined ? {} : { name })
 }

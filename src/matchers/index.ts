@@ -2,7 +2,7 @@
 // Each takes a live Process or a snapshot; all but toMatchProcessSnapshot support .not.
 import type { ProcessSnapshotOptions } from '../golden/workflow.js'
 import { toMatchProcessSnapshot } from './snapshot-matcher.js'
-import { toHaveCrashed, type ExpectedCrash } from './crash-matchers.js'
+import { toHaveCrashed, toMatchCrashReport, type ExpectedCrash } from './crash-matchers.js'
 import { toHaveBeenKilledBy, toHaveExited, toHaveOutput } from './exit-matchers.js'
 import {
   toHaveBacktrace,
@@ -27,6 +27,7 @@ export const processMatchers = {
   toHaveBeenKilledBy,
   toHaveOutput,
   toHaveCrashed,
+  toMatchCrashReport,
 }
 
 export { isSubject, type MatcherSubject } from './subject.js'
@@ -61,6 +62,11 @@ export interface ProcessMatchers<R = unknown> {
    * snapshot is of a crash: of this signal, at this function, with this signature.
    */
   toHaveCrashed(expected?: ExpectedCrash): R
+  /**
+   * The crash (signal, access, function, abort message, signature, frames), or how the process ended
+   * without one, against its golden in __process_snapshots__: fails when a crash changes, disappears or appears.
+   */
+  toMatchCrashReport(name?: string): R
 }
 
 declare module 'vitest' {
