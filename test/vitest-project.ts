@@ -45,6 +45,15 @@ export interface ProjectRun {
   readonly passed: boolean
   /** What the tests wrote with console.log/console.warn, in order. */
   readonly logs: string[]
+  /** Per test (at most one describe deep): its annotations (context.annotate), message, type and attachment. */
+  readonly annotations: Record<
+    string,
+    {
+      message: string
+      type: string
+      attachment?: { path?: string; body?: unknown; bodyEncoding?: string; contentType?: string }
+    }[]
+  >
   readonly summary: {
     added: number
     matched: number
@@ -90,6 +99,7 @@ export async function runProject(root: string, options: ProjectOptions): Promise
     else await vitest.start()
     const states: Record<string, string | undefined> = {}
     const failures: Record<string, string[]> = {}
+    const annotations: ProjectRun['annotations'] = {}
     const fileErrors: TestError[] = []
     const testErrors: TestError[] = []
     for (const file of vitest.state.getFiles()) {
@@ -98,6 +108,7 @@ export async function runProject(root: string, options: ProjectOptions): Promise
         states[task.name] = task.result?.state
         testErrors.push(...(task.result?.errors ?? []))
         failures[task.name] = (task.result?.errors ?? []).map(kindOf)
+        annotations[task.name] = [...((task as { annotations?: ProjectRun['annotations'][string] }).annotations ?? [])]
       }
     }
     const errors = [...fileErrors, ...testErrors]
@@ -112,6 +123,7 @@ export async function runProject(root: string, options: ProjectOptions): Promise
         .map((e) => `${(e as { name?: string }).name ?? 'Error'}: ${(e as { message?: string }).message ?? ''}`),
       passed: vitest.state.getFiles().every((f) => f.result?.state === 'pass'),
       logs,
+      annotations,
       summary: {
         added: s.added,
         matched: s.matched,

@@ -34,7 +34,17 @@ Process.atCrash = (proc: Process, stop: SignalStop): void => {
   if (!CRASH_SIGNALS.has(stop.signal) || handles(proc.pid, stop.signo)) return
   const snapshot = proc.createSnapshot({ level: 'writable', name: `crash: ${stop.signal}`, incremental: false })
   if (snapshot.kind !== 'process') return
-  crashes.set(proc, { snapshot, report: crashReport(snapshot) })
+  const crash = { snapshot, report: crashReport(snapshot) }
+  crashes.set(proc, crash)
+  for (const listener of listeners) listener(crash)
+}
+
+const listeners = new Set<(crash: Crash) => void>()
+
+/** Calls `listener` with every crash caught from now on in this thread (the plugin attaches them to the test); returns the unsubscribe. */
+export function onCrash(listener: (crash: Crash) => void): () => void {
+  listeners.add(listener)
+  return () => listeners.delete(listener)
 }
 
 /** Whether the process has a handler of its own for `signo` (SigCgt in /proc/PID/status); unknown counts as none. */

@@ -5,7 +5,10 @@
 import { unlinkSync } from 'node:fs'
 import { FileError, GoldenError } from '../errors.js'
 import { relative } from 'node:path'
-import { afterAll, afterEach, expect, inject } from 'vitest'
+import { afterAll, afterEach, beforeEach, expect, inject, type TestContext } from 'vitest'
+import { onCrash, type Crash } from '../crash/capture.js'
+import { formatCrashReport } from '../crash/report.js'
+import { encodeSnapshot } from '../snapshot/format-file.js'
 import {
   checkedKeys,
   deferGoldenWrites,
@@ -25,6 +28,36 @@ expect.extend(processMatchers)
 expect.addSnapshotSerializer(processSerializer)
 deferGoldenWrites()
 setGoldenDefaults(fromProvided((inject as (key: string) => unknown)(PROVIDED_KEY) as Provided | undefined))
+
+// A crash caught by launch's { crash: 'snapshot' } while a test runs is attached to it with Vitest's
+// annotations: the report as text and the snapshot file, which Vitest's reporters show (the default
+// one when the test fails, the HTML one always) and keep with the run's attachments. It is attached
+// when caught: Vitest takes no annotation once a test has failed. A test.concurrent one shares the
+// thread with its neighbours, so which test a crash belongs to is not known: none is attached.
+let running: TestContext | undefined
+beforeEach((context) => {
+  running = context.task.concurrent ? undefined : context
+})
+afterEach(() => {
+  running = undefined
+})
+onCrash((crash) => {
+  if (running) attachCrash(running, crash)
+})
+
+/** Both annotations are asked for at once, while the test still runs (Vitest awaits them before it ends). */
+function attachCrash(context: TestContext, crash: Crash): void {
+  void context.annotate(`crash: ${crash.report.cause}`, 'warning', {
+    body: formatCrashReport(crash.report),
+    contentType: 'text/plain',
+  })
+  // The snapshot file's bytes, which Vitest writes into its attachments folder: procsnap show reads it.
+  void context.annotate(`crash snapshot crash-${crash.report.signature}.procsnap`, 'notice', {
+    body: encodeSnapshot(crash.snapshot.data).toString('base64'),
+    bodyEncoding: 'base64',
+    contentType: 'application/octet-stream',
+  })
+}
 
 // A test.concurrent test's tracees may not be ended when it finishes: its neighbours run on, and
 // theirs are indistinguishable. Those are ended after the file; a sequential test never overlaps one.
