@@ -8,6 +8,7 @@ import { basename, resolve } from 'node:path'
 import { readCoreFile, readSegments, type CoreFile } from '../core/read.js'
 import { decodeCoreXState } from '../core/xstate-read.js'
 import { ELF } from '../core/layout.js'
+import { readElf } from '../elf/index.js'
 import { SnapshotFormatError } from '../errors.js'
 import { SI_KERNEL, signalName, TRAP_BRKPT, TRAP_TRACE } from '../native/constants.js'
 import { componentNames } from '../native/arch/x86_64-xsave-layout.js'
@@ -29,10 +30,11 @@ export interface LoadCoreOptions {
 const LOAD_CORE_OPTIONS: OptionSchema = { exe: isString }
 
 const SIGTRAP = 5
+const NT_GNU_BUILD_ID = 3
 /** Signals whose si_addr is the faulting address (SIGILL, SIGBUS, SIGFPE, SIGSEGV), as capture keeps it. */
 const FAULTING = new Set([4, 7, 8, 11])
-/** How far past the executable the kernel may start the heap (arch_randomize_brk: 32 MiB). */
-const BRK_RANGE = 0x2000000n
+/** How far past the executable the kernel may start the heap (arch_randomize_brk: 1 GiB on x86_64). */
+const BRK_RANGE = 0x40000000n
 const VSYSCALL = 0xffffffffff600000n
 const AT_PHDR = 3
 const AT_ENTRY = 9
@@ -90,7 +92,15 @@ function mapsOf(
   })
   maps.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0))
   nameVvarAndHeap(maps, vdso, exe)
-  return maps.map((m) => withUnreadable(m))
+  const ids = new Map<string, string>()
+  for (const m of maps) {
+    const id = m.path.startsWith('/') ? buildIdOf(m) : undefined
+    if (id !== undefined && !ids.has(m.path)) ids.set(m.path, id)
+  }
+  return maps.map((m) => {
+    const buildId = ids.get(m.path)
+    return withUnreadable(buildId === undefined ? m : { ...m, buildId })
+  })
 }
 
 /** Held bytes shorter than their map (the kernel's first page of a file map): page by page, zero pages left out. */
@@ -104,24 +114,76 @@ function sparseOf(content: Uint8Array): NonNullable<MapState['sparse']> {
 }
 
 /**
- * [vvar] is the data page(s) right below the vDSO (the kernel dumps none of it); [heap] the anonymous
- * writable map within brk's 32 MiB past the executable that is not its .bss (adjacent to it). The
+ * [vvar] (and [vvar_vclock]) are the read-only data maps right below the vDSO; [heap] the anonymous
+ * writable map within brk's 1 GiB past the executable that is not its .bss (adjacent to it). The
  * core names neither: they are inferred, and left unnamed when unsure.
  */
 function nameVvarAndHeap(maps: MapState[], vdso: bigint | undefined, exe: string | undefined): void {
+  // Newer kernels put [vvar] then [vvar_vclock] right below the vDSO; older ones [vvar] alone.
   const at = maps.findIndex((m) => m.start === vdso)
-  const below = maps[at - 1]
-  if (at > 0 && below && below.end === vdso && below.path === '' && heldSize(below) === 0)
-    maps[at - 1] = { ...below, path: '[vvar]' }
+  const data: number[] = []
+  for (let i = at - 1, end = vdso; i >= 0 && data.length < 2; i--) {
+    const m = maps[i]
+    if (!m || m.end !== end || m.path !== '' || m.perms[1] === 'w' || m.perms[2] === 'x') break
+    data.unshift(i)
+    end = m.start
+  }
+  data.forEach((i, k) => {
+    const m = maps[i]
+    if (m) maps[i] = { ...m, path: k === 0 ? '[vvar]' : '[vvar_vclock]' }
+  })
   const exeMaps = maps.filter((m) => m.path === exe)
   const last = exeMaps[exeMaps.length - 1]
   if (!last) return
-  // brk starts within 32 MiB past the executable (arch/x86 arch_randomize_brk); anonymous maps there are its .bss and the heap
+  // brk starts within 1 GiB past the executable (arch/x86 arch_randomize_brk), right after its .bss
+  // without ASLR: the first anonymous writable map there that is not the .bss is the heap.
   const gap = maps.filter(
     (m) => m.path === '' && m.perms.startsWith('rw') && m.start >= last.end && m.start - last.end <= BRK_RANGE,
   )
-  const heap = gap.length >= 2 ? gap[gap.length - 1] : gap[0] && gap[0].start !== last.end ? gap[0] : undefined
+  const bss = exe === undefined ? undefined : bssEnd(exe, maps)
+  const first = gap[0]
+  const isBss = first !== undefined && first.start === last.end && (bss === undefined || first.end <= bss)
+  const heap = isBss ? gap[1] : first
   if (heap) maps[maps.indexOf(heap)] = { ...heap, path: '[heap]' }
+}
+
+/** Where the executable's .bss ends in memory (its PT_LOADs' last byte, page-rounded), from the file on disk. */
+function bssEnd(exe: string, maps: readonly MapState[]): bigint | undefined {
+  const base = maps.find((m) => m.path === exe && m.offset === 0n)?.start
+  if (base === undefined) return undefined
+  try {
+    const elf = readElf(exe)
+    const loads = elf.segments.filter((seg) => seg.type === ELF.ptLoad)
+    const end = loads.reduce((max, seg) => (seg.vaddr + seg.memsz > max ? seg.vaddr + seg.memsz : max), 0n)
+    return ((base - elf.minLoadVaddr + end + 4095n) / 4096n) * 4096n
+  } catch {
+    return undefined
+  }
+}
+
+/** The GNU build-id in the first page of a file map, when the core holds it (the kernel dumps ELF headers' pages). */
+function buildIdOf(map: MapState): string | undefined {
+  if (map.offset !== 0n || heldSize(map) === 0) return undefined
+  const page = heldBytes(map, 0, Math.min(heldSize(map), 4096))
+  const view = new DataView(page.buffer, page.byteOffset, page.byteLength)
+  if (page.length < ELF.headerSize || view.getUint32(0, false) !== 0x7f454c46) return undefined
+  const phoff = Number(view.getBigUint64(32, true))
+  const phnum = view.getUint16(56, true)
+  // The PT_NOTE segments that lie in this page (.note.gnu.build-id sits right after the headers).
+  for (let i = 0, at = phoff; i < phnum && at + ELF.phentSize <= page.length; i++, at += ELF.phentSize) {
+    if (view.getUint32(at, true) !== ELF.ptNote) continue
+    const from = Number(view.getBigUint64(at + 8, true))
+    const to = Math.min(page.length, from + Number(view.getBigUint64(at + 32, true)))
+    for (let n = from; n + 12 <= to;) {
+      const [namesz, descsz, type] = [view.getUint32(n, true), view.getUint32(n + 4, true), view.getUint32(n + 8, true)]
+      const desc = n + 12 + ((namesz + 3) & ~3)
+      if (desc + descsz > to) break
+      if (type === NT_GNU_BUILD_ID && namesz === 4 && view.getUint32(n + 12, false) === 0x474e5500)
+        return Buffer.from(page.subarray(desc, desc + descsz)).toString('hex')
+      n = desc + ((descsz + 3) & ~3)
+    }
+  }
+  return undefined
 }
 
 /** Why a map the snapshot's level should hold is not held: the core left it out. */
@@ -143,7 +205,10 @@ function withUnreadable(m: MapState): MapState {
  */
 function levelOf(maps: readonly MapState[]): SnapshotLevel {
   const complete = (m: MapState): boolean =>
-    heldSize(m) >= Number(m.end - m.start) || !m.perms.startsWith('r') || m.path === '[vvar]' || m.path === '[vsyscall]'
+    heldSize(m) >= Number(m.end - m.start) ||
+    !m.perms.startsWith('r') ||
+    m.path.startsWith('[vvar') ||
+    m.path === '[vsyscall]'
   const wanted = (level: SnapshotLevel): boolean =>
     maps.every((m) => levelRank(levelHolding(m)) > levelRank(level) || complete(m))
   return wanted('full') ? 'full' : wanted('writable') ? 'writable' : 'base'
