@@ -8,12 +8,14 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { crashReport, loadCore, ProcsnapError } from '../../src/index.js'
 import { hostArch } from '../../src/native/arch/index.js'
 import { X86_GENERAL } from '../../src/snapshot/arch-info.js'
-import { fixture, start } from '../helpers.js'
+import { fixture, start, vectorPattern } from '../helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-loadcore-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-const AVX = (hostArch().registerFeatures?.().components ?? []).includes('avx')
+const COMPONENTS = hostArch().registerFeatures?.().components ?? []
+const AVX = COMPONENTS.includes('avx')
+const AVX512 = ['opmask', 'zmm_hi256', 'hi16_zmm'].every((c) => COMPONENTS.includes(c))
 const M64 = (1n << 64n) - 1n
 
 /** gdb -batch running `exe args` to `breakAt`, writing `core` there, then `commands`: what each printed. */
@@ -148,6 +150,37 @@ describe('loadCore of a kernel core', () => {
       const text = snap.maps.find((m) => m.path === fixture('segfault') && m.perms === 'r-xp')
       expect(text?.unreadable).toMatch(/core file holds none/)
       expect(snap.fds).toEqual([])
+    },
+  )
+
+  it.skipIf(!kernel.ok)(
+    "decodes the kernel's xsave area at this CPU's offsets (opmask at 832 on AMD Zen 4): the fixture's vector registers",
+    () => {
+      // vecregs at checkpoint with its registers loaded, sent SIGSEGV by gdb: the kernel dumps it there.
+      const cwd = mkdtempSync(join(dir, 'kernel-vec-'))
+      const ex = ['break checkpoint', 'run', 'signal SIGSEGV'].flatMap((c) => ['-ex', c])
+      spawnSync(
+        'bash',
+        ['-c', 'ulimit -c unlimited && exec "$@"', 'bash', 'gdb', '-nx', '-batch', ...ex, fixture('vecregs')],
+        {
+          cwd,
+          stdio: 'ignore',
+          timeout: 120_000,
+        },
+      )
+      const core = readdirSync(cwd).find((f) => f.startsWith('core'))
+      expect(core, `no core in ${cwd}`).toBeDefined()
+      const snap = loadCore(join(cwd, core ?? ''))
+      expect(snap.stop).toMatchObject({ kind: 'signal', signal: 'SIGSEGV' })
+      expect(snap.backtrace()[0]?.symbol).toBe('checkpoint')
+      expect(snap.regs.rax).toBe(0x1111222233334444n)
+      expect(snap.regs.st0).toBe(0x3fffc000000000000000n) // 1.5
+      if (AVX512) {
+        for (const r of [0, 1, 2, 16, 17]) expect(snap.regs[`zmm${r}`], `zmm${r}`).toBe(vectorPattern(r, 512))
+        expect([snap.regs.k1, snap.regs.k2]).toEqual([0x1n, 0xffn])
+      } else if (AVX) {
+        for (const r of [0, 1]) expect(snap.regs[`ymm${r}`], `ymm${r}`).toBe(vectorPattern(r, 256))
+      } else expect(snap.regs.xmm0).toBe(vectorPattern(0, 128))
     },
   )
 
