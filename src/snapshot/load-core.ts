@@ -90,6 +90,7 @@ function mapsOf(
       ...held,
     }
   })
+  maps.push(...unloadedFileMaps(core, maps, exe, oldExe, inodeOf))
   maps.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0))
   nameVvarAndHeap(maps, vdso, exe)
   const ids = new Map<string, string>()
@@ -101,6 +102,44 @@ function mapsOf(
     const buildId = ids.get(m.path)
     return withUnreadable(buildId === undefined ? m : { ...m, buildId })
   })
+}
+
+/**
+ * File maps NT_FILE lists that have no PT_LOAD (gdb's gcore leaves out code it can read from the file):
+ * maps holding nothing, their permissions those of the file's PT_LOAD at that offset (r--p if unknown).
+ */
+function unloadedFileMaps(
+  core: CoreFile,
+  loaded: readonly MapState[],
+  exe: string | undefined,
+  oldExe: string | undefined,
+  inodeOf: (path: string) => number,
+): MapState[] {
+  const starts = new Set(loaded.map((m) => m.start))
+  return core.files
+    .filter((f) => !starts.has(f.start) && f.end > f.start)
+    .map((f) => {
+      const path = oldExe !== undefined && exe !== undefined && f.path === oldExe ? exe : f.path
+      return {
+        start: f.start,
+        end: f.end,
+        perms: permsInFile(path, f.offset),
+        offset: f.offset,
+        path,
+        inode: inodeOf(path),
+      }
+    })
+}
+
+function permsInFile(path: string, offset: bigint): string {
+  try {
+    const seg = readElf(path).segments.find(
+      (s) => s.type === ELF.ptLoad && offset >= s.offset - (s.offset % 4096n) && offset < s.offset + s.filesz,
+    )
+    return seg ? permsOf(seg.flags) : 'r--p'
+  } catch {
+    return 'r--p'
+  }
 }
 
 /** Held bytes shorter than their map (the kernel's first page of a file map): page by page, zero pages left out. */

@@ -87,6 +87,38 @@ describe('loadCore of gdb gcore', () => {
     expect(total[0]).not.toBe(0n)
   })
 
+  it('gives every thread of a multi-threaded process, with the frames gdb shows in each', () => {
+    const core = join(dir, 'threads.gcore')
+    const [threads, bts] = gcore(fixture('threads'), ['4', '100000'], 'worker_tick', core, [
+      'info threads',
+      'thread apply all bt',
+    ])
+    const snap = loadCore(core)
+    const lwps = [...(threads ?? '').matchAll(/\(LWP (\d+)\)/g)].map((m) => Number(m[1]))
+    expect(lwps.length).toBeGreaterThan(1) // the main thread and the worker that hit first, at least
+    expect(snap.threads.map((t) => t.tid).sort()).toEqual([...lwps].sort())
+    // The main thread (tid = pid) is index 1; the thread at the breakpoint is the current one.
+    expect(snap.threads[0]?.tid).toBe(snap.pid)
+    const current = /^\*\s+\d+\s+Thread 0x[0-9a-f]+ \(LWP (\d+)\)/m.exec(threads ?? '')?.[1]
+    expect(snap.threads.find((t) => t.index === snap.stop?.thread)?.tid).toBe(Number(current))
+    expect(snap.backtrace()[0]?.symbol).toBe('worker_tick')
+    // Per worker thread, the fixture's own functions in gdb's bt are those in ours, in order. (The main
+    // thread, in clone3, is left out: gdb unwinds it with libc's debug files, procsnap with .eh_frame alone.)
+    const ownNames = ['worker_tick', 'worker', 'main']
+    const blocks = (bts ?? '').split(/^Thread \d+ /m).filter((b) => / in worker \(/.test(b))
+    expect(blocks.length).toBeGreaterThan(0)
+    for (const block of blocks) {
+      const lwp = Number(/\(LWP (\d+)\)/.exec(block)?.[1])
+      const thread = snap.threads.find((t) => t.tid === lwp)
+      const theirs = [...block.matchAll(/^#\d+\s+(?:0x[0-9a-f]+ in )?(\S+) \(/gm)].map((m) => m[1] ?? '')
+      const ours = thread?.backtrace.map((f) => f.symbol ?? '') ?? []
+      expect(
+        ours.filter((n) => ownNames.includes(n)),
+        block,
+      ).toEqual(theirs.filter((n) => ownNames.includes(n)))
+    }
+  })
+
   it.runIf(AVX)('decodes the xsave note: xmm and ymm equal gdb’s', () => {
     const core = join(dir, 'vecregs.gcore')
     const regs = [0, 1, 7, 15]
