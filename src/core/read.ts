@@ -234,7 +234,14 @@ export function readCoreFile(path: string): CoreFile {
     )
   }
   try {
-    const size = fstatSync(fd).size
+    const stat = fstatSync(fd)
+    if (!stat.isFile())
+      throw new SnapshotFormatError(
+        'ERR_SNAPSHOT_FOREIGN',
+        path,
+        `${path} is not a regular file: pass the path of a core file.`,
+      )
+    const size = stat.size
     const head = readAt(fd, 0, Math.min(size, ELF.headerSize))
     checkHeader(path, head, size)
     const view = new DataView(head.buffer, head.byteOffset, head.byteLength)

@@ -313,6 +313,8 @@ describe('loadCore of bad cores', () => {
       return copy
     }
     expect(codeOf('not a core\n', 'text')).toBe('ERR_SNAPSHOT_FOREIGN')
+    expect(codeOf('', 'empty')).toBe('ERR_SNAPSHOT_FOREIGN')
+    expect(() => loadCore(dir)).toThrow(expect.objectContaining({ code: 'ERR_SNAPSHOT_FOREIGN' }))
     expect(codeOf(readFileSync(fixture('counter')), 'exe')).toBe('ERR_SNAPSHOT_FOREIGN')
     expect(codeOf(patched(16, [2, 0]), 'et-exec.core')).toBe('ERR_SNAPSHOT_FOREIGN')
     expect(codeOf(patched(4, [1]), 'elf32.core')).toBe('ERR_SNAPSHOT_ARCH')
