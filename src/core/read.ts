@@ -292,14 +292,48 @@ export function readCoreFile(path: string): CoreFile {
   }
 }
 
-/** Reads the held bytes of segments, one open of the file for all of them. */
-export function readSegments(path: string, segments: readonly CoreSegment[]): Uint8Array[] {
+/** What the core holds of one segment: its bytes whole, or the pages that are not all zeros. */
+export type SegmentBytes =
+  | { readonly kind: 'whole'; readonly bytes: Uint8Array }
+  | { readonly kind: 'pages'; readonly size: number; readonly pages: ReadonlyMap<number, Uint8Array> }
+
+/** Segments up to this size are read whole; larger ones a chunk at a time, their zero pages dropped. */
+const CHUNK = 1 << 20
+const PAGE = 4096
+const ZERO_CHUNK = Buffer.alloc(CHUNK)
+
+/**
+ * Reads the held bytes of segments, one open of the file for all of them. A large segment is read a
+ * MiB at a time and keeps only the chunks holding a non-zero page (views of those pages): at most the
+ * core's size in memory, and a sparse core's holes (saveCore leaves untouched pages as holes) cost nothing.
+ */
+export function readSegments(path: string, segments: readonly CoreSegment[]): SegmentBytes[] {
   const fd = openSync(path, 'r')
+  const short = (at: number): SnapshotFormatError => corrupt(path, `a PT_LOAD segment ends early at ${at}`)
   try {
-    return segments.map((s) => {
-      const bytes = readAt(fd, s.fileOffset, s.filesz)
-      if (bytes.length < s.filesz) throw corrupt(path, `a PT_LOAD segment ends early at ${s.fileOffset + bytes.length}`)
-      return bytes
+    return segments.map((s): SegmentBytes => {
+      if (s.filesz <= CHUNK) {
+        const bytes = readAt(fd, s.fileOffset, s.filesz)
+        if (bytes.length < s.filesz) throw short(s.fileOffset + bytes.length)
+        return { kind: 'whole', bytes }
+      }
+      const pages = new Map<number, Uint8Array>()
+      let chunk = Buffer.allocUnsafe(CHUNK)
+      for (let from = 0; from < s.filesz; from += CHUNK) {
+        const length = Math.min(CHUNK, s.filesz - from)
+        const bytes = readAt(fd, s.fileOffset + from, length, chunk)
+        if (bytes.length < length) throw short(s.fileOffset + from + bytes.length)
+        if (ZERO_CHUNK.compare(bytes, 0, length, 0, length) === 0) continue
+        let kept = false
+        for (let at = 0; at < length; at += PAGE) {
+          const end = Math.min(length, at + PAGE)
+          if (ZERO_CHUNK.compare(bytes, at, end, 0, end - at) === 0) continue
+          pages.set(from + at, bytes.subarray(at, end))
+          kept = true
+        }
+        if (kept) chunk = Buffer.allocUnsafe(CHUNK) // the pages are views of this chunk: the next one gets its own
+      }
+      return { kind: 'pages', size: s.filesz, pages }
     })
   } finally {
     closeSync(fd)

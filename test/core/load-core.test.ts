@@ -280,6 +280,33 @@ describe('loadCore of saveCore', () => {
   })
 })
 
+/** A /proc/self/status field in KiB. */
+function statusKiB(name: string): number {
+  return Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'))?.[1])
+}
+
+describe('loadCore of a large core', () => {
+  it('a 1 GiB map with 3 pages touched: read in bounded memory, the pages and the zeros as the snapshot holds them', async () => {
+    const proc = await start(fixture('reserve'), { args: ['1024', '3'] })
+    proc.breakAt('ready')
+    await proc.cont()
+    const buf = proc.regs.rdi
+    const snap = proc.createSnapshot({ level: 'writable' })
+    const core = join(dir, 'reserve.core')
+    snap.saveCore(core)
+    writeFileSync('/proc/self/clear_refs', '5') // resets VmHWM, the peak RSS, to the RSS now
+    const before = statusKiB('VmRSS')
+    const back = loadCore(core)
+    const rise = statusKiB('VmHWM') - before
+    expect(rise, `peak RSS rose by ${rise} KiB`).toBeLessThan(64 * 1024)
+    const step = ((1024n << 20n) / 3n) & ~4095n
+    for (const at of [buf, buf + step + 8n, buf + 2n * step + 4088n, buf + 4096n])
+      expect(back.memory.read(at, 64), `0x${at.toString(16)}`).toEqual(snap.memory.read(at, 64))
+    expect(back.memory.read(buf, 8).some((b) => b !== 0)).toBe(true)
+    expect(snap.diff(back).memory).toEqual([])
+  })
+})
+
 describe('loadCore of bad cores', () => {
   /** A gcore-free core to damage: saveCore of counter at bump. */
   async function goodCore(): Promise<Uint8Array> {
