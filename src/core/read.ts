@@ -292,48 +292,35 @@ export function readCoreFile(path: string): CoreFile {
   }
 }
 
-/** What the core holds of one segment: its bytes whole, or the pages that are not all zeros. */
-export type SegmentBytes =
-  | { readonly kind: 'whole'; readonly bytes: Uint8Array }
-  | { readonly kind: 'pages'; readonly size: number; readonly pages: ReadonlyMap<number, Uint8Array> }
-
-/** Segments up to this size are read whole; larger ones a chunk at a time, their zero pages dropped. */
+/** Segments up to this size are read straight into their buffer; larger ones a chunk at a time. */
 const CHUNK = 1 << 20
-const PAGE = 4096
 const ZERO_CHUNK = Buffer.alloc(CHUNK)
 
 /**
- * Reads the held bytes of segments, one open of the file for all of them. A large segment is read a
- * MiB at a time and keeps only the chunks holding a non-zero page (views of those pages): at most the
- * core's size in memory, and a sparse core's holes (saveCore leaves untouched pages as holes) cost nothing.
+ * Reads the held bytes of segments, one open of the file for all of them: a buffer per segment, at
+ * most the core's size in memory. A large segment's buffer is allocated zeroed (pages the OS maps on
+ * first write) and only its chunks holding a non-zero byte are copied in: a sparse core's holes (saveCore
+ * leaves untouched pages as holes) cost no memory.
  */
-export function readSegments(path: string, segments: readonly CoreSegment[]): SegmentBytes[] {
+export function readSegments(path: string, segments: readonly CoreSegment[]): Uint8Array[] {
   const fd = openSync(path, 'r')
   const short = (at: number): SnapshotFormatError => corrupt(path, `a PT_LOAD segment ends early at ${at}`)
+  const chunk = Buffer.allocUnsafe(CHUNK)
   try {
-    return segments.map((s): SegmentBytes => {
+    return segments.map((s) => {
       if (s.filesz <= CHUNK) {
         const bytes = readAt(fd, s.fileOffset, s.filesz)
         if (bytes.length < s.filesz) throw short(s.fileOffset + bytes.length)
-        return { kind: 'whole', bytes }
+        return bytes
       }
-      const pages = new Map<number, Uint8Array>()
-      let chunk = Buffer.allocUnsafe(CHUNK)
+      const out = new Uint8Array(s.filesz)
       for (let from = 0; from < s.filesz; from += CHUNK) {
         const length = Math.min(CHUNK, s.filesz - from)
         const bytes = readAt(fd, s.fileOffset + from, length, chunk)
         if (bytes.length < length) throw short(s.fileOffset + from + bytes.length)
-        if (ZERO_CHUNK.compare(bytes, 0, length, 0, length) === 0) continue
-        let kept = false
-        for (let at = 0; at < length; at += PAGE) {
-          const end = Math.min(length, at + PAGE)
-          if (ZERO_CHUNK.compare(bytes, at, end, 0, end - at) === 0) continue
-          pages.set(from + at, bytes.subarray(at, end))
-          kept = true
-        }
-        if (kept) chunk = Buffer.allocUnsafe(CHUNK) // the pages are views of this chunk: the next one gets its own
+        if (ZERO_CHUNK.compare(bytes, 0, length, 0, length) !== 0) out.set(bytes, from)
       }
-      return { kind: 'pages', size: s.filesz, pages }
+      return out
     })
   } finally {
     closeSync(fd)

@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto'
 import { statSync } from 'node:fs'
 import { basename, resolve } from 'node:path'
-import { readCoreFile, readSegments, type CoreFile, type SegmentBytes } from '../core/read.js'
+import { readCoreFile, readSegments, type CoreFile } from '../core/read.js'
 import { decodeCoreXState } from '../core/xstate-read.js'
 import { ELF } from '../core/layout.js'
 import { readElf } from '../elf/index.js'
@@ -49,7 +49,7 @@ function permsOf(flags: number): string {
 /** The maps: PT_LOAD's ranges and flags, NT_FILE's paths and offsets, pseudo-paths where the core implies them. */
 function mapsOf(
   core: CoreFile,
-  contents: readonly SegmentBytes[],
+  contents: readonly Uint8Array[],
   exe: string | undefined,
   oldExe: string | undefined,
 ): MapState[] {
@@ -77,15 +77,9 @@ function mapsOf(
       else if (s.vaddr === VSYSCALL) path = '[vsyscall]'
       else if (mainSp !== undefined && mainSp >= s.vaddr && mainSp < end) path = '[stack]'
     }
-    const bytes = contents[i]
+    const content = contents[i]
     const held =
-      s.filesz === 0 || !bytes
-        ? {}
-        : bytes.kind === 'pages'
-          ? { sparse: { size: bytes.size, pages: bytes.pages } }
-          : s.filesz >= Number(s.memsz)
-            ? { content: bytes.bytes }
-            : { sparse: sparseOf(bytes.bytes) }
+      s.filesz === 0 || !content ? {} : s.filesz >= Number(s.memsz) ? { content } : { sparse: sparseOf(content) }
     return {
       start: s.vaddr,
       end,
