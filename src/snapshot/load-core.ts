@@ -318,6 +318,12 @@ export function loadCore(path: string, options: LoadCoreOptions = {}): ProcessSn
   const exe = options.exe !== undefined ? resolve(options.exe) : named
   const maps = mapsOf(core, readSegments(path, core.segments), exe, named)
   const index = indexes(core)
+  if (index.size !== core.threads.length)
+    throw new SnapshotFormatError(
+      'ERR_SNAPSHOT_CORRUPT',
+      path,
+      `${path} is not a valid core file: two NT_PRSTATUS notes name the same thread.`,
+    )
   const modules = modulesOf(maps)
   const read = (address: bigint, length: number): Uint8Array | undefined => {
     const map = mapAt(maps, address)
@@ -325,7 +331,8 @@ export function loadCore(path: string, options: LoadCoreOptions = {}): ProcessSn
     return map && from + length <= heldSize(map) ? heldBytes(map, from, length) : undefined
   }
   const vdso = vdsoModule(maps, read)
-  const named_ = vdso ? [...modules, vdso] : modules
+  // Modules that name frames: the files' and the vDSO's (parsed from the core's copy of it).
+  const framing = vdso ? [...modules, vdso] : modules
   const unwindModules = unwindModulesOf(modules, vdso)
   const isCode = (address: bigint): boolean => mapAt(maps, address)?.perms[2] === 'x'
   let cpu: CpuInfo | undefined
@@ -337,11 +344,11 @@ export function loadCore(path: string, options: LoadCoreOptions = {}): ProcessSn
       tid: t.tid,
       index: index.get(t.tid) ?? 0,
       regs: { ...t.general, ...x.regs },
-      backtrace: frames.map((f, i) => frameOf(f.pc, i, f.via, f.cfa, named_, maps)),
+      backtrace: frames.map((f, i) => frameOf(f.pc, i, f.via, f.cfa, framing, maps)),
     }
   })
   threads.sort((a, b) => a.index - b.index)
-  const stop = stopOf(core, index, (pc) => frameOf(pc, 0, 'pc', undefined, named_, maps).location)
+  const stop = stopOf(core, index, (pc) => frameOf(pc, 0, 'pc', undefined, framing, maps).location)
   const exePath = exe ?? ''
   const exeStart = maps.find((m) => m.path === exePath && m.offset === 0n)?.start
   const data: SnapshotData = {
@@ -364,11 +371,5 @@ export function loadCore(path: string, options: LoadCoreOptions = {}): ProcessSn
     auxv: core.auxv.map((e) => ({ type: e.type, name: auxvName(e.type), value: e.value })),
     cpu: cpu ?? cpuOf(undefined, undefined),
   }
-  if (index.size !== threads.length)
-    throw new SnapshotFormatError(
-      'ERR_SNAPSHOT_CORRUPT',
-      path,
-      `${path} is not a valid core file: two NT_PRSTATUS notes name the same thread.`,
-    )
   return snapshotFromData(data, modules) as ProcessSnapshot
 }
