@@ -316,7 +316,6 @@ export function loadCore(path: string, options: LoadCoreOptions = {}): ProcessSn
   const core = readCoreFile(path)
   const named = exeOf(core)
   const exe = options.exe !== undefined ? resolve(options.exe) : named
-  const maps = mapsOf(core, readSegments(path, core.segments), exe, named)
   const index = indexes(core)
   if (index.size !== core.threads.length)
     throw new SnapshotFormatError(
@@ -324,6 +323,7 @@ export function loadCore(path: string, options: LoadCoreOptions = {}): ProcessSn
       path,
       `${path} is not a valid core file: two NT_PRSTATUS notes name the same thread.`,
     )
+  const maps = mapsOf(core, readSegments(path, core.segments), exe, named)
   const modules = modulesOf(maps)
   const read = (address: bigint, length: number): Uint8Array | undefined => {
     const map = mapAt(maps, address)
