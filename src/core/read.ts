@@ -267,9 +267,16 @@ export function readCoreFile(path: string): CoreFile {
           `its ${type === ELF.ptNote ? 'PT_NOTE' : 'PT_LOAD'} segment ${i} declares bytes up to ${offset + filesz}, past the end of the file (${size} bytes)`,
         )
       if (type === ELF.ptLoad) {
+        const vaddr = pv.getBigUint64(at + 16, true)
+        const memsz = pv.getBigUint64(at + 40, true)
+        if (BigInt(filesz) > memsz || vaddr + memsz > 1n << 64n)
+          throw corrupt(
+            path,
+            `its PT_LOAD segment ${i} holds more than its map, or runs past the end of the address space`,
+          )
         segments.push({
-          vaddr: pv.getBigUint64(at + 16, true),
-          memsz: pv.getBigUint64(at + 40, true),
+          vaddr,
+          memsz,
           flags: pv.getUint32(at + 4, true),
           fileOffset: offset,
           filesz,

@@ -365,6 +365,8 @@ describe('loadCore of bad cores', () => {
     expect(codeOf(patched((loaded ?? 0) + 8, [0, 0, 0, 0, 0, 0, 0, 0x7f]), 'far-offset.core')).toBe(
       'ERR_SNAPSHOT_CORRUPT',
     )
+    // Its memsz made smaller than its filesz: more bytes than the map holds.
+    expect(codeOf(patched((loaded ?? 0) + 40, [1, 0, 0, 0, 0, 0, 0, 0]), 'small-map.core')).toBe('ERR_SNAPSHOT_CORRUPT')
     const missing = (() => {
       try {
         loadCore(join(dir, 'none.core'))
