@@ -235,7 +235,7 @@ interface VdsoModule extends SnapshotModule {
 }
 
 /** The vDSO has no file: its ELF image (symbols, CFI) is read from memory, to unwind and name its frames. */
-function vdsoModule(maps: readonly MapState[], read: Unwinding['read']): VdsoModule | undefined {
+export function vdsoModule(maps: readonly MapState[], read: Unwinding['read']): VdsoModule | undefined {
   const map = maps.find((m) => m.path === '[vdso]')
   const bytes = map && read(map.start, Number(map.end - map.start))
   if (!map || !bytes) return undefined
@@ -255,7 +255,7 @@ function vdsoModule(maps: readonly MapState[], read: Unwinding['read']): VdsoMod
   }
 }
 
-function unwindModulesOf(modules: readonly SnapshotModule[], vdso: VdsoModule | undefined): UnwindModule[] {
+export function unwindModulesOf(modules: readonly SnapshotModule[], vdso: VdsoModule | undefined): UnwindModule[] {
   const list: UnwindModule[] = modules.flatMap((m) =>
     m.elf ? [{ name: m.name, start: m.start, end: m.end, bias: m.bias, elf: m.elf }] : [],
   )

@@ -15,6 +15,7 @@ export {
   type SnapshotThread,
   type PrintOptions,
 } from './snapshot.js'
+export { loadCore, type LoadCoreOptions } from './load-core.js'
 export { SnapshotMemory, type SnapshotLocation } from './memory-view.js'
 export { SNAPSHOT_FORMAT, encodeSnapshot, decodeSnapshot } from './format-file.js'
 export type { SnapshotRegisters } from './registers.js'
