@@ -26,11 +26,12 @@ interface Run {
 }
 
 /** MiB of /proc/self/status's field `name`. */
-function statusMiB(name: string): number {
+export function statusMiB(name: string): number {
   return Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 1024
 }
 
-function timed(run: () => void): number {
+/** ms that `run` took. */
+export function timed(run: () => void): number {
   const t0 = performance.now()
   run()
   return performance.now() - t0

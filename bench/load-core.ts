@@ -2,27 +2,17 @@
 // bigheap stopped at ready()) against gdb loading the same core (`gdb -batch -ex 'info registers'
 // bigheap CORE`, wall time, gdb's start included as a user runs it). Also the peak RSS loadCore adds.
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { launch, loadCore } from '../src/index.js'
 import { median } from './median.js'
+import { statusMiB, timed } from './core.js'
 import { fmt, RUNS, type Row } from './report.js'
 
 const BIGHEAP = fileURLToPath(new URL('../../fixtures/c/bin/bigheap', import.meta.url))
 const MIB = Number(process.env.BENCH_CORE_MIB ?? 256)
-
-/** MiB of /proc/self/status's field `name`. */
-function statusMiB(name: string): number {
-  return Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 1024
-}
-
-function timed(run: () => void): number {
-  const t0 = performance.now()
-  run()
-  return performance.now() - t0
-}
 
 /** bigheap stopped at ready(), its 'full' snapshot written as a core; the process killed. */
 async function writeCore(path: string): Promise<bigint> {

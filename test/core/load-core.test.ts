@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { crashReport, loadCore, ProcsnapError } from '../../src/index.js'
 import { hostArch } from '../../src/native/arch/index.js'
 import { X86_GENERAL } from '../../src/snapshot/arch-info.js'
+import { reserveAtReady } from './reserve.js'
 import { fixture, start, vectorPattern } from '../helpers.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-loadcore-'))
@@ -287,11 +288,7 @@ function statusKiB(name: string): number {
 
 describe('loadCore of a large core', () => {
   it('a 1 GiB map with 3 pages touched: read in bounded memory, the pages and the zeros as the snapshot holds them', async () => {
-    const proc = await start(fixture('reserve'), { args: ['1024', '3'] })
-    proc.breakAt('ready')
-    await proc.cont()
-    const buf = proc.regs.rdi
-    const snap = proc.createSnapshot({ level: 'writable' })
+    const { buf, snap } = await reserveAtReady()
     const core = join(dir, 'reserve.core')
     snap.saveCore(core)
     writeFileSync('/proc/self/clear_refs', '5') // resets VmHWM, the peak RSS, to the RSS now

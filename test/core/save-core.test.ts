@@ -11,6 +11,7 @@ import { hostArch } from '../../src/native/arch/index.js'
 import { X86_GENERAL } from '../../src/snapshot/arch-info.js'
 import { snapshotFromData } from '../../src/snapshot/snapshot.js'
 import { caughtProcsnapError, fixture, start, vectorPattern } from '../helpers.js'
+import { reserveAtReady } from './reserve.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'procsnap-core-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -372,11 +373,7 @@ describe('saveCore: gdb reads the core as the snapshot', () => {
 
 describe('saveCore: streamed, sparse', () => {
   it('a 1 GiB map with 3 pages touched: a sparse file, memory bounded, gdb reads the pages and the zeros', async () => {
-    const proc = await start(fixture('reserve'), { args: ['1024', '3'] })
-    proc.breakAt('ready')
-    await proc.cont()
-    const buf = proc.regs.rdi
-    const snap = proc.createSnapshot({ level: 'writable' })
+    const { buf, snap } = await reserveAtReady()
     const core = join(dir, 'reserve.core')
     writeFileSync('/proc/self/clear_refs', '5') // resets VmHWM, the peak RSS, to the RSS now
     const before = statusKiB('VmRSS')
