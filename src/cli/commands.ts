@@ -1,13 +1,14 @@
 // The commands of `npx procsnap`: each takes its arguments (already parsed) and returns the exit
 // code; what it prints goes to `out`. Snapshots are read with loadSnapshot; a file that is not one is
 // the library's typed error, which main.ts prints.
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import { crashReport, formatCrashReport, type CrashReport } from '../crash/report.js'
 import { ProcsnapError } from '../errors.js'
 import { signalNumber } from '../native/constants.js'
 import { launch } from '../process/launch.js'
 import type { SnapshotLevel } from '../snapshot/model.js'
+import { loadCore } from '../snapshot/load-core.js'
 import { loadSnapshot, ProcessSnapshot, type PrintOptions, type Snapshot } from '../snapshot/snapshot.js'
 
 export interface Output {
@@ -26,8 +27,27 @@ export const EXIT = {
   failed: 3,
 } as const
 
+/** Whether `path` starts as an ELF file does (a core file), not as a snapshot. */
+function isElf(path: string): boolean {
+  let fd: number | undefined
+  try {
+    fd = openSync(path, 'r')
+    const magic = Buffer.alloc(4)
+    return readSync(fd, magic, 0, 4, 0) === 4 && magic.toString('latin1') === '\x7fELF'
+  } catch {
+    return false // loadSnapshot says why it cannot be read
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
+}
+
+/** A snapshot file, or a core file (the kernel's, gcore's, saveCore's) read as one. */
+function load(path: string): Snapshot {
+  return isElf(path) ? loadCore(path) : loadSnapshot(path)
+}
+
 function processSnapshot(path: string): ProcessSnapshot {
-  const snapshot: Snapshot = loadSnapshot(path)
+  const snapshot: Snapshot = load(path)
   if (!(snapshot instanceof ProcessSnapshot))
     throw new ProcsnapError(
       'ERR_BAD_ARGUMENT',
@@ -42,7 +62,7 @@ export function show(
   file: string,
   options: { thread?: number; memory?: string; length?: number; part?: 'registers' | 'backtrace' | 'maps' },
 ): number {
-  const snapshot = loadSnapshot(file)
+  const snapshot = load(file)
   const print: PrintOptions = { stream: out }
   if (options.memory !== undefined) {
     const at = /^0x[0-9a-f]+$/i.test(options.memory) ? BigInt(options.memory) : options.memory
@@ -100,6 +120,13 @@ export function report(out: Output, file: string, json: boolean): number {
 export function signature(out: Output, file: string, verbose: boolean): number {
   const r = crashReport(processSnapshot(file))
   out.write(verbose ? `${r.signature} ${r.signatureText}\n` : `${r.signature}\n`)
+  return EXIT.ok
+}
+
+/** `procsnap import CORE -o FILE [--exe PATH]`: a core file as a snapshot file. */
+export function importCore(out: Output, core: string, output: string, exe: string | undefined): number {
+  loadCore(core, exe === undefined ? {} : { exe }).save(output)
+  out.write(`wrote ${output}\n`)
   return EXIT.ok
 }
 

@@ -8,7 +8,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { ProcsnapError } from '../errors.js'
 import type { SnapshotLevel } from '../snapshot/model.js'
 import '../index.js'
-import { core, diff, EXIT, report, run, show, signature, type Output } from './commands.js'
+import { core, diff, EXIT, importCore, report, run, show, signature, type Output } from './commands.js'
 
 interface Command {
   readonly usage: string
@@ -25,7 +25,7 @@ const LEVELS = new Set(['base', 'writable', 'full'])
 const COMMANDS: Readonly<Record<string, Command>> = {
   show: {
     usage: 'procsnap show FILE [--registers | --backtrace | --maps] [--thread N] [--memory LOCATION [--length N]]',
-    summary: 'print a snapshot: its stop, registers, backtrace and maps, or memory at a location',
+    summary: 'print a snapshot (or a core file): its stop, registers, backtrace and maps, or memory at a location',
     options: {
       registers: { type: 'boolean' },
       backtrace: { type: 'boolean' },
@@ -71,6 +71,14 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     options: { output: { type: 'string', short: 'o' } },
     positionals: ['FILE'],
     run: (out, v, [file = '']) => core(out, file, required(v.output, '-o CORE')),
+  },
+  import: {
+    usage: 'procsnap import CORE -o FILE [--exe PATH]',
+    summary: "read an ELF core file (the kernel's, gdb's gcore, procsnap's) and write it as a snapshot file",
+    options: { output: { type: 'string', short: 'o' }, exe: { type: 'string' } },
+    positionals: ['CORE'],
+    run: (out, v, [file = '']) =>
+      importCore(out, file, required(v.output, '-o FILE'), typeof v.exe === 'string' ? v.exe : undefined),
   },
   run: {
     usage:

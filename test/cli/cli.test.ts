@@ -25,7 +25,7 @@ describe('procsnap (command line)', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'procsnap-cli-'))
     const help = procsnap(cwd, '--help')
     expect(help.code).toBe(0)
-    const commands = ['show', 'diff', 'report', 'signature', 'core', 'run']
+    const commands = ['show', 'diff', 'report', 'signature', 'core', 'import', 'run']
     for (const c of commands) {
       expect(help.stdout).toMatch(new RegExp(`^  ${c} `, 'm'))
       const own = procsnap(cwd, c, '--help')
@@ -63,6 +63,12 @@ describe('procsnap (command line)', () => {
     })
     expect(gdb).toMatch(/Program terminated with signal SIGSEGV/)
     expect(gdb).toMatch(/#0 .*store_null/)
+    // the core read back: signed the same, and imported as a snapshot file
+    expect(procsnap(cwd, 'signature', 'crash.core').stdout).toBe(`${id ?? ''}\n`)
+    expect(procsnap(cwd, 'import', 'crash.core', '-o', 'imported.procsnap')).toMatchObject({ code: 0 })
+    expect(procsnap(cwd, 'report', 'imported.procsnap').stdout.split('\n')[0]).toBe(
+      'SIGSEGV: write to 0x0 (address not mapped) in crashes!store_null',
+    )
   })
 
   it('snapshots at a symbol, shows it (no colour through a pipe), diffs it (exit 1 when different), exits with the program', () => {
