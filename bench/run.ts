@@ -338,6 +338,7 @@ const GROUPS: Record<string, () => Promise<Row[]>> = {
   restore: async (): Promise<Row[]> => (await import('./restore.js')).restoreRows(),
   coreexport: async (): Promise<Row[]> => (await import('./core.js')).coreRows(),
   bigrestore: async (): Promise<Row[]> => (await import('./restore.js')).bigRestoreRows(),
+  crash: async (): Promise<Row[]> => (await import('./crash.js')).crashRows(),
   attach: async (): Promise<Row[]> => (await import('./attach.js')).attachRows(),
   coreimport: async (): Promise<Row[]> => (await import('./load-core.js')).loadCoreRows(),
 }
