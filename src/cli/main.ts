@@ -9,6 +9,7 @@ import { ProcsnapError } from '../errors.js'
 import type { SnapshotLevel } from '../snapshot/model.js'
 import '../index.js'
 import { core, diff, EXIT, importCore, report, run, show, signature, type Output } from './commands.js'
+import { review, type KeyInput } from './review.js'
 
 interface Command {
   readonly usage: string
@@ -80,6 +81,16 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     run: (out, v, [file = '']) =>
       importCore(out, file, required(v.output, '-o FILE'), typeof v.exe === 'string' ? v.exe : undefined),
   },
+  review: {
+    usage: 'procsnap review [DIR] [--accept-all | --reject-all]',
+    summary: 'review the goldens a local run found changed (.snap.new): accept, reject or skip each',
+    options: { 'accept-all': { type: 'boolean' }, 'reject-all': { type: 'boolean' } },
+    positionals: ['[DIR]'],
+    run: (out, v, [dir = '.']) => {
+      if (v['accept-all'] && v['reject-all']) throw usage('--accept-all or --reject-all, not both')
+      return review(out, errStream, keys, dir, v['accept-all'] ? 'accept' : v['reject-all'] ? 'reject' : undefined)
+    },
+  },
   run: {
     usage:
       'procsnap run [--snapshot-on crash|exit|SYMBOL] [--level base|writable|full] [-o DIR] [--timeout MS] -- PROGRAM [ARGS...]',
@@ -106,6 +117,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
 }
 
 class UsageError extends Error {}
+
+/** Where review writes its refusals and reads its keys: main's streams (set by main). */
+let errStream: Output = process.stderr
+let keys: KeyInput = process.stdin
 
 function usage(message: string): UsageError {
   return new UsageError(message)
@@ -135,7 +150,14 @@ function help(): string {
 }
 
 /** Runs the command line `argv` (without node and the script); returns the exit code. */
-export async function main(argv: readonly string[], out: Output, err: Output): Promise<number> {
+export async function main(
+  argv: readonly string[],
+  out: Output,
+  err: Output,
+  input: KeyInput = process.stdin,
+): Promise<number> {
+  errStream = err
+  keys = input
   const [name, ...rest] = argv
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     ;(name === undefined ? err : out).write(help())

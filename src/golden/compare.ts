@@ -77,6 +77,17 @@ export function summarizeGolden(changes: readonly GoldenChange[]): string {
   const frames = new Set(
     changes.filter((c) => c.section.endsWith(' backtrace')).map((c) => c.section.replace(/ backtrace$/, '')),
   )
-  parts.push(frames.size ? `backtrace of ${[...frames].join(', ')} changed` : 'backtrace unchanged')
+  // Sections of other goldens (a crash report's): each named with the labels that changed.
+  const known = (section: string): boolean =>
+    ['modules', 'stop', 'memory', 'maps'].includes(section) ||
+    section.endsWith(' registers') ||
+    section.startsWith('memory ') ||
+    section.endsWith(' backtrace')
+  const others = new Map<string, Set<string>>()
+  for (const c of changes.filter((c) => !known(c.section)))
+    others.set(c.section, (others.get(c.section) ?? new Set()).add(c.label))
+  for (const [section, labels] of others) parts.push(`${section} (${[...labels].join(', ')})`)
+  if (frames.size > 0) parts.push(`backtrace of ${[...frames].join(', ')} changed`)
+  else if (others.size === 0) parts.push('backtrace unchanged')
   return parts.join(', ')
 }

@@ -1,6 +1,7 @@
 // The golden workflow behind toMatchProcessSnapshot: compare a snapshot with its golden file in
 // Vitest's snapshot workflow (write missing goldens locally, rewrite changed ones with -u, refuse to
 // write in CI) and count into Vitest's own summary through the file's snapshot state.
+import { unlinkSync } from 'node:fs'
 import { basename, dirname, join, relative } from 'node:path'
 import type { MatcherResult, MatcherState } from 'vitest'
 import { FileError, GoldenError, ProcsnapError } from '../errors.js'
@@ -118,6 +119,18 @@ function writeGolden(task: TaskLike, path: string, text: string): void {
     pending.set(task.id, entry)
   }
   entry.writes.set(path, text)
+}
+
+/** A golden a local run found changed is written beside it with this suffix, for `procsnap review`. */
+export const REVIEW_SUFFIX = '.new'
+
+/** The golden matches (or was rewritten): a new one left for review by an earlier run is stale. */
+function dropReview(path: string): void {
+  try {
+    unlinkSync(`${path}${REVIEW_SUFFIX}`)
+  } catch {
+    // none, or not ours to remove
+  }
 }
 
 /** Calls per test (and retry) and name, for Vitest's 'name 1', 'name 2' keys. */
@@ -275,6 +288,7 @@ function checkGoldenFile(
     return { pass: true, message: () => `Process snapshot \`${key}\` was written to ${shown}` }
   }
   if (existing === text) {
+    dropReview(path)
     state.matched.increment(task.id)
     return { pass: true, message: () => `Process snapshot \`${key}\` matches ${shown}` }
   }
@@ -288,14 +302,20 @@ function checkGoldenFile(
   }
   if (mode === 'all') {
     writeGolden(task, path, text)
+    dropReview(path)
     warnIfLarge(key, shown, text, sections)
     state.updated.increment(task.id)
     return { pass: true, message: () => `Process snapshot \`${key}\` was updated: ${summary}` }
   }
   state.unmatched.increment(task.id)
+  // A local run leaves the new golden beside the old one for `procsnap review`; CI writes nothing.
+  if (mode === 'new') writeGolden(task, `${path}${REVIEW_SUFFIX}`, text)
+  const review =
+    mode === 'new' ? `. The new one is in ${shown}${REVIEW_SUFFIX}: accept or reject it with npx procsnap review` : ''
   return {
     pass: false,
-    message: () => `Process snapshot \`${key}\` mismatched (${shown}): ${summary}${caveat ? `. ${caveat}` : ''}`,
+    message: () =>
+      `Process snapshot \`${key}\` mismatched (${shown}): ${summary}${caveat ? `. ${caveat}` : ''}${review}`,
     actual: text,
     expected: existing,
   }

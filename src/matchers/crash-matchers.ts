@@ -111,7 +111,7 @@ export function crashSections(found: ReturnType<typeof crashOf>): GoldenSection[
     const f = r.backtrace[i] as Frame
     if ((frames.length > 0 && f.module === undefined) || (own && isRuntimeFrame(f))) break
     own ||= !isRuntimeFrame(f)
-    frames.push({ label: `#${i}`, value: frameName(f) })
+    frames.push({ label: `#${frames.length}`, value: frameName(f) }) // from 0: libc's frames above vary in number
   }
   return [
     { title: 'crash', entries },

@@ -25,7 +25,7 @@ describe('procsnap (command line)', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'procsnap-cli-'))
     const help = procsnap(cwd, '--help')
     expect(help.code).toBe(0)
-    const commands = ['show', 'diff', 'report', 'signature', 'core', 'import', 'run']
+    const commands = ['show', 'diff', 'report', 'signature', 'core', 'import', 'review', 'run']
     for (const c of commands) {
       expect(help.stdout).toMatch(new RegExp(`^  ${c} `, 'm'))
       const own = procsnap(cwd, c, '--help')

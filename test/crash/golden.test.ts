@@ -5,31 +5,11 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { fixture } from '../helpers.js'
 import { runProject, type ProjectRun } from '../vitest-project.js'
+import { CRASH_TEST } from './crash-project.js'
 
 const project = mkdtempSync(join(tmpdir(), 'procsnap-crash-golden-'))
 afterAll(() => rmSync(project, { recursive: true, force: true }))
-
-const CRASH_TEST = `import { expect, test } from 'vitest'
-import { launch } from 'procsnap'
-import { processMatchers } from 'procsnap/matchers'
-expect.extend(processMatchers)
-
-const run = async (mode) => {
-  const proc = await launch(${JSON.stringify(fixture('crashes'))}, { args: [mode], crash: 'snapshot', stdout: 'ignore', stderr: 'ignore' })
-  await proc.wait()
-  return proc
-}
-
-test('parser crash', async () => {
-  expect(await run(process.env.PROCSNAP_E2E_CRASH ?? 'write')).toMatchCrashReport()
-})
-
-test('clean run', async () => {
-  expect(await run(process.env.PROCSNAP_E2E_CLEAN ?? 'none')).toMatchCrashReport()
-})
-`
 
 async function run(update: 'new' | 'all' | 'none', env: Record<string, string> = {}): Promise<ProjectRun> {
   return runProject(project, { update, env, plugin: false })
