@@ -339,6 +339,7 @@ const GROUPS: Record<string, () => Promise<Row[]>> = {
   coreexport: async (): Promise<Row[]> => (await import('./core.js')).coreRows(),
   bigrestore: async (): Promise<Row[]> => (await import('./restore.js')).bigRestoreRows(),
   crash: async (): Promise<Row[]> => (await import('./crash.js')).crashRows(),
+  cli: async (): Promise<Row[]> => (await import('./cli.js')).cliRows(),
   attach: async (): Promise<Row[]> => (await import('./attach.js')).attachRows(),
   coreimport: async (): Promise<Row[]> => (await import('./load-core.js')).loadCoreRows(),
 }

@@ -5,6 +5,8 @@ import { closeSync, mkdirSync, openSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import { crashReport, formatCrashReport, type CrashReport } from '../crash/report.js'
 import { ProcsnapError } from '../errors.js'
+import { readText } from '../golden/files.js'
+import { parseGolden } from '../golden/parse.js'
 import { signalNumber } from '../native/constants.js'
 import { launch } from '../process/launch.js'
 import type { SnapshotLevel } from '../snapshot/model.js'
@@ -41,6 +43,30 @@ function isElf(path: string): boolean {
   }
 }
 
+/** Whether `path` is a golden file (its first line says so). */
+function isGolden(path: string): boolean {
+  let fd: number | undefined
+  try {
+    fd = openSync(path, 'r')
+    const head = Buffer.alloc(GOLDEN_MAGIC.length)
+    return readSync(fd, head, 0, head.length, 0) === head.length && head.toString('latin1') === GOLDEN_MAGIC
+  } catch {
+    return false
+  } finally {
+    if (fd !== undefined) closeSync(fd)
+  }
+}
+
+const GOLDEN_MAGIC = '# procsnap golden '
+
+/** A golden file: checked as the golden workflow reads it (ERR_GOLDEN_CORRUPT with its line), then printed. */
+function showGolden(out: Output, path: string): number {
+  const text = readText(path) ?? ''
+  const doc = parseGolden(text, path)
+  out.write(`golden of ${JSON.stringify(doc.key)} (${doc.test}), ${doc.sections.length} sections\n\n${text}`)
+  return EXIT.ok
+}
+
 /** A snapshot file, or a core file (the kernel's, gcore's, saveCore's) read as one. */
 function load(path: string): Snapshot {
   return isElf(path) ? loadCore(path) : loadSnapshot(path)
@@ -56,12 +82,13 @@ function processSnapshot(path: string): ProcessSnapshot {
   return snapshot
 }
 
-/** `procsnap show FILE`: the stop, registers, backtrace and maps; or one part; or memory at a location. */
+/** `procsnap show FILE`: the stop, registers, backtrace and maps; or one part; or memory at a location; or a golden file, checked. */
 export function show(
   out: Output,
   file: string,
   options: { thread?: number; memory?: string; length?: number; part?: 'registers' | 'backtrace' | 'maps' },
 ): number {
+  if (isGolden(file)) return showGolden(out, file)
   const snapshot = load(file)
   const print: PrintOptions = { stream: out }
   if (options.memory !== undefined) {

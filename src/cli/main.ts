@@ -26,7 +26,8 @@ const LEVELS = new Set(['base', 'writable', 'full'])
 const COMMANDS: Readonly<Record<string, Command>> = {
   show: {
     usage: 'procsnap show FILE [--registers | --backtrace | --maps] [--thread N] [--memory LOCATION [--length N]]',
-    summary: 'print a snapshot (or a core file): its stop, registers, backtrace and maps, or memory at a location',
+    summary:
+      'print a snapshot or a core file (its stop, registers, backtrace and maps, or memory at a location), or a golden',
     options: {
       registers: { type: 'boolean' },
       backtrace: { type: 'boolean' },

@@ -104,6 +104,20 @@ describe('procsnap (command line)', () => {
     expect(failed.status).toBe(7)
   })
 
+  it('shows a golden file after checking it, and refuses a damaged one with its line', () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'procsnap-cli-'))
+    const golden =
+      '# procsnap golden 1\n# key: clean run 1\n# test: crash.test.ts\n\ncrash:\n  none  it exited with 0\n'
+    writeFileSync(join(cwd, 'clean-run-1.snap'), golden)
+    const shown = procsnap(cwd, 'show', 'clean-run-1.snap')
+    expect(shown.code).toBe(0)
+    expect(shown.stdout).toBe(`golden of "clean run 1" (crash.test.ts), 1 sections\n\n${golden}`)
+    writeFileSync(join(cwd, 'bad.snap'), '# procsnap golden 1\n# key: x 1\n# test: t.ts\n\nno section header\n')
+    const bad = procsnap(cwd, 'show', 'bad.snap')
+    expect(bad.code).toBe(3)
+    expect(bad.stderr).toMatch(/bad\.snap:\d+: .*\(ERR_GOLDEN_CORRUPT\)/)
+  })
+
   it('exits 3 with the typed error for a file it cannot use: missing, corrupt, not a crash', () => {
     const cwd = mkdtempSync(join(tmpdir(), 'procsnap-cli-'))
     const missing = procsnap(cwd, 'show', 'nope.procsnap')
