@@ -132,7 +132,13 @@ console.log(JSON.stringify({ rdi, hits: bp.hits, end, exit: proc.exit, stdout: p
   })
 
   it('`npx procsnap` runs the installed command line: --help, and a crash caught, signed and reported', async () => {
-    const help = await run('npx', ['--no-install', 'procsnap', '--help'], { cwd: project, timeout: 30_000 })
+    // npm's variables stripped: under `npm exec --package=node@24` (CI's second pass) they would make
+    // this npx run that package's bin instead of the project's
+    const help = await run('npx', ['--no-install', 'procsnap', '--help'], {
+      cwd: project,
+      env: cleanEnv(),
+      timeout: 30_000,
+    })
     expect(help.stdout).toMatch(/^procsnap: snapshots of Linux processes/)
     // run exits with the program's status: 128 + SIGSEGV, as a shell reports it (execFile rejects: not 0)
     const crashed = await run(
@@ -140,6 +146,7 @@ console.log(JSON.stringify({ rdi, hits: bp.hits, end, exit: proc.exit, stdout: p
       ['--no-install', 'procsnap', 'run', '-o', 'crash', '--', fixture('crashes'), 'write'],
       {
         cwd: project,
+        env: cleanEnv(),
         timeout: 30_000,
       },
     ).then(
@@ -150,6 +157,7 @@ console.log(JSON.stringify({ rdi, hits: bp.hits, end, exit: proc.exit, stdout: p
     const id = /signature ([0-9a-f]{16})/.exec(crashed.stdout)?.[1] ?? ''
     const signed = await run('npx', ['--no-install', 'procsnap', 'signature', `crash/crash-${id}.procsnap`], {
       cwd: project,
+      env: cleanEnv(),
       timeout: 30_000,
     })
     expect(signed.stdout).toBe(`${id}\n`)
