@@ -29,27 +29,13 @@ export const EXIT = {
   failed: 3,
 } as const
 
-/** Whether `path` starts as an ELF file does (a core file), not as a snapshot. */
-function isElf(path: string): boolean {
+/** Whether the file at `path` begins with `magic`; false for one that cannot be read (the loader then says why). */
+function beginsWith(path: string, magic: string): boolean {
   let fd: number | undefined
   try {
     fd = openSync(path, 'r')
-    const magic = Buffer.alloc(4)
-    return readSync(fd, magic, 0, 4, 0) === 4 && magic.toString('latin1') === '\x7fELF'
-  } catch {
-    return false // loadSnapshot says why it cannot be read
-  } finally {
-    if (fd !== undefined) closeSync(fd)
-  }
-}
-
-/** Whether `path` is a golden file (its first line says so). */
-function isGolden(path: string): boolean {
-  let fd: number | undefined
-  try {
-    fd = openSync(path, 'r')
-    const head = Buffer.alloc(GOLDEN_MAGIC.length)
-    return readSync(fd, head, 0, head.length, 0) === head.length && head.toString('latin1') === GOLDEN_MAGIC
+    const head = Buffer.alloc(magic.length)
+    return readSync(fd, head, 0, head.length, 0) === head.length && head.toString('latin1') === magic
   } catch {
     return false
   } finally {
@@ -57,6 +43,8 @@ function isGolden(path: string): boolean {
   }
 }
 
+/** A core file starts as every ELF file does; a golden with its header line. */
+const ELF_MAGIC = '\x7fELF'
 const GOLDEN_MAGIC = '# procsnap golden '
 
 /** A golden file: checked as the golden workflow reads it (ERR_GOLDEN_CORRUPT with its line), then printed. */
@@ -69,7 +57,7 @@ function showGolden(out: Output, path: string): number {
 
 /** A snapshot file, or a core file (the kernel's, gcore's, saveCore's) read as one. */
 function load(path: string): Snapshot {
-  return isElf(path) ? loadCore(path) : loadSnapshot(path)
+  return beginsWith(path, ELF_MAGIC) ? loadCore(path) : loadSnapshot(path)
 }
 
 function processSnapshot(path: string): ProcessSnapshot {
@@ -88,7 +76,7 @@ export function show(
   file: string,
   options: { thread?: number; memory?: string; length?: number; part?: 'registers' | 'backtrace' | 'maps' },
 ): number {
-  if (isGolden(file)) return showGolden(out, file)
+  if (beginsWith(file, GOLDEN_MAGIC)) return showGolden(out, file)
   const snapshot = load(file)
   const print: PrintOptions = { stream: out }
   if (options.memory !== undefined) {
